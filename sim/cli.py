@@ -1,0 +1,119 @@
+"""The `quoterace` command (also `python -m sim`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+
+from sim.errors import ScenarioError
+from sim.output import summary_json
+from sim.report import print_tables, write_outputs
+from sim.run import run
+from sim.scenario import bundled, load
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number > 0 (got {text!r})")
+    return value
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0 (got {text!r})")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="quoterace", description="Race quote requests across simulated venues.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run_cmd = commands.add_parser("run", help="run a scenario and compare its strategies")
+    run_cmd.add_argument(
+        "scenario", nargs="?", default="default", help="bundled name or path (default: default)"
+    )
+    run_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run_cmd.add_argument("--out", type=Path, help="write summary.json and <strategy>.hgrm here")
+    run_cmd.add_argument("--seed", type=_seed, help="override the scenario's seed")
+    run_cmd.add_argument("--requests", type=_count, help="override the number of requests")
+
+    commands.add_parser("scenarios", help="list the bundled scenarios")
+
+    validate_cmd = commands.add_parser("validate", help="check scenario files")
+    validate_cmd.add_argument("files", nargs="+", help="scenario files or bundled names")
+
+    bench_cmd = commands.add_parser("bench", help="engine against a bare trio skeleton")
+    bench_cmd.add_argument("--requests", type=_count, default=20_000)
+    bench_cmd.add_argument("--rounds", type=_count, default=3)
+    bench_cmd.add_argument("--out", type=Path, default=Path("results/bench.json"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except ScenarioError as e:
+        print(e, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("quoterace: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+    result = run(scenario)
+    if args.out is not None:
+        try:
+            write_outputs(result, args.out)
+        except OSError as e:
+            raise ScenarioError("--out", f"cannot write {e.filename or args.out}: {e.strerror}")
+    if args.json:
+        sys.stdout.write(summary_json(result.summary))
+    else:
+        print_tables(result.summary, Console(width=max(Console().width, 120)))
+    return 0
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    for name in bundled():
+        scenario = load(name)
+        print(f"{name}\n    {' '.join(scenario.description.split())}\n")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    for file in args.files:
+        scenario = load(file)
+        print(
+            f"{file}: ok ({len(scenario.venues)} venues, {len(scenario.strategies)} strategies, "
+            f"{scenario.requests:,} requests)"
+        )
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from sim.bench import bench
+
+    bench(requests=args.requests, rounds=args.rounds, out=args.out)
+    return 0
+
+
+_COMMANDS = {"run": _run, "scenarios": _scenarios, "validate": _validate, "bench": _bench}

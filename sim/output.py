@@ -1,0 +1,33 @@
+"""Write result files atomically: a temporary file in the same folder, then a rename.
+
+An interrupted run never leaves a half-written file; what was complete stays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def write_atomic(path: Path, write: Callable[[IO[str]], None]) -> None:
+    """Create or replace `path` with what `write` writes to a text stream, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    """The summary as JSON text: fixed key order and indentation, so runs compare byte for byte."""
+    return json.dumps(summary, indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,78 @@
+"""The console comparison table, and the files a run leaves in an output folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sim.metrics import PERCENTILES, write_percentiles
+from sim.output import summary_json, write_atomic
+from sim.run import RunResult
+
+_LATENCY_KEYS = [*PERCENTILES, "max", "mean"]
+
+
+def comparison_tables(summary: dict[str, Any]) -> list[Table]:
+    """Decision latency per strategy, then each venue's share of the wins."""
+    strategies = summary["strategies"]
+    latency = Table(
+        title=f"{summary['scenario']}: decision latency (ms), {summary['requests']:,} requests, "
+        f"seed {summary['seed']}, {summary['engine']} engine",
+        title_justify="left",
+    )
+    latency.add_column("strategy")
+    for key in _LATENCY_KEYS:
+        latency.add_column(key, justify="right")
+    latency.add_column("no quote", justify="right")
+    latency.add_column("venue req/decision", justify="right")
+    for name, s in strategies.items():
+        cells = [_ms(s["decision_ms"][key]) for key in _LATENCY_KEYS]
+        per_decision = s["venue_requests_per_decision"]
+        latency.add_row(
+            name,
+            *cells,
+            f"{s['no_quote']:,}",
+            "-" if per_decision is None else f"{per_decision:.2f}",
+        )
+
+    wins = Table(title="share of wins by venue", title_justify="left")
+    wins.add_column("strategy")
+    venues = list(next(iter(strategies.values()))["venue_wins"]) if strategies else []
+    for venue in venues:
+        wins.add_column(venue, justify="right")
+    for name, s in strategies.items():
+        decided = sum(s["venue_wins"].values())
+        shares = [_share(s["venue_wins"][v], decided) for v in venues]
+        wins.add_row(name, *shares)
+    return [latency, wins]
+
+
+def print_tables(summary: dict[str, Any], console: Console | None = None) -> None:
+    """Print the comparison tables to the console (stdout)."""
+    console = console or Console()
+    for table in comparison_tables(summary):
+        console.print(table)
+
+
+def write_outputs(result: RunResult, out: Path) -> list[Path]:
+    """Write summary.json and one `<strategy>.hgrm` per strategy into `out`; return the paths."""
+    written = []
+    for name, strategy in result.strategies.items():
+        path = out / f"{name}.hgrm"
+        write_atomic(path, lambda f, h=strategy.decision_histogram: write_percentiles(h, f))
+        written.append(path)
+    summary_path = out / "summary.json"
+    write_atomic(summary_path, lambda f: f.write(summary_json(result.summary)))
+    written.append(summary_path)
+    return written
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _share(count: int, total: int) -> str:
+    return "-" if total == 0 else f"{100 * count / total:.1f}%"

@@ -1,0 +1,194 @@
+"""Scenario files: TOML read into validated, frozen objects.
+
+A scenario has the tables `[scenario]`, `[arrivals]`, `[[venues]]` and `[[strategies]]`; every
+key is checked (sim.config), and any mistake is one ScenarioError naming the file and key.
+Bundled scenarios live in sim/scenarios/ and are loaded by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sim.config import build
+from sim.errors import ScenarioError
+from strategies.registry import STRATEGIES, Strategy
+from venues.venue import VenueSpec
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class Header:
+    """The `[scenario]` table: what it is, its seed and how many requests it runs."""
+
+    name: str = ""
+    description: str = ""
+    seed: int = field(default=0, metadata={"ge": 0})
+    requests: int = field(default=10_000, metadata={"gt": 0})
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """The `[arrivals]` table: when requests arrive.
+
+    "poisson": exponential gaps with mean 1/rate_per_s (open loop, memoryless);
+    "uniform": evenly spaced, one every 1/rate_per_s seconds.
+    """
+
+    process: str = field(default="poisson", metadata={"choices": ("poisson", "uniform")})
+    rate_per_s: float = field(default=1000.0, metadata={"gt": 0.0})
+
+
+@dataclass(frozen=True)
+class NamedStrategy:
+    """A strategy under the name a run reports it by (its kind unless the scenario names it)."""
+
+    name: str
+    strategy: Strategy
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole scenario. `file` names its source in error messages."""
+
+    name: str
+    description: str
+    seed: int
+    requests: int
+    arrivals: Arrivals
+    venues: tuple[VenueSpec, ...]
+    strategies: tuple[NamedStrategy, ...]
+    file: str = "<scenario>"
+
+    def with_overrides(self, *, seed: int | None = None, requests: int | None = None) -> Scenario:
+        """This scenario with another seed or request count (from the command line)."""
+        changes: dict[str, Any] = {}
+        if seed is not None:
+            changes["seed"] = seed
+        if requests is not None:
+            changes["requests"] = requests
+        return dataclasses.replace(self, **changes)
+
+
+_TABLES = ("scenario", "arrivals", "venues", "strategies")
+
+
+def bundled_dir() -> Path:
+    """The folder of the bundled scenarios (package data)."""
+    return Path(str(resources.files("sim") / "scenarios"))
+
+
+def bundled() -> list[str]:
+    """Names of the bundled scenarios, sorted."""
+    return sorted(p.stem for p in bundled_dir().glob("*.toml"))
+
+
+def resolve(source: str | Path) -> Path:
+    """The file for `source`: a path to a scenario file, or the name of a bundled one."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    candidate = bundled_dir() / f"{source}.toml"
+    if isinstance(source, str) and "/" not in source and candidate.is_file():
+        return candidate
+    names = ", ".join(bundled())
+    raise ScenarioError("", f"no such file, nor a bundled scenario (bundled: {names})", str(source))
+
+
+def load(source: str | Path) -> Scenario:
+    """Read and validate a scenario file or bundled scenario; raises ScenarioError."""
+    path = resolve(source)
+    shown = path.name if path.parent == bundled_dir() else str(source)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ScenarioError("", f"cannot read: {e.strerror or e}", shown) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError("", f"TOML syntax error: {e}", shown) from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError("", f"not UTF-8 text: {e.reason}", shown) from None
+    try:
+        return parse(data, default_name=path.stem, base_dir=path.parent, file=shown)
+    except ScenarioError as e:
+        raise e.in_file(shown) from None
+
+
+def parse(
+    data: dict[str, Any], *, default_name: str, base_dir: Path | None = None, file: str = ""
+) -> Scenario:
+    """A Scenario from the parsed TOML `data`; raises ScenarioError naming the key path."""
+    for key in data:
+        if key not in _TABLES:
+            tables = ", ".join(f"[{t}]" for t in _TABLES)
+            raise ScenarioError(key, f"unknown table (expected {tables})")
+    header = build(Header, data.get("scenario", {}), "scenario")
+    arrivals = build(Arrivals, data.get("arrivals", {}), "arrivals")
+    venues = _venues(data.get("venues"), base_dir)
+    strategies = _strategies(data.get("strategies"))
+    return Scenario(
+        name=header.name or default_name,
+        description=header.description,
+        seed=header.seed,
+        requests=header.requests,
+        arrivals=arrivals,
+        venues=venues,
+        strategies=strategies,
+        file=file or default_name,
+    )
+
+
+def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:
+    items = _array_of_tables(tables, "venues")
+    venues = tuple(build(VenueSpec, t, f"venues[{i}]", base_dir) for i, t in enumerate(items))
+    _unique_names([v.name for v in venues], "venues")
+    return venues
+
+
+def _strategies(tables: Any) -> tuple[NamedStrategy, ...]:
+    items = _array_of_tables(tables, "strategies")
+    named = []
+    for i, table in enumerate(items):
+        path = f"strategies[{i}]"
+        if not isinstance(table, dict):
+            raise ScenarioError(path, "must be a table")
+        params = dict(table)
+        kind = params.pop("kind", None)
+        if kind is None:
+            raise ScenarioError(f"{path}.kind", "missing")
+        if not isinstance(kind, str) or kind not in STRATEGIES:
+            kinds = ", ".join(STRATEGIES)
+            raise ScenarioError(f"{path}.kind", f"unknown kind {kind!r} (expected one of {kinds})")
+        name = params.pop("name", kind)
+        if not isinstance(name, str):
+            raise ScenarioError(f"{path}.name", "must be a string")
+        named.append(NamedStrategy(name, build(STRATEGIES[kind], params, path)))
+    _unique_names([s.name for s in named], "strategies")
+    return tuple(named)
+
+
+def _array_of_tables(value: Any, key: str) -> list[Any]:
+    if value is None:
+        raise ScenarioError(key, f"missing (add at least one [[{key}]] table)")
+    if not isinstance(value, list) or not value:
+        raise ScenarioError(key, f"must be one or more [[{key}]] tables")
+    return value
+
+
+def _unique_names(names: list[str], key: str) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not _SAFE_NAME.fullmatch(name):
+            raise ScenarioError(
+                f"{key}[{i}].name",
+                f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
+            )
+        if name in seen:
+            raise ScenarioError(f"{key}[{i}].name", f"duplicate of {key}[{seen[name]}] ({name!r})")
+        seen[name] = i

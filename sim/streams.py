@@ -1,0 +1,45 @@
+"""Random draws keyed by what they describe, never by scheduling order (DESIGN.md section 4).
+
+Every draw comes from a stream seeded by `SeedSequence([seed, purpose, *keys, block])`:
+`purpose` says what is drawn (arrival gaps, a venue's quote latency, its failures), `keys` whose
+it is (the venue's index), and `block` which run of BLOCK consecutive requests. So a venue's
+draws do not change when venues or strategies are added, request i's draws do not change when a
+run has more requests, and every strategy of a run meets the same draws (common random numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+
+import numpy as np
+
+BLOCK = 1 << 16
+
+
+class Purpose(IntEnum):
+    """What a stream draws. The values are part of the seed: never renumber them."""
+
+    ARRIVAL_GAP = 1
+    QUOTE_LATENCY = 2
+    FAILURE = 3
+
+
+def stream(seed: int, purpose: Purpose, *keys: int) -> np.random.Generator:
+    """The generator for `purpose` and `keys` under `seed`."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, purpose, *keys])))
+
+
+def blocked(
+    seed: int,
+    purpose: Purpose,
+    keys: tuple[int, ...],
+    n: int,
+    draw: Callable[[np.random.Generator, int], np.ndarray],
+) -> np.ndarray:
+    """`n` values, drawn BLOCK at a time, block b from the stream keyed (..., b)."""
+    parts = [
+        draw(stream(seed, purpose, *keys, b), min(BLOCK, n - start))
+        for b, start in enumerate(range(0, n, BLOCK))
+    ]
+    return np.concatenate(parts) if parts else np.empty(0)

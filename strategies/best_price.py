@@ -1,0 +1,37 @@
+"""best_price: wait for every quote (or the timeout) and take the best."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from strategies.scatter import QuoteSource, scatter
+from venues.messages import Quote, QuoteRequest
+
+
+@dataclass(frozen=True)
+class BestPrice:
+    """Ask every venue, wait for all of them or `timeout_ms`, and take the best price.
+
+    The best price any venue offers, paid for in time: its latency is the maximum of the venues'
+    latencies, so every extra venue makes it slower, and a venue that never answers costs the
+    whole timeout (with n venues each slow with probability p, 1-(1-p)^n of decisions are slow).
+    Among equal prices (and before venues price their quotes) the earliest quote wins.
+    """
+
+    kind: ClassVar[str] = "best_price"
+    timeout_ms: float = field(default=1000.0, metadata={"gt": 0.0})
+
+    async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:
+        best: Quote | None = None
+        async with scatter(request, venues, timeout_s=self.timeout_ms * 1e-3) as quotes:
+            async for quote in quotes:
+                if best is None or _cost(quote, request) < _cost(best, request):
+                    best = quote
+        return best
+
+
+def _cost(quote: Quote, request: QuoteRequest) -> float:
+    """What the quote costs the client per unit: lower is better on either side."""
+    return 0.0 if quote.price is None else request.side * quote.price

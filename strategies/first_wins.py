@@ -1,0 +1,30 @@
+"""first_wins: take the first quote that arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from strategies.scatter import QuoteSource, scatter
+from venues.messages import Quote, QuoteRequest
+
+
+@dataclass(frozen=True)
+class FirstWins:
+    """Ask every venue and take the first quote; cancel the rest.
+
+    The fastest possible decision: its latency is the minimum of the venues' latencies, so adding
+    venues only makes it faster (for independent venues the survival functions multiply). The
+    price is whatever the fastest venue offers, and every extra venue asked is load on the
+    market. Gives up with no quote after `timeout_ms`.
+    """
+
+    kind: ClassVar[str] = "first_wins"
+    timeout_ms: float = field(default=1000.0, metadata={"gt": 0.0})
+
+    async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:
+        async with scatter(request, venues, timeout_s=self.timeout_ms * 1e-3) as quotes:
+            async for quote in quotes:
+                return quote
+        return None

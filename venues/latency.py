@@ -1,0 +1,236 @@
+"""Latency distributions: how long a venue takes to answer, in milliseconds.
+
+Each distribution is a frozen dataclass named by its `kind` (the `dist` key of a scenario file).
+`sample_s(dist, rng, n)` draws `n` latencies in seconds. Every distribution takes `shift_ms`, a
+constant added to each draw (a wire or processing floor).
+
+Field metadata states the bounds of each parameter (`gt`, `ge`, `le`); whoever builds a
+distribution from user input checks them. Conditions between fields are checked in
+`__post_init__`, which raises ValueError("<key>: <what is wrong>").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+POSITIVE = {"gt": 0.0}
+NON_NEGATIVE = {"ge": 0.0}
+
+
+def _shift() -> float:
+    return field(default=0.0, metadata=NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class Constant:
+    """Always `ms`: the simplest venue, and the one whose races are easiest to reason about."""
+
+    kind: ClassVar[str] = "constant"
+    ms: float = field(metadata=NON_NEGATIVE)
+    shift_ms: float = _shift()
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.full(n, self.ms)
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Uniform between `low_ms` and `high_ms`."""
+
+    kind: ClassVar[str] = "uniform"
+    low_ms: float = field(metadata=NON_NEGATIVE)
+    high_ms: float = field(metadata=NON_NEGATIVE)
+    shift_ms: float = _shift()
+
+    def __post_init__(self) -> None:
+        if self.high_ms < self.low_ms:
+            raise ValueError(f"high_ms: must be >= low_ms ({self.low_ms})")
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.uniform(self.low_ms, self.high_ms, n)
+
+
+@dataclass(frozen=True)
+class Exponential:
+    """Exponential with mean `mean_ms`: memoryless, the queueing-theory default."""
+
+    kind: ClassVar[str] = "exponential"
+    mean_ms: float = field(metadata=POSITIVE)
+    shift_ms: float = _shift()
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.exponential(self.mean_ms, n)
+
+
+@dataclass(frozen=True)
+class Normal:
+    """Normal(`mean_ms`, `std_ms`) truncated at 0: negative draws are drawn again.
+
+    Truncation (not clipping) keeps the density smooth at 0; with `mean_ms` > 0 at most half of
+    the draws are redrawn, so the redraw loop ends quickly.
+    """
+
+    kind: ClassVar[str] = "normal"
+    mean_ms: float = field(metadata=POSITIVE)
+    std_ms: float = field(metadata=POSITIVE)
+    shift_ms: float = _shift()
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        x = rng.normal(self.mean_ms, self.std_ms, n)
+        for _ in range(200):  # each round keeps >= half of the rest: 2**-200 never happens
+            negative = np.flatnonzero(x < 0)
+            if negative.size == 0:
+                return x
+            x[negative] = rng.normal(self.mean_ms, self.std_ms, negative.size)
+        raise RuntimeError("truncated normal: redraw did not converge")
+
+
+@dataclass(frozen=True)
+class Lognormal:
+    """Lognormal with median `median_ms` and log-scale `sigma`: a long right tail."""
+
+    kind: ClassVar[str] = "lognormal"
+    median_ms: float = field(metadata=POSITIVE)
+    sigma: float = field(metadata=POSITIVE)
+    shift_ms: float = _shift()
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.lognormal(math.log(self.median_ms), self.sigma, n)
+
+
+@dataclass(frozen=True)
+class Gamma:
+    """Gamma with `shape` and mean `mean_ms` (scale = mean / shape)."""
+
+    kind: ClassVar[str] = "gamma"
+    shape: float = field(metadata=POSITIVE)
+    mean_ms: float = field(metadata=POSITIVE)
+    shift_ms: float = _shift()
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.gamma(self.shape, self.mean_ms / self.shape, n)
+
+
+@dataclass(frozen=True)
+class Weibull:
+    """Weibull with `shape` and `scale_ms`: shape < 1 gives a heavy tail, > 1 a light one."""
+
+    kind: ClassVar[str] = "weibull"
+    shape: float = field(metadata=POSITIVE)
+    scale_ms: float = field(metadata=POSITIVE)
+    shift_ms: float = _shift()
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.scale_ms * rng.weibull(self.shape, n)
+
+
+@dataclass(frozen=True)
+class Pareto:
+    """Pareto (type I) with tail index `alpha` and minimum `scale_ms`: P(X > x) = (scale/x)^alpha.
+
+    With alpha <= 2 the variance is infinite and with alpha <= 1 so is the mean: the tail that
+    makes waiting for the slowest venue hopeless.
+    """
+
+    kind: ClassVar[str] = "pareto"
+    alpha: float = field(metadata=POSITIVE)
+    scale_ms: float = field(metadata=POSITIVE)
+    shift_ms: float = _shift()
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.scale_ms * (1.0 + rng.pareto(self.alpha, n))
+
+
+@dataclass(frozen=True)
+class Empirical:
+    """Resamples measured latencies `samples_ms` uniformly (a bootstrap of real data)."""
+
+    kind: ClassVar[str] = "empirical"
+    samples_ms: tuple[float, ...] = field(metadata=NON_NEGATIVE)
+    shift_ms: float = _shift()
+
+    def __post_init__(self) -> None:
+        if not self.samples_ms:
+            raise ValueError("samples_ms: must not be empty")
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        samples = np.asarray(self.samples_ms, dtype=float)
+        return samples[rng.integers(0, samples.size, n)]
+
+
+@dataclass(frozen=True)
+class Component:
+    """One part of a mixture: drawn from `dist` with probability `weight`."""
+
+    weight: float = field(metadata={"gt": 0.0, "le": 1.0})
+    dist: Latency
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Draws from component i with probability weight_i: e.g. a fast path and a rare slow path.
+
+    A uniform draw chooses the component; each component then draws for every request, so the
+    stream consumed does not depend on which components were chosen.
+    """
+
+    kind: ClassVar[str] = "mixture"
+    components: tuple[Component, ...]
+    shift_ms: float = _shift()
+
+    def __post_init__(self) -> None:
+        if not self.components:
+            raise ValueError("components: must not be empty")
+        total = math.fsum(c.weight for c in self.components)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"components: weights must sum to 1 (they sum to {total:g})")
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        bounds = np.cumsum([c.weight for c in self.components])[:-1]
+        choice = np.searchsorted(bounds, rng.random(n), side="right")
+        draws = np.stack([sample_ms(c.dist, rng, n) for c in self.components])
+        return draws[choice, np.arange(n)]
+
+
+Latency = (
+    Constant
+    | Uniform
+    | Exponential
+    | Normal
+    | Lognormal
+    | Gamma
+    | Weibull
+    | Pareto
+    | Empirical
+    | Mixture
+)
+
+DISTRIBUTIONS: dict[str, type] = {
+    cls.kind: cls
+    for cls in (
+        Constant,
+        Uniform,
+        Exponential,
+        Normal,
+        Lognormal,
+        Gamma,
+        Weibull,
+        Pareto,
+        Empirical,
+        Mixture,
+    )
+}
+
+
+def sample_ms(dist: Latency, rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` draws of `dist` in milliseconds, shift included."""
+    return dist.draw_ms(rng, n) + dist.shift_ms
+
+
+def sample_s(dist: Latency, rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` draws of `dist` in seconds, shift included."""
+    return sample_ms(dist, rng, n) * 1e-3
