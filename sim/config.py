@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -23,6 +25,7 @@ from venues.latency import DISTRIBUTIONS, Component, Empirical, Latency
 
 T = TypeVar("T")
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _BOUNDS: dict[str, tuple[Callable[[float, float], bool], str]] = {
     "gt": (lambda v, b: v > b, ">"),
     "ge": (lambda v, b: v >= b, ">="),
@@ -67,7 +70,10 @@ def check_bounds(value: Any, metadata: Mapping[str, Any], key: str) -> None:
     for element in value if isinstance(value, tuple) else (value,):
         for name, (holds, symbol) in _BOUNDS.items():
             if name in metadata and not holds(element, metadata[name]):
-                raise ScenarioError(key, f"must be {symbol} {metadata[name]:g} (got {element:g})")
+                bound = metadata[name]
+                raise ScenarioError(
+                    key, f"must be {symbol} {_number(bound)} (got {_number(element)})"
+                )
 
 
 def build_latency(table: Any, path: str, base_dir: Path | None = None) -> Latency:
@@ -78,11 +84,11 @@ def build_latency(table: Any, path: str, base_dir: Path | None = None) -> Latenc
         raise ScenarioError(_join(path, "dist"), "missing")
     cls = DISTRIBUTIONS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ScenarioError(_join(path, "dist"), _unknown_choice(kind, DISTRIBUTIONS))
+        raise ScenarioError(_join(path, "dist"), unknown_choice(kind, DISTRIBUTIONS))
     if cls is Empirical and "file" in table:
         if "samples_ms" in table:
             raise ScenarioError(_join(path, "file"), "give samples_ms or file, not both")
-        table["samples_ms"] = _read_samples(table.pop("file"), _join(path, "file"), base_dir)
+        table["samples_ms"] = list(_read_samples(table.pop("file"), _join(path, "file"), base_dir))
     return build(cls, table, path, base_dir)
 
 
@@ -100,7 +106,7 @@ def _read_samples(file: Any, key: str, base_dir: Path | None) -> tuple[float, ..
         raise ScenarioError(key, f"must be a string path (got {type(file).__name__})")
     path = Path(file) if base_dir is None else base_dir / file
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ScenarioError(key, f"cannot read {file!r}: {reason}") from None
@@ -170,7 +176,7 @@ def _unknown_key(key: str, allowed: Mapping[str, Any]) -> str:
     return f"unknown key ({hint})"
 
 
-def _unknown_choice(value: Any, allowed: Mapping[str, Any]) -> str:
+def unknown_choice(value: Any, allowed: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(str(value), list(allowed), n=1)
     hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(allowed)
     return f"unknown kind {value!r} ({hint})"
@@ -194,5 +200,14 @@ def _describe(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def key_name(key: str) -> str:
+    """`key` as TOML writes it: bare if it can be, else quoted (so a path stays one line)."""
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+
+
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    return f"{path}.{key_name(key)}" if path else key_name(key)

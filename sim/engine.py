@@ -21,8 +21,9 @@ from venues.messages import QuoteRequest
 from venues.venue import Venue
 
 # A race still running this long after the last arrival is stuck (a strategy that never gives
-# up on a venue that never answers); the run stops there instead of waiting forever.
-STUCK_AFTER_S = 3600.0
+# up on a venue that never answers): twice the longest timeout a strategy accepts (one hour).
+# The run stops there instead of waiting forever.
+STUCK_AFTER_S = 7200.0
 
 
 class StuckRaceError(RuntimeError):

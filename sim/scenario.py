@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sim.config import build
+from sim.config import build, key_name, unknown_choice
 from sim.errors import ScenarioError
 from strategies.registry import STRATEGIES, Strategy
 from venues.venue import VenueSpec
@@ -29,7 +29,7 @@ class Header:
 
     name: str = ""
     description: str = ""
-    seed: int = field(default=0, metadata={"ge": 0})
+    seed: int = field(default=0, metadata={"ge": 0, "lt": 2**63})
     requests: int = field(default=10_000, metadata={"gt": 0})
 
 
@@ -66,6 +66,17 @@ class Scenario:
     strategies: tuple[NamedStrategy, ...]
     file: str = "<scenario>"
 
+    def __post_init__(self) -> None:
+        span_s = self.requests / self.arrivals.rate_per_s
+        if span_s > MAX_SPAN_S:
+            raise ScenarioError(
+                "arrivals.rate_per_s",
+                f"{self.arrivals.rate_per_s:g}/s is too low for {self.requests:,} requests: they "
+                f"would span {span_s:.3g} s of virtual time (at most {MAX_SPAN_S:g} s, where "
+                "engine time keeps sub-nanosecond resolution)",
+                self.file,
+            )
+
     def with_overrides(self, *, seed: int | None = None, requests: int | None = None) -> Scenario:
         """This scenario with another seed or request count (from the command line)."""
         changes: dict[str, Any] = {}
@@ -75,6 +86,10 @@ class Scenario:
             changes["requests"] = requests
         return dataclasses.replace(self, **changes)
 
+
+# Engine time is a float of seconds: up to 1e6 s its resolution is 1.2e-10 s, well below the
+# nanoseconds latencies are recorded in.
+MAX_SPAN_S = 1e6
 
 _TABLES = ("scenario", "arrivals", "venues", "strategies")
 
@@ -94,6 +109,8 @@ def resolve(source: str | Path) -> Path:
     path = Path(source)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise ScenarioError("", "is a directory, not a scenario file", str(source))
     candidate = bundled_dir() / f"{source}.toml"
     if isinstance(source, str) and "/" not in source and candidate.is_file():
         return candidate
@@ -114,20 +131,26 @@ def load(source: str | Path) -> Scenario:
         raise ScenarioError("", f"TOML syntax error: {e}", shown) from None
     except UnicodeDecodeError as e:
         raise ScenarioError("", f"not UTF-8 text: {e.reason}", shown) from None
+    except RecursionError:
+        raise ScenarioError("", "nested too deeply", shown) from None
     try:
         return parse(data, default_name=path.stem, base_dir=path.parent, file=shown)
     except ScenarioError as e:
         raise e.in_file(shown) from None
+    except RecursionError:
+        raise ScenarioError("", "nested too deeply", shown) from None
 
 
 def parse(
     data: dict[str, Any], *, default_name: str, base_dir: Path | None = None, file: str = ""
 ) -> Scenario:
     """A Scenario from the parsed TOML `data`; raises ScenarioError naming the key path."""
-    for key in data:
+    for key, value in data.items():
         if key not in _TABLES:
             tables = ", ".join(f"[{t}]" for t in _TABLES)
-            raise ScenarioError(key, f"unknown table (expected {tables})")
+            if isinstance(value, dict | list):
+                raise ScenarioError(key_name(key), f"unknown table (expected {tables})")
+            raise ScenarioError(key_name(key), f"unknown key at top level (keys go in {tables})")
     header = build(Header, data.get("scenario", {}), "scenario")
     arrivals = build(Arrivals, data.get("arrivals", {}), "arrivals")
     venues = _venues(data.get("venues"), base_dir)
@@ -163,8 +186,7 @@ def _strategies(tables: Any) -> tuple[NamedStrategy, ...]:
         if kind is None:
             raise ScenarioError(f"{path}.kind", "missing")
         if not isinstance(kind, str) or kind not in STRATEGIES:
-            kinds = ", ".join(STRATEGIES)
-            raise ScenarioError(f"{path}.kind", f"unknown kind {kind!r} (expected one of {kinds})")
+            raise ScenarioError(f"{path}.kind", unknown_choice(kind, STRATEGIES))
         name = params.pop("name", kind)
         if not isinstance(name, str):
             raise ScenarioError(f"{path}.name", "must be a string")

@@ -1,6 +1,6 @@
 """Random draws keyed by what they describe, never by scheduling order (DESIGN.md section 4).
 
-Every draw comes from a stream seeded by `SeedSequence([seed, purpose, *keys, block])`:
+Every draw comes from a stream seeded by `SeedSequence(seed, spawn_key=(purpose, *keys, block))`:
 `purpose` says what is drawn (arrival gaps, a venue's quote latency, its failures), `keys` whose
 it is (the venue's index), and `block` which run of BLOCK consecutive requests. So a venue's
 draws do not change when venues or strategies are added, request i's draws do not change when a
@@ -27,7 +27,10 @@ class Purpose(IntEnum):
 
 def stream(seed: int, purpose: Purpose, *keys: int) -> np.random.Generator:
     """The generator for `purpose` and `keys` under `seed`."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, purpose, *keys])))
+    # The key goes in spawn_key, not the entropy list: numpy pads the seed's words before the
+    # spawn key, so no seed can collide with another seed's stream of another purpose.
+    sequence = np.random.SeedSequence(seed, spawn_key=(int(purpose), *keys))
+    return np.random.Generator(np.random.PCG64(sequence))
 
 
 def blocked(

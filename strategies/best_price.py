@@ -21,15 +21,13 @@ class BestPrice:
     """
 
     kind: ClassVar[str] = "best_price"
-    timeout_ms: float = field(default=1000.0, metadata={"gt": 0.0})
+    timeout_ms: float = field(default=1000.0, metadata={"gt": 0.0, "le": 3_600_000.0})
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:
-        best: Quote | None = None
         async with scatter(request, venues, timeout_s=self.timeout_ms * 1e-3) as quotes:
-            async for quote in quotes:
-                if best is None or _cost(quote, request) < _cost(best, request):
-                    best = quote
-        return best
+            received = await quotes.collect()
+        # min keeps the first of equal costs, and quotes come in order of arrival
+        return min(received, key=lambda q: _cost(q, request), default=None)
 
 
 def _cost(quote: Quote, request: QuoteRequest) -> float:

@@ -21,7 +21,7 @@ class FirstWins:
     """
 
     kind: ClassVar[str] = "first_wins"
-    timeout_ms: float = field(default=1000.0, metadata={"gt": 0.0})
+    timeout_ms: float = field(default=1000.0, metadata={"gt": 0.0, "le": 3_600_000.0})
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:
         async with scatter(request, venues, timeout_s=self.timeout_ms * 1e-3) as quotes:

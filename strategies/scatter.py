@@ -4,6 +4,9 @@
         async for quote in quotes:
             return quote        # first wins: leaving the block cancels the losers
 
+    async with scatter(request, venues, timeout_s=0.005) as quotes:
+        everything = await quotes.collect()     # all quotes in by the timeout
+
 `scatter` opens a nursery with one task per venue; `quotes` yields each quote as it arrives, in
 order of arrival, ties broken by venue index (never by trio's scheduling order). Leaving the
 block, by return, break or exception, cancels every request still outstanding, so no task of the
@@ -32,66 +35,95 @@ class QuoteSource(Protocol):
 
 
 class Quotes:
-    """The quotes of one scatter, as they arrive (an async iterator)."""
+    """The quotes of one scatter, in order of arrival.
+
+    Iterate (`async for`) to take each quote as it arrives, or `await collect(k)` to wait for
+    the first k at once (all of them by default); both stop at the timeout. Venue tasks hand
+    their quotes to `deliver`, which wakes the gatherer only once it has what it waits for.
+    Quotes delivered in one scheduling batch (due at the same instant) are taken together and
+    ordered by (latency, venue index), so ties never depend on trio's scheduling order.
+    """
 
     __slots__ = (
+        "_arrived",
         "_deadline",
         "_expected",
         "_ready",
-        "_receive",
-        "_received",
+        "_taken",
         "_timed_out",
         "_timeout_s",
+        "_waiter",
+        "_wanted",
     )
 
-    def __init__(
-        self, receive: trio.MemoryReceiveChannel[Quote], expected: int, t0: float, timeout_s: float
-    ) -> None:
-        self._receive = receive
+    def __init__(self, expected: int, t0: float, timeout_s: float) -> None:
         self._expected = expected
-        self._received = 0
+        self._taken = 0
         self._timeout_s = timeout_s
         self._deadline = t0 + timeout_s
         self._timed_out = False
-        self._ready: list[Quote] = []  # arrived but not yet yielded, latest first
+        self._arrived: list[Quote] = []  # delivered, not yet taken
+        self._ready: list[Quote] = []  # taken, not yet handed out; latest first, for pop()
+        self._waiter: trio.lowlevel.Task | None = None
+        self._wanted = 1
 
     @property
     def timed_out(self) -> bool:
-        """True once the timeout has ended the iteration."""
+        """True once the timeout has ended the gathering."""
         return self._timed_out
+
+    def deliver(self, quote: Quote) -> None:
+        """Called by a venue's task when its quote arrives."""
+        self._arrived.append(quote)
+        if self._waiter is not None and len(self._arrived) >= self._wanted:
+            trio.lowlevel.reschedule(self._waiter)
+            self._waiter = None
 
     def __aiter__(self) -> Quotes:
         return self
 
     async def __anext__(self) -> Quote:
-        if self._ready:
-            return self._ready.pop()
-        if self._received == self._expected or self._timed_out:
-            raise StopAsyncIteration
-        batch: list[Quote] = []
-        with trio.move_on_at(self._deadline):
-            batch.append(await self._receive.receive())
-        if not batch:
-            # Venues answering exactly at the deadline were woken with us: let them deliver.
-            self._timed_out = True
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        self._drain(batch)
         if not self._ready:
-            raise StopAsyncIteration
+            await self._wait(1)
+            if not self._ready:
+                raise StopAsyncIteration
         return self._ready.pop()
 
-    def _drain(self, batch: list[Quote]) -> None:
-        """Take every quote already delivered; order them latest first for `pop`."""
-        while True:
-            try:
-                batch.append(self._receive.receive_nowait())
-            except trio.WouldBlock:
-                break
+    async def collect(self, k: int | None = None) -> list[Quote]:
+        """The next `k` quotes in order of arrival (all the rest when None), or fewer if the
+        timeout comes first or venues fail to answer."""
+        if k is None:
+            k = len(self._ready) + self._expected - self._taken
+        while len(self._ready) < k and self._taken < self._expected and not self._timed_out:
+            await self._wait(k - len(self._ready))
+        return [self._ready.pop() for _ in range(min(k, len(self._ready)))]
+
+    async def _wait(self, wanted: int) -> None:
+        """Take delivered quotes into `_ready`, first waiting until `wanted` have been
+        delivered, every venue has answered, or the deadline."""
+        wanted = min(wanted, self._expected - self._taken)
+        if len(self._arrived) < wanted and not self._timed_out:
+            self._wanted = wanted
+            with trio.move_on_at(self._deadline) as timeout:
+                self._waiter = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(self._abort)
+            if timeout.cancelled_caught:
+                # Venues answering exactly at the deadline were woken with us: let them deliver.
+                self._timed_out = True
+                await trio.lowlevel.cancel_shielded_checkpoint()
+        self._take()
+
+    def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _take(self) -> None:
+        batch, self._arrived = self._arrived, []
         if self._timed_out:
             batch = [q for q in batch if q.latency_s <= self._timeout_s]
-        self._received += len(batch)
-        batch.sort(key=_arrival_order, reverse=True)
-        self._ready = batch
+        self._taken += len(batch)
+        self._ready += batch
+        self._ready.sort(key=_arrival_order, reverse=True)
 
 
 def _arrival_order(quote: Quote) -> tuple[float, int]:
@@ -114,10 +146,10 @@ class Scatter:
         self._nursery_manager = trio.open_nursery()
         nursery = await self._nursery_manager.__aenter__()
         self._nursery = nursery
-        send, receive = trio.open_memory_channel[Quote](max(len(self._venues), 1))
+        quotes = Quotes(len(self._venues), self._request.t0, self._timeout_s)
         for venue in self._venues:
-            nursery.start_soon(_ask, venue, self._request, send)
-        return Quotes(receive, len(self._venues), self._request.t0, self._timeout_s)
+            nursery.start_soon(_ask, venue, self._request, quotes)
+        return quotes
 
     async def __aexit__(
         self,
@@ -129,10 +161,8 @@ class Scatter:
         return await self._nursery_manager.__aexit__(exc_type, exc, tb)
 
 
-async def _ask(
-    venue: QuoteSource, request: QuoteRequest, send: trio.MemorySendChannel[Quote]
-) -> None:
-    send.send_nowait(await venue.quote(request))
+async def _ask(venue: QuoteSource, request: QuoteRequest, quotes: Quotes) -> None:
+    quotes.deliver(await venue.quote(request))
 
 
 def scatter(

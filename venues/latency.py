@@ -71,7 +71,8 @@ class Normal:
     """Normal(`mean_ms`, `std_ms`) truncated at 0: negative draws are drawn again.
 
     Truncation (not clipping) keeps the density smooth at 0; with `mean_ms` > 0 at most half of
-    the draws are redrawn, so the redraw loop ends quickly.
+    the draws are redrawn, so the redraw loop ends quickly. Each round redraws from a child
+    stream, in index order, so draw i depends only on draws 0..i (prefix-stable).
     """
 
     kind: ClassVar[str] = "normal"
@@ -85,7 +86,8 @@ class Normal:
             negative = np.flatnonzero(x < 0)
             if negative.size == 0:
                 return x
-            x[negative] = rng.normal(self.mean_ms, self.std_ms, negative.size)
+            (redraw,) = rng.spawn(1)
+            x[negative] = redraw.normal(self.mean_ms, self.std_ms, negative.size)
         raise RuntimeError("truncated normal: redraw did not converge")
 
 
@@ -174,8 +176,9 @@ class Component:
 class Mixture:
     """Draws from component i with probability weight_i: e.g. a fast path and a rare slow path.
 
-    A uniform draw chooses the component; each component then draws for every request, so the
-    stream consumed does not depend on which components were chosen.
+    A uniform draw chooses the component; each component draws for every request from its own
+    child stream, so draw i depends neither on which components were chosen nor on how many
+    draws are made (prefix-stable).
     """
 
     kind: ClassVar[str] = "mixture"
@@ -190,9 +193,12 @@ class Mixture:
             raise ValueError(f"components: weights must sum to 1 (they sum to {total:g})")
 
     def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        choice_rng, *component_rngs = rng.spawn(1 + len(self.components))
         bounds = np.cumsum([c.weight for c in self.components])[:-1]
-        choice = np.searchsorted(bounds, rng.random(n), side="right")
-        draws = np.stack([sample_ms(c.dist, rng, n) for c in self.components])
+        choice = np.searchsorted(bounds, choice_rng.random(n), side="right")
+        draws = np.stack(
+            [sample_ms(c.dist, r, n) for c, r in zip(self.components, component_rngs, strict=True)]
+        )
         return draws[choice, np.arange(n)]
 
 

@@ -1,0 +1,99 @@
+"""`quoterace bench`: the trio engine against a bare trio skeleton, side by side.
+
+Both race the same draws of the default scenario (5 venues) with the same spawns, sleeps and
+cancels; the engine adds quotes, strategies and records. Machines here are shared and noisy, so
+rounds alternate engine and skeleton and the figure that counts is the median of each round's
+ratio (engine rate / skeleton rate), measured seconds apart in one process.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import statistics
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sim.draws import draw
+from sim.engine import run_trio
+from sim.output import write_atomic
+from sim.scenario import load
+from sim.skeleton import run_skeleton
+from strategies.best_price import BestPrice
+from strategies.first_wins import FirstWins
+
+TARGET_RATIO = 0.8
+
+
+def bench(*, requests: int, rounds: int, out: Path | None) -> dict[str, Any]:
+    """Measure, print a table, write `out` (JSON) atomically, and return the figures."""
+    scenario = load("default").with_overrides(requests=requests)
+    draws = draw(scenario)
+    figures: dict[str, Any] = {}
+    for entry in scenario.strategies:
+        strategy = entry.strategy
+        if not isinstance(strategy, FirstWins | BestPrice):
+            continue
+        first = isinstance(strategy, FirstWins)
+        timeout_s = strategy.timeout_ms * 1e-3
+        engine, skeleton = [], []
+        for _ in range(rounds):
+            engine.append(requests / _seconds(lambda s=strategy: run_trio(draws, s)))
+            skeleton.append(
+                requests
+                / _seconds(lambda f=first, t=timeout_s: run_skeleton(draws, first=f, timeout_s=t))
+            )
+        ratios = [e / s for e, s in zip(engine, skeleton, strict=True)]
+        figures[entry.name] = {
+            "engine_races_per_s": round(statistics.median(engine)),
+            "skeleton_races_per_s": round(statistics.median(skeleton)),
+            "ratio": round(statistics.median(ratios), 3),
+            "ratios": [round(r, 3) for r in ratios],
+        }
+    result = {
+        "benchmark": "trio engine vs bare trio skeleton",
+        "scenario": scenario.name,
+        "venues": len(scenario.venues),
+        "requests": requests,
+        "rounds": rounds,
+        "target_ratio": TARGET_RATIO,
+        "strategies": figures,
+        "python": platform.python_version(),
+        **{package: version(package) for package in ("trio", "numpy", "hdrhistogram")},
+        "machine": platform.machine(),
+    }
+    _print(result)
+    if out is not None:
+        write_atomic(out, lambda f: f.write(json.dumps(result, indent=2) + "\n"))
+    return result
+
+
+def _seconds(work: Any) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def _print(result: dict[str, Any]) -> None:
+    table = Table(
+        title=f"{result['scenario']}: {result['requests']:,} races, {result['venues']} venues, "
+        f"median of {result['rounds']} rounds",
+        title_justify="left",
+    )
+    for column in ("strategy", "engine races/s", "skeleton races/s", "engine/skeleton"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for name, f in result["strategies"].items():
+        table.add_row(
+            name,
+            f"{f['engine_races_per_s']:,}",
+            f"{f['skeleton_races_per_s']:,}",
+            f"{f['ratio']:.2f} (target >= {result['target_ratio']})",
+        )
+    Console().print(table)
