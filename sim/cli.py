@@ -84,7 +84,8 @@ def _run(args: argparse.Namespace) -> int:
         try:
             write_outputs(result, args.out)
         except OSError as e:
-            raise ScenarioError("--out", f"cannot write {e.filename or args.out}: {e.strerror}")
+            reason = f"cannot write {e.filename or args.out}: {e.strerror}"
+            raise ScenarioError("--out", reason) from None
     if args.json:
         sys.stdout.write(summary_json(result.summary))
     else:
