@@ -158,7 +158,13 @@ class Scatter:
         tb: TracebackType | None,
     ) -> bool | None:
         self._nursery.cancel_scope.cancel()
-        return await self._nursery_manager.__aexit__(exc_type, exc, tb)
+        try:
+            return await self._nursery_manager.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The block's own exception comes out as itself, not wrapped by the nursery.
+            if exc is not None and group.exceptions == (exc,):
+                raise exc from None
+            raise
 
 
 async def _ask(venue: QuoteSource, request: QuoteRequest, quotes: Quotes) -> None:

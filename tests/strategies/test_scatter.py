@@ -1,0 +1,138 @@
+"""Scatter/gather semantics on hand-built venues, in virtual time (autojump_clock)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import trio
+
+from strategies import BestPrice, FirstWins, scatter
+from venues.messages import Quote, QuoteRequest
+
+MS = 1e-3
+
+
+class FakeVenue:
+    """Answers after `latency_ms` (never when None) with `price`; counts its live tasks."""
+
+    def __init__(self, index: int, latency_ms: float | None, price: float | None = None) -> None:
+        self.index = index
+        self.latency_ms = latency_ms
+        self.price = price
+        self.live = 0
+        self.cancelled = 0
+
+    async def quote(self, request: QuoteRequest) -> Quote:
+        self.live += 1
+        try:
+            if self.latency_ms is None:
+                await trio.sleep_forever()
+            latency = self.latency_ms * MS
+            await trio.sleep_until(request.t0 + latency)
+            return Quote(request.index, self.index, latency, self.price)
+        except trio.Cancelled:
+            self.cancelled += 1
+            raise
+        finally:
+            self.live -= 1
+
+
+def venues(*latencies_ms: float | None, prices: tuple[float | None, ...] = ()) -> list[FakeVenue]:
+    prices = prices or (None,) * len(latencies_ms)
+    return [FakeVenue(i, ms, p) for i, (ms, p) in enumerate(zip(latencies_ms, prices, strict=True))]
+
+
+async def decide(strategy, vs, side: int = 1):
+    request = QuoteRequest(0, trio.current_time(), side)
+    quote = await strategy.decide(request, vs)
+    assert all(v.live == 0 for v in vs), "a venue task outlived its race"
+    return quote, trio.current_time() - request.t0
+
+
+async def test_first_wins_takes_the_earliest_and_cancels_the_rest(autojump_clock):
+    vs = venues(3.0, 1.0, 2.0, None)
+    quote, elapsed = await decide(FirstWins(), vs)
+    assert quote.venue == 1
+    assert elapsed == pytest.approx(1.0 * MS, abs=1e-12)
+    assert [v.cancelled for v in vs] == [1, 0, 1, 1]
+
+
+async def test_ties_go_to_the_lowest_venue_index_whatever_the_list_order(autojump_clock):
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]):
+        vs = venues(2.0, 1.0, 1.0, 1.0)
+        quote, _ = await decide(FirstWins(), [vs[i] for i in order])
+        assert quote.venue == 1, order
+
+
+async def test_first_wins_gives_up_at_the_timeout(autojump_clock):
+    quote, elapsed = await decide(FirstWins(timeout_ms=5.0), venues(None, 6.0))
+    assert quote is None
+    assert elapsed == pytest.approx(5.0 * MS, abs=1e-12)
+
+
+async def test_best_price_waits_for_the_last_quote(autojump_clock):
+    quote, elapsed = await decide(BestPrice(), venues(3.0, 1.0, 2.0))
+    assert elapsed == pytest.approx(3.0 * MS, abs=1e-12)
+    assert quote.venue == 1  # no prices yet: the earliest quote is the best
+
+
+@pytest.mark.parametrize(("side", "best"), [(1, 2), (-1, 0)])
+async def test_best_price_takes_the_lowest_ask_or_highest_bid(autojump_clock, side, best):
+    vs = venues(3.0, 1.0, 2.0, 0.5, prices=(101.0, 100.5, 100.0, 100.5))
+    quote, _ = await decide(BestPrice(), vs, side)
+    assert quote.venue == best
+
+
+async def test_best_price_equal_prices_go_to_the_earliest(autojump_clock):
+    vs = venues(3.0, 1.0, 2.0, prices=(100.0, 100.0, 100.0))
+    quote, _ = await decide(BestPrice(), vs)
+    assert quote.venue == 1
+
+
+async def test_best_price_stops_at_the_timeout_with_what_it_has(autojump_clock):
+    vs = venues(4.0, None, 1.0, 9.0, prices=(99.0, None, 100.0, 98.0))
+    quote, elapsed = await decide(BestPrice(timeout_ms=5.0), vs)
+    assert elapsed == pytest.approx(5.0 * MS, abs=1e-12)
+    assert quote.venue == 0  # venue 3's better price comes after the timeout
+
+
+async def test_a_quote_exactly_at_the_timeout_counts(autojump_clock):
+    # Whichever of the timer and the venue trio wakes first, the quote due at the deadline counts.
+    for _ in range(20):
+        quote, elapsed = await decide(
+            BestPrice(timeout_ms=4.0), venues(1.0, 4.0, None, prices=(101.0, 100.0, None))
+        )
+        assert quote.venue == 1
+        assert elapsed == pytest.approx(4.0 * MS, abs=1e-12)
+        quote, _ = await decide(FirstWins(timeout_ms=4.0), venues(None, 4.0))
+        assert quote is not None and quote.venue == 1
+
+
+async def test_collect_k_then_iterate_the_rest_in_arrival_order(autojump_clock):
+    vs = venues(5.0, 1.0, 3.0, 2.0, 4.0)
+    request = QuoteRequest(0, trio.current_time())
+    async with scatter(request, vs) as quotes:
+        first_two = await quotes.collect(2)
+        assert trio.current_time() - request.t0 == pytest.approx(2.0 * MS, abs=1e-12)
+        rest = [q async for q in quotes]
+    assert [q.venue for q in first_two] == [1, 3]
+    assert [q.venue for q in rest] == [2, 4, 0]
+    assert not quotes.timed_out
+
+
+async def test_leaving_the_block_by_an_exception_cancels_every_venue(autojump_clock):
+    vs = venues(1.0, 7.0, None)
+    request = QuoteRequest(0, trio.current_time())
+    with pytest.raises(KeyError):
+        async with scatter(request, vs) as quotes:
+            async for _ in quotes:
+                raise KeyError("strategy bug")
+    assert [v.live for v in vs] == [0, 0, 0]
+    assert [v.cancelled for v in vs] == [0, 1, 1]
+
+
+async def test_scatter_to_no_venue_ends_at_once(autojump_clock):
+    request = QuoteRequest(0, trio.current_time())
+    async with scatter(request, [], timeout_s=math.inf) as quotes:
+        assert await quotes.collect() == []
