@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -79,18 +80,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+    if args.out is not None:
+        with _writing(args.out):  # fail before the run, not after it
+            args.out.mkdir(parents=True, exist_ok=True)
     result = run(scenario)
     if args.out is not None:
-        try:
+        with _writing(args.out):
             write_outputs(result, args.out)
-        except OSError as e:
-            reason = f"cannot write {e.filename or args.out}: {e.strerror}"
-            raise ScenarioError("--out", reason) from None
     if args.json:
         sys.stdout.write(summary_json(result.summary))
     else:
         print_tables(result.summary, Console(width=max(Console().width, 120)))
     return 0
+
+
+@contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """Turn an OSError while writing results into the one-line error for `--out`."""
+    try:
+        yield
+    except OSError as e:
+        reason = f"cannot write {e.filename or out}: {e.strerror}"
+        raise ScenarioError("--out", reason) from None
 
 
 def _scenarios(args: argparse.Namespace) -> int:

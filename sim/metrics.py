@@ -7,6 +7,8 @@ the highest value equivalent to a percentile's bucket, as its own percentile out
 
 from __future__ import annotations
 
+import io
+import re
 from typing import IO
 
 import numpy as np
@@ -39,5 +41,13 @@ def latency_ms(histogram: HdrHistogram) -> dict[str, float | None]:
 
 
 def write_percentiles(histogram: HdrHistogram, out: IO[str]) -> None:
-    """HdrHistogram's percentile distribution (.hgrm) of `histogram`, values in ms."""
-    histogram.output_percentile_distribution(out, 1e6)
+    """HdrHistogram's percentile distribution (.hgrm) of `histogram`, values in ms.
+
+    hdrh writes bytes and leaves the footer's standard deviation unscaled (in ns); both are
+    put right here.
+    """
+    buffer = io.BytesIO()
+    histogram.output_percentile_distribution(buffer, 1e6)
+    stddev_ms = f"StdDeviation   = {histogram.get_stddev() / 1e6:12.3f}"
+    text = re.sub(r"StdDeviation   = *[-0-9.e+]+", stddev_ms, buffer.getvalue().decode("ascii"))
+    out.write(text)
