@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
@@ -15,7 +16,7 @@ from sim.errors import ScenarioError
 from sim.output import summary_json
 from sim.report import print_tables, write_outputs
 from sim.run import run
-from sim.scenario import bundled, load
+from sim.scenario import MAX_REQUESTS, MAX_SEED, bundled, load
 
 EXIT_BAD_INPUT = 2
 
@@ -27,17 +28,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _count(text: str) -> int:
-    value = int(text) if text.lstrip("-").isdigit() else None
-    if value is None or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number > 0 (got {text!r})")
-    return value
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high:,}")
+        return int(text)
+
+    parse.__name__ = "number"  # what argparse calls it in its own messages
+    return parse
 
 
-def _seed(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0 (got {text!r})")
-    return int(text)
+_count = _whole(1, MAX_REQUESTS)
+_seed = _whole(0, MAX_SEED)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as e:
         print(e, file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # stdout closed early (`| head`): not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("quoterace: interrupted", file=sys.stderr)
         return 130
@@ -124,7 +131,10 @@ def _validate(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from sim.bench import bench
 
-    bench(requests=args.requests, rounds=args.rounds, out=args.out)
+    with _writing(args.out):  # fail before the benchmark, not after it
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    with _writing(args.out):
+        bench(requests=args.requests, rounds=args.rounds, out=args.out)
     return 0
 
 

@@ -14,7 +14,6 @@ import difflib
 import json
 import math
 import re
-import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from venues.latency import DISTRIBUTIONS, Component, Empirical, Latency
 
 T = TypeVar("T")
 
+MAX_SAMPLES_BYTES = 64 * 1024 * 1024
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _BOUNDS: dict[str, tuple[Callable[[float, float], bool], str]] = {
     "gt": (lambda v, b: v > b, ">"),
@@ -106,6 +106,16 @@ def _read_samples(file: Any, key: str, base_dir: Path | None) -> tuple[float, ..
         raise ScenarioError(key, f"must be a string path (got {type(file).__name__})")
     path = Path(file) if base_dir is None else base_dir / file
     try:
+        if not path.is_file():  # a FIFO or a device could block or never end
+            exists = path.exists()
+            raise ScenarioError(
+                key,
+                f"{file!r} is not a regular file"
+                if exists
+                else f"cannot read {file!r}: No such file or directory",
+            )
+        if path.stat().st_size > MAX_SAMPLES_BYTES:
+            raise ScenarioError(key, f"{file!r} is larger than {MAX_SAMPLES_BYTES:,} bytes")
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
@@ -133,13 +143,7 @@ def _coerce(value: Any, hint: Any, key: str, base_dir: Path | None) -> Any:
         return build_latency(value, key, base_dir)
     if hint is Component:
         return _build_component(value, key, base_dir)
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        return _coerce(value, next(o for o in options if o is not type(None)), key, base_dir)
-    if origin is tuple:
+    if typing.get_origin(hint) is tuple:
         element = typing.get_args(hint)[0]
         items = _expect_list(value, key)
         return tuple(_coerce(v, element, f"{key}[{i}]", base_dir) for i, v in enumerate(items))
@@ -152,10 +156,6 @@ def _coerce(value: Any, hint: Any, key: str, base_dir: Path | None) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(key, f"must be an integer (got {_describe(value)})")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ScenarioError(key, f"must be true or false (got {_describe(value)})")
         return value
     if hint is str:
         if not isinstance(value, str):
@@ -177,6 +177,7 @@ def _unknown_key(key: str, allowed: Mapping[str, Any]) -> str:
 
 
 def unknown_choice(value: Any, allowed: Mapping[str, Any]) -> str:
+    """The message for an unknown kind: a suggestion if one is close, else every choice."""
     close = difflib.get_close_matches(str(value), list(allowed), n=1)
     hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(allowed)
     return f"unknown kind {value!r} ({hint})"

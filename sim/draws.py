@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.arrivals import arrival_times
+from sim.errors import ScenarioError
 from sim.streams import Purpose, blocked
 from venues.latency import Latency, sample_s
 
@@ -45,6 +46,7 @@ class Draws:
 
     @property
     def requests(self) -> int:
+        """How many requests were drawn for."""
         return self.arrival_s.size
 
 
@@ -54,9 +56,19 @@ def draw(scenario: Scenario) -> Draws:
     return Draws(
         arrival_s=arrival_times(scenario.arrivals.process, scenario.arrivals.rate_per_s, seed, n),
         latency_s=tuple(
-            quote_latency_s(seed, v, spec.latency, n) for v, spec in enumerate(scenario.venues)
+            _finite(quote_latency_s(seed, v, spec.latency, n), f"venues[{v}].latency", scenario)
+            for v, spec in enumerate(scenario.venues)
         ),
         answers=tuple(
             answers(seed, v, spec.fail_prob, n) for v, spec in enumerate(scenario.venues)
         ),
     )
+
+
+def _finite(latency_s: np.ndarray, key: str, scenario: Scenario) -> np.ndarray:
+    """`latency_s`, unless parameters so extreme that draws overflow made some non-finite."""
+    if not np.isfinite(latency_s).all():
+        bad = latency_s[~np.isfinite(latency_s)][0]
+        message = f"parameters too extreme: a draw came out {bad} (not a finite latency)"
+        raise ScenarioError(key, message, scenario.file)
+    return latency_s

@@ -1,8 +1,9 @@
 """Latency histograms (HdrHistogram) and the percentiles every report shows.
 
 Latencies are recorded as integer nanoseconds, rounded, from 0 to HIGHEST_NS, with 3 significant
-digits: each reported value is within 0.1% of the exact order statistic. HdrHistogram reports
-the highest value equivalent to a percentile's bucket, as its own percentile output does.
+digits: each reported percentile is within 0.1% of the exact order statistic. HdrHistogram
+reports the highest value equivalent to a percentile's bucket, as its own percentile output
+does; max and mean are exact.
 """
 
 from __future__ import annotations
@@ -29,14 +30,21 @@ def latency_histogram(latency_s: np.ndarray) -> HdrHistogram:
     return histogram
 
 
-def latency_ms(histogram: HdrHistogram) -> dict[str, float | None]:
-    """p50, p90, p99, p99.9, p99.99, max and mean of `histogram`, in ms (None when empty)."""
+def latency_ms(histogram: HdrHistogram, latency_s: np.ndarray) -> dict[str, float | None]:
+    """p50, p90, p99, p99.9, p99.99, max and mean in ms (None when nothing was recorded).
+
+    Percentiles come from `histogram`; max and mean from the exact values `latency_s` (NaN
+    skipped), and no percentile is reported above the exact max (a bucket's highest equivalent
+    value can be).
+    """
     keys = [*PERCENTILES, "max", "mean"]
-    if histogram.get_total_count() == 0:
+    values = latency_s[~np.isnan(latency_s)]
+    if values.size == 0:
         return dict.fromkeys(keys)
-    values = histogram.get_percentile_to_value_dict(list(PERCENTILES.values()))
-    ns = [values[p] for p in PERCENTILES.values()]
-    ns += [histogram.get_max_value(), histogram.get_mean_value()]
+    exact_max_ns = float(values.max()) * 1e9
+    at = histogram.get_percentile_to_value_dict(list(PERCENTILES.values()))
+    ns = [min(at[p], exact_max_ns) for p in PERCENTILES.values()]
+    ns += [exact_max_ns, float(values.mean()) * 1e9]
     return {key: round(v / 1e6, 6) for key, v in zip(keys, ns, strict=True)}
 
 

@@ -61,7 +61,7 @@ def _strategy_summary(scenario: Scenario, result: StrategyResult) -> dict[str, A
     wins = [int((records.venue == v).sum()) for v in range(len(scenario.venues))]
     asked = int(records.venue_requests.sum())
     return {
-        "decision_ms": latency_ms(result.decision_histogram),
+        "decision_ms": latency_ms(result.decision_histogram, records.decision_s),
         "no_quote": scenario.requests - decided,
         "venue_wins": {spec.name: w for spec, w in zip(scenario.venues, wins, strict=True)},
         "venue_requests_per_decision": round(asked / decided, 6) if decided else None,

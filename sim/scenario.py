@@ -20,6 +20,10 @@ from sim.errors import ScenarioError
 from strategies.registry import STRATEGIES, Strategy
 from venues.venue import VenueSpec
 
+# Seeds up to 2**63 - 1: numpy pads seeds of up to 128 bits before the stream key, so no two
+# (seed, purpose, key) triples share a stream.
+MAX_SEED = 2**63 - 1
+MAX_REQUESTS = 100_000_000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -29,8 +33,8 @@ class Header:
 
     name: str = ""
     description: str = ""
-    seed: int = field(default=0, metadata={"ge": 0, "lt": 2**63})
-    requests: int = field(default=10_000, metadata={"gt": 0})
+    seed: int = field(default=0, metadata={"ge": 0, "le": MAX_SEED})
+    requests: int = field(default=10_000, metadata={"gt": 0, "le": MAX_REQUESTS})
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,10 @@ class Scenario:
             changes["seed"] = seed
         if requests is not None:
             changes["requests"] = requests
-        return dataclasses.replace(self, **changes)
+        try:
+            return dataclasses.replace(self, **changes)
+        except ScenarioError as e:
+            raise ScenarioError("--requests", f"{e.key}: {e.message}", self.file) from None
 
 
 # Engine time is a float of seconds: up to 1e6 s its resolution is 1.2e-10 s, well below the

@@ -1,6 +1,6 @@
 """A bare trio skeleton of the engine: the same spawns, sleeps and cancels, nothing else.
 
-The yardstick for the engine's overhead (DESIGN.md section 9): no channels, no quotes, no
+The yardstick for the engine's overhead (DESIGN.md section 9): no gatherer, no quotes, no
 strategy objects, no records. `first` races end when the first venue wakes (it cancels the
 race's nursery); otherwise a race waits for every venue. Either way the timeout cancels it.
 """

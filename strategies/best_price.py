@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -31,5 +32,6 @@ class BestPrice:
 
 
 def _cost(quote: Quote, request: QuoteRequest) -> float:
-    """What the quote costs the client per unit: lower is better on either side."""
-    return 0.0 if quote.price is None else request.side * quote.price
+    """What the quote costs the client per unit: lower is better on either side. An unpriced
+    quote ranks after every priced one (and unpriced quotes rank by arrival)."""
+    return math.inf if quote.price is None else request.side * quote.price

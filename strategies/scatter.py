@@ -10,14 +10,15 @@
 `scatter` opens a nursery with one task per venue; `quotes` yields each quote as it arrives, in
 order of arrival, ties broken by venue index (never by trio's scheduling order). Leaving the
 block, by return, break or exception, cancels every request still outstanding, so no task of the
-race outlives it. With `timeout_s`, iteration stops at `request.t0 + timeout_s`; a quote arriving
-exactly then still counts.
+race outlives it. Gathering stops at `request.t0 + timeout_s`; a quote arriving exactly then
+still counts, one arriving later never does.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Protocol
 
@@ -27,11 +28,34 @@ from venues.messages import Quote, QuoteRequest
 
 
 class QuoteSource(Protocol):
-    """Anything that answers a quote request: a simulated venue, or a connection to one."""
+    """Anything that answers a quote request: a simulated venue, or a connection to one.
+
+    `quote` returns the venue's quote (whose `venue` is this source's `index`) once it has
+    arrived, with no checkpoint between waking at its arrival time and returning: quotes due at
+    the same instant as a timeout must be delivered in the batch that wakes them.
+    """
 
     index: int
 
     async def quote(self, request: QuoteRequest) -> Quote: ...
+
+
+class LastEvent:
+    """The exact time, since its request's arrival, of the last event a gather saw in this race:
+    a quote's sampled latency, or the timeout.
+
+    The engine puts one in `last_event` for each race and records the decision latency from it
+    when it agrees with the clock, since clock arithmetic (t0 + latency - t0) is off by up to an
+    ulp of t0.
+    """
+
+    __slots__ = ("elapsed_s",)
+
+    def __init__(self) -> None:
+        self.elapsed_s = math.nan
+
+
+last_event: ContextVar[LastEvent | None] = ContextVar("quoterace_last_event", default=None)
 
 
 class Quotes:
@@ -90,8 +114,8 @@ class Quotes:
         return self._ready.pop()
 
     async def collect(self, k: int | None = None) -> list[Quote]:
-        """The next `k` quotes in order of arrival (all the rest when None), or fewer if the
-        timeout comes first or venues fail to answer."""
+        """The next `k` quotes in order of arrival (all the rest when None); fewer if the
+        timeout comes first (a venue that never answers is waited for until then)."""
         if k is None:
             k = len(self._ready) + self._expected - self._taken
         while len(self._ready) < k and self._taken < self._expected and not self._timed_out:
@@ -102,6 +126,8 @@ class Quotes:
         """Take delivered quotes into `_ready`, first waiting until `wanted` have been
         delivered, every venue has answered, or the deadline."""
         wanted = min(wanted, self._expected - self._taken)
+        if not self._timed_out and trio.current_time() >= self._deadline:
+            self._timed_out = True  # a slow consumer came back after the deadline
         if len(self._arrived) < wanted and not self._timed_out:
             self._wanted = wanted
             with trio.move_on_at(self._deadline) as timeout:
@@ -124,6 +150,12 @@ class Quotes:
         self._taken += len(batch)
         self._ready += batch
         self._ready.sort(key=_arrival_order, reverse=True)
+        event = last_event.get()
+        if event is not None:
+            if self._timed_out:
+                event.elapsed_s = self._timeout_s
+            elif batch:
+                event.elapsed_s = self._ready[0].latency_s
 
 
 def _arrival_order(quote: Quote) -> tuple[float, int]:
@@ -163,7 +195,13 @@ class Scatter:
         except BaseExceptionGroup as group:
             # The block's own exception comes out as itself, not wrapped by the nursery.
             if exc is not None and group.exceptions == (exc,):
-                raise exc from None
+                context, cause = exc.__context__, exc.__cause__
+                suppress = exc.__suppress_context__
+                try:
+                    raise exc
+                finally:
+                    exc.__context__, exc.__cause__ = context, cause
+                    exc.__suppress_context__ = suppress
             raise
 
 
@@ -171,8 +209,6 @@ async def _ask(venue: QuoteSource, request: QuoteRequest, quotes: Quotes) -> Non
     quotes.deliver(await venue.quote(request))
 
 
-def scatter(
-    request: QuoteRequest, venues: Sequence[QuoteSource], *, timeout_s: float = math.inf
-) -> Scatter:
+def scatter(request: QuoteRequest, venues: Sequence[QuoteSource], *, timeout_s: float) -> Scatter:
     """Send `request` to every venue in `venues` at once; gather in the `async with` block."""
     return Scatter(request, venues, timeout_s)

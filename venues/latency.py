@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,7 +21,8 @@ POSITIVE = {"gt": 0.0}
 NON_NEGATIVE = {"ge": 0.0}
 
 
-def _shift() -> float:
+def _shift() -> Any:
+    """The `shift_ms` field every distribution has."""
     return field(default=0.0, metadata=NON_NEGATIVE)
 
 

@@ -20,7 +20,7 @@ class QuoteRequest:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """A venue's answer to request `request`.
+    """Venue number `venue`'s answer to the request whose index is `request`.
 
     `latency_s` is the sampled latency (request sent -> quote received): the truth that clock
     arithmetic only approximates. `price` is None until venues price their quotes.
