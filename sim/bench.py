@@ -1,7 +1,8 @@
 """`quoterace bench`: the trio engine against a bare trio skeleton, side by side.
 
 Both race the same draws of the default scenario (5 venues) with the same spawns, sleeps and
-cancels; the engine adds quotes, strategies and records. Machines here are shared and noisy, so
+cancels, and an order's round trip; the engine adds quotes, strategies, the market, last look
+and records. Machines here are shared and noisy, so
 rounds alternate engine and skeleton and the figure that counts is the median of each round's
 ratio (engine rate / skeleton rate), measured seconds apart in one process.
 """
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from sim.draws import draw
 from sim.engine import run_trio
+from sim.market import MidPath
 from sim.output import write_atomic
 from sim.scenario import load
 from sim.skeleton import run_skeleton
@@ -35,6 +37,11 @@ def bench(*, requests: int, rounds: int, out: Path | None) -> dict[str, Any]:
     """Measure, print a table, write `out` (JSON) atomically, and return the figures."""
     scenario = load("default").with_overrides(requests=requests)
     draws = draw(scenario)
+    world = {
+        "venues": scenario.venues,
+        "mid": MidPath(scenario.market, scenario.seed),
+        "order_size": scenario.order.size,
+    }
     figures: dict[str, Any] = {}
     for entry in scenario.strategies:
         strategy = entry.strategy
@@ -44,7 +51,7 @@ def bench(*, requests: int, rounds: int, out: Path | None) -> dict[str, Any]:
         timeout_s = strategy.timeout_ms * 1e-3
         engine, skeleton = [], []
         for _ in range(rounds):
-            engine.append(requests / _seconds(lambda s=strategy: run_trio(draws, s)))
+            engine.append(requests / _seconds(lambda s=strategy: run_trio(draws, s, **world)))
             skeleton.append(
                 requests
                 / _seconds(lambda f=first, t=timeout_s: run_skeleton(draws, first=f, timeout_s=t))

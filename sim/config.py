@@ -14,6 +14,7 @@ import difflib
 import json
 import math
 import re
+import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -139,10 +140,16 @@ def _read_samples(file: Any, key: str, base_dir: Path | None) -> tuple[float, ..
 
 def _coerce(value: Any, hint: Any, key: str, base_dir: Path | None) -> Any:
     """`value` as type `hint`, or a ScenarioError saying what was expected."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union) and hint != Latency:
+        # `X | None`: TOML has no null, so a value that is there is an X.
+        others = tuple(a for a in typing.get_args(hint) if a is not type(None))
+        hint = Latency if set(others) == set(typing.get_args(Latency)) else others[0]
     if hint == Latency:
         return build_latency(value, key, base_dir)
     if hint is Component:
         return _build_component(value, key, base_dir)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, key, base_dir)
     if typing.get_origin(hint) is tuple:
         element = typing.get_args(hint)[0]
         items = _expect_list(value, key)

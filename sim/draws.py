@@ -1,7 +1,10 @@
-"""The draws of a scenario: arrivals and every venue's latencies and failures, made up front.
+"""The draws of a scenario: arrivals, sides, and every venue's latencies, failures, quote noise
+and order latencies, made up front.
 
-Drawing before the run, from streams keyed by purpose and venue (sim.streams), is what makes a
-run deterministic under trio's randomized scheduler and gives every strategy the same draws.
+Drawing before the run, from streams keyed by purpose, venue and attempt (sim.streams), is what
+makes a run deterministic under trio's randomized scheduler and gives every strategy the same
+draws. A retry is attempt 1, 2, ...: its own streams, so allowing retries changes no first-race
+draw.
 """
 
 from __future__ import annotations
@@ -15,54 +18,118 @@ from sim.arrivals import arrival_times
 from sim.errors import ScenarioError
 from sim.streams import Purpose, blocked
 from venues.latency import Latency, sample_s
+from venues.venue import VenueDraws, VenueSpec
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 
-def quote_latency_s(seed: int, venue: int, latency: Latency, n: int) -> np.ndarray:
+def quote_latency_s(
+    seed: int, venue: int, latency: Latency, n: int, attempt: int = 0
+) -> np.ndarray:
     """Venue `venue`'s quote latency in seconds for requests 0..n-1."""
     return blocked(
-        seed, Purpose.QUOTE_LATENCY, (venue,), n, lambda rng, k: sample_s(latency, rng, k)
+        seed,
+        Purpose.QUOTE_LATENCY,
+        (venue, attempt),
+        n,
+        lambda rng, k: sample_s(latency, rng, k),
     )
 
 
-def answers(seed: int, venue: int, fail_prob: float, n: int) -> np.ndarray:
+def answers(seed: int, venue: int, fail_prob: float, n: int, attempt: int = 0) -> np.ndarray:
     """Whether venue `venue` answers each of requests 0..n-1 (False with `fail_prob`)."""
-    return blocked(seed, Purpose.FAILURE, (venue,), n, lambda rng, k: rng.random(k) >= fail_prob)
+    return blocked(
+        seed, Purpose.FAILURE, (venue, attempt), n, lambda rng, k: rng.random(k) >= fail_prob
+    )
 
 
 @dataclass(frozen=True)
 class Draws:
     """Everything random in a run, drawn before it starts.
 
-    `arrival_s[i]` is request i's start time; `latency_s[v][i]` and `answers[v][i]` are venue v's
-    quote latency (seconds) and whether it answers request i at all.
+    `arrival_s[i]` is request i's start time and `side[i]` its side (+1 buy, -1 sell);
+    `venues[v]` holds venue v's draws as arrays indexed [attempt, request].
     """
 
     arrival_s: np.ndarray
-    latency_s: tuple[np.ndarray, ...]
-    answers: tuple[np.ndarray, ...]
+    side: np.ndarray
+    venues: tuple[VenueDraws, ...]
 
     @property
     def requests(self) -> int:
         """How many requests were drawn for."""
         return self.arrival_s.size
 
+    @property
+    def latency_s(self) -> tuple[np.ndarray, ...]:
+        """Each venue's first-attempt quote latencies (seconds)."""
+        return tuple(np.asarray(v.latency_s[0]) for v in self.venues)
 
-def draw(scenario: Scenario) -> Draws:
-    """All draws of `scenario` under its seed."""
+    @property
+    def answers(self) -> tuple[np.ndarray, ...]:
+        """Whether each venue answers each request's first attempt."""
+        return tuple(np.asarray(v.answers[0]) for v in self.venues)
+
+
+def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
+    """All draws of `scenario` under its seed, for `attempts` tries per request (default: enough
+    for the strategy with the most retries)."""
     seed, n = scenario.seed, scenario.requests
+    if attempts is None:
+        attempts = 1 + max((s.max_retries for s in scenario.strategies), default=0)
     return Draws(
         arrival_s=arrival_times(scenario.arrivals.process, scenario.arrivals.rate_per_s, seed, n),
-        latency_s=tuple(
-            _finite(quote_latency_s(seed, v, spec.latency, n), f"venues[{v}].latency", scenario)
-            for v, spec in enumerate(scenario.venues)
-        ),
-        answers=tuple(
-            answers(seed, v, spec.fail_prob, n) for v, spec in enumerate(scenario.venues)
+        side=_sides(scenario.order.side, seed, n),
+        venues=tuple(
+            _venue_draws(scenario, v, spec, attempts) for v, spec in enumerate(scenario.venues)
         ),
     )
+
+
+def _venue_draws(scenario: Scenario, v: int, spec: VenueSpec, attempts: int) -> VenueDraws:
+    seed, n = scenario.seed, scenario.requests
+    order_latency = spec.order_latency or spec.latency
+    key = f"venues[{v}]"
+
+    def noise(rng: np.random.Generator, k: int) -> np.ndarray:
+        return rng.normal(0.0, spec.noise_bps, k) if spec.noise_bps else np.zeros(k)
+
+    return VenueDraws(
+        latency_s=np.stack(
+            [
+                _finite(quote_latency_s(seed, v, spec.latency, n, a), f"{key}.latency", scenario)
+                for a in range(attempts)
+            ]
+        ),
+        answers=np.stack([answers(seed, v, spec.fail_prob, n, a) for a in range(attempts)]),
+        noise_bps=np.stack(
+            [blocked(seed, Purpose.QUOTE_NOISE, (v, a), n, noise) for a in range(attempts)]
+        ),
+        order_latency_s=np.stack(
+            [
+                _finite(
+                    blocked(
+                        seed,
+                        Purpose.ORDER_LATENCY,
+                        (v, a),
+                        n,
+                        lambda rng, k: sample_s(order_latency, rng, k),
+                    ),
+                    f"{key}.order_latency" if spec.order_latency else f"{key}.latency",
+                    scenario,
+                )
+                for a in range(attempts)
+            ]
+        ),
+    )
+
+
+def _sides(side: str, seed: int, n: int) -> np.ndarray:
+    if side == "random":
+        coin = blocked(seed, Purpose.SIDE, (), n, lambda rng, k: rng.random(k) < 0.5)
+        return np.where(coin, 1, -1).astype(np.int8)
+    return np.full(n, 1 if side == "buy" else -1, dtype=np.int8)
 
 
 def _finite(latency_s: np.ndarray, key: str, scenario: Scenario) -> np.ndarray:

@@ -1,14 +1,17 @@
-"""The trio engine: every request a race in virtual time.
+"""The trio engine: every request a race in virtual time, then an order.
 
 Requests start on the arrival schedule, so races overlap when arrivals outpace latency. Each
 race hands the strategy the request and the venues; the strategy scatters with a nursery and
-decides under a cancel scope. The clock is trio's MockClock with autojump: whenever every task
-is blocked, time jumps to the next deadline, so a simulated hour costs only CPU time.
+decides under a cancel scope. The client then sends an order for the chosen quote and waits for
+the venue's fill or reject; after a reject it may re-race (`max_retries`). The clock is trio's
+MockClock with autojump: whenever every task is blocked, time jumps to the next deadline, so a
+simulated hour costs only CPU time.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,18 +21,24 @@ import trio.testing
 from sim.draws import Draws
 from strategies.registry import Strategy
 from strategies.scatter import LastEvent, last_event
+from venues.last_look import REJECT_REASONS
 from venues.messages import QuoteRequest
-from venues.venue import Venue
+from venues.venue import Venue, VenueDraws, VenueSpec
 
 # A race still running this long after the last arrival is stuck (a strategy that never gives
 # up on a venue that never answers): twice the longest timeout a strategy accepts (one hour).
 # The run stops there instead of waiting forever.
 STUCK_AFTER_S = 7200.0
 
-
 # Clock arithmetic is off from the exact event time by an ulp of engine time (1.2e-10 s at the
 # longest span a scenario allows); anything further off is a different event.
 CLOCK_SLACK_S = 1e-6
+
+# Outcome codes of a request: filled, rejected (by the last reject's reason), or no quote.
+FILLED = 0
+REJECTED = {reason: code for code, reason in enumerate(REJECT_REASONS, start=1)}
+NO_QUOTE = len(REJECT_REASONS) + 1
+OUTCOMES = ("filled", *REJECT_REASONS, "no_quote")
 
 
 class StuckRaceError(RuntimeError):
@@ -40,40 +49,87 @@ class StuckRaceError(RuntimeError):
 class Records:
     """Per-request outcomes of one strategy's run, indexed by request.
 
-    `decision_s[i]`: decision time minus arrival time, NaN when the race ended with no quote;
-    `venue[i]`: index of the chosen venue, -1 for none; `venue_requests[v]`: quote requests
-    venue v received in the whole run.
+    `decision_s[i]`: the first race's decision time minus arrival, NaN when it found no quote;
+    `venue[i]`: the venue that race chose (-1 for none); `outcome[i]`: an index into
+    OUTCOMES; `fill_price[i]` and `fill_s[i]` (fill report time minus arrival): NaN unless
+    filled; `orders[i]`: orders sent; `rejects[r]`: orders rejected for REJECT_REASONS[r];
+    `venue_requests[v]`: quote requests venue v received in the whole run.
     """
 
     decision_s: np.ndarray
     venue: np.ndarray
+    outcome: np.ndarray
+    fill_price: np.ndarray
+    fill_s: np.ndarray
+    orders: np.ndarray
+    rejects: np.ndarray
     venue_requests: np.ndarray
 
 
-def _decision_latency(clock_s: float, exact_s: float) -> float:
+def _exact(clock_s: float, exact_s: float) -> float:
     """The exact event time when the decision came with the gather's last event, else the
     clock (a strategy that waited on something else)."""
     return exact_s if abs(clock_s - exact_s) <= CLOCK_SLACK_S else clock_s
 
 
-def run_trio(draws: Draws, strategy: Strategy) -> Records:
+def _as_lists(draws: VenueDraws) -> VenueDraws:
+    """Python lists index several times faster than numpy arrays, one value at a time."""
+    return VenueDraws(
+        draws.latency_s.tolist(),
+        draws.answers.tolist(),
+        draws.noise_bps.tolist(),
+        draws.order_latency_s.tolist(),
+    )
+
+
+def run_trio(
+    draws: Draws,
+    strategy: Strategy,
+    *,
+    venues: tuple[VenueSpec, ...],
+    mid: Callable[[float], float],
+    order_size: float = 1.0,
+    max_retries: int = 0,
+) -> Records:
     """Run every request of `draws` as a race decided by `strategy`, in virtual time."""
     n = draws.requests
     arrivals = draws.arrival_s.tolist()
-    venues = [
-        Venue(v, latency.tolist(), answers.tolist())
-        for v, (latency, answers) in enumerate(zip(draws.latency_s, draws.answers, strict=True))
+    sides = draws.side.tolist()
+    live = [
+        Venue(v, spec, _as_lists(d), mid, order_size)
+        for v, (spec, d) in enumerate(zip(venues, draws.venues, strict=True))
     ]
     decision = [math.nan] * n
     chosen = [-1] * n
+    outcome = [NO_QUOTE] * n
+    fill_price = [math.nan] * n
+    fill = [math.nan] * n
+    orders = [0] * n
+    rejects = [0] * len(REJECT_REASONS)
 
     async def race(i: int, t0: float) -> None:
         event = LastEvent()
         last_event.set(event)  # this race's task has its own context
-        quote = await strategy.decide(QuoteRequest(i, t0), venues)
-        if quote is not None:
-            decision[i] = _decision_latency(trio.current_time() - t0, event.elapsed_s)
-            chosen[i] = quote.venue
+        start, elapsed = t0, 0.0  # elapsed: exact time from arrival to `start`
+        for attempt in range(max_retries + 1):
+            request = QuoteRequest(i, start, sides[i], order_size, attempt)
+            event.elapsed_s = math.nan
+            quote = await strategy.decide(request, live)
+            now = trio.current_time()
+            if quote is None:
+                return
+            elapsed += _exact(now - start, event.elapsed_s)
+            if attempt == 0:
+                decision[i], chosen[i] = elapsed, quote.venue
+            orders[i] += 1
+            report = await live[quote.venue].order(quote, request, now)
+            elapsed += report.round_trip_s
+            if report.filled:
+                outcome[i], fill_price[i], fill[i] = FILLED, report.price, elapsed
+                return
+            outcome[i] = REJECTED[report.reason]
+            rejects[outcome[i] - 1] += 1
+            start = trio.current_time()
 
     async def main() -> None:
         horizon = (arrivals[-1] if arrivals else 0.0) + STUCK_AFTER_S
@@ -91,5 +147,10 @@ def run_trio(draws: Draws, strategy: Strategy) -> Records:
     return Records(
         decision_s=np.array(decision),
         venue=np.array(chosen, dtype=np.int32),
-        venue_requests=np.array([v.requests for v in venues], dtype=np.int64),
+        outcome=np.array(outcome, dtype=np.int8),
+        fill_price=np.array(fill_price),
+        fill_s=np.array(fill),
+        orders=np.array(orders, dtype=np.int32),
+        rejects=np.array(rejects, dtype=np.int64),
+        venue_requests=np.array([v.requests for v in live], dtype=np.int64),
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from sim.config import build, key_name, unknown_choice
 from sim.errors import ScenarioError
+from sim.market import MarketSpec
 from strategies.registry import STRATEGIES, Strategy
 from venues.venue import VenueSpec
 
@@ -50,11 +51,21 @@ class Arrivals:
 
 
 @dataclass(frozen=True)
+class OrderSpec:
+    """The `[order]` table: what every request trades. "random" draws each request's side."""
+
+    side: str = field(default="buy", metadata={"choices": ("buy", "sell", "random")})
+    size: float = field(default=1.0, metadata={"gt": 0.0})
+
+
+@dataclass(frozen=True)
 class NamedStrategy:
-    """A strategy under the name a run reports it by (its kind unless the scenario names it)."""
+    """A strategy under the name a run reports it by (its kind unless the scenario names it),
+    and how many times a request re-races after its order is rejected."""
 
     name: str
     strategy: Strategy
+    max_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,8 @@ class Scenario:
     arrivals: Arrivals
     venues: tuple[VenueSpec, ...]
     strategies: tuple[NamedStrategy, ...]
+    market: MarketSpec = field(default_factory=MarketSpec)
+    order: OrderSpec = field(default_factory=OrderSpec)
     file: str = "<scenario>"
 
     def __post_init__(self) -> None:
@@ -98,7 +111,8 @@ class Scenario:
 # nanoseconds latencies are recorded in.
 MAX_SPAN_S = 1e6
 
-_TABLES = ("scenario", "arrivals", "venues", "strategies")
+_TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
+MAX_RETRIES = 10
 
 
 def bundled_dir() -> Path:
@@ -160,6 +174,8 @@ def parse(
             raise ScenarioError(key_name(key), f"unknown key at top level (keys go in {tables})")
     header = build(Header, data.get("scenario", {}), "scenario")
     arrivals = build(Arrivals, data.get("arrivals", {}), "arrivals")
+    market = build(MarketSpec, data.get("market", {}), "market")
+    order = build(OrderSpec, data.get("order", {}), "order")
     venues = _venues(data.get("venues"), base_dir)
     strategies = _strategies(data.get("strategies"))
     return Scenario(
@@ -170,6 +186,8 @@ def parse(
         arrivals=arrivals,
         venues=venues,
         strategies=strategies,
+        market=market,
+        order=order,
         file=file or default_name,
     )
 
@@ -197,7 +215,12 @@ def _strategies(tables: Any) -> tuple[NamedStrategy, ...]:
         name = params.pop("name", kind)
         if not isinstance(name, str):
             raise ScenarioError(f"{path}.name", "must be a string")
-        named.append(NamedStrategy(name, build(STRATEGIES[kind], params, path)))
+        retries = params.pop("max_retries", 0)
+        if isinstance(retries, bool) or not isinstance(retries, int):
+            raise ScenarioError(f"{path}.max_retries", "must be an integer")
+        if not 0 <= retries <= MAX_RETRIES:
+            raise ScenarioError(f"{path}.max_retries", f"must be from 0 to {MAX_RETRIES}")
+        named.append(NamedStrategy(name, build(STRATEGIES[kind], params, path), retries))
     _unique_names([s.name for s in named], "strategies")
     return tuple(named)
 

@@ -1,8 +1,10 @@
 """A bare trio skeleton of the engine: the same spawns, sleeps and cancels, nothing else.
 
 The yardstick for the engine's overhead (DESIGN.md section 9): no gatherer, no quotes, no
-strategy objects, no records. `first` races end when the first venue wakes (it cancels the
-race's nursery); otherwise a race waits for every venue. Either way the timeout cancels it.
+strategy objects, no market, no last look, no records. `first` races end when the first venue
+wakes (it cancels the race's nursery); otherwise a race waits for every venue. Either way the
+timeout cancels it. Then the race sleeps for an order's round trip to the first venue that
+answered, as the engine's order leg does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ def run_skeleton(draws: Draws, *, first: bool, timeout_s: float) -> None:
     arrivals = draws.arrival_s.tolist()
     latencies = list(zip(*(lat.tolist() for lat in draws.latency_s), strict=True))
     answers = list(zip(*(a.tolist() for a in draws.answers), strict=True))
+    orders = list(zip(*(v.order_latency_s[0].tolist() for v in draws.venues), strict=True))
 
     async def venue(deadline: float, answers: bool, race: trio.CancelScope | None) -> None:
         if not answers:
@@ -32,6 +35,10 @@ def run_skeleton(draws: Draws, *, first: bool, timeout_s: float) -> None:
                 scope = nursery.cancel_scope if first else None
                 for latency, answer in zip(latencies[i], answers[i], strict=True):
                     nursery.start_soon(venue, t0 + latency, answer, scope)
+        pairs = zip(latencies[i], answers[i], strict=True)
+        answered = [(latency, v) for v, (latency, answer) in enumerate(pairs) if answer]
+        if answered and min(answered)[0] <= timeout_s:
+            await trio.sleep(orders[i][min(answered)[1]])
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:

@@ -23,6 +23,11 @@ class Purpose(IntEnum):
     ARRIVAL_GAP = 1
     QUOTE_LATENCY = 2
     FAILURE = 3
+    MARKET = 4
+    QUOTE_NOISE = 5
+    ORDER_LATENCY = 6
+    SIDE = 7
+    BOOTSTRAP = 8
 
 
 def stream(seed: int, purpose: Purpose, *keys: int) -> np.random.Generator:

@@ -1,20 +1,32 @@
-"""The exchange side: simulated venues, their latency distributions and their messages.
+"""The exchange side: simulated venues, their latency distributions, pricing, last look and
+their messages.
 
 Knows nothing of strategies or of the simulator that drives it.
 """
 
+from venues.last_look import REJECT_REASONS, LastLook, adverse_move_bps, judge
 from venues.latency import DISTRIBUTIONS, Component, Latency, sample_ms, sample_s
-from venues.messages import Quote, QuoteRequest
-from venues.venue import Venue, VenueSpec
+from venues.messages import ExecutionReport, Quote, QuoteRequest
+from venues.pricing import Ladder, Level, quote_price
+from venues.venue import Venue, VenueDraws, VenueSpec
 
 __all__ = [
     "DISTRIBUTIONS",
+    "REJECT_REASONS",
     "Component",
+    "ExecutionReport",
+    "Ladder",
+    "LastLook",
     "Latency",
+    "Level",
     "Quote",
     "QuoteRequest",
     "Venue",
+    "VenueDraws",
     "VenueSpec",
+    "adverse_move_bps",
+    "judge",
+    "quote_price",
     "sample_ms",
     "sample_s",
 ]

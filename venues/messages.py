@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
 class QuoteRequest:
-    """Request number `index` of a run, arriving at engine time `t0` (seconds).
+    """Attempt `attempt` of request number `index`, sent at engine time `t0` (seconds).
 
-    `side` is +1 to buy and -1 to sell; `size` is the quantity wanted.
+    `side` is +1 to buy and -1 to sell; `size` is the quantity wanted. A retry after a reject is
+    a new attempt of the same request, sent when the reject arrives.
     """
 
     index: int
     t0: float
     side: int = 1
     size: float = 1.0
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +26,35 @@ class Quote:
     """Venue number `venue`'s answer to the request whose index is `request`.
 
     `latency_s` is the sampled latency (request sent -> quote received): the truth that clock
-    arithmetic only approximates. `price` is None until venues price their quotes.
+    arithmetic only approximates. `price` is None from venues that do not price; `size` is how
+    much the venue will trade at that price. The venue priced it at `priced_at` and honours it
+    until `expires_at` (engine times).
     """
 
     request: int
     venue: int
     latency_s: float
     price: float | None = None
+    size: float = math.inf
+    priced_at: float = math.nan
+    expires_at: float = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """A venue's answer to an order: a fill at `price`, or a reject for `reason`.
+
+    `round_trip_s` is the drawn order latency plus the venue's last-look hold: the exact time
+    from sending the order to receiving this report.
+    """
+
+    request: int
+    venue: int
+    price: float
+    reason: str | None
+    round_trip_s: float
+
+    @property
+    def filled(self) -> bool:
+        """True for a fill."""
+        return self.reason is None

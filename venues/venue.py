@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import trio
 
+from venues.last_look import LastLook, adverse_move_bps, judge
 from venues.latency import Latency
-from venues.messages import Quote, QuoteRequest
+from venues.messages import ExecutionReport, Quote, QuoteRequest
+from venues.pricing import Ladder, Level, quote_price
 
 
 @dataclass(frozen=True)
@@ -16,36 +19,114 @@ class VenueSpec:
     """A venue as a scenario describes it.
 
     `latency` is the time from sending a quote request to receiving the quote, drawn
-    independently for every request; with probability `fail_prob` the venue never answers.
+    independently for every request; with probability `fail_prob` the venue never answers. The
+    venue handles a request halfway through that time (the two network legs are equal) and
+    prices it then: `spread_bps` is its full spread (or `depth`, a ladder of levels, for larger
+    sizes), `skew_bps` moves both its sides, `noise_bps` is the standard deviation of a random
+    shift per quote. Quotes are valid for `quote_ttl_ms` (forever when absent). An order's round
+    trip is drawn from `order_latency` (default: the same distribution as `latency`).
     """
 
     name: str
     latency: Latency
     fail_prob: float = field(default=0.0, metadata={"ge": 0.0, "le": 1.0})
+    spread_bps: float | None = field(default=None, metadata={"ge": 0.0})
+    skew_bps: float = 0.0
+    noise_bps: float = field(default=0.0, metadata={"ge": 0.0})
+    depth: tuple[Level, ...] = ()
+    quote_ttl_ms: float | None = field(default=None, metadata={"gt": 0.0})
+    last_look: LastLook | None = None
+    order_latency: Latency | None = None
+
+    def __post_init__(self) -> None:
+        if self.depth and self.spread_bps is not None:
+            raise ValueError("depth: give spread_bps or depth, not both")
+
+
+@dataclass(frozen=True)
+class VenueDraws:
+    """A venue's pre-drawn values for a run, each indexed [attempt][request]."""
+
+    latency_s: Sequence[Sequence[float]]
+    answers: Sequence[Sequence[bool]]
+    noise_bps: Sequence[Sequence[float]]
+    order_latency_s: Sequence[Sequence[float]]
 
 
 class Venue:
-    """A venue in a run, answering from pre-drawn per-request values.
+    """A venue in a run: answers quote requests and orders from pre-drawn per-request values.
 
-    `latency_s[i]` and `answers[i]` are request i's draws, made before the run from streams keyed
-    by venue and request, so that every strategy meets the same venue (common random numbers) and
-    no draw depends on trio's scheduling order. `requests` counts the quote requests received.
+    The draws are made before the run from streams keyed by venue, attempt and request, so that
+    every strategy meets the same venue (common random numbers) and no draw depends on trio's
+    scheduling order. `mid(t)` is the market's mid at engine time t. `requests` counts the
+    quote requests received.
     """
 
-    __slots__ = ("_answers", "_latency_s", "index", "requests")
+    __slots__ = (
+        "_available",
+        "_draws",
+        "_hold_s",
+        "_mid",
+        "_spec",
+        "_spread_bps",
+        "_ttl_s",
+        "index",
+        "requests",
+    )
 
-    def __init__(self, index: int, latency_s: Sequence[float], answers: Sequence[bool]) -> None:
+    def __init__(
+        self,
+        index: int,
+        spec: VenueSpec,
+        draws: VenueDraws,
+        mid: Callable[[float], float],
+        order_size: float,
+    ) -> None:
         self.index = index
-        self._latency_s = latency_s
-        self._answers = answers
+        self._spec = spec
+        self._draws = draws
+        self._mid = mid
+        ladder = Ladder(spec.depth)
+        self._spread_bps, self._available = ladder.walk(order_size, spec.spread_bps or 0.0)
+        self._ttl_s = math.inf if spec.quote_ttl_ms is None else spec.quote_ttl_ms * 1e-3
+        self._hold_s = 0.0 if spec.last_look is None else spec.last_look.hold_ms * 1e-3
         self.requests = 0
 
     async def quote(self, request: QuoteRequest) -> Quote:
         """Answer `request` after its drawn latency, or never if this venue fails it."""
         self.requests += 1
-        i = request.index
-        if not self._answers[i]:
+        a, i = request.attempt, request.index
+        if not self._draws.answers[a][i]:
             await trio.sleep_forever()
-        latency = self._latency_s[i]
+        latency = self._draws.latency_s[a][i]
+        priced_at = request.t0 + 0.5 * latency
+        price = quote_price(
+            self._mid(priced_at),
+            request.side,
+            self._spread_bps,
+            self._spec.skew_bps,
+            self._draws.noise_bps[a][i],
+        )
+        quote = Quote(
+            i, self.index, latency, price, self._available, priced_at, priced_at + self._ttl_s
+        )
         await trio.sleep_until(request.t0 + latency)
-        return Quote(i, self.index, latency)
+        return quote
+
+    async def order(self, quote: Quote, request: QuoteRequest, sent_at: float) -> ExecutionReport:
+        """Fill or reject an order for `quote` sent at `sent_at`; answer after the round trip."""
+        latency = self._draws.order_latency_s[request.attempt][request.index]
+        checked_at = sent_at + 0.5 * latency + self._hold_s
+        move = adverse_move_bps(request.side, self._mid(quote.priced_at), self._mid(checked_at))
+        reason = judge(
+            self._spec.last_look,
+            checked_at=checked_at,
+            expires_at=quote.expires_at,
+            move_bps=move,
+            size=request.size,
+            available=quote.size,
+        )
+        await trio.sleep_until(checked_at + 0.5 * latency)
+        return ExecutionReport(
+            request.index, self.index, quote.price, reason, latency + self._hold_s
+        )

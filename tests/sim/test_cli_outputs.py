@@ -34,7 +34,18 @@ SUBPROCESS_ARGS = ["run", "default", "--json", "--requests", str(REQUESTS), "--s
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "p99.99": 99.99}
 LATENCY_KEYS = [*PERCENTILES, "max", "mean"]
 TOP_KEYS = {"scenario", "seed", "requests", "engine", "strategies"}
-STRATEGY_KEYS = {"decision_ms", "no_quote", "venue_wins", "venue_requests_per_decision"}
+STRATEGY_KEYS = {
+    "decision_ms",
+    "no_quote",
+    "venue_wins",
+    "venue_requests_per_decision",
+    "fill_rate",
+    "reject_rate",
+    "slippage_bps",
+    "shortfall_bps",
+    "fill_ms",
+    "venue_requests_per_fill",
+}
 
 # .hgrm values are milliseconds printed with 3 decimals; HdrHistogram itself keeps 3 significant
 # digits (each value within 0.1% of the exact one).
@@ -110,6 +121,19 @@ def assert_summary_contract(summary: dict[str, Any], *, seed: int, requests: int
         per_decision = s["venue_requests_per_decision"]
         assert isinstance(per_decision, float)
         assert per_decision == round(len(venues) * requests / decided, 6), name
+
+        # Fill quality: rates are fractions, costs have their three statistics, a fill comes
+        # after its decision.
+        assert 0.0 <= s["fill_rate"] <= 1.0
+        assert list(s["reject_rate"]) == ["expired", "price_moved", "no_liquidity"]
+        assert all(0.0 <= r <= 1.0 for r in s["reject_rate"].values())
+        for cost in ("slippage_bps", "shortfall_bps"):
+            assert list(s[cost]) == ["mean", "p50", "p95"], cost
+        assert list(s["fill_ms"]) == LATENCY_KEYS
+        if s["fill_rate"] > 0:
+            assert s["fill_ms"]["p50"] >= latency["p50"]
+            filled = round(s["fill_rate"] * requests)
+            assert s["venue_requests_per_fill"] == round(len(venues) * requests / filled, 6)
 
     # Same draws: first_wins decides at the first quote, best_price at the last (or timeout).
     first, best = (summary["strategies"][n]["decision_ms"] for n in ("first_wins", "best_price"))

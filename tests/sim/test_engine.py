@@ -11,6 +11,7 @@ from scipy import optimize
 
 from sim.draws import draw
 from sim.engine import run_trio
+from sim.market import MidPath
 from sim.output import summary_json
 from sim.run import run
 from sim.scenario import parse
@@ -27,6 +28,11 @@ def scenario(venues, strategies=None, requests=2000, rate=5000.0, seed=7, proces
         },
         default_name="t",
     )
+
+
+def world(s):
+    """What run_trio needs of a scenario besides its draws."""
+    return {"venues": s.venues, "mid": MidPath(s.market, s.seed), "order_size": s.order.size}
 
 
 MIXED = [
@@ -60,7 +66,7 @@ def test_decisions_match_the_draws_exactly(process):
     s = scenario(MIXED, process=process)
     draws = draw(s)
     for strategy, wait_for_all in ((FirstWins(timeout_ms=2.0), False), (BestPrice(2.0), True)):
-        records = run_trio(draws, strategy)
+        records = run_trio(draws, strategy, **world(s))
         latency, venue = expected(draws, strategy.timeout_ms * 1e-3, wait_for_all)
         assert np.array_equal(np.isnan(records.decision_s), np.isnan(latency))
         # Exactly the drawn latency (or the timeout), not clock arithmetic's t0 + latency - t0.
@@ -72,7 +78,7 @@ def test_decisions_match_the_draws_exactly(process):
 
 def test_constant_ties_go_to_the_lowest_index():
     venues = [{"name": n, "latency": {"dist": "constant", "ms": 1.0}} for n in "abc"]
-    records = run_trio(draw(scenario(venues, requests=500)), FirstWins())
+    records = run_trio(draw(s := scenario(venues, requests=500)), FirstWins(), **world(s))
     assert (records.venue == 0).all()
 
 
@@ -80,7 +86,9 @@ def test_races_overlap_when_arrivals_outpace_latency():
     # 1000 requests in ~0.1 s of arrivals, each race lasting 5 ms: ~50 races run at once, and
     # each still decides exactly at its own start + 5 ms.
     venues = [{"name": "slow", "latency": {"dist": "constant", "ms": 5.0}}]
-    records = run_trio(draw(scenario(venues, requests=1000, rate=10_000)), FirstWins())
+    records = run_trio(
+        draw(s := scenario(venues, requests=1000, rate=10_000)), FirstWins(), **world(s)
+    )
     assert (records.decision_s == 5e-3).all()
 
 

@@ -1,0 +1,55 @@
+"""Fill quality: what a fill cost against the arrival mid and against a latency-free oracle.
+
+Costs are signed so that positive is worse for the client, in basis points of the arrival mid
+m0: `slippage_bps = side * (fill_price - m0) / m0 * 1e4`; `shortfall_bps` is the same against
+the oracle, the best price any venue would have quoted at arrival with no latency (its own
+spread, depth, skew and first-attempt noise, at mid(t0)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.draws import Draws
+from venues.pricing import Ladder
+from venues.venue import VenueSpec
+
+
+def arrival_mids(draws: Draws, mid: Callable[[float], float]) -> np.ndarray:
+    """mid(t0) for every request."""
+    return np.array([mid(t) for t in draws.arrival_s.tolist()])
+
+
+def oracle_prices(
+    draws: Draws, venues: tuple[VenueSpec, ...], mids: np.ndarray, size: float
+) -> np.ndarray:
+    """Per request, the best price any venue would have quoted at arrival with no latency."""
+    side = draws.side.astype(float)
+    costs = []
+    for spec, d in zip(venues, draws.venues, strict=True):
+        spread, _ = Ladder(spec.depth).walk(size, spec.spread_bps or 0.0)
+        noise = np.asarray(d.noise_bps[0])
+        price = mids * (1.0 + (side * 0.5 * spread + spec.skew_bps + noise) * 1e-4)
+        costs.append(side * price)
+    best_cost = np.min(costs, axis=0)  # lowest ask for a buyer, highest bid for a seller
+    return side * best_cost
+
+
+def cost_bps(side: np.ndarray, price: np.ndarray, reference: np.ndarray, m0: np.ndarray):
+    """side * (price - reference) / m0 in bps: positive is worse for the client."""
+    return side * (price - reference) / m0 * 1e4
+
+
+def distribution(values: np.ndarray) -> dict[str, float | None]:
+    """{mean, p50, p95} of `values` (NaN skipped), or None each when there are none."""
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return {"mean": None, "p50": None, "p95": None}
+    p50, p95 = np.percentile(values, [50, 95])
+    return {
+        "mean": round(float(values.mean()), 6),
+        "p50": round(float(p50), 6),
+        "p95": round(float(p95), 6),
+    }

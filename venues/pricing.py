@@ -1,0 +1,54 @@
+"""How a venue prices a quote: the mid, half its spread on the request's side, skew and noise,
+and for sizes beyond its top level the volume-weighted spread of walking its depth ladder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedKeyList
+
+
+@dataclass(frozen=True)
+class Level:
+    """One rung of a depth ladder: `size` available at a full spread of `spread_bps`."""
+
+    size: float = field(metadata={"gt": 0.0})
+    spread_bps: float = field(metadata={"ge": 0.0})
+
+
+class Ladder:
+    """A venue's depth, kept sorted by spread (tightest first) as an order book keeps its levels.
+
+    Without levels the venue quotes any size at one spread.
+    """
+
+    def __init__(self, levels: Sequence[Level]) -> None:
+        self._levels = SortedKeyList(levels, key=lambda level: level.spread_bps)
+        self.depth = sum(level.size for level in self._levels) if levels else float("inf")
+
+    def walk(self, size: float, top_spread_bps: float = 0.0) -> tuple[float, float]:
+        """(volume-weighted full spread in bps, size available) for an order of `size`.
+
+        Beyond the ladder's depth the spread is that of everything there is, and the size
+        available is the depth.
+        """
+        if not self._levels:
+            return top_spread_bps, size
+        remaining, filled, cost = size, 0.0, 0.0
+        for level in self._levels:
+            take = min(level.size, remaining)
+            filled += take
+            cost += take * level.spread_bps
+            remaining -= take
+            if remaining <= 0:
+                break
+        return cost / filled, filled
+
+
+def quote_price(
+    mid: float, side: int, spread_bps: float, skew_bps: float, noise_bps: float
+) -> float:
+    """The price a venue quotes: half the spread on the client's side (buyers pay above the mid,
+    sellers receive below it), plus skew (raising both sides) and noise, in bps of the mid."""
+    return mid * (1.0 + (side * 0.5 * spread_bps + skew_bps + noise_bps) * 1e-4)
