@@ -16,14 +16,14 @@ _LATENCY_KEYS = [*PERCENTILES, "max", "mean"]
 
 
 def comparison_tables(summary: dict[str, Any]) -> list[Table]:
-    """Decision latency per strategy, then each venue's share of the wins."""
+    """Decision latency per strategy, fill quality, then each venue's share of the wins."""
     strategies = summary["strategies"]
     latency = Table(
         title=f"{summary['scenario']}: decision latency (ms), {summary['requests']:,} requests, "
         f"seed {summary['seed']}, {summary['engine']} engine",
         title_justify="left",
     )
-    latency.add_column("strategy")
+    latency.add_column("strategy", no_wrap=True)
     for key in _LATENCY_KEYS:
         latency.add_column(key, justify="right")
     latency.add_column("no quote", justify="right")
@@ -39,7 +39,7 @@ def comparison_tables(summary: dict[str, Any]) -> list[Table]:
         )
 
     wins = Table(title="share of wins by venue", title_justify="left")
-    wins.add_column("strategy")
+    wins.add_column("strategy", no_wrap=True)
     venues = list(next(iter(strategies.values()))["venue_wins"]) if strategies else []
     for venue in venues:
         wins.add_column(venue, justify="right")
@@ -47,7 +47,49 @@ def comparison_tables(summary: dict[str, Any]) -> list[Table]:
         decided = sum(s["venue_wins"].values())
         shares = [_share(s["venue_wins"][v], decided) for v in venues]
         wins.add_row(name, *shares)
-    return [latency, wins]
+    return [latency, _fill_table(strategies), _cost_table(strategies), wins]
+
+
+def _fill_table(strategies: dict[str, Any]) -> Table:
+    """How often each strategy filled, why it did not, and how long fills took."""
+    table = Table(title="orders: fills and last-look rejects", title_justify="left")
+    table.add_column("strategy", no_wrap=True)
+    for column in ("filled", "expired", "price moved", "no liquidity", "fill ms p50"):
+        table.add_column(column, justify="right")
+    for column in ("fill ms p99", "venue req/fill"):
+        table.add_column(column, justify="right")
+    for name, s in strategies.items():
+        rejects = [
+            _percent(s["reject_rate"][r]) for r in ("expired", "price_moved", "no_liquidity")
+        ]
+        per_fill = s["venue_requests_per_fill"]
+        table.add_row(
+            name,
+            _percent(s["fill_rate"]),
+            *rejects,
+            _ms(s["fill_ms"]["p50"]),
+            _ms(s["fill_ms"]["p99"]),
+            "-" if per_fill is None else f"{per_fill:.2f}",
+        )
+    return table
+
+
+def _cost_table(strategies: dict[str, Any]) -> Table:
+    """What fills cost: slippage against the arrival mid, shortfall against the oracle."""
+    table = Table(
+        title="cost of fills (bps of the arrival mid, positive is worse for the client)",
+        title_justify="left",
+    )
+    table.add_column("strategy", no_wrap=True)
+    for cost in ("slippage", "shortfall"):
+        for statistic in ("mean", "p50", "p95"):
+            table.add_column(f"{cost} {statistic}", justify="right")
+    for name, s in strategies.items():
+        cells = [
+            _bps(s[c][k]) for c in ("slippage_bps", "shortfall_bps") for k in ("mean", "p50", "p95")
+        ]
+        table.add_row(name, *cells)
+    return table
 
 
 def print_tables(summary: dict[str, Any], console: Console | None = None) -> None:
@@ -72,6 +114,14 @@ def write_outputs(result: RunResult, out: Path) -> list[Path]:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _bps(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _percent(rate: float) -> str:
+    return f"{100 * rate:.1f}%"
 
 
 def _share(count: int, total: int) -> str:
