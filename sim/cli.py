@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -12,9 +13,10 @@ from typing import NoReturn
 
 from rich.console import Console
 
+from sim.compare import RESAMPLES, compare
 from sim.errors import ScenarioError
 from sim.output import summary_json
-from sim.report import print_tables, write_outputs
+from sim.report import comparison_table, print_tables, write_outputs
 from sim.run import run
 from sim.scenario import MAX_REQUESTS, MAX_SEED, bundled, load
 
@@ -56,6 +58,19 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--out", type=Path, help="write summary.json and <strategy>.hgrm here")
     run_cmd.add_argument("--seed", type=_seed, help="override the scenario's seed")
     run_cmd.add_argument("--requests", type=_count, help="override the number of requests")
+
+    compare_cmd = commands.add_parser(
+        "compare", help="paired differences between a scenario's strategies, with 95% CIs"
+    )
+    compare_cmd.add_argument(
+        "scenario", nargs="?", default="default", help="bundled name or path (default: default)"
+    )
+    compare_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare_cmd.add_argument("--seed", type=_seed, help="override the scenario's seed")
+    compare_cmd.add_argument("--requests", type=_count, help="override the number of requests")
+    compare_cmd.add_argument(
+        "--resamples", type=_whole(100, 100_000), default=RESAMPLES, help="bootstrap resamples"
+    )
 
     commands.add_parser("scenarios", help="list the bundled scenarios")
 
@@ -111,6 +126,18 @@ def _writing(out: Path) -> Iterator[None]:
         raise ScenarioError("--out", reason) from None
 
 
+def _compare(args: argparse.Namespace) -> int:
+    scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+    if len(scenario.strategies) < 2:
+        raise ScenarioError("strategies", "compare needs at least two", scenario.file)
+    comparison = compare(run(scenario), args.resamples)
+    if args.json:
+        sys.stdout.write(json.dumps(comparison, indent=2) + "\n")
+    else:
+        Console(width=max(Console().width, 120)).print(comparison_table(comparison))
+    return 0
+
+
 def _scenarios(args: argparse.Namespace) -> int:
     for name in bundled():
         scenario = load(name)
@@ -138,4 +165,10 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": _run, "scenarios": _scenarios, "validate": _validate, "bench": _bench}
+_COMMANDS = {
+    "run": _run,
+    "compare": _compare,
+    "scenarios": _scenarios,
+    "validate": _validate,
+    "bench": _bench,
+}

@@ -92,6 +92,41 @@ def _cost_table(strategies: dict[str, Any]) -> Table:
     return table
 
 
+def comparison_table(comparison: dict[str, Any]) -> Table:
+    """Paired differences against the baseline strategy, with 95% intervals."""
+    table = Table(
+        title=f"{comparison['scenario']}: paired differences against "
+        f"{comparison['baseline']} ({comparison['requests']:,} requests, bootstrap of "
+        f"{comparison['resamples']:,} resamples)",
+        title_justify="left",
+    )
+    for column in ("strategy", "metric", "baseline", "strategy value", "difference", "95% CI"):
+        table.add_column(column, justify="left" if column in ("strategy", "metric") else "right")
+    table.add_column("significant")
+    labels = {
+        "mean_slippage_bps": ("mean slippage (bps)", "{:.3f}"),
+        "fill_rate": ("fill rate", "{:.2%}"),
+        "p99_decision_ms": ("p99 decision (ms)", "{:.3f}"),
+    }
+    for name, metrics in comparison["comparisons"].items():
+        for key, m in metrics.items():
+            label, form = labels[key]
+            if m["difference"] is None:
+                table.add_row(name, label, "-", "-", "-", "-", "no data")
+                continue
+            low, high = m["ci95"]
+            table.add_row(
+                name,
+                label,
+                form.format(m["baseline"]),
+                form.format(m["other"]),
+                form.format(m["difference"]),
+                f"[{form.format(low)}, {form.format(high)}]",
+                "yes" if m["significant"] else "no",
+            )
+    return table
+
+
 def print_tables(summary: dict[str, Any], console: Console | None = None) -> None:
     """Print the comparison tables to the console (stdout)."""
     console = console or Console()

@@ -29,10 +29,12 @@ class StrategyResult:
 
 @dataclass(frozen=True)
 class RunResult:
-    """A whole run: the scenario, its draws, every strategy's result and the summary dict."""
+    """A whole run: the scenario, its draws, the mid at each arrival, every strategy's result
+    and the summary dict."""
 
     scenario: Scenario
     draws: Draws
+    arrival_mid: np.ndarray
     strategies: dict[str, StrategyResult]
     summary: dict[str, Any]
 
@@ -60,7 +62,8 @@ def run(scenario: Scenario) -> RunResult:
         )
     mids = arrival_mids(draws, mid)
     oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
-    return RunResult(scenario, draws, results, summarize(scenario, draws, results, mids, oracle))
+    summary = summarize(scenario, draws, results, mids, oracle)
+    return RunResult(scenario, draws, mids, results, summary)
 
 
 def summarize(
