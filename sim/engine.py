@@ -51,9 +51,10 @@ class Records:
 
     `decision_s[i]`: the first race's decision time minus arrival, NaN when it found no quote;
     `venue[i]`: the venue that race chose (-1 for none); `outcome[i]`: an index into
-    OUTCOMES; `fill_price[i]` and `fill_s[i]` (fill report time minus arrival): NaN unless
-    filled; `orders[i]`: orders sent; `rejects[r]`: orders rejected for REJECT_REASONS[r];
-    `venue_requests[v]`: quote requests venue v received in the whole run.
+    OUTCOMES (a retry that finds no quote leaves the last reject's reason); `fill_price[i]`
+    and `fill_s[i]` (fill report time minus arrival): NaN unless filled; `orders[i]`: orders
+    sent; `rejects[r]`: orders rejected for REJECT_REASONS[r]; `venue_requests[v]`: quote
+    requests venue v received in the whole run.
     """
 
     decision_s: np.ndarray
@@ -118,11 +119,12 @@ def run_trio(
             now = trio.current_time()
             if quote is None:
                 return
-            elapsed += _exact(now - start, event.elapsed_s)
+            decided = _exact(now - start, event.elapsed_s)
+            elapsed += decided
             if attempt == 0:
                 decision[i], chosen[i] = elapsed, quote.venue
             orders[i] += 1
-            report = await live[quote.venue].order(quote, request, now)
+            report = await live[quote.venue].order(quote, request, decided)
             elapsed += report.round_trip_s
             if report.filled:
                 outcome[i], fill_price[i], fill[i] = FILLED, report.price, elapsed

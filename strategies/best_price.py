@@ -18,7 +18,8 @@ class BestPrice:
     The best price any venue offers, paid for in time: its latency is the maximum of the venues'
     latencies, so every extra venue makes it slower, and a venue that never answers costs the
     whole timeout (with n venues each slow with probability p, 1-(1-p)^n of decisions are slow).
-    Among equal prices (and before venues price their quotes) the earliest quote wins.
+    A quote too small for the order ranks after every quote that can fill it; among equal
+    prices (and among unpriced quotes) the earliest wins.
     """
 
     kind: ClassVar[str] = "best_price"
@@ -31,7 +32,9 @@ class BestPrice:
         return min(received, key=lambda q: _cost(q, request), default=None)
 
 
-def _cost(quote: Quote, request: QuoteRequest) -> float:
-    """What the quote costs the client per unit: lower is better on either side. An unpriced
-    quote ranks after every priced one (and unpriced quotes rank by arrival)."""
-    return math.inf if quote.price is None else request.side * quote.price
+def _cost(quote: Quote, request: QuoteRequest) -> tuple[bool, float]:
+    """How a quote ranks, lower first: quotes too small for the order after those that can fill
+    it, then by what the quote costs the client per unit (on either side). An unpriced quote
+    ranks after every priced one."""
+    price = math.inf if quote.price is None else request.side * quote.price
+    return quote.size < request.size, price

@@ -35,15 +35,15 @@ class Ladder:
         """
         if not self._levels:
             return top_spread_bps, size
-        remaining, filled, cost = size, 0.0, 0.0
+        available = min(size, self.depth)  # exactly: summing the takes would round
+        remaining, cost = available, 0.0
         for level in self._levels:
             take = min(level.size, remaining)
-            filled += take
             cost += take * level.spread_bps
             remaining -= take
             if remaining <= 0:
                 break
-        return cost / filled, filled
+        return cost / available, available
 
 
 def quote_price(

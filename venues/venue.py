@@ -113,20 +113,32 @@ class Venue:
         await trio.sleep_until(request.t0 + latency)
         return quote
 
-    async def order(self, quote: Quote, request: QuoteRequest, sent_at: float) -> ExecutionReport:
-        """Fill or reject an order for `quote` sent at `sent_at`; answer after the round trip."""
+    async def order(
+        self, quote: Quote, request: QuoteRequest, decided_after_s: float
+    ) -> ExecutionReport:
+        """Fill or reject an order for `quote`, sent now, `decided_after_s` after `request.t0`
+        (exactly: the engine knows it from the draws); answer after the round trip.
+
+        Last look judges expiry in whole nanoseconds since `request.t0`, summed from the drawn
+        values: float sums of the same times in another order could differ in the last bit, and
+        an order checked exactly at the quote's expiry must be judged exactly so.
+        """
         latency = self._draws.order_latency_s[request.attempt][request.index]
-        checked_at = sent_at + 0.5 * latency + self._hold_s
-        move = adverse_move_bps(request.side, self._mid(quote.priced_at), self._mid(checked_at))
+        checked_after = decided_after_s + 0.5 * latency + self._hold_s
+        checked_mid = self._mid(request.t0 + checked_after)
         reason = judge(
             self._spec.last_look,
-            checked_at=checked_at,
-            expires_at=quote.expires_at,
-            move_bps=move,
+            checked_at=_ns(decided_after_s) + _ns(0.5 * latency) + _ns(self._hold_s),
+            expires_at=_ns(0.5 * quote.latency_s) + _ns(self._ttl_s),
+            move_bps=adverse_move_bps(request.side, self._mid(quote.priced_at), checked_mid),
             size=request.size,
             available=quote.size,
         )
-        await trio.sleep_until(checked_at + 0.5 * latency)
-        return ExecutionReport(
-            request.index, self.index, quote.price, reason, latency + self._hold_s
-        )
+        round_trip = latency + self._hold_s
+        await trio.sleep(round_trip)
+        return ExecutionReport(request.index, self.index, quote.price, reason, round_trip)
+
+
+def _ns(seconds: float) -> float:
+    """`seconds` in whole nanoseconds (infinity stays infinite)."""
+    return seconds if math.isinf(seconds) else round(seconds * 1e9)
