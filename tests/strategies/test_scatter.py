@@ -17,10 +17,13 @@ MS = 1e-3
 class FakeVenue:
     """Answers after `latency_ms` (never when None) with `price`; counts its live tasks."""
 
-    def __init__(self, index: int, latency_ms: float | None, price: float | None = None) -> None:
+    def __init__(
+        self, index: int, latency_ms: float | None, price: float | None = None, size=math.inf
+    ) -> None:
         self.index = index
         self.latency_ms = latency_ms
         self.price = price
+        self.size = size
         self.live = 0
         self.cancelled = 0
 
@@ -31,7 +34,7 @@ class FakeVenue:
                 await trio.sleep_forever()
             latency = self.latency_ms * MS
             await trio.sleep_until(request.t0 + latency)
-            return Quote(request.index, self.index, latency, self.price)
+            return Quote(request.index, self.index, latency, self.price, self.size)
         except trio.Cancelled:
             self.cancelled += 1
             raise
@@ -84,6 +87,14 @@ async def test_best_price_takes_the_lowest_ask_or_highest_bid(autojump_clock, si
     vs = venues(3.0, 1.0, 2.0, 0.5, prices=(101.0, 100.5, 100.0, 100.5))
     quote, _ = await decide(BestPrice(), vs, side)
     assert quote.venue == best
+
+
+async def test_best_price_passes_over_quotes_too_small_for_the_order(autojump_clock):
+    vs = venues(1.0, 2.0, prices=(99.0, 100.0))
+    vs[0].size = 1.0  # the cheaper quote is for less than the order's 2
+    request = QuoteRequest(0, trio.current_time(), 1, 2.0)
+    quote = await BestPrice().decide(request, vs)
+    assert quote.venue == 1
 
 
 async def test_best_price_equal_prices_go_to_the_earliest(autojump_clock):
