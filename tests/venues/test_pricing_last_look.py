@@ -5,9 +5,10 @@ virtual time (autojump_clock) against a hand-made mid path and hand-made draws, 
 and price below is known exactly in advance.
 
 Prices are compared with pytest.approx(rel=1e-12): `quote_price` computes mid * (1 + x * 1e-4),
-and neither x * 1e-4 nor the product is exact in binary floating point (100 * (1 + 1e-4) is not
-the double nearest 100.01), so an exact comparison would test float rounding, not the formula.
-1e-12 is ~10^4 ulps of slack, but a millionth of a bp, far below any pricing mistake.
+and neither x * 1e-4 nor the product is exact in binary floating point (100 * (1 + 1.5e-4) or
+100 * (1 - 0.7e-4) need not round to the double nearest 100.015 or 99.993), so an exact
+comparison would test float rounding, not the formula. 1e-12 is a few thousand ulps of slack but
+only 1e-8 bp, far below any pricing mistake.
 Virtual times are compared with abs=1e-12 s for the same reason (t0 + latency / 2 + ...).
 """
 
@@ -143,16 +144,13 @@ def test_levels_at_equal_spread_add_up():
     assert ladder.walk(4.0) == (pytest.approx(2.5, rel=REL), 4.0)  # 1 @ 1 + 3 @ 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: Ladder.walk sums the takes in floats, so `available` can come out one "
-    "ulp below an order size that is well within depth (1.3 -> 1.2999999999999998); Venue "
-    "then rejects every such order 'no_liquidity'",
-)
-def test_size_within_depth_is_available_in_full():
+def test_size_within_depth_is_available_exactly():
+    # regression: summing the takes in floats gave 0.1 + 0.1 + 1.1 = 1.2999999999999998 here,
+    # one ulp short of the order, and judge() (size > available) then refused it for liquidity
     ladder = Ladder((Level(0.1, 1.0), Level(0.1, 2.0), Level(10.0, 3.0)))
-    _, available = ladder.walk(1.3)
-    assert available >= 1.3  # judge() rejects when size > available
+    spread, available = ladder.walk(1.3)
+    assert available == 1.3
+    assert spread == pytest.approx((0.1 * 1.0 + 0.1 * 2.0 + 1.1 * 3.0) / 1.3, rel=REL)
 
 
 def _reference_walk(levels, size):
@@ -191,8 +189,7 @@ def test_walk_properties(levels, sizes):
     s_large, a_large = ladder.walk(large)
     for size, spread, available in ((small, s_small, a_small), (large, s_large, a_large)):
         assert lo - slack <= spread <= hi + slack
-        # approx, not ==: the walk sums its takes in floats (see the xfail test above)
-        assert available == pytest.approx(min(size, ladder.depth), rel=REL)
+        assert available == min(size, ladder.depth)  # exactly: judge() compares with >
         ref_spread, ref_available = _reference_walk(levels, size)
         assert spread == pytest.approx(float(ref_spread), rel=1e-9, abs=1e-12)
         assert available == pytest.approx(float(ref_available), rel=REL)
@@ -367,12 +364,17 @@ def make_venue(
 
 
 async def quote_then_order(venue: Venue, side: int = 1, size: float = 1.0):
-    """Request a quote at the current time, order on it as soon as it arrives."""
+    """Request a quote at the current time, order on it as soon as it arrives.
+
+    The order is sent `quote.latency_s` after the request (the exact drawn value, as the engine
+    passes it), which is also the virtual time elapsed.
+    """
     request = QuoteRequest(0, trio.current_time(), side, size)
     with trio.fail_after(3600):  # a broken venue fails the test instead of hanging it
         quote = await venue.quote(request)
         sent_at = trio.current_time()
-        report = await venue.order(quote, request, sent_at)
+        assert sent_at == at(request.t0 + quote.latency_s)
+        report = await venue.order(quote, request, quote.latency_s)
     return request, quote, sent_at, report
 
 
@@ -384,7 +386,8 @@ async def test_quote_arrives_after_its_latency_priced_at_the_midpoint(autojump_c
     venue = make_venue(mid, ttl_ms=10.0)
     t0 = trio.current_time()
     request = QuoteRequest(0, t0, +1)
-    quote = await venue.quote(request)
+    with trio.fail_after(3600):
+        quote = await venue.quote(request)
 
     assert isinstance(quote, Quote)
     assert trio.current_time() == at(t0 + LATENCY_S)
@@ -404,14 +407,16 @@ async def test_sell_quote_and_noise_draw(autojump_clock):
         order_latency_s=grid(ORDER_LATENCY_S),
     )
     venue = make_venue(step_mid(100.02), draws=draws, index=4)
-    quote = await venue.quote(QuoteRequest(0, trio.current_time(), -1))
+    with trio.fail_after(3600):
+        quote = await venue.quote(QuoteRequest(0, trio.current_time(), -1))
     assert quote.price == price(100.0 * (1 + (-1.0 + 0.3) * 1e-4))  # 99.993
     assert quote.venue == 4
 
 
 async def test_quote_without_ttl_never_expires(autojump_clock):
     venue = make_venue(step_mid(100.0), ttl_ms=None)
-    quote = await venue.quote(QuoteRequest(0, trio.current_time(), +1))
+    with trio.fail_after(3600):
+        quote = await venue.quote(QuoteRequest(0, trio.current_time(), +1))
     assert quote.expires_at == math.inf
 
 
@@ -492,6 +497,56 @@ async def test_quote_expires_during_the_hold(autojump_clock):
     assert report.filled
 
 
+async def test_a_move_before_pricing_is_in_the_quote_not_a_reason_to_reject(autojump_clock):
+    # the mid steps up 2 bps at 0.5 ms, before the venue prices at 1 ms, and stays there
+    venue = make_venue(step_mid(100.02, at_s=0.5 * MS))
+    _, quote, _, report = await quote_then_order(venue, side=+1)
+    assert quote.price == price(100.02 * (1 + 1e-4))
+    assert report.filled  # the venue's own quoted mid is the reference, not the arrival mid
+
+
+async def test_the_venue_answers_at_t0_plus_latency_even_if_called_late(autojump_clock):
+    venue = make_venue(step_mid(100.0))
+    t0 = trio.current_time()
+    request = QuoteRequest(0, t0, +1)
+    await trio.sleep(0.5 * MS)  # the client's task starts late: the wire time is still 2 ms
+    with trio.fail_after(3600):
+        quote = await venue.quote(request)
+    assert trio.current_time() == at(t0 + LATENCY_S)
+    assert quote.priced_at == at(t0 + LATENCY_S / 2)
+
+
+@pytest.mark.parametrize(
+    ("latency_ms", "order_latency_ms", "hold_ms", "ttl_ms"),
+    [
+        # ttl = latency / 2 + order latency / 2 + hold: the check lands exactly on the expiry.
+        # The first three are cases where float sums of the same times disagree in the last bit
+        (0.1, 0.1, 0.2, 0.3),
+        (0.1, 0.1, 0.9, 1.0),
+        (0.1, 0.1, 1.3, 1.4),
+        (2.0, 2.0, 1.0, 3.0),
+    ],
+)
+async def test_an_order_checked_exactly_at_expiry_fills_and_a_nanosecond_later_expires(
+    autojump_clock, latency_ms, order_latency_ms, hold_ms, ttl_ms
+):
+    draws = VenueDraws(
+        latency_s=grid(latency_ms * MS),
+        answers=grid(True),
+        noise_bps=grid(0.0),
+        order_latency_s=grid(order_latency_ms * MS),
+    )
+    await trio.sleep(12.3456789 * MS)  # an awkward t0: absolute times would round differently
+    policy = LastLook(hold_ms=hold_ms, tolerance_bps=0.5)
+    on_time = make_venue(step_mid(100.0), draws=draws, last_look=policy, ttl_ms=ttl_ms)
+    *_, report = await quote_then_order(on_time)
+    assert report.reason is None
+
+    one_ns_short = make_venue(step_mid(100.0), draws=draws, last_look=policy, ttl_ms=ttl_ms - 1e-6)
+    *_, report = await quote_then_order(one_ns_short)
+    assert report.reason == "expired"
+
+
 async def test_depth_venue_quotes_the_walked_spread_and_refuses_what_it_lacks(autojump_clock):
     depth = (Level(1.0, 4.0), Level(0.5, 1.0))  # 0.5 @ 1 bp then 1 @ 4 bps
     # 1 unit: 0.5 @ 1 + 0.5 @ 4 = 2.5 over 1 = 2.5 bps full spread -> 1.25 bps half
@@ -509,16 +564,12 @@ async def test_depth_venue_quotes_the_walked_spread_and_refuses_what_it_lacks(au
     assert report.reason == "no_liquidity"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: Ladder.walk float sum makes `available` 1.2999999999999998 for an "
-    "order of 1.3 against 10.2 of depth, so the venue rejects it 'no_liquidity'",
-)
 async def test_depth_venue_fills_an_order_well_within_depth(autojump_clock):
     depth = (Level(0.1, 1.0), Level(0.1, 2.0), Level(10.0, 3.0))
     venue = make_venue(step_mid(100.0), spread_bps=None, depth=depth, order_size=1.3)
-    *_, report = await quote_then_order(venue, size=1.3)
-    assert report.filled
+    _, quote, _, report = await quote_then_order(venue, size=1.3)
+    assert quote.size == 1.3
+    assert report.filled  # regression: float rounding of the depth walk made this no_liquidity
 
 
 async def test_draws_are_indexed_by_attempt_then_request(autojump_clock):
@@ -531,12 +582,14 @@ async def test_draws_are_indexed_by_attempt_then_request(autojump_clock):
     )
     venue = make_venue(lambda t: 100.0, draws=draws, last_look=None, ttl_ms=None)
     request = QuoteRequest(2, trio.current_time(), +1, 1.0, attempt=1)
-    quote = await venue.quote(request)
+    with trio.fail_after(3600):
+        quote = await venue.quote(request)
     assert quote.latency_s == 6 * MS
     assert trio.current_time() == at(request.t0 + 6 * MS)
     assert quote.price == price(100.0 * (1 + (1.0 + 0.5) * 1e-4))
     sent_at = trio.current_time()
-    report = await venue.order(quote, request, sent_at)
+    with trio.fail_after(3600):
+        report = await venue.order(quote, request, quote.latency_s)
     assert report.round_trip_s == pytest.approx(9 * MS, rel=REL)
     assert trio.current_time() == at(sent_at + 9 * MS)
     assert report.request == 2
@@ -559,7 +612,8 @@ async def test_a_venue_that_does_not_answer_never_answers(autojump_clock):
 
     # the same request index answers on another attempt, and other indices answer
     t0 = trio.current_time()
-    quote = await venue.quote(QuoteRequest(1, t0, +1, attempt=1))
+    with trio.fail_after(3600):
+        quote = await venue.quote(QuoteRequest(1, t0, +1, attempt=1))
     assert trio.current_time() == at(t0 + LATENCY_S)
     assert quote.request == 1
 
@@ -573,12 +627,14 @@ async def test_requests_counts_every_quote_call(autojump_clock):
     )
     venue = make_venue(step_mid(100.0), draws=draws)
     assert venue.requests == 0
-    await venue.quote(QuoteRequest(0, trio.current_time(), +1))
+    with trio.fail_after(3600):
+        await venue.quote(QuoteRequest(0, trio.current_time(), +1))
     assert venue.requests == 1
     with trio.move_on_after(1.0):
         await venue.quote(QuoteRequest(1, trio.current_time(), +1))  # never answers
     assert venue.requests == 2  # a request is counted when received, answered or not
     request = QuoteRequest(2, trio.current_time(), -1)
-    quote = await venue.quote(request)
-    await venue.order(quote, request, trio.current_time())
+    with trio.fail_after(3600):
+        quote = await venue.quote(request)
+        await venue.order(quote, request, quote.latency_s)
     assert venue.requests == 3  # orders are not quote requests
