@@ -16,7 +16,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,11 +35,21 @@ _BOUNDS: dict[str, tuple[Callable[[float, float], bool], str]] = {
 }
 
 
-def build(cls: type[T], table: Any, path: str, base_dir: Path | None = None) -> T:
-    """An instance of dataclass `cls` from `table`, every key checked; errors name `path`."""
+def build(
+    cls: type[T],
+    table: Any,
+    path: str,
+    base_dir: Path | None = None,
+    handled_elsewhere: tuple[str, ...] = (),
+) -> T:
+    """An instance of dataclass `cls` from `table`, every key checked; errors name `path`.
+
+    `handled_elsewhere` names keys of the same table that the caller took out first: they are
+    offered as suggestions for a misspelt key.
+    """
     table = _expect_table(table, path)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    _reject_unknown(table, fields, path)
+    _reject_unknown(table, [*fields, *handled_elsewhere], path)
     hints = typing.get_type_hints(cls)
     values = {}
     for name, f in fields.items():
@@ -171,13 +181,13 @@ def _coerce(value: Any, hint: Any, key: str, base_dir: Path | None) -> Any:
     raise TypeError(f"{key}: no coercion for {hint!r}")  # a bug in a dataclass, not user input
 
 
-def _reject_unknown(table: Mapping[str, Any], allowed: Mapping[str, Any], path: str) -> None:
+def _reject_unknown(table: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
     for key in table:
         if key not in allowed:
             raise ScenarioError(_join(path, key), _unknown_key(key, allowed))
 
 
-def _unknown_key(key: str, allowed: Mapping[str, Any]) -> str:
+def _unknown_key(key: str, allowed: Sequence[str]) -> str:
     close = difflib.get_close_matches(key, list(allowed), n=1)
     hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(allowed)
     return f"unknown key ({hint})"

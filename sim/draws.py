@@ -23,6 +23,8 @@ from venues.venue import VenueDraws, VenueSpec
 if TYPE_CHECKING:
     from sim.scenario import Scenario
 
+MAX_ORDER_ROUND_TRIP_S = 3600.0
+
 
 def quote_latency_s(
     seed: int, venue: int, latency: Latency, n: int, attempt: int = 0
@@ -108,7 +110,7 @@ def _venue_draws(scenario: Scenario, v: int, spec: VenueSpec, attempts: int) -> 
         ),
         order_latency_s=np.stack(
             [
-                _finite(
+                _within_an_hour(
                     blocked(
                         seed,
                         Purpose.ORDER_LATENCY,
@@ -137,5 +139,17 @@ def _finite(latency_s: np.ndarray, key: str, scenario: Scenario) -> np.ndarray:
     if not np.isfinite(latency_s).all():
         bad = latency_s[~np.isfinite(latency_s)][0]
         message = f"parameters too extreme: a draw came out {bad} (not a finite latency)"
+        raise ScenarioError(key, message, scenario.file)
+    return latency_s
+
+
+def _within_an_hour(latency_s: np.ndarray, key: str, scenario: Scenario) -> np.ndarray:
+    """Order round trips, which no timeout cuts short, must come back within the hour."""
+    latency_s = _finite(latency_s, key, scenario)
+    if latency_s.size and latency_s.max() > MAX_ORDER_ROUND_TRIP_S:
+        message = (
+            f"an order round trip was drawn at {latency_s.max():.3g} s; orders must return "
+            f"within {MAX_ORDER_ROUND_TRIP_S:g} s (a heavier tail than a venue can have)"
+        )
         raise ScenarioError(key, message, scenario.file)
     return latency_s

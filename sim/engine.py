@@ -26,9 +26,10 @@ from venues.messages import QuoteRequest
 from venues.venue import Venue, VenueDraws, VenueSpec
 
 # A race still running this long after the last arrival is stuck (a strategy that never gives
-# up on a venue that never answers): twice the longest timeout a strategy accepts (one hour).
-# The run stops there instead of waiting forever.
-STUCK_AFTER_S = 7200.0
+# up on a venue that never answers). The longest legitimate request: 11 attempts (10 retries)
+# of an hour's timeout, an hour's order round trip and an hour's hold, 33 hours; twice that
+# and more is stuck. The run stops there instead of waiting forever.
+STUCK_AFTER_S = 3e5
 
 # Clock arithmetic is off from the exact event time by an ulp of engine time (1.2e-10 s at the
 # longest span a scenario allows); anything further off is a different event.
@@ -93,11 +94,14 @@ def run_trio(
     max_retries: int = 0,
 ) -> Records:
     """Run every request of `draws` as a race decided by `strategy`, in virtual time."""
+    attempts = len(draws.venues[0].latency_s) if draws.venues else 1
+    if max_retries + 1 > attempts:
+        raise ValueError(f"draws hold {attempts} attempts; {max_retries} retries need more")
     n = draws.requests
     arrivals = draws.arrival_s.tolist()
     sides = draws.side.tolist()
     live = [
-        Venue(v, spec, _as_lists(d), mid, order_size)
+        Venue(v, spec, _as_lists(d), mid)
         for v, (spec, d) in enumerate(zip(venues, draws.venues, strict=True))
     ]
     decision = [math.nan] * n

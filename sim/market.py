@@ -10,7 +10,6 @@ run reaches; mid(t) is a binary search.
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -25,43 +24,56 @@ CHUNK_S = 1.0
 class Jumps:
     """Rare large moves: `rate_per_s` of them on average, each of `size_bps` up or down."""
 
-    rate_per_s: float = field(metadata={"gt": 0.0})
-    size_bps: float = field(metadata={"gt": 0.0})
+    rate_per_s: float = field(metadata={"gt": 0.0, "le": 10_000.0})
+    size_bps: float = field(metadata={"gt": 0.0, "le": 1000.0})
 
 
 @dataclass(frozen=True)
 class MarketSpec:
     """The `[market]` table. volatility_bps is per square root of a second."""
 
-    mid: float = field(default=100.0, metadata={"gt": 0.0})
-    volatility_bps: float = field(default=0.0, metadata={"ge": 0.0})
-    updates_per_s: float = field(default=1000.0, metadata={"gt": 0.0})
+    mid: float = field(default=100.0, metadata={"gt": 0.0, "le": 1e9})
+    volatility_bps: float = field(default=0.0, metadata={"ge": 0.0, "le": 10_000.0})
+    updates_per_s: float = field(default=1000.0, metadata={"gt": 0.0, "le": 1e6})
     jumps: Jumps | None = None
+
+    def updates_per_s_total(self) -> float:
+        """Mid updates per second, jumps included (0 for a market that never moves)."""
+        if self.volatility_bps == 0 and self.jumps is None:
+            return 0.0
+        return self.updates_per_s + (self.jumps.rate_per_s if self.jumps else 0.0)
 
 
 class MidPath:
-    """mid(t) for t >= 0 under `spec` and `seed`, generated on demand."""
+    """mid(t) for t >= 0 under `spec` and `seed`, generated on demand.
+
+    Chunk k is kept as numpy arrays (update times, mids after each update) with the mid it
+    starts from; a query generates every chunk up to its own, then searches that one.
+    """
 
     def __init__(self, spec: MarketSpec, seed: int) -> None:
         self._spec = spec
         self._seed = seed
-        self._times = [-math.inf]  # update times; mid is _mids[j] from _times[j] on
-        self._mids = [spec.mid]
+        self._chunks: list[tuple[np.ndarray, np.ndarray, float]] = []
         self._log_mid = math.log(spec.mid)
+        self._last_mid = spec.mid  # exactly: exp(log(mid)) can differ in the last bit
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
-        self._chunks = 0
         self._moves = spec.volatility_bps > 0 or spec.jumps is not None
 
     def __call__(self, t: float) -> float:
         """The mid at engine time `t` (the last update at or before t)."""
-        if self._moves:
-            while t >= self._chunks * CHUNK_S:
-                self._extend()
-        return self._mids[bisect.bisect_right(self._times, t) - 1]
+        if not self._moves or t < 0:
+            return self._spec.mid
+        k = int(t // CHUNK_S)
+        while len(self._chunks) <= k:
+            self._extend()
+        times, mids, start_mid = self._chunks[k]
+        j = int(times.searchsorted(t, side="right")) - 1
+        return start_mid if j < 0 else float(mids[j])
 
     def _extend(self) -> None:
-        """Generate chunk `_chunks`: [k, k+1) * CHUNK_S."""
-        k = self._chunks
+        """Generate the next chunk, k: [k, k+1) * CHUNK_S."""
+        k = len(self._chunks)
         rng = stream(self._seed, Purpose.MARKET, k)
         start = k * CHUNK_S
         spec = self._spec
@@ -79,9 +91,9 @@ class MidPath:
             returns = np.concatenate((returns, signs * spec.jumps.size_bps * 1e-4))
             order = np.argsort(times, kind="stable")
             times, returns = times[order], returns[order]
+        start_mid = self._last_mid
         log_mids = self._log_mid + np.cumsum(returns)
+        mids = np.exp(log_mids)
         if log_mids.size:
-            self._log_mid = float(log_mids[-1])
-        self._times.extend(times.tolist())
-        self._mids.extend(np.exp(log_mids).tolist())
-        self._chunks += 1
+            self._log_mid, self._last_mid = float(log_mids[-1]), float(mids[-1])
+        self._chunks.append((times, mids, start_mid))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sim.draws import Draws
-from venues.pricing import Ladder
+from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
 
 
@@ -31,7 +31,7 @@ def oracle_prices(
     for spec, d in zip(venues, draws.venues, strict=True):
         spread, available = Ladder(spec.depth).walk(size, spec.spread_bps or 0.0)
         noise = np.asarray(d.noise_bps[0])
-        price = mids * (1.0 + (side * 0.5 * spread + spec.skew_bps + noise) * 1e-4)
+        price = quote_price(mids, side, spread, spec.skew_bps, noise)
         costs.append(side * price)
         deep_enough.append(available >= size)
     # Only venues that could fill the whole order, unless none could.

@@ -29,7 +29,7 @@ def comparison_tables(summary: dict[str, Any]) -> list[Table]:
     latency.add_column("no quote", justify="right")
     latency.add_column("venue req/decision", justify="right")
     for name, s in strategies.items():
-        cells = [_ms(s["decision_ms"][key]) for key in _LATENCY_KEYS]
+        cells = [_number(s["decision_ms"][key]) for key in _LATENCY_KEYS]
         per_decision = s["venue_requests_per_decision"]
         latency.add_row(
             name,
@@ -52,12 +52,20 @@ def comparison_tables(summary: dict[str, Any]) -> list[Table]:
 
 def _fill_table(strategies: dict[str, Any]) -> Table:
     """How often each strategy filled, why it did not, and how long fills took."""
-    table = Table(title="orders: fills and last-look rejects", title_justify="left")
+    table = Table(
+        title="orders: requests filled, and orders sent that were rejected", title_justify="left"
+    )
     table.add_column("strategy", no_wrap=True)
-    for column in ("filled", "expired", "price moved", "no liquidity", "fill ms p50"):
+    for column in (
+        "filled",
+        "expired",
+        "price moved",
+        "no liquidity",
+        "fill ms p50",
+        "fill ms p99",
+    ):
         table.add_column(column, justify="right")
-    for column in ("fill ms p99", "venue req/fill"):
-        table.add_column(column, justify="right")
+    table.add_column("venue req/fill", justify="right")
     for name, s in strategies.items():
         rejects = [
             _percent(s["reject_rate"][r]) for r in ("expired", "price_moved", "no_liquidity")
@@ -67,8 +75,8 @@ def _fill_table(strategies: dict[str, Any]) -> Table:
             name,
             _percent(s["fill_rate"]),
             *rejects,
-            _ms(s["fill_ms"]["p50"]),
-            _ms(s["fill_ms"]["p99"]),
+            _number(s["fill_ms"]["p50"]),
+            _number(s["fill_ms"]["p99"]),
             "-" if per_fill is None else f"{per_fill:.2f}",
         )
     return table
@@ -85,10 +93,8 @@ def _cost_table(strategies: dict[str, Any]) -> Table:
         for statistic in ("mean", "p50", "p95"):
             table.add_column(f"{cost} {statistic}", justify="right")
     for name, s in strategies.items():
-        cells = [
-            _bps(s[c][k]) for c in ("slippage_bps", "shortfall_bps") for k in ("mean", "p50", "p95")
-        ]
-        table.add_row(name, *cells)
+        costs = (s["slippage_bps"], s["shortfall_bps"])
+        table.add_row(name, *(_number(cost[k]) for cost in costs for k in ("mean", "p50", "p95")))
     return table
 
 
@@ -104,7 +110,7 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column in ("strategy", "metric") else "right")
     table.add_column("significant")
     labels = {
-        "mean_slippage_bps": ("mean slippage (bps)", "{:.3f}"),
+        "mean_slippage_bps": ("mean slippage, both filled (bps)", "{:.3f}"),
         "fill_rate": ("fill rate", "{:.2%}"),
         "p99_decision_ms": ("p99 decision (ms)", "{:.3f}"),
     }
@@ -112,7 +118,10 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
         for key, m in metrics.items():
             label, form = labels[key]
             if m["difference"] is None:
-                table.add_row(name, label, "-", "-", "-", "-", "no data")
+                values = [
+                    form.format(v) if v is not None else "-" for v in (m["baseline"], m["other"])
+                ]
+                table.add_row(name, label, *values, "-", "-", "undefined")
                 continue
             low, high = m["ci95"]
             table.add_row(
@@ -147,11 +156,7 @@ def write_outputs(result: RunResult, out: Path) -> list[Path]:
     return written
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _bps(value: float | None) -> str:
+def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 

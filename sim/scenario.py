@@ -85,6 +85,14 @@ class Scenario:
 
     def __post_init__(self) -> None:
         span_s = self.requests / self.arrivals.rate_per_s
+        updates = span_s * self.market.updates_per_s_total()
+        if updates > MAX_MARKET_UPDATES:
+            raise ScenarioError(
+                "market.updates_per_s",
+                f"{updates:.3g} mid updates over the run's {span_s:.3g} s (at most "
+                f"{MAX_MARKET_UPDATES:g}, 16 bytes each): lower the rate or the requests",
+                self.file,
+            )
         if span_s > MAX_SPAN_S:
             raise ScenarioError(
                 "arrivals.rate_per_s",
@@ -110,9 +118,11 @@ class Scenario:
 # Engine time is a float of seconds: up to 1e6 s its resolution is 1.2e-10 s, well below the
 # nanoseconds latencies are recorded in.
 MAX_SPAN_S = 1e6
+MAX_MARKET_UPDATES = 5e7
 
 _TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
 MAX_RETRIES = 10
+_STRATEGY_KEYS = ("kind", "name", "max_retries")  # every strategy's, besides its parameters
 
 
 def bundled_dir() -> Path:
@@ -220,7 +230,8 @@ def _strategies(tables: Any) -> tuple[NamedStrategy, ...]:
             raise ScenarioError(f"{path}.max_retries", "must be an integer")
         if not 0 <= retries <= MAX_RETRIES:
             raise ScenarioError(f"{path}.max_retries", f"must be from 0 to {MAX_RETRIES}")
-        named.append(NamedStrategy(name, build(STRATEGIES[kind], params, path), retries))
+        strategy = build(STRATEGIES[kind], params, path, handled_elsewhere=_STRATEGY_KEYS)
+        named.append(NamedStrategy(name, strategy, retries))
     _unique_names([s.name for s in named], "strategies")
     return tuple(named)
 

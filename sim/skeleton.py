@@ -3,8 +3,9 @@
 The yardstick for the engine's overhead (DESIGN.md section 9): no gatherer, no quotes, no
 strategy objects, no market, no last look, no records. `first` races end when the first venue
 wakes (it cancels the race's nursery); otherwise a race waits for every venue. Either way the
-timeout cancels it. Then the race sleeps for an order's round trip to the first venue that
-answered, as the engine's order leg does.
+timeout cancels it. Then the race sleeps once for an order's round trip, as the engine's
+order leg does (to the first venue that answered: in virtual time a sleep costs the same
+whatever its length, so which venue does not matter).
 """
 
 from __future__ import annotations

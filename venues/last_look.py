@@ -18,7 +18,7 @@ REJECT_REASONS = ("expired", "price_moved", "no_liquidity")
 class LastLook:
     """A venue's last-look policy."""
 
-    hold_ms: float = field(default=0.0, metadata={"ge": 0.0})
+    hold_ms: float = field(default=0.0, metadata={"ge": 0.0, "le": 3_600_000.0})
     tolerance_bps: float = field(default=0.0, metadata={"ge": 0.0})
     mode: str = field(default="asymmetric", metadata={"choices": ("asymmetric", "symmetric")})
 

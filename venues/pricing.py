@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sortedcontainers import SortedKeyList
 
@@ -14,7 +15,7 @@ class Level:
     """One rung of a depth ladder: `size` available at a full spread of `spread_bps`."""
 
     size: float = field(metadata={"gt": 0.0})
-    spread_bps: float = field(metadata={"ge": 0.0})
+    spread_bps: float = field(metadata={"ge": 0.0, "le": 1000.0})
 
 
 class Ladder:
@@ -46,9 +47,8 @@ class Ladder:
         return cost / available, available
 
 
-def quote_price(
-    mid: float, side: int, spread_bps: float, skew_bps: float, noise_bps: float
-) -> float:
+def quote_price(mid: Any, side: Any, spread_bps: Any, skew_bps: Any, noise_bps: Any) -> Any:
     """The price a venue quotes: half the spread on the client's side (buyers pay above the mid,
-    sellers receive below it), plus skew (raising both sides) and noise, in bps of the mid."""
+    sellers receive below it), plus skew (raising both sides) and noise, in bps of the mid.
+    Floats or numpy arrays alike."""
     return mid * (1.0 + (side * 0.5 * spread_bps + skew_bps + noise_bps) * 1e-4)

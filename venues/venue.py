@@ -30,9 +30,9 @@ class VenueSpec:
     name: str
     latency: Latency
     fail_prob: float = field(default=0.0, metadata={"ge": 0.0, "le": 1.0})
-    spread_bps: float | None = field(default=None, metadata={"ge": 0.0})
-    skew_bps: float = 0.0
-    noise_bps: float = field(default=0.0, metadata={"ge": 0.0})
+    spread_bps: float | None = field(default=None, metadata={"ge": 0.0, "le": 1000.0})
+    skew_bps: float = field(default=0.0, metadata={"ge": -1000.0, "le": 1000.0})
+    noise_bps: float = field(default=0.0, metadata={"ge": 0.0, "le": 100.0})
     depth: tuple[Level, ...] = ()
     quote_ttl_ms: float | None = field(default=None, metadata={"gt": 0.0})
     last_look: LastLook | None = None
@@ -63,13 +63,13 @@ class Venue:
     """
 
     __slots__ = (
-        "_available",
         "_draws",
         "_hold_s",
+        "_ladder",
         "_mid",
         "_spec",
-        "_spread_bps",
         "_ttl_s",
+        "_walks",
         "index",
         "requests",
     )
@@ -80,14 +80,13 @@ class Venue:
         spec: VenueSpec,
         draws: VenueDraws,
         mid: Callable[[float], float],
-        order_size: float,
     ) -> None:
         self.index = index
         self._spec = spec
         self._draws = draws
         self._mid = mid
-        ladder = Ladder(spec.depth)
-        self._spread_bps, self._available = ladder.walk(order_size, spec.spread_bps or 0.0)
+        self._ladder = Ladder(spec.depth)
+        self._walks: dict[float, tuple[float, float]] = {}  # order size -> (spread, available)
         self._ttl_s = math.inf if spec.quote_ttl_ms is None else spec.quote_ttl_ms * 1e-3
         self._hold_s = 0.0 if spec.last_look is None else spec.last_look.hold_ms * 1e-3
         self.requests = 0
@@ -99,19 +98,20 @@ class Venue:
         if not self._draws.answers[a][i]:
             await trio.sleep_forever()
         latency = self._draws.latency_s[a][i]
-        priced_at = request.t0 + 0.5 * latency
-        price = quote_price(
-            self._mid(priced_at),
-            request.side,
-            self._spread_bps,
-            self._spec.skew_bps,
-            self._draws.noise_bps[a][i],
-        )
-        quote = Quote(
-            i, self.index, latency, price, self._available, priced_at, priced_at + self._ttl_s
-        )
         await trio.sleep_until(request.t0 + latency)
-        return quote
+        # Priced as of when the venue handled it; built only now, so that a quote cancelled
+        # first (however long its drawn latency) never looks the market up.
+        priced_at = request.t0 + 0.5 * latency
+        spread, available = self._walk(request.size)
+        noise = self._draws.noise_bps[a][i]
+        price = quote_price(self._mid(priced_at), request.side, spread, self._spec.skew_bps, noise)
+        return Quote(i, self.index, latency, price, available, priced_at, priced_at + self._ttl_s)
+
+    def _walk(self, size: float) -> tuple[float, float]:
+        """(spread, available) for an order of `size`, walked once per size."""
+        if size not in self._walks:
+            self._walks[size] = self._ladder.walk(size, self._spec.spread_bps or 0.0)
+        return self._walks[size]
 
     async def order(
         self, quote: Quote, request: QuoteRequest, decided_after_s: float
@@ -130,7 +130,10 @@ class Venue:
             self._spec.last_look,
             checked_at=_ns(decided_after_s) + _ns(0.5 * latency) + _ns(self._hold_s),
             expires_at=_ns(0.5 * quote.latency_s) + _ns(self._ttl_s),
-            move_bps=adverse_move_bps(request.side, self._mid(quote.priced_at), checked_mid),
+            # to 1e-9 bps: a move of exactly the tolerance should not fail on float rounding
+            move_bps=round(
+                adverse_move_bps(request.side, self._mid(quote.priced_at), checked_mid), 9
+            ),
             size=request.size,
             available=quote.size,
         )

@@ -1029,3 +1029,75 @@ def test_bench_output_that_cannot_be_written_fails_before_the_benchmark(
     assert status == 2
     assert out == ""  # nothing was measured
     assert err.startswith("--out: cannot write") and len(err.splitlines()) == 1
+
+
+HEAVY = """
+[scenario]
+requests = 200
+[market]
+volatility_bps = 10
+[[venues]]
+name = "calm"
+latency = { dist = "constant", ms = 1 }
+[[venues]]
+name = "wild"
+latency = { dist = "pareto", alpha = 0.2, scale_ms = 1 }
+[[strategies]]
+kind = "first_wins"
+"""
+
+
+def test_a_heavy_tail_on_a_moving_market_ends_in_one_line_not_a_hang(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Quotes cancelled by the race never look the market up, however long their draw; but an
+    # order's round trip (drawn from the same tail by default) has no timeout to cut it short.
+    path = tmp_path / "heavy.toml"
+    path.write_text(HEAVY)
+    status = call(["run", str(path)])
+    assert_one_line_error(capsys, status, str(path), "venues[1].latency", "order round trip")
+
+
+def test_a_heavy_quote_tail_with_a_tame_order_leg_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "heavy.toml"
+    path.write_text(
+        HEAVY.replace(
+            "alpha = 0.2, scale_ms = 1 }",
+            'alpha = 0.2, scale_ms = 1 }\norder_latency = { dist = "constant", ms = 1 }',
+        )
+    )
+    assert call(["run", str(path), "--json"]) == 0
+    assert '"fill_rate": 1.0' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "fragment"),
+    [
+        ("[market]\nupdates_per_s = 1e6\n", "market.updates_per_s", "mid updates"),
+        ("[market]\nupdates_per_s = 1e7\n", "market.updates_per_s", "must be <="),
+        ("[order]\nsize = 0\n", "order.size", "must be > 0"),
+        ('[order]\nside = "long"\n', "order.side", "must be one of"),
+    ],
+)
+def test_market_and_order_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, key: str, fragment: str
+) -> None:
+    path = tmp_path / "limits.toml"
+    path.write_text(
+        "[scenario]\nrequests = 100000\n[arrivals]\nrate_per_s = 100\n"
+        + line.replace("[market]\n", "[market]\nvolatility_bps = 1\n")
+        + '[[venues]]\nname = "a"\nlatency = { dist = "constant", ms = 1 }\n'
+        '[[strategies]]\nkind = "first_wins"\n'
+    )
+    status = call(["validate", str(path)])
+    assert_one_line_error(capsys, status, str(path), key, fragment)
+
+
+def test_a_misspelt_max_retries_is_suggested(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_scenario(tmp_path, [("timeout_ms = 10.0", "timeout_ms = 10.0\nmax_retry = 1")])
+    status = call(["validate", str(path)])
+    assert_one_line_error(capsys, status, str(path), "", "did you mean 'max_retries'?")

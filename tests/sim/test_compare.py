@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sim.cli import main
-from sim.compare import _nanmean, _paired, compare
+from sim.compare import _bootstrap, _nanmean, _p99, _summarize, compare
 from sim.run import run
 from sim.scenario import load, parse
 
@@ -39,12 +39,23 @@ def test_the_interval_covers_a_known_shift():
     rng = np.random.default_rng(11)
     a = rng.normal(0.0, 3.0, 2000)
     b = a + 0.5 + rng.normal(0.0, 1.0, 2000)
-    indices = [rng.integers(0, a.size, (500, a.size))]
-    result = _paired(a, b, _nanmean, indices)
+    pairs = {"b": {"mean": (a, b, _nanmean)}}
+    differences = _bootstrap(pairs, seed=11, n=a.size, resamples=500)["b"]["mean"]
+    result = _summarize(a, b, _nanmean, differences)
     low, high = result["ci95"]
     assert low < 0.5 < high
     assert high - low == pytest.approx(2 * 1.96 / np.sqrt(2000), rel=0.25)
-    assert result["significant"]
+    assert result["significant"] and result["resamples_used"] == 500
+
+
+def test_a_strategy_cannot_look_faster_by_giving_up():
+    # Races with no quote count as infinitely slow: 2% of them make the p99 infinite (None).
+    fast = np.full(1000, 1.0)
+    quitter = np.where(np.arange(1000) % 50 == 0, np.inf, 0.5)
+    pairs = {"quitter": {"p99": (fast, quitter, _p99)}}
+    differences = _bootstrap(pairs, seed=1, n=1000, resamples=100)["quitter"]["p99"]
+    result = _summarize(fast, quitter, _p99, differences)
+    assert result["other"] is None and result["difference"] is None
 
 
 def test_default_scenario_shows_a_trade_off():

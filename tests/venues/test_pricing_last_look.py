@@ -341,7 +341,6 @@ def make_venue(
     last_look: LastLook | None = LAST_LOOK,
     spread_bps: float | None = 2.0,
     depth: tuple[Level, ...] = (),
-    order_size: float = 1.0,
     draws: VenueDraws | None = None,
     index: int = 0,
 ) -> Venue:
@@ -360,7 +359,7 @@ def make_venue(
             noise_bps=grid(0.0),
             order_latency_s=grid(ORDER_LATENCY_S),
         )
-    return Venue(index, spec, draws, mid, order_size)
+    return Venue(index, spec, draws, mid)
 
 
 async def quote_then_order(venue: Venue, side: int = 1, size: float = 1.0):
@@ -550,14 +549,14 @@ async def test_an_order_checked_exactly_at_expiry_fills_and_a_nanosecond_later_e
 async def test_depth_venue_quotes_the_walked_spread_and_refuses_what_it_lacks(autojump_clock):
     depth = (Level(1.0, 4.0), Level(0.5, 1.0))  # 0.5 @ 1 bp then 1 @ 4 bps
     # 1 unit: 0.5 @ 1 + 0.5 @ 4 = 2.5 over 1 = 2.5 bps full spread -> 1.25 bps half
-    venue = make_venue(step_mid(100.0), spread_bps=None, depth=depth, order_size=1.0)
+    venue = make_venue(step_mid(100.0), spread_bps=None, depth=depth)
     _, quote, _, report = await quote_then_order(venue, size=1.0)
     assert quote.price == price(100.0 * (1 + 1.25e-4))
     assert quote.size == 1.0
     assert report.filled
 
     # 2 units: all 1.5 there is, at 0.5 @ 1 + 1 @ 4 = 4.5 over 1.5 = 3 bps -> 1.5 bps half
-    venue = make_venue(step_mid(100.0), spread_bps=None, depth=depth, order_size=2.0)
+    venue = make_venue(step_mid(100.0), spread_bps=None, depth=depth)
     _, quote, _, report = await quote_then_order(venue, side=-1, size=2.0)
     assert quote.price == price(100.0 * (1 - 1.5e-4))
     assert quote.size == 1.5
@@ -566,7 +565,7 @@ async def test_depth_venue_quotes_the_walked_spread_and_refuses_what_it_lacks(au
 
 async def test_depth_venue_fills_an_order_well_within_depth(autojump_clock):
     depth = (Level(0.1, 1.0), Level(0.1, 2.0), Level(10.0, 3.0))
-    venue = make_venue(step_mid(100.0), spread_bps=None, depth=depth, order_size=1.3)
+    venue = make_venue(step_mid(100.0), spread_bps=None, depth=depth)
     _, quote, _, report = await quote_then_order(venue, size=1.3)
     assert quote.size == 1.3
     assert report.filled  # regression: float rounding of the depth walk made this no_liquidity
