@@ -1,7 +1,21 @@
-"""Orchestration: scenarios, draws, the trio engine, metrics, reports and the CLI."""
+"""Orchestration: scenarios, draws, the trio engine, metrics, reports and the CLI.
 
+The Python API: `sim.run(scenario, strategies=[...], seed=..., requests=...)` returns a
+RunResult with the summary dict and per-request records (`result.records(name)`).
+"""
+
+from sim.engine import OUTCOMES
 from sim.errors import ScenarioError
-from sim.run import RunResult, StrategyResult, run
-from sim.scenario import Scenario, load
+from sim.runner import RunResult, StrategyResult, run
+from sim.scenario import NamedStrategy, Scenario, load
 
-__all__ = ["RunResult", "Scenario", "ScenarioError", "StrategyResult", "load", "run"]
+__all__ = [
+    "OUTCOMES",
+    "NamedStrategy",
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "StrategyResult",
+    "load",
+    "run",
+]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +20,9 @@ from sim.compare import RESAMPLES, compare
 from sim.errors import ScenarioError
 from sim.output import summary_json
 from sim.report import comparison_table, print_tables, write_outputs
-from sim.run import run
+from sim.runner import run
 from sim.scenario import MAX_REQUESTS, MAX_SEED, bundled, load
+from strategies.registry import STRATEGIES
 
 EXIT_BAD_INPUT = 2
 
@@ -73,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("scenarios", help="list the bundled scenarios")
+    commands.add_parser("strategies", help="list the strategy kinds and their parameters")
 
     validate_cmd = commands.add_parser("validate", help="check scenario files")
     validate_cmd.add_argument("files", nargs="+", help="scenario files or bundled names")
@@ -145,6 +150,26 @@ def _scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def _strategies(args: argparse.Namespace) -> int:
+    for kind, cls in STRATEGIES.items():
+        doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")
+        print(kind)
+        print(textwrap.fill(doc[0], 96, initial_indent="    ", subsequent_indent="    "))
+        for f in dataclasses.fields(cls):
+            if f.init:
+                bounds = ", ".join(
+                    f"{_SYMBOLS[k]} {v:g}" for k, v in f.metadata.items() if k in _SYMBOLS
+                )
+                print(f"    {f.name} = {f.default!r}" + (f"  ({bounds})" if bounds else ""))
+        for paragraph in doc[1:]:
+            print(textwrap.fill(paragraph, 96, initial_indent="    ", subsequent_indent="    "))
+        print()
+    return 0
+
+
+_SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
 def _validate(args: argparse.Namespace) -> int:
     for file in args.files:
         scenario = load(file)
@@ -169,6 +194,7 @@ _COMMANDS = {
     "run": _run,
     "compare": _compare,
     "scenarios": _scenarios,
+    "strategies": _strategies,
     "validate": _validate,
     "bench": _bench,
 }

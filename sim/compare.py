@@ -22,7 +22,7 @@ import numpy as np
 
 from sim.engine import FILLED
 from sim.quality import cost_bps
-from sim.run import RunResult
+from sim.runner import RunResult
 from sim.streams import Purpose, stream
 
 RESAMPLES = 1000

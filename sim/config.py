@@ -87,6 +87,16 @@ def check_bounds(value: Any, metadata: Mapping[str, Any], key: str) -> None:
                 )
 
 
+def check(obj: Any, path: str) -> Any:
+    """`obj`, a dataclass built in Python rather than from a file, checked against the same
+    bounds and rules (its fields' metadata and `__post_init__`) as one from a scenario file."""
+    for f in dataclasses.fields(obj):
+        if f.init:
+            check_bounds(getattr(obj, f.name), f.metadata, _join(path, f.name))
+    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+    return construct(type(obj), values, path)
+
+
 def build_latency(table: Any, path: str, base_dir: Path | None = None) -> Latency:
     """A latency distribution from `{dist = KIND, ...parameters}`."""
     table = dict(_expect_table(table, path))

@@ -117,7 +117,7 @@ def run_trio(
         last_event.set(event)  # this race's task has its own context
         start, elapsed = t0, 0.0  # elapsed: exact time from arrival to `start`
         for attempt in range(max_retries + 1):
-            request = QuoteRequest(i, start, sides[i], order_size, attempt)
+            request = QuoteRequest(i, start, sides[i], order_size, attempt, mid(start))
             event.elapsed_s = math.nan
             quote = await strategy.decide(request, live)
             now = trio.current_time()

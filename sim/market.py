@@ -10,6 +10,7 @@ run reaches; mid(t) is a binary search.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -47,14 +48,15 @@ class MarketSpec:
 class MidPath:
     """mid(t) for t >= 0 under `spec` and `seed`, generated on demand.
 
-    Chunk k is kept as numpy arrays (update times, mids after each update) with the mid it
-    starts from; a query generates every chunk up to its own, then searches that one.
+    Chunk k is kept as lists (update times, mids after each update; bisect on a list is several
+    times faster than numpy's search for one value) with the mid it starts from; a query
+    generates every chunk up to its own, then searches that one.
     """
 
     def __init__(self, spec: MarketSpec, seed: int) -> None:
         self._spec = spec
         self._seed = seed
-        self._chunks: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self._chunks: list[tuple[list[float], list[float], float]] = []
         self._log_mid = math.log(spec.mid)
         self._last_mid = spec.mid  # exactly: exp(log(mid)) can differ in the last bit
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
@@ -68,8 +70,8 @@ class MidPath:
         while len(self._chunks) <= k:
             self._extend()
         times, mids, start_mid = self._chunks[k]
-        j = int(times.searchsorted(t, side="right")) - 1
-        return start_mid if j < 0 else float(mids[j])
+        j = bisect.bisect_right(times, t) - 1
+        return start_mid if j < 0 else mids[j]
 
     def _extend(self) -> None:
         """Generate the next chunk, k: [k, k+1) * CHUNK_S."""
@@ -96,4 +98,4 @@ class MidPath:
         mids = np.exp(log_mids)
         if log_mids.size:
             self._log_mid, self._last_mid = float(log_mids[-1]), float(mids[-1])
-        self._chunks.append((times, mids, start_mid))
+        self._chunks.append((times.tolist(), mids.tolist(), start_mid))

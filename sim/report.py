@@ -10,7 +10,7 @@ from rich.table import Table
 
 from sim.metrics import PERCENTILES, write_percentiles
 from sim.output import summary_json, write_atomic
-from sim.run import RunResult
+from sim.runner import RunResult
 
 _LATENCY_KEYS = [*PERCENTILES, "max", "mean"]
 

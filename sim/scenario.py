@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sim.config import build, key_name, unknown_choice
+from sim.config import build, check, key_name, unknown_choice
 from sim.errors import ScenarioError
 from sim.market import MarketSpec
 from strategies.registry import STRATEGIES, Strategy
@@ -90,7 +91,7 @@ class Scenario:
             raise ScenarioError(
                 "market.updates_per_s",
                 f"{updates:.3g} mid updates over the run's {span_s:.3g} s (at most "
-                f"{MAX_MARKET_UPDATES:g}, 16 bytes each): lower the rate or the requests",
+                f"{MAX_MARKET_UPDATES:g}, 64 bytes each): lower the rate or the requests",
                 self.file,
             )
         if span_s > MAX_SPAN_S:
@@ -101,6 +102,27 @@ class Scenario:
                 "engine time keeps sub-nanosecond resolution)",
                 self.file,
             )
+
+    def with_strategies(self, strategies: Sequence[Strategy | NamedStrategy | str]) -> Scenario:
+        """This scenario with other strategies (Python API): objects, kinds by name, or
+        NamedStrategy; each checked as a scenario file's would be."""
+        named = []
+        for i, item in enumerate(strategies):
+            path = f"strategies[{i}]"
+            if isinstance(item, str):
+                if item not in STRATEGIES:
+                    raise ScenarioError(f"{path}.kind", unknown_choice(item, STRATEGIES))
+                item = NamedStrategy(item, STRATEGIES[item]())
+            elif not isinstance(item, NamedStrategy):
+                if not hasattr(item, "decide") or not dataclasses.is_dataclass(item):
+                    raise ScenarioError(path, f"not a strategy: {item!r}")
+                item = NamedStrategy(type(item).kind, item)
+            named.append(dataclasses.replace(item, strategy=check(item.strategy, path)))
+        _unique_names([s.name for s in named], "strategies")
+        try:
+            return dataclasses.replace(self, strategies=tuple(named))
+        except ScenarioError as e:
+            raise e.in_file(self.file) from None
 
     def with_overrides(self, *, seed: int | None = None, requests: int | None = None) -> Scenario:
         """This scenario with another seed or request count (from the command line)."""
@@ -118,7 +140,7 @@ class Scenario:
 # Engine time is a float of seconds: up to 1e6 s its resolution is 1.2e-10 s, well below the
 # nanoseconds latencies are recorded in.
 MAX_SPAN_S = 1e6
-MAX_MARKET_UPDATES = 5e7
+MAX_MARKET_UPDATES = 2e7
 
 _TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
 MAX_RETRIES = 10

@@ -4,16 +4,29 @@ Imports only the message types of `venues`.
 """
 
 from strategies.best_price import BestPrice
+from strategies.deadline import Deadline
+from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
-from strategies.registry import STRATEGIES, Strategy
+from strategies.ranking import best, cost_bps, rank
+from strategies.registry import STRATEGIES, Strategy, register
 from strategies.scatter import Quotes, QuoteSource, scatter
+from strategies.staggered import Staggered
+from strategies.threshold import Threshold
 
 __all__ = [
     "STRATEGIES",
     "BestPrice",
+    "Deadline",
+    "FirstK",
     "FirstWins",
     "QuoteSource",
     "Quotes",
+    "Staggered",
     "Strategy",
+    "Threshold",
+    "best",
+    "cost_bps",
+    "rank",
+    "register",
     "scatter",
 ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
+from strategies import fields
+from strategies.ranking import best
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -23,18 +24,9 @@ class BestPrice:
     """
 
     kind: ClassVar[str] = "best_price"
-    timeout_ms: float = field(default=1000.0, metadata={"gt": 0.0, "le": 3_600_000.0})
+    timeout_ms: float = fields.timeout_ms()
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:
         async with scatter(request, venues, timeout_s=self.timeout_ms * 1e-3) as quotes:
             received = await quotes.collect()
-        # min keeps the first of equal costs, and quotes come in order of arrival
-        return min(received, key=lambda q: _cost(q, request), default=None)
-
-
-def _cost(quote: Quote, request: QuoteRequest) -> tuple[bool, float]:
-    """How a quote ranks, lower first: quotes too small for the order after those that can fill
-    it, then by what the quote costs the client per unit (on either side). An unpriced quote
-    ranks after every priced one."""
-    price = math.inf if quote.price is None else request.side * quote.price
-    return quote.size < request.size, price
+        return best(received, request)

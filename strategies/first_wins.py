@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
+from strategies import fields
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -21,7 +22,7 @@ class FirstWins:
     """
 
     kind: ClassVar[str] = "first_wins"
-    timeout_ms: float = field(default=1000.0, metadata={"gt": 0.0, "le": 3_600_000.0})
+    timeout_ms: float = fields.timeout_ms()
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:
         async with scatter(request, venues, timeout_s=self.timeout_ms * 1e-3) as quotes:

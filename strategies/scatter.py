@@ -62,17 +62,21 @@ class Quotes:
     """The quotes of one scatter, in order of arrival.
 
     Iterate (`async for`) to take each quote as it arrives, or `await collect(k)` to wait for
-    the first k at once (all of them by default); both stop at the timeout. Venue tasks hand
-    their quotes to `deliver`, which wakes the gatherer only once it has what it waits for.
-    Quotes delivered in one scheduling batch (due at the same instant) are taken together and
-    ordered by (latency, venue index), so ties never depend on trio's scheduling order.
+    the first k at once (all of them by default), optionally only until `within_s` after the
+    request; both stop at the timeout. `ask(venue)` sends the request to one more venue while
+    gathering (hedging, staggering). Venue tasks hand their quotes to `deliver`, which wakes the
+    gatherer only once it has what it waits for. Quotes delivered in one scheduling batch (due at
+    the same instant) are taken together and ordered by (latency, venue index), so ties never
+    depend on trio's scheduling order.
     """
 
     __slots__ = (
         "_arrived",
         "_deadline",
         "_expected",
+        "_nursery",
         "_ready",
+        "_request",
         "_taken",
         "_timed_out",
         "_timeout_s",
@@ -80,11 +84,13 @@ class Quotes:
         "_wanted",
     )
 
-    def __init__(self, expected: int, t0: float, timeout_s: float) -> None:
-        self._expected = expected
+    def __init__(self, nursery: trio.Nursery, request: QuoteRequest, timeout_s: float) -> None:
+        self._nursery = nursery
+        self._request = request
+        self._expected = 0
         self._taken = 0
         self._timeout_s = timeout_s
-        self._deadline = t0 + timeout_s
+        self._deadline = request.t0 + timeout_s
         self._timed_out = False
         self._arrived: list[Quote] = []  # delivered, not yet taken
         self._ready: list[Quote] = []  # taken, not yet handed out; latest first, for pop()
@@ -95,6 +101,16 @@ class Quotes:
     def timed_out(self) -> bool:
         """True once the timeout has ended the gathering."""
         return self._timed_out
+
+    @property
+    def asked(self) -> int:
+        """How many venues this scatter has asked."""
+        return self._expected
+
+    def ask(self, venue: QuoteSource) -> None:
+        """Send the request to `venue` too; its quote joins the others."""
+        self._expected += 1
+        self._nursery.start_soon(_ask, venue, self._request, self)
 
     def deliver(self, quote: Quote) -> None:
         """Called by a venue's task when its quote arrives."""
@@ -113,37 +129,53 @@ class Quotes:
                 raise StopAsyncIteration
         return self._ready.pop()
 
-    async def collect(self, k: int | None = None) -> list[Quote]:
+    async def collect(self, k: int | None = None, *, within_s: float | None = None) -> list[Quote]:
         """The next `k` quotes in order of arrival (all the rest when None); fewer if the
-        timeout comes first (a venue that never answers is waited for until then)."""
+        timeout comes first (a venue that never answers is waited for until then), or if
+        `within_s` (seconds after the request) comes first; a quote arriving exactly then
+        counts."""
         if k is None:
             k = len(self._ready) + self._expected - self._taken
+        until = self._deadline if within_s is None else min(self._deadline, self._t0 + within_s)
         while len(self._ready) < k and self._taken < self._expected and not self._timed_out:
-            await self._wait(k - len(self._ready))
+            if not await self._wait(k - len(self._ready), until):
+                break
         return [self._ready.pop() for _ in range(min(k, len(self._ready)))]
 
-    async def _wait(self, wanted: int) -> None:
+    @property
+    def _t0(self) -> float:
+        return self._request.t0
+
+    async def _wait(self, wanted: int, until: float | None = None) -> bool:
         """Take delivered quotes into `_ready`, first waiting until `wanted` have been
-        delivered, every venue has answered, or the deadline."""
+        delivered, every venue has answered, or `until` (default: the timeout). False when
+        `until` has passed."""
+        until = self._deadline if until is None else until
         wanted = min(wanted, self._expected - self._taken)
-        if not self._timed_out and trio.current_time() >= self._deadline:
+        now = trio.current_time()
+        if not self._timed_out and now >= self._deadline:
             self._timed_out = True  # a slow consumer came back after the deadline
-        if len(self._arrived) < wanted and not self._timed_out:
+        passed = now >= until
+        if len(self._arrived) < wanted and not self._timed_out and not passed:
             self._wanted = wanted
-            with trio.move_on_at(self._deadline) as timeout:
+            with trio.move_on_at(until) as timer:
                 self._waiter = trio.lowlevel.current_task()
                 await trio.lowlevel.wait_task_rescheduled(self._abort)
-            if timeout.cancelled_caught:
+            if timer.cancelled_caught:
                 # Venues answering exactly at the deadline were woken with us: let them deliver.
-                self._timed_out = True
+                passed = True
+                self._timed_out = until >= self._deadline
                 await trio.lowlevel.cancel_shielded_checkpoint()
-        self._take()
+        self._take(until - self._t0 if passed else None)
+        return not passed
 
     def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
         self._waiter = None
         return trio.lowlevel.Abort.SUCCEEDED
 
-    def _take(self) -> None:
+    def _take(self, woke_after_s: float | None) -> None:
+        """Move delivered quotes to `_ready`; `woke_after_s`: the deadline that woke us, if one
+        did (seconds after the request)."""
         batch, self._arrived = self._arrived, []
         if self._timed_out:
             batch = [q for q in batch if q.latency_s <= self._timeout_s]
@@ -154,6 +186,8 @@ class Quotes:
         if event is not None:
             if self._timed_out:
                 event.elapsed_s = self._timeout_s
+            elif woke_after_s is not None:
+                event.elapsed_s = woke_after_s
             elif batch:
                 event.elapsed_s = self._ready[0].latency_s
 
@@ -178,9 +212,9 @@ class Scatter:
         self._nursery_manager = trio.open_nursery()
         nursery = await self._nursery_manager.__aenter__()
         self._nursery = nursery
-        quotes = Quotes(len(self._venues), self._request.t0, self._timeout_s)
+        quotes = Quotes(nursery, self._request, self._timeout_s)
         for venue in self._venues:
-            nursery.start_soon(_ask, venue, self._request, quotes)
+            quotes.ask(venue)
         return quotes
 
     async def __aexit__(

@@ -11,7 +11,8 @@ class QuoteRequest:
     """Attempt `attempt` of request number `index`, sent at engine time `t0` (seconds).
 
     `side` is +1 to buy and -1 to sell; `size` is the quantity wanted. A retry after a reject is
-    a new attempt of the same request, sent when the reject arrives.
+    a new attempt of the same request, sent when the reject arrives. `mid` is the market mid the
+    client saw when it sent the request (NaN when it saw none).
     """
 
     index: int
@@ -19,6 +20,7 @@ class QuoteRequest:
     side: int = 1
     size: float = 1.0
     attempt: int = 0
+    mid: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,7 @@ def no_temporary_files(folder: Path) -> list[Path]:
 def assert_summary_contract(summary: dict[str, Any], *, seed: int, requests: int) -> None:
     """Exactly the contract's keys, with values that hold together (see module docstring).
 
-    The summary's keys may only grow (sim.run.summarize): a new key belongs in this test too.
+    The summary's keys may only grow (sim.runner.summarize): a new key belongs in this test too.
     """
     assert set(summary) == TOP_KEYS
     assert summary["scenario"] == "default"

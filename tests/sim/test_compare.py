@@ -9,7 +9,7 @@ import pytest
 
 from sim.cli import main
 from sim.compare import _bootstrap, _nanmean, _p99, _summarize, compare
-from sim.run import run
+from sim.runner import run
 from sim.scenario import load, parse
 
 TWINS = {

@@ -13,7 +13,7 @@ from sim.draws import draw
 from sim.engine import run_trio
 from sim.market import MidPath
 from sim.output import summary_json
-from sim.run import run
+from sim.runner import run
 from sim.scenario import parse
 from strategies import BestPrice, FirstWins
 

@@ -1,5 +1,5 @@
 """Fill quality end to end (DESIGN.md section 6, issue 3): prices, signs, depth, last look,
-retries and the shared market path, through sim.run.run and sim.market.MidPath.
+retries and the shared market path, through sim.runner.run and sim.market.MidPath.
 
 Most tests use zero volatility and zero noise, where every price is known exactly: a venue quotes
 m0 * (1 + (side * spread / 2 + skew) * 1e-4), so a fill's slippage is spread / 2 + side * skew
@@ -18,7 +18,7 @@ import pytest
 from sim.draws import draw
 from sim.engine import FILLED, NO_QUOTE, OUTCOMES, REJECTED
 from sim.market import Jumps, MarketSpec, MidPath
-from sim.run import run
+from sim.runner import run
 from sim.scenario import parse
 from venues.last_look import REJECT_REASONS
 

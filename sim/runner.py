@@ -1,8 +1,13 @@
-"""Run a scenario: draw once, race every strategy on the same draws, summarize."""
+"""Run a scenario: draw once, race every strategy on the same draws, summarize.
+
+`run` is also the Python API (`sim.run`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,8 +18,22 @@ from sim.engine import FILLED, Records, run_trio
 from sim.market import MidPath
 from sim.metrics import latency_histogram, latency_ms
 from sim.quality import arrival_mids, cost_bps, distribution, oracle_prices
-from sim.scenario import Scenario
+from sim.scenario import NamedStrategy, Scenario, load
+from strategies.registry import Strategy
 from venues.last_look import REJECT_REASONS
+
+RECORD_FIELDS = np.dtype(
+    [
+        ("arrival_s", "f8"),
+        ("side", "i1"),
+        ("decision_s", "f8"),
+        ("venue", "i4"),
+        ("fill_s", "f8"),
+        ("price", "f8"),
+        ("outcome", "i1"),
+        ("orders", "i4"),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -38,10 +57,47 @@ class RunResult:
     strategies: dict[str, StrategyResult]
     summary: dict[str, Any]
 
+    def records(self, strategy: str) -> np.ndarray:
+        """Strategy `strategy`'s per-request records as one numpy structured array.
 
-def run(scenario: Scenario) -> RunResult:
-    """Run every strategy of `scenario` on one set of draws and one market path (common random
-    numbers)."""
+        Fields: `arrival_s` (engine time), `side` (+1 buy, -1 sell), `decision_s` (first race:
+        decision time minus arrival; NaN for no quote), `venue` (the index that race chose,
+        -1 for none), `fill_s` (fill report minus arrival), `price` (fill price; both NaN
+        unless filled), `outcome` (an index into sim.engine.OUTCOMES: filled, expired,
+        price_moved, no_liquidity, no_quote) and `orders` (orders sent).
+        """
+        r = self.strategies[strategy].records
+        table = np.empty(self.draws.requests, dtype=RECORD_FIELDS)
+        table["arrival_s"] = self.draws.arrival_s
+        table["side"] = self.draws.side
+        table["decision_s"] = r.decision_s
+        table["venue"] = r.venue
+        table["fill_s"] = r.fill_s
+        table["price"] = r.fill_price
+        table["outcome"] = r.outcome
+        table["orders"] = r.orders
+        return table
+
+
+def run(
+    scenario: Scenario | str | Path,
+    strategies: Sequence[Strategy | NamedStrategy | str] | None = None,
+    *,
+    seed: int | None = None,
+    requests: int | None = None,
+) -> RunResult:
+    """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
+
+    Every strategy runs on one set of draws and one market path (common random numbers).
+    `strategies` replaces the scenario's: strategy objects (reported by their kind), kinds by
+    name, or NamedStrategy for a name of your own; `seed` and `requests` override the
+    scenario's. Bad input raises ScenarioError, as a bad scenario file would.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    scenario = scenario.with_overrides(seed=seed, requests=requests)
+    if strategies is not None:
+        scenario = scenario.with_strategies(strategies)
     draws = draw(scenario)
     mid = MidPath(scenario.market, scenario.seed)
     results = {}
