@@ -20,7 +20,7 @@ import trio.testing
 
 from sim.draws import Draws
 from strategies.registry import Strategy
-from strategies.scatter import LastEvent, last_event
+from strategies.scatter import CLOCK_SLACK_S, LastEvent, last_event
 from venues.last_look import REJECT_REASONS
 from venues.messages import QuoteRequest
 from venues.venue import Venue, VenueDraws, VenueSpec
@@ -30,10 +30,6 @@ from venues.venue import Venue, VenueDraws, VenueSpec
 # of an hour's timeout, an hour's order round trip and an hour's hold, 33 hours; twice that
 # and more is stuck. The run stops there instead of waiting forever.
 STUCK_AFTER_S = 3e5
-
-# Clock arithmetic is off from the exact event time by an ulp of engine time (1.2e-10 s at the
-# longest span a scenario allows); anything further off is a different event.
-CLOCK_SLACK_S = 1e-6
 
 # Outcome codes of a request: filled, rejected (by the last reject's reason), or no quote.
 FILLED = 0

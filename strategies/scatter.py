@@ -16,6 +16,7 @@ still counts, one arriving later never does.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -25,6 +26,10 @@ from typing import Protocol
 import trio
 
 from venues.messages import Quote, QuoteRequest
+
+# Clock arithmetic is off from an exact event time by an ulp of engine time; more than this and
+# the clock saw a different event.
+CLOCK_SLACK_S = 1e-6
 
 
 class QuoteSource(Protocol):
@@ -73,6 +78,7 @@ class Quotes:
     __slots__ = (
         "_arrived",
         "_deadline",
+        "_elapsed_s",
         "_expected",
         "_nursery",
         "_ready",
@@ -96,6 +102,7 @@ class Quotes:
         self._ready: list[Quote] = []  # taken, not yet handed out; latest first, for pop()
         self._waiter: trio.lowlevel.Task | None = None
         self._wanted = 1
+        self._elapsed_s = 0.0  # exact time of the last event seen, after the request
 
     @property
     def timed_out(self) -> bool:
@@ -108,9 +115,15 @@ class Quotes:
         return self._expected
 
     def ask(self, venue: QuoteSource) -> None:
-        """Send the request to `venue` too; its quote joins the others."""
+        """Send the request to `venue` too, now; its quote joins the others."""
         self._expected += 1
-        self._nursery.start_soon(_ask, venue, self._request, self)
+        request = self._request
+        sent = self._elapsed_s  # exact, unless the gatherer has since waited on something else
+        if abs(trio.current_time() - request.t0 - sent) > CLOCK_SLACK_S:
+            sent = trio.current_time() - request.t0
+        if sent:
+            request = dataclasses.replace(request, sent_after_s=sent)
+        self._nursery.start_soon(_ask, venue, request, self)
 
     def deliver(self, quote: Quote) -> None:
         """Called by a venue's task when its quote arrives."""
@@ -178,22 +191,23 @@ class Quotes:
         did (seconds after the request)."""
         batch, self._arrived = self._arrived, []
         if self._timed_out:
-            batch = [q for q in batch if q.latency_s <= self._timeout_s]
+            batch = [q for q in batch if q.arrived_after_s <= self._timeout_s]
         self._taken += len(batch)
         self._ready += batch
         self._ready.sort(key=_arrival_order, reverse=True)
+        if self._timed_out:
+            self._elapsed_s = self._timeout_s
+        elif woke_after_s is not None:
+            self._elapsed_s = woke_after_s
+        elif batch:
+            self._elapsed_s = self._ready[0].arrived_after_s
         event = last_event.get()
         if event is not None:
-            if self._timed_out:
-                event.elapsed_s = self._timeout_s
-            elif woke_after_s is not None:
-                event.elapsed_s = woke_after_s
-            elif batch:
-                event.elapsed_s = self._ready[0].latency_s
+            event.elapsed_s = self._elapsed_s
 
 
 def _arrival_order(quote: Quote) -> tuple[float, int]:
-    return quote.latency_s, quote.venue
+    return quote.arrived_after_s, quote.venue
 
 
 class Scatter:

@@ -12,7 +12,8 @@ class QuoteRequest:
 
     `side` is +1 to buy and -1 to sell; `size` is the quantity wanted. A retry after a reject is
     a new attempt of the same request, sent when the reject arrives. `mid` is the market mid the
-    client saw when it sent the request (NaN when it saw none).
+    client saw when it sent the request (NaN when it saw none). A venue asked later in the race
+    (staggered, hedged) gets the request `sent_after_s` after t0; its latency counts from then.
     """
 
     index: int
@@ -21,6 +22,7 @@ class QuoteRequest:
     size: float = 1.0
     attempt: int = 0
     mid: float = math.nan
+    sent_after_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +30,10 @@ class Quote:
     """Venue number `venue`'s answer to the request whose index is `request`.
 
     `latency_s` is the sampled latency (request sent -> quote received): the truth that clock
-    arithmetic only approximates. `price` is None from venues that do not price; `size` is how
-    much the venue will trade at that price. The venue priced it at `priced_at` and honours it
-    until `expires_at` (engine times).
+    arithmetic only approximates; it counts from when the request was sent to this venue,
+    `sent_after_s` after the attempt began. `price` is None from venues that do not price;
+    `size` is how much the venue will trade at that price. The venue priced it at `priced_at`
+    and honours it until `expires_at` (engine times).
     """
 
     request: int
@@ -40,6 +43,12 @@ class Quote:
     size: float = math.inf
     priced_at: float = math.nan
     expires_at: float = math.inf
+    sent_after_s: float = 0.0
+
+    @property
+    def arrived_after_s(self) -> float:
+        """When the quote arrived, in seconds after the attempt began (exact for draws)."""
+        return self.sent_after_s + self.latency_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,14 +98,16 @@ class Venue:
         if not self._draws.answers[a][i]:
             await trio.sleep_forever()
         latency = self._draws.latency_s[a][i]
-        await trio.sleep_until(request.t0 + latency)
+        sent = request.sent_after_s
+        await trio.sleep_until(request.t0 + sent + latency)  # t0 + 0.0 is t0 exactly
         # Priced as of when the venue handled it; built only now, so that a quote cancelled
         # first (however long its drawn latency) never looks the market up.
-        priced_at = request.t0 + 0.5 * latency
+        priced_at = request.t0 + sent + 0.5 * latency
         spread, available = self._walk(request.size)
         noise = self._draws.noise_bps[a][i]
         price = quote_price(self._mid(priced_at), request.side, spread, self._spec.skew_bps, noise)
-        return Quote(i, self.index, latency, price, available, priced_at, priced_at + self._ttl_s)
+        expires_at = priced_at + self._ttl_s
+        return Quote(i, self.index, latency, price, available, priced_at, expires_at, sent)
 
     def _walk(self, size: float) -> tuple[float, float]:
         """(spread, available) for an order of `size`, walked once per size."""
@@ -129,7 +131,7 @@ class Venue:
         reason = judge(
             self._spec.last_look,
             checked_at=_ns(decided_after_s) + _ns(0.5 * latency) + _ns(self._hold_s),
-            expires_at=_ns(0.5 * quote.latency_s) + _ns(self._ttl_s),
+            expires_at=_ns(quote.sent_after_s) + _ns(0.5 * quote.latency_s) + _ns(self._ttl_s),
             # to 1e-9 bps: a move of exactly the tolerance should not fail on float rounding
             move_bps=round(
                 adverse_move_bps(request.side, self._mid(quote.priced_at), checked_mid), 9

@@ -7,52 +7,10 @@ import random
 
 import pytest
 import trio
+from fakes import MS, decide, venues
 
 from strategies import BestPrice, FirstWins, scatter
-from venues.messages import Quote, QuoteRequest
-
-MS = 1e-3
-
-
-class FakeVenue:
-    """Answers after `latency_ms` (never when None) with `price`; counts its live tasks."""
-
-    def __init__(
-        self, index: int, latency_ms: float | None, price: float | None = None, size=math.inf
-    ) -> None:
-        self.index = index
-        self.latency_ms = latency_ms
-        self.price = price
-        self.size = size
-        self.live = 0
-        self.cancelled = 0
-
-    async def quote(self, request: QuoteRequest) -> Quote:
-        self.live += 1
-        try:
-            if self.latency_ms is None:
-                await trio.sleep_forever()
-            latency = self.latency_ms * MS
-            await trio.sleep_until(request.t0 + latency)
-            return Quote(request.index, self.index, latency, self.price, self.size)
-        except trio.Cancelled:
-            self.cancelled += 1
-            raise
-        finally:
-            self.live -= 1
-
-
-def venues(*latencies_ms: float | None, prices: tuple[float | None, ...] = ()) -> list[FakeVenue]:
-    prices = prices or (None,) * len(latencies_ms)
-    return [FakeVenue(i, ms, p) for i, (ms, p) in enumerate(zip(latencies_ms, prices, strict=True))]
-
-
-async def decide(strategy, vs, side: int = 1):
-    request = QuoteRequest(0, trio.current_time(), side)
-    with trio.fail_after(3600):  # a broken gather fails the test instead of hanging it
-        quote = await strategy.decide(request, vs)
-    assert all(v.live == 0 for v in vs), "a venue task outlived its race"
-    return quote, trio.current_time() - request.t0
+from venues.messages import QuoteRequest
 
 
 async def test_first_wins_takes_the_earliest_and_cancels_the_rest(autojump_clock):
