@@ -1,0 +1,31 @@
+"""The scripts in examples/ run, as a user would run them, and print what they promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("custom_strategy.py", ["second_look", "first_wins", "best_price", "first_k"]),
+        ("sweep_first_k.py", ["p99 decision ms", " 1 ", " 5 "]),
+    ],
+)
+def test_example_runs(script: str, expected: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for text in expected:
+        assert text in done.stdout, (text, done.stdout)
