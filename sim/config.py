@@ -74,7 +74,10 @@ def construct(cls: type[T], values: Mapping[str, Any], path: str) -> T:
 
 
 def check_bounds(value: Any, metadata: Mapping[str, Any], key: str) -> None:
-    """Check `value` (or each element of a tuple) against the bounds in `metadata`."""
+    """Check `value` (or each element of a tuple) against the bounds in `metadata`; None (an
+    optional parameter left out) has none."""
+    if value is None:
+        return
     if "choices" in metadata and value not in metadata["choices"]:
         allowed = ", ".join(repr(c) for c in metadata["choices"])
         raise ScenarioError(key, f"must be one of {allowed} (got {value!r})")

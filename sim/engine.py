@@ -93,6 +93,8 @@ def run_trio(
     attempts = len(draws.venues[0].latency_s) if draws.venues else 1
     if max_retries + 1 > attempts:
         raise ValueError(f"draws hold {attempts} attempts; {max_retries} retries need more")
+    if hasattr(strategy, "for_run"):  # a strategy that learns within a run starts afresh
+        strategy = strategy.for_run()
     n = draws.requests
     arrivals = draws.arrival_s.tolist()
     sides = draws.side.tolist()

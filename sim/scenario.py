@@ -118,6 +118,7 @@ class Scenario:
                     raise ScenarioError(path, f"not a strategy: {item!r}")
                 item = NamedStrategy(type(item).kind, item)
             named.append(dataclasses.replace(item, strategy=check(item.strategy, path)))
+            _known_venues(item.strategy, [v.name for v in self.venues], path)
         _unique_names([s.name for s in named], "strategies")
         try:
             return dataclasses.replace(self, strategies=tuple(named))
@@ -209,7 +210,7 @@ def parse(
     market = build(MarketSpec, data.get("market", {}), "market")
     order = build(OrderSpec, data.get("order", {}), "order")
     venues = _venues(data.get("venues"), base_dir)
-    strategies = _strategies(data.get("strategies"))
+    strategies = _strategies(data.get("strategies"), [v.name for v in venues])
     return Scenario(
         name=header.name or default_name,
         description=header.description,
@@ -231,7 +232,7 @@ def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:
     return venues
 
 
-def _strategies(tables: Any) -> tuple[NamedStrategy, ...]:
+def _strategies(tables: Any, venue_names: list[str]) -> tuple[NamedStrategy, ...]:
     items = _array_of_tables(tables, "strategies")
     named = []
     for i, table in enumerate(items):
@@ -253,9 +254,18 @@ def _strategies(tables: Any) -> tuple[NamedStrategy, ...]:
         if not 0 <= retries <= MAX_RETRIES:
             raise ScenarioError(f"{path}.max_retries", f"must be from 0 to {MAX_RETRIES}")
         strategy = build(STRATEGIES[kind], params, path, handled_elsewhere=_STRATEGY_KEYS)
+        _known_venues(strategy, venue_names, path)
         named.append(NamedStrategy(name, strategy, retries))
     _unique_names([s.name for s in named], "strategies")
     return tuple(named)
+
+
+def _known_venues(strategy: Strategy, venue_names: list[str], path: str) -> None:
+    """A strategy that names venues (`venues = [...]`) must name the scenario's."""
+    for i, name in enumerate(getattr(strategy, "venues", ())):
+        if name not in venue_names:
+            known = ", ".join(venue_names)
+            raise ScenarioError(f"{path}.venues[{i}]", f"no venue {name!r} (venues: {known})")
 
 
 def _array_of_tables(value: Any, key: str) -> list[Any]:

@@ -7,6 +7,7 @@ from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
 from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
+from strategies.hedged import Hedged
 from strategies.ranking import best, cost_bps, rank
 from strategies.registry import STRATEGIES, Strategy, register
 from strategies.scatter import Quotes, QuoteSource, scatter
@@ -19,6 +20,7 @@ __all__ = [
     "Deadline",
     "FirstK",
     "FirstWins",
+    "Hedged",
     "QuoteSource",
     "Quotes",
     "Staggered",

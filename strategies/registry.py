@@ -13,6 +13,7 @@ from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
 from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
+from strategies.hedged import Hedged
 from strategies.scatter import QuoteSource
 from strategies.staggered import Staggered
 from strategies.threshold import Threshold
@@ -30,7 +31,7 @@ class Strategy(Protocol):
 
 
 STRATEGIES: dict[str, type] = {
-    cls.kind: cls for cls in (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered)
+    cls.kind: cls for cls in (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered, Hedged)
 }
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*")

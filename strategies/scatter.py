@@ -35,12 +35,14 @@ CLOCK_SLACK_S = 1e-6
 class QuoteSource(Protocol):
     """Anything that answers a quote request: a simulated venue, or a connection to one.
 
-    `quote` returns the venue's quote (whose `venue` is this source's `index`) once it has
+    `index` and `name` identify it in the run. `quote` returns the venue's quote (whose `venue`
+    is this source's `index`) once it has
     arrived, with no checkpoint between waking at its arrival time and returning: quotes due at
     the same instant as a timeout must be delivered in the batch that wakes them.
     """
 
     index: int
+    name: str
 
     async def quote(self, request: QuoteRequest) -> Quote: ...
 

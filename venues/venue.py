@@ -71,6 +71,7 @@ class Venue:
         "_ttl_s",
         "_walks",
         "index",
+        "name",
         "requests",
     )
 
@@ -82,6 +83,7 @@ class Venue:
         mid: Callable[[float], float],
     ) -> None:
         self.index = index
+        self.name = spec.name
         self._spec = spec
         self._draws = draws
         self._mid = mid

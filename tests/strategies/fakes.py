@@ -19,6 +19,7 @@ class FakeVenue:
         self, index: int, latency_ms: float | None, price: float | None = None, size=math.inf
     ) -> None:
         self.index = index
+        self.name = f"v{index}"
         self.latency_ms = latency_ms
         self.price = price
         self.size = size
