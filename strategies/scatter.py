@@ -118,13 +118,16 @@ class Quotes:
 
     def ask(self, venue: QuoteSource) -> None:
         """Send the request to `venue` too, now; its quote joins the others."""
-        self._expected += 1
         request = self._request
         sent = self._elapsed_s  # exact, unless the gatherer has since waited on something else
         if abs(trio.current_time() - request.t0 - sent) > CLOCK_SLACK_S:
             sent = trio.current_time() - request.t0
         if sent:
             request = dataclasses.replace(request, sent_after_s=sent)
+        self._start(venue, request)
+
+    def _start(self, venue: QuoteSource, request: QuoteRequest) -> None:
+        self._expected += 1
         self._nursery.start_soon(_ask, venue, request, self)
 
     def deliver(self, quote: Quote) -> None:
@@ -209,7 +212,7 @@ class Quotes:
 
 
 def _arrival_order(quote: Quote) -> tuple[float, int]:
-    return quote.arrived_after_s, quote.venue
+    return quote.sent_after_s + quote.latency_s, quote.venue  # arrived_after_s, inlined
 
 
 class Scatter:
@@ -230,7 +233,7 @@ class Scatter:
         self._nursery = nursery
         quotes = Quotes(nursery, self._request, self._timeout_s)
         for venue in self._venues:
-            quotes.ask(venue)
+            quotes._start(venue, self._request)  # sent at t0 exactly
         return quotes
 
     async def __aexit__(
