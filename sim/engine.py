@@ -95,6 +95,7 @@ def run_trio(
         raise ValueError(f"draws hold {attempts} attempts; {max_retries} retries need more")
     if hasattr(strategy, "for_run"):  # a strategy that learns within a run starts afresh
         strategy = strategy.for_run()
+    observe_report = getattr(strategy, "observe_report", None)
     n = draws.requests
     arrivals = draws.arrival_s.tolist()
     sides = draws.side.tolist()
@@ -127,6 +128,8 @@ def run_trio(
                 decision[i], chosen[i] = elapsed, quote.venue
             orders[i] += 1
             report = await live[quote.venue].order(quote, request, decided)
+            if observe_report is not None:  # a strategy that learns from its orders
+                observe_report(report, trio.current_time())
             elapsed += report.round_trip_s
             if report.filled:
                 outcome[i], fill_price[i], fill[i] = FILLED, report.price, elapsed

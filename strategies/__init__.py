@@ -3,6 +3,7 @@
 Imports only the message types of `venues`.
 """
 
+from strategies.adaptive import Adaptive
 from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
 from strategies.first_k import FirstK
@@ -16,6 +17,7 @@ from strategies.threshold import Threshold
 
 __all__ = [
     "STRATEGIES",
+    "Adaptive",
     "BestPrice",
     "Deadline",
     "FirstK",

@@ -9,6 +9,7 @@ import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
+from strategies.adaptive import Adaptive
 from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
 from strategies.first_k import FirstK
@@ -30,9 +31,8 @@ class Strategy(Protocol):
     ) -> Quote | None: ...
 
 
-STRATEGIES: dict[str, type] = {
-    cls.kind: cls for cls in (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered, Hedged)
-}
+BUILT_IN = (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered, Hedged, Adaptive)
+STRATEGIES: dict[str, type] = {cls.kind: cls for cls in BUILT_IN}
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*")
 Decide = Callable[..., Awaitable[Quote | None]]

@@ -1,0 +1,77 @@
+"""adaptive: learns which venues are fast and fill, deterministically."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import trio
+
+from sim.output import summary_json
+from sim.runner import run
+from sim.scenario import parse
+from strategies.adaptive import VenueStats
+
+VENUES = [
+    {"name": "slow", "latency": {"dist": "constant", "ms": 8}},
+    {"name": "a", "latency": {"dist": "exponential", "mean_ms": 1}},
+    {"name": "b", "latency": {"dist": "exponential", "mean_ms": 1}},
+    # fast, but holds half a unit for orders of one: every order is rejected no_liquidity
+    {
+        "name": "empty",
+        "latency": {"dist": "exponential", "mean_ms": 0.3},
+        "depth": [{"size": 0.5, "spread_bps": 1}],
+    },
+]
+
+
+def scenario(requests: int = 4000):
+    return parse(
+        {
+            "scenario": {"requests": requests, "seed": 2},
+            "arrivals": {"rate_per_s": 2000},
+            "venues": VENUES,
+            "strategies": [
+                {"kind": "adaptive", "fanout": 1},
+                {"kind": "adaptive", "name": "uniform", "fanout": 1, "explore": 1.0},
+            ],
+        },
+        default_name="adaptive",
+    )
+
+
+def test_it_learns_to_avoid_a_slow_venue_and_one_that_never_fills():
+    summary = run(scenario()).summary["strategies"]
+    learned, uniform = summary["adaptive"], summary["uniform"]
+    n = 4000
+    # Uniform picks give each venue about a quarter of the requests (binomial sd ~27).
+    assert all(abs(w - n / 4) < 150 for w in uniform["venue_wins"].values())
+    # Learned picks: the slow venue only by exploration (10% of picks, a quarter of those) and
+    # early on; the empty one is down-weighted by its fill rate; fills follow.
+    assert learned["venue_wins"]["slow"] < 0.05 * n
+    assert learned["venue_wins"]["empty"] < 0.8 * uniform["venue_wins"]["empty"]
+    assert learned["fill_rate"] > uniform["fill_rate"] + 0.05
+    assert learned["decision_ms"]["p50"] < uniform["decision_ms"]["p50"]
+    assert learned["venue_requests_per_decision"] == 1.0  # fanout 1: one venue per race
+
+
+def test_adaptive_runs_are_the_same_whatever_trios_scheduling(monkeypatch):
+    outputs = set()
+    for scheduler_seed in (1, 2, 3):
+        monkeypatch.setattr(trio._core._run, "_r", random.Random(scheduler_seed))
+        outputs.add(summary_json(run(scenario(requests=1500)).summary))
+    assert len(outputs) == 1
+
+
+def test_observations_count_only_once_they_are_in_the_past():
+    stats = VenueStats()
+    stats.observe(1.0, 0, "latency", 0.004)
+    stats.observe(2.0, 0, "latency", 0.002)
+    stats.as_of(2.0, alpha=0.5)  # the 2.0 observation is not yet in the past at 2.0
+    assert stats.latency == {0: 0.004}
+    stats.as_of(2.5, alpha=0.5)
+    assert stats.latency == {0: pytest.approx(0.003)}
+    stats.observe(3.0, 0, "fill", 0.0)
+    stats.as_of(4.0, alpha=0.5)
+    assert stats.score(0) == pytest.approx(0.003 / 0.05)  # never filled: floor of 5%
+    assert stats.score(1) == 0.0  # never seen: try it first
