@@ -10,6 +10,7 @@ simulated hour costs only CPU time.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ import trio.testing
 from sim.draws import Draws
 from strategies.registry import Strategy
 from strategies.scatter import CLOCK_SLACK_S, LastEvent, last_event
+from strategies.split import Leg
 from venues.last_look import REJECT_REASONS
-from venues.messages import QuoteRequest
+from venues.messages import Quote, QuoteRequest
 from venues.venue import Venue, VenueDraws, VenueSpec
 
 # A race still running this long after the last arrival is stuck (a strategy that never gives
@@ -30,6 +32,10 @@ from venues.venue import Venue, VenueDraws, VenueSpec
 # of an hour's timeout, an hour's order round trip and an hour's hold, 33 hours; twice that
 # and more is stuck. The run stops there instead of waiting forever.
 STUCK_AFTER_S = 3e5
+
+# A split order counts as filled when what is left unfilled is below this share of its size
+# (float rounding of the legs' sizes).
+FILLED_SHARE_SLACK = 1e-9
 
 # Outcome codes of a request: filled, rejected (by the last reject's reason), or no quote.
 FILLED = 0
@@ -103,7 +109,7 @@ def run_trio(
         Venue(v, spec, _as_lists(d), mid)
         for v, (spec, d) in enumerate(zip(venues, draws.venues, strict=True))
     ]
-    decision = [math.nan] * n
+    decision_s = [math.nan] * n
     chosen = [-1] * n
     outcome = [NO_QUOTE] * n
     fill_price = [math.nan] * n
@@ -115,28 +121,53 @@ def run_trio(
         event = LastEvent()
         last_event.set(event)  # this race's task has its own context
         start, elapsed = t0, 0.0  # elapsed: exact time from arrival to `start`
+        remaining, notional = order_size, 0.0
         for attempt in range(max_retries + 1):
-            request = QuoteRequest(i, start, sides[i], order_size, attempt, mid(start))
+            request = QuoteRequest(i, start, sides[i], remaining, attempt, mid(start))
             event.elapsed_s = math.nan
-            quote = await strategy.decide(request, live)
+            decision = await strategy.decide(request, live)
             now = trio.current_time()
-            if quote is None:
+            if not decision:
                 return
+            legs = [Leg(decision, remaining)] if isinstance(decision, Quote) else decision
             decided = _exact(now - start, event.elapsed_s)
             elapsed += decided
             if attempt == 0:
-                decision[i], chosen[i] = elapsed, quote.venue
-            orders[i] += 1
-            report = await live[quote.venue].order(quote, request, decided)
-            if observe_report is not None:  # a strategy that learns from its orders
-                observe_report(report, trio.current_time())
-            elapsed += report.round_trip_s
-            if report.filled:
-                outcome[i], fill_price[i], fill[i] = FILLED, report.price, elapsed
+                decision_s[i], chosen[i] = elapsed, legs[0].quote.venue
+            orders[i] += len(legs)
+            reports = await _send(legs, request, decided)
+            elapsed += max(report.round_trip_s for report in reports)
+            reason = None
+            for leg, report in zip(legs, reports, strict=True):
+                if observe_report is not None:  # a strategy that learns from its orders
+                    observe_report(report, trio.current_time())
+                if report.filled:
+                    remaining -= leg.size
+                    notional += leg.size * report.price
+                else:
+                    reason = reason or report.reason
+                    rejects[REJECTED[report.reason] - 1] += 1
+            if remaining <= order_size * FILLED_SHARE_SLACK:
+                outcome[i], fill_price[i], fill[i] = FILLED, notional / order_size, elapsed
                 return
-            outcome[i] = REJECTED[report.reason]
-            rejects[outcome[i] - 1] += 1
+            outcome[i] = REJECTED[reason or "no_liquidity"]  # legs that did not cover the size
             start = trio.current_time()
+
+    async def _send(legs: list[Leg], request: QuoteRequest, decided: float) -> list:
+        """Send an order per leg, at once; the reports in the legs' order."""
+        if len(legs) == 1:
+            leg = legs[0]
+            return [await live[leg.quote.venue].order(leg.quote, request, decided)]
+        reports: list = [None] * len(legs)
+
+        async def one(n: int, leg: Leg) -> None:
+            leg_request = dataclasses.replace(request, size=leg.size)
+            reports[n] = await live[leg.quote.venue].order(leg.quote, leg_request, decided)
+
+        async with trio.open_nursery() as nursery:
+            for n, leg in enumerate(legs):
+                nursery.start_soon(one, n, leg)
+        return reports
 
     async def main() -> None:
         horizon = (arrivals[-1] if arrivals else 0.0) + STUCK_AFTER_S
@@ -152,7 +183,7 @@ def run_trio(
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     return Records(
-        decision_s=np.array(decision),
+        decision_s=np.array(decision_s),
         venue=np.array(chosen, dtype=np.int32),
         outcome=np.array(outcome, dtype=np.int8),
         fill_price=np.array(fill_price),

@@ -12,6 +12,7 @@ from strategies.hedged import Hedged
 from strategies.ranking import best, cost_bps, rank
 from strategies.registry import STRATEGIES, Strategy, register
 from strategies.scatter import Quotes, QuoteSource, scatter
+from strategies.split import Leg, Split
 from strategies.staggered import Staggered
 from strategies.threshold import Threshold
 
@@ -23,8 +24,10 @@ __all__ = [
     "FirstK",
     "FirstWins",
     "Hedged",
+    "Leg",
     "QuoteSource",
     "Quotes",
+    "Split",
     "Staggered",
     "Strategy",
     "Threshold",

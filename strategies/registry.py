@@ -16,22 +16,24 @@ from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
 from strategies.hedged import Hedged
 from strategies.scatter import QuoteSource
+from strategies.split import Leg, Split
 from strategies.staggered import Staggered
 from strategies.threshold import Threshold
 from venues.messages import Quote, QuoteRequest
 
 
 class Strategy(Protocol):
-    """A gatherer: given a request and the venues, decide on one quote, or on none."""
+    """A gatherer: given a request and the venues, decide on one quote (an order for the whole
+    size), on legs across venues (split), or on none."""
 
     kind: ClassVar[str]
 
     async def decide(
         self, request: QuoteRequest, venues: Sequence[QuoteSource]
-    ) -> Quote | None: ...
+    ) -> Quote | Sequence[Leg] | None: ...
 
 
-BUILT_IN = (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered, Hedged, Adaptive)
+BUILT_IN = (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered, Hedged, Adaptive, Split)
 STRATEGIES: dict[str, type] = {cls.kind: cls for cls in BUILT_IN}
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*")
