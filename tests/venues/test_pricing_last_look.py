@@ -594,14 +594,18 @@ async def test_draws_are_indexed_by_attempt_then_request(autojump_clock):
     assert report.request == 2
 
 
-async def test_a_venue_that_does_not_answer_never_answers(autojump_clock):
-    draws = VenueDraws(
+def request_1_unanswered() -> VenueDraws:
+    """Draws in which the venue never answers request 1's first attempt."""
+    return VenueDraws(
         latency_s=grid(LATENCY_S),
         answers=[[True, False, True], [True, True, True]],
         noise_bps=grid(0.0),
         order_latency_s=grid(ORDER_LATENCY_S),
     )
-    venue = make_venue(step_mid(100.0), draws=draws)
+
+
+async def test_a_venue_that_does_not_answer_never_answers(autojump_clock):
+    venue = make_venue(step_mid(100.0), draws=request_1_unanswered())
     got = []
     with trio.move_on_after(10.0) as scope:
         got.append(await venue.quote(QuoteRequest(1, trio.current_time(), +1)))
@@ -618,13 +622,7 @@ async def test_a_venue_that_does_not_answer_never_answers(autojump_clock):
 
 
 async def test_requests_counts_every_quote_call(autojump_clock):
-    draws = VenueDraws(
-        latency_s=grid(LATENCY_S),
-        answers=[[True, False, True], [True, True, True]],
-        noise_bps=grid(0.0),
-        order_latency_s=grid(ORDER_LATENCY_S),
-    )
-    venue = make_venue(step_mid(100.0), draws=draws)
+    venue = make_venue(step_mid(100.0), draws=request_1_unanswered())
     assert venue.requests == 0
     with trio.fail_after(3600):
         await venue.quote(QuoteRequest(0, trio.current_time(), +1))
