@@ -92,11 +92,18 @@ def check_bounds(value: Any, metadata: Mapping[str, Any], key: str) -> None:
 
 def check(obj: Any, path: str) -> Any:
     """`obj`, a dataclass built in Python rather than from a file, checked against the same
-    bounds and rules (its fields' metadata and `__post_init__`) as one from a scenario file."""
+    types, bounds and rules (its fields' metadata and `__post_init__`) as one from a file."""
+    hints = typing.get_type_hints(type(obj))
+    values = {}
     for f in dataclasses.fields(obj):
         if f.init:
-            check_bounds(getattr(obj, f.name), f.metadata, _join(path, f.name))
-    values = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+            value, key = getattr(obj, f.name), _join(path, f.name)
+            if value is not None or f.default is not None:  # None: an optional left out
+                value = _coerce(
+                    list(value) if isinstance(value, tuple) else value, hints[f.name], key, None
+                )
+            check_bounds(value, f.metadata, key)
+            values[f.name] = value
     return construct(type(obj), values, path)
 
 

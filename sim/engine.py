@@ -55,9 +55,10 @@ class Records:
     `decision_s[i]`: the first race's decision time minus arrival, NaN when it found no quote;
     `venue[i]`: the venue that race chose (-1 for none); `outcome[i]`: an index into
     OUTCOMES (a retry that finds no quote leaves the last reject's reason); `fill_price[i]`
-    and `fill_s[i]` (fill report time minus arrival): NaN unless filled; `orders[i]`: orders
-    sent; `rejects[r]`: orders rejected for REJECT_REASONS[r]; `venue_requests[v]`: quote
-    requests venue v received in the whole run.
+    and `fill_s[i]` (fill report time minus arrival): NaN unless filled; `filled_size[i]`: how
+    much of the order filled (all of it, or a split's partial fill); `orders[i]`: orders sent;
+    `rejects[r]`: orders rejected for REJECT_REASONS[r]; `venue_requests[v]`: quote requests
+    venue v received in the whole run.
     """
 
     decision_s: np.ndarray
@@ -65,6 +66,7 @@ class Records:
     outcome: np.ndarray
     fill_price: np.ndarray
     fill_s: np.ndarray
+    filled_size: np.ndarray
     orders: np.ndarray
     rejects: np.ndarray
     venue_requests: np.ndarray
@@ -74,6 +76,32 @@ def _exact(clock_s: float, exact_s: float) -> float:
     """The exact event time when the decision came with the gather's last event, else the
     clock (a strategy that waited on something else)."""
     return exact_s if abs(clock_s - exact_s) <= CLOCK_SLACK_S else clock_s
+
+
+def _legs(decision: object, remaining: float, venues: int, strategy: Strategy) -> list[Leg]:
+    """A strategy's decision as legs, or a TypeError/ValueError that says what is wrong."""
+    if isinstance(decision, Quote):
+        decision = [Leg(decision, remaining)]
+    legs = list(decision) if isinstance(decision, list | tuple) else None
+    who = getattr(strategy, "kind", type(strategy).__name__)
+    if legs is None or not all(isinstance(leg, Leg) for leg in legs):
+        raise TypeError(f"strategy {who!r} decided {decision!r}: not a Quote, legs or None")
+    for leg in legs:
+        if not 0 <= leg.quote.venue < venues:
+            raise ValueError(f"strategy {who!r}: a leg on venue {leg.quote.venue} (no such venue)")
+        if not leg.size > 0:
+            raise ValueError(f"strategy {who!r}: a leg of size {leg.size}")
+    if sum(leg.size for leg in legs) > remaining * (1 + FILLED_SHARE_SLACK):
+        raise ValueError(f"strategy {who!r}: legs for more than the {remaining:g} left to fill")
+    return legs
+
+
+def _only(group: BaseExceptionGroup) -> BaseException:
+    """The one exception inside nested groups (a strategy's own error, unwrapped), else the
+    group."""
+    while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group.exceptions[0] if len(group.exceptions) == 1 else group
 
 
 def _as_lists(draws: VenueDraws) -> VenueDraws:
@@ -94,13 +122,14 @@ def run_trio(
     mid: Callable[[float], float],
     order_size: float = 1.0,
     max_retries: int = 0,
+    seed: int = 0,
 ) -> Records:
     """Run every request of `draws` as a race decided by `strategy`, in virtual time."""
     attempts = len(draws.venues[0].latency_s) if draws.venues else 1
     if max_retries + 1 > attempts:
         raise ValueError(f"draws hold {attempts} attempts; {max_retries} retries need more")
     if hasattr(strategy, "for_run"):  # a strategy that learns within a run starts afresh
-        strategy = strategy.for_run()
+        strategy = strategy.for_run(seed)
     observe_report = getattr(strategy, "observe_report", None)
     n = draws.requests
     arrivals = draws.arrival_s.tolist()
@@ -114,6 +143,7 @@ def run_trio(
     outcome = [NO_QUOTE] * n
     fill_price = [math.nan] * n
     fill = [math.nan] * n
+    filled_size = [0.0] * n
     orders = [0] * n
     rejects = [0] * len(REJECT_REASONS)
 
@@ -129,24 +159,25 @@ def run_trio(
             now = trio.current_time()
             if not decision:
                 return
-            legs = [Leg(decision, remaining)] if isinstance(decision, Quote) else decision
+            legs = _legs(decision, remaining, len(live), strategy)
             decided = _exact(now - start, event.elapsed_s)
             elapsed += decided
             if attempt == 0:
                 decision_s[i], chosen[i] = elapsed, legs[0].quote.venue
             orders[i] += len(legs)
             reports = await _send(legs, request, decided)
-            elapsed += max(report.round_trip_s for report in reports)
             reason = None
             for leg, report in zip(legs, reports, strict=True):
                 if observe_report is not None:  # a strategy that learns from its orders
-                    observe_report(report, trio.current_time())
+                    observe_report(report, start + decided + report.round_trip_s)
                 if report.filled:
                     remaining -= leg.size
                     notional += leg.size * report.price
                 else:
                     reason = reason or report.reason
                     rejects[REJECTED[report.reason] - 1] += 1
+            elapsed += max(report.round_trip_s for report in reports)
+            filled_size[i] = order_size - remaining
             if remaining <= order_size * FILLED_SHARE_SLACK:
                 outcome[i], fill_price[i], fill[i] = FILLED, notional / order_size, elapsed
                 return
@@ -157,6 +188,8 @@ def run_trio(
         """Send an order per leg, at once; the reports in the legs' order."""
         if len(legs) == 1:
             leg = legs[0]
+            if leg.size != request.size:
+                request = dataclasses.replace(request, size=leg.size)
             return [await live[leg.quote.venue].order(leg.quote, request, decided)]
         reports: list = [None] * len(legs)
 
@@ -181,13 +214,17 @@ def run_trio(
                 f"races still undecided {STUCK_AFTER_S:g} s after the last arrival"
             )
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    except BaseExceptionGroup as group:
+        raise _only(group) from None
     return Records(
         decision_s=np.array(decision_s),
         venue=np.array(chosen, dtype=np.int32),
         outcome=np.array(outcome, dtype=np.int8),
         fill_price=np.array(fill_price),
         fill_s=np.array(fill),
+        filled_size=np.array(filled_size),
         orders=np.array(orders, dtype=np.int32),
         rejects=np.array(rejects, dtype=np.int64),
         venue_requests=np.array([v.requests for v in live], dtype=np.int64),

@@ -31,6 +31,7 @@ RECORD_FIELDS = np.dtype(
         ("fill_s", "f8"),
         ("price", "f8"),
         ("outcome", "i1"),
+        ("filled_size", "f8"),
         ("orders", "i4"),
     ]
 )
@@ -64,7 +65,8 @@ class RunResult:
         decision time minus arrival; NaN for no quote), `venue` (the index that race chose,
         -1 for none), `fill_s` (fill report minus arrival), `price` (fill price; both NaN
         unless filled), `outcome` (an index into sim.engine.OUTCOMES: filled, expired,
-        price_moved, no_liquidity, no_quote) and `orders` (orders sent).
+        price_moved, no_liquidity, no_quote), `filled_size` (all of the order, or what part of a
+        split filled) and `orders` (orders sent).
         """
         r = self.strategies[strategy].records
         table = np.empty(self.draws.requests, dtype=RECORD_FIELDS)
@@ -75,6 +77,7 @@ class RunResult:
         table["fill_s"] = r.fill_s
         table["price"] = r.fill_price
         table["outcome"] = r.outcome
+        table["filled_size"] = r.filled_size
         table["orders"] = r.orders
         return table
 
@@ -109,6 +112,7 @@ def run(
             mid=mid,
             order_size=scenario.order.size,
             max_retries=entry.max_retries,
+            seed=scenario.seed,
         )
         results[entry.name] = StrategyResult(
             entry.name,

@@ -8,6 +8,7 @@ Bundled scenarios live in sim/scenarios/ and are loaded by name.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 import tomllib
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sim.config import build, check, key_name, unknown_choice
+from sim.config import build, check, check_bounds, key_name, unknown_choice
 from sim.errors import ScenarioError
 from sim.market import MarketSpec
 from strategies.registry import STRATEGIES, Strategy
@@ -107,18 +108,28 @@ class Scenario:
         """This scenario with other strategies (Python API): objects, kinds by name, or
         NamedStrategy; each checked as a scenario file's would be."""
         named = []
+        if not strategies:
+            raise ScenarioError("strategies", "give at least one", self.file)
         for i, item in enumerate(strategies):
             path = f"strategies[{i}]"
-            if isinstance(item, str):
-                if item not in STRATEGIES:
-                    raise ScenarioError(f"{path}.kind", unknown_choice(item, STRATEGIES))
-                item = NamedStrategy(item, STRATEGIES[item]())
-            elif not isinstance(item, NamedStrategy):
-                if not hasattr(item, "decide") or not dataclasses.is_dataclass(item):
-                    raise ScenarioError(path, f"not a strategy: {item!r}")
-                item = NamedStrategy(type(item).kind, item)
-            named.append(dataclasses.replace(item, strategy=check(item.strategy, path)))
-            _known_venues(item.strategy, [v.name for v in self.venues], path)
+            if not isinstance(item, NamedStrategy):
+                item = NamedStrategy("", item)
+            strategy = item.strategy
+            if isinstance(strategy, str):
+                if strategy not in STRATEGIES:
+                    raise ScenarioError(f"{path}.kind", unknown_choice(strategy, STRATEGIES))
+                strategy = STRATEGIES[strategy]()
+            if not _is_strategy(strategy):
+                raise ScenarioError(
+                    path,
+                    f"not a strategy (an instance with a kind and an async decide): {strategy!r}",
+                )
+            retries = item.max_retries
+            if not (type(retries) is int and 0 <= retries <= MAX_RETRIES):
+                raise ScenarioError(f"{path}.max_retries", f"must be from 0 to {MAX_RETRIES}")
+            strategy = check(strategy, path)
+            _known_venues(strategy, [v.name for v in self.venues], path)
+            named.append(NamedStrategy(item.name or strategy.kind, strategy, retries))
         _unique_names([s.name for s in named], "strategies")
         try:
             return dataclasses.replace(self, strategies=tuple(named))
@@ -128,10 +139,13 @@ class Scenario:
     def with_overrides(self, *, seed: int | None = None, requests: int | None = None) -> Scenario:
         """This scenario with another seed or request count (from the command line)."""
         changes: dict[str, Any] = {}
-        if seed is not None:
-            changes["seed"] = seed
-        if requests is not None:
-            changes["requests"] = requests
+        bounds = {f.name: f.metadata for f in dataclasses.fields(Header)}
+        for key, value in (("seed", seed), ("requests", requests)):
+            if value is not None:
+                if type(value) is not int:
+                    raise ScenarioError(key, f"must be an integer (got {value!r})", self.file)
+                check_bounds(value, bounds[key], key)
+                changes[key] = value
         try:
             return dataclasses.replace(self, **changes)
         except ScenarioError as e:
@@ -260,9 +274,21 @@ def _strategies(tables: Any, venue_names: list[str]) -> tuple[NamedStrategy, ...
     return tuple(named)
 
 
+def _is_strategy(obj: Any) -> bool:
+    return (
+        dataclasses.is_dataclass(obj)
+        and not isinstance(obj, type)
+        and isinstance(getattr(obj, "kind", None), str)
+        and inspect.iscoroutinefunction(getattr(obj, "decide", None))
+    )
+
+
 def _known_venues(strategy: Strategy, venue_names: list[str], path: str) -> None:
     """A strategy that names venues (`venues = [...]`) must name the scenario's."""
-    for i, name in enumerate(getattr(strategy, "venues", ())):
+    names = getattr(strategy, "venues", ())
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{path}.venues", "names a venue twice")
+    for i, name in enumerate(names):
         if name not in venue_names:
             known = ", ".join(venue_names)
             raise ScenarioError(f"{path}.venues[{i}]", f"no venue {name!r} (venues: {known})")

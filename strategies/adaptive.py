@@ -70,10 +70,14 @@ class Adaptive:
     window: int = field(default=100, metadata={"ge": 1})
     timeout_ms: float = fields.timeout_ms()
     _stats: VenueStats = field(default_factory=VenueStats, init=False, repr=False, compare=False)
+    _seed: int = field(default=0, init=False, repr=False, compare=False)
 
-    def for_run(self) -> Adaptive:
-        """A copy with no statistics: what one run learns does not leak into the next."""
-        return dataclasses.replace(self)
+    def for_run(self, seed: int) -> Adaptive:
+        """A copy with no statistics (what one run learns does not leak into the next) whose
+        random picks are keyed by `seed`."""
+        fresh = dataclasses.replace(self)
+        object.__setattr__(fresh, "_seed", seed)
+        return fresh
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:
         self._stats.as_of(request.t0, 2.0 / (self.window + 1))
@@ -81,9 +85,10 @@ class Adaptive:
         async with scatter(request, chosen, timeout_s=self.timeout_ms * 1e-3) as quotes:
             async for quote in quotes:
                 at = request.t0 + quote.arrived_after_s
-                for venue in chosen:  # the losers were at least as slow as the winner
+                self._stats.as_of(at, 2.0 / (self.window + 1))  # read losers as of now, not
+                for venue in chosen:  # as of whichever race trio happened to run first
                     latency = quote.latency_s
-                    if venue.index != quote.venue:
+                    if venue.index != quote.venue:  # a loser: at least as slow as the winner
                         latency = max(latency, self._stats.latency.get(venue.index, 0.0))
                     self._stats.observe(at, venue.index, "latency", latency)
                 return quote
@@ -94,12 +99,14 @@ class Adaptive:
         return None
 
     def observe_report(self, report: ExecutionReport, at: float) -> None:
-        """The engine tells the strategy how its order went: fills feed the fill-rate EWMA."""
+        """The engine tells the strategy how its order went, when the report arrived: fills
+        feed the fill-rate EWMA."""
         self._stats.observe(at, report.venue, "fill", 1.0 if report.filled else 0.0)
 
     def _choose(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> list[QuoteSource]:
-        # Keyed by the request, not drawn in scheduling order: the same picks in every run.
-        rng = random.Random(request.index * 1_000_003 + request.attempt)
+        # Keyed by seed and request, not drawn in scheduling order (string seeds are hashed
+        # with SHA-512, the same on every machine).
+        rng = random.Random(f"{self._seed}:{request.index}:{request.attempt}")
         left = list(venues)
         chosen = []
         for _ in range(min(self.fanout, len(left))):

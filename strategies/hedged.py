@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 import re
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import numpy as np
+from sortedcontainers import SortedList
 
 from strategies import fields
 from strategies.scatter import QuoteSource, scatter
@@ -23,38 +23,52 @@ WARM_UP = 20  # observations before a percentile delay is trusted; no hedging un
 class HedgeLedger:
     """What a hedged strategy has seen in one run: requests, hedges and observed latencies.
 
-    Races run concurrently, and trio orders events of the same instant arbitrarily, so every
-    read is as of strictly earlier times: what happened at the very instant of the read is not
-    yet known to anyone, whichever race trio runs first. That keeps runs deterministic.
+    Races run concurrently, and trio orders events of the same instant arbitrarily, so events
+    count only once they are strictly in the past, folded in a fixed order (time, kind, value):
+    what happens at the very instant of a read is not yet known to anyone, whichever race trio
+    runs first. That keeps runs deterministic. Memory: the last `window` latencies.
     """
 
-    def __init__(self) -> None:
-        self._requests: list[float] = []
-        self._hedges: list[float] = []
-        self._latencies: list[tuple[float, float]] = []  # (time observed, latency)
+    def __init__(self, window: int) -> None:
+        self._pending: list[tuple[float, str, float]] = []
+        self._window = window
+        self._recent: deque[float] = deque()
+        self._sorted = SortedList()
+        self.requests = 0
+        self.hedges = 0
 
-    def request(self, t: float) -> None:
-        self._requests.append(t)
+    def record(self, t: float, what: str, value: float = 0.0) -> None:
+        """A "request", a "hedge" or an observed "latency" (seconds) at time `t`."""
+        self._pending.append((t, what, value))
 
-    def hedge(self, t: float) -> None:
-        self._hedges.append(t)
+    def as_of(self, t: float) -> HedgeLedger:
+        """Fold in every event before `t`; returns self, for reading."""
+        ready = sorted(e for e in self._pending if e[0] < t)
+        if ready:
+            self._pending = [e for e in self._pending if e[0] >= t]
+        for _, what, value in ready:
+            if what == "request":
+                self.requests += 1
+            elif what == "hedge":
+                self.hedges += 1
+            else:
+                self._recent.append(value)
+                self._sorted.add(value)
+                if len(self._recent) > self._window:
+                    self._sorted.remove(self._recent.popleft())
+        return self
 
-    def observe(self, t: float, latency_s: float) -> None:
-        bisect.insort(self._latencies, (t, latency_s))  # ties in time ordered by value
+    def tokens(self, budget: float) -> float:
+        """Hedges still allowed: `budget` per request, less the hedges sent."""
+        return budget * self.requests - self.hedges
 
-    def tokens(self, t: float, budget: float) -> float:
-        """Hedges still allowed at `t`: `budget` per request before t, less hedges before t."""
-        requests = bisect.bisect_left(self._requests, t)
-        return budget * requests - bisect.bisect_left(self._hedges, t)
-
-    def percentile(self, t: float, q: float, window: int) -> float | None:
-        """The q-th percentile of the last `window` latencies observed before `t` (None
-        until WARM_UP have been)."""
-        end = bisect.bisect_left(self._latencies, (t, -math.inf))
-        if end < WARM_UP:
+    def percentile(self, q: float) -> float | None:
+        """The q-th percentile of the recent latencies (numpy's "higher" method), or None
+        until WARM_UP have been observed."""
+        n = len(self._sorted)
+        if n < WARM_UP:
             return None
-        recent = [latency for _, latency in self._latencies[max(0, end - window) : end]]
-        return float(np.percentile(recent, q, method="higher"))
+        return self._sorted[math.ceil((n - 1) * q / 100)]
 
 
 @dataclass(frozen=True)
@@ -67,30 +81,34 @@ class Hedged:
     only the slowest 5% of requests, which cuts the tail for a few percent more load. The
     `budget` caps that load: each request earns `budget` of a token, each hedge spends one, and
     hedging stops while the tokens are spent, so a slow venue cannot make every request double.
-    `venues` names the order to ask in (default: the scenario's).
+    `venues` names the order to ask in (default: the scenario's); `hedge_delay_ms`, when
+    given, wins over `hedge_delay`.
     """
 
     kind: ClassVar[str] = "hedged"
     venues: tuple[str, ...] = ()
-    hedge_delay_ms: float | None = field(default=None, metadata={"ge": 0.0, "le": 3_600_000.0})
+    hedge_delay_ms: float | None = fields.delay_ms(None)
     hedge_delay: str = "p95"
     max_attempts: int = field(default=2, metadata={"ge": 1})
     budget: float = field(default=0.1, metadata={"ge": 0.0, "le": 10.0})
     window: int = field(default=1000, metadata={"ge": WARM_UP})
     timeout_ms: float = fields.timeout_ms()
-    _ledger: HedgeLedger = field(default_factory=HedgeLedger, init=False, repr=False, compare=False)
+    _ledger: HedgeLedger = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not _PERCENTILE.fullmatch(self.hedge_delay):
+        if not isinstance(self.hedge_delay, str) or not _PERCENTILE.fullmatch(self.hedge_delay):
             raise ValueError(f"hedge_delay: {self.hedge_delay!r} is not a percentile like 'p95'")
+        if len(set(self.venues)) != len(self.venues):
+            raise ValueError("venues: names a venue twice (a backup to the same venue never helps)")
+        object.__setattr__(self, "_ledger", HedgeLedger(self.window))
 
-    def for_run(self) -> Hedged:
+    def for_run(self, seed: int) -> Hedged:
         """A copy with an empty ledger: what one run learns does not leak into the next."""
         return dataclasses.replace(self)
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:
         ledger = self._ledger
-        ledger.request(request.t0)
+        ledger.record(request.t0, "request")
         order = self._order(venues)
         delay_s = self._delay_s(request.t0)
         async with scatter(request, [], timeout_s=self.timeout_ms * 1e-3) as quotes:
@@ -100,9 +118,10 @@ class Hedged:
                 received = await quotes.collect(1, within_s=n * delay_s)
                 if received:
                     return self._observed(request, received[0])
-                if quotes.timed_out or ledger.tokens(request.t0 + n * delay_s, self.budget) < 1:
+                at = request.t0 + n * delay_s
+                if quotes.timed_out or ledger.as_of(at).tokens(self.budget) < 1:
                     break
-                ledger.hedge(request.t0 + n * delay_s)
+                ledger.record(at, "hedge")
                 quotes.ask(order[n])
             received = await quotes.collect(1)
         return self._observed(request, received[0]) if received else None
@@ -110,11 +129,10 @@ class Hedged:
     def _delay_s(self, t: float) -> float | None:
         if self.hedge_delay_ms is not None:
             return self.hedge_delay_ms * 1e-3
-        q = float(self.hedge_delay[1:])
-        return self._ledger.percentile(t, q, self.window)
+        return self._ledger.as_of(t).percentile(float(self.hedge_delay[1:]))
 
     def _observed(self, request: QuoteRequest, quote: Quote) -> Quote:
-        self._ledger.observe(request.t0 + quote.arrived_after_s, quote.arrived_after_s)
+        self._ledger.record(request.t0 + quote.arrived_after_s, "latency", quote.arrived_after_s)
         return quote
 
     def _order(self, venues: Sequence[QuoteSource]) -> list[QuoteSource]:

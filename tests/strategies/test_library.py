@@ -166,3 +166,34 @@ def test_python_api_takes_objects_kinds_and_overrides(registry):
         run("default", [FirstK(k=0)], requests=10)
     with pytest.raises(ScenarioError, match="duplicate"):
         run("default", ["first_wins", "first_wins"], requests=10)
+
+
+def test_registering_again_replaces_and_bad_parameters_are_refused(registry):
+    first = register(take_second)
+    again = register(take_second)  # a re-run notebook cell
+    assert STRATEGIES["take_second"] is again and again is not first
+
+    async def named(request, venues, *, name: str = "x"):
+        return None
+
+    with pytest.raises(TypeError, match="scenario key"):
+        register(named)
+
+    async def listy(request, venues, *, weights: list[float] = None):  # noqa: RUF013
+        return None
+
+    with pytest.raises(TypeError, match="cannot come from a scenario file"):
+        register(listy)
+    with pytest.raises(ValueError, match="built in as 'first_wins'"):
+        register(STRATEGIES["first_wins"], kind="fw")
+
+
+async def broken(request, venues, *, timeout_ms: float = 5.0):
+    """Returns something that is not a decision."""
+    return "venue 0, please"
+
+
+def test_a_strategy_that_decides_nonsense_gets_a_clear_error(registry):
+    register(broken)
+    with pytest.raises(TypeError, match="strategy 'broken' decided 'venue 0, please'"):
+        run("default", ["broken"], requests=5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from fakes import decide, venues
@@ -92,3 +94,14 @@ def test_rejected_legs_are_re_raced_for_what_is_left():
 def test_a_size_one_venue_can_fill_is_one_leg(size):
     records = run(scenario(size, [{"kind": "split"}])).records("split")
     assert records["orders"].tolist() == [1] * 1000
+
+
+def test_one_leg_smaller_than_the_order_is_ordered_at_its_own_size():
+    # One venue of depth 2 for an order of 3: one leg of 2, filled; 1 left, no_liquidity.
+    data = scenario(3.0, [{"kind": "split"}])
+    data = dataclasses.replace(data, venues=data.venues[:1])
+    records = run(data).records("split")
+    assert (records["outcome"] == OUTCOMES.index("no_liquidity")).all()
+    assert (records["filled_size"] == 2.0).all() and (records["orders"] == 1).all()
+    summary = run(data).summary["strategies"]["split"]
+    assert summary["reject_rate"]["no_liquidity"] == 0.0  # the venue filled what it was asked
