@@ -4,7 +4,7 @@
 
 `second_look` takes the first quote unless a better one arrives within a short grace period:
 a first_wins that gives the market one more look. Registering it makes `second_look` a kind
-that scenario files can use too.
+that scenario files run from this process (by `sim.run`) can use too.
 """
 
 import sys

@@ -111,11 +111,6 @@ class Quotes:
         """True once the timeout has ended the gathering."""
         return self._timed_out
 
-    @property
-    def asked(self) -> int:
-        """How many venues this scatter has asked."""
-        return self._expected
-
     def ask(self, venue: QuoteSource) -> None:
         """Send the request to `venue` too, now; its quote joins the others."""
         request = self._request
