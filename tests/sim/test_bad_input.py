@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from cli_checks import one_error_line
 
 from sim.cli import main
 from sim.scenario import bundled
@@ -109,13 +110,7 @@ def assert_one_line_error(
     fragment: str | re.Pattern[str],
 ) -> str:
     """Status 2, nothing on stdout, one stderr line `<shown>: <key>: ...` holding `fragment`."""
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    assert status == 2, err
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {err!r}"
-    line = lines[0]
+    line = one_error_line(capsys, status)
     prefix = f"{shown}: {key}: " if key else f"{shown}: "
     assert line.startswith(prefix), f"{line!r} does not start with {prefix!r}"
     if isinstance(fragment, re.Pattern):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_checks import one_error_line
 
 from sim.cli import main
 from sim.scenario import Scenario, bundled, load
@@ -302,14 +303,9 @@ def test_out_at_or_under_a_regular_file(
     regular.write_text("keep\n", encoding="utf-8")
     out_dir = regular / below if below else regular
     status = call(["run", "default", "--json", "--requests", "50", "--out", str(out_dir)])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    assert status == 2, err
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {err!r}"
-    assert lines[0].startswith("--out: cannot write "), lines[0]
-    assert str(regular) in lines[0]
+    line = one_error_line(capsys, status)
+    assert line.startswith("--out: cannot write "), line
+    assert str(regular) in line
     assert regular.read_text(encoding="utf-8") == "keep\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
