@@ -159,24 +159,32 @@ def run_trio(
             now = trio.current_time()
             if not decision:
                 return
-            legs = _legs(decision, remaining, len(live), strategy)
             decided = _exact(now - start, event.elapsed_s)
             elapsed += decided
-            if attempt == 0:
-                decision_s[i], chosen[i] = elapsed, legs[0].quote.venue
-            orders[i] += len(legs)
-            reports = await _send(legs, request, decided)
+            if type(decision) is Quote and 0 <= decision.venue < len(live):  # the common case
+                if attempt == 0:
+                    decision_s[i], chosen[i] = elapsed, decision.venue
+                orders[i] += 1
+                report = await live[decision.venue].order(decision, request, decided)
+                sized = ((remaining, report),)
+            else:
+                legs = _legs(decision, remaining, len(live), strategy)
+                if attempt == 0:
+                    decision_s[i], chosen[i] = elapsed, legs[0].quote.venue
+                orders[i] += len(legs)
+                reports = await _send(legs, request, decided)
+                sized = tuple(zip((leg.size for leg in legs), reports, strict=True))
             reason = None
-            for leg, report in zip(legs, reports, strict=True):
+            for size, report in sized:
                 if observe_report is not None:  # a strategy that learns from its orders
                     observe_report(report, start + decided + report.round_trip_s)
                 if report.filled:
-                    remaining -= leg.size
-                    notional += leg.size * report.price
+                    remaining -= size
+                    notional += size * report.price
                 else:
                     reason = reason or report.reason
                     rejects[REJECTED[report.reason] - 1] += 1
-            elapsed += max(report.round_trip_s for report in reports)
+            elapsed += max(report.round_trip_s for _, report in sized)
             filled_size[i] = order_size - remaining
             if remaining <= order_size * FILLED_SHARE_SLACK:
                 outcome[i], fill_price[i], fill[i] = FILLED, notional / order_size, elapsed

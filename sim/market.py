@@ -67,9 +67,10 @@ class MidPath:
         if not self._moves or t < 0:
             return self._spec.mid
         k = int(t // CHUNK_S)
-        while len(self._chunks) <= k:
+        chunks = self._chunks
+        while len(chunks) <= k:
             self._extend()
-        times, mids, start_mid = self._chunks[k]
+        times, mids, start_mid = chunks[k]
         j = bisect.bisect_right(times, t) - 1
         return start_mid if j < 0 else mids[j]
 

@@ -105,7 +105,8 @@ class Venue:
         # Priced as of when the venue handled it; built only now, so that a quote cancelled
         # first (however long its drawn latency) never looks the market up.
         priced_at = request.t0 + sent + 0.5 * latency
-        spread, available = self._walk(request.size)
+        walk = self._walks.get(request.size) or self._walk(request.size)
+        spread, available = walk
         noise = self._draws.noise_bps[a][i]
         price = quote_price(self._mid(priced_at), request.side, spread, self._spec.skew_bps, noise)
         expires_at = priced_at + self._ttl_s
