@@ -197,3 +197,23 @@ def test_a_strategy_that_decides_nonsense_gets_a_clear_error(registry):
     register(broken)
     with pytest.raises(TypeError, match="strategy 'broken' decided 'venue 0, please'"):
         run("default", ["broken"], requests=5)
+
+
+async def test_staggered_moves_on_at_once_when_a_venue_fails(autojump_clock):
+    # Venue 0 answers at 0.2 ms with half a unit for an order of one: a failure. Venue 1 is
+    # asked then, not at the 1 ms stagger, and answers 0.5 ms later.
+    vs = venues(0.2, 0.5, 0.1, prices=(100.0, 100.1, 100.2))
+    vs[0].size = 0.5
+    quote, elapsed = await decide(Staggered(stagger_ms=1.0), vs)
+    assert quote.venue == 1
+    assert elapsed == pytest.approx(0.7 * MS, abs=1e-12)
+    assert [v.requests for v in vs] == [1, 1, 0]
+
+
+async def test_staggered_with_no_venue_able_to_fill_decides_nothing(autojump_clock):
+    vs = venues(0.2, 0.3, prices=(100.0, 100.1))
+    for v in vs:
+        v.size = 0.5
+    quote, elapsed = await decide(Staggered(stagger_ms=1.0), vs)
+    assert quote is None
+    assert elapsed == pytest.approx(0.5 * MS, abs=1e-12)  # 0.2, then 0.2 + 0.3: no waiting
