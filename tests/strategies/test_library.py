@@ -217,3 +217,18 @@ async def test_staggered_with_no_venue_able_to_fill_decides_nothing(autojump_clo
     quote, elapsed = await decide(Staggered(stagger_ms=1.0), vs)
     assert quote is None
     assert elapsed == pytest.approx(0.5 * MS, abs=1e-12)  # 0.2, then 0.2 + 0.3: no waiting
+
+
+async def test_first_k_ties_at_the_kth_quote_go_by_venue_index(autojump_clock):
+    # All three arrive at 1 ms: the first two are venues 0 and 1 (ties by index), so venue 2's
+    # better price is not among them, whatever order trio runs the venues in.
+    vs = venues(1.0, 1.0, 1.0, prices=(101.0, 100.0, 99.0))
+    quote, _ = await decide(FirstK(k=2), list(reversed(vs)))
+    assert quote.venue == 1
+
+
+async def test_threshold_ties_go_to_the_lowest_venue_index(autojump_clock):
+    vs = venues(2.0, 1.0, 1.0, prices=(100.0, 100.004, 100.002))
+    quote, elapsed = await decide(Threshold(max_cost_bps=0.5), list(reversed(vs)), mid=100.0)
+    assert quote.venue == 1  # both 1 and 2 are good enough at 1 ms: the first in arrival order
+    assert elapsed == pytest.approx(1 * MS, abs=1e-12)
