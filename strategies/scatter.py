@@ -36,9 +36,9 @@ class QuoteSource(Protocol):
     """Anything that answers a quote request: a simulated venue, or a connection to one.
 
     `index` and `name` identify it in the run. `quote` returns the venue's quote (whose `venue`
-    is this source's `index`) once it has
-    arrived, with no checkpoint between waking at its arrival time and returning: quotes due at
-    the same instant as a timeout must be delivered in the batch that wakes them.
+    is this source's `index`) once it has arrived, with no checkpoint between waking at its
+    arrival time and returning: quotes due at the same instant as a timeout must be delivered
+    in the batch that wakes them.
     """
 
     index: int
@@ -149,21 +149,18 @@ class Quotes:
         counts."""
         if k is None:
             k = len(self._ready) + self._expected - self._taken
-        until = self._deadline if within_s is None else min(self._deadline, self._t0 + within_s)
+        until_s = self._timeout_s if within_s is None else min(self._timeout_s, within_s)
         while len(self._ready) < k and self._taken < self._expected and not self._timed_out:
-            if not await self._wait(k - len(self._ready), until):
+            if not await self._wait(k - len(self._ready), until_s):
                 break
         return [self._ready.pop() for _ in range(min(k, len(self._ready)))]
 
-    @property
-    def _t0(self) -> float:
-        return self._request.t0
-
-    async def _wait(self, wanted: int, until: float | None = None) -> bool:
+    async def _wait(self, wanted: int, until_s: float | None = None) -> bool:
         """Take delivered quotes into `_ready`, first waiting until `wanted` have been
-        delivered, every venue has answered, or `until` (default: the timeout). False when
-        `until` has passed."""
-        until = self._deadline if until is None else until
+        delivered, every venue has answered, or `until_s` after the request (default: the
+        timeout). False when that time has passed."""
+        until_s = self._timeout_s if until_s is None else until_s
+        until = self._deadline if until_s == self._timeout_s else self._request.t0 + until_s
         wanted = min(wanted, self._expected - self._taken)
         now = trio.current_time()
         if not self._timed_out and now >= self._deadline:
@@ -177,9 +174,9 @@ class Quotes:
             if timer.cancelled_caught:
                 # Venues answering exactly at the deadline were woken with us: let them deliver.
                 passed = True
-                self._timed_out = until >= self._deadline
+                self._timed_out = until_s >= self._timeout_s
                 await trio.lowlevel.cancel_shielded_checkpoint()
-        self._take(until - self._t0 if passed else None)
+        self._take(until_s if passed else None)
         return not passed
 
     def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
