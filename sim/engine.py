@@ -54,8 +54,9 @@ class Records:
 
     `decision_s[i]`: the first race's decision time minus arrival, NaN when it found no quote;
     `venue[i]`: the venue that race chose (-1 for none); `outcome[i]`: an index into
-    OUTCOMES (a retry that finds no quote leaves the last reject's reason); `fill_price[i]`
-    and `fill_s[i]` (fill report time minus arrival): NaN unless filled; `filled_size[i]`: how
+    OUTCOMES (a retry that finds no quote leaves the last reject's reason); `fill_price[i]`:
+    the VWAP of what filled (NaN if nothing did); `fill_s[i]` (fill report time minus
+    arrival): NaN unless all of it filled; `filled_size[i]`: how
     much of the order filled (all of it, or a split's partial fill); `orders[i]`: orders sent;
     `rejects[r]`: orders rejected for REJECT_REASONS[r]; `venue_requests[v]`: quote requests
     venue v received in the whole run.
@@ -78,10 +79,12 @@ def _exact(clock_s: float, exact_s: float) -> float:
     return exact_s if abs(clock_s - exact_s) <= CLOCK_SLACK_S else clock_s
 
 
-def _legs(decision: object, remaining: float, venues: int, strategy: Strategy) -> list[Leg]:
+def _legs(
+    decision: object, index: int, remaining: float, venues: int, strategy: Strategy
+) -> list[Leg]:
     """A strategy's decision as legs, or a TypeError/ValueError that says what is wrong."""
     if isinstance(decision, Quote):
-        decision = [Leg(decision, remaining)]
+        decision = [Leg(decision, remaining)]  # a quote the fast path refused: checked below
     legs = list(decision) if isinstance(decision, list | tuple) else None
     who = getattr(strategy, "kind", type(strategy).__name__)
     if legs is None or not all(isinstance(leg, Leg) for leg in legs):
@@ -89,8 +92,12 @@ def _legs(decision: object, remaining: float, venues: int, strategy: Strategy) -
     for leg in legs:
         if not 0 <= leg.quote.venue < venues:
             raise ValueError(f"strategy {who!r}: a leg on venue {leg.quote.venue} (no such venue)")
+        if leg.quote.request != index:
+            raise ValueError(f"strategy {who!r}: a leg on a quote for request {leg.quote.request}")
         if not leg.size > 0:
             raise ValueError(f"strategy {who!r}: a leg of size {leg.size}")
+    if len({leg.quote.venue for leg in legs}) != len(legs):
+        raise ValueError(f"strategy {who!r}: two legs on one venue (one order per venue)")
     if sum(leg.size for leg in legs) > remaining * (1 + FILLED_SHARE_SLACK):
         raise ValueError(f"strategy {who!r}: legs for more than the {remaining:g} left to fill")
     return legs
@@ -161,14 +168,20 @@ def run_trio(
                 return
             decided = _exact(now - start, event.elapsed_s)
             elapsed += decided
-            if type(decision) is Quote and 0 <= decision.venue < len(live):  # the common case
+            if (  # the common case: one quote, for this request, from a venue that exists
+                type(decision) is Quote
+                and decision.request == i
+                and 0 <= decision.venue < len(live)
+            ):
                 if attempt == 0:
                     decision_s[i], chosen[i] = elapsed, decision.venue
                 orders[i] += 1
                 report = await live[decision.venue].order(decision, request, decided)
+                if observe_report is not None:  # a strategy that learns from its orders
+                    observe_report(report, trio.current_time())
                 sized = ((remaining, report),)
             else:
-                legs = _legs(decision, remaining, len(live), strategy)
+                legs = _legs(decision, i, remaining, len(live), strategy)
                 if attempt == 0:
                     decision_s[i], chosen[i] = elapsed, legs[0].quote.venue
                 orders[i] += len(legs)
@@ -176,8 +189,6 @@ def run_trio(
                 sized = tuple(zip((leg.size for leg in legs), reports, strict=True))
             reason = None
             for size, report in sized:
-                if observe_report is not None:  # a strategy that learns from its orders
-                    observe_report(report, start + decided + report.round_trip_s)
                 if report.filled:
                     remaining -= size
                     notional += size * report.price
@@ -186,8 +197,10 @@ def run_trio(
                     rejects[REJECTED[report.reason] - 1] += 1
             elapsed += max(report.round_trip_s for _, report in sized)
             filled_size[i] = order_size - remaining
+            if filled_size[i] > 0:  # the VWAP of what filled, all of it or part
+                fill_price[i] = notional / filled_size[i]
             if remaining <= order_size * FILLED_SHARE_SLACK:
-                outcome[i], fill_price[i], fill[i] = FILLED, notional / order_size, elapsed
+                outcome[i], fill[i] = FILLED, elapsed
                 return
             outcome[i] = REJECTED[reason or "no_liquidity"]  # legs that did not cover the size
             start = trio.current_time()
@@ -204,6 +217,8 @@ def run_trio(
         async def one(n: int, leg: Leg) -> None:
             leg_request = dataclasses.replace(request, size=leg.size)
             reports[n] = await live[leg.quote.venue].order(leg.quote, leg_request, decided)
+            if observe_report is not None:  # a strategy that learns from its orders
+                observe_report(reports[n], trio.current_time())
 
         async with trio.open_nursery() as nursery:
             for n, leg in enumerate(legs):

@@ -63,10 +63,10 @@ class RunResult:
 
         Fields: `arrival_s` (engine time), `side` (+1 buy, -1 sell), `decision_s` (first race:
         decision time minus arrival; NaN for no quote), `venue` (the index that race chose,
-        -1 for none), `fill_s` (fill report minus arrival), `price` (fill price; both NaN
-        unless filled), `outcome` (an index into sim.engine.OUTCOMES: filled, expired,
-        price_moved, no_liquidity, no_quote), `filled_size` (all of the order, or what part of a
-        split filled) and `orders` (orders sent).
+        -1 for none), `fill_s` (fill report minus arrival; NaN unless all of it filled),
+        `price` (the VWAP of what filled; NaN if nothing did), `outcome` (an index into
+        sim.engine.OUTCOMES: filled, expired, price_moved, no_liquidity, no_quote),
+        `filled_size` (all of the order, or what part of a split filled) and `orders`.
         """
         r = self.strategies[strategy].records
         table = np.empty(self.draws.requests, dtype=RECORD_FIELDS)

@@ -122,7 +122,8 @@ class Scenario:
             if not _is_strategy(strategy):
                 raise ScenarioError(
                     path,
-                    f"not a strategy (an instance with a kind and an async decide): {strategy!r}",
+                    "not a strategy (an instance with a kind, an async decide and, if any, "
+                    f"for_run(seed)): {strategy!r}",
                 )
             retries = item.max_retries
             if not (type(retries) is int and 0 <= retries <= MAX_RETRIES):
@@ -275,11 +276,13 @@ def _strategies(tables: Any, venue_names: list[str]) -> tuple[NamedStrategy, ...
 
 
 def _is_strategy(obj: Any) -> bool:
+    for_run = getattr(obj, "for_run", None)
     return (
         dataclasses.is_dataclass(obj)
         and not isinstance(obj, type)
         and isinstance(getattr(obj, "kind", None), str)
         and inspect.iscoroutinefunction(getattr(obj, "decide", None))
+        and (for_run is None or len(inspect.signature(for_run).parameters) == 1)  # (seed)
     )
 
 

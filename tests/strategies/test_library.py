@@ -10,7 +10,16 @@ from fakes import MS, decide, venues
 from sim.errors import ScenarioError
 from sim.runner import run
 from sim.scenario import parse
-from strategies import STRATEGIES, Deadline, FirstK, Staggered, Threshold, register, scatter
+from strategies import (
+    STRATEGIES,
+    Deadline,
+    FirstK,
+    Leg,
+    Staggered,
+    Threshold,
+    register,
+    scatter,
+)
 from strategies.registry import STRATEGIES as REGISTRY
 
 
@@ -232,3 +241,16 @@ async def test_threshold_ties_go_to_the_lowest_venue_index(autojump_clock):
     quote, elapsed = await decide(Threshold(max_cost_bps=0.5), list(reversed(vs)), mid=100.0)
     assert quote.venue == 1  # both 1 and 2 are good enough at 1 ms: the first in arrival order
     assert elapsed == pytest.approx(1 * MS, abs=1e-12)
+
+
+async def twice(request, venues, *, timeout_ms: float = 5.0):
+    """Two legs on one quote: an attempt to fill past a venue's depth."""
+    async with scatter(request, venues, timeout_s=timeout_ms * 1e-3) as quotes:
+        first = await quotes.collect(1)
+    return [Leg(first[0], request.size / 2), Leg(first[0], request.size / 2)] if first else None
+
+
+def test_legs_on_one_venue_twice_are_refused(registry):
+    register(twice)
+    with pytest.raises(ValueError, match="two legs on one venue"):
+        run("default", ["twice"], requests=5)
