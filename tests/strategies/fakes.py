@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import trio
@@ -36,7 +35,7 @@ class FakeVenue:
             latency = self.latency_ms * MS
             await trio.sleep_until(request.t0 + request.sent_after_s + latency)
             quote = Quote(request.index, self.index, latency, self.price, self.size)
-            return dataclasses.replace(quote, sent_after_s=request.sent_after_s)
+            return quote._replace(sent_after_s=request.sent_after_s)
         except trio.Cancelled:
             self.cancelled += 1
             raise
