@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--requests", type=_count, help="override the number of requests")
 
     compare_cmd = commands.add_parser(
-        "compare", help="paired differences between a scenario's strategies, with 95% CIs"
+        "compare", help="paired differences between a scenario's strategies, with 95%% CIs"
     )
     compare_cmd.add_argument(
         "scenario", nargs="?", default="default", help="bundled name or path (default: default)"

@@ -377,3 +377,18 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert len(figures["ratios"]) == 1 and figures["ratios"][0] > 0, name
         assert name in out  # the printed table
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        *(
+            [c, "--help"]
+            for c in ("run", "compare", "scenarios", "strategies", "validate", "bench")
+        ),
+    ],
+)
+def test_help_works_for_every_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert call(argv) == 0
+    assert "usage: quoterace" in capsys.readouterr().out
