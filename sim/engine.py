@@ -21,10 +21,10 @@ import trio.testing
 
 from sim.draws import Draws
 from strategies.registry import Strategy
-from strategies.scatter import CLOCK_SLACK_S, LastEvent, last_event
+from strategies.scatter import LastEvent, exact_or_clock, last_event
 from strategies.split import Leg
 from venues.last_look import REJECT_REASONS
-from venues.messages import Quote, QuoteRequest
+from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.venue import Venue, VenueDraws, VenueSpec
 
 # A race still running this long after the last arrival is stuck (a strategy that never gives
@@ -71,12 +71,6 @@ class Records:
     orders: np.ndarray
     rejects: np.ndarray
     venue_requests: np.ndarray
-
-
-def _exact(clock_s: float, exact_s: float) -> float:
-    """The exact event time when the decision came with the gather's last event, else the
-    clock (a strategy that waited on something else)."""
-    return exact_s if abs(clock_s - exact_s) <= CLOCK_SLACK_S else clock_s
 
 
 def _legs(
@@ -166,7 +160,7 @@ def run_trio(
             now = trio.current_time()
             if not decision:
                 return
-            decided = _exact(now - start, event.elapsed_s)
+            decided = exact_or_clock(event.elapsed_s, now - start)
             elapsed += decided
             if (  # the common case: one quote, for this request, from a venue that exists
                 type(decision) is Quote
@@ -176,10 +170,7 @@ def run_trio(
                 if attempt == 0:
                     decision_s[i], chosen[i] = elapsed, decision.venue
                 orders[i] += 1
-                report = await live[decision.venue].order(decision, request, decided)
-                if observe_report is not None:  # a strategy that learns from its orders
-                    observe_report(report, trio.current_time())
-                sized = ((remaining, report),)
+                sized = ((remaining, await _order(decision, request, decided)),)
             else:
                 legs = _legs(decision, i, remaining, len(live), strategy)
                 if attempt == 0:
@@ -205,20 +196,20 @@ def run_trio(
             outcome[i] = REJECTED[reason or "no_liquidity"]  # legs that did not cover the size
             start = trio.current_time()
 
+    async def _order(quote: Quote, request: QuoteRequest, decided: float) -> ExecutionReport:
+        """One order to the quote's venue; a strategy that learns hears how it went."""
+        report = await live[quote.venue].order(quote, request, decided)
+        if observe_report is not None:
+            observe_report(report, trio.current_time())
+        return report
+
     async def _send(legs: list[Leg], request: QuoteRequest, decided: float) -> list:
         """Send an order per leg, at once; the reports in the legs' order."""
-        if len(legs) == 1:
-            leg = legs[0]
-            if leg.size != request.size:
-                request = dataclasses.replace(request, size=leg.size)
-            return [await live[leg.quote.venue].order(leg.quote, request, decided)]
         reports: list = [None] * len(legs)
 
         async def one(n: int, leg: Leg) -> None:
             leg_request = dataclasses.replace(request, size=leg.size)
-            reports[n] = await live[leg.quote.venue].order(leg.quote, leg_request, decided)
-            if observe_report is not None:  # a strategy that learns from its orders
-                observe_report(reports[n], trio.current_time())
+            reports[n] = await _order(leg.quote, leg_request, decided)
 
         async with trio.open_nursery() as nursery:
             for n, leg in enumerate(legs):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from strategies import fields
+from strategies.past_events import PastEvents
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
@@ -16,29 +17,21 @@ MIN_FILL_RATE = 0.05  # a venue that never fills still scores as finite, if drea
 
 
 class VenueStats:
-    """Running EWMAs of each venue's latency and fill rate, as one run observes them.
-
-    Races run concurrently and trio orders events of the same instant arbitrarily, so
-    observations are folded in only once they are strictly in the past, in a fixed order
-    (time, venue, value): every run of the same scenario sees the same statistics.
-    """
+    """Running EWMAs of each venue's latency and fill rate, as one run observes them, each
+    observation folded in once strictly in the past (strategies.past_events)."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[float, int, str, float]] = []
+        self._events = PastEvents()
         self.latency: dict[int, float] = {}
         self.fill: dict[int, float] = {}
 
     def observe(self, t: float, venue: int, what: str, value: float) -> None:
         """Record `what` ("latency" in seconds, or "fill" 0/1) of `venue` at time `t`."""
-        self._pending.append((t, venue, what, value))
+        self._events.record(t, venue, what, value)
 
     def as_of(self, t: float, alpha: float) -> None:
         """Fold in every observation made before `t`."""
-        ready = sorted(e for e in self._pending if e[0] < t)
-        if not ready:
-            return
-        self._pending = [e for e in self._pending if e[0] >= t]
-        for _, venue, what, value in ready:
+        for _, venue, what, value in self._events.before(t):
             table = self.latency if what == "latency" else self.fill
             table[venue] = (
                 value if venue not in table else table[venue] + alpha * (value - table[venue])

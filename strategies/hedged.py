@@ -13,6 +13,7 @@ from typing import ClassVar
 from sortedcontainers import SortedList
 
 from strategies import fields
+from strategies.past_events import PastEvents
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -21,16 +22,13 @@ WARM_UP = 20  # observations before a percentile delay is trusted; no hedging un
 
 
 class HedgeLedger:
-    """What a hedged strategy has seen in one run: requests, hedges and observed latencies.
-
-    Races run concurrently, and trio orders events of the same instant arbitrarily, so events
-    count only once they are strictly in the past, folded in a fixed order (time, kind, value):
-    what happens at the very instant of a read is not yet known to anyone, whichever race trio
-    runs first. That keeps runs deterministic. Memory: the last `window` latencies.
+    """What a hedged strategy has seen in one run: requests, hedges and observed latencies,
+    each counted once strictly in the past (strategies.past_events). Memory: the last `window`
+    latencies.
     """
 
     def __init__(self, window: int) -> None:
-        self._pending: list[tuple[float, str, float]] = []
+        self._events = PastEvents()
         self._window = window
         self._recent: deque[float] = deque()
         self._sorted = SortedList()
@@ -39,14 +37,11 @@ class HedgeLedger:
 
     def record(self, t: float, what: str, value: float = 0.0) -> None:
         """A "request", a "hedge" or an observed "latency" (seconds) at time `t`."""
-        self._pending.append((t, what, value))
+        self._events.record(t, what, value)
 
     def as_of(self, t: float) -> HedgeLedger:
         """Fold in every event before `t`; returns self, for reading."""
-        ready = sorted(e for e in self._pending if e[0] < t)
-        if ready:
-            self._pending = [e for e in self._pending if e[0] >= t]
-        for _, what, value in ready:
+        for _, what, value in self._events.before(t):
             if what == "request":
                 self.requests += 1
             elif what == "hedge":

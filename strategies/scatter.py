@@ -32,6 +32,12 @@ from venues.messages import Quote, QuoteRequest
 CLOCK_SLACK_S = 1e-6
 
 
+def exact_or_clock(exact_s: float, clock_s: float) -> float:
+    """`exact_s`, the drawn time of the last event a gather saw, when the clock agrees with it
+    (clock arithmetic is off by an ulp); else the clock: something else happened since."""
+    return exact_s if abs(clock_s - exact_s) <= CLOCK_SLACK_S else clock_s
+
+
 class QuoteSource(Protocol):
     """Anything that answers a quote request: a simulated venue, or a connection to one.
 
@@ -73,8 +79,8 @@ class Quotes:
     request; both stop at the timeout. `ask(venue)` sends the request to one more venue while
     gathering (hedging, staggering). Venue tasks hand their quotes to `deliver`, which wakes the
     gatherer only once it has what it waits for. Quotes delivered in one scheduling batch (due at
-    the same instant) are taken together and ordered by (latency, venue index), so ties never
-    depend on trio's scheduling order.
+    the same instant) are taken together and ordered by (arrival after the request, venue
+    index), so ties never depend on trio's scheduling order.
     """
 
     __slots__ = (
@@ -114,9 +120,7 @@ class Quotes:
     def ask(self, venue: QuoteSource) -> None:
         """Send the request to `venue` too, now; its quote joins the others."""
         request = self._request
-        sent = self._elapsed_s  # exact, unless the gatherer has since waited on something else
-        if abs(trio.current_time() - request.t0 - sent) > CLOCK_SLACK_S:
-            sent = trio.current_time() - request.t0
+        sent = exact_or_clock(self._elapsed_s, trio.current_time() - request.t0)
         if sent:
             request = dataclasses.replace(request, sent_after_s=sent)
         self._start(venue, request)

@@ -64,10 +64,12 @@ class Venue:
 
     __slots__ = (
         "_draws",
+        "_hold_ns",
         "_hold_s",
         "_ladder",
         "_mid",
         "_spec",
+        "_ttl_ns",
         "_ttl_s",
         "_walks",
         "index",
@@ -91,6 +93,7 @@ class Venue:
         self._walks: dict[float, tuple[float, float]] = {}  # order size -> (spread, available)
         self._ttl_s = math.inf if spec.quote_ttl_ms is None else spec.quote_ttl_ms * 1e-3
         self._hold_s = 0.0 if spec.last_look is None else spec.last_look.hold_ms * 1e-3
+        self._ttl_ns, self._hold_ns = _ns(self._ttl_s), _ns(self._hold_s)
         self.requests = 0
 
     async def quote(self, request: QuoteRequest) -> Quote:
@@ -105,18 +108,16 @@ class Venue:
         # Priced as of when the venue handled it; built only now, so that a quote cancelled
         # first (however long its drawn latency) never looks the market up.
         priced_at = request.t0 + sent + 0.5 * latency
-        walk = self._walks.get(request.size) or self._walk(request.size)
-        spread, available = walk
+        spread, available = self._walks.get(request.size) or self._walk(request.size)
         noise = self._draws.noise_bps[a][i]
         price = quote_price(self._mid(priced_at), request.side, spread, self._spec.skew_bps, noise)
         expires_at = priced_at + self._ttl_s
         return Quote(i, self.index, latency, price, available, priced_at, expires_at, sent)
 
     def _walk(self, size: float) -> tuple[float, float]:
-        """(spread, available) for an order of `size`, walked once per size."""
-        if size not in self._walks:
-            self._walks[size] = self._ladder.walk(size, self._spec.spread_bps or 0.0)
-        return self._walks[size]
+        """(spread, available) for an order of `size`, walked and kept (once per size)."""
+        walk = self._walks[size] = self._ladder.walk(size, self._spec.spread_bps or 0.0)
+        return walk
 
     async def order(
         self, quote: Quote, request: QuoteRequest, decided_after_s: float
@@ -133,8 +134,8 @@ class Venue:
         checked_mid = self._mid(request.t0 + checked_after)
         reason = judge(
             self._spec.last_look,
-            checked_at=_ns(decided_after_s) + _ns(0.5 * latency) + _ns(self._hold_s),
-            expires_at=_ns(quote.sent_after_s) + _ns(0.5 * quote.latency_s) + _ns(self._ttl_s),
+            checked_at=_ns(decided_after_s) + _ns(0.5 * latency) + self._hold_ns,
+            expires_at=_ns(quote.sent_after_s) + _ns(0.5 * quote.latency_s) + self._ttl_ns,
             # to 1e-9 bps: a move of exactly the tolerance should not fail on float rounding
             move_bps=round(
                 adverse_move_bps(request.side, self._mid(quote.priced_at), checked_mid), 9

@@ -105,3 +105,13 @@ def test_one_leg_smaller_than_the_order_is_ordered_at_its_own_size():
     assert (records["filled_size"] == 2.0).all() and (records["orders"] == 1).all()
     summary = run(data).summary["strategies"]["split"]
     assert summary["reject_rate"]["no_liquidity"] == 0.0  # the venue filled what it was asked
+
+
+def test_a_strategy_hears_of_every_order_one_leg_or_several(monkeypatch):
+    heard = []
+    monkeypatch.setattr(
+        Split, "observe_report", lambda self, report, at: heard.append(report), raising=False
+    )
+    run(scenario(2.0, [{"kind": "split"}]))  # one leg each: venue a has depth 2
+    run(scenario(3.0, [{"kind": "split"}]))  # two legs each
+    assert len(heard) == 1000 + 2000
