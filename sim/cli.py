@@ -17,6 +17,7 @@ from typing import NoReturn
 from rich.console import Console
 
 from sim.compare import RESAMPLES, compare
+from sim.config import bounds_text
 from sim.errors import ScenarioError
 from sim.output import summary_json
 from sim.report import comparison_table, print_tables, write_outputs
@@ -157,17 +158,12 @@ def _strategies(args: argparse.Namespace) -> int:
         print(textwrap.fill(doc[0], 96, initial_indent="    ", subsequent_indent="    "))
         for f in dataclasses.fields(cls):
             if f.init:
-                bounds = ", ".join(
-                    f"{_SYMBOLS[k]} {v:g}" for k, v in f.metadata.items() if k in _SYMBOLS
-                )
+                bounds = bounds_text(f.metadata)
                 print(f"    {f.name} = {f.default!r}" + (f"  ({bounds})" if bounds else ""))
         for paragraph in doc[1:]:
             print(textwrap.fill(paragraph, 96, initial_indent="    ", subsequent_indent="    "))
         print()
     return 0
-
-
-_SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -208,16 +208,26 @@ def _reject_unknown(table: Mapping[str, Any], allowed: Sequence[str], path: str)
 
 
 def _unknown_key(key: str, allowed: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(allowed)
-    return f"unknown key ({hint})"
+    return f"unknown key ({_suggestion(key, allowed)})"
 
 
 def unknown_choice(value: Any, allowed: Mapping[str, Any]) -> str:
     """The message for an unknown kind: a suggestion if one is close, else every choice."""
-    close = difflib.get_close_matches(str(value), list(allowed), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(allowed)
-    return f"unknown kind {value!r} ({hint})"
+    return f"unknown kind {value!r} ({_suggestion(str(value), list(allowed))})"
+
+
+def _suggestion(value: str, allowed: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, list(allowed), n=1)
+    return f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(allowed)
+
+
+def bounds_text(metadata: Mapping[str, Any]) -> str:
+    """The bounds in field `metadata` as people write them, e.g. "> 0, <= 3.6e+06"."""
+    return ", ".join(
+        f"{symbol} {_number(metadata[name])}"
+        for name, (_, symbol) in _BOUNDS.items()
+        if name in metadata
+    )
 
 
 def _expect_table(value: Any, path: str) -> Mapping[str, Any]:

@@ -38,9 +38,14 @@ class MarketSpec:
     updates_per_s: float = field(default=1000.0, metadata={"gt": 0.0, "le": 1e6})
     jumps: Jumps | None = None
 
+    @property
+    def moves(self) -> bool:
+        """Whether the mid ever changes."""
+        return self.volatility_bps > 0 or self.jumps is not None
+
     def updates_per_s_total(self) -> float:
         """Mid updates per second, jumps included (0 for a market that never moves)."""
-        if self.volatility_bps == 0 and self.jumps is None:
+        if not self.moves:
             return 0.0
         return self.updates_per_s + (self.jumps.rate_per_s if self.jumps else 0.0)
 
@@ -57,10 +62,10 @@ class MidPath:
         self._spec = spec
         self._seed = seed
         self._chunks: list[tuple[list[float], list[float], float]] = []
+        self._moves = spec.moves  # read on every lookup
         self._log_mid = math.log(spec.mid)
         self._last_mid = spec.mid  # exactly: exp(log(mid)) can differ in the last bit
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
-        self._moves = spec.volatility_bps > 0 or spec.jumps is not None
 
     def __call__(self, t: float) -> float:
         """The mid at engine time `t` (the last update at or before t)."""

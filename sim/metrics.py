@@ -18,6 +18,7 @@ from hdrh.histogram import HdrHistogram
 HIGHEST_NS = 10**15  # ~11.6 days: the longest request (10 retries of 3 hours) fits
 SIGNIFICANT_DIGITS = 3
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "p99.99": 99.99}
+LATENCY_KEYS = [*PERCENTILES, "max", "mean"]  # of every latency block in a summary
 
 
 def latency_histogram(latency_s: np.ndarray) -> HdrHistogram:
@@ -37,7 +38,7 @@ def latency_ms(histogram: HdrHistogram, latency_s: np.ndarray) -> dict[str, floa
     skipped), and no percentile is reported above the exact max (a bucket's highest equivalent
     value can be).
     """
-    keys = [*PERCENTILES, "max", "mean"]
+    keys = LATENCY_KEYS
     values = latency_s[~np.isnan(latency_s)]
     if values.size == 0:
         return dict.fromkeys(keys)

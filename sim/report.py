@@ -8,11 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sim.metrics import PERCENTILES, write_percentiles
+from sim.metrics import LATENCY_KEYS, write_percentiles
 from sim.output import summary_json, write_atomic
 from sim.runner import RunResult
-
-_LATENCY_KEYS = [*PERCENTILES, "max", "mean"]
 
 
 def comparison_tables(summary: dict[str, Any]) -> list[Table]:
@@ -24,12 +22,12 @@ def comparison_tables(summary: dict[str, Any]) -> list[Table]:
         title_justify="left",
     )
     latency.add_column("strategy", no_wrap=True)
-    for key in _LATENCY_KEYS:
+    for key in LATENCY_KEYS:
         latency.add_column(key, justify="right")
     latency.add_column("no quote", justify="right")
     latency.add_column("venue req/decision", justify="right")
     for name, s in strategies.items():
-        cells = [_number(s["decision_ms"][key]) for key in _LATENCY_KEYS]
+        cells = [_number(s["decision_ms"][key]) for key in LATENCY_KEYS]
         per_decision = s["venue_requests_per_decision"]
         latency.add_row(
             name,

@@ -154,16 +154,16 @@ def _strategy_summary(
 ) -> dict[str, Any]:
     records = result.records
     n = scenario.requests
-    decided = int((records.venue >= 0).sum())
+    wins = np.bincount(records.venue[records.venue >= 0], minlength=len(scenario.venues))
+    decided = int(wins.sum())
     filled = int((records.outcome == FILLED).sum())
     orders = int(records.orders.sum())
-    wins = [int((records.venue == v).sum()) for v in range(len(scenario.venues))]
     asked = int(records.venue_requests.sum())
     side = draws.side.astype(float)
     return {
         "decision_ms": latency_ms(result.decision_histogram, records.decision_s),
         "no_quote": n - decided,
-        "venue_wins": {spec.name: w for spec, w in zip(scenario.venues, wins, strict=True)},
+        "venue_wins": {s.name: int(w) for s, w in zip(scenario.venues, wins, strict=True)},
         "venue_requests_per_decision": _ratio(asked, decided),
         "fill_rate": round(filled / n, 6),
         "reject_rate": {

@@ -132,10 +132,7 @@ class Scenario:
             _known_venues(strategy, [v.name for v in self.venues], path)
             named.append(NamedStrategy(item.name or strategy.kind, strategy, retries))
         _unique_names([s.name for s in named], "strategies")
-        try:
-            return dataclasses.replace(self, strategies=tuple(named))
-        except ScenarioError as e:
-            raise e.in_file(self.file) from None
+        return dataclasses.replace(self, strategies=tuple(named))
 
     def with_overrides(self, *, seed: int | None = None, requests: int | None = None) -> Scenario:
         """This scenario with another seed or request count (from the command line)."""
