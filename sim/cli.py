@@ -22,7 +22,7 @@ from sim.errors import ScenarioError
 from sim.output import summary_json
 from sim.report import comparison_table, print_tables, write_outputs
 from sim.runner import run
-from sim.scenario import MAX_REQUESTS, MAX_SEED, bundled, load
+from sim.scenario import MAX_REQUESTS, MAX_SEED, Scenario, bundled, load
 from strategies.registry import STRATEGIES
 
 EXIT_BAD_INPUT = 2
@@ -55,24 +55,24 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="quoterace", description="Race quote requests across simulated venues.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run_cmd = commands.add_parser("run", help="run a scenario and compare its strategies")
-    run_cmd.add_argument(
+    a_scenario = argparse.ArgumentParser(add_help=False)  # what run and compare share
+    a_scenario.add_argument(
         "scenario", nargs="?", default="default", help="bundled name or path (default: default)"
     )
-    run_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
+    a_scenario.add_argument("--json", action="store_true", help="print the result as JSON")
+    a_scenario.add_argument("--seed", type=_seed, help="override the scenario's seed")
+    a_scenario.add_argument("--requests", type=_count, help="override the number of requests")
+
+    run_cmd = commands.add_parser(
+        "run", parents=[a_scenario], help="run a scenario and compare its strategies"
+    )
     run_cmd.add_argument("--out", type=Path, help="write summary.json and <strategy>.hgrm here")
-    run_cmd.add_argument("--seed", type=_seed, help="override the scenario's seed")
-    run_cmd.add_argument("--requests", type=_count, help="override the number of requests")
 
     compare_cmd = commands.add_parser(
-        "compare", help="paired differences between a scenario's strategies, with 95%% CIs"
+        "compare",
+        parents=[a_scenario],
+        help="paired differences between a scenario's strategies, with 95%% CIs",
     )
-    compare_cmd.add_argument(
-        "scenario", nargs="?", default="default", help="bundled name or path (default: default)"
-    )
-    compare_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    compare_cmd.add_argument("--seed", type=_seed, help="override the scenario's seed")
-    compare_cmd.add_argument("--requests", type=_count, help="override the number of requests")
     compare_cmd.add_argument(
         "--resamples", type=_whole(100, 100_000), default=RESAMPLES, help="bootstrap resamples"
     )
@@ -106,8 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _load(args: argparse.Namespace) -> Scenario:
+    return load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+
+
+def _console() -> Console:
+    """Tables at least 120 columns wide, also when stdout is not a terminal."""
+    return Console(width=max(Console().width, 120))
+
+
 def _run(args: argparse.Namespace) -> int:
-    scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+    scenario = _load(args)
     if args.out is not None:
         with _writing(args.out):  # fail before the run, not after it
             args.out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(summary_json(result.summary))
     else:
-        print_tables(result.summary, Console(width=max(Console().width, 120)))
+        print_tables(result.summary, _console())
     return 0
 
 
@@ -133,14 +142,14 @@ def _writing(out: Path) -> Iterator[None]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+    scenario = _load(args)
     if len(scenario.strategies) < 2:
         raise ScenarioError("strategies", "compare needs at least two", scenario.file)
     comparison = compare(run(scenario), args.resamples)
     if args.json:
         sys.stdout.write(json.dumps(comparison, indent=2) + "\n")
     else:
-        Console(width=max(Console().width, 120)).print(comparison_table(comparison))
+        _console().print(comparison_table(comparison))
     return 0
 
 

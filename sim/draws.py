@@ -9,6 +9,7 @@ draw.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,33 +18,13 @@ import numpy as np
 from sim.arrivals import arrival_times
 from sim.errors import ScenarioError
 from sim.streams import Purpose, blocked
-from venues.latency import Latency, sample_s
+from venues.latency import sample_s
 from venues.venue import VenueDraws, VenueSpec
 
 if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 MAX_ORDER_ROUND_TRIP_S = 3600.0
-
-
-def quote_latency_s(
-    seed: int, venue: int, latency: Latency, n: int, attempt: int = 0
-) -> np.ndarray:
-    """Venue `venue`'s quote latency in seconds for requests 0..n-1."""
-    return blocked(
-        seed,
-        Purpose.QUOTE_LATENCY,
-        (venue, attempt),
-        n,
-        lambda rng, k: sample_s(latency, rng, k),
-    )
-
-
-def answers(seed: int, venue: int, fail_prob: float, n: int, attempt: int = 0) -> np.ndarray:
-    """Whether venue `venue` answers each of requests 0..n-1 (False with `fail_prob`)."""
-    return blocked(
-        seed, Purpose.FAILURE, (venue, attempt), n, lambda rng, k: rng.random(k) >= fail_prob
-    )
 
 
 @dataclass(frozen=True)
@@ -90,39 +71,26 @@ def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
 
 
 def _venue_draws(scenario: Scenario, v: int, spec: VenueSpec, attempts: int) -> VenueDraws:
+    """Venue `v`'s draws, each purpose from its own streams keyed (v, attempt)."""
     seed, n = scenario.seed, scenario.requests
     order_latency = spec.order_latency or spec.latency
     key = f"venues[{v}]"
 
-    def noise(rng: np.random.Generator, k: int) -> np.ndarray:
-        return rng.normal(0.0, spec.noise_bps, k) if spec.noise_bps else np.zeros(k)
+    def per_attempt(purpose: Purpose, draw: Callable[[np.random.Generator, int], np.ndarray]):
+        return np.stack([blocked(seed, purpose, (v, a), n, draw) for a in range(attempts)])
 
     return VenueDraws(
-        latency_s=np.stack(
-            [
-                _finite(quote_latency_s(seed, v, spec.latency, n, a), f"{key}.latency", scenario)
-                for a in range(attempts)
-            ]
+        latency_s=_finite(
+            per_attempt(Purpose.QUOTE_LATENCY, lambda rng, k: sample_s(spec.latency, rng, k)),
+            f"{key}.latency",
+            scenario,
         ),
-        answers=np.stack([answers(seed, v, spec.fail_prob, n, a) for a in range(attempts)]),
-        noise_bps=np.stack(
-            [blocked(seed, Purpose.QUOTE_NOISE, (v, a), n, noise) for a in range(attempts)]
-        ),
-        order_latency_s=np.stack(
-            [
-                _within_an_hour(
-                    blocked(
-                        seed,
-                        Purpose.ORDER_LATENCY,
-                        (v, a),
-                        n,
-                        lambda rng, k: sample_s(order_latency, rng, k),
-                    ),
-                    f"{key}.order_latency" if spec.order_latency else f"{key}.latency",
-                    scenario,
-                )
-                for a in range(attempts)
-            ]
+        answers=per_attempt(Purpose.FAILURE, lambda rng, k: rng.random(k) >= spec.fail_prob),
+        noise_bps=per_attempt(Purpose.QUOTE_NOISE, lambda rng, k: rng.normal(0, spec.noise_bps, k)),
+        order_latency_s=_within_an_hour(
+            per_attempt(Purpose.ORDER_LATENCY, lambda rng, k: sample_s(order_latency, rng, k)),
+            f"{key}.order_latency" if spec.order_latency else f"{key}.latency",
+            scenario,
         ),
     )
 
