@@ -622,6 +622,7 @@ RUN_CASES = {
     "venue-name-slash",
     "no-venues",
 }
+assert {c.id for c in CASES} >= RUN_CASES, "every run case names a case"
 
 
 @pytest.mark.parametrize(("edits", "key", "fragment"), CASES)
@@ -640,10 +641,6 @@ def test_run_bad_scenario(
     path = write_scenario(tmp_path, edits)
     status = call(["run", str(path), "--requests", "10"])
     assert_one_line_error(capsys, status, str(path), key, fragment)
-
-
-def test_run_cases_exist() -> None:
-    assert RUN_CASES.issubset(c.id for c in CASES)
 
 
 def test_base_scenario_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -740,8 +737,7 @@ def test_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "dir.toml"
     path.mkdir()
     status = call(["validate", str(path)])
-    fragment = re.compile(r"(?i)directory|not a file|no such file|cannot read")
-    assert_one_line_error(capsys, status, str(path), "", fragment)
+    assert_one_line_error(capsys, status, str(path), "", "is a directory, not a scenario file")
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
@@ -954,31 +950,34 @@ def test_key_with_newline(tmp_path: Path, capsys: pytest.CaptureFixture[str], ed
 def test_deep_nesting(tmp_path: Path, capsys: pytest.CaptureFixture[str], edits: Edits) -> None:
     path = write_scenario(tmp_path, edits)
     status = call(["validate", str(path)])
-    assert_one_line_error(capsys, status, str(path), "", "")
+    assert_one_line_error(capsys, status, str(path), "", "nested too deeply")
 
 
 @pytest.mark.parametrize(
-    "edits",
+    ("edits", "key", "fragment"),
     [
         pytest.param(
             [("fail_prob = 0.01", "fail_prob = 1.0"), ("timeout_ms = 10.0", "timeout_ms = 1e7")],
+            "strategies[1].timeout_ms",
+            "must be <= 3.6e+06",
             id="timeout-over-an-hour",
         ),
-        pytest.param([("rate_per_s = 1000.0", "rate_per_s = 1e-300")], id="tiny-rate"),
+        pytest.param(
+            [("rate_per_s = 1000.0", "rate_per_s = 1e-300")],
+            "arrivals.rate_per_s",
+            "virtual time",
+            id="tiny-rate",
+        ),
     ],
 )
 def test_unrunnable_scenarios_are_rejected_up_front(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], edits: Edits
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edits: Edits, key: str, fragment: str
 ) -> None:
     """A scenario that could not run (a race that never ends, time too coarse) fails validation."""
     path = write_scenario(tmp_path, edits)
     for argv in (["validate", str(path)], ["run", str(path), "--requests", "10", "--json"]):
         status = call(argv)
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        assert status == 2
-        assert len(err.splitlines()) == 1
-        assert err.startswith(f"{path}: ")
+        assert_one_line_error(capsys, status, str(path), key, fragment)
 
 
 def test_empirical_file_that_is_a_fifo_does_not_hang(
@@ -1095,4 +1094,5 @@ def test_a_misspelt_max_retries_is_suggested(
 ) -> None:
     path = write_scenario(tmp_path, [("timeout_ms = 10.0", "timeout_ms = 10.0\nmax_retry = 1")])
     status = call(["validate", str(path)])
-    assert_one_line_error(capsys, status, str(path), "", "did you mean 'max_retries'?")
+    key = "strategies[1].max_retry"
+    assert_one_line_error(capsys, status, str(path), key, "did you mean 'max_retries'?")

@@ -366,15 +366,17 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert result["venues"] == len(default_scenario().venues)
     assert result["requests"] == 300
     assert result["rounds"] == 1
-    assert isinstance(result["target_ratio"], float) and result["target_ratio"] > 0
+    assert result["target_ratio"] == 0.8
     assert set(result["strategies"]) == {"first_wins", "best_price"}
     figure_keys = {"engine_races_per_s", "skeleton_races_per_s", "ratio", "ratios"}
     for name, figures in result["strategies"].items():
         assert set(figures) == figure_keys, name
         assert type(figures["engine_races_per_s"]) is int, name
         assert type(figures["skeleton_races_per_s"]) is int, name
-        assert figures["ratio"] > 0, name
-        assert len(figures["ratios"]) == 1 and figures["ratios"][0] > 0, name
+        # one round: the median ratio is that round's engine rate over skeleton rate
+        assert figures["ratios"] == [figures["ratio"]], name
+        rates = figures["engine_races_per_s"] / figures["skeleton_races_per_s"]
+        assert figures["ratio"] == pytest.approx(rates, rel=0.01), name
         assert name in out  # the printed table
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
 
