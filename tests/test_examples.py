@@ -16,6 +16,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
     [
         ("custom_strategy.py", ["second_look", "first_wins", "best_price", "first_k"]),
         ("sweep_first_k.py", ["p99 decision ms"]),
+        ("learning.py", ["hedged_p95", "budget_1pct", "uniform"]),
     ],
 )
 def test_example_runs(script: str, expected: list[str]) -> None:
