@@ -22,7 +22,7 @@ from sim.errors import ScenarioError
 from sim.output import summary_json
 from sim.report import comparison_table, print_tables, write_outputs
 from sim.runner import run
-from sim.scenario import MAX_REQUESTS, MAX_SEED, Scenario, bundled, load
+from sim.scenario import CLOCKS, MAX_REQUESTS, MAX_SEED, Scenario, bundled, load
 from strategies.registry import STRATEGIES
 
 EXIT_BAD_INPUT = 2
@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     a_scenario.add_argument("--json", action="store_true", help="print the result as JSON")
     a_scenario.add_argument("--seed", type=_seed, help="override the scenario's seed")
     a_scenario.add_argument("--requests", type=_count, help="override the number of requests")
+    a_scenario.add_argument(
+        "--clock", choices=CLOCKS, help="virtual time or the wall clock (default: the scenario's)"
+    )
 
     run_cmd = commands.add_parser(
         "run", parents=[a_scenario], help="run a scenario and compare its strategies"
@@ -107,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> Scenario:
-    return load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+    return load(args.scenario).with_overrides(
+        seed=args.seed, requests=args.requests, clock=args.clock
+    )
 
 
 def _console() -> Console:

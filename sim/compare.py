@@ -33,9 +33,9 @@ def compare(result: RunResult, resamples: int = RESAMPLES) -> dict[str, Any]:
     """Each strategy against the scenario's first, with bootstrap 95% intervals."""
     scenario, draws = result.scenario, result.draws
     side = draws.side.astype(float)
-    mids = result.arrival_mid
     per_request = {}
     for name, r in result.strategies.items():
+        mids = r.arrival_mid
         decision_ms = r.records.decision_s * 1e3
         per_request[name] = {
             "slippage": cost_bps(side, r.records.fill_price, mids, mids),

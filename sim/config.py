@@ -190,6 +190,10 @@ def _coerce(value: Any, hint: Any, key: str, base_dir: Path | None) -> Any:
         if not math.isfinite(value):
             raise ScenarioError(key, f"must be a finite number (got {value})")
         return float(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(key, f"must be true or false (got {_describe(value)})")
+        return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(key, f"must be an integer (got {_describe(value)})")

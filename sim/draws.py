@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.arrivals import arrival_times
+from sim.arrivals import arrival_times, think_times
 from sim.errors import ScenarioError
 from sim.streams import Purpose, blocked
 from venues.latency import sample_s
@@ -31,18 +31,20 @@ MAX_ORDER_ROUND_TRIP_S = 3600.0
 class Draws:
     """Everything random in a run, drawn before it starts.
 
-    `arrival_s[i]` is request i's start time and `side[i]` its side (+1 buy, -1 sell);
-    `venues[v]` holds venue v's draws as arrays indexed [attempt, request].
+    `side[i]` is request i's side (+1 buy, -1 sell); `venues[v]` holds venue v's draws as
+    arrays indexed [attempt, request]. An open loop has `arrival_s[i]`, request i's start time;
+    a closed loop has `think_s[i]`, the time its client thinks before sending it, instead.
     """
 
-    arrival_s: np.ndarray
+    arrival_s: np.ndarray | None
     side: np.ndarray
     venues: tuple[VenueDraws, ...]
+    think_s: np.ndarray | None = None
 
     @property
     def requests(self) -> int:
         """How many requests were drawn for."""
-        return self.arrival_s.size
+        return self.side.size
 
     @property
     def latency_s(self) -> tuple[np.ndarray, ...]:
@@ -61,12 +63,16 @@ def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
     seed, n = scenario.seed, scenario.requests
     if attempts is None:
         attempts = 1 + max((s.max_retries for s in scenario.strategies), default=0)
+    arrivals = scenario.arrivals
     return Draws(
-        arrival_s=arrival_times(scenario.arrivals.process, scenario.arrivals.rate_per_s, seed, n),
+        arrival_s=None if arrivals.closed else arrival_times(arrivals, seed, n),
         side=_sides(scenario.order.side, seed, n),
         venues=tuple(
             _venue_draws(scenario, v, spec, attempts) for v, spec in enumerate(scenario.venues)
         ),
+        think_s=_finite(think_times(arrivals, seed, n), "arrivals.think_ms", scenario)
+        if arrivals.closed
+        else None,
     )
 
 
@@ -90,6 +96,13 @@ def _venue_draws(scenario: Scenario, v: int, spec: VenueSpec, attempts: int) -> 
         order_latency_s=_within_an_hour(
             per_attempt(Purpose.ORDER_LATENCY, lambda rng, k: sample_s(order_latency, rng, k)),
             f"{key}.order_latency" if spec.order_latency else f"{key}.latency",
+            scenario,
+        ),
+        service_s=None
+        if spec.service is None
+        else _finite(
+            per_attempt(Purpose.SERVICE, lambda rng, k: sample_s(spec.service, rng, k)),
+            f"{key}.service",
             scenario,
         ),
     )

@@ -20,11 +20,13 @@ import trio
 import trio.testing
 
 from sim.draws import Draws
+from sim.wallclock import WallClock
 from strategies.registry import Strategy
 from strategies.scatter import LastEvent, exact_or_clock, last_event
 from strategies.split import Leg
 from venues.last_look import REJECT_REASONS
 from venues.messages import ExecutionReport, Quote, QuoteRequest
+from venues.servers import Servers
 from venues.venue import Venue, VenueDraws, VenueSpec
 
 # A race still running this long after the last arrival is stuck (a strategy that never gives
@@ -58,8 +60,16 @@ class Records:
     the VWAP of what filled (NaN if nothing did); `fill_s[i]` (fill report time minus
     arrival): NaN unless all of it filled; `filled_size[i]`: how
     much of the order filled (all of it, or a split's partial fill); `orders[i]`: orders sent;
-    `rejects[r]`: orders rejected for REJECT_REASONS[r]; `venue_requests[v]`: quote requests
-    venue v received in the whole run.
+    `rejects[r]`: orders rejected for REJECT_REASONS[r]; `arrival_s[i]`: when request i
+    started (the schedule, or when a closed loop's client sent it).
+
+    Per venue v over the whole run: `venue_requests[v]` quote requests received; with
+    `service`, `venue_busy_s[v]` service time done, `venue_wasted_s[v]` of it for requests
+    whose quote reached no client still waiting, `venue_wait_s[v]` mean queue wait of the
+    requests it began serving, `venue_utilization[v]` busy time over capacity x run time (NaN
+    without service or capacity). `timer_overshoot_s`: on the wall clock, how late each timed
+    sleep (request starts, order round trips) woke; empty in virtual time. `span_s`: when the
+    last request ended.
     """
 
     decision_s: np.ndarray
@@ -71,6 +81,13 @@ class Records:
     orders: np.ndarray
     rejects: np.ndarray
     venue_requests: np.ndarray
+    arrival_s: np.ndarray
+    venue_busy_s: np.ndarray
+    venue_wasted_s: np.ndarray
+    venue_wait_s: np.ndarray
+    venue_utilization: np.ndarray
+    timer_overshoot_s: np.ndarray
+    span_s: float
 
 
 def _legs(
@@ -112,6 +129,7 @@ def _as_lists(draws: VenueDraws) -> VenueDraws:
         draws.answers.tolist(),
         draws.noise_bps.tolist(),
         draws.order_latency_s.tolist(),
+        None if draws.service_s is None else draws.service_s.tolist(),
     )
 
 
@@ -124,8 +142,12 @@ def run_trio(
     order_size: float = 1.0,
     max_retries: int = 0,
     seed: int = 0,
+    clients: int | None = None,
+    clock: str = "virtual",
 ) -> Records:
-    """Run every request of `draws` as a race decided by `strategy`, in virtual time."""
+    """Run every request of `draws` as a race decided by `strategy`, in virtual time (or on
+    the wall clock with `clock="real"`). Requests start on `draws.arrival_s`, or, when the draws
+    have think times, from `clients` closed-loop clients."""
     attempts = len(draws.venues[0].latency_s) if draws.venues else 1
     if max_retries + 1 > attempts:
         raise ValueError(f"draws hold {attempts} attempts; {max_retries} retries need more")
@@ -133,7 +155,12 @@ def run_trio(
         strategy = strategy.for_run(seed)
     observe_report = getattr(strategy, "observe_report", None)
     n = draws.requests
-    arrivals = draws.arrival_s.tolist()
+    real = clock == "real"
+    closed = draws.think_s is not None
+    if closed and not clients:
+        raise ValueError("a closed loop needs its number of clients")
+    arrivals = [math.nan] * n if closed else draws.arrival_s.tolist()
+    overshoot: list[float] = []
     sides = draws.side.tolist()
     live = [
         Venue(v, spec, _as_lists(d), mid)
@@ -198,7 +225,10 @@ def run_trio(
 
     async def _order(quote: Quote, request: QuoteRequest, decided: float) -> ExecutionReport:
         """One order to the quote's venue; a strategy that learns hears how it went."""
+        sent = trio.current_time()
         report = await live[quote.venue].order(quote, request, decided)
+        if real:
+            overshoot.append(trio.current_time() - sent - report.round_trip_s)
         if observe_report is not None:
             observe_report(report, trio.current_time())
         return report
@@ -216,22 +246,60 @@ def run_trio(
                 nursery.start_soon(one, n, leg)
         return reports
 
-    async def main() -> None:
+    async def woke(target: float) -> None:
+        """Sleep until `target`; on the wall clock, note how late the timer woke us."""
+        await trio.sleep_until(target)
+        if real:
+            overshoot.append(trio.current_time() - target)
+
+    async def open_loop() -> None:
         horizon = (arrivals[-1] if arrivals else 0.0) + STUCK_AFTER_S
         with trio.move_on_at(horizon) as guard:
             async with trio.open_nursery() as nursery:
                 for i, t0 in enumerate(arrivals):
-                    await trio.sleep_until(t0)
+                    await woke(t0)
                     nursery.start_soon(race, i, t0)
         if guard.cancelled_caught:
             raise StuckRaceError(
                 f"races still undecided {STUCK_AFTER_S:g} s after the last arrival"
             )
 
+    async def client(first: int) -> None:
+        """A closed-loop client: requests first, first + clients, ..., each sent once the one
+        before has ended and the client has thought."""
+        think = draws.think_s
+        for i in range(first, n, clients):
+            await woke(trio.current_time() + think[i])
+            arrivals[i] = t0 = trio.current_time()
+            with trio.move_on_after(STUCK_AFTER_S) as guard:
+                await race(i, t0)
+            if guard.cancelled_caught:
+                raise StuckRaceError(f"request {i} still undecided after {STUCK_AFTER_S:g} s")
+
+    async def main() -> None:
+        async with trio.open_nursery() as venues_nursery:
+            for venue in live:
+                if venue.servers is not None:
+                    venues_nursery.start_soon(venue.servers.run)
+            if closed:
+                async with trio.open_nursery() as nursery:
+                    for first in range(min(clients, n)):
+                        nursery.start_soon(client, first)
+            else:
+                await open_loop()
+            venues_nursery.cancel_scope.cancel()
+        nonlocal end
+        end = trio.current_time()
+        for venue in live:
+            if venue.servers is not None:
+                venue.servers.finish(end)
+
+    end = 0.0
     try:
-        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        trio.run(main, clock=WallClock() if real else trio.testing.MockClock(autojump_threshold=0))
     except BaseExceptionGroup as group:
         raise _only(group) from None
+    servers = [v.servers for v in live]
     return Records(
         decision_s=np.array(decision_s),
         venue=np.array(chosen, dtype=np.int32),
@@ -242,4 +310,20 @@ def run_trio(
         orders=np.array(orders, dtype=np.int32),
         rejects=np.array(rejects, dtype=np.int64),
         venue_requests=np.array([v.requests for v in live], dtype=np.int64),
+        arrival_s=np.array(arrivals),
+        venue_busy_s=np.array([s.busy_s if s else 0.0 for s in servers]),
+        venue_wasted_s=np.array([s.wasted_s if s else 0.0 for s in servers]),
+        venue_wait_s=np.array(
+            [s.waited_s / s.started if s and s.started else 0.0 for s in servers]
+        ),
+        venue_utilization=np.array([_utilization(s) for s in servers]),
+        timer_overshoot_s=np.array(overshoot),
+        span_s=end,
     )
+
+
+def _utilization(servers: Servers | None) -> float:
+    """Busy time over capacity x run time; NaN for unlimited servers (or none)."""
+    if servers is None or math.isinf(servers.capacity) or not servers.span_s:
+        return math.nan
+    return servers.busy_s / (servers.capacity * servers.span_s)

@@ -31,6 +31,36 @@ def latency_histogram(latency_s: np.ndarray) -> HdrHistogram:
     return histogram
 
 
+# The most values coordinated-omission correction may add: each decision slower than the
+# expected interval adds one per interval it spans.
+MAX_CORRECTED_VALUES = 100_000_000
+
+
+def corrected_latency_ms(latency_s: np.ndarray, interval_s: float) -> dict[str, float | None]:
+    """`latency_ms` corrected for coordinated omission: every latency longer than `interval_s`
+    also counts the latencies that requests sent every `interval_s` during it would have seen
+    (HdrHistogram's `record_corrected_value`). Max is the exact max; mean the histogram's."""
+    values = latency_s[~np.isnan(latency_s)]
+    if values.size == 0:
+        return dict.fromkeys(LATENCY_KEYS)
+    interval_ns = round(interval_s * 1e9)
+    ns = np.rint(values * 1e9).astype(np.int64)
+    if interval_ns > 0:
+        added = int(np.maximum(np.ceil(ns / interval_ns) - 1, 0).sum())
+        if added > MAX_CORRECTED_VALUES:
+            raise ValueError(
+                f"the correction would add {added:.3g} values (at most "
+                f"{MAX_CORRECTED_VALUES:.0e}): the expected interval is too short"
+            )
+    histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+    for value in ns.tolist():
+        if not histogram.record_corrected_value(value, interval_ns):
+            raise ValueError(f"latency {value} ns is outside the histogram's range")
+    summary = latency_ms(histogram, values)
+    summary["mean"] = round(histogram.get_mean_value() / 1e6, 6)
+    return summary
+
+
 def latency_ms(histogram: HdrHistogram, latency_s: np.ndarray) -> dict[str, float | None]:
     """p50, p90, p99, p99.9, p99.99, max and mean in ms (None when nothing was recorded).
 

@@ -17,9 +17,9 @@ from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
 
 
-def arrival_mids(draws: Draws, mid: Callable[[float], float]) -> np.ndarray:
-    """mid(t0) for every request."""
-    return np.array([mid(t) for t in draws.arrival_s.tolist()])
+def arrival_mids(arrival_s: np.ndarray, mid: Callable[[float], float]) -> np.ndarray:
+    """mid(t0) for every request, given their arrival times."""
+    return np.array([mid(t) for t in arrival_s.tolist()])
 
 
 def oracle_prices(

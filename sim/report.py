@@ -18,7 +18,8 @@ def comparison_tables(summary: dict[str, Any]) -> list[Table]:
     strategies = summary["strategies"]
     latency = Table(
         title=f"{summary['scenario']}: decision latency (ms), {summary['requests']:,} requests, "
-        f"seed {summary['seed']}, {summary['engine']} engine",
+        f"seed {summary['seed']}, {summary['engine']} engine"
+        + (", wall clock" if summary.get("clock") == "real" else ""),
         title_justify="left",
     )
     latency.add_column("strategy", no_wrap=True)
@@ -45,7 +46,77 @@ def comparison_tables(summary: dict[str, Any]) -> list[Table]:
         decided = sum(s["venue_wins"].values())
         shares = [_share(s["venue_wins"][v], decided) for v in venues]
         wins.add_row(name, *shares)
-    return [latency, _fill_table(strategies), _cost_table(strategies), wins]
+    tables = [latency, _fill_table(strategies), _cost_table(strategies), wins]
+    first = next(iter(strategies.values()), {})
+    if any(w is not None for w in first.get("venue_queue_wait_ms", {}).values()):
+        tables.append(_load_table(strategies))
+    if "decision_ms_corrected" in first:
+        tables.append(_omission_table(strategies))
+    if "timer_overshoot_ms" in first:
+        tables.append(_overshoot_table(strategies))
+    return tables
+
+
+def _load_table(strategies: dict[str, Any]) -> Table:
+    """What scattering did to the venues: utilization, queue wait and wasted work."""
+    table = Table(
+        title="venue load: utilization and mean queue wait (ms) per venue; share of service "
+        "time wasted on answers nobody used",
+        title_justify="left",
+    )
+    table.add_column("strategy", no_wrap=True)
+    table.add_column("requests/s", justify="right")
+    table.add_column("work wasted", justify="right")
+    venues = list(next(iter(strategies.values()))["venue_queue_wait_ms"])
+    for venue in venues:
+        table.add_column(venue, justify="right")
+    for name, s in strategies.items():
+        cells = []
+        for venue in venues:
+            utilization, wait = s["venue_utilization"][venue], s["venue_queue_wait_ms"][venue]
+            load = "" if utilization is None else f"{_percent(utilization)} "
+            cells.append("-" if wait is None else f"{load}{wait:.3f}")
+        wasted = s["venue_work_wasted"]
+        table.add_row(
+            name,
+            f"{s['requests_per_s']:,.1f}",
+            "-" if wasted is None else _percent(wasted),
+            *cells,
+        )
+    return table
+
+
+def _omission_table(strategies: dict[str, Any]) -> Table:
+    """A closed loop's decision latency as measured and corrected for coordinated omission."""
+    table = Table(
+        title="closed loop: decision latency (ms) as measured, and corrected for coordinated "
+        "omission",
+        title_justify="left",
+    )
+    table.add_column("strategy", no_wrap=True)
+    table.add_column("interval ms", justify="right")
+    keys = ("p50", "p99", "p99.9", "mean")
+    for key in keys:
+        table.add_column(f"{key} measured", justify="right")
+        table.add_column(f"{key} corrected", justify="right")
+    for name, s in strategies.items():
+        raw, corrected = s["decision_ms"], s["decision_ms_corrected"]
+        cells = [_number(d[k]) for k in keys for d in (raw, corrected)]
+        table.add_row(name, _number(s["expected_interval_ms"]), *cells)
+    return table
+
+
+def _overshoot_table(strategies: dict[str, Any]) -> Table:
+    """On the wall clock: how late timers woke."""
+    table = Table(
+        title="real clock: timer overshoot (ms, actual minus intended sleep)", title_justify="left"
+    )
+    table.add_column("strategy", no_wrap=True)
+    for key in LATENCY_KEYS:
+        table.add_column(key, justify="right")
+    for name, s in strategies.items():
+        table.add_row(name, *(_number(s["timer_overshoot_ms"][k]) for k in LATENCY_KEYS))
+    return table
 
 
 def _fill_table(strategies: dict[str, Any]) -> Table:

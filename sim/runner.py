@@ -15,8 +15,9 @@ from hdrh.histogram import HdrHistogram
 
 from sim.draws import Draws, draw
 from sim.engine import FILLED, Records, run_trio
+from sim.errors import ScenarioError
 from sim.market import MidPath
-from sim.metrics import latency_histogram, latency_ms
+from sim.metrics import corrected_latency_ms, latency_histogram, latency_ms
 from sim.quality import arrival_mids, cost_bps, distribution, oracle_prices
 from sim.scenario import NamedStrategy, Scenario, load
 from strategies.registry import Strategy
@@ -39,22 +40,24 @@ RECORD_FIELDS = np.dtype(
 
 @dataclass(frozen=True)
 class StrategyResult:
-    """One strategy's run: per-request records and its decision and fill latency histograms."""
+    """One strategy's run: per-request records, its decision and fill latency histograms, and
+    the mid and oracle price at each request's arrival (a closed loop's arrivals differ by
+    strategy)."""
 
     name: str
     records: Records
     decision_histogram: HdrHistogram
     fill_histogram: HdrHistogram
+    arrival_mid: np.ndarray
+    oracle: np.ndarray
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """A whole run: the scenario, its draws, the mid at each arrival, every strategy's result
-    and the summary dict."""
+    """A whole run: the scenario, its draws, every strategy's result and the summary dict."""
 
     scenario: Scenario
     draws: Draws
-    arrival_mid: np.ndarray
     strategies: dict[str, StrategyResult]
     summary: dict[str, Any]
 
@@ -70,7 +73,7 @@ class RunResult:
         """
         r = self.strategies[strategy].records
         table = np.empty(self.draws.requests, dtype=RECORD_FIELDS)
-        table["arrival_s"] = self.draws.arrival_s
+        table["arrival_s"] = r.arrival_s
         table["side"] = self.draws.side
         table["decision_s"] = r.decision_s
         table["venue"] = r.venue
@@ -103,7 +106,9 @@ def run(
         scenario = scenario.with_strategies(strategies)
     draws = draw(scenario)
     mid = MidPath(scenario.market, scenario.seed)
+    closed = scenario.arrivals.clients if scenario.arrivals.closed else None
     results = {}
+    scheduled = None  # an open loop's mids and oracle, the same for every strategy
     for entry in scenario.strategies:
         records = run_trio(
             draws,
@@ -113,25 +118,25 @@ def run(
             order_size=scenario.order.size,
             max_retries=entry.max_retries,
             seed=scenario.seed,
+            clients=closed,
+            clock=scenario.clock,
         )
+        if scheduled is None or closed:
+            mids = arrival_mids(records.arrival_s, mid)
+            scheduled = mids, oracle_prices(draws, scenario.venues, mids, scenario.order.size)
         results[entry.name] = StrategyResult(
             entry.name,
             records,
             latency_histogram(records.decision_s),
             latency_histogram(records.fill_s),
+            *scheduled,
         )
-    mids = arrival_mids(draws, mid)
-    oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
-    summary = summarize(scenario, draws, results, mids, oracle)
-    return RunResult(scenario, draws, mids, results, summary)
+    summary = summarize(scenario, draws, results)
+    return RunResult(scenario, draws, results, summary)
 
 
 def summarize(
-    scenario: Scenario,
-    draws: Draws,
-    results: dict[str, StrategyResult],
-    mids: np.ndarray,
-    oracle: np.ndarray,
+    scenario: Scenario, draws: Draws, results: dict[str, StrategyResult]
 ) -> dict[str, Any]:
     """The summary: a contract whose keys later versions only add to."""
     return {
@@ -139,20 +144,14 @@ def summarize(
         "seed": scenario.seed,
         "requests": scenario.requests,
         "engine": "trio",
-        "strategies": {
-            name: _strategy_summary(scenario, draws, r, mids, oracle) for name, r in results.items()
-        },
+        "clock": scenario.clock,
+        "strategies": {name: _strategy_summary(scenario, draws, r) for name, r in results.items()},
     }
 
 
-def _strategy_summary(
-    scenario: Scenario,
-    draws: Draws,
-    result: StrategyResult,
-    mids: np.ndarray,
-    oracle: np.ndarray,
-) -> dict[str, Any]:
+def _strategy_summary(scenario: Scenario, draws: Draws, result: StrategyResult) -> dict[str, Any]:
     records = result.records
+    mids, oracle = result.arrival_mid, result.oracle
     n = scenario.requests
     wins = np.bincount(records.venue[records.venue >= 0], minlength=len(scenario.venues))
     decided = int(wins.sum())
@@ -174,8 +173,62 @@ def _strategy_summary(
         "shortfall_bps": distribution(cost_bps(side, records.fill_price, oracle, mids)),
         "fill_ms": latency_ms(result.fill_histogram, records.fill_s),
         "venue_requests_per_fill": _ratio(asked, filled),
+        **_load_summary(scenario, records),
+        **_closed_loop_summary(scenario, records),
+        **_real_clock_summary(records),
     }
 
 
-def _ratio(numerator: int, denominator: int) -> float | None:
+def _load_summary(scenario: Scenario, records: Records) -> dict[str, Any]:
+    """Throughput and what the venues' servers did (DESIGN.md section 7)."""
+    names = [v.name for v in scenario.venues]
+    served = [v.service is not None for v in scenario.venues]
+    busy = float(records.venue_busy_s.sum())
+    return {
+        "requests_per_s": _ratio(scenario.requests, records.span_s),
+        "venue_utilization": {
+            name: None if np.isnan(u) else round(float(u), 6)
+            for name, u in zip(names, records.venue_utilization, strict=True)
+        },
+        "venue_queue_wait_ms": {
+            name: round(float(w) * 1e3, 6) if s else None
+            for name, w, s in zip(names, records.venue_wait_s, served, strict=True)
+        },
+        "venue_work_wasted": _ratio(float(records.venue_wasted_s.sum()), busy),
+    }
+
+
+def _closed_loop_summary(scenario: Scenario, records: Records) -> dict[str, Any]:
+    """For a closed loop, decision latency corrected for coordinated omission (DESIGN.md
+    section 8), with the expected interval it assumed."""
+    arrivals = scenario.arrivals
+    if not arrivals.closed:
+        return {}
+    if arrivals.expected_interval_ms is not None:
+        interval_s = arrivals.expected_interval_ms * 1e-3
+    else:
+        interval_s = _median_interval(records.arrival_s, arrivals.clients)
+    try:
+        corrected = corrected_latency_ms(records.decision_s, interval_s)
+    except ValueError as e:
+        raise ScenarioError("arrivals.expected_interval_ms", str(e), scenario.file) from None
+    return {"expected_interval_ms": round(interval_s * 1e3, 6), "decision_ms_corrected": corrected}
+
+
+def _median_interval(arrival_s: np.ndarray, clients: int) -> float:
+    """The median time between one client's consecutive requests (0 if none sent two)."""
+    gaps = [np.diff(arrival_s[c::clients]) for c in range(min(clients, arrival_s.size))]
+    gaps = np.concatenate(gaps) if gaps else np.empty(0)
+    return float(np.median(gaps)) if gaps.size else 0.0
+
+
+def _real_clock_summary(records: Records) -> dict[str, Any]:
+    """On the wall clock, how late timers woke (actual minus intended sleep)."""
+    overshoot = records.timer_overshoot_s
+    if overshoot.size == 0:
+        return {}
+    return {"timer_overshoot_ms": latency_ms(latency_histogram(np.abs(overshoot)), overshoot)}
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 6) if denominator else None

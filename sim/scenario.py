@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sim.arrivals import Arrivals
 from sim.config import build, check, check_bounds, key_name, unknown_choice
 from sim.errors import ScenarioError
 from sim.market import MarketSpec
@@ -27,29 +28,20 @@ from venues.venue import VenueSpec
 # (seed, purpose, key) triples share a stream.
 MAX_SEED = 2**63 - 1
 MAX_REQUESTS = 100_000_000
+CLOCKS = ("virtual", "real")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
 class Header:
-    """The `[scenario]` table: what it is, its seed and how many requests it runs."""
+    """The `[scenario]` table: what it is, its seed, how many requests it runs, and on which
+    clock: "virtual" (trio's MockClock, the default) or "real" (the wall clock)."""
 
     name: str = ""
     description: str = ""
     seed: int = field(default=0, metadata={"ge": 0, "le": MAX_SEED})
     requests: int = field(default=10_000, metadata={"gt": 0, "le": MAX_REQUESTS})
-
-
-@dataclass(frozen=True)
-class Arrivals:
-    """The `[arrivals]` table: when requests arrive.
-
-    "poisson": exponential gaps with mean 1/rate_per_s (open loop, memoryless);
-    "uniform": evenly spaced, one every 1/rate_per_s seconds.
-    """
-
-    process: str = field(default="poisson", metadata={"choices": ("poisson", "uniform")})
-    rate_per_s: float = field(default=1000.0, metadata={"gt": 0.0})
+    clock: str = field(default="virtual", metadata={"choices": CLOCKS})
 
 
 @dataclass(frozen=True)
@@ -83,10 +75,14 @@ class Scenario:
     strategies: tuple[NamedStrategy, ...]
     market: MarketSpec = field(default_factory=MarketSpec)
     order: OrderSpec = field(default_factory=OrderSpec)
+    clock: str = "virtual"
     file: str = "<scenario>"
 
     def __post_init__(self) -> None:
-        span_s = self.requests / self.arrivals.rate_per_s
+        rate = self.arrivals.mean_rate_per_s()
+        if rate is None:
+            return  # a closed loop's span depends on its latencies
+        span_s = self.requests / rate
         updates = span_s * self.market.updates_per_s_total()
         if updates > MAX_MARKET_UPDATES:
             raise ScenarioError(
@@ -98,7 +94,7 @@ class Scenario:
         if span_s > MAX_SPAN_S:
             raise ScenarioError(
                 "arrivals.rate_per_s",
-                f"{self.arrivals.rate_per_s:g}/s is too low for {self.requests:,} requests: they "
+                f"{rate:g}/s is too low for {self.requests:,} requests: they "
                 f"would span {span_s:.3g} s of virtual time (at most {MAX_SPAN_S:g} s, where "
                 "engine time keeps sub-nanosecond resolution)",
                 self.file,
@@ -134,14 +130,17 @@ class Scenario:
         _unique_names([s.name for s in named], "strategies")
         return dataclasses.replace(self, strategies=tuple(named))
 
-    def with_overrides(self, *, seed: int | None = None, requests: int | None = None) -> Scenario:
-        """This scenario with another seed or request count (from the command line)."""
+    def with_overrides(
+        self, *, seed: int | None = None, requests: int | None = None, clock: str | None = None
+    ) -> Scenario:
+        """This scenario with another seed, request count or clock (from the command line)."""
         changes: dict[str, Any] = {}
         bounds = {f.name: f.metadata for f in dataclasses.fields(Header)}
-        for key, value in (("seed", seed), ("requests", requests)):
+        for key, value in (("seed", seed), ("requests", requests), ("clock", clock)):
             if value is not None:
-                if type(value) is not int:
-                    raise ScenarioError(key, f"must be an integer (got {value!r})", self.file)
+                if type(value) is not (str if key == "clock" else int):
+                    kind = "a string" if key == "clock" else "an integer"
+                    raise ScenarioError(key, f"must be {kind} (got {value!r})", self.file)
                 check_bounds(value, bounds[key], key)
                 changes[key] = value
         try:
@@ -233,6 +232,7 @@ def parse(
         strategies=strategies,
         market=market,
         order=order,
+        clock=header.clock,
         file=file or default_name,
     )
 

@@ -28,6 +28,8 @@ class Purpose(IntEnum):
     ORDER_LATENCY = 6
     SIDE = 7
     BOOTSTRAP = 8
+    SERVICE = 9
+    THINK = 10
 
 
 def stream(seed: int, purpose: Purpose, *keys: int) -> np.random.Generator:

@@ -12,6 +12,10 @@ from venues.last_look import LastLook, adverse_move_bps, judge
 from venues.latency import Latency
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.pricing import Ladder, Level, quote_price
+from venues.servers import Servers
+
+# Half a latency below this is lost in engine times up to 1e6 s (their resolution is 1.2e-10 s).
+ZERO_OUTBOUND_S = 1e-9
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,12 @@ class VenueSpec:
     sizes), `skew_bps` moves both its sides, `noise_bps` is the standard deviation of a random
     shift per quote. Quotes are valid for `quote_ttl_ms` (forever when absent). An order's round
     trip is drawn from `order_latency` (default: the same distribution as `latency`).
+
+    With `service`, each request also takes a drawn service time at the venue, on one of
+    `capacity` servers (as many as needed when absent), first come first served; the queue wait
+    and the service add to the quote's latency, and the quote is priced when service ends. With
+    `cancel_propagation`, a client's cancel (arriving after the outbound half of the latency)
+    makes the venue drop the request (venues.servers).
     """
 
     name: str
@@ -37,10 +47,17 @@ class VenueSpec:
     quote_ttl_ms: float | None = field(default=None, metadata={"gt": 0.0})
     last_look: LastLook | None = None
     order_latency: Latency | None = None
+    service: Latency | None = None
+    capacity: int | None = field(default=None, metadata={"ge": 1})
+    cancel_propagation: bool = False
 
     def __post_init__(self) -> None:
         if self.depth and self.spread_bps is not None:
             raise ValueError("depth: give spread_bps or depth, not both")
+        if self.service is None and self.capacity is not None:
+            raise ValueError("service: missing (capacity needs the time each request takes)")
+        if self.service is None and self.cancel_propagation:
+            raise ValueError("service: missing (cancel_propagation saves service time: give it)")
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class VenueDraws:
     answers: Sequence[Sequence[bool]]
     noise_bps: Sequence[Sequence[float]]
     order_latency_s: Sequence[Sequence[float]]
+    service_s: Sequence[Sequence[float]] | None = None
 
 
 class Venue:
@@ -59,7 +77,7 @@ class Venue:
     The draws are made before the run from streams keyed by venue, attempt and request, so that
     every strategy meets the same venue (common random numbers) and no draw depends on trio's
     scheduling order. `mid(t)` is the market's mid at engine time t. `requests` counts the
-    quote requests received.
+    quote requests received; `servers` is its queue (None for a venue without `service`).
     """
 
     __slots__ = (
@@ -75,6 +93,7 @@ class Venue:
         "index",
         "name",
         "requests",
+        "servers",
     )
 
     def __init__(
@@ -95,6 +114,12 @@ class Venue:
         self._hold_s = 0.0 if spec.last_look is None else spec.last_look.hold_ms * 1e-3
         self._ttl_ns, self._hold_ns = _ns(self._ttl_s), _ns(self._hold_s)
         self.requests = 0
+        self.servers = None
+        if spec.service is not None:
+            # An outbound half this short vanishes in engine time: events land in their own
+            # instant (venues.servers).
+            settle = min(min(a, default=1.0) for a in draws.latency_s) < ZERO_OUTBOUND_S
+            self.servers = Servers(spec.capacity, spec.cancel_propagation, settle)
 
     async def quote(self, request: QuoteRequest) -> Quote:
         """Answer `request` after its drawn latency, or never if this venue fails it."""
@@ -104,15 +129,42 @@ class Venue:
             await trio.sleep_forever()
         latency = self._draws.latency_s[a][i]
         sent = request.sent_after_s
+        if self.servers is not None:
+            return await self._served(request, latency)
         await trio.sleep_until(request.t0 + sent + latency)  # t0 + 0.0 is t0 exactly
         # Priced as of when the venue handled it; built only now, so that a quote cancelled
         # first (however long its drawn latency) never looks the market up.
-        priced_at = request.t0 + sent + 0.5 * latency
+        return self._quote(request, latency, request.t0 + sent + 0.5 * latency)
+
+    async def _served(self, request: QuoteRequest, latency: float) -> Quote:
+        """`quote` through the venue's servers: queue wait and service add to `latency`."""
+        a, i, sent, half = request.attempt, request.index, request.sent_after_s, 0.5 * latency
+        service = self._draws.service_s[a][i]
+        job = await self.servers.serve(request.t0 + sent + half, half, service, i, a)
+        total = latency + (job.start - job.arrive) + service
+        try:
+            await trio.sleep_until(request.t0 + sent + total)
+        except trio.Cancelled:
+            self.servers.abandon(job)
+            raise
+        return self._quote(request, total, job.start + service)
+
+    def _quote(self, request: QuoteRequest, latency: float, priced_at: float) -> Quote:
+        """The quote for `request`, priced at engine time `priced_at`, arriving `latency` after
+        it was sent."""
         spread, available = self._walks.get(request.size) or self._walk(request.size)
-        noise = self._draws.noise_bps[a][i]
+        noise = self._draws.noise_bps[request.attempt][request.index]
         price = quote_price(self._mid(priced_at), request.side, spread, self._spec.skew_bps, noise)
-        expires_at = priced_at + self._ttl_s
-        return Quote(i, self.index, latency, price, available, priced_at, expires_at, sent)
+        return Quote(
+            request.index,
+            self.index,
+            latency,
+            price,
+            available,
+            priced_at,
+            priced_at + self._ttl_s,
+            request.sent_after_s,
+        )
 
     def _walk(self, size: float) -> tuple[float, float]:
         """(spread, available) for an order of `size`, walked and kept (once per size)."""

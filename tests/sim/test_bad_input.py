@@ -406,7 +406,7 @@ CASES = [
         "rate-negative",
         [("rate_per_s = 1000.0", "rate_per_s = -1000.0")],
         "arrivals.rate_per_s",
-        "must be > 0",
+        "must be >= 0",
     ),
     case(
         "process-unknown",

@@ -34,7 +34,7 @@ SUBPROCESS_ARGS = ["run", "default", "--json", "--requests", str(REQUESTS), "--s
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "p99.99": 99.99}
 LATENCY_KEYS = [*PERCENTILES, "max", "mean"]
-TOP_KEYS = {"scenario", "seed", "requests", "engine", "strategies"}
+TOP_KEYS = {"scenario", "seed", "requests", "engine", "clock", "strategies"}
 STRATEGY_KEYS = {
     "decision_ms",
     "no_quote",
@@ -46,6 +46,10 @@ STRATEGY_KEYS = {
     "shortfall_bps",
     "fill_ms",
     "venue_requests_per_fill",
+    "requests_per_s",
+    "venue_utilization",
+    "venue_queue_wait_ms",
+    "venue_work_wasted",
 }
 
 # .hgrm values are milliseconds printed with 3 decimals; HdrHistogram itself keeps 3 significant
@@ -100,6 +104,7 @@ def assert_summary_contract(summary: dict[str, Any], *, seed: int, requests: int
     assert summary["seed"] == seed
     assert summary["requests"] == requests
     assert summary["engine"] == "trio"
+    assert summary["clock"] == "virtual"
     assert list(summary["strategies"]) == strategy_names()
     assert {"first_wins", "best_price"} <= set(summary["strategies"])
     venues = venue_names()
@@ -135,6 +140,14 @@ def assert_summary_contract(summary: dict[str, Any], *, seed: int, requests: int
             assert s["fill_ms"]["p50"] >= latency["p50"]
             filled = round(s["fill_rate"] * requests)
             assert s["venue_requests_per_fill"] == round(len(venues) * requests / filled, 6)
+
+        # Load: the default venues have no servers, so nothing to report but throughput
+        # (checked exactly in test_load.py).
+        assert list(s["venue_utilization"]) == venues == list(s["venue_queue_wait_ms"])
+        assert set(s["venue_utilization"].values()) == {None}
+        assert set(s["venue_queue_wait_ms"].values()) == {None}
+        assert s["venue_work_wasted"] is None
+        assert isinstance(s["requests_per_s"], float) and s["requests_per_s"] > 0
 
     # Same draws: first_wins decides at the first quote, best_price at the last (or timeout).
     first, best = (summary["strategies"][n]["decision_ms"] for n in ("first_wins", "best_price"))
