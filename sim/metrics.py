@@ -24,8 +24,7 @@ LATENCY_KEYS = [*PERCENTILES, "max", "mean"]  # of every latency block in a summ
 def latency_histogram(latency_s: np.ndarray) -> HdrHistogram:
     """A histogram of `latency_s` (seconds; NaN entries are skipped)."""
     histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
-    values = latency_s[~np.isnan(latency_s)]
-    for ns in np.rint(values * 1e9).astype(np.int64).tolist():
+    for ns in _ns(latency_s).tolist():
         if not histogram.record_value(ns):  # hdrh drops out-of-range values silently
             raise ValueError(f"latency {ns} ns is outside the histogram's range 0..{HIGHEST_NS}")
     return histogram
@@ -36,29 +35,52 @@ def latency_histogram(latency_s: np.ndarray) -> HdrHistogram:
 MAX_CORRECTED_VALUES = 100_000_000
 
 
-def corrected_latency_ms(latency_s: np.ndarray, interval_s: float) -> dict[str, float | None]:
-    """`latency_ms` corrected for coordinated omission: every latency longer than `interval_s`
-    also counts the latencies that requests sent every `interval_s` during it would have seen
-    (HdrHistogram's `record_corrected_value`). Max is the exact max; mean the histogram's."""
-    values = latency_s[~np.isnan(latency_s)]
-    if values.size == 0:
-        return dict.fromkeys(LATENCY_KEYS)
+def corrected_histogram(latency_s: np.ndarray, interval_s: float) -> HdrHistogram:
+    """A histogram of `latency_s` corrected for coordinated omission: a latency v longer than
+    `interval_s` also counts v - interval, v - 2 interval, ... down to the first at most one
+    interval, the latencies of the requests a client on schedule would have sent while waiting
+    (HdrHistogram's `record_corrected_value`). NaN entries are skipped."""
+    ns = _ns(latency_s)
     interval_ns = round(interval_s * 1e9)
-    ns = np.rint(values * 1e9).astype(np.int64)
-    if interval_ns > 0:
-        added = int(np.maximum(np.ceil(ns / interval_ns) - 1, 0).sum())
-        if added > MAX_CORRECTED_VALUES:
-            raise ValueError(
-                f"the correction would add {added:.3g} values (at most "
-                f"{MAX_CORRECTED_VALUES:.0e}): the expected interval is too short"
-            )
+    added = int(_added_counts(ns, interval_ns).sum())
+    if added > MAX_CORRECTED_VALUES:
+        raise ValueError(
+            f"the correction would add {added:.3g} values (at most {MAX_CORRECTED_VALUES:.0e}): "
+            "the expected interval is too short"
+        )
     histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
     for value in ns.tolist():
         if not histogram.record_corrected_value(value, interval_ns):
-            raise ValueError(f"latency {value} ns is outside the histogram's range")
-    summary = latency_ms(histogram, values)
-    summary["mean"] = round(histogram.get_mean_value() / 1e6, 6)
+            raise ValueError(f"latency {value} ns is outside the histogram's range 0..{HIGHEST_NS}")
+    return histogram
+
+
+def corrected_latency_ms(latency_s: np.ndarray, interval_s: float) -> dict[str, float | None]:
+    """`latency_ms` of the corrected histogram; max is the exact max (the correction adds only
+    smaller values) and mean the exact mean of the measured and added values."""
+    histogram = corrected_histogram(latency_s, interval_s)
+    summary = latency_ms(histogram, latency_s)
+    values = latency_s[~np.isnan(latency_s)]
+    if values.size:
+        interval_ns = round(interval_s * 1e9)
+        m = _added_counts(_ns(latency_s), interval_ns)
+        # the values added for v are v - I, ..., v - mI: they sum to m v - I m (m + 1) / 2
+        added_s = float((m * values).sum()) - interval_ns * 1e-9 * float((m * (m + 1)).sum()) / 2
+        mean_s = (values.sum() + added_s) / (values.size + int(m.sum()))
+        summary["mean"] = round(float(mean_s) * 1e9 / 1e6, 6)
     return summary
+
+
+def _ns(latency_s: np.ndarray) -> np.ndarray:
+    """Non-NaN latencies in whole nanoseconds, as recorded."""
+    return np.rint(latency_s[~np.isnan(latency_s)] * 1e9).astype(np.int64)
+
+
+def _added_counts(ns: np.ndarray, interval_ns: int) -> np.ndarray:
+    """How many values the correction adds for each latency (in ns)."""
+    if interval_ns <= 0:
+        return np.zeros_like(ns)
+    return np.maximum(-(-ns // interval_ns) - 1, 0)
 
 
 def latency_ms(histogram: HdrHistogram, latency_s: np.ndarray) -> dict[str, float | None]:
