@@ -183,11 +183,18 @@ def _strategies(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     for file in args.files:
         scenario = load(file)
-        print(
-            f"{file}: ok ({len(scenario.venues)} venues, {len(scenario.strategies)} strategies, "
-            f"{scenario.requests:,} requests)"
+        counts = (
+            _count_of(len(scenario.venues), "venue"),
+            _count_of(len(scenario.strategies), "strategy", "strategies"),
+            _count_of(scenario.requests, "request"),
         )
+        print(f"{file}: ok ({', '.join(counts)})")
     return 0
+
+
+def _count_of(n: int, one: str, many: str | None = None) -> str:
+    """`n` things, in the singular for one."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def _bench(args: argparse.Namespace) -> int:

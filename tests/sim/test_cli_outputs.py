@@ -351,6 +351,12 @@ def test_validate_default(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
+def test_validate_counts_one_in_the_singular(capsys: pytest.CaptureFixture[str]) -> None:
+    assert call(["validate", "coordinated-omission"]) == 0
+    out, _ = capsys.readouterr()
+    assert out == "coordinated-omission: ok (1 venue, 1 strategy, 20,000 requests)\n"
+
+
 def test_console_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
         monkeypatch.delenv(variable, raising=False)
