@@ -70,10 +70,18 @@ def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
         venues=tuple(
             _venue_draws(scenario, v, spec, attempts) for v, spec in enumerate(scenario.venues)
         ),
-        think_s=_finite(think_times(arrivals, seed, n), "arrivals.think_ms", scenario)
-        if arrivals.closed
-        else None,
+        think_s=_thinking(scenario) if arrivals.closed else None,
     )
+
+
+def _thinking(scenario: Scenario) -> np.ndarray:
+    """A closed loop's think times; the longest any client thinks in all bounds the run's span
+    from below, which must fit."""
+    arrivals, n = scenario.arrivals, scenario.requests
+    think_s = _finite(think_times(arrivals, scenario.seed, n), "arrivals.think_ms", scenario)
+    per_client = np.bincount(np.arange(n) % arrivals.clients, weights=think_s)
+    scenario.check_span(float(per_client.max()), "arrivals.think_ms", "the clients think too long")
+    return think_s
 
 
 def _venue_draws(scenario: Scenario, v: int, spec: VenueSpec, attempts: int) -> VenueDraws:

@@ -80,9 +80,13 @@ class Scenario:
 
     def __post_init__(self) -> None:
         rate = self.arrivals.mean_rate_per_s()
-        if rate is None:
-            return  # a closed loop's span depends on its latencies
-        span_s = self.requests / rate
+        if rate is not None:  # a closed loop's span is known only from its draws (sim.draws)
+            self.check_span(self.requests / rate, "arrivals.rate_per_s", f"{rate:g}/s is too low")
+
+    def check_span(self, span_s: float, key: str, why: str) -> None:
+        """Refuse a run that would span `span_s` of virtual time or more: too long for engine
+        time's resolution, or for the market path's memory. `key` and `why` say what made it
+        so long."""
         updates = span_s * self.market.updates_per_s_total()
         if updates > MAX_MARKET_UPDATES:
             raise ScenarioError(
@@ -93,10 +97,9 @@ class Scenario:
             )
         if span_s > MAX_SPAN_S:
             raise ScenarioError(
-                "arrivals.rate_per_s",
-                f"{rate:g}/s is too low for {self.requests:,} requests: they "
-                f"would span {span_s:.3g} s of virtual time (at most {MAX_SPAN_S:g} s, where "
-                "engine time keeps sub-nanosecond resolution)",
+                key,
+                f"{why}: {self.requests:,} requests would span {span_s:.3g} s of virtual time (at "
+                f"most {MAX_SPAN_S:g} s, where engine time keeps sub-nanosecond resolution)",
                 self.file,
             )
 

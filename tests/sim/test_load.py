@@ -326,6 +326,13 @@ def test_a_stall_adds_the_requests_a_client_on_schedule_would_have_sent():
     assert corrected.get_count_at_value(round(1e6)) == 999
 
 
+def test_a_closed_loop_thinking_past_engine_resolution_is_bad_input():
+    venue = {"name": "a", "latency": constant(1.0)}
+    arrivals = {"process": "closed", "clients": 2, "think_ms": constant(1e6)}  # 1000 s each
+    with pytest.raises(ScenarioError, match=r"arrivals\.think_ms: the clients think too long"):
+        run(scenario([venue], arrivals, requests=4002))  # 2001 thoughts: 2.001e6 s
+
+
 def test_expected_interval_too_short_is_bad_input(tmp_path):
     venue = {"name": "a", "latency": constant(1000.0)}
     arrivals = {"process": "closed", "clients": 1, "expected_interval_ms": 1e-6}
