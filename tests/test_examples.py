@@ -17,6 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
         ("custom_strategy.py", ["second_look", "first_wins", "best_price", "first_k"]),
         ("sweep_first_k.py", ["p99 decision ms"]),
         ("learning.py", ["hedged_p95", "budget_1pct", "uniform"]),
+        ("overload_rates.py", ["rate/s", "first_wins", "adaptive", "busiest venue"]),
     ],
 )
 def test_example_runs(script: str, expected: list[str]) -> None:
@@ -44,3 +45,17 @@ def test_the_sweep_prints_one_row_per_k() -> None:
     assert [int(row[0]) for row in rows] == [1, 2, 3, 4, 5]
     p99 = [float(row[1]) for row in rows]
     assert p99 == sorted(p99)  # each k waits for one more quote
+
+
+def test_overload_rates_prints_one_row_per_rate_with_load_rising() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "overload_rates.py"), "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    assert [float(row[0]) for row in rows] == [200.0, 500.0, 700.0, 900.0]
+    busiest = [float(row[-1].rstrip("%")) for row in rows]
+    assert busiest == sorted(busiest) and busiest[-1] > 80  # scatter-to-all: rate / 1000/s
