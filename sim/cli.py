@@ -19,9 +19,12 @@ from rich.console import Console
 from sim.compare import RESAMPLES, compare
 from sim.config import bounds_text
 from sim.errors import ScenarioError
-from sim.output import summary_json
-from sim.report import comparison_table, print_tables, write_outputs
-from sim.runner import run
+from sim.gallery import gallery_md
+from sim.output import summary_json, write_atomic
+from sim.progress import RunProgress
+from sim.report import comparison_table, print_tables
+from sim.results_dir import SUMMARY, rebuild, write_results
+from sim.runner import RunResult, run
 from sim.scenario import CLOCKS, MAX_REQUESTS, MAX_SEED, Scenario, bundled, load
 from strategies.registry import STRATEGIES
 
@@ -65,11 +68,29 @@ def _parser() -> argparse.ArgumentParser:
     a_scenario.add_argument(
         "--clock", choices=CLOCKS, help="virtual time or the wall clock (default: the scenario's)"
     )
+    a_scenario.add_argument(
+        "--out",
+        type=Path,
+        nargs="?",
+        const=_DEFAULT_OUT,
+        help="write the results folder here (summary, requests.csv, histograms, plots, "
+        "report.md); without a value: results/<scenario>/",
+    )
+    a_scenario.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
     run_cmd = commands.add_parser(
         "run", parents=[a_scenario], help="run a scenario and compare its strategies"
     )
-    run_cmd.add_argument("--out", type=Path, help="write summary.json and <strategy>.hgrm here")
+    run_cmd.add_argument(
+        "--all",
+        action="store_true",
+        help="run every bundled scenario (with --out DIR: each into DIR/<scenario>/)",
+    )
+
+    report_cmd = commands.add_parser(
+        "report", help="rebuild the plots and report.md of a results folder from its data"
+    )
+    report_cmd.add_argument("folder", type=Path, help="a folder written by run --out")
 
     compare_cmd = commands.add_parser(
         "compare",
@@ -109,8 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _load(args: argparse.Namespace) -> Scenario:
-    return load(args.scenario).with_overrides(
+def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
+    return load(name or args.scenario).with_overrides(
         seed=args.seed, requests=args.requests, clock=args.clock
     )
 
@@ -121,18 +142,68 @@ def _console() -> Console:
 
 
 def _run(args: argparse.Namespace) -> int:
-    scenario = _load(args)
-    if args.out is not None:
-        with _writing(args.out):  # fail before the run, not after it
-            args.out.mkdir(parents=True, exist_ok=True)
-    result = run(scenario)
-    if args.out is not None:
-        with _writing(args.out):
-            write_outputs(result, args.out)
-    if args.json:
-        sys.stdout.write(summary_json(result.summary))
+    if args.all:
+        if args.scenario != "default":
+            raise ScenarioError("--all", f"runs every bundled scenario: drop {args.scenario!r}")
+        scenarios = [_load(args, name) for name in bundled()]
     else:
-        print_tables(result.summary, _console())
+        scenarios = [_load(args)]
+    folders = [_out_folder(args, s, len(scenarios) > 1) for s in scenarios]
+    for folder in folders:
+        if folder is not None:
+            with _writing(folder):  # fail before the run, not after it
+                folder.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    for scenario, folder in zip(scenarios, folders, strict=True):
+        result = _run_one(scenario, args)
+        summaries.append(result.summary)
+        if folder is not None:
+            with _writing(folder):
+                write_results(result, folder)
+        if args.json:
+            sys.stdout.write(summary_json(result.summary))
+        else:
+            print_tables(result.summary, _console())
+    if args.all and args.out is not None:
+        root = folders[0].parent
+        with _writing(root):
+            write_atomic(root / "README.md", lambda f: f.write(gallery_md(summaries)))
+    return 0
+
+
+# `--out` given without a folder: results/<scenario>/
+_DEFAULT_OUT = Path("\0default")
+
+
+def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> Path | None:
+    """Where `scenario`'s results go: `--out DIR` (DIR/<scenario> when running several), or
+    results/<scenario> for a bare `--out`; None without `--out`."""
+    if args.out is None:
+        return None
+    if args.out == _DEFAULT_OUT:
+        return Path("results") / scenario.name
+    return args.out / scenario.name if several else args.out
+
+
+def _run_one(scenario: Scenario, args: argparse.Namespace) -> RunResult:
+    """`scenario` run, with a progress bar on stderr unless --quiet."""
+    total = scenario.requests * len(scenario.strategies)
+    with RunProgress(total, enabled=not args.quiet) as progress:
+        return run(scenario, progress=progress.advance)
+
+
+def _report(args: argparse.Namespace) -> int:
+    folder: Path = args.folder
+    if not (folder / SUMMARY).is_file():
+        raise ScenarioError(
+            SUMMARY, "missing: not a folder written by quoterace run --out", str(folder)
+        )
+    try:
+        with _writing(folder):
+            written = rebuild(folder)
+    except (ValueError, KeyError) as e:
+        raise ScenarioError("", f"cannot rebuild from its data: {e}", str(folder)) from None
+    print(f"{folder}: rebuilt {', '.join(p.name for p in written)}")
     return 0
 
 
@@ -150,7 +221,17 @@ def _compare(args: argparse.Namespace) -> int:
     scenario = _load(args)
     if len(scenario.strategies) < 2:
         raise ScenarioError("strategies", "compare needs at least two", scenario.file)
-    comparison = compare(run(scenario), args.resamples)
+    folder = _out_folder(args, scenario, several=False)
+    if folder is not None:
+        with _writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+    result = _run_one(scenario, args)
+    comparison = compare(result, args.resamples)
+    if folder is not None:
+        with _writing(folder):
+            write_results(result, folder)
+            text = json.dumps(comparison, indent=2) + "\n"
+            write_atomic(folder / "comparison.json", lambda f: f.write(text))
     if args.json:
         sys.stdout.write(json.dumps(comparison, indent=2) + "\n")
     else:
@@ -209,6 +290,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "run": _run,
+    "report": _report,
     "compare": _compare,
     "scenarios": _scenarios,
     "strategies": _strategies,

@@ -35,6 +35,9 @@ from venues.venue import Venue, VenueDraws, VenueSpec
 # and more is stuck. The run stops there instead of waiting forever.
 STUCK_AFTER_S = 3e5
 
+# Requests started between two progress reports.
+PROGRESS_EVERY = 256
+
 # A split order counts as filled when what is left unfilled is below this share of its size
 # (float rounding of the legs' sizes).
 FILLED_SHARE_SLACK = 1e-9
@@ -144,10 +147,12 @@ def run_trio(
     seed: int = 0,
     clients: int | None = None,
     clock: str = "virtual",
+    on_progress: Callable[[int], None] | None = None,
 ) -> Records:
     """Run every request of `draws` as a race decided by `strategy`, in virtual time (or on
     the wall clock with `clock="real"`). Requests start on `draws.arrival_s`, or, when the draws
-    have think times, from `clients` closed-loop clients."""
+    have think times, from `clients` closed-loop clients. `on_progress(n)` hears of requests
+    started, PROGRESS_EVERY at a time."""
     attempts = len(draws.venues[0].latency_s) if draws.venues else 1
     if max_retries + 1 > attempts:
         raise ValueError(f"draws hold {attempts} attempts; {max_retries} retries need more")
@@ -175,7 +180,13 @@ def run_trio(
     orders = [0] * n
     rejects = [0] * len(REJECT_REASONS)
 
+    started = 0
+
     async def race(i: int, t0: float) -> None:
+        nonlocal started
+        started += 1
+        if on_progress is not None and started % PROGRESS_EVERY == 0:
+            on_progress(PROGRESS_EVERY)
         event = LastEvent()
         last_event.set(event)  # this race's task has its own context
         start, elapsed = t0, 0.0  # elapsed: exact time from arrival to `start`
@@ -299,6 +310,8 @@ def run_trio(
         trio.run(main, clock=WallClock() if real else trio.testing.MockClock(autojump_threshold=0))
     except BaseExceptionGroup as group:
         raise _only(group) from None
+    if on_progress is not None:
+        on_progress(started % PROGRESS_EVERY)
     servers = [v.servers for v in live]
     return Records(
         decision_s=np.array(decision_s),

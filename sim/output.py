@@ -13,12 +13,23 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def write_atomic(path: Path, write: Callable[[IO[str]], None]) -> None:
-    """Create or replace `path` with what `write` writes to a text stream, atomically."""
+def write_atomic(path: Path, write: Callable[[IO[str]], None]) -> Path:
+    """Create or replace `path` with what `write` writes to a text stream, atomically;
+    return `path`."""
+    return _atomic(path, write, binary=False)
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> Path:
+    """Create or replace `path` with `data`, atomically; return `path`."""
+    return _atomic(path, lambda f: f.write(data), binary=True)
+
+
+def _atomic(path: Path, write: Callable[[IO], object], *, binary: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    text = {} if binary else {"encoding": "utf-8", "newline": "\n"}
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with os.fdopen(fd, "wb" if binary else "w", **text) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -27,6 +38,7 @@ def write_atomic(path: Path, write: Callable[[IO[str]], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
 
 
 def _umask() -> int:

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,13 +92,15 @@ def run(
     *,
     seed: int | None = None,
     requests: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> RunResult:
     """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
 
     Every strategy runs on one set of draws and one market path (common random numbers).
     `strategies` replaces the scenario's: strategy objects (reported by their kind), kinds by
     name, or NamedStrategy for a name of your own; `seed` and `requests` override the
-    scenario's. Bad input raises ScenarioError, as a bad scenario file would.
+    scenario's. `progress(label, n)`, if given, hears of requests as they start (label:
+    "<scenario>: <strategy>"). Bad input raises ScenarioError, as a bad scenario file would.
     """
     if not isinstance(scenario, Scenario):
         scenario = load(scenario)
@@ -120,6 +123,9 @@ def run(
             seed=scenario.seed,
             clients=closed,
             clock=scenario.clock,
+            on_progress=None
+            if progress is None
+            else functools.partial(progress, f"{scenario.name}: {entry.name}"),
         )
         if scheduled is None or closed:
             mids = arrival_mids(records.arrival_s, mid)
@@ -141,6 +147,7 @@ def summarize(
     """The summary: a contract whose keys later versions only add to."""
     return {
         "scenario": scenario.name,
+        "description": scenario.description,
         "seed": scenario.seed,
         "requests": scenario.requests,
         "engine": "trio",

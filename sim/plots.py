@@ -1,0 +1,134 @@
+"""The PNG plots of a run (matplotlib, Agg; no pyplot, so no global state or display needed).
+
+- `percentiles.png`: decision latency by percentile, the x axis 1/(1-p) on a log scale, one
+  line per strategy, as HdrHistogram's plotter draws it: the tail gets the room it deserves.
+- `cdf.png`: the fraction of decisions within each latency (log latency axis).
+- `frontier.png`: p99 decision latency against mean slippage, one point per strategy, its fill
+  rate in the label: the speed/price trade-off at a glance.
+- `outcomes.png`: each strategy's requests by outcome (filled, rejected by reason, no quote).
+
+Every plot is a function of the summary and the per-request tables (sim.requests_table), so
+`quoterace report DIR` redraws them from saved data exactly as the run drew them.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from sim.engine import OUTCOMES
+
+NINES = 5  # the percentile axis runs to 99.999%, or to the last request if fewer
+SIZE = (8.0, 5.0)
+DPI = 100
+
+
+def percentiles_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+    figure, axes = _figure()
+    nines = 1
+    for name, table in tables.items():
+        values = np.sort(_decided(table["decision_ms"]))
+        if values.size == 0:
+            continue
+        top = min(10.0**NINES, float(values.size))
+        nines = max(nines, math.ceil(math.log10(top)))
+        x = np.geomspace(1.0, top, 400)  # 1 / (1 - p)
+        p = 1.0 - 1.0 / x
+        y = np.quantile(values, p, method="inverted_cdf")
+        axes.plot(x, y, label=name)
+    axes.set_xscale("log")
+    labels = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
+    axes.set_xticks([10.0**k for k in range(nines + 1)], labels[: nines + 1])
+    axes.set_xlabel("percentile")
+    axes.set_ylabel("decision latency (ms)")
+    axes.set_title(f"{summary['scenario']}: decision latency by percentile")
+    return _png(figure, axes)
+
+
+def cdf_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+    figure, axes = _figure()
+    for name, table in tables.items():
+        values = np.sort(_decided(table["decision_ms"]))
+        if values.size == 0:
+            continue
+        # a race with no quote never decides: the curve tops out at the share that did
+        share = np.arange(1, values.size + 1) / table["decision_ms"].size
+        axes.step(np.maximum(values, 1e-6), share, where="post", label=name)
+    axes.set_xscale("log")
+    axes.set_ylim(0.0, 1.0)
+    axes.set_xlabel("decision latency (ms)")
+    axes.set_ylabel("share of requests decided within")
+    axes.set_title(f"{summary['scenario']}: cumulative distribution of decision latency")
+    return _png(figure, axes)
+
+
+def frontier_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+    figure, axes = _figure()
+    for name, s in summary["strategies"].items():
+        p99, slippage = s["decision_ms"]["p99"], s["slippage_bps"]["mean"]
+        if p99 is None or slippage is None:
+            continue  # no decision or no fill: nowhere to put it
+        axes.scatter([p99], [slippage], s=40 + 200 * s["fill_rate"], label=name)
+        axes.annotate(
+            f"{name} (fill {100 * s['fill_rate']:.1f}%)",
+            (p99, slippage),
+            textcoords="offset points",
+            xytext=(6, 6),
+        )
+    axes.margins(0.2)  # room for the labels
+    axes.set_xlabel("p99 decision latency (ms)")
+    axes.set_ylabel("mean slippage (bps, positive is worse)")
+    axes.set_title(f"{summary['scenario']}: speed against price (marker area: fill rate)")
+    return _png(figure, axes)
+
+
+def outcomes_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+    figure, axes = _figure()
+    names = list(tables)
+    shares = np.array(
+        [
+            np.bincount(tables[n]["outcome"], minlength=len(OUTCOMES)) / tables[n]["outcome"].size
+            for n in names
+        ]
+    ).reshape(len(names), len(OUTCOMES))
+    left = np.zeros(len(names))
+    for k, outcome in enumerate(OUTCOMES):
+        axes.barh(names, shares[:, k], left=left, label=outcome)
+        left += shares[:, k]
+    axes.set_xlim(0.0, 1.0)
+    axes.invert_yaxis()  # the first strategy on top, as in the tables
+    axes.set_xlabel("share of requests")
+    axes.set_title(f"{summary['scenario']}: how requests ended")
+    return _png(figure, axes)
+
+
+PLOTS = {
+    "percentiles.png": percentiles_png,
+    "cdf.png": cdf_png,
+    "frontier.png": frontier_png,
+    "outcomes.png": outcomes_png,
+}
+
+
+def _figure() -> tuple[Figure, Any]:
+    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    axes = figure.add_subplot()
+    axes.grid(True, which="major", alpha=0.3)
+    return figure, axes
+
+
+def _png(figure: Figure, axes: Any) -> bytes:
+    """The figure as PNG bytes, with no metadata that varies between machines or versions."""
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _decided(decision_ms: np.ndarray) -> np.ndarray:
+    return decision_ms[~np.isnan(decision_ms)]
