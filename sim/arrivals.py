@@ -10,6 +10,7 @@ DESIGN.md section 8).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,7 +50,7 @@ class Arrivals:
     bursts: Bursts | None = None
     clients: int | None = field(default=None, metadata={"ge": 1, "le": 1_000_000})
     think_ms: Latency | None = None
-    expected_interval_ms: float | None = field(default=None, metadata={"gt": 0.0})
+    expected_interval_ms: float | None = field(default=None, metadata={"ge": 1e-6})  # 1 ns
 
     def __post_init__(self) -> None:
         if self.closed:
@@ -67,6 +68,8 @@ class Arrivals:
                 raise ValueError(f"{key}: only for process = 'closed'")
         if self.rate_per_s == 0 and self.bursts is None:
             raise ValueError("rate_per_s: must be > 0 (or give bursts, which arrive on their own)")
+        if self.bursts is not None and not math.isfinite(self.mean_rate_per_s() or 0.0):
+            raise ValueError("bursts: too large to compute with (a cycle overflows)")
 
     @property
     def closed(self) -> bool:

@@ -20,6 +20,8 @@ import trio
 import trio.testing
 
 from sim.draws import Draws
+from sim.errors import ScenarioError
+from sim.scenario import MAX_SPAN_S
 from sim.wallclock import WallClock
 from strategies.registry import Strategy
 from strategies.scatter import LastEvent, exact_or_clock, last_event
@@ -68,7 +70,7 @@ class Records:
 
     Per venue v over the whole run: `venue_requests[v]` quote requests received; with
     `service`, `venue_busy_s[v]` service time done, `venue_wasted_s[v]` of it for requests
-    whose quote reached no client still waiting, `venue_wait_s[v]` mean queue wait of the
+    whose quote no decision used, `venue_wait_s[v]` mean queue wait of the
     requests it began serving, `venue_utilization[v]` busy time over capacity x run time (NaN
     without service or capacity). `timer_overshoot_s`: on the wall clock, how late each timed
     sleep (request starts, order round trips) woke; empty in virtual time. `span_s`: when the
@@ -208,12 +210,15 @@ def run_trio(
                 if attempt == 0:
                     decision_s[i], chosen[i] = elapsed, decision.venue
                 orders[i] += 1
+                live[decision.venue].used(attempt, i)
                 sized = ((remaining, await _order(decision, request, decided)),)
             else:
                 legs = _legs(decision, i, remaining, len(live), strategy)
                 if attempt == 0:
                     decision_s[i], chosen[i] = elapsed, legs[0].quote.venue
                 orders[i] += len(legs)
+                for leg in legs:
+                    live[leg.quote.venue].used(attempt, i)
                 reports = await _send(legs, request, decided)
                 sized = tuple(zip((leg.size for leg in legs), reports, strict=True))
             reason = None
@@ -282,6 +287,12 @@ def run_trio(
         for i in range(first, n, clients):
             await woke(trio.current_time() + think[i])
             arrivals[i] = t0 = trio.current_time()
+            if t0 > MAX_SPAN_S:  # an open loop's span is checked up front (sim.scenario)
+                raise ScenarioError(
+                    "arrivals",
+                    f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine "
+                    "time keeps sub-nanosecond resolution: fewer requests or shorter latencies",
+                )
             with trio.move_on_after(STUCK_AFTER_S) as guard:
                 await race(i, t0)
             if guard.cancelled_caught:
@@ -325,7 +336,7 @@ def run_trio(
         venue_requests=np.array([v.requests for v in live], dtype=np.int64),
         arrival_s=np.array(arrivals),
         venue_busy_s=np.array([s.busy_s if s else 0.0 for s in servers]),
-        venue_wasted_s=np.array([s.wasted_s if s else 0.0 for s in servers]),
+        venue_wasted_s=np.array([max(s.busy_s - s.used_s, 0.0) if s else 0.0 for s in servers]),
         venue_wait_s=np.array(
             [s.waited_s / s.started if s and s.started else 0.0 for s in servers]
         ),

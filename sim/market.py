@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.errors import ScenarioError
 from sim.streams import Purpose, stream
 
 CHUNK_S = 1.0
+MAX_MARKET_UPDATES = 2e7  # a run's mid path is held in memory, 64 bytes an update
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class MidPath:
         self._log_mid = math.log(spec.mid)
         self._last_mid = spec.mid  # exactly: exp(log(mid)) can differ in the last bit
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
+        self._updates = 0
 
     def __call__(self, t: float) -> float:
         """The mid at engine time `t` (the last update at or before t)."""
@@ -104,4 +107,12 @@ class MidPath:
         mids = np.exp(log_mids)
         if log_mids.size:
             self._log_mid, self._last_mid = float(log_mids[-1]), float(mids[-1])
+        self._updates += times.size
+        if self._updates > MAX_MARKET_UPDATES:  # a closed loop, whose span was not known
+            raise ScenarioError(
+                "market.updates_per_s",
+                f"the run went on past {start + CHUNK_S:g} s of virtual time, more than "
+                f"{MAX_MARKET_UPDATES:g} mid updates (64 bytes each): lower the rate, the "
+                "requests or the latencies",
+            )
         self._chunks.append((times.tolist(), mids.tolist(), start_mid))

@@ -30,27 +30,36 @@ def latency_histogram(latency_s: np.ndarray) -> HdrHistogram:
     return histogram
 
 
-# The most values coordinated-omission correction may add: each decision slower than the
-# expected interval adds one per interval it spans.
+# The most values coordinated-omission correction may add: each decision slower than twice the
+# expected interval adds one per further interval it spans.
 MAX_CORRECTED_VALUES = 100_000_000
 
 
 def corrected_histogram(latency_s: np.ndarray, interval_s: float) -> HdrHistogram:
-    """A histogram of `latency_s` corrected for coordinated omission: a latency v longer than
-    `interval_s` also counts v - interval, v - 2 interval, ... down to the first at most one
-    interval, the latencies of the requests a client on schedule would have sent while waiting
-    (HdrHistogram's `record_corrected_value`). NaN entries are skipped."""
+    """A histogram of `latency_s` corrected for coordinated omission, by HdrHistogram's rule
+    (Java's `recordValueWithExpectedInterval`): a latency v also counts v - I, v - 2I, ... for
+    as long as they are at least the interval I, the latencies that the requests a client on
+    schedule would have sent while it waited would have seen. NaN entries are skipped.
+
+    The Python port's `record_corrected_value` also records the remainder below I (one value
+    more per slow latency, which can lower the mean): the added values are made here instead.
+    """
     ns = _ns(latency_s)
     interval_ns = round(interval_s * 1e9)
-    added = int(_added_counts(ns, interval_ns).sum())
-    if added > MAX_CORRECTED_VALUES:
+    counts = _added_counts(ns, interval_ns)
+    total = int(counts.sum())
+    if total > MAX_CORRECTED_VALUES:
         raise ValueError(
-            f"the correction would add {added:.3g} values (at most {MAX_CORRECTED_VALUES:.0e}): "
+            f"the correction would add {total:.3g} values (at most {MAX_CORRECTED_VALUES:.0e}): "
             "the expected interval is too short"
         )
+    # for each v, k = 1..m: v - k I
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    k = np.arange(total) - first + 1
+    added = np.repeat(ns, counts) - k * interval_ns
     histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
-    for value in ns.tolist():
-        if not histogram.record_corrected_value(value, interval_ns):
+    for value in (*ns.tolist(), *added.tolist()):
+        if not histogram.record_value(value):
             raise ValueError(f"latency {value} ns is outside the histogram's range 0..{HIGHEST_NS}")
     return histogram
 
@@ -77,10 +86,11 @@ def _ns(latency_s: np.ndarray) -> np.ndarray:
 
 
 def _added_counts(ns: np.ndarray, interval_ns: int) -> np.ndarray:
-    """How many values the correction adds for each latency (in ns)."""
+    """How many values the correction adds for each latency v (in ns): v - kI >= I for
+    k = 1..floor(v / I) - 1."""
     if interval_ns <= 0:
         return np.zeros_like(ns)
-    return np.maximum(-(-ns // interval_ns) - 1, 0)
+    return np.maximum(ns // interval_ns - 1, 0)
 
 
 def latency_ms(histogram: HdrHistogram, latency_s: np.ndarray) -> dict[str, float | None]:

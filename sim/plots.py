@@ -103,6 +103,7 @@ def outcomes_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray
     axes.invert_yaxis()  # the first strategy on top, as in the tables
     axes.set_xlabel("share of requests")
     axes.set_title(f"{summary['scenario']}: how requests ended")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(OUTCOMES))
     return _png(figure, axes)
 
 
@@ -123,7 +124,7 @@ def _figure() -> tuple[Figure, Any]:
 
 def _png(figure: Figure, axes: Any) -> bytes:
     """The figure as PNG bytes, with no metadata that varies between machines or versions."""
-    if axes.get_legend_handles_labels()[0]:
+    if axes.get_legend() is None and axes.get_legend_handles_labels()[0]:
         axes.legend()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})

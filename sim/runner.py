@@ -113,20 +113,23 @@ def run(
     results = {}
     scheduled = None  # an open loop's mids and oracle, the same for every strategy
     for entry in scenario.strategies:
-        records = run_trio(
-            draws,
-            entry.strategy,
-            venues=scenario.venues,
-            mid=mid,
-            order_size=scenario.order.size,
-            max_retries=entry.max_retries,
-            seed=scenario.seed,
-            clients=closed,
-            clock=scenario.clock,
-            on_progress=None
-            if progress is None
-            else functools.partial(progress, f"{scenario.name}: {entry.name}"),
-        )
+        try:
+            records = run_trio(
+                draws,
+                entry.strategy,
+                venues=scenario.venues,
+                mid=mid,
+                order_size=scenario.order.size,
+                max_retries=entry.max_retries,
+                seed=scenario.seed,
+                clients=closed,
+                clock=scenario.clock,
+                on_progress=None
+                if progress is None
+                else functools.partial(progress, f"{scenario.name}: {entry.name}"),
+            )
+        except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
+            raise e.in_file(scenario.file) from None
         if scheduled is None or closed:
             mids = arrival_mids(records.arrival_s, mid)
             scheduled = mids, oracle_prices(draws, scenario.venues, mids, scenario.order.size)
@@ -234,7 +237,7 @@ def _real_clock_summary(records: Records) -> dict[str, Any]:
     overshoot = records.timer_overshoot_s
     if overshoot.size == 0:
         return {}
-    return {"timer_overshoot_ms": latency_ms(latency_histogram(np.abs(overshoot)), overshoot)}
+    return {"timer_overshoot_ms": latency_ms(latency_histogram(overshoot), overshoot)}
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

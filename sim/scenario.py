@@ -20,7 +20,7 @@ from typing import Any
 from sim.arrivals import Arrivals
 from sim.config import build, check, check_bounds, key_name, unknown_choice
 from sim.errors import ScenarioError
-from sim.market import MarketSpec
+from sim.market import MAX_MARKET_UPDATES, MarketSpec
 from strategies.registry import STRATEGIES, Strategy
 from venues.venue import VenueSpec
 
@@ -155,7 +155,6 @@ class Scenario:
 # Engine time is a float of seconds: up to 1e6 s its resolution is 1.2e-10 s, well below the
 # nanoseconds latencies are recorded in.
 MAX_SPAN_S = 1e6
-MAX_MARKET_UPDATES = 2e7
 
 _TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
 MAX_RETRIES = 10

@@ -134,7 +134,7 @@ def _load(strategies: dict[str, Any]) -> TableData:
         "venue load: utilization and mean queue wait (ms) per venue",
         ("strategy", "requests/s", "work wasted", *venues),
         tuple(rows),
-        "work wasted: the share of service time spent on answers nobody used",
+        "work wasted: the share of service time spent on requests whose quote no decision used",
     )
 
 

@@ -5,8 +5,8 @@ the venue after the outbound half of its drawn network latency, waits for a free
 served for its drawn service time and travels back the other half. A client that stops waiting
 sends a cancel, which takes the same outbound half to arrive; with `cancel_propagation` ("tied
 requests", Dean & Barroso) the venue then drops the request, queued or in service, and frees
-its server; without, it serves it anyway. Work done for a request whose quote never reached a
-client still waiting is wasted, and counted.
+its server; without, it serves it anyway. Work done for a request whose quote the client did
+not act on is wasted, and counted (`used_s` is told which were used).
 
 Ties in time never depend on trio's scheduling order. A dispatcher task wakes at each event
 time and handles that instant's events in a fixed order: service completions, arrivals (by
@@ -14,7 +14,9 @@ arrival time, request, attempt, then order sent), cancels, and finally starts, q
 first. Every event is known before its instant comes, since requests and cancels take their
 outbound latency to arrive; only a venue whose outbound latency can be (or round to) zero
 sees events registered during their own instant, and its dispatcher first lets every task of
-that instant run (`wait_all_tasks_blocked`).
+that instant run (`wait_all_tasks_blocked`). On the wall clock a task can run late and register
+an event for an instant already handled: it then counts from the dispatcher's present, never
+from the past, so capacity and first-come-first-served order hold there too.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ class Job:
     became of it. Times are engine times (seconds)."""
 
     __slots__ = (
-        "abandoned",
         "arrive",
         "dropped",
         "key",
@@ -53,7 +54,6 @@ class Job:
         self.start = math.nan
         self.spent = math.nan  # service time done, once final (all of it, part, or none)
         self.task: trio.lowlevel.Task | None = None
-        self.abandoned = False  # the client stopped waiting before the quote reached it
         self.dropped = False
 
 
@@ -64,8 +64,9 @@ class Servers:
     `settle`: whether events may be registered during their own instant (zero outbound
     latency), so that the dispatcher must wait for every task of the instant. After the
     run, `finish(end)` serves what is left and fixes the statistics: `busy_s` (service time
-    done), `wasted_s` (of it, for abandoned requests), `waited_s` and `started` (queue wait
-    summed over requests that began service, and their count), and `span_s`.
+    done), `waited_s` and `started` (queue wait summed over requests that began service, and
+    their count), and `span_s`. `used_s` is the service time of the requests whose quotes a
+    client acted on, added by the venue as it hears of them.
     """
 
     def __init__(self, capacity: int | None, cancel_propagation: bool, settle: bool) -> None:
@@ -79,9 +80,10 @@ class Servers:
         self._queue: deque[Job] = deque()
         self._sent = 0
         self._wake: trio.CancelScope | None = None
+        self._handled = -math.inf  # the last instant the dispatcher handled
         self._last_completion = 0.0
         self.busy_s = 0.0
-        self.wasted_s = 0.0
+        self.used_s = 0.0
         self.waited_s = 0.0
         self.started = 0
         self.span_s = 0.0
@@ -91,28 +93,26 @@ class Servers:
     ) -> Job:
         """Queue a request arriving at `arrive`, `outbound` seconds after it was sent, that
         needs `service` seconds; return its job once its service starts (`job.start`). A caller
-        cancelled meanwhile abandons the request."""
+        cancelled meanwhile cancels the request (`cancel`)."""
         self._sent += 1
-        job = Job(arrive, outbound, service, (request, attempt, self._sent))
-        self._push(self._arrivals, arrive, job)
+        job = Job(max(arrive, self._handled), outbound, service, (request, attempt, self._sent))
+        self._push(self._arrivals, job.arrive, job)
         job.task = trio.lowlevel.current_task()
 
         def abort(raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
             job.task = None
-            self.abandon(job)
+            self.cancel(job)
             return trio.lowlevel.Abort.SUCCEEDED
 
         await trio.lowlevel.wait_task_rescheduled(abort)
         return job
 
-    def abandon(self, job: Job) -> None:
-        """The client stopped waiting for `job` now: its work is wasted, and with cancel
-        propagation a cancel reaches the venue after the outbound half of the latency."""
-        job.abandoned = True
-        if not math.isnan(job.spent):
-            self.wasted_s += job.spent
-        elif self.cancel_propagation:
-            self._push(self._cancels, trio.current_time() + job.outbound, job)
+    def cancel(self, job: Job) -> None:
+        """The client stopped waiting for `job` now. With cancel propagation, the venue hears
+        of it after the outbound half of the latency and drops the request if not done."""
+        if self.cancel_propagation and math.isnan(job.spent):
+            heard = max(trio.current_time() + job.outbound, self._handled)
+            self._push(self._cancels, heard, job)
 
     async def run(self) -> None:
         """Handle events as their times come; runs until cancelled."""
@@ -138,6 +138,7 @@ class Servers:
 
     def _advance(self, now: float) -> None:
         """Handle every event up to `now`, instant by instant."""
+        self._handled = now
         while (t := self._next_time()) <= now and t < math.inf:
             while self._completions and self._completions[0][0] <= t:
                 _, _, job = heapq.heappop(self._completions)
@@ -177,8 +178,6 @@ class Servers:
     def _final(self, job: Job, spent: float) -> None:
         job.spent = spent
         self.busy_s += spent
-        if job.abandoned:
-            self.wasted_s += spent
 
     def finish(self, end: float) -> None:
         """After the run (ended at `end`): serve what is left, then fix `span_s`."""

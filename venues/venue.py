@@ -14,7 +14,8 @@ from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.pricing import Ladder, Level, quote_price
 from venues.servers import Servers
 
-# Half a latency below this is lost in engine times up to 1e6 s (their resolution is 1.2e-10 s).
+# A latency below this has an outbound half lost in engine times up to 1e6 s (their resolution
+# is 1.2e-10 s).
 ZERO_OUTBOUND_S = 1e-9
 
 
@@ -145,7 +146,7 @@ class Venue:
         try:
             await trio.sleep_until(request.t0 + sent + total)
         except trio.Cancelled:
-            self.servers.abandon(job)
+            self.servers.cancel(job)
             raise
         return self._quote(request, total, job.start + service)
 
@@ -166,6 +167,12 @@ class Venue:
             request.sent_after_s,
         )
 
+    def used(self, attempt: int, request: int) -> None:
+        """The client acted on this venue's quote for `request`'s attempt: its service time was
+        not wasted."""
+        if self.servers is not None:
+            self.servers.used_s += self._draws.service_s[attempt][request]
+
     def _walk(self, size: float) -> tuple[float, float]:
         """(spread, available) for an order of `size`, walked and kept (once per size)."""
         walk = self._walks[size] = self._ladder.walk(size, self._spec.spread_bps or 0.0)
@@ -182,12 +189,17 @@ class Venue:
         an order checked exactly at the quote's expiry must be judged exactly so.
         """
         latency = self._draws.order_latency_s[request.attempt][request.index]
+        # When the venue priced the quote, after it was sent: the outbound half of the network
+        # latency, plus queue wait and service for a venue with servers (the quote's latency
+        # less the network's inbound half; exactly half the latency without servers).
+        network = self._draws.latency_s[request.attempt][request.index]
+        priced_after = quote.latency_s - 0.5 * network
         checked_after = decided_after_s + 0.5 * latency + self._hold_s
         checked_mid = self._mid(request.t0 + checked_after)
         reason = judge(
             self._spec.last_look,
             checked_at=_ns(decided_after_s) + _ns(0.5 * latency) + self._hold_ns,
-            expires_at=_ns(quote.sent_after_s) + _ns(0.5 * quote.latency_s) + self._ttl_ns,
+            expires_at=_ns(quote.sent_after_s) + _ns(priced_after) + self._ttl_ns,
             # to 1e-9 bps: a move of exactly the tolerance should not fail on float rounding
             move_bps=round(
                 adverse_move_bps(request.side, self._mid(quote.priced_at), checked_mid), 9

@@ -41,9 +41,11 @@ def test_overload_scatter_to_all_wins_when_idle_and_loses_when_busy():
     assert p99(busy, "first_wins") > 1.5 * p99(busy, "adaptive")
     assert p99(busy, "best_price") > 2 * p99(busy, "first_wins")
     # Scatter-to-all loads each venue with the whole rate; one venue per request, a quarter.
+    # Utilization is busy time (4000 exponential services: relative SE 1/sqrt(4000), 1.6%) over
+    # the span (4000 Poisson gaps: 1.6% too), so its SE is ~2.2% of it: 0.02 at 0.9; 0.08 is 4.
     for summary, rate in ((idle, 200.0), (busy, 900.0)):
         scattered = summary["strategies"]["first_wins"]["venue_utilization"].values()
-        assert all(abs(u - rate / 1000.0) < 0.05 for u in scattered), scattered
+        assert all(abs(u - rate / 1000.0) < 0.08 for u in scattered), scattered
         spread = summary["strategies"]["adaptive"]["venue_utilization"].values()
         assert sum(spread) < 1.2 * rate / 1000.0, spread
 
