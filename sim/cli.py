@@ -19,7 +19,7 @@ from rich.console import Console
 from sim.compare import RESAMPLES, compare
 from sim.config import bounds_text
 from sim.errors import ScenarioError
-from sim.gallery import gallery_md
+from sim.gallery import GALLERY_TITLE, gallery_md
 from sim.output import summary_json, write_atomic
 from sim.progress import RunProgress
 from sim.report import comparison_table, print_tables
@@ -29,6 +29,8 @@ from sim.scenario import CLOCKS, MAX_REQUESTS, MAX_SEED, Scenario, bundled, load
 from strategies.registry import STRATEGIES
 
 EXIT_BAD_INPUT = 2
+RESULTS = Path("results")
+_BARE_OUT = object()  # `--out` given without a folder: RESULTS/<scenario>/
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         nargs="?",
-        const=_DEFAULT_OUT,
+        const=_BARE_OUT,
         help="write the results folder here (summary, requests.csv, histograms, plots, "
         "report.md); without a value: results/<scenario>/",
     )
@@ -149,6 +151,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         scenarios = [_load(args)]
     folders = [_out_folder(args, s, len(scenarios) > 1) for s in scenarios]
+    if args.all and args.out is not None:
+        _check_gallery(folders[0].parent / "README.md")
     for folder in folders:
         if folder is not None:
             with _writing(folder):  # fail before the run, not after it
@@ -165,14 +169,19 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print_tables(result.summary, _console())
     if args.all and args.out is not None:
-        root = folders[0].parent
-        with _writing(root):
-            write_atomic(root / "README.md", lambda f: f.write(gallery_md(summaries)))
+        gallery = folders[0].parent / "README.md"
+        with _writing(gallery.parent):
+            write_atomic(gallery, lambda f: f.write(gallery_md(summaries)))
     return 0
 
 
-# `--out` given without a folder: results/<scenario>/
-_DEFAULT_OUT = Path("\0default")
+def _check_gallery(path: Path) -> None:
+    """`run --all --out DIR` writes DIR/README.md: never over a README of something else."""
+    if path.is_file():
+        with path.open(encoding="utf-8", errors="replace") as f:
+            ours = f.readline().rstrip("\n") == GALLERY_TITLE
+        if not ours:
+            raise ScenarioError("--out", f"{path} exists and is not a quoterace gallery")
 
 
 def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> Path | None:
@@ -180,8 +189,16 @@ def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> 
     results/<scenario> for a bare `--out`; None without `--out`."""
     if args.out is None:
         return None
-    if args.out == _DEFAULT_OUT:
-        return Path("results") / scenario.name
+    if args.out is not _BARE_OUT and not several and args.scenario == "default":
+        name = str(args.out)
+        if name in bundled() and name != "default" and not args.out.exists():
+            raise ScenarioError(
+                "--out",
+                f"{name!r} is a bundled scenario: to run it, name it first (quoterace run "
+                f"{name} --out); for a folder of that name, write --out ./{name}",
+            )
+    if args.out is _BARE_OUT:
+        return RESULTS / scenario.name
     return args.out / scenario.name if several else args.out
 
 
@@ -198,11 +215,8 @@ def _report(args: argparse.Namespace) -> int:
         raise ScenarioError(
             SUMMARY, "missing: not a folder written by quoterace run --out", str(folder)
         )
-    try:
-        with _writing(folder):
-            written = rebuild(folder)
-    except (ValueError, KeyError) as e:
-        raise ScenarioError("", f"cannot rebuild from its data: {e}", str(folder)) from None
+    with _writing(folder):
+        written = rebuild(folder)
     print(f"{folder}: rebuilt {', '.join(p.name for p in written)}")
     return 0
 

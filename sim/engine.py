@@ -154,7 +154,7 @@ def run_trio(
     """Run every request of `draws` as a race decided by `strategy`, in virtual time (or on
     the wall clock with `clock="real"`). Requests start on `draws.arrival_s`, or, when the draws
     have think times, from `clients` closed-loop clients. `on_progress(n)` hears of requests
-    started, PROGRESS_EVERY at a time."""
+    started, PROGRESS_EVERY at a time (each one on the wall clock)."""
     attempts = len(draws.venues[0].latency_s) if draws.venues else 1
     if max_retries + 1 > attempts:
         raise ValueError(f"draws hold {attempts} attempts; {max_retries} retries need more")
@@ -183,12 +183,13 @@ def run_trio(
     rejects = [0] * len(REJECT_REASONS)
 
     started = 0
+    every = 1 if real else PROGRESS_EVERY  # on the wall clock a request is slow to come
 
     async def race(i: int, t0: float) -> None:
         nonlocal started
         started += 1
-        if on_progress is not None and started % PROGRESS_EVERY == 0:
-            on_progress(PROGRESS_EVERY)
+        if on_progress is not None and started % every == 0:
+            on_progress(every)
         event = LastEvent()
         last_event.set(event)  # this race's task has its own context
         start, elapsed = t0, 0.0  # elapsed: exact time from arrival to `start`
@@ -321,8 +322,8 @@ def run_trio(
         trio.run(main, clock=WallClock() if real else trio.testing.MockClock(autojump_threshold=0))
     except BaseExceptionGroup as group:
         raise _only(group) from None
-    if on_progress is not None:
-        on_progress(started % PROGRESS_EVERY)
+    if on_progress is not None and started % every:
+        on_progress(started % every)
     servers = [v.servers for v in live]
     return Records(
         decision_s=np.array(decision_s),

@@ -1,24 +1,22 @@
 """HdrHistogram interval logs (`latency.hlog`): decision latency over time, per strategy.
 
 Each strategy's decisions are binned by when their request arrived into intervals of engine
-time, and each interval's histogram is one line of the log, tagged with the strategy's name
-(`Tag=<name>,`, the log format's tags), so HdrHistogram's tools and `hdrh.log.
-HistogramLogReader` read it back. The hdrh writer has no tags and a buggy start-time handling
-(DESIGN.md section 8): its lines are written with an explicit base time of 0 and explicit
-timestamps, and the tag is put in front of each.
+time (one second, longer for long runs), and each interval's histogram is one line of the log,
+`Tag=<strategy>,start,length,max,histogram` (format version 1.3: seconds, max in ms, the
+histogram compressed by hdrh's own encoder), so HdrHistogram's tools and `hdrh.log.
+HistogramLogReader` read it back. hdrh's writer has no tags, mishandles a start time of 0
+(DESIGN.md section 8) and truncates the interval max to whole milliseconds, so the lines are
+written here.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from typing import IO
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
-from hdrh.log import HistogramLogReader, HistogramLogWriter
 
-from sim.metrics import HIGHEST_NS, SIGNIFICANT_DIGITS, latency_histogram
+from sim.metrics import latency_histogram
 
 MAX_INTERVALS = 1000  # per strategy; longer runs get longer intervals
 
@@ -36,11 +34,10 @@ def write_interval_log(
     interval log; intervals with no decision are left out."""
     span = max((float(np.nanmax(a)) for a in arrival_s.values() if a.size), default=0.0)
     step = interval_s(span)
-    writer = HistogramLogWriter(out)
-    writer.output_comment("[quoterace decision latency, values in ns, tagged by strategy]")
-    writer.output_log_format_version()
-    writer.output_base_time(0)
-    writer.output_legend()
+    out.write("#[quoterace decision latency: values in ns, one tag per strategy]\n")
+    out.write("#[Histogram log format version 1.3]\n")
+    out.write("#[BaseTime: 0.000 (seconds since epoch)]\n")
+    out.write('"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n')
     for name, arrivals in arrival_s.items():
         latency = latency_s[name]
         decided = ~np.isnan(latency)
@@ -48,27 +45,6 @@ def write_interval_log(
         values = latency[decided]
         for k in np.unique(bins).tolist():
             histogram = latency_histogram(values[bins == k])
-            start_ms, end_ms = k * step * 1e3, (k + 1) * step * 1e3
-            histogram.set_start_time_stamp(start_ms)
-            histogram.set_end_time_stamp(end_ms)
-            line = io.StringIO()
-            HistogramLogWriter(line).output_interval_histogram(
-                histogram, start_ms / 1e3, end_ms / 1e3
-            )
-            out.write(f"Tag={name},{line.getvalue()}")
-
-
-def read_interval_log(path: str) -> dict[str, HdrHistogram]:
-    """Each tag's intervals of the log at `path`, added up into one histogram."""
-    reference = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
-    reader = HistogramLogReader(path, reference)
-    totals: dict[str, HdrHistogram] = {}
-    try:
-        while (interval := reader.get_next_interval_histogram()) is not None:
-            tag = interval.get_tag()
-            if tag not in totals:
-                totals[tag] = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
-            totals[tag].add(interval)
-    finally:
-        reader.close()
-    return totals
+            payload = histogram.encode().decode("ascii")
+            max_ms = histogram.get_max_value() / 1e6
+            out.write(f"Tag={name},{k * step:.3f},{step:.3f},{max_ms:.3f},{payload}\n")

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sim.plots import PLOTS
 from sim.tables import TableData, result_tables
 
-PLOTS = {
-    "percentiles.png": "decision latency by percentile",
-    "cdf.png": "cumulative distribution of decision latency",
-    "frontier.png": "speed against price: p99 decision latency and mean slippage",
-    "outcomes.png": "how requests ended",
-}
 FILES = {
     "summary.json": "the summary (keys documented in the README)",
     "requests.csv": "one row per request and strategy (columns documented in the README)",
@@ -36,10 +31,10 @@ def report_md(summary: dict[str, Any]) -> str:
         f"engine, {clock} clock. `quoterace report DIR` rebuilds this page and the plots from "
         "summary.json and requests.csv.",
         "",
-        *markdown_table(tables[0]),
-        *(f"![{what}]({png})\n" for png, what in list(PLOTS.items())[:2]),
-        *(line for table in tables[1:3] for line in markdown_table(table)),
-        *(f"![{what}]({png})\n" for png, what in list(PLOTS.items())[2:]),
+        *markdown_table(tables[0]),  # latency, then its plots
+        *_images("percentiles.png", "cdf.png"),
+        *(line for table in tables[1:3] for line in markdown_table(table)),  # fills and costs
+        *_images("frontier.png", "outcomes.png"),
         *(line for table in tables[3:] for line in markdown_table(table)),
         "## Files",
         "",
@@ -59,6 +54,10 @@ def markdown_table(table: TableData, heading: bool = True) -> list[str]:
     if table.note:
         lines += [table.note[0].upper() + table.note[1:] + ".", ""]
     return lines
+
+
+def _images(*names: str) -> list[str]:
+    return [f"![{PLOTS[name][1]}]({name})\n" for name in names]
 
 
 def _row(cells: tuple[str, ...]) -> str:

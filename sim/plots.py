@@ -27,46 +27,53 @@ SIZE = (8.0, 5.0)
 DPI = 100
 
 
-def percentiles_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+def percentile_curve(decision_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile plot's points for one strategy: x = 1/(1-p), log-spaced from 1 to the
+    number of decisions (at most 10^NINES), y the decision latency at p; then the maximum, at
+    the right end, as HdrHistogram's plotter ends its curve."""
+    values = np.sort(_decided(decision_ms))
+    if values.size == 0:
+        return np.empty(0), np.empty(0)
+    top = min(10.0**NINES, float(values.size))
+    x = np.geomspace(1.0, top, 400)
+    y = np.quantile(values, 1.0 - 1.0 / x, method="inverted_cdf")
+    return np.append(x, top), np.append(y, values[-1])
+
+
+def percentiles_figure(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]):
     figure, axes = _figure()
     nines = 1
     for name, table in tables.items():
-        values = np.sort(_decided(table["decision_ms"]))
-        if values.size == 0:
-            continue
-        top = min(10.0**NINES, float(values.size))
-        nines = max(nines, math.ceil(math.log10(top)))
-        x = np.geomspace(1.0, top, 400)  # 1 / (1 - p)
-        p = 1.0 - 1.0 / x
-        y = np.quantile(values, p, method="inverted_cdf")
-        axes.plot(x, y, label=name)
+        x, y = percentile_curve(table["decision_ms"])
+        if x.size:
+            nines = max(nines, math.ceil(math.log10(x[-1])))
+            axes.plot(x, y, label=name)
     axes.set_xscale("log")
     labels = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
     axes.set_xticks([10.0**k for k in range(nines + 1)], labels[: nines + 1])
     axes.set_xlabel("percentile")
     axes.set_ylabel("decision latency (ms)")
     axes.set_title(f"{summary['scenario']}: decision latency by percentile")
-    return _png(figure, axes)
+    return figure
 
 
-def cdf_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+def cdf_figure(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]):
     figure, axes = _figure()
     for name, table in tables.items():
         values = np.sort(_decided(table["decision_ms"]))
-        if values.size == 0:
-            continue
-        # a race with no quote never decides: the curve tops out at the share that did
-        share = np.arange(1, values.size + 1) / table["decision_ms"].size
-        axes.step(np.maximum(values, 1e-6), share, where="post", label=name)
+        if values.size:
+            # a race with no quote never decides: the curve tops out at the share that did
+            share = np.arange(1, values.size + 1) / table["decision_ms"].size
+            axes.step(np.maximum(values, 1e-6), share, where="post", label=name)
     axes.set_xscale("log")
     axes.set_ylim(0.0, 1.0)
     axes.set_xlabel("decision latency (ms)")
     axes.set_ylabel("share of requests decided within")
     axes.set_title(f"{summary['scenario']}: cumulative distribution of decision latency")
-    return _png(figure, axes)
+    return figure
 
 
-def frontier_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+def frontier_figure(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]):
     figure, axes = _figure()
     for name, s in summary["strategies"].items():
         p99, slippage = s["decision_ms"]["p99"], s["slippage_bps"]["mean"]
@@ -83,10 +90,10 @@ def frontier_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray
     axes.set_xlabel("p99 decision latency (ms)")
     axes.set_ylabel("mean slippage (bps, positive is worse)")
     axes.set_title(f"{summary['scenario']}: speed against price (marker area: fill rate)")
-    return _png(figure, axes)
+    return figure
 
 
-def outcomes_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+def outcomes_figure(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]):
     figure, axes = _figure()
     names = list(tables)
     shares = np.array(
@@ -104,15 +111,21 @@ def outcomes_png(summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray
     axes.set_xlabel("share of requests")
     axes.set_title(f"{summary['scenario']}: how requests ended")
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(OUTCOMES))
-    return _png(figure, axes)
+    return figure
 
 
+# file name: (how to draw it, what it shows)
 PLOTS = {
-    "percentiles.png": percentiles_png,
-    "cdf.png": cdf_png,
-    "frontier.png": frontier_png,
-    "outcomes.png": outcomes_png,
+    "percentiles.png": (percentiles_figure, "decision latency by percentile"),
+    "cdf.png": (cdf_figure, "cumulative distribution of decision latency"),
+    "frontier.png": (frontier_figure, "speed against price: p99 decision and mean slippage"),
+    "outcomes.png": (outcomes_figure, "how requests ended"),
 }
+
+
+def png(name: str, summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]]) -> bytes:
+    """Plot `name` (a key of PLOTS) as PNG bytes."""
+    return _png(PLOTS[name][0](summary, tables))
 
 
 def _figure() -> tuple[Figure, Any]:
@@ -122,8 +135,9 @@ def _figure() -> tuple[Figure, Any]:
     return figure, axes
 
 
-def _png(figure: Figure, axes: Any) -> bytes:
+def _png(figure: Figure) -> bytes:
     """The figure as PNG bytes, with no metadata that varies between machines or versions."""
+    axes = figure.axes[0]
     if axes.get_legend() is None and axes.get_legend_handles_labels()[0]:
         axes.legend()
     buffer = io.BytesIO()

@@ -8,17 +8,19 @@ interrupted run leaves only whole files, and whatever it leaves can be rebuilt f
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sim.errors import ScenarioError
 from sim.hlog import write_interval_log
 from sim.markdown_report import report_md
 from sim.metrics import write_percentiles
 from sim.output import summary_json, write_atomic, write_atomic_bytes
-from sim.plots import PLOTS
+from sim.plots import PLOTS, png
 from sim.quality import cost_bps
 from sim.requests_table import read_requests, write_requests
 from sim.runner import RunResult
@@ -52,12 +54,22 @@ def request_tables(result: RunResult) -> dict[str, dict[str, np.ndarray]]:
 
 
 def write_results(result: RunResult, out: Path) -> list[Path]:
-    """Write the whole output folder of `result` into `out`; return the paths written."""
+    """Write the whole output folder of `result` into `out`; return the paths written.
+
+    summary.json goes first out and last in: until the rest is written the folder has none, so
+    an interrupted run never leaves a summary beside another run's data. Histograms of
+    strategies this run does not have are removed.
+    """
+    (out / SUMMARY).unlink(missing_ok=True)
+    names = set(result.strategies)
+    for stale in out.glob("*.hgrm"):
+        if stale.stem not in names:
+            stale.unlink()
     tables = request_tables(result)
     venues = [v.name for v in result.scenario.venues]
+    as_read: dict[str, dict[str, np.ndarray]] = {}
     written = [
-        write_atomic(out / SUMMARY, lambda f: f.write(summary_json(result.summary))),
-        write_atomic(out / REQUESTS, lambda f: write_requests(f, tables, venues)),
+        write_atomic(out / REQUESTS, lambda f: as_read.update(write_requests(f, tables, venues)))
     ]
     for name, strategy in result.strategies.items():
         histogram = strategy.decision_histogram
@@ -69,21 +81,82 @@ def write_results(result: RunResult, out: Path) -> list[Path]:
     written.append(
         write_atomic(out / INTERVAL_LOG, lambda f: write_interval_log(f, arrival_s, decision_s))
     )
-    # Plotted from the file as written, so that `rebuild` draws the same pixels.
-    return written + _derived(result.summary, read_requests(out / REQUESTS), out)
+    # Plotted from the values as the file holds them, so that `rebuild` draws the same pixels.
+    written += _derived(result.summary, as_read, out)
+    written.append(write_atomic(out / SUMMARY, lambda f: f.write(summary_json(result.summary))))
+    return written
 
 
 def rebuild(out: Path) -> list[Path]:
     """Redraw the plots and report.md of the output folder `out` from its summary.json and
-    requests.csv; return the paths written."""
-    summary: dict[str, Any] = json.loads((out / SUMMARY).read_text(encoding="utf-8"))
-    return _derived(summary, read_requests(out / REQUESTS), out)
+    requests.csv; return the paths written. Bad or mismatched data is a ScenarioError naming
+    the file (and the row, for requests.csv)."""
+    summary = _read_summary(out / SUMMARY)
+    path = out / REQUESTS
+    try:
+        tables = read_requests(path)
+    except OSError as e:
+        raise ScenarioError("", f"cannot read: {e.strerror or e}", str(path)) from None
+    except (ValueError, UnicodeDecodeError, csv.Error) as e:
+        raise ScenarioError("", str(e), str(path)) from None
+    if list(tables) != list(summary["strategies"]):
+        raise ScenarioError(
+            "",
+            f"strategies {list(tables)} do not match summary.json's "
+            f"{list(summary['strategies'])}: not the same run",
+            str(path),
+        )
+    for name, table in tables.items():
+        if table["request"].tolist() != list(range(summary["requests"])):
+            raise ScenarioError(
+                "",
+                f"{name}: rows are not requests 0..{summary['requests'] - 1} of summary.json's run",
+                str(path),
+            )
+    try:
+        return _derived(summary, tables, out)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ScenarioError("", f"not a quoterace summary ({e!r})", str(out / SUMMARY)) from None
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """summary.json, checked for the parts a report is made of."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ScenarioError("", f"cannot read: {e.strerror or e}", str(path)) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ScenarioError("", f"not JSON: {e}", str(path)) from None
+    if not isinstance(summary, dict):
+        raise ScenarioError("", "not a quoterace summary (not a JSON object)", str(path))
+    for key, kind in (("scenario", str), ("requests", int), ("strategies", dict)):
+        if not isinstance(summary.get(key), kind):
+            raise ScenarioError(key, "missing or of the wrong type", str(path))
+    for name, s in summary["strategies"].items():
+        if not isinstance(s, dict) or not set(s) >= STRATEGY_KEYS:
+            raise ScenarioError(f"strategies.{name}", "missing keys of a summary", str(path))
+    return summary
 
 
 def _derived(
     summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]], out: Path
 ) -> list[Path]:
     """The plots and report.md, from the summary and the per-request tables."""
-    written = [write_atomic_bytes(out / png, plot(summary, tables)) for png, plot in PLOTS.items()]
+    written = [write_atomic_bytes(out / name, png(name, summary, tables)) for name in PLOTS]
     written.append(write_atomic(out / REPORT, lambda f: f.write(report_md(summary))))
     return written
+
+
+# What every strategy's entry in a summary has (sim.runner), and a report shows.
+STRATEGY_KEYS = {
+    "decision_ms",
+    "no_quote",
+    "venue_wins",
+    "venue_requests_per_decision",
+    "fill_rate",
+    "reject_rate",
+    "slippage_bps",
+    "shortfall_bps",
+    "fill_ms",
+    "venue_requests_per_fill",
+}

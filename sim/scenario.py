@@ -222,10 +222,18 @@ def parse(
     arrivals = build(Arrivals, data.get("arrivals", {}), "arrivals")
     market = build(MarketSpec, data.get("market", {}), "market")
     order = build(OrderSpec, data.get("order", {}), "order")
+    name = header.name or default_name
+    if not _SAFE_NAME.fullmatch(name):
+        where = "scenario.name" if header.name else "scenario.name (the file's name, by default)"
+        raise ScenarioError(
+            where,
+            f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit "
+            "(it names the results folder)",
+        )
     venues = _venues(data.get("venues"), base_dir)
     strategies = _strategies(data.get("strategies"), [v.name for v in venues])
     return Scenario(
-        name=header.name or default_name,
+        name=name,
         description=header.description,
         seed=header.seed,
         requests=header.requests,
