@@ -33,29 +33,27 @@ def test_example_runs(script: str, expected: list[str]) -> None:
         assert text in done.stdout, (text, done.stdout)
 
 
-def test_the_sweep_prints_one_row_per_k() -> None:
+def table_rows(script: str) -> list[list[str]]:
+    """The rows (after the header) that `script` prints for 300 requests, split in cells."""
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "sweep_first_k.py"), "300"],
+        [sys.executable, str(EXAMPLES / script), "300"],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
-    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    return [line.split() for line in done.stdout.splitlines()[1:]]
+
+
+def test_the_sweep_prints_one_row_per_k() -> None:
+    rows = table_rows("sweep_first_k.py")
     assert [int(row[0]) for row in rows] == [1, 2, 3, 4, 5]
     p99 = [float(row[1]) for row in rows]
     assert p99 == sorted(p99)  # each k waits for one more quote
 
 
 def test_overload_rates_prints_one_row_per_rate_with_load_rising() -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "overload_rates.py"), "300"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    rows = table_rows("overload_rates.py")
     assert [float(row[0]) for row in rows] == [200.0, 500.0, 700.0, 900.0]
     busiest = [float(row[-1].rstrip("%")) for row in rows]
     assert busiest == sorted(busiest) and busiest[-1] > 80  # scatter-to-all: rate / 1000/s
