@@ -20,11 +20,11 @@ from sim.compare import RESAMPLES, compare
 from sim.config import bounds_text
 from sim.errors import ScenarioError
 from sim.gallery import GALLERY_TITLE, gallery_md
-from sim.output import summary_json, write_atomic
+from sim.output import summary_json, write_atomic, write_atomic_bytes
 from sim.progress import RunProgress
 from sim.report import comparison_table, print_tables
 from sim.results_dir import SUMMARY, rebuild, write_results
-from sim.runner import RunResult, run
+from sim.runner import ENGINES, RunResult, run
 from sim.scenario import CLOCKS, MAX_REQUESTS, MAX_SEED, Scenario, bundled, load
 from strategies.registry import STRATEGIES
 
@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         "report.md); without a value: results/<scenario>/",
     )
     a_scenario.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    a_scenario.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="trio races every request as tasks; fast decides them with numpy where requests "
+        "do not interact; auto (default): fast when it can",
+    )
 
     run_cmd = commands.add_parser(
         "run", parents=[a_scenario], help="run a scenario and compare its strategies"
@@ -88,6 +95,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every bundled scenario (with --out DIR: each into DIR/<scenario>/)",
     )
+
+    sweep_cmd = commands.add_parser(
+        "sweep", help="run a scenario over a grid of settings (--set KEY=V1,V2,...)"
+    )
+    sweep_cmd.add_argument("scenario", help="bundled name or path")
+    sweep_cmd.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="a scenario key and its values, e.g. 'arrivals.rate_per_s=100,1000' (repeatable)",
+    )
+    sweep_cmd.add_argument("--engine", choices=ENGINES, default="auto")
+    sweep_cmd.add_argument("--workers", type=_whole(1, 1024), help="processes (default: cores)")
+    sweep_cmd.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler, tcp://HOST:PORT")
+    sweep_cmd.add_argument(
+        "--out", type=Path, help="where to write sweep.csv and plots (default: results/sweep-NAME)"
+    )
+    sweep_cmd.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
     report_cmd = commands.add_parser(
         "report", help="rebuild the plots and report.md of a results folder from its data"
@@ -112,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     bench_cmd = commands.add_parser("bench", help="engine against a bare trio skeleton")
     bench_cmd.add_argument("--requests", type=_count, default=20_000)
     bench_cmd.add_argument("--rounds", type=_count, default=3)
+    bench_cmd.add_argument(
+        "--fast-requests", type=_count, default=1_000_000, help="requests for the fast engine"
+    )
     bench_cmd.add_argument("--out", type=Path, default=Path("results/bench.json"))
     return parser
 
@@ -206,7 +236,39 @@ def _run_one(scenario: Scenario, args: argparse.Namespace) -> RunResult:
     """`scenario` run, with a progress bar on stderr unless --quiet."""
     total = scenario.requests * len(scenario.strategies)
     with RunProgress(total, enabled=not args.quiet) as progress:
-        return run(scenario, progress=progress.advance)
+        return run(scenario, progress=progress.advance, engine=args.engine)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sim.sweep import parse_set, sweep, sweep_csv, sweep_plots
+
+    sets = [parse_set(text) for text in args.sets]
+    name = Path(args.scenario).stem
+    out = args.out or RESULTS / f"sweep-{name}"
+    with _writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+    total = 1
+    for _, values in sets:
+        total *= len(values)
+    with RunProgress(total, enabled=not args.quiet) as progress:
+        rows, failures = sweep(
+            args.scenario,
+            sets,
+            engine=args.engine,
+            workers=args.workers,
+            dask=args.dask,
+            progress=progress.advance,
+        )
+    keys = [key for key, _ in sets]
+    with _writing(out):
+        write_atomic(out / "sweep.csv", lambda f: f.write(sweep_csv(rows, keys)))
+        for png_name, data in sweep_plots(rows, keys).items():
+            write_atomic_bytes(out / png_name, data)
+    for settings, error in failures:
+        point = ", ".join(f"{k}={v}" for k, v in settings.items())
+        print(f"quoterace: sweep point {point} failed: {error}", file=sys.stderr)
+    print(f"{out}: {total - len(failures)} of {total} points, {len(rows)} rows in sweep.csv")
+    return 1 if failures else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -298,13 +360,19 @@ def _bench(args: argparse.Namespace) -> int:
     with _writing(args.out):  # fail before the benchmark, not after it
         args.out.parent.mkdir(parents=True, exist_ok=True)
     with _writing(args.out):
-        bench(requests=args.requests, rounds=args.rounds, out=args.out)
+        bench(
+            requests=args.requests,
+            rounds=args.rounds,
+            out=args.out,
+            fast_requests=args.fast_requests,
+        )
     return 0
 
 
 _COMMANDS = {
     "run": _run,
     "report": _report,
+    "sweep": _sweep,
     "compare": _compare,
     "scenarios": _scenarios,
     "strategies": _strategies,

@@ -69,6 +69,7 @@ class MidPath:
         self._last_mid = spec.mid  # exactly: exp(log(mid)) can differ in the last bit
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
         self._updates = 0
+        self._flat: tuple[np.ndarray, np.ndarray, int] | None = None  # for `at`
 
     def __call__(self, t: float) -> float:
         """The mid at engine time `t` (the last update at or before t)."""
@@ -81,6 +82,33 @@ class MidPath:
         times, mids, start_mid = chunks[k]
         j = bisect.bisect_right(times, t) - 1
         return start_mid if j < 0 else mids[j]
+
+    def _flat_arrays(self, until: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every update time and mid up to `until`, as two arrays (made once, grown as
+        needed)."""
+        last = int(until // CHUNK_S)
+        while len(self._chunks) <= last:
+            self._extend()
+        if self._flat is None or self._flat[2] < len(self._chunks):
+            chunks = self._chunks
+            times = np.concatenate([np.asarray(c[0], dtype=np.float64) for c in chunks])
+            mids = np.concatenate([np.asarray(c[1], dtype=np.float64) for c in chunks])
+            self._flat = (times, mids, len(chunks))
+        return self._flat[0], self._flat[1]
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """The mid at each engine time in `t`, as `self(t)` gives it one at a time (NaN for a
+        NaN time)."""
+        t = np.asarray(t, dtype=np.float64)
+        known = ~np.isnan(t)
+        if not self._moves or not known.any():
+            return np.where(known, self._spec.mid, np.nan)
+        times, mids = self._flat_arrays(float(np.max(t[known])))
+        # the last update at or before t, in whatever chunk: a chunk's start mid is the mid
+        # after the last update before it
+        j = np.searchsorted(times, t, side="right") - 1
+        out = np.where(j >= 0, mids[np.maximum(j, 0)], self._spec.mid)
+        return np.where(known, np.where(t < 0, self._spec.mid, out), np.nan)
 
     def _extend(self) -> None:
         """Generate the next chunk, k: [k, k+1) * CHUNK_S."""

@@ -24,10 +24,36 @@ LATENCY_KEYS = [*PERCENTILES, "max", "mean"]  # of every latency block in a summ
 def latency_histogram(latency_s: np.ndarray) -> HdrHistogram:
     """A histogram of `latency_s` (seconds; NaN entries are skipped)."""
     histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
-    for ns in _ns(latency_s).tolist():
-        if not histogram.record_value(ns):  # hdrh drops out-of-range values silently
-            raise ValueError(f"latency {ns} ns is outside the histogram's range 0..{HIGHEST_NS}")
+    record_all(histogram, _ns(latency_s))
     return histogram
+
+
+def record_all(histogram: HdrHistogram, values: np.ndarray) -> None:
+    """Record every integer in `values` into `histogram`, as `record_value` would one by one,
+    but with numpy: hdrh's own index arithmetic (bucket = bit length of v | sub-bucket mask,
+    less the unit and half-count magnitudes), then one bincount into its counts array. A value
+    outside the histogram's range is a ValueError (hdrh would drop it silently)."""
+    values = np.asarray(values, dtype=np.int64)
+    if values.size == 0:
+        return
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > histogram.highest_trackable_value or high >= 2**53:
+        bad = low if low < 0 else high
+        raise ValueError(f"latency {bad} ns is outside the histogram's range 0..{HIGHEST_NS}")
+    h = histogram
+    # bit length, exactly: below 2**53 every integer is an exact float, and frexp's exponent
+    # is its bit length
+    _, pow2ceiling = np.frexp((values | h.sub_bucket_mask).astype(np.float64))
+    bucket = pow2ceiling - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
+    sub_bucket = values >> (bucket + h.unit_magnitude)
+    index = (
+        ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub_bucket - h.sub_bucket_half_count
+    )
+    counts = np.ctypeslib.as_array(h.counts)
+    counts += np.bincount(index, minlength=h.counts_len)[: h.counts_len].astype(counts.dtype)
+    h.total_count += int(values.size)
+    h.min_value = min(h.min_value, low)
+    h.max_value = max(h.max_value, high)
 
 
 # The most values coordinated-omission correction may add: each decision slower than twice the
@@ -58,9 +84,7 @@ def corrected_histogram(latency_s: np.ndarray, interval_s: float) -> HdrHistogra
     k = np.arange(total) - first + 1
     added = np.repeat(ns, counts) - k * interval_ns
     histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
-    for value in (*ns.tolist(), *added.tolist()):
-        if not histogram.record_value(value):
-            raise ValueError(f"latency {value} ns is outside the histogram's range 0..{HIGHEST_NS}")
+    record_all(histogram, np.concatenate((ns, added)))
     return histogram
 
 

@@ -8,18 +8,11 @@ with no latency (its own spread, depth, skew and first-attempt noise, at mid(t0)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from sim.draws import Draws
 from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
-
-
-def arrival_mids(arrival_s: np.ndarray, mid: Callable[[float], float]) -> np.ndarray:
-    """mid(t0) for every request, given their arrival times."""
-    return np.array([mid(t) for t in arrival_s.tolist()])
 
 
 def oracle_prices(

@@ -17,9 +17,10 @@ from hdrh.histogram import HdrHistogram
 from sim.draws import Draws, draw
 from sim.engine import FILLED, Records, run_trio
 from sim.errors import ScenarioError
+from sim.fast import Prepared, run_fast, unsupported
 from sim.market import MidPath
 from sim.metrics import corrected_latency_ms, latency_histogram, latency_ms
-from sim.quality import arrival_mids, cost_bps, distribution, oracle_prices
+from sim.quality import cost_bps, distribution, oracle_prices
 from sim.scenario import NamedStrategy, Scenario, load
 from strategies.registry import Strategy
 from venues.last_look import REJECT_REASONS
@@ -93,6 +94,7 @@ def run(
     seed: int | None = None,
     requests: int | None = None,
     progress: Callable[[str, int], None] | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
 
@@ -100,38 +102,39 @@ def run(
     `strategies` replaces the scenario's: strategy objects (reported by their kind), kinds by
     name, or NamedStrategy for a name of your own; `seed` and `requests` override the
     scenario's. `progress(label, n)`, if given, hears of requests as they start (label:
-    "<scenario>: <strategy>"). Bad input raises ScenarioError, as a bad scenario file would.
+    "<scenario>: <strategy>"). `engine`: "trio" races every request as trio tasks; "fast"
+    decides them with numpy (sim.fast), for scenarios whose requests do not interact; "auto"
+    (the default) takes the fast engine when it can. Both give the same per-request results.
+    Bad input raises ScenarioError, as a bad scenario file would.
     """
     if not isinstance(scenario, Scenario):
         scenario = load(scenario)
     scenario = scenario.with_overrides(seed=seed, requests=requests)
     if strategies is not None:
         scenario = scenario.with_strategies(strategies)
+    engine = _engine(engine, scenario)
     draws = draw(scenario)
     mid = MidPath(scenario.market, scenario.seed)
     closed = scenario.arrivals.clients if scenario.arrivals.closed else None
     results = {}
+    prepared = Prepared(draws, mid) if engine == "fast" else None
     scheduled = None  # an open loop's mids and oracle, the same for every strategy
     for entry in scenario.strategies:
-        try:
-            records = run_trio(
+        if engine == "fast":
+            records = run_fast(
                 draws,
                 entry.strategy,
                 venues=scenario.venues,
                 mid=mid,
                 order_size=scenario.order.size,
-                max_retries=entry.max_retries,
-                seed=scenario.seed,
-                clients=closed,
-                clock=scenario.clock,
-                on_progress=None
-                if progress is None
-                else functools.partial(progress, f"{scenario.name}: {entry.name}"),
+                prepared=prepared,
             )
-        except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
-            raise e.in_file(scenario.file) from None
+            if progress is not None:
+                progress(f"{scenario.name}: {entry.name}", scenario.requests)
+        else:
+            records = _run_trio(scenario, entry, draws, mid, closed, progress)
         if scheduled is None or closed:
-            mids = arrival_mids(records.arrival_s, mid)
+            mids = mid.at(records.arrival_s)
             scheduled = mids, oracle_prices(draws, scenario.venues, mids, scenario.order.size)
         results[entry.name] = StrategyResult(
             entry.name,
@@ -140,12 +143,46 @@ def run(
             latency_histogram(records.fill_s),
             *scheduled,
         )
-    summary = summarize(scenario, draws, results)
+    summary = summarize(scenario, draws, results, engine)
     return RunResult(scenario, draws, results, summary)
 
 
+def _run_trio(scenario, entry, draws, mid, clients, progress) -> Records:
+    """One strategy's run on the trio engine."""
+    try:
+        return run_trio(
+            draws,
+            entry.strategy,
+            venues=scenario.venues,
+            mid=mid,
+            order_size=scenario.order.size,
+            max_retries=entry.max_retries,
+            seed=scenario.seed,
+            clients=clients,
+            clock=scenario.clock,
+            on_progress=None
+            if progress is None
+            else functools.partial(progress, f"{scenario.name}: {entry.name}"),
+        )
+    except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
+        raise e.in_file(scenario.file) from None
+
+
+ENGINES = ("auto", "trio", "fast")
+
+
+def _engine(engine: str, scenario: Scenario) -> str:
+    """The engine that will run `scenario`: "auto" is the fast one where it can."""
+    if engine not in ENGINES:
+        raise ScenarioError("--engine", f"must be one of {', '.join(ENGINES)} (got {engine!r})")
+    why = unsupported(scenario)
+    if engine == "fast" and why is not None:
+        raise ScenarioError("--engine", f"the fast engine cannot run {scenario.name}: {why}")
+    return "trio" if engine == "trio" or why is not None else "fast"
+
+
 def summarize(
-    scenario: Scenario, draws: Draws, results: dict[str, StrategyResult]
+    scenario: Scenario, draws: Draws, results: dict[str, StrategyResult], engine: str = "trio"
 ) -> dict[str, Any]:
     """The summary: a contract whose keys later versions only add to."""
     return {
@@ -153,7 +190,7 @@ def summarize(
         "description": scenario.description,
         "seed": scenario.seed,
         "requests": scenario.requests,
-        "engine": "trio",
+        "engine": engine,
         "clock": scenario.clock,
         "strategies": {name: _strategy_summary(scenario, draws, r) for name, r in results.items()},
     }

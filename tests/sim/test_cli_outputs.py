@@ -30,7 +30,11 @@ from sim.scenario import Scenario, bundled, load
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = 2000
 SEED = 12345  # not the default scenario's seed
-SUBPROCESS_ARGS = ["run", "default", "--json", "--requests", str(REQUESTS), "--seed", str(SEED)]
+# The trio engine, whose scheduler is what determinism must survive (the fast engine has none).
+SUBPROCESS_ARGS = [
+    *("run", "default", "--json", "--engine", "trio"),
+    *("--requests", str(REQUESTS), "--seed", str(SEED)),
+]
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "p99.99": 99.99}
 LATENCY_KEYS = [*PERCENTILES, "max", "mean"]
@@ -84,7 +88,7 @@ def call(argv: list[str]) -> int | str | None:
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[str, dict[str, Any]]:
     """`quoterace run default --json ARGS` in this process: stdout text and the parsed summary."""
-    assert call(["run", "default", "--json", *args]) == 0
+    assert call(["run", "default", "--json", "--engine", "trio", *args]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     return out, json.loads(out)
@@ -218,6 +222,18 @@ def test_seed_and_requests_override_the_file(capsys: pytest.CaptureFixture[str])
         assert a["strategies"][name]["decision_ms"] != b["strategies"][name]["decision_ms"], name
     wins_a, wins_b = (s["strategies"]["first_wins"]["venue_wins"] for s in (a, b))
     assert wins_a != wins_b
+
+
+def test_auto_runs_the_default_on_the_fast_engine_with_the_same_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The fast engine decides the default scenario's requests as trio does: the summaries
+    are the same but for the engine that ran."""
+    _, trio = run_json(capsys, "--requests", str(REQUESTS), "--seed", str(SEED))
+    assert call(["run", "default", "--json", "--requests", str(REQUESTS), "--seed", str(SEED)]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert (trio["engine"], fast["engine"]) == ("trio", "fast")
+    assert {**fast, "engine": "trio"} == trio
 
 
 def test_seed_zero_is_a_seed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -376,7 +392,8 @@ def test_console_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
 
 def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "bench.json"
-    assert call(["bench", "--requests", "300", "--rounds", "1", "--out", str(out_file)]) == 0
+    argv = ["bench", "--requests", "300", "--rounds", "1", "--fast-requests", "2000"]
+    assert call([*argv, "--out", str(out_file)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     result = json.loads(out_file.read_text(encoding="utf-8"))
@@ -398,6 +415,11 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         rates = figures["engine_races_per_s"] / figures["skeleton_races_per_s"]
         assert figures["ratio"] == pytest.approx(rates, rel=0.01), name
         assert name in out  # the printed table
+    fast = result["fast_engine"]
+    assert (fast["requests"], fast["target_requests_per_s"]) == (2000, 1_000_000)
+    assert fast["strategies"] == ["first_wins", "best_price"]
+    assert len(fast["rates"]) == 1 and fast["requests_per_s"] == fast["rates"][0] > 0
+    assert f"fast engine: {fast['requests_per_s']:,} requests/s" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
 
 

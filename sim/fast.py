@@ -1,0 +1,308 @@
+"""The fast engine: the same races decided with numpy, from the same draws, all at once.
+
+Where requests do not interact, a race's outcome is a function of its own draws: which venues
+answer, when, at what price, and what last look makes of the order. Then there is no need to
+run the races as tasks: arrays over (venue, request) give every decision at once, about a
+thousand times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
+engine instead (venue servers, a closed loop, the wall clock, retries, a strategy with state or
+a rule this engine does not know); `run_fast` gives the same Records as `sim.engine.run_trio`.
+
+The rules are the trio strategies' own, restated over arrays (see each strategy's module):
+quotes arriving exactly at a timeout or deadline count; ties in time go to the lower venue;
+`best` ranks quotes too small for the order last, then by cost, then by arrival. Latencies are
+the drawn values, as the trio engine records them; where trio wakes several quotes in one batch
+of the same clock instant it may record the batch's latest (an ulp of engine time away).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from sim.draws import Draws
+from sim.engine import FILLED, NO_QUOTE, REJECTED, Records
+from sim.market import MidPath
+from strategies.best_price import BestPrice
+from strategies.deadline import Deadline
+from strategies.first_k import FirstK
+from strategies.first_wins import FirstWins
+from venues.last_look import REJECT_REASONS
+from venues.pricing import Ladder, quote_price
+from venues.venue import VenueSpec
+
+RULES = (FirstWins, BestPrice, FirstK, Deadline)
+
+
+def unsupported(scenario) -> str | None:
+    """Why `scenario` needs the trio engine, or None when the fast engine can run it."""
+    if scenario.clock != "virtual":
+        return "the wall clock"
+    if scenario.arrivals.closed:
+        return "a closed loop (each request waits for the one before)"
+    if any(v.service is not None for v in scenario.venues):
+        return "venue servers (requests queue behind each other)"
+    for entry in scenario.strategies:
+        if entry.max_retries:
+            return f"retries ({entry.name})"
+        if type(entry.strategy) not in RULES:
+            return f"strategy {entry.name} ({entry.strategy.kind}: not a rule of the draws alone)"
+    return None
+
+
+BLOCK = 65_536  # requests decided together: bounds the temporaries, and blocks run in parallel
+
+
+class Prepared:
+    """What every strategy of a run shares, block by block of requests: the draws as (venue x
+    request) arrays, and the mid each venue's quote is priced at (looked up on first use)."""
+
+    def __init__(self, draws: Draws, mid: MidPath) -> None:
+        self.mid = mid
+        latency = np.stack([np.asarray(d.latency_s[0]) for d in draws.venues])
+        order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
+        answers = np.stack([np.asarray(d.answers[0]) for d in draws.venues])
+        noise = np.stack([np.asarray(d.noise_bps[0]) for d in draws.venues])
+        side = draws.side.astype(np.float64)
+        self.blocks = [
+            _Block(
+                draws.arrival_s[a:b],
+                side[a:b],
+                latency[:, a:b],
+                answers[:, a:b],
+                noise[:, a:b],
+                order_latency[:, a:b],
+                mid,
+            )
+            for a, b in (
+                (a, min(a + BLOCK, draws.requests)) for a in range(0, draws.requests, BLOCK)
+            )
+        ]
+        self.last_t0 = float(draws.arrival_s.max()) if draws.requests else 0.0
+        self.longest_order = float(order_latency.max()) if draws.requests else 0.0
+
+
+class _Block:
+    """One block's arrays (views of the run's)."""
+
+    def __init__(self, t0, side, latency, answers, noise, order_latency, mid: MidPath) -> None:
+        self.t0, self.side, self.latency, self.answers = t0, side, latency, answers
+        self.noise, self.order_latency, self.mid = noise, order_latency, mid
+        self._quoted: tuple[float, np.ndarray] | None = None  # (timeout, mids)
+
+    def quoted_mid(self, timeout: float) -> np.ndarray:
+        """mid(t0 + latency / 2) for every venue and request whose quote comes by `timeout`
+        (each quote is priced halfway through its latency; later ones are never looked at,
+        and get the mid at t0)."""
+        if self._quoted is None or self._quoted[0] < timeout:
+            latency = np.where(self.latency <= timeout, self.latency, 0.0)
+            self._quoted = timeout, self.mid.at(self.t0[None, :] + 0.5 * latency)
+        return self._quoted[1]
+
+    def quoted_mid_of(self, venue: np.ndarray) -> np.ndarray:
+        """The same for one quote per request (`venue[i]`'s for request i), without looking
+        up the others' if that is not done yet."""
+        requests = np.arange(self.t0.size)
+        latency = self.latency[venue, requests]
+        if self._quoted is None:
+            return self.mid.at(self.t0 + 0.5 * latency)
+        cap, cached = self._quoted
+        mids = cached[venue, requests]
+        beyond = latency > cap  # later than any quote the cache was made for
+        mids[beyond] = self.mid.at(self.t0[beyond] + 0.5 * latency[beyond])
+        return mids
+
+
+def run_fast(
+    draws: Draws,
+    strategy: object,
+    *,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    order_size: float = 1.0,
+    prepared: Prepared | None = None,
+) -> Records:
+    """Every request of `draws` decided by `strategy` (one of RULES), as `run_trio` would, on
+    the market path `mid` (looked up many at once: MidPath.at). Blocks of requests run in
+    parallel threads (numpy lets go of the GIL). Strategies racing the same draws can share
+    one `prepared`."""
+    prepared = prepared or Prepared(draws, mid)
+    count = len(venues)
+    # The market path as far as this strategy's lookups reach, made now: blocks run in threads
+    # and must not extend it. (Every decision comes by the timeout; then the order's round
+    # trip and hold.)
+    hold = max((v.last_look.hold_ms * 1e-3 for v in venues if v.last_look), default=0.0)
+    timeout = strategy.timeout_ms * 1e-3
+    mid.at(np.array([prepared.last_t0 + timeout + prepared.longest_order + hold]))
+    if len(prepared.blocks) > 1:
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            parts = list(
+                pool.map(lambda b: _decide_block(b, strategy, venues, order_size), prepared.blocks)
+            )
+    else:
+        parts = [_decide_block(b, strategy, venues, order_size) for b in prepared.blocks]
+    if not parts:
+        parts = [{}]
+    joined = {
+        key: np.concatenate([p[key] for p in parts]) if parts[0] else np.empty(0)
+        for key in (
+            "decision_s",
+            "venue",
+            "outcome",
+            "fill_price",
+            "fill_s",
+            "filled_size",
+            "orders",
+        )
+    }
+    return Records(
+        **joined,
+        rejects=np.sum([p["rejects"] for p in parts if p], axis=0).astype(np.int64)
+        if parts[0]
+        else np.zeros(len(REJECT_REASONS), dtype=np.int64),
+        venue_requests=np.full(count, draws.requests, dtype=np.int64),
+        arrival_s=np.asarray(draws.arrival_s, dtype=np.float64),
+        venue_busy_s=np.zeros(count),
+        venue_wasted_s=np.zeros(count),
+        venue_wait_s=np.zeros(count),
+        venue_utilization=np.full(count, np.nan),
+        timer_overshoot_s=np.empty(0),
+        span_s=max((p["end"] for p in parts if p), default=0.0),
+    )
+
+
+def _decide_block(block: _Block, strategy, venues, order_size: float) -> dict[str, Any]:
+    """One block's per-request results, as Records fields, its reject counts and its end."""
+    t0, side, latency = block.t0, block.side, block.latency
+    n = t0.size
+    timeout = strategy.timeout_ms * 1e-3
+    in_time = block.answers & (latency <= timeout)
+    arrival = np.where(in_time, latency, np.inf)
+
+    chosen, decided = _decide(strategy, arrival, in_time, timeout, venues, block, order_size)
+    has = chosen >= 0
+    requests = np.arange(n)
+    pick = np.where(has, chosen, 0)
+    # the chosen quote: priced halfway through its latency, at the venue's spread and noise
+    quote_latency = latency[pick, requests]
+    spreads, available, skew, ttl_s, hold_s, policies = _venue_constants(venues, order_size)
+    quoted_mid = block.quoted_mid_of(pick)
+    price = quote_price(quoted_mid, side, spreads[pick], skew[pick], block.noise[pick, requests])
+    # the order: checked after half its round trip and the hold, reported after all of it
+    order_latency = block.order_latency[pick, requests]
+    hold = hold_s[pick]
+    judged = has & np.array([p is not None for p in policies])[pick]  # the moves last look saw
+    checked_mid = np.full(n, np.nan)
+    checked_mid[judged] = block.mid.at(
+        t0[judged] + (decided[judged] + 0.5 * order_latency[judged] + hold[judged])
+    )
+    checked_at = _ns(decided) + _ns(0.5 * order_latency) + _ns(hold)
+    expires_at = _ns(0.5 * quote_latency) + _ns(ttl_s[pick])
+    move_bps = side * (checked_mid - quoted_mid) / quoted_mid * 1e4
+    reason = np.zeros(n, dtype=np.int8)  # 0: fill, else 1 + index into REJECT_REASONS
+    reason[available[pick] < order_size] = REJECTED["no_liquidity"]
+    for v, policy in enumerate(policies):
+        if policy is None:
+            continue
+        mine = pick == v
+        moved = _beyond(move_bps[mine], policy.tolerance_bps, policy.mode == "symmetric")
+        reason[np.flatnonzero(mine)[moved]] = REJECTED["price_moved"]
+    reason[checked_at > expires_at] = REJECTED["expired"]
+    outcome = np.where(has, np.where(reason == 0, FILLED, reason), NO_QUOTE).astype(np.int8)
+    filled = outcome == FILLED
+    return {
+        "decision_s": np.where(has, decided, np.nan),
+        "venue": chosen.astype(np.int32),
+        "outcome": outcome,
+        "fill_price": np.where(filled, (order_size * price) / order_size, np.nan),  # the VWAP
+        "fill_s": np.where(filled, decided + (order_latency + hold), np.nan),
+        "filled_size": np.where(filled, order_size, 0.0),
+        "orders": has.astype(np.int32),
+        "rejects": np.bincount(reason[has], minlength=len(REJECT_REASONS) + 1)[1:],
+        # when the last request ended: its order's report, or its timeout with no quote
+        "end": float(np.max(t0 + np.where(has, decided + (order_latency + hold), timeout))),
+    }
+
+
+def _beyond(move_bps: np.ndarray, tolerance_bps: float, symmetric: bool) -> np.ndarray:
+    """Whether each move, rounded to 1e-9 bps as the venue rounds it (Python's round, which
+    numpy's differs from in the last bit), is beyond the tolerance."""
+    rounded = np.round(move_bps, 9)
+    near = np.abs(np.abs(rounded) - tolerance_bps) < 1e-8  # where the last bit could matter
+    rounded[near] = [round(x, 9) for x in move_bps[near].tolist()]
+    return (np.abs(rounded) if symmetric else rounded) > tolerance_bps
+
+
+def _decide(strategy, arrival, in_time, timeout, venues, prepared, order_size):
+    """(chosen venue or -1, decision time after arrival) for every request."""
+    count, n = arrival.shape
+    requests = np.arange(n)
+    received = in_time.sum(axis=0)
+    everyone = received == count
+    first = np.argmin(arrival, axis=0)  # the earliest; among equals the lower venue
+    if isinstance(strategy, FirstWins):
+        has = received > 0
+        return np.where(has, first, -1), np.where(has, arrival[first, requests], np.nan)
+    if isinstance(strategy, BestPrice):
+        took = in_time
+        when = np.where(everyone, _last(arrival, in_time), timeout)
+    elif isinstance(strategy, FirstK):
+        k = strategy.k
+        by_arrival = np.argsort(arrival, axis=0, kind="stable")  # ties: the lower venue first
+        took = in_time & (np.argsort(by_arrival, axis=0) < k)
+        kth = np.take_along_axis(arrival, by_arrival[min(k, count) - 1][None, :], axis=0)[0]
+        when = np.where(received >= k, kth, np.where(everyone, _last(arrival, in_time), timeout))
+    else:  # Deadline
+        until = min(strategy.deadline_ms * 1e-3, timeout)
+        took = in_time & (arrival <= until)
+        when = np.where(took.sum(axis=0) == count, _last(arrival, took), until)
+        late = ~took.any(axis=0) & (received > 0)  # none by the deadline: the first after it
+        chosen = np.where(late, first, _best(took, arrival, venues, prepared, order_size))
+        when = np.where(late, arrival[first, requests], when)
+        return chosen, np.where(chosen >= 0, when, np.nan)
+    chosen = _best(took, arrival, venues, prepared, order_size)
+    return chosen, np.where(chosen >= 0, when, np.nan)
+
+
+def _last(arrival: np.ndarray, took: np.ndarray) -> np.ndarray:
+    return np.max(np.where(took, arrival, -np.inf), axis=0)
+
+
+def _best(took, arrival, venues, prepared, order_size):
+    """strategies.ranking.best over the quotes each request took: those too small for the
+    order only if there is no other, then the lowest cost to the client, then the earliest,
+    then the lower venue."""
+    spreads, available, skew, _, _, _ = _venue_constants(venues, order_size)
+    side = prepared.side[None, :]
+    quoted = prepared.quoted_mid(float(np.max(np.where(took, arrival, 0.0), initial=0.0)))
+    price = quote_price(quoted, side, spreads[:, None], skew[:, None], prepared.noise)
+    deep = took & (available >= order_size)[:, None]
+    candidates = np.where(deep.any(axis=0), deep, took)
+    for key in (side * price, arrival):  # narrow to the lowest cost, then earliest
+        value = np.where(candidates, key, np.inf)
+        candidates = candidates & (value == value.min(axis=0))
+    best = np.argmax(candidates, axis=0)  # the first True: the lower venue
+    return np.where(took.any(axis=0), best, -1)
+
+
+def _venue_constants(venues: tuple[VenueSpec, ...], size: float):
+    """Per venue: full spread for the order (its ladder walked), size available, skew, quote
+    time to live and last-look hold in seconds, and the last-look policy."""
+    walks = [Ladder(v.depth).walk(size, v.spread_bps or 0.0) for v in venues]
+    return (
+        np.array([w[0] for w in walks]),
+        np.array([w[1] for w in walks]),
+        np.array([v.skew_bps for v in venues]),
+        np.array([math.inf if v.quote_ttl_ms is None else v.quote_ttl_ms * 1e-3 for v in venues]),
+        np.array([0.0 if v.last_look is None else v.last_look.hold_ms * 1e-3 for v in venues]),
+        [v.last_look for v in venues],
+    )
+
+
+def _ns(seconds: np.ndarray) -> np.ndarray:
+    """Whole nanoseconds, as the venues judge expiry (infinity stays infinite)."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    return np.where(np.isinf(seconds), seconds, np.rint(seconds * 1e9))

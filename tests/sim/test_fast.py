@@ -1,0 +1,255 @@
+"""The fast engine (sim.fast) against the trio engine: the same decisions from the same draws.
+
+On every scenario the fast engine accepts, both engines must give each request the same venue,
+price and outcome, and latencies within 1e-9 s (trio may record the latest of quotes woken in
+one batch of the same clock instant, an ulp away). Checked on randomized scenarios
+(hypothesis, derandomized so the examples are the same on every run) and on every bundled
+scenario it accepts; its building blocks (vectorized histogram fill, vectorized mid lookup)
+are checked against the one-at-a-time versions they replace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hdrh.histogram import HdrHistogram
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.cli import main
+from sim.draws import draw
+from sim.engine import run_trio
+from sim.fast import run_fast, unsupported
+from sim.market import MidPath
+from sim.metrics import HIGHEST_NS, record_all
+from sim.runner import run
+from sim.scenario import bundled, load, parse
+
+LATENCY_TOLERANCE_S = 1e-9
+
+
+def agree(scenario) -> None:
+    """Both engines on `scenario`'s draws: the same per-request results."""
+    draws = draw(scenario)
+    mid = MidPath(scenario.market, scenario.seed)
+    for entry in scenario.strategies:
+        world = {"venues": scenario.venues, "order_size": scenario.order.size}
+        trio = run_trio(draws, entry.strategy, mid=mid, **world)
+        fast = run_fast(draws, entry.strategy, mid=mid, **world)
+        name = entry.name
+        assert np.array_equal(trio.venue, fast.venue), name
+        assert np.array_equal(trio.outcome, fast.outcome), name
+        assert np.array_equal(trio.fill_price, fast.fill_price, equal_nan=True), name
+        for field in ("decision_s", "fill_s"):
+            a, b = getattr(trio, field), getattr(fast, field)
+            assert np.array_equal(np.isnan(a), np.isnan(b)), (name, field)
+            assert np.allclose(a, b, rtol=0, atol=LATENCY_TOLERANCE_S, equal_nan=True), name
+        for field in ("filled_size", "orders", "rejects", "venue_requests", "arrival_s"):
+            assert np.array_equal(getattr(trio, field), getattr(fast, field)), (name, field)
+        assert abs(trio.span_s - fast.span_s) <= LATENCY_TOLERANCE_S
+
+
+# --- randomized scenarios -------------------------------------------------------------------
+
+ms = st.floats(0.0, 5.0).map(lambda x: round(x, 3))  # rounded: exact ties happen
+latencies = st.one_of(
+    st.builds(lambda m: {"dist": "constant", "ms": m}, ms),
+    st.builds(lambda a, b: {"dist": "uniform", "low_ms": min(a, b), "high_ms": max(a, b)}, ms, ms),
+    st.builds(lambda m: {"dist": "exponential", "mean_ms": m + 0.01}, ms),
+    st.builds(
+        lambda m, s: {"dist": "lognormal", "median_ms": m + 0.01, "sigma": s},
+        ms,
+        st.floats(0.05, 1.5),
+    ),
+    st.builds(
+        lambda a, b: {
+            "dist": "mixture",
+            "components": [
+                {"weight": 0.9, "dist": "constant", "ms": a},
+                {"weight": 0.1, "dist": "constant", "ms": b + 3.0},
+            ],
+        },
+        ms,
+        ms,
+    ),
+)
+
+
+@st.composite
+def venues(draw_from, index: int) -> dict:
+    venue = {
+        "name": f"v{index}",
+        "latency": draw_from(latencies),
+        "fail_prob": draw_from(st.sampled_from([0.0, 0.0, 0.2])),
+        "skew_bps": draw_from(st.sampled_from([0.0, 0.5, -1.0])),
+        "noise_bps": draw_from(st.sampled_from([0.0, 0.3])),
+    }
+    if draw_from(st.booleans()):  # a ladder, sometimes too shallow for the order
+        venue["depth"] = draw_from(
+            st.sampled_from(
+                [
+                    [{"size": 1.0, "spread_bps": 1.0}, {"size": 2.0, "spread_bps": 3.0}],
+                    [{"size": 0.5, "spread_bps": 0.2}],
+                ]
+            )
+        )
+    else:
+        venue["spread_bps"] = draw_from(st.sampled_from([0.0, 1.0, 2.0, 1.0]))
+    if draw_from(st.booleans()):
+        venue["quote_ttl_ms"] = draw_from(st.sampled_from([0.5, 2.0, 5.0]))
+    if draw_from(st.booleans()):
+        venue["last_look"] = {
+            "hold_ms": draw_from(st.sampled_from([0.0, 0.5, 2.0])),
+            "tolerance_bps": draw_from(st.sampled_from([0.0, 0.2, 1.0])),
+            "mode": draw_from(st.sampled_from(["asymmetric", "symmetric"])),
+        }
+    if draw_from(st.booleans()):
+        venue["order_latency"] = draw_from(latencies)
+    return venue
+
+
+strategies = st.lists(
+    st.one_of(
+        st.builds(lambda t: {"kind": "first_wins", "timeout_ms": t}, st.sampled_from([2.0, 50.0])),
+        st.builds(lambda t: {"kind": "best_price", "timeout_ms": t}, st.sampled_from([2.0, 50.0])),
+        st.builds(
+            lambda k, t: {"kind": "first_k", "k": k, "timeout_ms": t},
+            st.integers(1, 6),
+            st.sampled_from([3.0, 50.0]),
+        ),
+        st.builds(
+            lambda d, t: {"kind": "deadline", "deadline_ms": d, "timeout_ms": t},
+            st.sampled_from([0.5, 1.0, 3.0, 80.0]),
+            st.sampled_from([4.0, 50.0]),
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@st.composite
+def scenarios(draw_from):
+    count = draw_from(st.integers(1, 5))
+    kinds = draw_from(strategies)
+    for i, s in enumerate(kinds):
+        s["name"] = f"s{i}"
+    arrivals = {
+        "process": draw_from(st.sampled_from(["poisson", "uniform"])),
+        "rate_per_s": draw_from(st.sampled_from([500.0, 1000.0, 5000.0])),
+    }
+    if draw_from(st.booleans()):
+        arrivals["bursts"] = {"on_ms": 5.0, "off_ms": 20.0, "rate_per_s": 20_000.0}
+    market = {"volatility_bps": draw_from(st.sampled_from([0.0, 20.0, 200.0]))}
+    if draw_from(st.booleans()):
+        market["jumps"] = {"rate_per_s": 50.0, "size_bps": 2.0}
+    return parse(
+        {
+            "scenario": {"seed": draw_from(st.integers(0, 2**32)), "requests": 80},
+            "arrivals": arrivals,
+            "market": market,
+            "order": {
+                "side": draw_from(st.sampled_from(["buy", "sell", "random"])),
+                "size": draw_from(st.sampled_from([1.0, 1.5, 3.0])),
+            },
+            "venues": [draw_from(venues(i)) for i in range(count)],
+            "strategies": kinds,
+        },
+        default_name="random",
+    )
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(scenarios())
+def test_both_engines_decide_random_scenarios_alike(scenario) -> None:
+    assert unsupported(scenario) is None
+    agree(scenario)
+
+
+def test_every_bundled_scenario_the_fast_engine_accepts_agrees() -> None:
+    accepted = [name for name in bundled() if unsupported(load(name)) is None]
+    assert {"default", "tail-at-scale"} <= set(accepted)
+    for name in accepted:
+        agree(load(name).with_overrides(requests=2000 if name == "default" else 300))
+
+
+def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
+    """Requests are decided BLOCK at a time, blocks in threads: with blocks of 128 requests,
+    3000 requests make 24 blocks, and the results are still trio's."""
+    from sim import fast
+
+    monkeypatch.setattr(fast, "BLOCK", 128)
+    scenario = load("default").with_overrides(requests=3000)
+    assert len(fast.Prepared(draw(scenario), MidPath(scenario.market, 1)).blocks) == 24
+    agree(scenario)
+
+
+# --- what it refuses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("stale-quotes", "retries"),
+        ("hedging", "strategy one_venue (hedged"),
+        ("overload", "venue servers"),
+        ("coordinated-omission", "a closed loop"),
+    ],
+)
+def test_scenarios_with_interactions_or_state_go_to_trio(name, reason, capsys) -> None:
+    assert unsupported(load(name)).startswith(reason)
+    summary = run(load(name).with_overrides(requests=50)).summary
+    assert summary["engine"] == "trio"
+    status = main(["run", name, "--engine", "fast", "--requests", "50"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith(f"--engine: the fast engine cannot run {name}: {reason}")
+
+
+def test_the_wall_clock_goes_to_trio() -> None:
+    assert unsupported(load("default").with_overrides(clock="real")) == "the wall clock"
+
+
+# --- building blocks ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_vectorized_histogram_fill_equals_recording_one_by_one(seed) -> None:
+    rng = np.random.default_rng(seed)
+    values = np.concatenate(
+        [
+            rng.integers(0, HIGHEST_NS, 20_000),
+            np.rint(rng.lognormal(13, 3, 20_000)).clip(0, HIGHEST_NS).astype(np.int64),
+            [0, 1, 2, 2047, 2048, 2049, 4095, 4096, 2**40 - 1, 2**40, HIGHEST_NS],
+        ]
+    )
+    one_by_one, at_once = HdrHistogram(1, HIGHEST_NS, 3), HdrHistogram(1, HIGHEST_NS, 3)
+    for value in values.tolist():
+        assert one_by_one.record_value(value)
+    record_all(at_once, values)
+    assert list(at_once.counts) == list(one_by_one.counts)
+    assert (at_once.total_count, at_once.min_value, at_once.max_value) == (
+        one_by_one.total_count,
+        one_by_one.min_value,
+        one_by_one.max_value,
+    )
+    with pytest.raises(ValueError, match="outside the histogram's range"):
+        record_all(at_once, np.array([HIGHEST_NS * 2]))
+
+
+def test_vectorized_mid_lookup_equals_the_scalar_one() -> None:
+    spec = load("default").market
+    spec = dataclasses.replace(spec, volatility_bps=50.0)
+    scalar, vector = MidPath(spec, 5), MidPath(spec, 5)
+    rng = np.random.default_rng(0)
+    times = np.concatenate([rng.uniform(-1.0, 4.5, 5000), [0.0, 1.0, 2.0, 3.0]])
+    scalar(4.4)  # generate the chunks, then ask for their exact update times too
+    times = np.concatenate([times, np.asarray(scalar._chunks[1][0][:50])])
+    expected = np.array([scalar(t) for t in times.tolist()])
+    assert np.array_equal(vector.at(times), expected)
