@@ -240,24 +240,17 @@ def _run_one(scenario: Scenario, args: argparse.Namespace) -> RunResult:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from sim.sweep import parse_set, sweep, sweep_csv, sweep_plots
+    from sim.sweep import Plan, parse_set, sweep, sweep_csv, sweep_plots
 
     sets = [parse_set(text) for text in args.sets]
-    name = Path(args.scenario).stem
-    out = args.out or RESULTS / f"sweep-{name}"
+    plan = Plan(args.scenario, sets, args.engine)  # every point checked before anything runs
+    out = args.out or RESULTS / f"sweep-{plan.path.stem}"
     with _writing(out):
         out.mkdir(parents=True, exist_ok=True)
-    total = 1
-    for _, values in sets:
-        total *= len(values)
+    total = len(plan.points)
     with RunProgress(total, enabled=not args.quiet) as progress:
         rows, failures = sweep(
-            args.scenario,
-            sets,
-            engine=args.engine,
-            workers=args.workers,
-            dask=args.dask,
-            progress=progress.advance,
+            plan, workers=args.workers, dask=args.dask, progress=progress.advance
         )
     keys = [key for key, _ in sets]
     with _writing(out):

@@ -69,6 +69,7 @@ def compare(result: RunResult, resamples: int = RESAMPLES) -> dict[str, Any]:
         "scenario": scenario.name,
         "seed": scenario.seed,
         "requests": scenario.requests,
+        "engine": result.summary["engine"],
         "baseline": baseline,
         "resamples": resamples,
         "confidence": 0.95,

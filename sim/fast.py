@@ -3,21 +3,21 @@
 Where requests do not interact, a race's outcome is a function of its own draws: which venues
 answer, when, at what price, and what last look makes of the order. Then there is no need to
 run the races as tasks: arrays over (venue, request) give every decision at once, about a
-thousand times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
+few hundred times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
 engine instead (venue servers, a closed loop, the wall clock, retries, a strategy with state or
 a rule this engine does not know); `run_fast` gives the same Records as `sim.engine.run_trio`.
 
 The rules are the trio strategies' own, restated over arrays (see each strategy's module):
 quotes arriving exactly at a timeout or deadline count; ties in time go to the lower venue;
 `best` ranks quotes too small for the order last, then by cost, then by arrival. Latencies are
-the drawn values, as the trio engine records them; where trio wakes several quotes in one batch
-of the same clock instant it may record the batch's latest (an ulp of engine time away).
+the drawn values, as the trio engine records them (the arrival of the quotes a strategy took).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -82,7 +82,6 @@ class Prepared:
             )
         ]
         self.last_t0 = float(draws.arrival_s.max()) if draws.requests else 0.0
-        self.longest_order = float(order_latency.max()) if draws.requests else 0.0
 
 
 class _Block:
@@ -102,17 +101,17 @@ class _Block:
             self._quoted = timeout, self.mid.at(self.t0[None, :] + 0.5 * latency)
         return self._quoted[1]
 
-    def quoted_mid_of(self, venue: np.ndarray) -> np.ndarray:
-        """The same for one quote per request (`venue[i]`'s for request i), without looking
-        up the others' if that is not done yet."""
-        requests = np.arange(self.t0.size)
-        latency = self.latency[venue, requests]
+    def quoted_mid_of(self, venue: np.ndarray, which: np.ndarray) -> np.ndarray:
+        """The same for one quote of each request in `which` (a mask; `venue[i]` is the i-th
+        such request's venue), without looking up the others' if that is not done yet."""
+        requests = np.flatnonzero(which)
+        t0, latency = self.t0[requests], self.latency[venue, requests]
         if self._quoted is None:
-            return self.mid.at(self.t0 + 0.5 * latency)
+            return self.mid.at(t0 + 0.5 * latency)
         cap, cached = self._quoted
         mids = cached[venue, requests]
         beyond = latency > cap  # later than any quote the cache was made for
-        mids[beyond] = self.mid.at(self.t0[beyond] + 0.5 * latency[beyond])
+        mids[beyond] = self.mid.at(t0[beyond] + 0.5 * latency[beyond])
         return mids
 
 
@@ -128,40 +127,29 @@ def run_fast(
     """Every request of `draws` decided by `strategy` (one of RULES), as `run_trio` would, on
     the market path `mid` (looked up many at once: MidPath.at). Blocks of requests run in
     parallel threads (numpy lets go of the GIL). Strategies racing the same draws can share
-    one `prepared`."""
+    one `prepared`.
+
+    Threads must not extend the market path, so it is made in this thread as far as each
+    phase reaches, as the trio engine would reach it: first to the timeout after the last
+    arrival (quotes are priced by then), then to the last order actually checked.
+    """
     prepared = prepared or Prepared(draws, mid)
     count = len(venues)
-    # The market path as far as this strategy's lookups reach, made now: blocks run in threads
-    # and must not extend it. (Every decision comes by the timeout; then the order's round
-    # trip and hold.)
-    hold = max((v.last_look.hold_ms * 1e-3 for v in venues if v.last_look), default=0.0)
     timeout = strategy.timeout_ms * 1e-3
-    mid.at(np.array([prepared.last_t0 + timeout + prepared.longest_order + hold]))
-    if len(prepared.blocks) > 1:
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            parts = list(
-                pool.map(lambda b: _decide_block(b, strategy, venues, order_size), prepared.blocks)
-            )
-    else:
-        parts = [_decide_block(b, strategy, venues, order_size) for b in prepared.blocks]
-    if not parts:
-        parts = [{}]
-    joined = {
-        key: np.concatenate([p[key] for p in parts]) if parts[0] else np.empty(0)
-        for key in (
-            "decision_s",
-            "venue",
-            "outcome",
-            "fill_price",
-            "fill_s",
-            "filled_size",
-            "orders",
-        )
-    }
+    mid.at(np.array([prepared.last_t0 + timeout]))
+    chosen = _each(prepared.blocks, lambda b: _choose(b, strategy, venues, order_size))
+    reach = [c["checked_t"] for c in chosen if c["checked_t"].size]
+    if reach:
+        mid.at(np.array([max(float(np.max(t)) for t in reach)]))
+    parts = _each(
+        list(zip(prepared.blocks, chosen, strict=True)),
+        lambda pair: _judge(*pair, venues, order_size, timeout),
+    )
+    fields = ("decision_s", "venue", "outcome", "fill_price", "fill_s", "filled_size", "orders")
     return Records(
-        **joined,
-        rejects=np.sum([p["rejects"] for p in parts if p], axis=0).astype(np.int64)
-        if parts[0]
+        **{f: np.concatenate([p[f] for p in parts]) if parts else np.empty(0) for f in fields},
+        rejects=np.sum([p["rejects"] for p in parts], axis=0).astype(np.int64)
+        if parts
         else np.zeros(len(REJECT_REASONS), dtype=np.int64),
         venue_requests=np.full(count, draws.requests, dtype=np.int64),
         arrival_s=np.asarray(draws.arrival_s, dtype=np.float64),
@@ -170,49 +158,81 @@ def run_fast(
         venue_wait_s=np.zeros(count),
         venue_utilization=np.full(count, np.nan),
         timer_overshoot_s=np.empty(0),
-        span_s=max((p["end"] for p in parts if p), default=0.0),
+        span_s=max((p["end"] for p in parts), default=0.0),
     )
 
 
-def _decide_block(block: _Block, strategy, venues, order_size: float) -> dict[str, Any]:
-    """One block's per-request results, as Records fields, its reject counts and its end."""
-    t0, side, latency = block.t0, block.side, block.latency
+def _each(items: list, work: Callable[[Any], Any]) -> list:
+    """`work` on every item, in parallel threads when there are several."""
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return list(pool.map(work, items))
+
+
+def _choose(block: _Block, strategy, venues, order_size: float) -> dict[str, Any]:
+    """One block's decisions: the chosen quotes, their prices, and when each order would be
+    checked (engine time; for the venues with last look)."""
+    t0, latency = block.t0, block.latency
     n = t0.size
     timeout = strategy.timeout_ms * 1e-3
     in_time = block.answers & (latency <= timeout)
     arrival = np.where(in_time, latency, np.inf)
-
     chosen, decided = _decide(strategy, arrival, in_time, timeout, venues, block, order_size)
     has = chosen >= 0
     requests = np.arange(n)
     pick = np.where(has, chosen, 0)
+    spreads, _, skew, _, hold_s, policies = _venue_constants(venues, order_size)
     # the chosen quote: priced halfway through its latency, at the venue's spread and noise
-    quote_latency = latency[pick, requests]
-    spreads, available, skew, ttl_s, hold_s, policies = _venue_constants(venues, order_size)
-    quoted_mid = block.quoted_mid_of(pick)
-    price = quote_price(quoted_mid, side, spreads[pick], skew[pick], block.noise[pick, requests])
-    # the order: checked after half its round trip and the hold, reported after all of it
+    quoted_mid = np.full(n, np.nan)
+    quoted_mid[has] = block.quoted_mid_of(pick[has], has)
+    price = quote_price(
+        quoted_mid, block.side, spreads[pick], skew[pick], block.noise[pick, requests]
+    )
     order_latency = block.order_latency[pick, requests]
     hold = hold_s[pick]
     judged = has & np.array([p is not None for p in policies])[pick]  # the moves last look saw
+    checked_t = t0[judged] + (decided[judged] + 0.5 * order_latency[judged] + hold[judged])
+    return {
+        "chosen": chosen,
+        "decided": decided,
+        "pick": pick,
+        "quoted_mid": quoted_mid,
+        "price": price,
+        "order_latency": order_latency,
+        "hold": hold,
+        "judged": judged,
+        "checked_t": checked_t,
+    }
+
+
+def _judge(block: _Block, c: dict[str, Any], venues, order_size: float, timeout: float):
+    """One block's orders judged (expiry, last look, liquidity): Records fields, its reject
+    counts and when its last request ended."""
+    t0, side = block.t0, block.side
+    n = t0.size
+    chosen, decided, pick = c["chosen"], c["decided"], c["pick"]
+    order_latency, hold, judged = c["order_latency"], c["hold"], c["judged"]
+    has = chosen >= 0
+    _, available, _, ttl_s, _, policies = _venue_constants(venues, order_size)
+    quote_latency = block.latency[pick, np.arange(n)]
     checked_mid = np.full(n, np.nan)
-    checked_mid[judged] = block.mid.at(
-        t0[judged] + (decided[judged] + 0.5 * order_latency[judged] + hold[judged])
-    )
+    checked_mid[judged] = block.mid.at(c["checked_t"])
     checked_at = _ns(decided) + _ns(0.5 * order_latency) + _ns(hold)
     expires_at = _ns(0.5 * quote_latency) + _ns(ttl_s[pick])
-    move_bps = side * (checked_mid - quoted_mid) / quoted_mid * 1e4
+    move_bps = side * (checked_mid - c["quoted_mid"]) / c["quoted_mid"] * 1e4
     reason = np.zeros(n, dtype=np.int8)  # 0: fill, else 1 + index into REJECT_REASONS
     reason[available[pick] < order_size] = REJECTED["no_liquidity"]
     for v, policy in enumerate(policies):
         if policy is None:
             continue
-        mine = pick == v
+        mine = (pick == v) & judged
         moved = _beyond(move_bps[mine], policy.tolerance_bps, policy.mode == "symmetric")
         reason[np.flatnonzero(mine)[moved]] = REJECTED["price_moved"]
     reason[checked_at > expires_at] = REJECTED["expired"]
     outcome = np.where(has, np.where(reason == 0, FILLED, reason), NO_QUOTE).astype(np.int8)
     filled = outcome == FILLED
+    price = c["price"]
     return {
         "decision_s": np.where(has, decided, np.nan),
         "venue": chosen.astype(np.int32),
@@ -236,7 +256,7 @@ def _beyond(move_bps: np.ndarray, tolerance_bps: float, symmetric: bool) -> np.n
     return (np.abs(rounded) if symmetric else rounded) > tolerance_bps
 
 
-def _decide(strategy, arrival, in_time, timeout, venues, prepared, order_size):
+def _decide(strategy, arrival, in_time, timeout, venues, block, order_size):
     """(chosen venue or -1, decision time after arrival) for every request."""
     count, n = arrival.shape
     requests = np.arange(n)
@@ -260,10 +280,10 @@ def _decide(strategy, arrival, in_time, timeout, venues, prepared, order_size):
         took = in_time & (arrival <= until)
         when = np.where(took.sum(axis=0) == count, _last(arrival, took), until)
         late = ~took.any(axis=0) & (received > 0)  # none by the deadline: the first after it
-        chosen = np.where(late, first, _best(took, arrival, venues, prepared, order_size))
+        chosen = np.where(late, first, _best(took, arrival, venues, block, order_size))
         when = np.where(late, arrival[first, requests], when)
         return chosen, np.where(chosen >= 0, when, np.nan)
-    chosen = _best(took, arrival, venues, prepared, order_size)
+    chosen = _best(took, arrival, venues, block, order_size)
     return chosen, np.where(chosen >= 0, when, np.nan)
 
 
@@ -271,14 +291,14 @@ def _last(arrival: np.ndarray, took: np.ndarray) -> np.ndarray:
     return np.max(np.where(took, arrival, -np.inf), axis=0)
 
 
-def _best(took, arrival, venues, prepared, order_size):
+def _best(took, arrival, venues, block, order_size):
     """strategies.ranking.best over the quotes each request took: those too small for the
     order only if there is no other, then the lowest cost to the client, then the earliest,
     then the lower venue."""
     spreads, available, skew, _, _, _ = _venue_constants(venues, order_size)
-    side = prepared.side[None, :]
-    quoted = prepared.quoted_mid(float(np.max(np.where(took, arrival, 0.0), initial=0.0)))
-    price = quote_price(quoted, side, spreads[:, None], skew[:, None], prepared.noise)
+    side = block.side[None, :]
+    quoted = block.quoted_mid(float(np.max(np.where(took, arrival, 0.0), initial=0.0)))
+    price = quote_price(quoted, side, spreads[:, None], skew[:, None], block.noise)
     deep = took & (available >= order_size)[:, None]
     candidates = np.where(deep.any(axis=0), deep, took)
     for key in (side * price, arrival):  # narrow to the lowest cost, then earliest

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,7 @@ class MidPath:
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
         self._updates = 0
         self._flat: tuple[np.ndarray, np.ndarray, int] | None = None  # for `at`
+        self._maker = threading.current_thread()  # the only thread that may extend the path
 
     def __call__(self, t: float) -> float:
         """The mid at engine time `t` (the last update at or before t)."""
@@ -87,6 +89,9 @@ class MidPath:
         """Every update time and mid up to `until`, as two arrays (made once, grown as
         needed)."""
         last = int(until // CHUNK_S)
+        if len(self._chunks) <= last and threading.current_thread() is not self._maker:
+            # sim.fast makes the path before its threads look it up: this is a bug there
+            raise RuntimeError("the market path may only be extended by the thread that made it")
         while len(self._chunks) <= last:
             self._extend()
         if self._flat is None or self._flat[2] < len(self._chunks):

@@ -37,10 +37,10 @@ def record_all(histogram: HdrHistogram, values: np.ndarray) -> None:
     if values.size == 0:
         return
     low, high = int(values.min()), int(values.max())
-    if low < 0 or high > histogram.highest_trackable_value or high >= 2**53:
+    h = histogram
+    if low < 0 or high >= 2**53 or h._counts_index_for(high) >= h.counts_len:
         bad = low if low < 0 else high
         raise ValueError(f"latency {bad} ns is outside the histogram's range 0..{HIGHEST_NS}")
-    h = histogram
     # bit length, exactly: below 2**53 every integer is an exact float, and frexp's exponent
     # is its bit length
     _, pow2ceiling = np.frexp((values | h.sub_bucket_mask).astype(np.float64))

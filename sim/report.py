@@ -33,7 +33,8 @@ def comparison_table(comparison: dict[str, Any]) -> Table:
     """Paired differences against the baseline strategy, with 95% intervals."""
     table = Table(
         title=f"{comparison['scenario']}: paired differences against "
-        f"{comparison['baseline']} ({comparison['requests']:,} requests, bootstrap of "
+        f"{comparison['baseline']} ({comparison['requests']:,} requests, "
+        f"{comparison.get('engine', 'trio')} engine, bootstrap of "
         f"{comparison['resamples']:,} resamples)",
         title_justify="left",
         caption="slippage over the requests both filled; a race with no quote counts as "

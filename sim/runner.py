@@ -112,7 +112,7 @@ def run(
     scenario = scenario.with_overrides(seed=seed, requests=requests)
     if strategies is not None:
         scenario = scenario.with_strategies(strategies)
-    engine = _engine(engine, scenario)
+    engine = choose_engine(engine, scenario)
     draws = draw(scenario)
     mid = MidPath(scenario.market, scenario.seed)
     closed = scenario.arrivals.clients if scenario.arrivals.closed else None
@@ -171,7 +171,7 @@ def _run_trio(scenario, entry, draws, mid, clients, progress) -> Records:
 ENGINES = ("auto", "trio", "fast")
 
 
-def _engine(engine: str, scenario: Scenario) -> str:
+def choose_engine(engine: str, scenario: Scenario) -> str:
     """The engine that will run `scenario`: "auto" is the fast one where it can."""
     if engine not in ENGINES:
         raise ScenarioError("--engine", f"must be one of {', '.join(ENGINES)} (got {engine!r})")

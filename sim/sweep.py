@@ -30,7 +30,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from sim.errors import ScenarioError
-from sim.runner import run
+from sim.runner import choose_engine, run
 from sim.scenario import Scenario, bundled_dir, parse, resolve
 
 # What each row reports of a strategy's summary: column -> path in the summary
@@ -117,26 +117,34 @@ def run_point(data: dict[str, Any], settings: dict[str, Any], source: str, engin
     return run(point_scenario(data, settings, Path(source)), engine=engine).summary
 
 
+class Plan:
+    """A checked sweep: the scenario file's data and every point of the grid. Making one
+    raises ScenarioError for a bad key, value or engine at any point: one line before anything
+    runs."""
+
+    def __init__(self, source: str, sets: list[tuple[str, list[Any]]], engine: str) -> None:
+        self.path = resolve(source)
+        try:
+            with self.path.open("rb") as f:
+                self.data = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ScenarioError("", f"cannot read: {e}", str(source)) from None
+        self.points = grid(sets)
+        self.engine = engine
+        for settings in self.points:
+            choose_engine(engine, point_scenario(self.data, settings, self.path))
+
+
 def sweep(
-    source: str,
-    sets: list[tuple[str, list[Any]]],
+    plan: Plan,
     *,
-    engine: str = "auto",
     workers: int | None = None,
     dask: str | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
-    """Run every point of the grid; return (rows, failures): one row per point and strategy,
+    """Run every point of `plan`; return (rows, failures): one row per point and strategy,
     and (settings, error) for each point that failed while running."""
-    path = resolve(source)
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ScenarioError("", f"cannot read: {e}", str(source)) from None
-    points = grid(sets)
-    for settings in points:  # bad keys and values: one line before anything runs
-        point_scenario(data, settings, path)
+    data, path, points, engine = plan.data, plan.path, plan.points, plan.engine
     rows: list[dict[str, Any]] = []
     failures: list[tuple[dict[str, Any], str]] = []
     for settings, outcome in _run_all(points, data, str(path), engine, workers, dask):
@@ -167,7 +175,7 @@ def _run_all(points, data, source, engine, workers, dask) -> Iterator[tuple[dict
             ) from None
         try:
             client = Client(dask, timeout="5s")
-        except OSError as e:
+        except (OSError, ValueError, TimeoutError) as e:
             raise ScenarioError("--dask", f"cannot connect to {dask}: {e}") from None
         with client:
             futures = {

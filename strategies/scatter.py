@@ -144,7 +144,9 @@ class Quotes:
             await self._wait(1)
             if not self._ready:
                 raise StopAsyncIteration
-        return self._ready.pop()
+        quote = self._ready.pop()
+        self._saw(quote.arrived_after_s)
+        return quote
 
     async def collect(self, k: int | None = None, *, within_s: float | None = None) -> list[Quote]:
         """The next `k` quotes in order of arrival (all the rest when None); fewer if the
@@ -157,7 +159,10 @@ class Quotes:
         while len(self._ready) < k and self._taken < self._expected and not self._timed_out:
             if not await self._wait(k - len(self._ready), until_s):
                 break
-        return [self._ready.pop() for _ in range(min(k, len(self._ready)))]
+        taken = [self._ready.pop() for _ in range(min(k, len(self._ready)))]
+        if taken:
+            self._saw(taken[-1].arrived_after_s)
+        return taken
 
     async def _wait(self, wanted: int, until_s: float | None = None) -> bool:
         """Take delivered quotes into `_ready`, first waiting until `wanted` have been
@@ -170,7 +175,9 @@ class Quotes:
         if not self._timed_out and now >= self._deadline:
             self._timed_out = True  # a slow consumer came back after the deadline
         passed = now >= until
-        if len(self._arrived) < wanted and not self._timed_out and not passed:
+        # Even when `until` is now or past, wait on the timer: venues due at that instant are
+        # woken with it (a deadline of 0 still sees the venues that answer at once).
+        if len(self._arrived) < wanted and not self._timed_out:
             self._wanted = wanted
             with trio.move_on_at(until) as timer:
                 self._waiter = trio.lowlevel.current_task()
@@ -189,19 +196,28 @@ class Quotes:
 
     def _take(self, woke_after_s: float | None) -> None:
         """Move delivered quotes to `_ready`; `woke_after_s`: the deadline that woke us, if one
-        did (seconds after the request)."""
+        did (seconds after the request). A quote delivered in the same clock instant but
+        arriving (exactly) after that deadline stays for later: after the timeout it never
+        counts."""
         batch, self._arrived = self._arrived, []
-        if self._timed_out:
-            batch = [q for q in batch if q.arrived_after_s <= self._timeout_s]
+        if woke_after_s is not None or self._timed_out:
+            until = self._timeout_s if self._timed_out else woke_after_s
+            late = [q for q in batch if q.arrived_after_s > until]
+            batch = [q for q in batch if q.arrived_after_s <= until]
+            if not self._timed_out:
+                self._arrived = late
         self._taken += len(batch)
         self._ready += batch
         self._ready.sort(key=_arrival_order, reverse=True)
         if self._timed_out:
-            self._elapsed_s = self._timeout_s
+            self._saw(self._timeout_s)
         elif woke_after_s is not None:
-            self._elapsed_s = woke_after_s
-        elif batch:
-            self._elapsed_s = self._ready[0].arrived_after_s
+            self._saw(woke_after_s)
+
+    def _saw(self, elapsed_s: float) -> None:
+        """The gather's latest event: a quote handed to the strategy (its exact arrival), or
+        the deadline or timeout that woke it; the engine records decisions from it."""
+        self._elapsed_s = max(self._elapsed_s, elapsed_s)
         event = last_event.get()
         if event is not None:
             event.elapsed_s = self._elapsed_s

@@ -18,10 +18,11 @@ from hdrh.histogram import HdrHistogram
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim import fast
 from sim.cli import main
 from sim.draws import draw
-from sim.engine import run_trio
-from sim.fast import run_fast, unsupported
+from sim.engine import OUTCOMES
+from sim.fast import unsupported
 from sim.market import MidPath
 from sim.metrics import HIGHEST_NS, record_all
 from sim.runner import run
@@ -31,14 +32,12 @@ LATENCY_TOLERANCE_S = 1e-9
 
 
 def agree(scenario) -> None:
-    """Both engines on `scenario`'s draws: the same per-request results."""
-    draws = draw(scenario)
-    mid = MidPath(scenario.market, scenario.seed)
+    """Both engines, each as `sim.run` runs it: the same per-request results."""
+    by_trio, by_fast = run(scenario, engine="trio"), run(scenario, engine="fast")
+    assert (by_trio.summary["engine"], by_fast.summary["engine"]) == ("trio", "fast")
     for entry in scenario.strategies:
-        world = {"venues": scenario.venues, "order_size": scenario.order.size}
-        trio = run_trio(draws, entry.strategy, mid=mid, **world)
-        fast = run_fast(draws, entry.strategy, mid=mid, **world)
         name = entry.name
+        trio, fast = by_trio.strategies[name].records, by_fast.strategies[name].records
         assert np.array_equal(trio.venue, fast.venue), name
         assert np.array_equal(trio.outcome, fast.outcome), name
         assert np.array_equal(trio.fill_price, fast.fill_price, equal_nan=True), name
@@ -121,7 +120,7 @@ strategies = st.lists(
         ),
         st.builds(
             lambda d, t: {"kind": "deadline", "deadline_ms": d, "timeout_ms": t},
-            st.sampled_from([0.5, 1.0, 3.0, 80.0]),
+            st.sampled_from([0.0, 0.5, 1.0, 3.0, 80.0]),
             st.sampled_from([4.0, 50.0]),
         ),
     ),
@@ -169,8 +168,43 @@ def scenarios(draw_from):
 )
 @given(scenarios())
 def test_both_engines_decide_random_scenarios_alike(scenario) -> None:
+    """Blocks of 16 requests, so that the 80 run as five blocks in threads."""
     assert unsupported(scenario) is None
+    block = fast.BLOCK
+    fast.BLOCK = 16
+    try:
+        agree(scenario)
+    finally:
+        fast.BLOCK = block
+
+
+@pytest.mark.parametrize(
+    ("case", "venue", "strategy", "outcome"),
+    [
+        # network 1 ms, TTL 1 ms: priced at 0.5, checked at 1 + 0.5 = 1.5 = expiry: fills
+        ("at expiry", {"quote_ttl_ms": 1.0}, {"kind": "first_wins"}, "filled"),
+        ("past expiry", {"quote_ttl_ms": 0.999999}, {"kind": "first_wins"}, "expired"),
+        ("at the deadline", {}, {"kind": "deadline", "deadline_ms": 1.0}, "filled"),
+        ("at the timeout", {}, {"kind": "best_price", "timeout_ms": 1.0}, "filled"),
+        ("past the timeout", {}, {"kind": "first_wins", "timeout_ms": 0.999999}, "no_quote"),
+    ],
+)
+def test_both_engines_agree_exactly_at_the_boundaries(case, venue, strategy, outcome) -> None:
+    """Constant latencies put every event exactly on a boundary, where `<` and `<=` differ."""
+    scenario = parse(
+        {
+            "arrivals": {"process": "uniform", "rate_per_s": 100.0},
+            "venues": [{"name": "a", "latency": {"dist": "constant", "ms": 1.0}} | venue],
+            "strategies": [strategy],
+        },
+        default_name="edge",
+    ).with_overrides(requests=20)
     agree(scenario)
+    kind = strategy["kind"]
+    assert (
+        run(scenario, engine="fast").records(kind)["outcome"].tolist()
+        == [OUTCOMES.index(outcome)] * 20
+    ), case
 
 
 def test_every_bundled_scenario_the_fast_engine_accepts_agrees() -> None:
@@ -183,8 +217,6 @@ def test_every_bundled_scenario_the_fast_engine_accepts_agrees() -> None:
 def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
     """Requests are decided BLOCK at a time, blocks in threads: with blocks of 128 requests,
     3000 requests make 24 blocks, and the results are still trio's."""
-    from sim import fast
-
     monkeypatch.setattr(fast, "BLOCK", 128)
     scenario = load("default").with_overrides(requests=3000)
     assert len(fast.Prepared(draw(scenario), MidPath(scenario.market, 1)).blocks) == 24
@@ -241,6 +273,11 @@ def test_vectorized_histogram_fill_equals_recording_one_by_one(seed) -> None:
     )
     with pytest.raises(ValueError, match="outside the histogram's range"):
         record_all(at_once, np.array([HIGHEST_NS * 2]))
+    # as far as hdrh's last bucket reaches, not just to the highest trackable value
+    beyond = HIGHEST_NS + 10**12
+    assert one_by_one.record_value(beyond)
+    record_all(at_once, np.array([beyond]))
+    assert list(at_once.counts) == list(one_by_one.counts)
 
 
 def test_vectorized_mid_lookup_equals_the_scalar_one() -> None:

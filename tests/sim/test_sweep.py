@@ -16,7 +16,7 @@ from cli_checks import one_error_line
 from sim.cli import main
 from sim.runner import run
 from sim.scenario import resolve
-from sim.sweep import METRICS, grid, parse_set, point_scenario, sweep
+from sim.sweep import METRICS, Plan, grid, parse_set, point_scenario, sweep
 
 SETS = ["venues[0].latency.median_ms=0.5,2", "arrivals.rate_per_s=500,1000"]
 REQUESTS = "scenario.requests=400"
@@ -75,6 +75,16 @@ def test_bad_settings_are_one_line_before_anything_runs(tmp_path, capsys) -> Non
     )
 
 
+def test_an_engine_the_scenario_cannot_use_is_one_line_and_no_folder(tmp_path, capsys):
+    out = tmp_path / "never"
+    argv = ["sweep", "stale-quotes", "--set", REQUESTS, "--engine", "fast", "--out", str(out)]
+    line = one_error_line(capsys, main(argv))
+    assert line.startswith("--engine: the fast engine cannot run stale-quotes: retries")
+    assert not out.exists()
+    line = one_error_line(capsys, main(["sweep", "default", "--set", REQUESTS, "--dask", "x"]))
+    assert line.startswith("--dask: cannot connect to x")
+
+
 def test_a_failing_point_is_reported_and_the_rest_complete(tmp_path, capsys) -> None:
     """sigma = 1000 passes the file's checks, but its draws overflow when the point runs."""
     out = tmp_path / "f"
@@ -91,11 +101,12 @@ def test_a_failing_point_is_reported_and_the_rest_complete(tmp_path, capsys) -> 
 def test_a_sweep_on_dask_gives_the_same_rows() -> None:
     distributed = pytest.importorskip("distributed")
     sets = [parse_set(s) for s in (*SETS, REQUESTS)]
-    local, _ = sweep("default", sets, workers=2)
+    plan = Plan("default", sets, "auto")
+    local, _ = sweep(plan, workers=2)
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:
-        on_dask, failures = sweep("default", sets, dask=cluster.scheduler_address)
+        on_dask, failures = sweep(plan, dask=cluster.scheduler_address)
     assert failures == []
     assert on_dask == local
 
