@@ -30,11 +30,12 @@ from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
 from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
+from strategies.threshold import Threshold
 from venues.last_look import REJECT_REASONS
 from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
 
-RULES = (FirstWins, BestPrice, FirstK, Deadline)
+RULES = (FirstWins, BestPrice, FirstK, Deadline, Threshold)
 
 
 def unsupported(scenario) -> str | None:
@@ -266,9 +267,16 @@ def _decide(strategy, arrival, in_time, timeout, venues, block, order_size):
     if isinstance(strategy, FirstWins):
         has = received > 0
         return np.where(has, first, -1), np.where(has, arrival[first, requests], np.nan)
-    if isinstance(strategy, BestPrice):
+    if isinstance(strategy, BestPrice | Threshold):
         took = in_time
         when = np.where(everyone, _last(arrival, in_time), timeout)
+        if isinstance(strategy, Threshold):  # the first good enough, else the best of all
+            good = _good_enough(strategy, took, venues, block, order_size)
+            first_good = np.argmin(np.where(good, arrival, np.inf), axis=0)
+            found = good.any(axis=0)
+            chosen = np.where(found, first_good, _best(took, arrival, venues, block, order_size))
+            when = np.where(found, arrival[first_good, requests], when)
+            return chosen, np.where(chosen >= 0, when, np.nan)
     elif isinstance(strategy, FirstK):
         k = strategy.k
         by_arrival = np.argsort(arrival, axis=0, kind="stable")  # ties: the lower venue first
@@ -285,6 +293,19 @@ def _decide(strategy, arrival, in_time, timeout, venues, block, order_size):
         return chosen, np.where(chosen >= 0, when, np.nan)
     chosen = _best(took, arrival, venues, block, order_size)
     return chosen, np.where(chosen >= 0, when, np.nan)
+
+
+def _good_enough(strategy: Threshold, took, venues, block, order_size: float) -> np.ndarray:
+    """Quotes within `max_cost_bps` of the mid at the request and deep enough for the order
+    (strategies.threshold, with strategies.ranking.cost_bps)."""
+    spreads, available, skew, _, _, _ = _venue_constants(venues, order_size)
+    arrival = np.where(took, block.latency, 0.0)
+    quoted = block.quoted_mid(float(np.max(arrival, initial=0.0)))
+    side = block.side[None, :]
+    price = quote_price(quoted, side, spreads[:, None], skew[:, None], block.noise)
+    seen = block.mid.at(block.t0)[None, :]  # the mid the client saw when it sent the request
+    cost = side * (price - seen) / seen * 1e4
+    return took & (cost <= strategy.max_cost_bps) & (available >= order_size)[:, None]
 
 
 def _last(arrival: np.ndarray, took: np.ndarray) -> np.ndarray:

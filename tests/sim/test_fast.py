@@ -119,6 +119,11 @@ strategies = st.lists(
             st.sampled_from([3.0, 50.0]),
         ),
         st.builds(
+            lambda c, t: {"kind": "threshold", "max_cost_bps": c, "timeout_ms": t},
+            st.sampled_from([-1.0, 0.0, 0.5, 1.0, 5.0]),
+            st.sampled_from([3.0, 50.0]),
+        ),
+        st.builds(
             lambda d, t: {"kind": "deadline", "deadline_ms": d, "timeout_ms": t},
             st.sampled_from([0.0, 0.5, 1.0, 3.0, 80.0]),
             st.sampled_from([4.0, 50.0]),
