@@ -4,8 +4,8 @@ Where requests do not interact, a race's outcome is a function of its own draws:
 answer, when, at what price, and what last look makes of the order. Then there is no need to
 run the races as tasks: arrays over (venue, request) give every decision at once, about a
 few hundred times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
-engine instead (venue servers, a closed loop, the wall clock, retries, a strategy with state or
-a rule this engine does not know); `run_fast` gives the same Records as `sim.engine.run_trio`.
+engine instead (venue servers, a closed loop, the wall clock, a strategy with state or a rule
+this engine does not know); `run_fast` gives the same Records as `sim.engine.run_trio`.
 
 The rules are the trio strategies' own, restated over arrays (see each strategy's module):
 quotes arriving exactly at a timeout or deadline count; ties in time go to the lower venue;
@@ -47,8 +47,6 @@ def unsupported(scenario) -> str | None:
     if any(v.service is not None for v in scenario.venues):
         return "venue servers (requests queue behind each other)"
     for entry in scenario.strategies:
-        if entry.max_retries:
-            return f"retries ({entry.name})"
         if type(entry.strategy) not in RULES:
             return f"strategy {entry.name} ({entry.strategy.kind}: not a rule of the draws alone)"
     return None
@@ -124,11 +122,13 @@ def run_fast(
     mid: MidPath,
     order_size: float = 1.0,
     prepared: Prepared | None = None,
+    max_retries: int = 0,
 ) -> Records:
     """Every request of `draws` decided by `strategy` (one of RULES), as `run_trio` would, on
     the market path `mid` (looked up many at once: MidPath.at). Blocks of requests run in
     parallel threads (numpy lets go of the GIL). Strategies racing the same draws can share
-    one `prepared`.
+    one `prepared`. With `max_retries`, a rejected request races again from the reject, on
+    its next attempt's draws (in this thread, attempt by attempt).
 
     Threads must not extend the market path, so it is made in this thread as far as each
     phase reaches, as the trio engine would reach it: first to the timeout after the last
@@ -137,6 +137,8 @@ def run_fast(
     prepared = prepared or Prepared(draws, mid)
     count = len(venues)
     timeout = strategy.timeout_ms * 1e-3
+    if max_retries:
+        return _with_retries(draws, strategy, venues, mid, order_size, max_retries)
     mid.at(np.array([prepared.last_t0 + timeout]))
     chosen = _each(prepared.blocks, lambda b: _choose(b, strategy, venues, order_size))
     reach = [c["checked_t"] for c in chosen if c["checked_t"].size]
@@ -244,8 +246,89 @@ def _judge(block: _Block, c: dict[str, Any], venues, order_size: float, timeout:
         "orders": has.astype(np.int32),
         "rejects": np.bincount(reason[has], minlength=len(REJECT_REASONS) + 1)[1:],
         # when the last request ended: its order's report, or its timeout with no quote
-        "end": float(np.max(t0 + np.where(has, decided + (order_latency + hold), timeout))),
+        "end": float(np.max(t0 + np.where(has, decided + (order_latency + hold), timeout)))
+        if n
+        else 0.0,
+        "decided": decided,
+        "round_trip": order_latency + hold,
     }
+
+
+def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int) -> Records:
+    """The races with retries, attempt by attempt over the requests still rejected: each
+    retry starts when its reject arrives, at the engine time trio's clock reads then
+    ((start + decision) + round trip), on its attempt's own draws."""
+    n, count = draws.requests, len(venues)
+    timeout = strategy.timeout_ms * 1e-3
+    side = draws.side.astype(np.float64)
+    decision_s, venue = np.full(n, np.nan), np.full(n, -1, dtype=np.int32)
+    outcome = np.full(n, NO_QUOTE, dtype=np.int8)
+    fill_price, fill_s = np.full(n, np.nan), np.full(n, np.nan)
+    filled_size, orders = np.zeros(n), np.zeros(n, dtype=np.int32)
+    rejects = np.zeros(len(REJECT_REASONS), dtype=np.int64)
+    elapsed, start = np.zeros(n), np.asarray(draws.arrival_s, dtype=np.float64).copy()
+    ends = start + timeout  # a race with no quote ends at its timeout
+    active = np.arange(n)
+    races = 0  # every race asks every venue once
+    for attempt in range(retries + 1):
+        if active.size == 0:
+            break
+        races += active.size
+
+        def stacked(field: str, a: int = attempt, rows: np.ndarray = active) -> np.ndarray:
+            return np.stack([np.asarray(getattr(d, field)[a])[rows] for d in draws.venues])
+
+        block = _Block(
+            start[active],
+            side[active],
+            stacked("latency_s"),
+            stacked("answers"),
+            stacked("noise_bps"),
+            stacked("order_latency_s"),
+            mid,
+        )
+        c = _choose(block, strategy, venues, order_size)
+        r = _judge(block, c, venues, order_size, timeout)
+        has = r["venue"] >= 0
+        if attempt == 0:
+            decision_s, venue = r["decision_s"], r["venue"]
+        mine = active[has]
+        decided, round_trip = r["decided"][has], r["round_trip"][has]
+        elapsed[mine] = (elapsed[mine] + decided) + round_trip
+        orders[mine] += 1
+        rejects += r["rejects"].astype(np.int64)
+        outcome[mine] = r["outcome"][has]
+        reported = (start[mine] + decided) + round_trip  # trio's clock at the report
+        ends[mine] = reported
+        filled = r["outcome"][has] == FILLED
+        done = mine[filled]
+        fill_price[done] = r["fill_price"][has][filled]
+        fill_s[done] = elapsed[done]
+        filled_size[done] = order_size
+        if attempt == retries:
+            break  # the last reject ends its race
+        retry = mine[~filled]
+        start[retry] = reported[~filled]
+        ends[retry] = start[retry] + timeout  # unless the retry finds a quote
+        active = retry
+    return Records(
+        decision_s=decision_s,
+        venue=venue,
+        outcome=outcome,
+        fill_price=fill_price,
+        fill_s=fill_s,
+        filled_size=filled_size,
+        orders=orders,
+        rejects=rejects,
+        venue_requests=np.full(count, races, dtype=np.int64),
+        arrival_s=np.asarray(draws.arrival_s, dtype=np.float64),
+        venue_busy_s=np.zeros(count),
+        venue_wasted_s=np.zeros(count),
+        venue_wait_s=np.zeros(count),
+        venue_utilization=np.full(count, np.nan),
+        timer_overshoot_s=np.empty(0),
+        span_s=float(ends.max()) if n else 0.0,
+    )
 
 
 def _beyond(move_bps: np.ndarray, tolerance_bps: float, symmetric: bool) -> np.ndarray:

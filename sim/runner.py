@@ -128,6 +128,7 @@ def run(
                 mid=mid,
                 order_size=scenario.order.size,
                 prepared=prepared,
+                max_retries=entry.max_retries,
             )
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", scenario.requests)

@@ -70,7 +70,7 @@ def test_default_scenario_shows_a_trade_off():
 
 def test_stale_quotes_best_price_fills_less_and_pays_more():
     comparison = compare(run(load("stale-quotes")), resamples=500)
-    assert comparison["engine"] == "trio"  # retries: the fast engine does not take them
+    assert comparison["engine"] == "fast"  # auto: the fast engine takes retries too
     best = comparison["comparisons"]["best_price"]
     assert comparison["baseline"] == "first_wins"
     assert best["fill_rate"]["difference"] < 0 and best["fill_rate"]["significant"]

@@ -140,6 +140,7 @@ def scenarios(draw_from):
     kinds = draw_from(strategies)
     for i, s in enumerate(kinds):
         s["name"] = f"s{i}"
+        s["max_retries"] = draw_from(st.sampled_from([0, 0, 1, 2]))
     arrivals = {
         "process": draw_from(st.sampled_from(["poisson", "uniform"])),
         "rate_per_s": draw_from(st.sampled_from([500.0, 1000.0, 5000.0])),
@@ -214,7 +215,7 @@ def test_both_engines_agree_exactly_at_the_boundaries(case, venue, strategy, out
 
 def test_every_bundled_scenario_the_fast_engine_accepts_agrees() -> None:
     accepted = [name for name in bundled() if unsupported(load(name)) is None]
-    assert {"default", "tail-at-scale"} <= set(accepted)
+    assert {"default", "stale-quotes", "tail-at-scale"} <= set(accepted)
     for name in accepted:
         agree(load(name).with_overrides(requests=2000 if name == "default" else 300))
 
@@ -234,7 +235,6 @@ def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("stale-quotes", "retries"),
         ("hedging", "strategy one_venue (hedged"),
         ("overload", "venue servers"),
         ("coordinated-omission", "a closed loop"),
