@@ -30,12 +30,13 @@ from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
 from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
+from strategies.staggered import Staggered
 from strategies.threshold import Threshold
 from venues.last_look import REJECT_REASONS
 from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
 
-RULES = (FirstWins, BestPrice, FirstK, Deadline, Threshold)
+RULES = (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered)
 
 
 def unsupported(scenario) -> str | None:
@@ -149,12 +150,13 @@ def run_fast(
         lambda pair: _judge(*pair, venues, order_size, timeout),
     )
     fields = ("decision_s", "venue", "outcome", "fill_price", "fill_s", "filled_size", "orders")
+    asked = np.sum([c["venue_requests"] for c in chosen], axis=0) if chosen else np.zeros(count)
     return Records(
         **{f: np.concatenate([p[f] for p in parts]) if parts else np.empty(0) for f in fields},
         rejects=np.sum([p["rejects"] for p in parts], axis=0).astype(np.int64)
         if parts
         else np.zeros(len(REJECT_REASONS), dtype=np.int64),
-        venue_requests=np.full(count, draws.requests, dtype=np.int64),
+        venue_requests=asked.astype(np.int64),
         arrival_s=np.asarray(draws.arrival_s, dtype=np.float64),
         venue_busy_s=np.zeros(count),
         venue_wasted_s=np.zeros(count),
@@ -179,16 +181,27 @@ def _choose(block: _Block, strategy, venues, order_size: float) -> dict[str, Any
     t0, latency = block.t0, block.latency
     n = t0.size
     timeout = strategy.timeout_ms * 1e-3
-    in_time = block.answers & (latency <= timeout)
-    arrival = np.where(in_time, latency, np.inf)
-    chosen, decided = _decide(strategy, arrival, in_time, timeout, venues, block, order_size)
-    has = chosen >= 0
     requests = np.arange(n)
+    sent = np.zeros(n)  # when the chosen venue was asked, after the request
+    ended = np.full(n, timeout)  # when a race with no quote ends
+    asked = np.full(n, len(venues))  # venues asked, the first `asked` (every one, scattering)
+    if isinstance(strategy, Staggered):
+        chosen, decided, sent, ended, asked = _staggered(strategy, block, venues, order_size)
+    else:
+        in_time = block.answers & (latency <= timeout)
+        arrival = np.where(in_time, latency, np.inf)
+        chosen, decided = _decide(strategy, arrival, in_time, timeout, venues, block, order_size)
+    has = chosen >= 0
     pick = np.where(has, chosen, 0)
     spreads, _, skew, _, hold_s, policies = _venue_constants(venues, order_size)
     # the chosen quote: priced halfway through its latency, at the venue's spread and noise
     quoted_mid = np.full(n, np.nan)
-    quoted_mid[has] = block.quoted_mid_of(pick[has], has)
+    if isinstance(strategy, Staggered):  # asked late: priced from when it was asked
+        quoted_mid[has] = block.mid.at(
+            (t0[has] + sent[has]) + 0.5 * latency[pick[has], requests[has]]
+        )
+    else:
+        quoted_mid[has] = block.quoted_mid_of(pick[has], has)
     price = quote_price(
         quoted_mid, block.side, spreads[pick], skew[pick], block.noise[pick, requests]
     )
@@ -199,6 +212,10 @@ def _choose(block: _Block, strategy, venues, order_size: float) -> dict[str, Any
     return {
         "chosen": chosen,
         "decided": decided,
+        "sent": sent,
+        "ended": ended,
+        # quote requests each venue received: venue v by every race that asked more than v
+        "venue_requests": (asked[None, :] > np.arange(len(venues))[:, None]).sum(axis=1),
         "pick": pick,
         "quoted_mid": quoted_mid,
         "price": price,
@@ -222,7 +239,7 @@ def _judge(block: _Block, c: dict[str, Any], venues, order_size: float, timeout:
     checked_mid = np.full(n, np.nan)
     checked_mid[judged] = block.mid.at(c["checked_t"])
     checked_at = _ns(decided) + _ns(0.5 * order_latency) + _ns(hold)
-    expires_at = _ns(0.5 * quote_latency) + _ns(ttl_s[pick])
+    expires_at = _ns(c["sent"]) + _ns(0.5 * quote_latency) + _ns(ttl_s[pick])
     move_bps = side * (checked_mid - c["quoted_mid"]) / c["quoted_mid"] * 1e4
     reason = np.zeros(n, dtype=np.int8)  # 0: fill, else 1 + index into REJECT_REASONS
     reason[available[pick] < order_size] = REJECTED["no_liquidity"]
@@ -246,7 +263,7 @@ def _judge(block: _Block, c: dict[str, Any], venues, order_size: float, timeout:
         "orders": has.astype(np.int32),
         "rejects": np.bincount(reason[has], minlength=len(REJECT_REASONS) + 1)[1:],
         # when the last request ended: its order's report, or its timeout with no quote
-        "end": float(np.max(t0 + np.where(has, decided + (order_latency + hold), timeout)))
+        "end": float(np.max(t0 + np.where(has, decided + (order_latency + hold), c["ended"])))
         if n
         else 0.0,
         "decided": decided,
@@ -267,13 +284,12 @@ def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int)
     filled_size, orders = np.zeros(n), np.zeros(n, dtype=np.int32)
     rejects = np.zeros(len(REJECT_REASONS), dtype=np.int64)
     elapsed, start = np.zeros(n), np.asarray(draws.arrival_s, dtype=np.float64).copy()
-    ends = start + timeout  # a race with no quote ends at its timeout
+    ends = start.copy()  # when each race ended: set attempt by attempt
     active = np.arange(n)
-    races = 0  # every race asks every venue once
+    asked = np.zeros(count, dtype=np.int64)  # quote requests each venue received
     for attempt in range(retries + 1):
         if active.size == 0:
             break
-        races += active.size
 
         def stacked(field: str, a: int = attempt, rows: np.ndarray = active) -> np.ndarray:
             return np.stack([np.asarray(getattr(d, field)[a])[rows] for d in draws.venues])
@@ -289,7 +305,10 @@ def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int)
         )
         c = _choose(block, strategy, venues, order_size)
         r = _judge(block, c, venues, order_size, timeout)
+        asked += c["venue_requests"]
         has = r["venue"] >= 0
+        none = active[~has]  # no quote: the race ends (at its timeout, mostly)
+        ends[none] = start[none] + c["ended"][~has]
         if attempt == 0:
             decision_s, venue = r["decision_s"], r["venue"]
         mine = active[has]
@@ -309,7 +328,6 @@ def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int)
             break  # the last reject ends its race
         retry = mine[~filled]
         start[retry] = reported[~filled]
-        ends[retry] = start[retry] + timeout  # unless the retry finds a quote
         active = retry
     return Records(
         decision_s=decision_s,
@@ -320,7 +338,7 @@ def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int)
         filled_size=filled_size,
         orders=orders,
         rejects=rejects,
-        venue_requests=np.full(count, races, dtype=np.int64),
+        venue_requests=asked,
         arrival_s=np.asarray(draws.arrival_s, dtype=np.float64),
         venue_busy_s=np.zeros(count),
         venue_wasted_s=np.zeros(count),
@@ -376,6 +394,53 @@ def _decide(strategy, arrival, in_time, timeout, venues, block, order_size):
         return chosen, np.where(chosen >= 0, when, np.nan)
     chosen = _best(took, arrival, venues, block, order_size)
     return chosen, np.where(chosen >= 0, when, np.nan)
+
+
+def _staggered(strategy: Staggered, block: _Block, venues, order_size: float):
+    """strategies.staggered over arrays: venues asked in order, the next `stagger_ms` after
+    the last one asked, or at once when a quote that cannot fill the order comes; the first
+    quote that can fill it wins. Quotes are taken in order of arrival (then venue), one at a
+    time. Returns (chosen venue or -1, decision time, when the chosen venue was asked)."""
+    count, n = block.latency.shape
+    timeout, stagger = strategy.timeout_ms * 1e-3, strategy.stagger_ms * 1e-3
+    _, available, _, _, _, _ = _venue_constants(venues, order_size)
+    can_fill = available >= order_size
+    asked_at = np.full((count, n), np.inf)  # after the request
+    taken = np.zeros((count, n), dtype=bool)
+    now = np.zeros(n)
+    asked = np.zeros(n, dtype=np.int64)  # venues asked so far: the first `asked`
+    chosen, decided = np.full(n, -1), np.full(n, np.nan)
+    going = np.ones(n, dtype=bool)
+    columns = np.arange(n)
+    for _ in range(2 * count + 1):  # each round asks a venue or takes a quote
+        ask = going & (asked < count)
+        asked_at[asked[ask], columns[ask]] = now[ask]
+        asked[ask] += 1
+        arrives = asked_at + block.latency  # sent_after + latency, as trio adds them
+        waiting = going[None, :] & np.isfinite(asked_at) & ~taken & block.answers
+        waiting &= arrives <= timeout
+        first = np.argmin(np.where(waiting, arrives, np.inf), axis=0)
+        at = arrives[first, columns]
+        some = waiting[first, columns]
+        more = asked < count
+        until = np.where(more, now + stagger, np.inf)
+        limit = np.minimum(until, timeout)
+        got = going & some & (at <= limit)
+        win = got & can_fill[first]
+        chosen[win], decided[win] = first[win], at[win]
+        failed = got & ~win  # a quote too small for the order: on to the next venue at once
+        taken[first[failed], columns[failed]] = True
+        now[failed] = at[failed]
+        passed = going & ~got & more & (until < timeout)  # the stagger passed first
+        now[passed] = until[passed]
+        going &= failed | passed
+        if not going.any():
+            break
+    sent = np.where(chosen >= 0, asked_at[np.maximum(chosen, 0), columns], 0.0)
+    # with no quote that can fill, the race ends when every venue has answered (all taken,
+    # none could fill), else at the timeout
+    ended = np.where(taken.sum(axis=0) == count, now, timeout)
+    return chosen, decided, sent, ended, asked
 
 
 def _good_enough(strategy: Threshold, took, venues, block, order_size: float) -> np.ndarray:

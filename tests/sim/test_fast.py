@@ -119,6 +119,11 @@ strategies = st.lists(
             st.sampled_from([3.0, 50.0]),
         ),
         st.builds(
+            lambda g, t: {"kind": "staggered", "stagger_ms": g, "timeout_ms": t},
+            st.sampled_from([0.0, 0.3, 1.0, 2.5]),
+            st.sampled_from([3.0, 50.0]),
+        ),
+        st.builds(
             lambda c, t: {"kind": "threshold", "max_cost_bps": c, "timeout_ms": t},
             st.sampled_from([-1.0, 0.0, 0.5, 1.0, 5.0]),
             st.sampled_from([3.0, 50.0]),
