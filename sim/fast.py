@@ -2,8 +2,8 @@
 
 Where requests do not interact, a race's outcome is a function of its own draws: which venues
 answer, when, at what price, and what last look makes of the order. Then there is no need to
-run the races as tasks: arrays over (venue, request) give every decision at once, about a
-few hundred times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
+run the races as tasks: arrays over (venue, request) give every decision at once, a few
+hundred times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
 engine instead (venue servers, a closed loop, the wall clock, a strategy with state or a rule
 this engine does not know); `run_fast` gives the same Records as `sim.engine.run_trio`.
 
@@ -48,8 +48,11 @@ def unsupported(scenario) -> str | None:
     if any(v.service is not None for v in scenario.venues):
         return "venue servers (requests queue behind each other)"
     for entry in scenario.strategies:
+        if hasattr(entry.strategy, "for_run"):  # hedged, adaptive: what one race learns, the
+            kind = entry.strategy.kind  # next uses
+            return f"strategy {entry.name} ({kind}: keeps state from race to race)"
         if type(entry.strategy) not in RULES:
-            return f"strategy {entry.name} ({entry.strategy.kind}: not a rule of the draws alone)"
+            return f"strategy {entry.name} ({entry.strategy.kind}: not in the fast engine yet)"
     return None
 
 

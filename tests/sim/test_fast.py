@@ -254,6 +254,18 @@ def test_scenarios_with_interactions_or_state_go_to_trio(name, reason, capsys) -
     assert status == 2 and err.startswith(f"--engine: the fast engine cannot run {name}: {reason}")
 
 
+def test_a_rule_the_fast_engine_does_not_know_yet_goes_to_trio() -> None:
+    scenario = parse(
+        {
+            "venues": [{"name": "a", "latency": {"dist": "constant", "ms": 1.0}}],
+            "strategies": [{"kind": "split"}],
+        },
+        default_name="legs",
+    ).with_overrides(requests=20)
+    assert unsupported(scenario) == "strategy split (split: not in the fast engine yet)"
+    assert run(scenario).summary["engine"] == "trio"
+
+
 def test_the_wall_clock_goes_to_trio() -> None:
     assert unsupported(load("default").with_overrides(clock="real")) == "the wall clock"
 
