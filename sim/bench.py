@@ -27,10 +27,11 @@ from rich.table import Table
 
 from sim.draws import draw
 from sim.engine import run_trio
-from sim.fast import Prepared, run_fast
+from sim.fast import Prepared
 from sim.market import MidPath
 from sim.metrics import latency_histogram
 from sim.output import write_atomic
+from sim.runner import fast_records
 from sim.scenario import load
 from sim.skeleton import run_skeleton
 from strategies.best_price import BestPrice
@@ -102,14 +103,7 @@ def _fast(requests: int, rounds: int) -> dict[str, Any]:
     def both() -> None:
         prepared = Prepared(draws, mid)
         for entry in scenario.strategies:
-            records = run_fast(
-                draws,
-                entry.strategy,
-                venues=scenario.venues,
-                mid=mid,
-                order_size=scenario.order.size,
-                prepared=prepared,
-            )
+            records = fast_records(scenario, entry, draws, mid, prepared)
             latency_histogram(records.decision_s)
             latency_histogram(records.fill_s)
 

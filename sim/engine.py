@@ -173,6 +173,7 @@ def run_trio(
         Venue(v, spec, _as_lists(d), mid)
         for v, (spec, d) in enumerate(zip(venues, draws.venues, strict=True))
     ]
+    served = any(v.servers is not None for v in live)  # wasted work to account for
     decision_s = [math.nan] * n
     chosen = [-1] * n
     outcome = [NO_QUOTE] * n
@@ -211,14 +212,15 @@ def run_trio(
                 if attempt == 0:
                     decision_s[i], chosen[i] = elapsed, decision.venue
                 orders[i] += 1
-                live[decision.venue].used(attempt, i)
+                if served:
+                    live[decision.venue].used(attempt, i)
                 sized = ((remaining, await _order(decision, request, decided)),)
             else:
                 legs = _legs(decision, i, remaining, len(live), strategy)
                 if attempt == 0:
                     decision_s[i], chosen[i] = elapsed, legs[0].quote.venue
                 orders[i] += len(legs)
-                for leg in legs:
+                for leg in legs if served else ():
                     live[leg.quote.venue].used(attempt, i)
                 reports = await _send(legs, request, decided)
                 sized = tuple(zip((leg.size for leg in legs), reports, strict=True))

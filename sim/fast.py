@@ -15,6 +15,7 @@ the drawn values, as the trio engine records them (the arrival of the quotes a s
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -104,17 +105,21 @@ class _Block:
             self._quoted = timeout, self.mid.at(self.t0[None, :] + 0.5 * latency)
         return self._quoted[1]
 
-    def quoted_mid_of(self, venue: np.ndarray, which: np.ndarray) -> np.ndarray:
+    def quoted_mid_of(self, venue: np.ndarray, which: np.ndarray, sent: np.ndarray) -> np.ndarray:
         """The same for one quote of each request in `which` (a mask; `venue[i]` is the i-th
-        such request's venue), without looking up the others' if that is not done yet."""
+        such request's venue, asked `sent[i]` after the request): (t0 + sent) + latency / 2,
+        as the venue adds them. The cache holds quotes asked at once (sent 0) up to its
+        timeout; the others are looked up now."""
         requests = np.flatnonzero(which)
         t0, latency = self.t0[requests], self.latency[venue, requests]
-        if self._quoted is None:
-            return self.mid.at(t0 + 0.5 * latency)
-        cap, cached = self._quoted
-        mids = cached[venue, requests]
-        beyond = latency > cap  # later than any quote the cache was made for
-        mids[beyond] = self.mid.at(t0[beyond] + 0.5 * latency[beyond])
+        mids = np.full(requests.size, np.nan)
+        fresh = np.ones(requests.size, dtype=bool)
+        if self._quoted is not None:
+            cap, cached = self._quoted
+            cached_ok = (sent == 0.0) & (latency <= cap)
+            mids[cached_ok] = cached[venue[cached_ok], requests[cached_ok]]
+            fresh = ~cached_ok
+        mids[fresh] = self.mid.at((t0[fresh] + sent[fresh]) + 0.5 * latency[fresh])
         return mids
 
 
@@ -154,19 +159,28 @@ def run_fast(
     )
     fields = ("decision_s", "venue", "outcome", "fill_price", "fill_s", "filled_size", "orders")
     asked = np.sum([c["venue_requests"] for c in chosen], axis=0) if chosen else np.zeros(count)
-    return Records(
+    return _records(
+        draws,
         **{f: np.concatenate([p[f] for p in parts]) if parts else np.empty(0) for f in fields},
         rejects=np.sum([p["rejects"] for p in parts], axis=0).astype(np.int64)
         if parts
         else np.zeros(len(REJECT_REASONS), dtype=np.int64),
         venue_requests=asked.astype(np.int64),
+        span_s=max((p["end"] for p in parts), default=0.0),
+    )
+
+
+def _records(draws: Draws, **fields: Any) -> Records:
+    """Records of a run without venue servers or a wall clock: no load, no timer overshoot."""
+    count = len(draws.venues)
+    return Records(
+        **fields,
         arrival_s=np.asarray(draws.arrival_s, dtype=np.float64),
         venue_busy_s=np.zeros(count),
         venue_wasted_s=np.zeros(count),
         venue_wait_s=np.zeros(count),
         venue_utilization=np.full(count, np.nan),
         timer_overshoot_s=np.empty(0),
-        span_s=max((p["end"] for p in parts), default=0.0),
     )
 
 
@@ -199,12 +213,7 @@ def _choose(block: _Block, strategy, venues, order_size: float) -> dict[str, Any
     spreads, _, skew, _, hold_s, policies = _venue_constants(venues, order_size)
     # the chosen quote: priced halfway through its latency, at the venue's spread and noise
     quoted_mid = np.full(n, np.nan)
-    if isinstance(strategy, Staggered):  # asked late: priced from when it was asked
-        quoted_mid[has] = block.mid.at(
-            (t0[has] + sent[has]) + 0.5 * latency[pick[has], requests[has]]
-        )
-    else:
-        quoted_mid[has] = block.quoted_mid_of(pick[has], has)
+    quoted_mid[has] = block.quoted_mid_of(pick[has], has, sent[has])
     price = quote_price(
         quoted_mid, block.side, spreads[pick], skew[pick], block.noise[pick, requests]
     )
@@ -332,7 +341,8 @@ def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int)
         retry = mine[~filled]
         start[retry] = reported[~filled]
         active = retry
-    return Records(
+    return _records(
+        draws,
         decision_s=decision_s,
         venue=venue,
         outcome=outcome,
@@ -342,12 +352,6 @@ def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int)
         orders=orders,
         rejects=rejects,
         venue_requests=asked,
-        arrival_s=np.asarray(draws.arrival_s, dtype=np.float64),
-        venue_busy_s=np.zeros(count),
-        venue_wasted_s=np.zeros(count),
-        venue_wait_s=np.zeros(count),
-        venue_utilization=np.full(count, np.nan),
-        timer_overshoot_s=np.empty(0),
         span_s=float(ends.max()) if n else 0.0,
     )
 
@@ -480,6 +484,7 @@ def _best(took, arrival, venues, block, order_size):
     return np.where(took.any(axis=0), best, -1)
 
 
+@functools.lru_cache(maxsize=64)
 def _venue_constants(venues: tuple[VenueSpec, ...], size: float):
     """Per venue: full spread for the order (its ladder walked), size available, skew, quote
     time to live and last-look hold in seconds, and the last-look policy."""

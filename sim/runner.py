@@ -121,15 +121,7 @@ def run(
     scheduled = None  # an open loop's mids and oracle, the same for every strategy
     for entry in scenario.strategies:
         if engine == "fast":
-            records = run_fast(
-                draws,
-                entry.strategy,
-                venues=scenario.venues,
-                mid=mid,
-                order_size=scenario.order.size,
-                prepared=prepared,
-                max_retries=entry.max_retries,
-            )
+            records = fast_records(scenario, entry, draws, mid, prepared)
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", scenario.requests)
         else:
@@ -146,6 +138,21 @@ def run(
         )
     summary = summarize(scenario, draws, results, engine)
     return RunResult(scenario, draws, results, summary)
+
+
+def fast_records(
+    scenario: Scenario, entry: NamedStrategy, draws: Draws, mid: MidPath, prepared: Prepared
+) -> Records:
+    """One strategy's run on the fast engine (strategies of a run share `prepared`)."""
+    return run_fast(
+        draws,
+        entry.strategy,
+        venues=scenario.venues,
+        mid=mid,
+        order_size=scenario.order.size,
+        prepared=prepared,
+        max_retries=entry.max_retries,
+    )
 
 
 def _run_trio(scenario, entry, draws, mid, clients, progress) -> Records:

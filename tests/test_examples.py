@@ -21,6 +21,13 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
     ],
 )
 def test_example_runs(script: str, expected: list[str]) -> None:
+    out = run_example(script)
+    for text in expected:
+        assert text in out, (text, out)
+
+
+def run_example(script: str) -> str:
+    """What `script` prints for 300 requests, run as a user would; it must exit 0."""
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "300"],
         capture_output=True,
@@ -29,20 +36,12 @@ def test_example_runs(script: str, expected: list[str]) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    for text in expected:
-        assert text in done.stdout, (text, done.stdout)
+    return done.stdout
 
 
 def table_rows(script: str) -> list[list[str]]:
-    """The rows (after the header) that `script` prints for 300 requests, split in cells."""
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), "300"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return [line.split() for line in done.stdout.splitlines()[1:]]
+    """The rows (after the header) that `script` prints, split in cells."""
+    return [line.split() for line in run_example(script).splitlines()[1:]]
 
 
 def test_the_sweep_prints_one_row_per_k() -> None:

@@ -168,8 +168,8 @@ class Venue:
         )
 
     def used(self, attempt: int, request: int) -> None:
-        """The client acted on this venue's quote for `request`'s attempt: its service time was
-        not wasted."""
+        """The client acted on this venue's quote for `request`'s attempt: its service time (if
+        it has servers) was not wasted."""
         if self.servers is not None:
             self.servers.used_s += self._draws.service_s[attempt][request]
 

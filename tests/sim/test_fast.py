@@ -11,6 +11,7 @@ are checked against the one-at-a-time versions they replace.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -171,8 +172,13 @@ def scenarios(draw_from):
     )
 
 
+# More examples for a deeper search, e.g. QUOTERACE_FAST_EXAMPLES=500: the first 60 are the
+# same in every run (derandomized).
+EXAMPLES = int(os.environ.get("QUOTERACE_FAST_EXAMPLES", "60"))
+
+
 @settings(
-    max_examples=60,
+    max_examples=EXAMPLES,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -96,9 +96,7 @@ def test_closed_loop_waits_for_retries_and_random_think():
     assert (table["outcome"] != 0).any() and (table["orders"] > 1).any()  # retries happened
     for c in range(3):
         mine = table[c::3]
-        ended = (
-            mine["arrival_s"][:-1] + np.where(np.isnan(mine["fill_s"]), np.nan, mine["fill_s"])[:-1]
-        )
+        ended = mine["arrival_s"][:-1] + mine["fill_s"][:-1]  # NaN unless it filled
         filled = ~np.isnan(ended)
         next_start = mine["arrival_s"][1:] - think[c::3][1:]
         assert np.allclose(next_start[filled], ended[filled], rtol=0, atol=1e-9)
