@@ -132,7 +132,8 @@ class Venue:
         sent = request.sent_after_s
         if self.servers is not None:
             return await self._served(request, latency)
-        await _arrive_at(request.t0 + sent + latency)  # t0 + 0.0 is t0 exactly
+        if latency:  # a quote due now (zero latency) is delivered at once: see _served
+            await trio.sleep_until(request.t0 + sent + latency)  # t0 + 0.0 is t0 exactly
         # Priced as of when the venue handled it; built only now, so that a quote cancelled
         # first (however long its drawn latency) never looks the market up.
         return self._quote(request, latency, request.t0 + sent + 0.5 * latency)
@@ -144,7 +145,11 @@ class Venue:
         job = await self.servers.serve(request.t0 + sent + half, half, service, i, a)
         total = latency + (job.start - job.arrive) + service
         try:
-            await _arrive_at(request.t0 + sent + total)
+            # Due now (zero latency, service and wait): delivered in the task's first step, so
+            # that a gatherer whose deadline is now sees it (strategies.scatter waits one
+            # scheduling step after its timer).
+            if total:
+                await trio.sleep_until(request.t0 + sent + total)
         except trio.Cancelled:
             self.servers.cancel(job)
             raise
@@ -210,14 +215,6 @@ class Venue:
         round_trip = latency + self._hold_s
         await trio.sleep(round_trip)
         return ExecutionReport(request.index, self.index, quote.price, reason, round_trip)
-
-
-async def _arrive_at(t: float) -> None:
-    """Sleep until engine time `t`; a quote due now (zero latency) is delivered at once, in the
-    venue task's first step, so that a gatherer whose deadline is now sees it
-    (strategies.scatter waits one scheduling step after its timer)."""
-    if t > trio.current_time():
-        await trio.sleep_until(t)
 
 
 def _ns(seconds: float) -> float:
