@@ -11,6 +11,8 @@ The rules are the trio strategies' own, restated over arrays (see each strategy'
 quotes arriving exactly at a timeout or deadline count; ties in time go to the lower venue;
 `best` ranks quotes too small for the order last, then by cost, then by arrival. Latencies are
 the drawn values, as the trio engine records them (the arrival of the quotes a strategy took).
+A split's legs are settled in the order the trio engine settles them, so that a partial fill,
+its VWAP and the size left to re-race are the same floats.
 """
 
 from __future__ import annotations
@@ -25,19 +27,20 @@ from typing import Any
 import numpy as np
 
 from sim.draws import Draws
-from sim.engine import FILLED, NO_QUOTE, REJECTED, Records
+from sim.engine import FILLED, FILLED_SHARE_SLACK, NO_QUOTE, REJECTED, Records
 from sim.market import MidPath
 from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
 from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
+from strategies.split import Split
 from strategies.staggered import Staggered
 from strategies.threshold import Threshold
 from venues.last_look import REJECT_REASONS
 from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
 
-RULES = (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered)
+RULES = (FirstWins, BestPrice, FirstK, Deadline, Threshold, Staggered, Split)
 
 
 def unsupported(scenario) -> str | None:
@@ -49,11 +52,12 @@ def unsupported(scenario) -> str | None:
     if any(v.service is not None for v in scenario.venues):
         return "venue servers (requests queue behind each other)"
     for entry in scenario.strategies:
-        if hasattr(entry.strategy, "for_run"):  # hedged, adaptive: what one race learns, the
-            kind = entry.strategy.kind  # next uses
+        strategy = entry.strategy
+        if hasattr(strategy, "for_run") or hasattr(strategy, "observe_report"):
+            kind = strategy.kind  # hedged, adaptive: what one race learns, the next uses
             return f"strategy {entry.name} ({kind}: keeps state from race to race)"
-        if type(entry.strategy) not in RULES:
-            return f"strategy {entry.name} ({entry.strategy.kind}: not in the fast engine yet)"
+        if type(strategy) not in RULES:
+            return f"strategy {entry.name} ({strategy.kind}: a rule the fast engine does not know)"
     return None
 
 
@@ -146,8 +150,8 @@ def run_fast(
     prepared = prepared or Prepared(draws, mid)
     count = len(venues)
     timeout = strategy.timeout_ms * 1e-3
-    if max_retries:
-        return _with_retries(draws, strategy, venues, mid, order_size, max_retries)
+    if max_retries or isinstance(strategy, Split):
+        return _attempts(draws, strategy, venues, mid, order_size, max_retries)
     mid.at(np.array([prepared.last_t0 + timeout]))
     chosen = _each(prepared.blocks, lambda b: _choose(b, strategy, venues, order_size))
     reach = [c["checked_t"] for c in chosen if c["checked_t"].size]
@@ -241,27 +245,24 @@ def _choose(block: _Block, strategy, venues, order_size: float) -> dict[str, Any
 def _judge(block: _Block, c: dict[str, Any], venues, order_size: float, timeout: float):
     """One block's orders judged (expiry, last look, liquidity): Records fields, its reject
     counts and when its last request ended."""
-    t0, side = block.t0, block.side
+    t0 = block.t0
     n = t0.size
     chosen, decided, pick = c["chosen"], c["decided"], c["pick"]
-    order_latency, hold, judged = c["order_latency"], c["hold"], c["judged"]
+    order_latency, hold = c["order_latency"], c["hold"]
     has = chosen >= 0
-    _, available, _, ttl_s, _, policies = _venue_constants(venues, order_size)
-    quote_latency = block.latency[pick, np.arange(n)]
-    checked_mid = np.full(n, np.nan)
-    checked_mid[judged] = block.mid.at(c["checked_t"])
-    checked_at = _ns(decided) + _ns(0.5 * order_latency) + _ns(hold)
-    expires_at = _ns(c["sent"]) + _ns(0.5 * quote_latency) + _ns(ttl_s[pick])
-    move_bps = side * (checked_mid - c["quoted_mid"]) / c["quoted_mid"] * 1e4
-    reason = np.zeros(n, dtype=np.int8)  # 0: fill, else 1 + index into REJECT_REASONS
-    reason[available[pick] < order_size] = REJECTED["no_liquidity"]
-    for v, policy in enumerate(policies):
-        if policy is None:
-            continue
-        mine = (pick == v) & judged
-        moved = _beyond(move_bps[mine], policy.tolerance_bps, policy.mode == "symmetric")
-        reason[np.flatnonzero(mine)[moved]] = REJECTED["price_moved"]
-    reason[checked_at > expires_at] = REJECTED["expired"]
+    _, available, _, _, _, _ = _venue_constants(venues, order_size)
+    reason = _verdicts(
+        block,
+        venues,
+        order_size,
+        pick,
+        c["judged"],
+        decided,
+        c["sent"],
+        c["quoted_mid"],
+        c["checked_t"],
+        available[pick] < order_size,
+    )
     outcome = np.where(has, np.where(reason == 0, FILLED, reason), NO_QUOTE).astype(np.int8)
     filled = outcome == FILLED
     price = c["price"]
@@ -283,17 +284,56 @@ def _judge(block: _Block, c: dict[str, Any], venues, order_size: float, timeout:
     }
 
 
-def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int) -> Records:
-    """The races with retries, attempt by attempt over the requests still rejected: each
-    retry starts when its reject arrives, at the engine time trio's clock reads then
-    ((start + decision) + round trip), on its attempt's own draws."""
+def _verdicts(
+    block: _Block,
+    venues,
+    order_size: float,
+    pick: np.ndarray,
+    judged: np.ndarray,
+    decided: np.ndarray,
+    sent: np.ndarray,
+    quoted_mid: np.ndarray,
+    checked_t: np.ndarray,
+    short: np.ndarray,
+) -> np.ndarray:
+    """venues.last_look.judge over arrays: for one order per request (on venue `pick[i]`, sent
+    `decided[i]` after the request, for a quote asked `sent[i]` after it and priced at
+    `quoted_mid[i]`), 0 for a fill, else its REJECTED code. `judged`: the orders on venues
+    with last look, whose mids at `checked_t` (engine times, in that order) decide a move;
+    `short`: the orders larger than their quote's size."""
+    n = pick.size
+    requests = np.arange(n)
+    _, _, _, ttl_s, hold_s, policies = _venue_constants(venues, order_size)
+    checked_mid = np.full(n, np.nan)
+    checked_mid[judged] = block.mid.at(checked_t)
+    checked_at = _ns(decided) + _ns(0.5 * block.order_latency[pick, requests]) + _ns(hold_s[pick])
+    expires_at = _ns(sent) + _ns(0.5 * block.latency[pick, requests]) + _ns(ttl_s[pick])
+    move_bps = block.side * (checked_mid - quoted_mid) / quoted_mid * 1e4
+    reason = np.zeros(n, dtype=np.int8)  # 0: fill, else 1 + index into REJECT_REASONS
+    reason[short] = REJECTED["no_liquidity"]
+    for v, policy in enumerate(policies):
+        if policy is None:
+            continue
+        mine = (pick == v) & judged
+        moved = _beyond(move_bps[mine], policy.tolerance_bps, policy.mode == "symmetric")
+        reason[np.flatnonzero(mine)[moved]] = REJECTED["price_moved"]
+    reason[checked_at > expires_at] = REJECTED["expired"]
+    return reason
+
+
+def _attempts(draws, strategy, venues, mid, order_size: float, retries: int) -> Records:
+    """The races attempt by attempt, over the requests still short of a fill: each retry
+    starts when its last report arrives, at the engine time trio's clock reads then
+    ((start + decision) + round trip), on its attempt's own draws, for what is left to fill.
+    Each attempt's orders (its legs) are settled in the order the trio engine settles them,
+    so that what filled, its VWAP and what is left are the same floats."""
     n, count = draws.requests, len(venues)
-    timeout = strategy.timeout_ms * 1e-3
     side = draws.side.astype(np.float64)
     decision_s, venue = np.full(n, np.nan), np.full(n, -1, dtype=np.int32)
     outcome = np.full(n, NO_QUOTE, dtype=np.int8)
     fill_price, fill_s = np.full(n, np.nan), np.full(n, np.nan)
     filled_size, orders = np.zeros(n), np.zeros(n, dtype=np.int32)
+    remaining, notional = np.full(n, float(order_size)), np.zeros(n)
     rejects = np.zeros(len(REJECT_REASONS), dtype=np.int64)
     elapsed, start = np.zeros(n), np.asarray(draws.arrival_s, dtype=np.float64).copy()
     ends = start.copy()  # when each race ended: set attempt by attempt
@@ -315,32 +355,39 @@ def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int)
             stacked("order_latency_s"),
             mid,
         )
-        c = _choose(block, strategy, venues, order_size)
-        r = _judge(block, c, venues, order_size, timeout)
-        asked += c["venue_requests"]
-        has = r["venue"] >= 0
+        a = _attempt(block, strategy, venues, order_size, remaining[active])
+        asked += a["venue_requests"]
+        has, decided, round_trip = a["has"], a["decided"], a["round_trip"]
         none = active[~has]  # no quote: the race ends (at its timeout, mostly)
-        ends[none] = start[none] + c["ended"][~has]
+        ends[none] = start[none] + a["ended"][~has]
         if attempt == 0:
-            decision_s, venue = r["decision_s"], r["venue"]
+            decision_s = np.where(has, decided, np.nan)
+            venue = np.where(has, a["legs"][0][0], -1).astype(np.int32)
         mine = active[has]
-        decided, round_trip = r["decided"][has], r["round_trip"][has]
+        decided, round_trip = decided[has], round_trip[has]
         elapsed[mine] = (elapsed[mine] + decided) + round_trip
-        orders[mine] += 1
-        rejects += r["rejects"].astype(np.int64)
-        outcome[mine] = r["outcome"][has]
-        reported = (start[mine] + decided) + round_trip  # trio's clock at the report
+        first_reason = np.zeros(mine.size, dtype=np.int8)
+        for leg_venue, size, price, reason in zip(*(x[:, has] for x in a["legs"]), strict=True):
+            sent = leg_venue >= 0
+            orders[mine] += sent
+            fill, reject = sent & (reason == 0), sent & (reason > 0)
+            remaining[mine[fill]] -= size[fill]
+            notional[mine[fill]] += size[fill] * price[fill]
+            first_reason = np.where(reject & (first_reason == 0), reason, first_reason)
+            rejects += np.bincount(reason[reject], minlength=len(REJECT_REASONS) + 1)[1:]
+        filled_size[mine] = order_size - remaining[mine]
+        some = mine[filled_size[mine] > 0]  # the VWAP of what filled, all of it or part
+        fill_price[some] = notional[some] / filled_size[some]
+        done = remaining[mine] <= order_size * FILLED_SHARE_SLACK
+        short = np.where(first_reason > 0, first_reason, REJECTED["no_liquidity"])
+        outcome[mine] = np.where(done, FILLED, short)
+        fill_s[mine[done]] = elapsed[mine[done]]
+        reported = (start[mine] + decided) + round_trip  # trio's clock at the last report
         ends[mine] = reported
-        filled = r["outcome"][has] == FILLED
-        done = mine[filled]
-        fill_price[done] = r["fill_price"][has][filled]
-        fill_s[done] = elapsed[done]
-        filled_size[done] = order_size
         if attempt == retries:
             break  # the last reject ends its race
-        retry = mine[~filled]
-        start[retry] = reported[~filled]
-        active = retry
+        active = mine[~done]
+        start[active] = reported[~done]
     return _records(
         draws,
         decision_s=decision_s,
@@ -354,6 +401,92 @@ def _with_retries(draws, strategy, venues, mid, order_size: float, retries: int)
         venue_requests=asked,
         span_s=float(ends.max()) if n else 0.0,
     )
+
+
+def _attempt(block: _Block, strategy, venues, order_size: float, remaining: np.ndarray):
+    """One attempt of each request in `block`, for `remaining` of its order: whether it found
+    a quote, its decision time, when it ended without one, the quote requests each venue got,
+    the round trip of its orders (the slowest leg's), and its orders as legs, each a
+    (leg x request) array of venue (-1: no such leg), size, price and verdict (0: a fill,
+    else its REJECTED code), in the order the trio engine settles them."""
+    if isinstance(strategy, Split):
+        return _split(strategy, block, venues, order_size, remaining)
+    c = _choose(block, strategy, venues, order_size)  # one order for the whole size
+    r = _judge(block, c, venues, order_size, strategy.timeout_ms * 1e-3)
+    has = c["chosen"] >= 0
+    return {
+        "has": has,
+        "decided": c["decided"],
+        "ended": c["ended"],
+        "venue_requests": c["venue_requests"],
+        "round_trip": r["round_trip"],
+        "legs": (
+            c["chosen"][None, :],
+            np.where(has, order_size, 0.0)[None, :],
+            c["price"][None, :],
+            np.where(has, r["outcome"], 0)[None, :],
+        ),
+    }
+
+
+def _split(strategy: Split, block: _Block, venues, order_size: float, remaining: np.ndarray):
+    """strategies.split over arrays, as `_attempt` gives it: every venue asked, the quotes in
+    by the timeout taken (the decision at the last of them, or at the timeout), each priced
+    for the request's `remaining` size (its venue's ladder walked for it), then legs from the
+    best price down (ties: the earlier quote, then the lower venue), each for as much as its
+    venue quoted, until the size is covered. The legs' orders go out at once."""
+    count, n = block.latency.shape
+    requests = np.arange(n)
+    timeout = strategy.timeout_ms * 1e-3
+    in_time = block.answers & (block.latency <= timeout)
+    arrival = np.where(in_time, block.latency, np.inf)
+    walks = [Ladder(v.depth).walk(remaining, v.spread_bps or 0.0) for v in venues]
+    spread, available = np.stack([w[0] for w in walks]), np.stack([w[1] for w in walks])
+    _, _, skew, _, hold_s, policies = _venue_constants(venues, order_size)
+    quoted = block.quoted_mid(timeout)
+    price = quote_price(quoted, block.side[None, :], spread, skew[:, None], block.noise)
+    venue_index = np.broadcast_to(np.arange(count)[:, None], (count, n))
+    ranked = np.lexsort((venue_index, arrival, block.side * price, ~in_time), axis=0)
+    decided = np.where(in_time.all(axis=0), _last(arrival, in_time), timeout)
+    last_look = np.array([p is not None for p in policies])
+    legs = tuple(np.empty((count, n), dtype=t) for t in (np.int64, float, float, np.int8))
+    left, round_trip = remaining.copy(), np.full(n, -np.inf)
+    for k, v in enumerate(ranked):
+        taken = in_time[v, requests] & (left > 0)
+        size = np.minimum(available[v, requests], left)
+        left = np.where(taken, left - size, left)
+        judged = taken & last_look[v]
+        order_latency = block.order_latency[v, requests]
+        round_trip = np.where(taken, np.maximum(round_trip, order_latency + hold_s[v]), round_trip)
+        checked_t = block.t0[judged] + (
+            decided[judged] + 0.5 * order_latency[judged] + hold_s[v][judged]
+        )
+        verdict = _verdicts(
+            block,
+            venues,
+            order_size,
+            v,
+            judged,
+            decided,
+            np.zeros(n),
+            quoted[v, requests],
+            checked_t,
+            size > available[v, requests],
+        )
+        legs[0][k], legs[1][k], legs[2][k], legs[3][k] = (
+            np.where(taken, v, -1),
+            size,
+            price[v, requests],
+            verdict,
+        )
+    return {
+        "has": in_time.any(axis=0),
+        "decided": decided,
+        "ended": np.full(n, timeout),
+        "venue_requests": np.full(count, n),
+        "round_trip": round_trip,
+        "legs": legs,
+    }
 
 
 def _beyond(move_bps: np.ndarray, tolerance_bps: float, symmetric: bool) -> np.ndarray:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sortedcontainers import SortedKeyList
 
 
@@ -28,23 +29,27 @@ class Ladder:
         self._levels = SortedKeyList(levels, key=lambda level: level.spread_bps)
         self.depth = sum(level.size for level in self._levels) if levels else float("inf")
 
-    def walk(self, size: float, top_spread_bps: float = 0.0) -> tuple[float, float]:
-        """(volume-weighted full spread in bps, size available) for an order of `size`.
+    def walk(self, size: Any, top_spread_bps: float = 0.0) -> tuple[Any, Any]:
+        """(volume-weighted full spread in bps, size available) for an order of `size`: a float,
+        or a numpy array of sizes walked at once (with the same float operations, so that both
+        give the same bits).
 
         Beyond the ladder's depth the spread is that of everything there is, and the size
         available is the depth.
         """
         if not self._levels:
-            return top_spread_bps, size
-        available = min(size, self.depth)  # exactly: summing the takes would round
-        remaining, cost = available, 0.0
-        for level in self._levels:
-            take = min(level.size, remaining)
-            cost += take * level.spread_bps
-            remaining -= take
-            if remaining <= 0:
-                break
-        return cost / available, available
+            spread, available = np.full(np.shape(size), float(top_spread_bps)), np.asarray(size)
+        else:
+            available = np.minimum(size, self.depth)  # exactly: summing the takes would round
+            remaining, cost = available, 0.0
+            for level in self._levels:  # once nothing remains, each take is 0 and adds 0.0
+                take = np.minimum(level.size, remaining)
+                cost = cost + take * level.spread_bps
+                remaining = remaining - take
+            spread = cost / available
+        if np.ndim(size) == 0:
+            return float(spread), float(available)
+        return spread, available
 
 
 def quote_price(mid: Any, side: Any, spread_bps: Any, skew_bps: Any, noise_bps: Any) -> Any:

@@ -28,6 +28,7 @@ from sim.market import MidPath
 from sim.metrics import HIGHEST_NS, record_all
 from sim.runner import run
 from sim.scenario import bundled, load, parse
+from strategies.first_wins import FirstWins
 
 LATENCY_TOLERANCE_S = 1e-9
 
@@ -134,6 +135,7 @@ strategies = st.lists(
             st.sampled_from([0.0, 0.5, 1.0, 3.0, 80.0]),
             st.sampled_from([4.0, 50.0]),
         ),
+        st.builds(lambda t: {"kind": "split", "timeout_ms": t}, st.sampled_from([2.0, 50.0])),
     ),
     min_size=1,
     max_size=3,
@@ -260,15 +262,61 @@ def test_scenarios_with_interactions_or_state_go_to_trio(name, reason, capsys) -
     assert status == 2 and err.startswith(f"--engine: the fast engine cannot run {name}: {reason}")
 
 
-def test_a_rule_the_fast_engine_does_not_know_yet_goes_to_trio() -> None:
+def test_split_legs_partial_fills_and_re_races_agree() -> None:
+    """An order of 3 where no venue quotes more than 2: every fill is split, last look and
+    expiry reject some legs (a partial fill), and retries re-race what is left."""
+    ladder = [{"size": 1.0, "spread_bps": 1.0}, {"size": 0.5, "spread_bps": 3.0}]
     scenario = parse(
         {
-            "venues": [{"name": "a", "latency": {"dist": "constant", "ms": 1.0}}],
-            "strategies": [{"kind": "split"}],
+            "arrivals": {"process": "poisson", "rate_per_s": 2000.0},
+            "market": {"volatility_bps": 100.0},
+            "order": {"side": "random", "size": 3.0},
+            "venues": [
+                {
+                    "name": "a",
+                    "latency": {"dist": "lognormal", "median_ms": 1.0, "sigma": 0.5},
+                    "depth": ladder,
+                    "last_look": {"hold_ms": 0.5, "tolerance_bps": 0.2},
+                    "fail_prob": 0.1,
+                },
+                {
+                    "name": "b",
+                    "latency": {"dist": "exponential", "mean_ms": 1.0},
+                    "depth": [{"size": 2.0, "spread_bps": 2.0}],
+                    "quote_ttl_ms": 1.5,
+                    "noise_bps": 0.3,
+                },
+                {
+                    "name": "c",
+                    "latency": {"dist": "constant", "ms": 1.0},
+                    "depth": [{"size": 1.5, "spread_bps": 1.0}],
+                },
+            ],
+            "strategies": [
+                {"kind": "split", "name": "once", "timeout_ms": 3.0},
+                {"kind": "split", "name": "again", "timeout_ms": 3.0, "max_retries": 2},
+            ],
         },
         default_name="legs",
-    ).with_overrides(requests=20)
-    assert unsupported(scenario) == "strategy split (split: not in the fast engine yet)"
+    ).with_overrides(requests=2000)
+    assert unsupported(scenario) is None
+    agree(scenario)
+    records = run(scenario, engine="fast").strategies
+    once, again = records["once"].records, records["again"].records
+    partial = (once.filled_size > 0) & (once.filled_size < 3.0)
+    assert partial.sum() > 100 and (once.orders >= 2).mean() > 0.5  # legs, some rejected
+    assert (again.filled_size >= once.filled_size).all()
+    assert (again.outcome == 0).sum() > (once.outcome == 0).sum()  # re-racing fills more
+
+
+def test_a_strategy_of_your_own_goes_to_trio() -> None:
+    """The fast engine knows the bundled rules only: a subclass may decide differently."""
+
+    class Mine(FirstWins):
+        kind = "mine"
+
+    scenario = load("default").with_overrides(requests=20).with_strategies([Mine()])
+    assert unsupported(scenario) == "strategy mine (mine: a rule the fast engine does not know)"
     assert run(scenario).summary["engine"] == "trio"
 
 

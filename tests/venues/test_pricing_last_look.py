@@ -18,6 +18,7 @@ import itertools
 import math
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import trio
 from hypothesis import given, settings
@@ -92,6 +93,17 @@ def test_empty_ladder_quotes_any_size_at_the_top_spread(size):
 
 
 LEVELS = (Level(size=1.0, spread_bps=2.0), Level(size=2.0, spread_bps=4.0), Level(3.0, 10.0))
+
+
+@given(st.lists(st.floats(1e-9, 20.0), min_size=1, max_size=50))
+def test_walking_an_array_of_sizes_gives_each_size_walked_alone_bit_for_bit(sizes):
+    """The fast engine walks every request's size at once; the venue walks one at a time."""
+    for ladder in (Ladder(LEVELS), Ladder(())):
+        spreads, available = ladder.walk(np.array(sizes), 1.5)
+        alone = [ladder.walk(size, 1.5) for size in sizes]
+        assert spreads.tolist() == [a[0] for a in alone]
+        assert available.tolist() == [a[1] for a in alone]
+        assert all(type(x) is float for x in alone[0])
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(LEVELS)))
