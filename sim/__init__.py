@@ -1,12 +1,14 @@
 """Orchestration: scenarios, draws, the trio engine, metrics, reports and the CLI.
 
 The Python API: `sim.run(scenario, strategies=[...], seed=..., requests=...)` returns a
-RunResult with the summary dict and per-request records (`result.records(name)`).
+RunResult with the summary dict and per-request records (`result.records(name)`);
+`sim.summary(...)`, with the same arguments, gives the same summary keeping no records, in
+memory that stays flat however many requests.
 """
 
 from sim.engine import OUTCOMES
 from sim.errors import ScenarioError
-from sim.runner import RunResult, StrategyResult, run
+from sim.runner import RunResult, StrategyResult, run, summary
 from sim.scenario import NamedStrategy, Scenario, load
 
 __all__ = [
@@ -18,4 +20,5 @@ __all__ = [
     "StrategyResult",
     "load",
     "run",
+    "summary",
 ]

@@ -11,6 +11,7 @@ DESIGN.md section 8).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,17 +101,30 @@ def arrival_times(arrivals: Arrivals, seed: int, n: int) -> np.ndarray:
     Both are first made at unit rate, then mapped to time through the cumulative rate, which
     with bursts is piecewise linear (a Poisson process with a piecewise-constant rate).
     """
-    if arrivals.process == "uniform":
-        unit = np.arange(n, dtype=float) + 1.0
-    elif arrivals.process == "poisson":
-        unit = np.cumsum(
-            blocked(seed, Purpose.ARRIVAL_GAP, (), n, lambda rng, k: rng.exponential(1.0, k))
-        )
-    else:
-        raise ValueError(f"process: {arrivals.process!r} has no schedule (not an open loop)")
-    if arrivals.bursts is None:
-        return unit / arrivals.base_rate_per_s
-    return _through_bursts(unit, arrivals.base_rate_per_s, arrivals.bursts)
+    return next(arrival_chunks(arrivals, seed, n, max(n, 1)), np.empty(0))
+
+
+def arrival_chunks(arrivals: Arrivals, seed: int, n: int, size: int) -> Iterator[np.ndarray]:
+    """`arrival_times(arrivals, seed, n)`, `size` requests at a time (a multiple of BLOCK, or
+    all of them), each chunk exactly as the whole would have it: a Poisson process's sums go
+    on from where the chunk before stopped, in the same order."""
+    before = 0.0  # unit-rate time of the request before the chunk
+    for first in range(0, n, size):
+        count = min(size, n - first)
+        if arrivals.process == "uniform":
+            unit = np.arange(first, first + count, dtype=float) + 1.0
+        elif arrivals.process == "poisson":
+            gaps = blocked(
+                seed, Purpose.ARRIVAL_GAP, (), count, lambda rng, k: rng.exponential(1.0, k), first
+            )
+            unit = np.cumsum(np.concatenate(([before], gaps)))[1:]  # before + g0 + g1 ...
+        else:
+            raise ValueError(f"process: {arrivals.process!r} has no schedule (not an open loop)")
+        before = float(unit[-1])
+        if arrivals.bursts is None:
+            yield unit / arrivals.base_rate_per_s
+        else:
+            yield _through_bursts(unit, arrivals.base_rate_per_s, arrivals.bursts)
 
 
 def _through_bursts(unit: np.ndarray, base: float, bursts: Bursts) -> np.ndarray:

@@ -8,7 +8,9 @@ alternate engine and skeleton and the figure that counts is the median of each r
 (engine rate / skeleton rate), measured seconds apart in one process. The fast engine decides
 a million requests of the same scenario, both strategies, decision and fill histograms
 included (the draws are made before the clock starts, as for the trio engine): requests per
-second, the median of the rounds, against FAST_TARGET.
+second, the median of the rounds, against FAST_TARGET. Memory: the peak resident size of
+`sim.summary` on the default scenario (what `quoterace run` does without --out), each count of
+requests in a fresh process, beside a process that only imports quoterace.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import gc
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -40,10 +44,16 @@ from strategies.first_wins import FirstWins
 TARGET_RATIO = 0.8
 FAST_REQUESTS = 1_000_000
 FAST_TARGET = 1_000_000  # requests per second
+MEMORY_REQUESTS = (1_000_000, 10_000_000)
 
 
 def bench(
-    *, requests: int, rounds: int, out: Path | None, fast_requests: int = FAST_REQUESTS
+    *,
+    requests: int,
+    rounds: int,
+    out: Path | None,
+    fast_requests: int = FAST_REQUESTS,
+    memory_requests: tuple[int, ...] = MEMORY_REQUESTS,
 ) -> dict[str, Any]:
     """Measure, print a table, write `out` (JSON) atomically, and return the figures."""
     scenario = load("default").with_overrides(requests=requests)
@@ -84,6 +94,7 @@ def bench(
         "target_ratio": TARGET_RATIO,
         "strategies": figures,
         "fast_engine": fast,
+        "memory": _memory(memory_requests),
         "python": platform.python_version(),
         **{package: version(package) for package in ("trio", "numpy", "hdrhistogram")},
         "machine": platform.machine(),
@@ -118,6 +129,29 @@ def _fast(requests: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def _memory(counts: tuple[int, ...]) -> dict[str, Any]:
+    """Peak resident MB of `sim.summary("default")` for each count of requests, and of a
+    process that only imports quoterace, each in a fresh process: VmHWM, the high-water mark of
+    its own memory (ru_maxrss would carry over this process's peak through fork and exec)."""
+
+    def peak_mb(work: str) -> int:
+        peak = "[x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1]"
+        code = f"import sim; {work}; print({peak})"
+        done = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        )
+        return round(int(done.stdout) / 1024)
+
+    what = "peak resident MB of sim.summary('default'), as quoterace run without --out"
+    if not Path("/proc/self/status").exists():
+        return {"what": what, "import_only_mb": None, "peak_mb": {}}  # not Linux: not measured
+    return {
+        "what": what,
+        "import_only_mb": peak_mb("pass"),
+        "peak_mb": {str(n): peak_mb(f"sim.summary('default', requests={n})") for n in counts},
+    }
+
+
 def _seconds(work: Any) -> float:
     gc.collect()
     start = time.perf_counter()
@@ -146,4 +180,12 @@ def _print(result: dict[str, Any]) -> None:
         f"fast engine: {fast['requests_per_s']:,} requests/s ({fast['requests']:,} requests, "
         f"{' and '.join(fast['strategies'])}, histograms included; target >= "
         f"{fast['target_requests_per_s']:,})"
+    )
+    memory = result["memory"]
+    if not memory["peak_mb"]:
+        return
+    peaks = ", ".join(f"{int(n):,} requests {mb:,} MB" for n, mb in memory["peak_mb"].items())
+    Console().print(
+        f"memory (peak resident, quoterace run without --out): {peaks}; quoterace imported "
+        f"alone {memory['import_only_mb']:,} MB"
     )

@@ -25,6 +25,7 @@ from sim.progress import RunProgress
 from sim.report import comparison_table, print_tables
 from sim.results_dir import SUMMARY, rebuild, write_results
 from sim.runner import ENGINES, RunResult, run
+from sim.runner import summary as run_summary
 from sim.scenario import CLOCKS, MAX_REQUESTS, MAX_SEED, Scenario, bundled, load
 from strategies.registry import STRATEGIES
 
@@ -142,6 +143,13 @@ def _parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument(
         "--fast-requests", type=_count, default=1_000_000, help="requests for the fast engine"
     )
+    bench_cmd.add_argument(
+        "--memory-requests",
+        type=_count,
+        nargs="+",
+        default=[1_000_000, 10_000_000],
+        help="request counts whose peak memory to measure",
+    )
     bench_cmd.add_argument("--out", type=Path, default=Path("results/bench.json"))
     return parser
 
@@ -189,15 +197,18 @@ def _run(args: argparse.Namespace) -> int:
                 folder.mkdir(parents=True, exist_ok=True)
     summaries = []
     for scenario, folder in zip(scenarios, folders, strict=True):
-        result = _run_one(scenario, args)
-        summaries.append(result.summary)
-        if folder is not None:
+        if folder is None:
+            summary = _summary_one(scenario, args)
+        else:
+            result = _run_one(scenario, args)
             with _writing(folder):
                 write_results(result, folder)
+            summary = result.summary
+        summaries.append(summary)
         if args.json:
-            sys.stdout.write(summary_json(result.summary))
+            sys.stdout.write(summary_json(summary))
         else:
-            print_tables(result.summary, _console())
+            print_tables(summary, _console())
     if args.all and args.out is not None:
         gallery = folders[0].parent / "README.md"
         with _writing(gallery.parent):
@@ -234,9 +245,19 @@ def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> 
 
 def _run_one(scenario: Scenario, args: argparse.Namespace) -> RunResult:
     """`scenario` run, with a progress bar on stderr unless --quiet."""
-    total = scenario.requests * len(scenario.strategies)
-    with RunProgress(total, enabled=not args.quiet) as progress:
+    with _progress(scenario, args) as progress:
         return run(scenario, progress=progress.advance, engine=args.engine)
+
+
+def _summary_one(scenario: Scenario, args: argparse.Namespace) -> dict:
+    """`scenario`'s summary alone, nothing per request kept (sim.summary), with a progress bar
+    on stderr unless --quiet."""
+    with _progress(scenario, args) as progress:
+        return run_summary(scenario, progress=progress.advance, engine=args.engine)
+
+
+def _progress(scenario: Scenario, args: argparse.Namespace) -> RunProgress:
+    return RunProgress(scenario.requests * len(scenario.strategies), enabled=not args.quiet)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -358,6 +379,7 @@ def _bench(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             out=args.out,
             fast_requests=args.fast_requests,
+            memory_requests=tuple(args.memory_requests),
         )
     return 0
 

@@ -9,13 +9,13 @@ draw.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.arrivals import arrival_times, think_times
+from sim.arrivals import arrival_chunks, think_times
 from sim.errors import ScenarioError
 from sim.streams import Purpose, blocked
 from venues.latency import sample_s
@@ -60,17 +60,43 @@ class Draws:
 def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
     """All draws of `scenario` under its seed, for `attempts` tries per request (default: enough
     for the strategy with the most retries)."""
-    seed, n = scenario.seed, scenario.requests
+    n = scenario.requests
+    if scenario.arrivals.closed:
+        return _draws(scenario, attempts, 0, n, None, _thinking(scenario))
+    if n == 0:
+        return _draws(scenario, attempts, 0, 0, np.empty(0))
+    return next(draw_chunks(scenario, n, attempts))
+
+
+def draw_chunks(scenario: Scenario, size: int, attempts: int | None = None) -> Iterator[Draws]:
+    """The draws of an open loop, `size` requests at a time (a multiple of sim.streams.BLOCK):
+    chunk c holds requests c * size onwards, indexed from 0, exactly as `draw` has them."""
+    n = scenario.requests
+    times = arrival_chunks(scenario.arrivals, scenario.seed, n, size)
+    for first, arrival_s in zip(range(0, n, size), times, strict=True):
+        yield _draws(scenario, attempts, first, arrival_s.size, arrival_s)
+
+
+def _draws(
+    scenario: Scenario,
+    attempts: int | None,
+    first: int,
+    n: int,
+    arrival_s: np.ndarray | None,
+    think_s: np.ndarray | None = None,
+) -> Draws:
+    """The draws of requests first .. first + n - 1 (an open loop's `arrival_s`, or a closed
+    loop's `think_s`)."""
     if attempts is None:
         attempts = 1 + max((s.max_retries for s in scenario.strategies), default=0)
-    arrivals = scenario.arrivals
     return Draws(
-        arrival_s=None if arrivals.closed else arrival_times(arrivals, seed, n),
-        side=_sides(scenario.order.side, seed, n),
+        arrival_s=arrival_s,
+        side=_sides(scenario.order.side, scenario.seed, first, n),
         venues=tuple(
-            _venue_draws(scenario, v, spec, attempts) for v, spec in enumerate(scenario.venues)
+            _venue_draws(scenario, v, spec, attempts, first, n)
+            for v, spec in enumerate(scenario.venues)
         ),
-        think_s=_thinking(scenario) if arrivals.closed else None,
+        think_s=think_s,
     )
 
 
@@ -84,14 +110,17 @@ def _thinking(scenario: Scenario) -> np.ndarray:
     return think_s
 
 
-def _venue_draws(scenario: Scenario, v: int, spec: VenueSpec, attempts: int) -> VenueDraws:
-    """Venue `v`'s draws, each purpose from its own streams keyed (v, attempt)."""
-    seed, n = scenario.seed, scenario.requests
+def _venue_draws(
+    scenario: Scenario, v: int, spec: VenueSpec, attempts: int, first: int, n: int
+) -> VenueDraws:
+    """Venue `v`'s draws of requests first .. first + n - 1, each purpose from its own streams
+    keyed (v, attempt)."""
+    seed = scenario.seed
     order_latency = spec.order_latency or spec.latency
     key = f"venues[{v}]"
 
     def per_attempt(purpose: Purpose, draw: Callable[[np.random.Generator, int], np.ndarray]):
-        return np.stack([blocked(seed, purpose, (v, a), n, draw) for a in range(attempts)])
+        return np.stack([blocked(seed, purpose, (v, a), n, draw, first) for a in range(attempts)])
 
     return VenueDraws(
         latency_s=_finite(
@@ -116,9 +145,9 @@ def _venue_draws(scenario: Scenario, v: int, spec: VenueSpec, attempts: int) -> 
     )
 
 
-def _sides(side: str, seed: int, n: int) -> np.ndarray:
+def _sides(side: str, seed: int, first: int, n: int) -> np.ndarray:
     if side == "random":
-        coin = blocked(seed, Purpose.SIDE, (), n, lambda rng, k: rng.random(k) < 0.5)
+        coin = blocked(seed, Purpose.SIDE, (), n, lambda rng, k: rng.random(k) < 0.5, first)
         return np.where(coin, 1, -1).astype(np.int8)
     return np.full(n, 1 if side == "buy" else -1, dtype=np.int8)
 

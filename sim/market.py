@@ -58,13 +58,15 @@ class MidPath:
 
     Chunk k is kept as lists (update times, mids after each update; bisect on a list is several
     times faster than numpy's search for one value) with the mid it starts from; a query
-    generates every chunk up to its own, then searches that one.
+    generates every chunk up to its own, then searches that one. A run that only looks forward
+    from some time on can `forget_before` it, so that the path in memory stays short.
     """
 
     def __init__(self, spec: MarketSpec, seed: int) -> None:
         self._spec = spec
         self._seed = seed
         self._chunks: list[tuple[list[float], list[float], float]] = []
+        self._first = 0  # the chunk number of _chunks[0]: those before it are forgotten
         self._moves = spec.moves  # read on every lookup
         self._log_mid = math.log(spec.mid)
         self._last_mid = spec.mid  # exactly: exp(log(mid)) can differ in the last bit
@@ -77,18 +79,20 @@ class MidPath:
         """The mid at engine time `t` (the last update at or before t)."""
         if not self._moves or t < 0:
             return self._spec.mid
-        k = int(t // CHUNK_S)
+        k = int(t // CHUNK_S) - self._first
         chunks = self._chunks
         while len(chunks) <= k:
             self._extend()
+        if k < 0:
+            raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
         times, mids, start_mid = chunks[k]
         j = bisect.bisect_right(times, t) - 1
         return start_mid if j < 0 else mids[j]
 
     def _flat_arrays(self, until: float) -> tuple[np.ndarray, np.ndarray]:
-        """Every update time and mid up to `until`, as two arrays (made once, grown as
-        needed)."""
-        last = int(until // CHUNK_S)
+        """Every update time and mid kept, up to `until` at least, as two arrays (made once,
+        grown as needed)."""
+        last = int(until // CHUNK_S) - self._first
         if len(self._chunks) <= last and threading.current_thread() is not self._maker:
             # sim.fast makes the path before its threads look it up: this is a bug there
             raise RuntimeError("the market path may only be extended by the thread that made it")
@@ -109,15 +113,27 @@ class MidPath:
         if not self._moves or not known.any():
             return np.where(known, self._spec.mid, np.nan)
         times, mids = self._flat_arrays(float(np.max(t[known])))
+        if self._first and np.min(t[known], initial=np.inf) < self._first * CHUNK_S:
+            raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
         # the last update at or before t, in whatever chunk: a chunk's start mid is the mid
         # after the last update before it
         j = np.searchsorted(times, t, side="right") - 1
-        out = np.where(j >= 0, mids[np.maximum(j, 0)], self._spec.mid)
+        out = np.where(j >= 0, mids[np.maximum(j, 0)], self._chunks[0][2])
         return np.where(known, np.where(t < 0, self._spec.mid, out), np.nan)
+
+    def forget_before(self, t: float) -> None:
+        """Drop the chunks wholly before engine time `t`: no lookup will go back there (a
+        lookup that does is a RuntimeError, not a wrong mid)."""
+        drop = min(max(int(t // CHUNK_S) - self._first, 0), len(self._chunks))
+        if drop:
+            self._updates -= sum(len(times) for times, _, _ in self._chunks[:drop])
+            del self._chunks[:drop]
+            self._first += drop
+            self._flat = None
 
     def _extend(self) -> None:
         """Generate the next chunk, k: [k, k+1) * CHUNK_S."""
-        k = len(self._chunks)
+        k = self._first + len(self._chunks)
         rng = stream(self._seed, Purpose.MARKET, k)
         start = k * CHUNK_S
         spec = self._spec

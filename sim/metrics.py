@@ -9,6 +9,7 @@ does; max and mean are exact.
 from __future__ import annotations
 
 import io
+import math
 import re
 from typing import IO
 
@@ -124,15 +125,46 @@ def latency_ms(histogram: HdrHistogram, latency_s: np.ndarray) -> dict[str, floa
     skipped), and no percentile is reported above the exact max (a bucket's highest equivalent
     value can be).
     """
-    keys = LATENCY_KEYS
     values = latency_s[~np.isnan(latency_s)]
     if values.size == 0:
-        return dict.fromkeys(keys)
-    exact_max_ns = float(values.max()) * 1e9
+        return dict.fromkeys(LATENCY_KEYS)
+    return _ms(histogram, float(values.max()), float(values.mean()))
+
+
+class Latencies:
+    """A latency histogram with the exact max and mean of what it holds, filled a chunk at a
+    time (sim.tally): `latency_ms` of all the chunks at once, but for the mean, which sums
+    chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+        self._max_s = -math.inf
+        self._sums: list[float] = []
+        self._count = 0
+
+    def record(self, latency_s: np.ndarray) -> None:
+        """Add `latency_s` (seconds; NaN entries are skipped)."""
+        values = latency_s[~np.isnan(latency_s)]
+        if values.size:
+            record_all(self.histogram, _ns(values))
+            self._max_s = max(self._max_s, float(values.max()))
+            self._sums.append(float(values.sum()))
+            self._count += values.size
+
+    def ms(self) -> dict[str, float | None]:
+        """`latency_ms` of everything recorded."""
+        if not self._count:
+            return dict.fromkeys(LATENCY_KEYS)
+        return _ms(self.histogram, self._max_s, math.fsum(self._sums) / self._count)
+
+
+def _ms(histogram: HdrHistogram, max_s: float, mean_s: float) -> dict[str, float]:
+    """The percentiles of `histogram`, none above the exact max, with the max and the mean."""
+    exact_max_ns = max_s * 1e9
     at = histogram.get_percentile_to_value_dict(list(PERCENTILES.values()))
     ns = [min(at[p], exact_max_ns) for p in PERCENTILES.values()]
-    ns += [exact_max_ns, float(values.mean()) * 1e9]
-    return {key: round(v / 1e6, 6) for key, v in zip(keys, ns, strict=True)}
+    ns += [exact_max_ns, mean_s * 1e9]
+    return {key: round(v / 1e6, 6) for key, v in zip(LATENCY_KEYS, ns, strict=True)}
 
 
 def write_percentiles(histogram: HdrHistogram, out: IO[str]) -> None:

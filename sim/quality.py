@@ -36,16 +36,3 @@ def oracle_prices(
 def cost_bps(side: np.ndarray, price: np.ndarray, reference: np.ndarray, m0: np.ndarray):
     """side * (price - reference) / m0 in bps: positive is worse for the client."""
     return side * (price - reference) / m0 * 1e4
-
-
-def distribution(values: np.ndarray) -> dict[str, float | None]:
-    """{mean, p50, p95} of `values` (NaN skipped), or None each when there are none."""
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return {"mean": None, "p50": None, "p95": None}
-    p50, p95 = np.percentile(values, [50, 95])
-    return {
-        "mean": round(float(values.mean()), 6),
-        "p50": round(float(p50), 6),
-        "p95": round(float(p95), 6),
-    }

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,14 +15,15 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from sim.draws import Draws, draw
-from sim.engine import FILLED, Records, run_trio
+from sim.draws import Draws, draw, draw_chunks
+from sim.engine import Records, run_trio
 from sim.errors import ScenarioError
 from sim.fast import Prepared, run_fast, unsupported
 from sim.market import MidPath
 from sim.metrics import corrected_latency_ms, latency_histogram, latency_ms
-from sim.quality import cost_bps, distribution, oracle_prices
+from sim.quality import oracle_prices
 from sim.scenario import NamedStrategy, Scenario, load
+from sim.tally import CHUNK, Tally
 from strategies.registry import Strategy
 from venues.last_look import REJECT_REASONS
 
@@ -107,16 +109,12 @@ def run(
     (the default) takes the fast engine when it can. Both give the same per-request results.
     Bad input raises ScenarioError, as a bad scenario file would.
     """
-    if not isinstance(scenario, Scenario):
-        scenario = load(scenario)
-    scenario = scenario.with_overrides(seed=seed, requests=requests)
-    if strategies is not None:
-        scenario = scenario.with_strategies(strategies)
+    scenario = _scenario(scenario, strategies, seed, requests)
     engine = choose_engine(engine, scenario)
     draws = draw(scenario)
     mid = MidPath(scenario.market, scenario.seed)
     closed = scenario.arrivals.clients if scenario.arrivals.closed else None
-    results = {}
+    results, tallies = {}, {}
     prepared = Prepared(draws, mid) if engine == "fast" else None
     scheduled = None  # an open loop's mids and oracle, the same for every strategy
     for entry in scenario.strategies:
@@ -129,15 +127,71 @@ def run(
         if scheduled is None or closed:
             mids = mid.at(records.arrival_s)
             scheduled = mids, oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+        tally = Tally(len(scenario.venues))
+        tally.add_in_chunks(records, draws.side, *scheduled)
+        tallies[entry.name] = tally, records
         results[entry.name] = StrategyResult(
-            entry.name,
-            records,
-            latency_histogram(records.decision_s),
-            latency_histogram(records.fill_s),
-            *scheduled,
+            entry.name, records, tally.decision.histogram, tally.fill.histogram, *scheduled
         )
-    summary = summarize(scenario, draws, results, engine)
-    return RunResult(scenario, draws, results, summary)
+    return RunResult(scenario, draws, results, summarize(scenario, tallies, engine))
+
+
+def summary(
+    scenario: Scenario | str | Path,
+    strategies: Sequence[Strategy | NamedStrategy | str] | None = None,
+    *,
+    seed: int | None = None,
+    requests: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    engine: str = "auto",
+) -> dict[str, Any]:
+    """`run(...).summary`, byte for byte, without keeping per-request records or draws.
+
+    On the fast engine the requests are drawn, decided and added up CHUNK at a time
+    (sim.tally), and the market path behind them is forgotten, so that memory stays flat
+    however many requests there are (the README's "Memory" says how much). On the trio engine
+    this is `run(...).summary`. Arguments as for `run`.
+    """
+    scenario = _scenario(scenario, strategies, seed, requests)
+    if choose_engine(engine, scenario) != "fast":
+        return run(scenario, progress=progress, engine=engine).summary
+    mid = MidPath(scenario.market, scenario.seed)
+    tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
+    totals: dict[str, Records] = {}
+    for draws in draw_chunks(scenario, CHUNK):
+        prepared = Prepared(draws, mid)
+        mids = mid.at(draws.arrival_s)
+        oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+        for entry in scenario.strategies:
+            records = fast_records(scenario, entry, draws, mid, prepared)
+            tallies[entry.name].add(records, draws.side, mids, oracle)
+            totals[entry.name] = _run_totals(totals.get(entry.name), records)
+            if progress is not None:
+                progress(f"{scenario.name}: {entry.name}", draws.requests)
+        mid.forget_before(float(draws.arrival_s[-1]))  # later chunks start no earlier
+    return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
+
+
+def _scenario(scenario, strategies, seed: int | None, requests: int | None) -> Scenario:
+    """The scenario to run: loaded, with the overrides and strategies of `run`'s arguments."""
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    scenario = scenario.with_overrides(seed=seed, requests=requests)
+    return scenario if strategies is None else scenario.with_strategies(strategies)
+
+
+def _run_totals(before: Records | None, chunk: Records) -> Records:
+    """`chunk`'s Records with the run-level counts of every chunk so far added up (the fast
+    engine's chunks have no venue servers or timers: the other run-level fields are the same
+    in each)."""
+    if before is None:
+        return chunk
+    return dataclasses.replace(
+        chunk,
+        rejects=before.rejects + chunk.rejects,
+        venue_requests=before.venue_requests + chunk.venue_requests,
+        span_s=max(before.span_s, chunk.span_s),
+    )
 
 
 def fast_records(
@@ -190,9 +244,10 @@ def choose_engine(engine: str, scenario: Scenario) -> str:
 
 
 def summarize(
-    scenario: Scenario, draws: Draws, results: dict[str, StrategyResult], engine: str = "trio"
+    scenario: Scenario, strategies: dict[str, tuple[Tally, Records]], engine: str = "trio"
 ) -> dict[str, Any]:
-    """The summary: a contract whose keys later versions only add to."""
+    """The summary, from each strategy's tally of its requests and its run-level records: a
+    contract whose keys later versions only add to."""
     return {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -200,34 +255,32 @@ def summarize(
         "requests": scenario.requests,
         "engine": engine,
         "clock": scenario.clock,
-        "strategies": {name: _strategy_summary(scenario, draws, r) for name, r in results.items()},
+        "strategies": {
+            name: _strategy_summary(scenario, tally, records)
+            for name, (tally, records) in strategies.items()
+        },
     }
 
 
-def _strategy_summary(scenario: Scenario, draws: Draws, result: StrategyResult) -> dict[str, Any]:
-    records = result.records
-    mids, oracle = result.arrival_mid, result.oracle
+def _strategy_summary(scenario: Scenario, tally: Tally, records: Records) -> dict[str, Any]:
     n = scenario.requests
-    wins = np.bincount(records.venue[records.venue >= 0], minlength=len(scenario.venues))
-    decided = int(wins.sum())
-    filled = int((records.outcome == FILLED).sum())
-    orders = int(records.orders.sum())
+    decided = int(tally.wins.sum())
     asked = int(records.venue_requests.sum())
-    side = draws.side.astype(float)
+    names = [v.name for v in scenario.venues]
     return {
-        "decision_ms": latency_ms(result.decision_histogram, records.decision_s),
+        "decision_ms": tally.decision.ms(),
         "no_quote": n - decided,
-        "venue_wins": {s.name: int(w) for s, w in zip(scenario.venues, wins, strict=True)},
+        "venue_wins": {name: int(w) for name, w in zip(names, tally.wins, strict=True)},
         "venue_requests_per_decision": _ratio(asked, decided),
-        "fill_rate": round(filled / n, 6),
+        "fill_rate": round(tally.filled / n, 6),
         "reject_rate": {
-            reason: _ratio(int(count), orders) or 0.0
+            reason: _ratio(int(count), tally.orders) or 0.0
             for reason, count in zip(REJECT_REASONS, records.rejects, strict=True)
         },
-        "slippage_bps": distribution(cost_bps(side, records.fill_price, mids, mids)),
-        "shortfall_bps": distribution(cost_bps(side, records.fill_price, oracle, mids)),
-        "fill_ms": latency_ms(result.fill_histogram, records.fill_s),
-        "venue_requests_per_fill": _ratio(asked, filled),
+        "slippage_bps": tally.slippage.distribution(),
+        "shortfall_bps": tally.shortfall.distribution(),
+        "fill_ms": tally.fill.ms(),
+        "venue_requests_per_fill": _ratio(asked, tally.filled),
         **_load_summary(scenario, records),
         **_closed_loop_summary(scenario, records),
         **_real_clock_summary(records),

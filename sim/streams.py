@@ -46,10 +46,14 @@ def blocked(
     keys: tuple[int, ...],
     n: int,
     draw: Callable[[np.random.Generator, int], np.ndarray],
+    first: int = 0,
 ) -> np.ndarray:
-    """`n` values, drawn BLOCK at a time, block b from the stream keyed (..., b)."""
+    """`n` values for requests first, first + 1, ..., drawn BLOCK at a time, block b (requests
+    b * BLOCK onwards) from the stream keyed (..., b). `first` must start a block."""
+    if first % BLOCK:
+        raise ValueError(f"draws start at a block of {BLOCK} requests, not at {first}")
     parts = [
-        draw(stream(seed, purpose, *keys, b), min(BLOCK, n - start))
-        for b, start in enumerate(range(0, n, BLOCK))
+        draw(stream(seed, purpose, *keys, b), min(BLOCK, first + n - start))
+        for b, start in enumerate(range(first, first + n, BLOCK), start=first // BLOCK)
     ]
     return np.concatenate(parts) if parts else np.empty(0)

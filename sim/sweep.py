@@ -30,7 +30,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from sim.errors import ScenarioError
-from sim.runner import choose_engine, run
+from sim.runner import choose_engine, summary
 from sim.scenario import Scenario, bundled_dir, parse, resolve
 
 # What each row reports of a strategy's summary: column -> path in the summary
@@ -114,7 +114,7 @@ def _assign(data: dict[str, Any], key: str, value: Any) -> None:
 
 def run_point(data: dict[str, Any], settings: dict[str, Any], source: str, engine: str):
     """One point's summary (runs in a worker process or on a Dask worker)."""
-    return run(point_scenario(data, settings, Path(source)), engine=engine).summary
+    return summary(point_scenario(data, settings, Path(source)), engine=engine)
 
 
 class Plan:

@@ -393,6 +393,7 @@ def test_console_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
 def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "bench.json"
     argv = ["bench", "--requests", "300", "--rounds", "1", "--fast-requests", "2000"]
+    argv += ["--memory-requests", "1000", "3000"]
     assert call([*argv, "--out", str(out_file)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
@@ -418,6 +419,10 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     fast = result["fast_engine"]
     assert (fast["requests"], fast["target_requests_per_s"]) == (2000, 1_000_000)
     assert fast["strategies"] == ["first_wins", "best_price"]
+    memory = result["memory"]
+    assert set(memory["peak_mb"]) == {"1000", "3000"}
+    assert all(mb >= memory["import_only_mb"] > 0 for mb in memory["peak_mb"].values())
+    assert "memory (peak resident" in out and "1,000 requests" in out
     assert len(fast["rates"]) == 1 and fast["requests_per_s"] == fast["rates"][0] > 0
     assert f"fast engine: {fast['requests_per_s']:,} requests/s" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]

@@ -1,0 +1,175 @@
+"""Summaries that keep no per-request records (`sim.summary`): the same bytes as `sim.run`'s,
+in memory that does not grow with the requests.
+
+Its pieces are checked one by one against what they stand in for: draws made a chunk at a
+time against draws made at once, a market path that forgets its past against one that keeps
+it, exact percentiles that spill to disk against np.percentile, and a latency tally filled
+chunk by chunk against the one made from every value at once.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hdrh.histogram import HdrHistogram
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sim
+from sim import exact_percentiles, runner, streams, tally
+from sim.draws import draw, draw_chunks
+from sim.market import MidPath
+from sim.metrics import Latencies, latency_histogram, latency_ms
+from sim.output import summary_json
+from sim.scenario import load, parse
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Streams in blocks of 64 requests and summaries in chunks of 128, so that a few hundred
+    requests make several chunks (both `run` and `summary` see the same setting)."""
+    monkeypatch.setattr(streams, "BLOCK", 64)
+    monkeypatch.setattr(tally, "CHUNK", 128)
+    monkeypatch.setattr(runner, "CHUNK", 128)
+
+
+SPLIT_AND_BURSTS = {
+    "arrivals": {
+        "process": "poisson",
+        "rate_per_s": 500.0,
+        "bursts": {"on_ms": 5.0, "off_ms": 20.0, "rate_per_s": 20_000.0},
+    },
+    "market": {"volatility_bps": 200.0, "jumps": {"rate_per_s": 50.0, "size_bps": 2.0}},
+    "order": {"side": "random", "size": 3.0},
+    "venues": [
+        {
+            "name": "a",
+            "latency": {"dist": "lognormal", "median_ms": 1.0, "sigma": 0.5},
+            "depth": [{"size": 2.0, "spread_bps": 1.0}],
+            "last_look": {"hold_ms": 0.5, "tolerance_bps": 0.2},
+        },
+        {"name": "b", "latency": {"dist": "exponential", "mean_ms": 1.0}, "spread_bps": 2.0},
+    ],
+    "strategies": [
+        {"kind": "split", "max_retries": 1},
+        {"kind": "first_wins", "max_retries": 2},
+        {"kind": "staggered", "stagger_ms": 0.5},
+    ],
+}
+
+
+@pytest.mark.parametrize("name", ["default", "stale-quotes", "tail-at-scale", "split"])
+def test_a_summary_without_records_is_byte_for_byte_the_runs(small_chunks, name) -> None:
+    scenario = (
+        parse(SPLIT_AND_BURSTS, default_name="split") if name == "split" else load(name)
+    ).with_overrides(requests=1000)
+    assert summary_json(sim.summary(scenario)) == summary_json(sim.run(scenario).summary)
+
+
+def test_a_summary_on_the_trio_engine_is_the_runs() -> None:
+    scenario = load("hedging").with_overrides(requests=300)
+    assert sim.summary(scenario) == sim.run(scenario).summary
+
+
+@pytest.mark.parametrize(
+    "arrivals",
+    [
+        {"process": "poisson", "rate_per_s": 1000.0},
+        {"process": "uniform", "rate_per_s": 3000.0},
+        SPLIT_AND_BURSTS["arrivals"],
+    ],
+)
+def test_draws_a_chunk_at_a_time_are_the_draws_made_at_once(small_chunks, arrivals) -> None:
+    scenario = parse(SPLIT_AND_BURSTS | {"arrivals": arrivals}, default_name="chunks")
+    scenario = scenario.with_overrides(requests=1000)
+    whole, chunks = draw(scenario), list(draw_chunks(scenario, 128))
+    assert [c.requests for c in chunks] == [128] * 7 + [104]
+    assert np.array_equal(np.concatenate([c.arrival_s for c in chunks]), whole.arrival_s)
+    assert np.array_equal(np.concatenate([c.side for c in chunks]), whole.side)
+    for v, venue in enumerate(whole.venues):
+        for field in ("latency_s", "answers", "noise_bps", "order_latency_s"):
+            parts = [np.asarray(getattr(c.venues[v], field)) for c in chunks]
+            assert np.array_equal(np.concatenate(parts, axis=1), getattr(venue, field)), field
+
+
+def test_a_market_path_that_forgets_its_past_still_gives_every_later_mid() -> None:
+    spec = parse(SPLIT_AND_BURSTS, default_name="market").market
+    keeps, forgets = MidPath(spec, 3), MidPath(spec, 3)
+    times = np.sort(np.random.default_rng(0).uniform(0.0, 6.0, 4000))
+    for start in (0.0, 1.5, 2.0, 4.99):
+        later = times[times >= start]
+        forgets.forget_before(start)
+        assert np.array_equal(forgets.at(later), keeps.at(later))
+        assert [forgets(t) for t in later[:50].tolist()] == keeps.at(later[:50]).tolist()
+    assert len(forgets._chunks) < len(keeps._chunks)
+    with pytest.raises(RuntimeError, match="forgotten"):
+        forgets.at(np.array([3.9]))
+    with pytest.raises(RuntimeError, match="forgotten"):
+        forgets(3.9)
+
+
+values = st.lists(
+    st.one_of(
+        st.floats(-50.0, 50.0),
+        st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.0, float("nan")]),  # ties and zeros
+    ),
+    max_size=300,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # the patched constants are the same for every example
+@given(values, st.sampled_from([10**9, 0, 7]), st.integers(1, 5))
+def test_exact_percentiles_equal_numpys_whether_or_not_they_spill(
+    monkeypatch, xs, in_memory, pieces
+) -> None:
+    """Spilling with tiny reads and buckets gathered only when a handful remain: every path
+    of the selection runs on a few hundred values."""
+    monkeypatch.setattr(exact_percentiles, "READ", 13)
+    monkeypatch.setattr(exact_percentiles, "GATHER", 3)
+    collected = exact_percentiles.ExactPercentiles(in_memory=in_memory)
+    for part in np.array_split(np.array(xs, dtype=float), pieces):
+        collected.add(part)
+    finite = np.array([x for x in xs if x == x])
+    qs = [0, 50, 95, 99.9, 100]
+    if finite.size == 0:
+        assert collected.percentiles(qs) is None
+    else:
+        assert collected.percentiles(qs) == np.percentile(finite + 0.0, qs).tolist()
+
+
+def test_a_latency_tally_filled_in_chunks_is_the_tally_of_all_at_once() -> None:
+    latency_s = np.random.default_rng(4).lognormal(-7, 1, 10_000)
+    latency_s[::7] = np.nan
+    chunked = Latencies()
+    for part in np.array_split(latency_s, 9):
+        chunked.record(part)
+    whole = latency_ms(latency_histogram(latency_s), latency_s)
+    assert list(chunked.histogram.counts) == list(latency_histogram(latency_s).counts)
+    got = chunked.ms()
+    assert {k: got[k] for k in got if k != "mean"} == {k: whole[k] for k in whole if k != "mean"}
+    assert got["mean"] == pytest.approx(whole["mean"], abs=1e-6)  # summed chunk by chunk
+    empty = Latencies()
+    empty.record(np.array([np.nan]))
+    assert empty.ms() == dict.fromkeys(whole)
+    assert isinstance(empty.histogram, HdrHistogram)
+
+
+def test_memory_does_not_grow_with_the_requests() -> None:
+    """Peak traced memory of a summary over 8 chunks against 2 (real block and chunk sizes):
+    flat means within 25%, where keeping records and market (about 600 bytes a request) would
+    make it twice as much or more."""
+
+    def peak(chunks: int) -> int:
+        tracemalloc.start()
+        try:
+            sim.summary("default", requests=chunks * tally.CHUNK)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    two, eight = peak(2), peak(8)
+    assert eight < 1.25 * two, (two, eight)
