@@ -124,10 +124,13 @@ class FixReader:
             raise FixError("garbage: a message must begin 8=FIX.4.4|9=")
         if len(buffer) <= start:
             return None
-        end = buffer.find(SOH, start, start + self._digits + 1)
-        digits = buffer[start:] if end < 0 else buffer[start:end]
-        if not digits.isdigit() or digits[0] == ord("0") or len(digits) > self._digits:
+        # One digit more than the limit has is enough to tell an oversized message.
+        end = buffer.find(SOH, start, start + self._digits + 2)
+        digits = buffer[start : start + self._digits + 1] if end < 0 else buffer[start:end]
+        if not digits.isdigit() or digits[0] == ord("0"):
             raise FixError("bad BodyLength")
+        if len(digits) > self._digits:
+            raise FixError(f"oversized: BodyLength has more digits than {self.max_size}")
         if end < 0:
             return None
         body_end = end + 1 + int(digits)
