@@ -51,6 +51,7 @@ from venues.messages import ExecutionReport, Quote, QuoteRequest
 BEGIN_STRING = "FIX.4.4"
 MAX_MESSAGE_BYTES = 4096
 SYMBOL = "QUOTERACE"
+REASON_CHARS = 200
 
 SOH = 1  # the field separator, as a byte value
 _PREFIX = b"8=FIX.4.4\x019="
@@ -68,9 +69,11 @@ assert set(ORD_REJ_REASON) == set(REJECT_REASONS)
 
 
 class FixError(Exception):
-    """Bytes or a message that are not valid quoterace FIX: `reason` says what is wrong."""
+    """Bytes or a message that are not valid quoterace FIX: `reason` says what is wrong, in at
+    most REASON_CHARS printable characters, so that it can go back to the peer in a Logout."""
 
     def __init__(self, reason: str) -> None:
+        reason = reason[:REASON_CHARS]
         super().__init__(reason)
         self.reason = reason
 
@@ -451,7 +454,7 @@ def decode(fix: FixMessage) -> Message:
         )
     if kind == b"8":
         return _order_report(fix)
-    raise FixError(f"unsupported MsgType {kind!r}")
+    raise FixError(f"unsupported MsgType {kind[:20]!r}")
 
 
 def _quote_reply(fix: FixMessage) -> QuoteReply:

@@ -282,6 +282,7 @@ async def test_protocol_errors_close_the_session_with_the_reason(serve):
         (lambda c: c.send(QuoteRequestReject(0, 0, "no")), "not a message for a venue"),
         (lambda c: c.send(Logon(0)), "not a message for a venue"),
         (lambda c: c.send_raw(_skipping_a_number(c.session)), "MsgSeqNum 3, expected 2"),
+        (lambda c: c.send_raw(_unknown_type(c.session, b"\xff" * 1000)), "unsupported MsgType"),
     ]:
         client = await connect(port)
         await send(client)
@@ -289,9 +290,9 @@ async def test_protocol_errors_close_the_session_with_the_reason(serve):
         assert reason in logout.text
 
 
-def _unknown_type(session: Session) -> bytes:
+def _unknown_type(session: Session, kind: bytes = b"XX") -> bytes:
     fix = encode(Heartbeat())
-    fix.message_type = b"XX"
+    fix.message_type = kind
     return session.encode(fix)
 
 
