@@ -37,7 +37,7 @@ from venues.fix_server import Limits, VenueServer
 from venues.last_look import LastLook
 from venues.latency import Constant
 from venues.messages import QuoteRequest
-from venues.venue import ZERO_OUTBOUND_S, VenueDraws, VenueSpec
+from venues.venue import MAX_WALKS, ZERO_OUTBOUND_S, VenueDraws, VenueSpec
 
 MS = 1e-3
 LATENCY_S = 1 * MS
@@ -60,6 +60,7 @@ def make_server(
     capacity: int | None = None,
     network: str = "simulated",
     limits: Limits = SHORT,
+    requests: int = 4,
 ) -> VenueServer:
     served = service_s is not None
     spec = VenueSpec(
@@ -73,10 +74,10 @@ def make_server(
         cancel_propagation=served,
     )
     draws = VenueDraws(
-        latency_s=latency_s or grid(LATENCY_S),
-        answers=answers or grid(True),
-        noise_bps=grid(0.0),
-        order_latency_s=grid(ORDER_LATENCY_S),
+        latency_s=latency_s or grid(LATENCY_S, requests=requests),
+        answers=answers or grid(True, requests=requests),
+        noise_bps=grid(0.0, requests=requests),
+        order_latency_s=grid(ORDER_LATENCY_S, requests=requests),
         service_s=service_s,
     )
     return VenueServer(spec, draws, mid, network=network, limits=limits)
@@ -230,6 +231,16 @@ async def test_clients_share_the_venue(serve):
     qa, qb = (await a.receive()).quote, (await b.receive()).quote
     assert (qa.latency_s, qa.price) == (qb.latency_s, qb.price)  # the same draws
     assert server.venue.requests == 2
+
+
+async def test_a_client_asking_for_endless_sizes_does_not_grow_the_venue(serve):
+    n = MAX_WALKS + 10
+    server = make_server(latency_s=grid(0.0, requests=n), requests=n)
+    client = await connect(await serve(server))
+    for i in range(n):
+        reply = await quote(client, i, size=1.0 + i)
+        assert reply.quote.size == 1.0 + i  # walked, kept or not
+    assert len(server.venue._walks) == MAX_WALKS
 
 
 # --------------------------------------------------------------------------- the session
