@@ -17,7 +17,9 @@ Which latency the server applies is its `network` parameter:
   venue's servers need not settle events registered in their own instant, which the wall clock
   does not have): the real network between client and server is all the network there is.
 
-Engine time at the server is its trio clock, and the venue reads the market as `mid(t)` at it.
+Engine time at the server is its trio clock, and the venue reads the market as `mid(t - epoch)`,
+`epoch` being the clock's reading when `serve` began: the market path starts with the server,
+on any clock (trio's default one reads some arbitrary, large time).
 A quote request counts from when it arrives (the client's t0 and send offset are not trusted);
 an order is judged on the server's clock too, from its quote's request to the order's arrival.
 The reply's Quote carries the client's send offset back, and priced_at and expires_at in the
@@ -107,7 +109,7 @@ class VenueServer:
     `network` says which latency the server applies ("simulated" or "real": see the module
     docstring); `limits` bound what each connection may cost (default: Limits()). `comp_id` is
     its FIX CompID (default: the venue's name). `venue` is the live Venue, whose counters and
-    servers hold the run's statistics.
+    servers hold the run's statistics; `epoch`, the trio time at which the market path starts.
     """
 
     def __init__(
@@ -129,7 +131,8 @@ class VenueServer:
                 latency_s=_nanoseconds(draws.latency_s),
                 order_latency_s=_nanoseconds(draws.order_latency_s),
             )
-        self.venue = Venue(index, spec, draws, mid)
+        self.epoch = 0.0
+        self.venue = Venue(index, spec, draws, lambda t: mid(t - self.epoch))
         self.network = network
         self.limits = limits or Limits()
         self.comp_id = comp_id or spec.name
@@ -145,7 +148,9 @@ class VenueServer:
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Listen on `host`:`port` (0: any free port) and serve until cancelled;
-        `task_status.started` gets the port bound, for `nursery.start`."""
+        `task_status.started` gets the port bound, for `nursery.start`. The market path
+        starts now (`epoch`)."""
+        self.epoch = trio.current_time()
         async with trio.open_nursery() as nursery:
             if self.venue.servers is not None:
                 nursery.start_soon(self.venue.servers.run)

@@ -142,6 +142,13 @@ async def test_a_quote_and_a_filled_order_with_the_drawn_latencies(serve):
     assert report.report.round_trip_s == ORDER_LATENCY_S + HOLD_S
 
 
+async def test_the_market_path_starts_when_the_server_does(serve):
+    seen = []
+    client = await connect(await serve(make_server(lambda t: seen.append(t) or 100.0)))
+    await quote(client)
+    assert 0.0 < seen[0] < 1.0  # whatever trio's clock reads: the default one is far from 0
+
+
 async def test_a_sell_is_quoted_below_the_mid(serve):
     client = await connect(await serve(make_server()))
     reply = await quote(client, side=-1)
@@ -153,9 +160,10 @@ async def test_last_look_rejects_when_the_mid_moves_against_the_venue(serve):
     # a market path: the venue reads it at the times it prices and checks, which are in the
     # past and the future of when the quote arrives
     moved_at = math.inf
-    client = await connect(await serve(make_server(lambda t: 100.0 if t < moved_at else 100.01)))
+    server = make_server(lambda t: 100.0 if t < moved_at else 100.01)
+    client = await connect(await serve(server))
     reply = await quote(client)
-    moved_at = trio.current_time()  # +1 bp against a buyer, past the 0.5 bp tolerance
+    moved_at = trio.current_time() - server.epoch  # +1 bp against a buyer, past the tolerance
     report = await order(client, reply)
     assert report.report.reason == "price_moved"
     assert report.report.price == reply.quote.price
