@@ -19,6 +19,9 @@ import pytest
 import trio
 import trio.testing
 from fix_client import Client, connect
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_fix import messages
 
 from venues.fix import (
     Heartbeat,
@@ -358,6 +361,51 @@ async def test_a_peer_that_does_not_read_is_dropped(limits, reason, caplog):
                 for n in range(10):  # answers the client never reads
                     await client.send(TestRequest(str(n)))
     assert f"connection closed: the peer is not reading: {reason}" in caplog.text
+
+
+small = st.integers(0, 2)  # 0 and 1 have draws: quotes and orders meet
+client_messages = st.one_of(
+    st.builds(QuoteRequest, small, st.just(0.0), st.sampled_from((1, -1)), attempt=small),
+    st.builds(QuoteCancel, small, small),
+    st.builds(NewOrderSingle, st.just("o"), small, small, st.sampled_from((1, -1)),
+              st.sampled_from((1.0, 2.0)), st.sampled_from((100.01, 99.99))),
+    st.sampled_from((0.002, 0.1)),  # a pause, letting quotes arrive before orders
+)  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(client_messages, max_size=16))
+def test_whatever_a_client_asks_the_server_only_ever_ends_its_connection(sequence):
+    converse(sequence)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(client_messages, messages, st.binary(max_size=40)), max_size=12))
+def test_whatever_a_peer_sends_the_server_only_ever_ends_its_connection(sequence):
+    converse(sequence)
+
+
+def converse(sequence: list) -> None:
+    """Send `sequence` (messages, bytes, pauses) after a Logon, in virtual time on memory
+    streams: handle() must return (at the idle timeout at the latest) and raise nothing."""
+
+    async def main() -> None:
+        server = make_server(limits=Limits(idle_timeout_s=1.0))
+        ours, theirs = trio.testing.memory_stream_pair()
+        client = Client(theirs)
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server.handle, ours)
+                await client.send(Logon(0))
+                for item in sequence:
+                    if isinstance(item, float):
+                        await trio.sleep(item)
+                    elif isinstance(item, bytes):
+                        await client.send_raw(item)
+                    else:
+                        await client.send(item)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 
 
 async def test_more_connections_than_the_limit_are_closed_at_once(serve):
