@@ -22,10 +22,11 @@ Fields, by message (custom tags are in the user-defined range 5000-9999):
     Z  QuoteCancel         131, 298 QuoteCancelType=1
     D  NewOrderSingle      11 ClOrdID, 117 QuoteID, 40 OrdType=D (previously quoted), 55, 54,
                            38, 44 Price, 60 TransactTime
-    8  ExecutionReport     37 OrderID, 17 ExecID, 11, 131, 150 ExecType / 39 OrdStatus (F / 2
-                           filled, 8 / 8 rejected), 55, 54, 38, 44, 14 CumQty, 151 LeavesQty,
-                           6 AvgPx, 31 LastPx / 32 LastQty (fills), 103 OrdRejReason and 58 Text
-                           (rejects: one of REJECT_REASONS), 5003, 5006 RoundTripS
+    8  ExecutionReport     37 OrderID (the QuoteID), 17 ExecID (the ClOrdID), 11, 131,
+                           150 ExecType / 39 OrdStatus (F / 2 filled, 8 / 8 rejected), 55, 54,
+                           38, 44, 14 CumQty, 151 LeavesQty, 6 AvgPx, 31 LastPx / 32 LastQty
+                           (fills), 103 OrdRejReason and 58 Text (rejects: one of
+                           REJECT_REASONS), 5003, 5006 RoundTripS
     A  Logon (98=0, 108 HeartBtInt), 0 Heartbeat (112), 1 TestRequest (112), 5 Logout (58)
 
 Floats travel as the shortest decimal that reads back as the same double (`repr`, written
@@ -60,7 +61,7 @@ _TAG = re.compile(rb"[1-9][0-9]{0,8}")
 _INT = re.compile(rb"0|-?[1-9][0-9]{0,17}")
 _FLOAT = re.compile(rb"-?[0-9]{1,400}(\.[0-9]{1,400})?")
 _KEY = re.compile(rb"(0|[1-9][0-9]{0,17}):(0|[1-9][0-9]{0,8})")
-_TEXT = re.compile(rb"[\x20-\x7e]{1,1024}")
+_TEXT = re.compile(rb"[\x20-\x7e]{1,256}")  # every message then fits in MAX_MESSAGE_BYTES
 
 # FIX's OrdRejReason for each of quoterace's reject reasons: too late to enter, broker/exchange
 # option (last look is the venue's option), order exceeds limit.
@@ -385,10 +386,11 @@ def _report_fields(
     add, filled = fix.append_pair, report.reason is None
     if not filled and report.reason not in ORD_REJ_REASON:
         raise ValueError(f"reject reason {report.reason!r} is not one of {REJECT_REASONS}")
-    add(37, cl_ord_id)
+    key = _key(report.request, message.attempt)
+    add(37, key)
     add(17, cl_ord_id)
     add(11, cl_ord_id)
-    add(131, _key(report.request, message.attempt))
+    add(131, key)
     add(150, "F" if filled else "8")
     add(39, "2" if filled else "8")
     add(55, SYMBOL)
@@ -507,7 +509,7 @@ def _text(fix: FixMessage, tag: int, required: bool = True) -> str | None:
     if value is None:
         return None
     if not _TEXT.fullmatch(value):
-        raise FixError(f"tag {tag}: not printable ASCII (at most 1024 characters)")
+        raise FixError(f"tag {tag}: not printable ASCII (at most 256 characters)")
     return value.decode()
 
 
@@ -598,5 +600,5 @@ def _nonnegative(value: int, name: str) -> int:
 
 def _checked_text(text: str, name: str) -> str:
     if not (text.isascii() and _TEXT.fullmatch(text.encode())):
-        raise ValueError(f"{name} {text!r}: must be 1 to 1024 printable ASCII characters")
+        raise ValueError(f"{name} {text!r}: must be 1 to 256 printable ASCII characters")
     return text

@@ -101,6 +101,7 @@ class Limits:
         for field in dataclasses.fields(self):
             if not getattr(self, field.name) > 0:
                 raise ValueError(f"{field.name}: must be > 0")
+        FixReader(self.max_message_bytes)  # ValueError now, not at each connection
 
 
 class VenueServer:
@@ -136,6 +137,7 @@ class VenueServer:
         self.network = network
         self.limits = limits or Limits()
         self.comp_id = comp_id or spec.name
+        Session(self.comp_id)  # ValueError now for a CompID FIX cannot carry
         self._attempts = len(draws.latency_s)
         self._requests = len(draws.latency_s[0]) if self._attempts else 0
         self._connections = 0

@@ -156,6 +156,19 @@ def test_execution_reports_say_filled_or_rejected_with_the_reason():
     ]
 
 
+def test_the_largest_messages_fit_in_the_default_limit():
+    text = "x" * 256
+    tiny = 5e-324  # the longest decimal a double takes without an exponent
+    largest = [
+        OrderReport(text, 10**9 - 1, 1, tiny, ExecutionReport(10**17, 1000, tiny, None, tiny)),
+        QuoteReply(10**9 - 1, 1, Quote(10**17, 1000, tiny, -tiny, tiny, -tiny, -tiny, tiny)),
+        QuoteRequest(10**17, -tiny, 1, tiny, 10**9 - 1, -tiny, tiny),
+    ]
+    for message in largest:
+        assert len(wire(message)) <= MAX_MESSAGE_BYTES
+        assert same(decode(FixReader().feed(wire(message))[0]), message)
+
+
 def test_a_header_is_the_standard_one_and_sequence_numbers_count_from_one():
     data = wire(Logon(5), Heartbeat())
     first, second = FixReader().feed(data)

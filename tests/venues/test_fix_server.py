@@ -433,8 +433,13 @@ async def test_the_server_listens_on_loopback_only(serve):
     await connect(port)
 
 
-def test_limits_must_be_positive():
+def test_bad_settings_fail_when_the_server_is_made_not_when_a_client_connects():
     with pytest.raises(ValueError, match="idle_timeout_s"):
         Limits(idle_timeout_s=0)
+    with pytest.raises(ValueError, match="too small"):
+        Limits(max_message_bytes=20)
     with pytest.raises(ValueError, match="network"):
         make_server(network="lan")
+    spec, draws = make_server().venue._spec, make_server().venue._draws
+    with pytest.raises(ValueError, match="SenderCompID"):
+        VenueServer(spec, draws, lambda t: 100.0, comp_id="caf\u00e9")
