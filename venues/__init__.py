@@ -1,12 +1,15 @@
 """The exchange side: simulated venues, their latency distributions, pricing, last look and
-their messages.
+their messages, and (network mode) a venue served over FIX (venues.fix, venues.fix_server).
 
 Knows nothing of strategies or of the simulator that drives it.
 """
 
+from venues.fix import FixError, FixReader
+from venues.fix_server import Limits, VenueServer
 from venues.last_look import REJECT_REASONS, LastLook, adverse_move_bps, judge
 from venues.latency import DISTRIBUTIONS, Component, Latency, sample_ms, sample_s
 from venues.messages import ExecutionReport, Quote, QuoteRequest
+from venues.precise_clock import PreciseClock
 from venues.pricing import Ladder, Level, quote_price
 from venues.venue import Venue, VenueDraws, VenueSpec
 
@@ -15,14 +18,19 @@ __all__ = [
     "REJECT_REASONS",
     "Component",
     "ExecutionReport",
+    "FixError",
+    "FixReader",
     "Ladder",
     "LastLook",
     "Latency",
     "Level",
+    "Limits",
+    "PreciseClock",
     "Quote",
     "QuoteRequest",
     "Venue",
     "VenueDraws",
+    "VenueServer",
     "VenueSpec",
     "adverse_move_bps",
     "judge",

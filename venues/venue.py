@@ -17,6 +17,7 @@ from venues.servers import Servers
 # A latency below this has an outbound half lost in engine times up to 1e6 s (their resolution
 # is 1.2e-10 s).
 ZERO_OUTBOUND_S = 1e-9
+MAX_WALKS = 1024
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,11 @@ class Venue:
             self.servers.used_s += self._draws.service_s[attempt][request]
 
     def _walk(self, size: float) -> tuple[float, float]:
-        """(spread, available) for an order of `size`, walked and kept (once per size)."""
-        walk = self._walks[size] = self._ladder.walk(size, self._spec.spread_bps or 0.0)
+        """(spread, available) for an order of `size`, walked and kept (once per size, for the
+        first MAX_WALKS sizes: a network client may ask for any number of sizes)."""
+        walk = self._ladder.walk(size, self._spec.spread_bps or 0.0)
+        if len(self._walks) < MAX_WALKS:
+            self._walks[size] = walk
         return walk
 
     async def order(

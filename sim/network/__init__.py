@@ -1,0 +1,1 @@
+"""Network mode: a scenario's venues served as FIX servers (venues.fix_server)."""

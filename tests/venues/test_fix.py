@@ -1,0 +1,366 @@
+"""The FIX wire format (venues.fix): every message round-trips exactly, and the framing reader
+yields whole messages or FixError, whatever the bytes, never holding more than its limit."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from simplefix import FixMessage
+
+from venues.fix import (
+    MAX_MESSAGE_BYTES,
+    REASON_CHARS,
+    FixError,
+    FixReader,
+    Heartbeat,
+    Logon,
+    Logout,
+    Message,
+    NewOrderSingle,
+    OrderReport,
+    QuoteCancel,
+    QuoteReply,
+    QuoteRequestReject,
+    Session,
+    TestRequest,
+    decode,
+    encode,
+)
+from venues.last_look import REJECT_REASONS
+from venues.messages import ExecutionReport, Quote, QuoteRequest
+
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+nonnegative = st.floats(min_value=0.0, allow_infinity=False)
+positive = st.floats(min_value=0.0, exclude_min=True, allow_infinity=False)
+index = st.integers(0, 10**12)
+attempt = st.integers(0, 1000)
+side = st.sampled_from((1, -1))
+text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40)
+
+quote_requests = st.builds(
+    QuoteRequest,
+    index=index,
+    t0=finite,
+    side=side,
+    size=positive,
+    attempt=attempt,
+    mid=st.one_of(st.just(math.nan), finite),
+    sent_after_s=nonnegative,
+)
+quotes = st.builds(
+    Quote,
+    request=index,
+    venue=st.integers(0, 1000),
+    latency_s=nonnegative,
+    price=st.one_of(st.none(), finite),
+    size=st.one_of(st.just(math.inf), finite),
+    priced_at=st.one_of(st.just(math.nan), finite),
+    expires_at=st.one_of(st.just(math.inf), finite),
+    sent_after_s=nonnegative,
+)
+reports = st.builds(
+    ExecutionReport,
+    request=index,
+    venue=st.integers(0, 1000),
+    price=finite,
+    reason=st.one_of(st.none(), st.sampled_from(REJECT_REASONS)),
+    round_trip_s=nonnegative,
+)
+messages = st.one_of(
+    st.builds(Logon, st.integers(0, 3600)),
+    st.builds(Heartbeat, st.one_of(st.none(), text)),
+    st.builds(TestRequest, text),
+    st.builds(Logout, st.one_of(st.none(), text)),
+    quote_requests,
+    st.builds(QuoteReply, attempt, side, quotes),
+    st.builds(QuoteRequestReject, index, attempt, text),
+    st.builds(QuoteCancel, index, attempt),
+    st.builds(NewOrderSingle, text, index, attempt, side, positive, finite),
+    st.builds(OrderReport, text, attempt, side, positive, reports),
+)
+
+
+def wire(*values) -> bytes:
+    """The messages as a client session would send them, one after another."""
+    session = Session("CLIENT", "V0")
+    return b"".join(session.encode(encode(value)) for value in values)
+
+
+def same(a, b) -> bool:
+    """Equal, with NaN equal to NaN (as the optional NaN fields come back)."""
+    if hasattr(a, "__dataclass_fields__") or isinstance(a, tuple):
+        fields = a if isinstance(a, tuple) else [getattr(a, f) for f in a.__dataclass_fields__]
+        other = b if isinstance(b, tuple) else [getattr(b, f) for f in b.__dataclass_fields__]
+        return type(a) is type(b) and all(same(x, y) for x, y in zip(fields, other, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return type(a) is type(b) and a == b
+
+
+def assert_sendable(error: FixError) -> None:
+    """A reason a server can send back in a Logout's Text."""
+    assert error.reason.isascii() and error.reason.isprintable()
+    assert 0 < len(error.reason) <= REASON_CHARS
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@FUZZ
+@given(messages)
+def test_every_message_round_trips_exactly(message):
+    (fix,) = FixReader().feed(wire(message))
+    assert same(decode(fix), message)
+
+
+@FUZZ
+@given(finite)
+def test_floats_round_trip_bit_for_bit_and_never_in_exponent_notation(x):
+    (fix,) = FixReader().feed(wire(QuoteRequest(0, x, size=1.0)))
+    assert math.copysign(1.0, decode(fix).t0) == math.copysign(1.0, x)
+    assert decode(fix).t0 == x
+    assert b"e" not in fix.get(5007).lower()
+
+
+def test_a_buy_quote_is_an_offer_and_a_sell_quote_a_bid():
+    quote = Quote(7, 2, 0.002, 100.01, 5.0, 1.0, 1.2)
+    (buy, sell) = FixReader().feed(wire(QuoteReply(1, 1, quote), QuoteReply(1, -1, quote)))
+    assert (buy.get(133), buy.get(135), buy.get(132)) == (b"100.01", b"5.0", None)
+    assert (sell.get(132), sell.get(134), sell.get(133)) == (b"100.01", b"5.0", None)
+    assert buy.get(131) == buy.get(117) == b"7:1"
+
+
+def test_execution_reports_say_filled_or_rejected_with_the_reason():
+    fill = OrderReport("c1", 0, 1, 2.0, ExecutionReport(3, 0, 100.5, None, 0.003))
+    reject = OrderReport("c2", 0, 1, 2.0, ExecutionReport(3, 0, 100.5, "price_moved", 0.003))
+    filled, rejected = FixReader().feed(wire(fill, reject))
+    assert [filled.get(t) for t in (150, 39, 14, 6, 31, 32)] == [
+        b"F",
+        b"2",
+        b"2.0",
+        b"100.5",
+        b"100.5",
+        b"2.0",
+    ]
+    assert [rejected.get(t) for t in (150, 39, 14, 103, 58)] == [
+        b"8",
+        b"8",
+        b"0",
+        b"0",
+        b"price_moved",
+    ]
+
+
+def test_the_largest_messages_fit_in_the_default_limit():
+    text = "x" * 256
+    tiny = 5e-324  # the longest decimal a double takes without an exponent
+    largest = [
+        OrderReport(text, 10**9 - 1, 1, tiny, ExecutionReport(10**17, 1000, tiny, None, tiny)),
+        QuoteReply(10**9 - 1, 1, Quote(10**17, 1000, tiny, -tiny, tiny, -tiny, -tiny, tiny)),
+        QuoteRequest(10**17, -tiny, 1, tiny, 10**9 - 1, -tiny, tiny),
+    ]
+    for message in largest:
+        assert len(wire(message)) <= MAX_MESSAGE_BYTES
+        assert same(decode(FixReader().feed(wire(message))[0]), message)
+
+
+def test_a_header_is_the_standard_one_and_sequence_numbers_count_from_one():
+    data = wire(Logon(5), Heartbeat())
+    first, second = FixReader().feed(data)
+    assert data.startswith(b"8=FIX.4.4\x019=")
+    assert [first.get(t) for t in (35, 49, 56, 34)] == [b"A", b"CLIENT", b"V0", b"1"]
+    assert second.get(34) == b"2"
+    peer = Session("V0")
+    peer.check(first)
+    assert peer.target == "CLIENT"  # learnt from the Logon
+    peer.check(second)
+    with pytest.raises(FixError, match="MsgSeqNum 1, expected 3"):
+        peer.check(first)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        QuoteRequest(0, 0.0, side=0),
+        QuoteRequest(0, math.inf),
+        QuoteRequest(-1, 0.0),
+        Logout("caf\u00e9"),
+        Logout("a\x01b"),
+        OrderReport("c", 0, 1, 1.0, ExecutionReport(0, 0, 1.0, "because", 0.0)),
+    ],
+)
+def test_values_fix_cannot_carry_are_refused_when_encoding(bad):
+    with pytest.raises(ValueError):
+        encode(bad)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ([(35, "R"), (131, "1:0"), (55, "X"), (54, "1"), (38, "0"), (5001, "0"), (5007, "0")],
+         "38: must be > 0"),
+        ([(35, "R"), (131, "1:0"), (55, "X"), (54, "1"), (38, "1e5"), (5001, "0"), (5007, "0")],
+         "38: not a finite"),
+        ([(35, "R"), (131, "1:0"), (55, "X"), (54, "1"), (38, "9" * 400), (5001, "0"),
+          (5007, "0")], "38: not a finite"),
+        ([(35, "R"), (131, "-1:0"), (55, "X"), (54, "1"), (38, "1"), (5001, "0"), (5007, "0")],
+         "131: not request:attempt"),
+        ([(35, "R"), (131, "1:0"), (55, "X"), (54, "3"), (38, "1"), (5001, "0"), (5007, "0")],
+         "Side"),
+        ([(35, "Z"), (131, "1:0"), (131, "2:0")], "131 repeated"),
+        ([(35, "D"), (11, "c"), (117, "1:0"), (40, "2"), (55, "X"), (54, "1"), (38, "1"),
+          (44, "1")], "OrdType"),
+        ([(35, "8"), (11, "c"), (131, "1:0"), (150, "8"), (39, "8"), (54, "1"), (38, "1"),
+          (44, "1"), (58, "tired"), (5003, "0"), (5006, "0")], "not one of"),
+        ([(35, "XX")], "unsupported MsgType"),
+        ([(35, "A"), (98, "1"), (108, "30")], "EncryptMethod"),
+        ([(35, "5"), (58, "\xff")], "printable ASCII"),
+    ],
+)  # fmt: skip
+def test_malformed_values_raise_fix_error_naming_the_tag(fields, error):
+    fix = FixMessage()
+    for tag, value in fields:
+        fix.append_pair(tag, value)
+    with pytest.raises(FixError, match=error):
+        decode(fix)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from((11, 35, 38, 40, 44, 54, 55, 58, 98, 108, 112, 117, 131, 5001, 5003)),
+            st.binary(min_size=1, max_size=12),
+        ),
+        max_size=12,
+    ),
+    st.one_of(
+        st.sampled_from((b"A", b"0", b"1", b"5", b"R", b"S", b"AG", b"Z", b"D", b"8")),
+        st.binary(min_size=1, max_size=300),
+    ),
+)
+def test_decoding_arbitrary_fields_gives_a_message_or_fix_error(fields, kind):
+    fix = FixMessage()
+    fix.append_pair(35, kind)
+    for tag, value in fields:
+        fix.append_pair(tag, value)
+    try:
+        assert isinstance(decode(fix), Message)
+    except FixError as error:
+        assert_sendable(error)
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def feed_in_chunks(reader: FixReader, data: bytes, cuts: list[int]) -> list[FixMessage]:
+    """Feed `data` cut at `cuts`, checking that the reader never holds more than its limit."""
+    out, start = [], 0
+    for cut in [*sorted(cuts), len(data)]:
+        out += reader.feed(data[start:cut])
+        assert reader.buffered <= reader.max_size
+        start = cut
+    reader.close()
+    return out
+
+
+@FUZZ
+@given(st.lists(messages, min_size=1, max_size=6), st.data())
+def test_messages_split_anywhere_come_out_whole_and_in_order(values, data):
+    stream = wire(*values)
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=20))
+    out = feed_in_chunks(FixReader(), stream, cuts)
+    assert b"".join(m.encode() for m in out) == stream
+    assert all(same(decode(m), v) for m, v in zip(out, values, strict=True))
+
+
+@FUZZ
+@given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=5))
+def test_random_bytes_give_messages_or_fix_error_and_nothing_else(data, cuts):
+    try:
+        for message in feed_in_chunks(FixReader(64), data, [c for c in cuts if c <= len(data)]):
+            assert message.encode() in data  # only ever what was sent, whole
+    except FixError as error:
+        assert_sendable(error)
+
+
+@FUZZ
+@given(messages, st.data())
+def test_changing_any_one_byte_is_always_caught(message, data):
+    good = wire(message)
+    at = data.draw(st.integers(0, len(good) - 1))
+    byte = data.draw(st.integers(0, 255).filter(lambda b: b != good[at]))
+    bad = good[:at] + bytes([byte]) + good[at + 1 :]
+    reader = FixReader()
+    # a longer BodyLength waits for more bytes: the end of the stream then reveals it
+    with pytest.raises(FixError):
+        reader.feed(bad)
+        reader.close()
+
+
+@FUZZ
+@given(st.integers(MAX_MESSAGE_BYTES + 1, 10**6), st.integers(1, 8192))
+def test_an_oversized_message_is_refused_from_its_header_alone(declared, chunk):
+    header = b"8=FIX.4.4\x019=" + str(declared).encode() + b"\x0135=0\x01"
+    reader = FixReader()
+    with pytest.raises(FixError, match=r"oversized|BodyLength"):
+        feed_in_chunks(reader, header + b"x" * chunk, list(range(0, len(header) + chunk, 7)))
+
+
+def test_a_flood_without_framing_is_refused_at_once_and_never_buffered():
+    reader = FixReader()
+    with pytest.raises(FixError, match="garbage"):
+        reader.feed(b"x" * 10**6)
+    assert reader.buffered <= MAX_MESSAGE_BYTES
+
+
+def test_a_stream_ending_inside_a_message_is_truncated():
+    data = wire(Heartbeat())
+    reader = FixReader()
+    assert reader.feed(data[:-1]) == []
+    with pytest.raises(FixError, match="truncated"):
+        reader.close()
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"8=FIX.4.2\x019=5\x01", "garbage"),
+        (b"8=FIX.4.4\x019=x\x01", "BodyLength"),
+        (b"8=FIX.4.4\x019=05\x0135=0\x0110=000\x01", "BodyLength"),
+        (b"8=FIX.4.4\x019=5\x0135=0\x0110=999\x01", "checksum mismatch"),
+        (b"8=FIX.4.4\x019=4\x0135=0\x0110=000\x01", "CheckSum field"),
+        (b"8=FIX.4.4\x019=6\x0135=0\x01", None),  # not yet whole: no error until the end
+    ],
+)
+def test_bad_framing_is_named(data, error):
+    reader = FixReader()
+    if error is None:
+        assert reader.feed(data) == []
+        return
+    with pytest.raises(FixError, match=error):
+        reader.feed(data)
+
+
+def test_a_checksum_right_for_a_bad_body_still_fails_field_by_field():
+    body = b"35=0\x01=x\x01"
+    head = b"8=FIX.4.4\x019=" + str(len(body)).encode() + b"\x01"
+    checksum = sum(head + body) % 256
+    with pytest.raises(FixError, match="not tag=value"):
+        FixReader().feed(head + body + b"10=%03d\x01" % checksum)
+
+
+def test_the_reader_matches_simplefix_on_valid_input():
+    from simplefix import FixParser
+
+    data = wire(Logon(5), QuoteRequest(3, 1.5, -1, 2.0, 1, 100.0, 0.001))
+    parser = FixParser()
+    parser.append_buffer(data)
+    ours = FixReader().feed(data)
+    theirs = [parser.get_message(), parser.get_message()]
+    assert [m.encode() for m in ours] == [m.encode() for m in theirs]

@@ -1,0 +1,369 @@
+"""Serve one simulated venue as a FIX 4.4 server over TCP, with trio (network mode).
+
+`VenueServer` answers each client's QuoteRequest with the venue's own `Venue.quote` (its drawn
+latency, pricing, servers and capacity) and each NewOrderSingle with `Venue.order` (last look),
+on the draws of that (attempt, request): a client sees exactly the venue the simulator would
+show it. Clients share the venue: its servers, and so its queue and capacity, are one for all.
+
+Which latency the server applies is its `network` parameter:
+
+- "simulated" (the default): all of it. The server sleeps the drawn network latency (both
+  legs), queue wait and service before it answers, and the order round trip and last-look hold
+  before it reports. Clients on loopback (tens of microseconds) then see the scenario's latency
+  distributions, plus the loopback's own time and the timer's overshoot (below), which they
+  can measure against the sampled latency that each Quote carries.
+- "real": only the venue's own part: queue wait, service and the last-look hold. The drawn
+  network legs are dropped (one nanosecond each, venues.venue.ZERO_OUTBOUND_S, so that the
+  venue's servers need not settle events registered in their own instant, which the wall clock
+  does not have): the real network between client and server is all the network there is.
+
+Engine time at the server is its trio clock, and the venue reads the market as `mid(t - epoch)`,
+`epoch` being the clock's reading when `serve` began: the market path starts with the server,
+on any clock (trio's default one reads some arbitrary, large time).
+A quote request counts from when it arrives (the client's t0 and send offset are not trusted);
+an order is judged on the server's clock too, from its quote's request to the order's arrival.
+The reply's Quote carries the client's send offset back, and priced_at and expires_at in the
+server's engine time.
+
+On the wall clock, trio's epoll backend rounds each timeout up to a whole millisecond, so a
+sleep wakes ~0.1 to 1.2 ms late (measured on loopback here: median 1.1 ms for a 0.1 ms sleep).
+Run the server under venues.precise_clock.PreciseClock to wake within tens of microseconds, at
+the cost of a core spinning through the last 1.5 ms before each deadline.
+
+A QuoteCancel cancels that request's task: the venue stops answering, and with servers and
+`cancel_propagation` it drops the request (after the cancel's drawn outbound leg, in
+"simulated" mode), freeing its server. Orders are answered for quotes the server still holds
+(the last `Limits.max_quotes` per connection); an order for a quote it never gave or has
+forgotten is rejected "expired", at once: the venue no longer honours it.
+
+Nothing a peer sends costs more than its own connection: messages are read with a bounded
+FixReader; a malformed message, a bad checksum, an unknown or out-of-place message type, a
+sequence gap or a message before the Logon closes that connection (with a Logout saying why,
+once logged on); so do silence past `Limits.idle_timeout_s`, a peer that stops reading (its
+outbox full, or a send stalled past `Limits.send_timeout_s`), and more than
+`Limits.max_in_flight` orders at once (quote requests beyond it are refused with a
+QuoteRequestReject instead). Servers bind 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import trio
+from simplefix import FixMessage
+
+from venues.fix import (
+    MAX_MESSAGE_BYTES,
+    FixError,
+    FixReader,
+    Heartbeat,
+    Logon,
+    Logout,
+    Message,
+    NewOrderSingle,
+    OrderReport,
+    QuoteCancel,
+    QuoteReply,
+    QuoteRequestReject,
+    Session,
+    TestRequest,
+    decode,
+    encode,
+)
+from venues.messages import ExecutionReport, Quote, QuoteRequest
+from venues.venue import ZERO_OUTBOUND_S, Venue, VenueDraws, VenueSpec
+
+NETWORKS = ("simulated", "real")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one connection may cost the server. Times in seconds."""
+
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    idle_timeout_s: float = 30.0  # nothing received for this long (heartbeats count): closed
+    send_timeout_s: float = 5.0  # one send stalled this long (the peer is not reading): closed
+    max_outbox: int = 1024  # messages waiting to be sent; one more and the peer is dropped
+    max_in_flight: int = 1024  # quote requests, and orders, being answered at once
+    max_quotes: int = 4096  # quotes remembered for orders, the oldest forgotten first
+    max_connections: int = 64  # more are closed as soon as they are accepted
+    linger_s: float = 1.0  # to send what is queued and a Logout, once the connection ends
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            if not getattr(self, field.name) > 0:
+                raise ValueError(f"{field.name}: must be > 0")
+        FixReader(self.max_message_bytes)  # ValueError now, not at each connection
+
+
+class VenueServer:
+    """Venue `index` of a scenario (`spec`, its `draws`, the market's `mid(t)`) as a FIX server.
+
+    `network` says which latency the server applies ("simulated" or "real": see the module
+    docstring); `limits` bound what each connection may cost (default: Limits()). `comp_id` is
+    its FIX CompID (default: the venue's name). `venue` is the live Venue, whose counters and
+    servers hold the run's statistics; `epoch`, the trio time at which the market path starts.
+    """
+
+    def __init__(
+        self,
+        spec: VenueSpec,
+        draws: VenueDraws,
+        mid: Callable[[float], float],
+        *,
+        index: int = 0,
+        network: str = "simulated",
+        limits: Limits | None = None,
+        comp_id: str | None = None,
+    ) -> None:
+        if network not in NETWORKS:
+            raise ValueError(f"network: {network!r} is not one of {NETWORKS}")
+        if network == "real":
+            draws = dataclasses.replace(
+                draws,
+                latency_s=_nanoseconds(draws.latency_s),
+                order_latency_s=_nanoseconds(draws.order_latency_s),
+            )
+        self.epoch = 0.0
+        self.venue = Venue(index, spec, draws, lambda t: mid(t - self.epoch))
+        self.network = network
+        self.limits = limits or Limits()
+        self.comp_id = comp_id or spec.name
+        Session(self.comp_id)  # ValueError now for a CompID FIX cannot carry
+        self._attempts = len(draws.latency_s)
+        self._requests = len(draws.latency_s[0]) if self._attempts else 0
+        self._connections = 0
+
+    async def serve(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen on `host`:`port` (0: any free port) and serve until cancelled;
+        `task_status.started` gets the port bound, for `nursery.start`. The market path
+        starts now (`epoch`)."""
+        self.epoch = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            if self.venue.servers is not None:
+                nursery.start_soon(self.venue.servers.run)
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, self.handle, port, host=host)
+            )
+            task_status.started(listeners[0].socket.getsockname()[1])
+
+    async def handle(self, stream: trio.abc.Stream) -> None:
+        """Serve one client on `stream` until its session ends. Nothing the peer does makes
+        this raise; the caller closes the stream."""
+        if self._connections >= self.limits.max_connections:
+            log.info("%s: connection refused: %d already", self.comp_id, self._connections)
+            return
+        self._connections += 1
+        try:
+            await _Connection(self, stream).run()
+        finally:
+            self._connections -= 1
+
+    def knows(self, request: QuoteRequest) -> bool:
+        """Whether the venue has draws for `request`'s (attempt, index)."""
+        return 0 <= request.attempt < self._attempts and 0 <= request.index < self._requests
+
+
+class _Connection:
+    """One client's session: a reader (this task), a writer, and a task per answer due."""
+
+    def __init__(self, server: VenueServer, stream: trio.abc.Stream) -> None:
+        self.server = server
+        self.venue = server.venue
+        self.limits = server.limits
+        self.stream = stream
+        self.session = Session(server.comp_id)
+        self.reader = FixReader(self.limits.max_message_bytes)
+        self.outbox, self.outgoing = trio.open_memory_channel[bytes](self.limits.max_outbox)
+        self.logged_on = False
+        self.heartbeat_s = math.inf
+        self.in_flight: dict[tuple[int, int], trio.CancelScope] = {}
+        self.orders = 0
+        # (request, attempt) -> the request as the venue saw it and its quote
+        self.quotes: OrderedDict[tuple[int, int], tuple[QuoteRequest, Quote]] = OrderedDict()
+        self.reason: str | None = None
+        self.scope = trio.CancelScope()
+        self.tasks: trio.Nursery | None = None
+
+    async def run(self) -> None:
+        """Serve the session; then send what is queued and a Logout, for at most linger_s."""
+        with self.scope:
+            async with trio.open_nursery() as connection:
+                connection.start_soon(self._write)
+                async with trio.open_nursery() as self.tasks:
+                    reason, text = await self._read()
+                    self.tasks.cancel_scope.cancel()
+                self._end(reason, text)
+                connection.cancel_scope.deadline = trio.current_time() + self.limits.linger_s
+        log.info("%s: connection closed: %s", self.server.comp_id, self.reason)
+
+    async def _read(self) -> tuple[str, str | None]:
+        """Read and handle messages until the session ends: why, and the Logout's text."""
+        try:
+            while True:
+                with trio.move_on_after(self.limits.idle_timeout_s) as idle:
+                    data = await self.stream.receive_some(self.limits.max_message_bytes)
+                if idle.cancelled_caught:
+                    reason = f"idle for {self.limits.idle_timeout_s:g} s"
+                    return reason, reason
+                if not data:
+                    self.reader.close()
+                    return "the peer closed the connection", None
+                for message in self.reader.feed(data):
+                    if self._handle(message):
+                        return "logout", None
+        except FixError as error:
+            return f"protocol error: {error.reason}", error.reason
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return "connection lost", None
+
+    def _handle(self, fix: FixMessage) -> bool:
+        """Act on one message; True when it ends the session (a Logout)."""
+        self.session.check(fix)
+        message = decode(fix)
+        if not self.logged_on:
+            if not isinstance(message, Logon):
+                raise FixError("the first message must be a Logon")
+            self.logged_on = True
+            self.heartbeat_s = message.heartbeat_s or math.inf
+            self._send(message)
+            return False
+        match message:
+            case Heartbeat():
+                pass
+            case TestRequest(test_req_id=test):
+                self._send(Heartbeat(test))
+            case Logout():
+                return True
+            case QuoteRequest():
+                self._quote_request(message)
+            case QuoteCancel(request=request, attempt=attempt):
+                scope = self.in_flight.get((request, attempt))
+                if scope is not None:
+                    scope.cancel()
+            case NewOrderSingle():
+                self._order(message)
+            case _:
+                raise FixError(f"{type(message).__name__} is not a message for a venue")
+        return False
+
+    def _quote_request(self, request: QuoteRequest) -> None:
+        key = (request.index, request.attempt)
+        refusal = None
+        if not self.server.knows(request):
+            refusal = "no such request: the venue has no draws for it"
+        elif key in self.in_flight:
+            refusal = "already in flight"
+        elif len(self.in_flight) >= self.limits.max_in_flight:
+            refusal = f"too many requests in flight (limit {self.limits.max_in_flight})"
+        if refusal is not None:
+            self._send(QuoteRequestReject(*key, refusal))
+            return
+        scope = self.in_flight[key] = trio.CancelScope()
+        # Sent, as far as the venue knows, when it arrived: now.
+        asked = QuoteRequest(request.index, trio.current_time(), request.side, request.size, key[1])
+        self.tasks.start_soon(self._quote, asked, request.sent_after_s, scope)
+
+    async def _quote(
+        self, request: QuoteRequest, sent_after_s: float, scope: trio.CancelScope
+    ) -> None:
+        key = (request.index, request.attempt)
+        try:
+            with scope:
+                quote = await self.venue.quote(request)
+        finally:
+            del self.in_flight[key]
+        if scope.cancelled_caught:
+            return
+        self.quotes[key] = (request, quote)
+        self.quotes.move_to_end(key)
+        if len(self.quotes) > self.limits.max_quotes:
+            self.quotes.popitem(last=False)
+        self._send(
+            QuoteReply(request.attempt, request.side, quote._replace(sent_after_s=sent_after_s))
+        )
+
+    def _order(self, order: NewOrderSingle) -> None:
+        held = self.quotes.get((order.request, order.attempt))
+        if held is None:
+            report = ExecutionReport(order.request, self.venue.index, order.price, "expired", 0.0)
+            self._send(OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report))
+            return
+        request, quote = held
+        if order.side != request.side or order.price != quote.price:
+            raise FixError("the order's side or price is not its quote's")
+        if self.orders >= self.limits.max_in_flight:
+            raise FixError(f"too many orders in flight (limit {self.limits.max_in_flight})")
+        decided_after_s = trio.current_time() - request.t0
+        self.venue.used(request.attempt, request.index)
+        self.orders += 1
+        sized = dataclasses.replace(request, size=order.size)
+        self.tasks.start_soon(self._fill, order, sized, quote, decided_after_s)
+
+    async def _fill(
+        self, order: NewOrderSingle, request: QuoteRequest, quote: Quote, decided_after_s: float
+    ) -> None:
+        try:
+            report = await self.venue.order(quote, request, decided_after_s)
+        finally:
+            self.orders -= 1
+        self._send(OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report))
+
+    def _send(self, message: Message) -> None:
+        """Queue `message`; a peer that lets its outbox fill up is dropped."""
+        try:
+            self.outbox.send_nowait(self.session.encode(encode(message)))
+        except trio.WouldBlock:
+            self._abort(f"the peer is not reading: {self.limits.max_outbox} messages queued")
+
+    def _end(self, reason: str, text: str | None) -> None:
+        """The session is over: queue a Logout (with `text`), and no more."""
+        self.reason = self.reason or reason
+        if self.logged_on:
+            self._send(Logout(text))
+        self.outbox.close()
+
+    def _abort(self, reason: str) -> None:
+        """Close the connection now, dropping whatever is queued."""
+        self.reason = self.reason or reason
+        self.scope.cancel()
+
+    async def _write(self) -> None:
+        """Send queued messages in order, and a Heartbeat after heartbeat_s of silence."""
+        try:
+            while True:
+                with trio.move_on_after(self.heartbeat_s) as quiet:
+                    data = await self.outgoing.receive()
+                if quiet.cancelled_caught:
+                    self._send(Heartbeat())  # queued: sequence numbers stay in order
+                    continue
+                with trio.move_on_after(self.limits.send_timeout_s) as stalled:
+                    await self.stream.send_all(data)
+                if stalled.cancelled_caught:
+                    self._abort(
+                        f"the peer is not reading: a send stalled {self.limits.send_timeout_s:g} s"
+                    )
+                    return
+        except trio.EndOfChannel:
+            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._abort("connection lost")
+
+
+def _nanoseconds(latency_s: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Latencies of the same shape, all ZERO_OUTBOUND_S."""
+    return [[ZERO_OUTBOUND_S] * len(row) for row in latency_s]
