@@ -135,8 +135,11 @@ def _through_bursts(unit: np.ndarray, base: float, bursts: Bursts) -> np.ndarray
     cycle_mass = off_mass + bursts.rate_per_s * on_s
     cycles = np.floor(unit / cycle_mass)
     rest = unit - cycles * cycle_mass
+    # the division can round across a cycle's end: put such times in the cycle they are in
+    cycles += (rest >= cycle_mass).astype(float) - (rest < 0).astype(float)
+    rest = np.clip(unit - cycles * cycle_mass, 0.0, cycle_mass)
     in_off = rest < off_mass
-    within = np.empty_like(unit)
+    within = np.zeros_like(unit)
     if base > 0:
         within[in_off] = rest[in_off] / base
     within[~in_off] = off_s + (rest[~in_off] - off_mass) / bursts.rate_per_s

@@ -147,8 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         "--memory-requests",
         type=_count,
         nargs="+",
-        default=[1_000_000, 10_000_000],
-        help="request counts whose peak memory to measure",
+        help="request counts whose peak memory to measure (default: 1,000,000 10,000,000)",
     )
     bench_cmd.add_argument("--out", type=Path, default=Path("results/bench.json"))
     return parser
@@ -379,7 +378,11 @@ def _bench(args: argparse.Namespace) -> int:
             rounds=args.rounds,
             out=args.out,
             fast_requests=args.fast_requests,
-            memory_requests=tuple(args.memory_requests),
+            **(
+                {}
+                if args.memory_requests is None
+                else {"memory_requests": tuple(args.memory_requests)}
+            ),
         )
     return 0
 

@@ -69,8 +69,9 @@ def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
 
 
 def draw_chunks(scenario: Scenario, size: int, attempts: int | None = None) -> Iterator[Draws]:
-    """The draws of an open loop, `size` requests at a time (a multiple of sim.streams.BLOCK):
-    chunk c holds requests c * size onwards, indexed from 0, exactly as `draw` has them."""
+    """The draws of an open loop, `size` requests at a time (a multiple of sim.streams.BLOCK,
+    or all of them at once): chunk c holds requests c * size onwards, indexed from 0, exactly
+    as `draw` has them."""
     n = scenario.requests
     times = arrival_chunks(scenario.arrivals, scenario.seed, n, size)
     for first, arrival_s in zip(range(0, n, size), times, strict=True):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -25,8 +25,9 @@ GATHER = 1 << 20  # a bucket with at most this many values is read in whole
 
 
 class ExactPercentiles:
-    """Collects float values (NaN skipped); `percentiles(qs)` gives np.percentile(values, qs)
-    for all of them, exactly."""
+    """Collects finite float values (NaN skipped); `percentiles(qs)` gives
+    np.percentile(values, qs) for all of them, exactly. The disk it may take is 8 bytes a
+    value beyond `in_memory`, freed with the object."""
 
     def __init__(self, in_memory: int = IN_MEMORY) -> None:
         self._in_memory = in_memory
@@ -98,7 +99,7 @@ class ExactPercentiles:
             yield _keys_of(part)
 
 
-def _linear(n: int, q: float, kth) -> float:
+def _linear(n: int, q: float, kth: Callable[[int], float]) -> float:
     """np.percentile's "linear" method for n values whose k-th smallest is `kth(k)`, with
     numpy's own float operations (its _quantile, _get_indexes and _lerp)."""
     index = (n - 1) * (q / 100)

@@ -159,7 +159,7 @@ def run_fast(
         mid.at(np.array([max(float(np.max(t)) for t in reach)]))
     parts = _each(
         list(zip(prepared.blocks, chosen, strict=True)),
-        lambda pair: _judge(*pair, venues, order_size, timeout),
+        lambda pair: _judge(*pair, venues, order_size),
     )
     fields = ("decision_s", "venue", "outcome", "fill_price", "fill_s", "filled_size", "orders")
     asked = np.sum([c["venue_requests"] for c in chosen], axis=0) if chosen else np.zeros(count)
@@ -242,7 +242,7 @@ def _choose(block: _Block, strategy, venues, order_size: float) -> dict[str, Any
     }
 
 
-def _judge(block: _Block, c: dict[str, Any], venues, order_size: float, timeout: float):
+def _judge(block: _Block, c: dict[str, Any], venues, order_size: float):
     """One block's orders judged (expiry, last look, liquidity): Records fields, its reject
     counts and when its last request ended."""
     t0 = block.t0
@@ -412,7 +412,7 @@ def _attempt(block: _Block, strategy, venues, order_size: float, remaining: np.n
     if isinstance(strategy, Split):
         return _split(strategy, block, venues, order_size, remaining)
     c = _choose(block, strategy, venues, order_size)  # one order for the whole size
-    r = _judge(block, c, venues, order_size, strategy.timeout_ms * 1e-3)
+    r = _judge(block, c, venues, order_size)
     has = c["chosen"] >= 0
     return {
         "has": has,
@@ -573,7 +573,7 @@ def _staggered(strategy: Staggered, block: _Block, venues, order_size: float):
         now[failed] = at[failed]
         passed = going & ~got & more & (until < timeout)  # the stagger passed first
         now[passed] = until[passed]
-        going &= failed | passed
+        going &= (failed & (at < timeout)) | passed  # at the timeout, the gatherer stops
         if not going.any():
             break
     sent = np.where(chosen >= 0, asked_at[np.maximum(chosen, 0), columns], 0.0)

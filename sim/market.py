@@ -90,8 +90,8 @@ class MidPath:
         return start_mid if j < 0 else mids[j]
 
     def _flat_arrays(self, until: float) -> tuple[np.ndarray, np.ndarray]:
-        """Every update time and mid kept, up to `until` at least, as two arrays (made once,
-        grown as needed)."""
+        """Every update time kept, up to `until` at least, and the mid before the first of them
+        and after each (one more), as two arrays (made once, grown as needed)."""
         last = int(until // CHUNK_S) - self._first
         if len(self._chunks) <= last and threading.current_thread() is not self._maker:
             # sim.fast makes the path before its threads look it up: this is a bug there
@@ -101,7 +101,10 @@ class MidPath:
         if self._flat is None or self._flat[2] < len(self._chunks):
             chunks = self._chunks
             times = np.concatenate([np.asarray(c[0], dtype=np.float64) for c in chunks])
-            mids = np.concatenate([np.asarray(c[1], dtype=np.float64) for c in chunks])
+            # the mid before the first update kept, then the mid after each update
+            mids = np.concatenate(
+                [[chunks[0][2]], *(np.asarray(c[1], dtype=np.float64) for c in chunks)]
+            )
             self._flat = (times, mids, len(chunks))
         return self._flat[0], self._flat[1]
 
@@ -115,10 +118,8 @@ class MidPath:
         times, mids = self._flat_arrays(float(np.max(t[known])))
         if self._first and np.min(t[known], initial=np.inf) < self._first * CHUNK_S:
             raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
-        # the last update at or before t, in whatever chunk: a chunk's start mid is the mid
-        # after the last update before it
-        j = np.searchsorted(times, t, side="right") - 1
-        out = np.where(j >= 0, mids[np.maximum(j, 0)], self._chunks[0][2])
+        # after the last update at or before t, in whatever chunk (mids[0]: before them all)
+        out = mids[np.searchsorted(times, t, side="right")]
         return np.where(known, np.where(t < 0, self._spec.mid, out), np.nan)
 
     def forget_before(self, t: float) -> None:

@@ -159,6 +159,7 @@ def summary(
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
     for draws in draw_chunks(scenario, CHUNK):
+        mid.forget_before(float(draws.arrival_s.min()))  # no lookup goes back further
         prepared = Prepared(draws, mid)
         mids = mid.at(draws.arrival_s)
         oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
@@ -168,7 +169,6 @@ def summary(
             totals[entry.name] = _run_totals(totals.get(entry.name), records)
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
-        mid.forget_before(float(draws.arrival_s[-1]))  # later chunks start no earlier
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
 
 

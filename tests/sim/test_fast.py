@@ -226,6 +226,30 @@ def test_both_engines_agree_exactly_at_the_boundaries(case, venue, strategy, out
     ), case
 
 
+def test_staggered_asks_no_venue_once_the_timeout_has_come() -> None:
+    """A quote too small for the order arrives exactly at the timeout: trio's gatherer stops
+    there, so the next venue (which would answer at once) is never asked."""
+    scenario = parse(
+        {
+            "arrivals": {"process": "uniform", "rate_per_s": 500.0},
+            "venues": [
+                {
+                    "name": "shallow",
+                    "latency": {"dist": "constant", "ms": 0.5},
+                    "depth": [{"size": 0.3, "spread_bps": 1.0}],
+                },
+                {"name": "instant", "latency": {"dist": "constant", "ms": 0.0}},
+            ],
+            "strategies": [{"kind": "staggered", "stagger_ms": 1.0, "timeout_ms": 0.5}],
+        },
+        default_name="edge",
+    ).with_overrides(requests=20)
+    agree(scenario)
+    records = run(scenario, engine="fast").strategies["staggered"].records
+    assert records.venue_requests.tolist() == [20, 0]
+    assert (records.outcome == OUTCOMES.index("no_quote")).all()
+
+
 def test_every_bundled_scenario_the_fast_engine_accepts_agrees() -> None:
     accepted = [name for name in bundled() if unsupported(load(name)) is None]
     assert {"default", "stale-quotes", "tail-at-scale"} <= set(accepted)

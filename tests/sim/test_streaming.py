@@ -68,9 +68,33 @@ def test_a_summary_without_records_is_byte_for_byte_the_runs(small_chunks, name)
     assert summary_json(sim.summary(scenario)) == summary_json(sim.run(scenario).summary)
 
 
-def test_a_summary_on_the_trio_engine_is_the_runs() -> None:
-    scenario = load("hedging").with_overrides(requests=300)
-    assert sim.summary(scenario) == sim.run(scenario).summary
+def test_a_summary_over_a_market_that_rarely_moves_is_the_runs(small_chunks) -> None:
+    """One mid update every 2 s: most of the market path's one-second chunks hold none, so
+    once those behind are forgotten, a lookup may find no update in any chunk kept (its mid
+    is the one before them all)."""
+    sparse = {"volatility_bps": 100.0, "updates_per_s": 0.5}
+    arrivals = {"process": "poisson", "rate_per_s": 200.0}
+    scenario = parse(
+        SPLIT_AND_BURSTS | {"market": sparse, "arrivals": arrivals}, default_name="sparse"
+    ).with_overrides(requests=3000)  # 15 s of arrivals
+    assert summary_json(sim.summary(scenario)) == summary_json(sim.run(scenario).summary)
+
+
+def test_silent_bursts_arrive_in_order_and_summarize_alike(small_chunks) -> None:
+    """No arrivals outside bursts (base rate 0), cycles short enough that the division by a
+    cycle rounds across its end: every time lands in its own cycle, in order."""
+    silent = {
+        "process": "uniform",
+        "rate_per_s": 0.0,
+        "bursts": {"on_ms": 0.07, "off_ms": 0.07, "rate_per_s": 1000.0},
+    }
+    scenario = parse(SPLIT_AND_BURSTS | {"arrivals": silent}, default_name="silent")
+    scenario = scenario.with_overrides(requests=1000)
+    arrival_s = draw(scenario).arrival_s
+    assert (np.diff(arrival_s) > 0).all()
+    # 1000 requests at 1000/s during on-phases that are half of the time: 2 s
+    assert arrival_s[-1] == pytest.approx(2.0, abs=1e-3)
+    assert summary_json(sim.summary(scenario)) == summary_json(sim.run(scenario).summary)
 
 
 @pytest.mark.parametrize(
