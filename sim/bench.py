@@ -10,7 +10,8 @@ a million requests of the same scenario, both strategies, decision and fill hist
 included (the draws are made before the clock starts, as for the trio engine): requests per
 second, the median of the rounds, against FAST_TARGET. Memory: the peak resident size of
 `sim.summary` on the default scenario (what `quoterace run` does without --out), each count of
-requests in a fresh process, beside a process that only imports quoterace.
+requests in a fresh process, beside a process that only imports quoterace. Network mode:
+sim.bench_network.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.bench_network import network_figures
 from sim.draws import draw
 from sim.engine import run_trio
 from sim.fast import Prepared
@@ -45,6 +47,7 @@ TARGET_RATIO = 0.8
 FAST_REQUESTS = 1_000_000
 FAST_TARGET = 1_000_000  # requests per second
 MEMORY_REQUESTS = (1_000_000, 10_000_000)
+NETWORK_REQUESTS = 1000
 
 
 def bench(
@@ -54,6 +57,7 @@ def bench(
     out: Path | None,
     fast_requests: int = FAST_REQUESTS,
     memory_requests: tuple[int, ...] = MEMORY_REQUESTS,
+    network_requests: int = NETWORK_REQUESTS,
 ) -> dict[str, Any]:
     """Measure, print a table, write `out` (JSON) atomically, and return the figures."""
     scenario = load("default").with_overrides(requests=requests)
@@ -95,6 +99,7 @@ def bench(
         "strategies": figures,
         "fast_engine": fast,
         "memory": _memory(memory_requests),
+        "network": network_figures(network_requests),
         "python": platform.python_version(),
         **{package: version(package) for package in ("trio", "numpy", "hdrhistogram")},
         "machine": platform.machine(),
@@ -180,6 +185,15 @@ def _print(result: dict[str, Any]) -> None:
         f"fast engine: {fast['requests_per_s']:,} requests/s ({fast['requests']:,} requests, "
         f"{' and '.join(fast['strategies'])}, histograms included; target >= "
         f"{fast['target_requests_per_s']:,})"
+    )
+    for name, f in result["network"]["strategies"].items():
+        Console().print(
+            f"network mode, {name}: decision p50 {f['over_tcp_ms']['p50']} ms over TCP "
+            f"against {f['in_process_ms']['p50']} ms in process (+{f['added_p50_ms']} ms)"
+        )
+    ping = result["network"]["ping_pong_us"]
+    Console().print(
+        f"bare trio TCP ping-pong over loopback: p50 {ping['p50']} us, p99 {ping['p99']} us"
     )
     memory = result["memory"]
     if not memory["peak_mb"]:

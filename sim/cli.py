@@ -20,6 +20,7 @@ from sim.compare import RESAMPLES, compare
 from sim.config import bounds_text
 from sim.errors import ScenarioError
 from sim.gallery import GALLERY_TITLE, gallery_md
+from sim.network.cli import add_network_options, add_venue_command, network_of, serve_venue
 from sim.output import summary_json, write_atomic, write_atomic_bytes
 from sim.progress import RunProgress
 from sim.report import comparison_table, print_tables
@@ -88,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
         "do not interact; auto (default): fast when it can",
     )
 
+    add_network_options(a_scenario)
+
     run_cmd = commands.add_parser(
         "run", parents=[a_scenario], help="run a scenario and compare its strategies"
     )
@@ -131,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         "--resamples", type=_whole(100, 100_000), default=RESAMPLES, help="bootstrap resamples"
     )
 
+    add_venue_command(commands, _count, _seed)
     commands.add_parser("scenarios", help="list the bundled scenarios")
     commands.add_parser("strategies", help="list the strategy kinds and their parameters")
 
@@ -148,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_count,
         nargs="+",
         help="request counts whose peak memory to measure (default: 1,000,000 10,000,000)",
+    )
+    bench_cmd.add_argument(
+        "--network-requests",
+        type=_count,
+        default=1000,
+        help="requests raced over TCP against in process (default: 1,000)",
     )
     bench_cmd.add_argument("--out", type=Path, default=Path("results/bench.json"))
     return parser
@@ -184,6 +194,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.all:
         if args.scenario != "default":
             raise ScenarioError("--all", f"runs every bundled scenario: drop {args.scenario!r}")
+        if network_of(args) is not None:
+            raise ScenarioError("--all", "runs in process: network mode takes one scenario")
         scenarios = [_load(args, name) for name in bundled()]
     else:
         scenarios = [_load(args)]
@@ -243,14 +255,25 @@ def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> 
 
 
 def _run_one(scenario: Scenario, args: argparse.Namespace) -> RunResult:
-    """`scenario` run, with a progress bar on stderr unless --quiet."""
+    """`scenario` run, with a progress bar on stderr unless --quiet; over the network with
+    run's network options."""
+    network = network_of(args)
+    source = None if network is None else args.scenario  # local servers load it themselves
     with _progress(scenario, args) as progress:
-        return run(scenario, progress=progress.advance, engine=args.engine)
+        return run(
+            source or scenario,
+            progress=progress.advance,
+            engine=args.engine,
+            network=network,
+            **({} if network is None else {"seed": args.seed, "requests": args.requests}),
+        )
 
 
 def _summary_one(scenario: Scenario, args: argparse.Namespace) -> dict:
     """`scenario`'s summary alone, nothing per request kept (sim.summary), with a progress bar
-    on stderr unless --quiet."""
+    on stderr unless --quiet (a network run keeps its records: sim.run)."""
+    if network_of(args) is not None:
+        return _run_one(scenario, args).summary
     with _progress(scenario, args) as progress:
         return run_summary(scenario, progress=progress.advance, engine=args.engine)
 
@@ -383,6 +406,7 @@ def _bench(args: argparse.Namespace) -> int:
                 if args.memory_requests is None
                 else {"memory_requests": tuple(args.memory_requests)}
             ),
+            network_requests=args.network_requests,
         )
     return 0
 
@@ -392,6 +416,7 @@ _COMMANDS = {
     "report": _report,
     "sweep": _sweep,
     "compare": _compare,
+    "venue": serve_venue,
     "scenarios": _scenarios,
     "strategies": _strategies,
     "validate": _validate,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,6 @@ import trio.testing
 from sim.draws import Draws
 from sim.errors import ScenarioError
 from sim.scenario import MAX_SPAN_S
-from sim.wallclock import WallClock
 from strategies.registry import Strategy
 from strategies.scatter import LastEvent, exact_or_clock, last_event
 from strategies.split import Leg
@@ -30,6 +30,7 @@ from venues.last_look import REJECT_REASONS
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.servers import Servers
 from venues.venue import Venue, VenueDraws, VenueSpec
+from venues.wall_clock import WallClock
 
 # A race still running this long after the last arrival is stuck (a strategy that never gives
 # up on a venue that never answers). The longest legitimate request: 11 attempts (10 retries)
@@ -44,11 +45,15 @@ PROGRESS_EVERY = 256
 # (float rounding of the legs' sizes).
 FILLED_SHARE_SLACK = 1e-9
 
+# Why an order did not fill: the venue's reasons, or (network mode) its connection failed
+# before the report came.
+ORDER_REJECTS = (*REJECT_REASONS, "venue_failed")
+
 # Outcome codes of a request: filled, rejected (by the last reject's reason), or no quote.
 FILLED = 0
-REJECTED = {reason: code for code, reason in enumerate(REJECT_REASONS, start=1)}
-NO_QUOTE = len(REJECT_REASONS) + 1
-OUTCOMES = ("filled", *REJECT_REASONS, "no_quote")
+REJECTED = {reason: code for code, reason in enumerate(ORDER_REJECTS, start=1)}
+NO_QUOTE = len(ORDER_REJECTS) + 1
+OUTCOMES = ("filled", *ORDER_REJECTS, "no_quote")
 
 
 class StuckRaceError(RuntimeError):
@@ -65,7 +70,7 @@ class Records:
     the VWAP of what filled (NaN if nothing did); `fill_s[i]` (fill report time minus
     arrival): NaN unless all of it filled; `filled_size[i]`: how
     much of the order filled (all of it, or a split's partial fill); `orders[i]`: orders sent;
-    `rejects[r]`: orders rejected for REJECT_REASONS[r]; `arrival_s[i]`: when request i
+    `rejects[r]`: orders rejected for ORDER_REJECTS[r]; `arrival_s[i]`: when request i
     started (the schedule, or when a closed loop's client sent it).
 
     Per venue v over the whole run: `venue_requests[v]` quote requests received; with
@@ -148,13 +153,16 @@ def run_trio(
     max_retries: int = 0,
     seed: int = 0,
     clients: int | None = None,
-    clock: str = "virtual",
+    clock: str | trio.abc.Clock = "virtual",
     on_progress: Callable[[int], None] | None = None,
+    connect: Callable[[], AbstractAsyncContextManager[Sequence[Venue]]] | None = None,
 ) -> Records:
     """Run every request of `draws` as a race decided by `strategy`, in virtual time (or on
-    the wall clock with `clock="real"`). Requests start on `draws.arrival_s`, or, when the draws
-    have think times, from `clients` closed-loop clients. `on_progress(n)` hears of requests
-    started, PROGRESS_EVERY at a time (each one on the wall clock)."""
+    the wall clock with `clock="real"`, or on a wall clock of your own: a trio Clock).
+    Requests start on `draws.arrival_s`, or, when the draws have think times, from `clients`
+    closed-loop clients. `on_progress(n)` hears of requests started, PROGRESS_EVERY at a time
+    (each one on the wall clock). `connect()`, for network mode, opens connections to the
+    venues (sim.network.connection) to race in place of simulated ones, on a wall clock."""
     attempts = len(draws.venues[0].latency_s) if draws.venues else 1
     if max_retries + 1 > attempts:
         raise ValueError(f"draws hold {attempts} attempts; {max_retries} retries need more")
@@ -162,17 +170,23 @@ def run_trio(
         strategy = strategy.for_run(seed)
     observe_report = getattr(strategy, "observe_report", None)
     n = draws.requests
-    real = clock == "real"
+    real = clock != "virtual"
+    if connect is not None and not real:
+        raise ValueError("venues over the network need a wall clock")
     closed = draws.think_s is not None
     if closed and not clients:
         raise ValueError("a closed loop needs its number of clients")
     arrivals = [math.nan] * n if closed else draws.arrival_s.tolist()
     overshoot: list[float] = []
     sides = draws.side.tolist()
-    live = [
-        Venue(v, spec, _as_lists(d), mid)
-        for v, (spec, d) in enumerate(zip(venues, draws.venues, strict=True))
-    ]
+    live = (
+        []  # connected in the run
+        if connect is not None
+        else [
+            Venue(v, spec, _as_lists(d), mid)
+            for v, (spec, d) in enumerate(zip(venues, draws.venues, strict=True))
+        ]
+    )
     served = any(v.servers is not None for v in live)  # wasted work to account for
     decision_s = [math.nan] * n
     chosen = [-1] * n
@@ -181,7 +195,7 @@ def run_trio(
     fill = [math.nan] * n
     filled_size = [0.0] * n
     orders = [0] * n
-    rejects = [0] * len(REJECT_REASONS)
+    rejects = [0] * len(ORDER_REJECTS)
 
     started = 0
     every = 1 if real else PROGRESS_EVERY  # on the wall clock a request is slow to come
@@ -302,6 +316,18 @@ def run_trio(
                 raise StuckRaceError(f"request {i} still undecided after {STUCK_AFTER_S:g} s")
 
     async def main() -> None:
+        if connect is None:
+            await race_all()
+            return
+        async with connect() as connections:
+            live.extend(connections)
+            # the schedule starts once the venues are connected, not before
+            if not closed:
+                now = trio.current_time()
+                arrivals[:] = [now + t0 for t0 in arrivals]
+            await race_all()
+
+    async def race_all() -> None:
         async with trio.open_nursery() as venues_nursery:
             for venue in live:
                 if venue.servers is not None:
@@ -320,8 +346,12 @@ def run_trio(
                 venue.servers.finish(end)
 
     end = 0.0
+    if clock == "virtual":
+        clock = trio.testing.MockClock(autojump_threshold=0)
+    elif clock == "real":
+        clock = WallClock()
     try:
-        trio.run(main, clock=WallClock() if real else trio.testing.MockClock(autojump_threshold=0))
+        trio.run(main, clock=clock)
     except BaseExceptionGroup as group:
         raise _only(group) from None
     if on_progress is not None and started % every:

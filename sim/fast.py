@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 
 from sim.draws import Draws
-from sim.engine import FILLED, FILLED_SHARE_SLACK, NO_QUOTE, REJECTED, Records
+from sim.engine import (
+    FILLED,
+    FILLED_SHARE_SLACK,
+    NO_QUOTE,
+    ORDER_REJECTS,
+    REJECTED,
+    Records,
+)
 from sim.market import MidPath
 from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
@@ -36,7 +43,6 @@ from strategies.first_wins import FirstWins
 from strategies.split import Split
 from strategies.staggered import Staggered
 from strategies.threshold import Threshold
-from venues.last_look import REJECT_REASONS
 from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
 
@@ -168,7 +174,7 @@ def run_fast(
         **{f: np.concatenate([p[f] for p in parts]) if parts else np.empty(0) for f in fields},
         rejects=np.sum([p["rejects"] for p in parts], axis=0).astype(np.int64)
         if parts
-        else np.zeros(len(REJECT_REASONS), dtype=np.int64),
+        else np.zeros(len(ORDER_REJECTS), dtype=np.int64),
         venue_requests=asked.astype(np.int64),
         span_s=max((p["end"] for p in parts), default=0.0),
     )
@@ -274,7 +280,7 @@ def _judge(block: _Block, c: dict[str, Any], venues, order_size: float):
         "fill_s": np.where(filled, decided + (order_latency + hold), np.nan),
         "filled_size": np.where(filled, order_size, 0.0),
         "orders": has.astype(np.int32),
-        "rejects": np.bincount(reason[has], minlength=len(REJECT_REASONS) + 1)[1:],
+        "rejects": np.bincount(reason[has], minlength=len(ORDER_REJECTS) + 1)[1:],
         # when the last request ended: its order's report, or its timeout with no quote
         "end": float(np.max(t0 + np.where(has, decided + (order_latency + hold), c["ended"])))
         if n
@@ -309,7 +315,7 @@ def _verdicts(
     checked_at = _ns(decided) + _ns(0.5 * block.order_latency[pick, requests]) + _ns(hold_s[pick])
     expires_at = _ns(sent) + _ns(0.5 * block.latency[pick, requests]) + _ns(ttl_s[pick])
     move_bps = block.side * (checked_mid - quoted_mid) / quoted_mid * 1e4
-    reason = np.zeros(n, dtype=np.int8)  # 0: fill, else 1 + index into REJECT_REASONS
+    reason = np.zeros(n, dtype=np.int8)  # 0: fill, else 1 + index into ORDER_REJECTS
     reason[short] = REJECTED["no_liquidity"]
     for v, policy in enumerate(policies):
         if policy is None:
@@ -334,7 +340,7 @@ def _attempts(draws, strategy, venues, mid, order_size: float, retries: int) -> 
     fill_price, fill_s = np.full(n, np.nan), np.full(n, np.nan)
     filled_size, orders = np.zeros(n), np.zeros(n, dtype=np.int32)
     remaining, notional = np.full(n, float(order_size)), np.zeros(n)
-    rejects = np.zeros(len(REJECT_REASONS), dtype=np.int64)
+    rejects = np.zeros(len(ORDER_REJECTS), dtype=np.int64)
     elapsed, start = np.zeros(n), np.asarray(draws.arrival_s, dtype=np.float64).copy()
     ends = start.copy()  # when each race ended: set attempt by attempt
     active = np.arange(n)
@@ -374,7 +380,7 @@ def _attempts(draws, strategy, venues, mid, order_size: float, retries: int) -> 
             remaining[mine[fill]] -= size[fill]
             notional[mine[fill]] += size[fill] * price[fill]
             first_reason = np.where(reject & (first_reason == 0), reason, first_reason)
-            rejects += np.bincount(reason[reject], minlength=len(REJECT_REASONS) + 1)[1:]
+            rejects += np.bincount(reason[reject], minlength=len(ORDER_REJECTS) + 1)[1:]
         filled_size[mine] = order_size - remaining[mine]
         some = mine[filled_size[mine] > 0]  # the VWAP of what filled, all of it or part
         fill_price[some] = notional[some] / filled_size[some]

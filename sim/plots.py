@@ -104,13 +104,14 @@ def outcomes_figure(summary: dict[str, Any], tables: dict[str, dict[str, np.ndar
     ).reshape(len(names), len(OUTCOMES))
     left = np.zeros(len(names))
     for k, outcome in enumerate(OUTCOMES):
-        axes.barh(names, shares[:, k], left=left, label=outcome)
-        left += shares[:, k]
+        if shares[:, k].any():  # an outcome no request had stays out of the legend
+            axes.barh(names, shares[:, k], left=left, label=outcome, color=f"C{k}")
+            left += shares[:, k]
     axes.set_xlim(0.0, 1.0)
     axes.invert_yaxis()  # the first strategy on top, as in the tables
     axes.set_xlabel("share of requests")
     axes.set_title(f"{summary['scenario']}: how requests ended")
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(OUTCOMES))
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(OUTCOMES) - 1)
     return figure
 
 

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +18,18 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from sim.draws import Draws, draw, draw_chunks
-from sim.engine import Records, run_trio
+from sim.engine import ORDER_REJECTS, Records, run_trio
 from sim.errors import ScenarioError
 from sim.fast import Prepared, run_fast, unsupported
 from sim.market import MidPath
 from sim.metrics import corrected_latency_ms, latency_histogram, latency_ms
+from sim.network.connection import Address
+from sim.network.launch import local_venues
+from sim.network.run import Network, run_network
 from sim.quality import oracle_prices
-from sim.scenario import NamedStrategy, Scenario, load
+from sim.scenario import NamedStrategy, Scenario, load, resolve
 from sim.tally import CHUNK, Tally
 from strategies.registry import Strategy
-from venues.last_look import REJECT_REASONS
 
 RECORD_FIELDS = np.dtype(
     [
@@ -97,6 +101,7 @@ def run(
     requests: int | None = None,
     progress: Callable[[str, int], None] | None = None,
     engine: str = "auto",
+    network: Network | None = None,
 ) -> RunResult:
     """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
 
@@ -107,9 +112,14 @@ def run(
     "<scenario>: <strategy>"). `engine`: "trio" races every request as trio tasks; "fast"
     decides them with numpy (sim.fast), for scenarios whose requests do not interact; "auto"
     (the default) takes the fast engine when it can. Both give the same per-request results.
+    `network`: race the venues as FIX servers over TCP instead (sim.network), on the trio
+    engine and the wall clock; local servers need `scenario` as a path or bundled name.
     Bad input raises ScenarioError, as a bad scenario file would.
     """
+    source = None if isinstance(scenario, Scenario) else scenario
     scenario = _scenario(scenario, strategies, seed, requests)
+    if network is not None:
+        return _over_network(scenario, source, network, progress, engine)
     engine = choose_engine(engine, scenario)
     draws = draw(scenario)
     mid = MidPath(scenario.market, scenario.seed)
@@ -194,6 +204,92 @@ def _run_totals(before: Records | None, chunk: Records) -> Records:
     )
 
 
+def _over_network(
+    scenario: Scenario,
+    source: str | Path | None,
+    network: Network,
+    progress: Callable[[str, int], None] | None,
+    engine: str,
+) -> RunResult:
+    """`run` with every venue a FIX server: those in `network.remote` already running, the
+    others started here for the run (sim.network.launch)."""
+    if engine == "fast":
+        raise ScenarioError("--engine", "network mode races on the trio engine: drop it")
+    names = [v.name for v in scenario.venues]
+    for name in network.remote:
+        if name not in names:
+            raise ScenarioError(
+                "--venue", f"no venue named {name!r} (there are: {', '.join(names)})"
+            )
+    local = [name for name in names if name not in network.remote]
+    source = network.source or source
+    if local and source is None:
+        raise ScenarioError(
+            "--network", "venue servers started here need the scenario as a file or bundled name"
+        )
+    scenario = scenario.with_overrides(clock="real")
+    epoch = time.time() if network.epoch_unix is None else network.epoch_unix
+    draws = draw(scenario)
+    path = MidPath(scenario.market, scenario.seed)
+    attempts = 1 + max(entry.max_retries for entry in scenario.strategies)
+    servers = (
+        local_venues(
+            resolve(source),
+            local,
+            requests=scenario.requests,
+            seed=scenario.seed,
+            attempts=attempts,
+            epoch_unix=epoch,
+            latency=network.latency,
+            precise=network.precise,
+        )
+        if local
+        else contextlib.nullcontext([])
+    )
+    results, tallies, failures = {}, {}, {}
+    try:
+        with servers as started:
+            at = {a.name: a for a in started}
+            addresses = [at.get(n) or Address(n, *network.remote[n]) for n in names]
+            for entry in scenario.strategies:
+                label = f"{scenario.name}: {entry.name}"
+                done = run_network(
+                    scenario,
+                    entry,
+                    draws,
+                    path,
+                    addresses,
+                    epoch_unix=epoch,
+                    precise=network.precise,
+                    on_progress=None if progress is None else functools.partial(progress, label),
+                )
+                records = done.records
+                mids = path.at(records.arrival_s + done.market_offset_s)
+                oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+                tally = Tally(len(scenario.venues))
+                tally.add_in_chunks(records, draws.side, mids, oracle)
+                tallies[entry.name], failures[entry.name] = (tally, records), done.failures
+                results[entry.name] = StrategyResult(
+                    entry.name,
+                    records,
+                    tally.decision.histogram,
+                    tally.fill.histogram,
+                    mids,
+                    oracle,
+                )
+    except RuntimeError as e:  # a local server that did not start
+        raise ScenarioError("--network", str(e), scenario.file) from None
+    where = {
+        "venues": {a.name: str(a) for a in addresses},
+        "started_here": local,
+        "latency": network.latency if local else None,
+        "timers": "precise" if network.precise else "epoll",
+        "epoch_unix": epoch,
+    }
+    summary = summarize(scenario, tallies, "trio", where, failures)
+    return RunResult(scenario, draws, results, summary)
+
+
 def fast_records(
     scenario: Scenario, entry: NamedStrategy, draws: Draws, mid: MidPath, prepared: Prepared
 ) -> Records:
@@ -244,10 +340,15 @@ def choose_engine(engine: str, scenario: Scenario) -> str:
 
 
 def summarize(
-    scenario: Scenario, strategies: dict[str, tuple[Tally, Records]], engine: str = "trio"
+    scenario: Scenario,
+    strategies: dict[str, tuple[Tally, Records]],
+    engine: str = "trio",
+    network: dict[str, Any] | None = None,
+    failures: dict[str, dict[str, str | None]] | None = None,
 ) -> dict[str, Any]:
     """The summary, from each strategy's tally of its requests and its run-level records: a
-    contract whose keys later versions only add to."""
+    contract whose keys later versions only add to. A network run adds where its venues were
+    (`network`) and, per strategy, why any of them failed (`failures`)."""
     return {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -255,8 +356,11 @@ def summarize(
         "requests": scenario.requests,
         "engine": engine,
         "clock": scenario.clock,
+        "transport": "in-process" if network is None else "fix-tcp",
+        **({} if network is None else {"network": network}),
         "strategies": {
             name: _strategy_summary(scenario, tally, records)
+            | ({} if failures is None else {"venue_failures": failures[name]})
             for name, (tally, records) in strategies.items()
         },
     }
@@ -275,7 +379,7 @@ def _strategy_summary(scenario: Scenario, tally: Tally, records: Records) -> dic
         "fill_rate": round(tally.filled / n, 6),
         "reject_rate": {
             reason: _ratio(int(count), tally.orders) or 0.0
-            for reason, count in zip(REJECT_REASONS, records.rejects, strict=True)
+            for reason, count in zip(ORDER_REJECTS, records.rejects, strict=True)
         },
         "slippage_bps": tally.slippage.distribution(),
         "shortfall_bps": tally.shortfall.distribution(),

@@ -61,15 +61,15 @@ def _latency(summary: dict[str, Any]) -> TableData:
 
 
 def _orders(strategies: dict[str, Any]) -> TableData:
-    reasons = ("expired", "price_moved", "no_liquidity")
+    reasons = ["expired", "price_moved", "no_liquidity"]
+    if any(s["reject_rate"].get("venue_failed") for s in strategies.values()):
+        reasons.append("venue_failed")  # network mode: a connection lost with orders out
     return TableData(
         "orders: requests filled, and orders sent that were rejected",
         (
             "strategy",
             "filled",
-            "expired",
-            "price moved",
-            "no liquidity",
+            *(reason.replace("_", " ") for reason in reasons),
             "fill ms p50",
             "fill ms p99",
             "venue req/fill",

@@ -9,12 +9,13 @@ from venues.fix_server import Limits, VenueServer
 from venues.last_look import REJECT_REASONS, LastLook, adverse_move_bps, judge
 from venues.latency import DISTRIBUTIONS, Component, Latency, sample_ms, sample_s
 from venues.messages import ExecutionReport, Quote, QuoteRequest
-from venues.precise_clock import PreciseClock
 from venues.pricing import Ladder, Level, quote_price
 from venues.venue import Venue, VenueDraws, VenueSpec
+from venues.wall_clock import PRECISE_SPIN_S, WallClock
 
 __all__ = [
     "DISTRIBUTIONS",
+    "PRECISE_SPIN_S",
     "REJECT_REASONS",
     "Component",
     "ExecutionReport",
@@ -25,13 +26,13 @@ __all__ = [
     "Latency",
     "Level",
     "Limits",
-    "PreciseClock",
     "Quote",
     "QuoteRequest",
     "Venue",
     "VenueDraws",
     "VenueServer",
     "VenueSpec",
+    "WallClock",
     "adverse_move_bps",
     "judge",
     "quote_price",

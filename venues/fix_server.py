@@ -27,8 +27,8 @@ server's engine time.
 
 On the wall clock, trio's epoll backend rounds each timeout up to a whole millisecond, so a
 sleep wakes ~0.1 to 1.2 ms late (measured on loopback here: median 1.1 ms for a 0.1 ms sleep).
-Run the server under venues.precise_clock.PreciseClock to wake within tens of microseconds, at
-the cost of a core spinning through the last 1.5 ms before each deadline.
+Run the server under venues.wall_clock.WallClock(PRECISE_SPIN_S) to wake within tens of
+microseconds, at the cost of a core spinning through the last 1.5 ms before each deadline.
 
 A QuoteCancel cancels that request's task: the venue stops answering, and with servers and
 `cancel_propagation` it drops the request (after the cancel's drawn outbound leg, in
@@ -147,12 +147,14 @@ class VenueServer:
         port: int = 0,
         host: str = "127.0.0.1",
         *,
+        epoch: float | None = None,
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Listen on `host`:`port` (0: any free port) and serve until cancelled;
         `task_status.started` gets the port bound, for `nursery.start`. The market path
-        starts now (`epoch`)."""
-        self.epoch = trio.current_time()
+        starts at engine time `epoch` (default: now), which clients share to agree on the
+        mid."""
+        self.epoch = trio.current_time() if epoch is None else epoch
         async with trio.open_nursery() as nursery:
             if self.venue.servers is not None:
                 nursery.start_soon(self.venue.servers.run)

@@ -2,11 +2,18 @@
 
 The server answers request i, attempt a with exactly the draws the simulator would use for
 that venue, and reads the market path the scenario's seed makes at its own engine time (its
-trio clock, which reads 0 when the run starts under sim.wallclock.WallClock or
-venues.precise_clock.PreciseClock).
+trio clock, which reads 0 when the run starts under venues.wall_clock.WallClock).
 """
 
 from __future__ import annotations
+
+import contextlib
+import functools
+import signal
+import time
+from collections.abc import Callable
+
+import trio
 
 from sim.draws import draw
 from sim.errors import ScenarioError
@@ -14,6 +21,7 @@ from sim.market import MidPath
 from sim.scenario import Scenario
 from venues.fix_server import Limits, VenueServer
 from venues.venue import VenueDraws
+from venues.wall_clock import PRECISE_SPIN_S, WallClock
 
 
 def venue_server(
@@ -49,3 +57,34 @@ def venue_server(
         network=network,
         limits=limits,
     )
+
+
+def serve(
+    server: VenueServer,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    precise: bool = False,
+    epoch_unix: float | None = None,
+    ready: Callable[[str, int], None] = lambda host, port: None,
+) -> None:
+    """Serve `server` on `host`:`port` until SIGTERM or Ctrl-C; `ready(host, port)` once it
+    listens (port 0: any free one). Its market path starts at Unix time `epoch_unix` (default:
+    now), so that clients told the same epoch read the same mid. `precise`: timers that spin
+    (venues.wall_clock) instead of waking up to a millisecond late."""
+    clock = WallClock(PRECISE_SPIN_S if precise else 0.0)
+
+    async def main() -> None:
+        epoch = None if epoch_unix is None else trio.current_time() - (time.time() - epoch_unix)
+        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                bound = await nursery.start(
+                    functools.partial(server.serve, port, host, epoch=epoch)
+                )
+                ready(host, bound)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop serving, quietly
+        trio.run(main, clock=clock)

@@ -38,7 +38,16 @@ SUBPROCESS_ARGS = [
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "p99.99": 99.99}
 LATENCY_KEYS = [*PERCENTILES, "max", "mean"]
-TOP_KEYS = {"scenario", "description", "seed", "requests", "engine", "clock", "strategies"}
+TOP_KEYS = {
+    "scenario",
+    "description",
+    "seed",
+    "requests",
+    "engine",
+    "clock",
+    "transport",
+    "strategies",
+}
 STRATEGY_KEYS = {
     "decision_ms",
     "no_quote",
@@ -110,6 +119,7 @@ def assert_summary_contract(summary: dict[str, Any], *, seed: int, requests: int
     assert summary["requests"] == requests
     assert summary["engine"] == "trio"
     assert summary["clock"] == "virtual"
+    assert summary["transport"] == "in-process"
     assert list(summary["strategies"]) == strategy_names()
     assert {"first_wins", "best_price"} <= set(summary["strategies"])
     venues = venue_names()
@@ -136,7 +146,7 @@ def assert_summary_contract(summary: dict[str, Any], *, seed: int, requests: int
         # Fill quality: rates are fractions, costs have their three statistics, a fill comes
         # after its decision.
         assert 0.0 <= s["fill_rate"] <= 1.0
-        assert list(s["reject_rate"]) == ["expired", "price_moved", "no_liquidity"]
+        assert list(s["reject_rate"]) == ["expired", "price_moved", "no_liquidity", "venue_failed"]
         assert all(0.0 <= r <= 1.0 for r in s["reject_rate"].values())
         for cost in ("slippage_bps", "shortfall_bps"):
             assert list(s[cost]) == ["mean", "p50", "p95"], cost
@@ -393,7 +403,7 @@ def test_console_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
 def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "bench.json"
     argv = ["bench", "--requests", "300", "--rounds", "1", "--fast-requests", "2000"]
-    argv += ["--memory-requests", "1000", "3000"]
+    argv += ["--memory-requests", "1000", "3000", "--network-requests", "40"]
     assert call([*argv, "--out", str(out_file)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
@@ -423,6 +433,12 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert set(memory["peak_mb"]) == {"1000", "3000"}
     assert all(mb >= memory["import_only_mb"] > 0 for mb in memory["peak_mb"].values())
     assert "memory (peak resident" in out and "1,000 requests" in out
+    network = result["network"]
+    assert network["requests"] == 40 and set(network["strategies"]) == {"first_wins", "best_price"}
+    for figures in network["strategies"].values():
+        assert figures["venue_failures"] == 0
+        assert figures["over_tcp_ms"]["p50"] > 0 and figures["in_process_ms"]["p50"] > 0
+    assert 0 < network["ping_pong_us"]["p50"] <= network["ping_pong_us"]["p99"]
     assert len(fast["rates"]) == 1 and fast["requests_per_s"] == fast["rates"][0] > 0
     assert f"fast engine: {fast['requests_per_s']:,} requests/s" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]

@@ -16,11 +16,10 @@ import numpy as np
 import pytest
 
 from sim.draws import draw
-from sim.engine import FILLED, NO_QUOTE, OUTCOMES, REJECTED
+from sim.engine import FILLED, NO_QUOTE, ORDER_REJECTS, OUTCOMES, REJECTED
 from sim.market import Jumps, MarketSpec, MidPath
 from sim.runner import run
 from sim.scenario import parse
-from venues.last_look import REJECT_REASONS
 
 M0 = 100.0  # the default mid
 EXACT_BPS = 1e-9  # float rounding of prices near 100 is ~1e-10 bps
@@ -283,7 +282,12 @@ def test_an_order_beyond_the_depth_finds_no_liquidity():
         assert (rec.orders == 1).all() and np.isnan(rec.fill_price).all()
         summary = result.summary["strategies"][name]
         assert summary["fill_rate"] == 0.0
-        assert summary["reject_rate"] == {"expired": 0.0, "price_moved": 0.0, "no_liquidity": 1.0}
+        assert summary["reject_rate"] == {
+            "expired": 0.0,
+            "price_moved": 0.0,
+            "no_liquidity": 1.0,
+            "venue_failed": 0.0,
+        }
         assert summary["slippage_bps"] == {"mean": None, "p50": None, "p95": None}
         assert summary["venue_requests_per_fill"] is None
 
@@ -481,15 +485,15 @@ def test_reject_rate_is_rejects_per_order_sent():
         orders = int(rec.orders.sum())
         assert orders > 0 and rec.rejects.sum() > 0, name
         got = result.summary["strategies"][name]["reject_rate"]
-        want = {reason: rec.rejects[k] / orders for k, reason in enumerate(REJECT_REASONS)}
+        want = {reason: rec.rejects[k] / orders for k, reason in enumerate(ORDER_REJECTS)}
         assert got == pytest.approx(want, abs=1e-6), name
         # Per order sent, not per request: retries send more orders than requests.
         if name != "once":
             assert orders > result.scenario.requests, name
     # Both causes of reject occur in this scenario (venue b's quotes also expire).
     retry = result.strategies["retry"].records
-    assert retry.rejects[REJECT_REASONS.index("price_moved")] > 0
-    assert retry.rejects[REJECT_REASONS.index("expired")] > 0
+    assert retry.rejects[ORDER_REJECTS.index("price_moved")] > 0
+    assert retry.rejects[ORDER_REJECTS.index("expired")] > 0
 
 
 def test_allowing_retries_changes_no_first_race():
@@ -636,6 +640,6 @@ def test_no_quote_outcome_when_no_venue_answers():
     assert (rec.outcome == NO_QUOTE).all() and (rec.orders == 0).all()
     summary = result.summary["strategies"]["first_wins"]
     assert summary["fill_rate"] == 0.0
-    assert summary["reject_rate"] == dict.fromkeys(REJECT_REASONS, 0.0)
+    assert summary["reject_rate"] == dict.fromkeys(ORDER_REJECTS, 0.0)
     assert summary["slippage_bps"] == {"mean": None, "p50": None, "p95": None}
     assert summary["shortfall_bps"] == {"mean": None, "p50": None, "p95": None}

@@ -1,0 +1,106 @@
+"""`quoterace bench`'s network figures: network mode against the in-process run of the same
+draws, and a bare trio TCP ping-pong over loopback as the floor.
+
+The default scenario's five venues, at RATE_PER_S (two cores must carry the client and five
+servers), race once in process and once over TCP with servers started on 127.0.0.1 that apply
+the drawn latencies: what the network mode adds is the difference, per strategy, at p50 and
+p99 of decision latency. The ping-pong is the least any round trip can cost here: one trio
+process echoing 64 bytes to another, no FIX, no timers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import trio
+
+from sim.arrivals import Arrivals
+from sim.network.run import Network
+from sim.runner import run
+from sim.scenario import bundled_dir, load
+
+RATE_PER_S = 200.0
+PINGS = 2000
+
+_ECHO = """
+import sys, trio
+async def echo(stream):
+    async for data in stream:
+        await stream.send_all(data)
+async def main():
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(trio.serve_tcp, echo, 0)
+        print(listeners[0].socket.getsockname()[1], flush=True)
+        await trio.sleep_forever()
+trio.run(main)
+"""
+
+
+def network_figures(requests: int) -> dict[str, Any]:
+    """Decision latency p50 and p99 (ms) in process and over TCP, per strategy, and the
+    ping-pong's round trip (us)."""
+    source = bundled_dir() / "default.toml"
+    scenario = load(source).with_overrides(requests=requests)
+    scenario = dataclasses.replace(scenario, arrivals=Arrivals("poisson", RATE_PER_S))
+    virtual = run(scenario).summary["strategies"]
+    started = time.perf_counter()
+    network = run(scenario, network=Network(source=source)).summary
+    seconds = time.perf_counter() - started
+    strategies = {}
+    for name, over_tcp in network["strategies"].items():
+        here, there = virtual[name]["decision_ms"], over_tcp["decision_ms"]
+        strategies[name] = {
+            "in_process_ms": {"p50": here["p50"], "p99": here["p99"]},
+            "over_tcp_ms": {"p50": there["p50"], "p99": there["p99"]},
+            "added_p50_ms": round(there["p50"] - here["p50"], 3),
+            "fill_rate": {
+                "in_process": virtual[name]["fill_rate"],
+                "over_tcp": over_tcp["fill_rate"],
+            },
+            "venue_failures": sum(f is not None for f in over_tcp["venue_failures"].values()),
+        }
+    return {
+        "what": "default scenario's venues at 200 requests/s, in process and over TCP "
+        "(servers on 127.0.0.1 applying the drawn latencies), and a bare trio TCP ping-pong",
+        "requests": requests,
+        "rate_per_s": RATE_PER_S,
+        "seconds_over_tcp": round(seconds, 2),
+        "strategies": strategies,
+        "ping_pong_us": _ping_pong(PINGS),
+    }
+
+
+def _ping_pong(pings: int) -> dict[str, float]:
+    """Round trips of 64 bytes to a trio echo server in another process, in microseconds."""
+    server = subprocess.Popen([sys.executable, "-c", _ECHO], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+
+        async def main() -> list[float]:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            times = []
+            async with stream:
+                for _ in range(pings):
+                    start = time.perf_counter()
+                    await stream.send_all(b"x" * 64)
+                    received = 0
+                    while received < 64:
+                        received += len(await stream.receive_some(64))
+                    times.append((time.perf_counter() - start) * 1e6)
+            return times
+
+        times = sorted(trio.run(main))
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()
+    return {
+        "p50": round(statistics.median(times), 1),
+        "p99": round(times[int(0.99 * (len(times) - 1))], 1),
+        "pings": pings,
+    }
