@@ -5,14 +5,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -23,13 +21,13 @@ from sim.errors import ScenarioError
 from sim.fast import Prepared, run_fast, unsupported
 from sim.market import MidPath
 from sim.metrics import corrected_latency_ms, latency_histogram, latency_ms
-from sim.network.connection import Address
-from sim.network.launch import local_venues
-from sim.network.run import Network, run_network
 from sim.quality import oracle_prices
-from sim.scenario import NamedStrategy, Scenario, load, resolve
+from sim.scenario import NamedStrategy, Scenario, load
 from sim.tally import CHUNK, Tally
 from strategies.registry import Strategy
+
+if TYPE_CHECKING:
+    from sim.network.run import Network
 
 RECORD_FIELDS = np.dtype(
     [
@@ -119,7 +117,9 @@ def run(
     source = None if isinstance(scenario, Scenario) else scenario
     scenario = _scenario(scenario, strategies, seed, requests)
     if network is not None:
-        return _over_network(scenario, source, network, progress, engine)
+        from sim.network.run import over_network  # network mode's modules, only for it
+
+        return over_network(scenario, source, network, progress, engine)
     engine = choose_engine(engine, scenario)
     draws = draw(scenario)
     mid = MidPath(scenario.market, scenario.seed)
@@ -133,17 +133,31 @@ def run(
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", scenario.requests)
         else:
-            records = _run_trio(scenario, entry, draws, mid, closed, progress)
+            records = trio_records(scenario, entry, draws, mid, closed, progress)
         if scheduled is None or closed:
             mids = mid.at(records.arrival_s)
             scheduled = mids, oracle_prices(draws, scenario.venues, mids, scenario.order.size)
-        tally = Tally(len(scenario.venues))
-        tally.add_in_chunks(records, draws.side, *scheduled)
-        tallies[entry.name] = tally, records
-        results[entry.name] = StrategyResult(
-            entry.name, records, tally.decision.histogram, tally.fill.histogram, *scheduled
+        results[entry.name], tally = strategy_result(
+            scenario, draws, entry.name, records, *scheduled
         )
+        tallies[entry.name] = tally, records
     return RunResult(scenario, draws, results, summarize(scenario, tallies, engine))
+
+
+def strategy_result(
+    scenario: Scenario,
+    draws: Draws,
+    name: str,
+    records: Records,
+    mids: np.ndarray,
+    oracle: np.ndarray,
+) -> tuple[StrategyResult, Tally]:
+    """Strategy `name`'s result from its records, and the mid and oracle price at each
+    arrival; with its tally, for the summary."""
+    tally = Tally(len(scenario.venues))
+    tally.add_in_chunks(records, draws.side, mids, oracle)
+    histograms = tally.decision.histogram, tally.fill.histogram
+    return StrategyResult(name, records, *histograms, mids, oracle), tally
 
 
 def summary(
@@ -204,92 +218,6 @@ def _run_totals(before: Records | None, chunk: Records) -> Records:
     )
 
 
-def _over_network(
-    scenario: Scenario,
-    source: str | Path | None,
-    network: Network,
-    progress: Callable[[str, int], None] | None,
-    engine: str,
-) -> RunResult:
-    """`run` with every venue a FIX server: those in `network.remote` already running, the
-    others started here for the run (sim.network.launch)."""
-    if engine == "fast":
-        raise ScenarioError("--engine", "network mode races on the trio engine: drop it")
-    names = [v.name for v in scenario.venues]
-    for name in network.remote:
-        if name not in names:
-            raise ScenarioError(
-                "--venue", f"no venue named {name!r} (there are: {', '.join(names)})"
-            )
-    local = [name for name in names if name not in network.remote]
-    source = network.source or source
-    if local and source is None:
-        raise ScenarioError(
-            "--network", "venue servers started here need the scenario as a file or bundled name"
-        )
-    scenario = scenario.with_overrides(clock="real")
-    epoch = time.time() if network.epoch_unix is None else network.epoch_unix
-    draws = draw(scenario)
-    path = MidPath(scenario.market, scenario.seed)
-    attempts = 1 + max(entry.max_retries for entry in scenario.strategies)
-    servers = (
-        local_venues(
-            resolve(source),
-            local,
-            requests=scenario.requests,
-            seed=scenario.seed,
-            attempts=attempts,
-            epoch_unix=epoch,
-            latency=network.latency,
-            precise=network.precise,
-        )
-        if local
-        else contextlib.nullcontext([])
-    )
-    results, tallies, failures = {}, {}, {}
-    try:
-        with servers as started:
-            at = {a.name: a for a in started}
-            addresses = [at.get(n) or Address(n, *network.remote[n]) for n in names]
-            for entry in scenario.strategies:
-                label = f"{scenario.name}: {entry.name}"
-                done = run_network(
-                    scenario,
-                    entry,
-                    draws,
-                    path,
-                    addresses,
-                    epoch_unix=epoch,
-                    precise=network.precise,
-                    on_progress=None if progress is None else functools.partial(progress, label),
-                )
-                records = done.records
-                mids = path.at(records.arrival_s + done.market_offset_s)
-                oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
-                tally = Tally(len(scenario.venues))
-                tally.add_in_chunks(records, draws.side, mids, oracle)
-                tallies[entry.name], failures[entry.name] = (tally, records), done.failures
-                results[entry.name] = StrategyResult(
-                    entry.name,
-                    records,
-                    tally.decision.histogram,
-                    tally.fill.histogram,
-                    mids,
-                    oracle,
-                )
-    except RuntimeError as e:  # a local server that did not start
-        raise ScenarioError("--network", str(e), scenario.file) from None
-    where = {
-        "venues": {a.name: str(a) for a in addresses},
-        "started_here": local,
-        "latency": network.latency if local else None,
-        "timers": "precise" if network.precise else "epoll",
-        "epoch_unix": epoch,
-    }
-    summary = summarize(scenario, tallies, "trio", where, failures)
-    return RunResult(scenario, draws, results, summary)
-
-
 def fast_records(
     scenario: Scenario, entry: NamedStrategy, draws: Draws, mid: MidPath, prepared: Prepared
 ) -> Records:
@@ -305,8 +233,17 @@ def fast_records(
     )
 
 
-def _run_trio(scenario, entry, draws, mid, clients, progress) -> Records:
-    """One strategy's run on the trio engine."""
+def trio_records(
+    scenario: Scenario,
+    entry: NamedStrategy,
+    draws: Draws,
+    mid: Callable[[float], float],
+    clients: int | None,
+    progress: Callable[[str, int], None] | None,
+    **network: Any,
+) -> Records:
+    """One strategy's run on the trio engine; `network`: its clock and connections in network
+    mode (sim.network.run)."""
     try:
         return run_trio(
             draws,
@@ -317,10 +254,11 @@ def _run_trio(scenario, entry, draws, mid, clients, progress) -> Records:
             max_retries=entry.max_retries,
             seed=scenario.seed,
             clients=clients,
-            clock=scenario.clock,
+            clock=network.pop("clock", scenario.clock),
             on_progress=None
             if progress is None
             else functools.partial(progress, f"{scenario.name}: {entry.name}"),
+            **network,
         )
     except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
         raise e.in_file(scenario.file) from None

@@ -1,24 +1,29 @@
-"""A strategy's run against venues over the network (network mode).
+"""A run against venues over the network (network mode).
 
 The trio engine runs as ever, on the wall clock, but each venue is a FIX connection
 (sim.network.connection) to a venue server: started here on 127.0.0.1 for each venue of the
-scenario, or already running wherever `Network.remote` says. Venue and client agree on the
-market through a shared epoch: the Unix time at which the mid path starts. Each strategy's run
-reads the mid at (its engine time + when it started - the epoch), as the servers do.
+scenario (sim.network.launch), or already running wherever `Network.remote` says. Venues and
+client agree on the market through a shared epoch, the Unix time at which the mid path starts:
+each strategy's run reads the mid at its engine time + (when it started - the epoch), as the
+servers do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.draws import Draws
-from sim.engine import Records, run_trio
+from sim.draws import draw
+from sim.errors import ScenarioError
 from sim.market import MidPath
 from sim.network.connection import Address, VenueConnection, connected
-from sim.scenario import NamedStrategy, Scenario
+from sim.network.launch import local_venues
+from sim.quality import oracle_prices
+from sim.runner import RunResult, strategy_result, summarize, trio_records
+from sim.scenario import Scenario, resolve
 from venues.fix_server import NETWORKS
 from venues.wall_clock import PRECISE_SPIN_S, WallClock
 
@@ -45,55 +50,86 @@ class Network:
             raise ValueError(f"latency: {self.latency!r} is not one of {NETWORKS}")
 
 
-@dataclass(frozen=True)
-class NetworkRecords:
-    """One strategy's network run: its records, why each venue failed (None: it did not),
-    and the market time at its engine time 0."""
-
-    records: Records
-    failures: dict[str, str | None]
-    market_offset_s: float
-
-
-def run_network(
+def over_network(
     scenario: Scenario,
-    entry: NamedStrategy,
-    draws: Draws,
-    path: MidPath,
-    addresses: list[Address],
-    *,
-    epoch_unix: float,
-    precise: bool,
-    on_progress: Callable[[int], None] | None = None,
-) -> NetworkRecords:
-    """Race `entry` over connections to the venues at `addresses` (one per venue, in the
-    scenario's order)."""
-    clock = WallClock(PRECISE_SPIN_S if precise else 0.0)
-    opened: list[VenueConnection] = []
-
-    def mid(t: float) -> float:
-        return path(t + (clock.started_unix - epoch_unix))
-
-    @asynccontextmanager
-    async def connect() -> AsyncIterator[list[VenueConnection]]:
-        async with connected(addresses) as connections:
-            opened.extend(connections)
-            yield connections
-
-    records = run_trio(
-        draws,
-        entry.strategy,
-        venues=scenario.venues,
-        mid=mid,
-        order_size=scenario.order.size,
-        max_retries=entry.max_retries,
-        seed=scenario.seed,
-        clock=clock,
-        on_progress=on_progress,
-        connect=connect,
+    source: str | Path | None,
+    network: Network,
+    progress: Callable[[str, int], None] | None,
+    engine: str,
+) -> RunResult:
+    """`sim.run` with every venue a FIX server (`source`: what it was given, if a file or a
+    name)."""
+    if engine == "fast":
+        raise ScenarioError("--engine", "network mode races on the trio engine: drop it")
+    names = [v.name for v in scenario.venues]
+    for name in network.remote:
+        if name not in names:
+            raise ScenarioError(
+                "--venue", f"no venue named {name!r} (there are: {', '.join(names)})"
+            )
+    local = [name for name in names if name not in network.remote]
+    source = network.source or source
+    if local and source is None:
+        raise ScenarioError(
+            "--network", "venue servers started here need the scenario as a file or bundled name"
+        )
+    scenario = scenario.with_overrides(clock="real")
+    epoch = time.time() if network.epoch_unix is None else network.epoch_unix
+    draws = draw(scenario)
+    path = MidPath(scenario.market, scenario.seed)
+    servers = (
+        local_venues(
+            resolve(source),
+            local,
+            requests=scenario.requests,
+            seed=scenario.seed,
+            attempts=1 + max(entry.max_retries for entry in scenario.strategies),
+            epoch_unix=epoch,
+            latency=network.latency,
+            precise=network.precise,
+        )
+        if local
+        else contextlib.nullcontext([])
     )
-    return NetworkRecords(
-        records,
-        {c.name: c.failure for c in opened},
-        clock.started_unix - epoch_unix,
+    results, tallies, failures = {}, {}, {}
+    try:
+        with servers as started:
+            at = {a.name: a for a in started}
+            addresses = [at.get(n) or Address(n, *network.remote[n]) for n in names]
+            for entry in scenario.strategies:
+                clock = WallClock(PRECISE_SPIN_S if network.precise else 0.0)
+                opened: list[VenueConnection] = []
+
+                def mid(t: float, clock: WallClock = clock) -> float:
+                    return path(t + (clock.started_unix - epoch))
+
+                @contextlib.asynccontextmanager
+                async def connect(
+                    opened: list[VenueConnection] = opened,
+                ) -> AsyncIterator[list[VenueConnection]]:
+                    async with connected(addresses) as connections:
+                        opened.extend(connections)
+                        yield connections
+
+                records = trio_records(
+                    scenario, entry, draws, mid, None, progress, clock=clock, connect=connect
+                )
+                mids = path.at(records.arrival_s + (clock.started_unix - epoch))
+                oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+                results[entry.name], tally = strategy_result(
+                    scenario, draws, entry.name, records, mids, oracle
+                )
+                tallies[entry.name] = tally, records
+                failures[entry.name] = {c.name: c.failure for c in opened}
+    except RuntimeError as e:  # a local server that did not start
+        raise ScenarioError("--network", str(e), scenario.file) from None
+    where = {
+        "venues": {a.name: str(a) for a in addresses},
+        "started_here": local,
+        "latency": network.latency if local else None,
+        "timers": "precise" if network.precise else "epoll",
+        "epoch_unix": epoch,
+    }
+    return RunResult(
+        scenario, draws, results, summarize(scenario, tallies, "trio", where, failures)
     )
