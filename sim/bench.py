@@ -188,8 +188,10 @@ def _print(result: dict[str, Any]) -> None:
     )
     for name, f in result["network"]["strategies"].items():
         Console().print(
-            f"network mode, {name}: decision p50 {f['over_tcp_ms']['p50']} ms over TCP "
-            f"against {f['in_process_ms']['p50']} ms in process (+{f['added_p50_ms']} ms)"
+            f"network mode, {name}: decision p50 {f['over_tcp_epoll_ms']['p50']} ms over TCP "
+            f"(precise timers {f['over_tcp_precise_ms']['p50']} ms, venue time only "
+            f"{f['over_tcp_latency_real_ms']['p50']} ms) against {f['in_process_ms']['p50']} ms "
+            f"in process"
         )
     ping = result["network"]["ping_pong_us"]
     Console().print(

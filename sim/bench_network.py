@@ -42,37 +42,46 @@ trio.run(main)
 
 
 def network_figures(requests: int) -> dict[str, Any]:
-    """Decision latency p50 and p99 (ms) in process and over TCP, per strategy, and the
-    ping-pong's round trip (us)."""
+    """Decision latency p50 and p99 (ms) in process and over TCP, per strategy: with epoll's
+    timers, with precise ones, and with servers applying only the venue's own time (the
+    network being loopback alone); and the ping-pong's round trip (us)."""
     source = bundled_dir() / "default.toml"
     scenario = load(source).with_overrides(requests=requests)
     scenario = dataclasses.replace(scenario, arrivals=Arrivals("poisson", RATE_PER_S))
     virtual = run(scenario).summary["strategies"]
-    started = time.perf_counter()
-    network = run(scenario, network=Network(source=source)).summary
-    seconds = time.perf_counter() - started
+    modes = {
+        "epoll": Network(source=source),
+        "precise": Network(source=source, precise=True),
+        "latency_real": Network(source=source, latency="real"),
+    }
+    over_tcp = {mode: run(scenario, network=n).summary["strategies"] for mode, n in modes.items()}
     strategies = {}
-    for name, over_tcp in network["strategies"].items():
-        here, there = virtual[name]["decision_ms"], over_tcp["decision_ms"]
+    for name, here in virtual.items():
+        there = {mode: summary[name] for mode, summary in over_tcp.items()}
         strategies[name] = {
-            "in_process_ms": {"p50": here["p50"], "p99": here["p99"]},
-            "over_tcp_ms": {"p50": there["p50"], "p99": there["p99"]},
-            "added_p50_ms": round(there["p50"] - here["p50"], 3),
-            "fill_rate": {
-                "in_process": virtual[name]["fill_rate"],
-                "over_tcp": over_tcp["fill_rate"],
-            },
-            "venue_failures": sum(f is not None for f in over_tcp["venue_failures"].values()),
+            "in_process_ms": _p50_p99(here),
+            **{f"over_tcp_{mode}_ms": _p50_p99(s) for mode, s in there.items()},
+            "added_p50_ms": round(
+                there["epoll"]["decision_ms"]["p50"] - here["decision_ms"]["p50"], 3
+            ),
+            "fill_rate": {"in_process": here["fill_rate"], "over_tcp": there["epoll"]["fill_rate"]},
+            "venue_failures": sum(
+                f is not None for s in there.values() for f in s["venue_failures"].values()
+            ),
         }
     return {
         "what": "default scenario's venues at 200 requests/s, in process and over TCP "
-        "(servers on 127.0.0.1 applying the drawn latencies), and a bare trio TCP ping-pong",
+        "(servers on 127.0.0.1 applying the drawn latencies with epoll's or precise timers, "
+        "or only the venue's own time), and a bare trio TCP ping-pong",
         "requests": requests,
         "rate_per_s": RATE_PER_S,
-        "seconds_over_tcp": round(seconds, 2),
         "strategies": strategies,
         "ping_pong_us": _ping_pong(PINGS),
     }
+
+
+def _p50_p99(summary: dict[str, Any]) -> dict[str, float]:
+    return {"p50": summary["decision_ms"]["p50"], "p99": summary["decision_ms"]["p99"]}
 
 
 def _ping_pong(pings: int) -> dict[str, float]:

@@ -24,7 +24,7 @@ from sim.draws import Draws
 from sim.errors import ScenarioError
 from sim.scenario import MAX_SPAN_S
 from strategies.registry import Strategy
-from strategies.scatter import LastEvent, exact_or_clock, last_event
+from strategies.scatter import LastEvent, QuoteSource, exact_or_clock, last_event
 from strategies.split import Leg
 from venues.last_look import REJECT_REASONS
 from venues.messages import ExecutionReport, Quote, QuoteRequest
@@ -155,7 +155,7 @@ def run_trio(
     clients: int | None = None,
     clock: str | trio.abc.Clock = "virtual",
     on_progress: Callable[[int], None] | None = None,
-    connect: Callable[[], AbstractAsyncContextManager[Sequence[Venue]]] | None = None,
+    connect: Callable[[], AbstractAsyncContextManager[Sequence[QuoteSource]]] | None = None,
 ) -> Records:
     """Run every request of `draws` as a race decided by `strategy`, in virtual time (or on
     the wall clock with `clock="real"`, or on a wall clock of your own: a trio Clock).

@@ -36,10 +36,12 @@ A QuoteCancel cancels that request's task: the venue stops answering, and with s
 (the last `Limits.max_quotes` per connection); an order for a quote it never gave or has
 forgotten is rejected "expired", at once: the venue no longer honours it.
 
-Nothing a peer sends costs more than its own connection: messages are read with a bounded
+Nothing a peer sends costs more than its own connection (nor does an error in the venue's
+own code, which is logged): messages are read with a bounded
 FixReader; a malformed message, a bad checksum, an unknown or out-of-place message type, a
 sequence gap or a message before the Logon closes that connection (with a Logout saying why,
-once logged on); so do silence past `Limits.idle_timeout_s`, a peer that stops reading (its
+once logged on); so do no whole Logon within `Limits.logon_timeout_s` of connecting, silence
+past `Limits.idle_timeout_s`, a peer that stops reading (its
 outbox full, or a send stalled past `Limits.send_timeout_s`), and more than
 `Limits.max_in_flight` orders at once (quote requests beyond it are refused with a
 QuoteRequestReject instead). Servers bind 127.0.0.1 unless told otherwise.
@@ -80,6 +82,7 @@ from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.venue import ZERO_OUTBOUND_S, Venue, VenueDraws, VenueSpec
 
 NETWORKS = ("simulated", "real")
+FORGET_EVERY_S = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,9 @@ class Limits:
 
     max_message_bytes: int = MAX_MESSAGE_BYTES
     idle_timeout_s: float = 30.0  # nothing received for this long (heartbeats count): closed
+    logon_timeout_s: float = 5.0  # from the connection to a whole Logon: else closed
+    quote_life_s: float = 600.0  # a quote is honoured at most this long (the market before
+    # it may be forgotten): an order for an older one is rejected "expired"
     send_timeout_s: float = 5.0  # one send stalled this long (the peer is not reading): closed
     max_outbox: int = 1024  # messages waiting to be sent; one more and the peer is dropped
     max_in_flight: int = 1024  # quote requests, and orders, being answered at once
@@ -109,8 +115,10 @@ class VenueServer:
 
     `network` says which latency the server applies ("simulated" or "real": see the module
     docstring); `limits` bound what each connection may cost (default: Limits()). `comp_id` is
-    its FIX CompID (default: the venue's name). `venue` is the live Venue, whose counters and
-    servers hold the run's statistics; `epoch`, the trio time at which the market path starts.
+    its FIX CompID (default: the venue's name). `forget(t)`, if given, is told from time to
+    time that no lookup will go before market time t (MidPath.forget_before). `venue` is the
+    live Venue, whose counters and servers hold the run's statistics; `epoch`, the trio time
+    at which the market path starts.
     """
 
     def __init__(
@@ -123,6 +131,7 @@ class VenueServer:
         network: str = "simulated",
         limits: Limits | None = None,
         comp_id: str | None = None,
+        forget: Callable[[float], None] | None = None,
     ) -> None:
         if network not in NETWORKS:
             raise ValueError(f"network: {network!r} is not one of {NETWORKS}")
@@ -137,6 +146,7 @@ class VenueServer:
         self.network = network
         self.limits = limits or Limits()
         self.comp_id = comp_id or spec.name
+        self._forget = forget
         Session(self.comp_id)  # ValueError now for a CompID FIX cannot carry
         self._attempts = len(draws.latency_s)
         self._requests = len(draws.latency_s[0]) if self._attempts else 0
@@ -158,6 +168,8 @@ class VenueServer:
         async with trio.open_nursery() as nursery:
             if self.venue.servers is not None:
                 nursery.start_soon(self.venue.servers.run)
+            if self._forget is not None:
+                nursery.start_soon(self._forget_the_past)
             listeners = await nursery.start(
                 functools.partial(trio.serve_tcp, self.handle, port, host=host)
             )
@@ -172,8 +184,17 @@ class VenueServer:
         self._connections += 1
         try:
             await _Connection(self, stream).run()
+        except Exception as e:  # a bug or a limit in the venue's code: this connection only
+            log.warning("%s: connection ended by an error: %r", self.comp_id, e)
         finally:
             self._connections -= 1
+
+    async def _forget_the_past(self) -> None:
+        """Every FORGET_EVERY_S, let the market forget what no quote still honoured can need,
+        so that a server up for days holds minutes of market, not days."""
+        while True:
+            await trio.sleep(FORGET_EVERY_S)
+            self._forget(trio.current_time() - self.epoch - self.limits.quote_life_s - 1.0)
 
     def knows(self, request: QuoteRequest) -> bool:
         """Whether the venue has draws for `request`'s (attempt, index)."""
@@ -215,10 +236,16 @@ class _Connection:
 
     async def _read(self) -> tuple[str, str | None]:
         """Read and handle messages until the session ends: why, and the Logout's text."""
+        logon_by = trio.current_time() + self.limits.logon_timeout_s
         try:
             while True:
-                with trio.move_on_after(self.limits.idle_timeout_s) as idle:
+                until = (
+                    trio.current_time() + self.limits.idle_timeout_s if self.logged_on else logon_by
+                )
+                with trio.move_on_at(until) as idle:
                     data = await self.stream.receive_some(self.limits.max_message_bytes)
+                if idle.cancelled_caught and not self.logged_on:
+                    return f"no Logon in {self.limits.logon_timeout_s:g} s", None
                 if idle.cancelled_caught:
                     reason = f"idle for {self.limits.idle_timeout_s:g} s"
                     return reason, reason
@@ -300,8 +327,11 @@ class _Connection:
         )
 
     def _order(self, order: NewOrderSingle) -> None:
-        held = self.quotes.get((order.request, order.attempt))
-        if held is None:
+        """Judge an order for a quote held (each quote takes one order), or reject it
+        "expired" at once: a quote never given, already ordered, forgotten, or older than
+        Limits.quote_life_s."""
+        held = self.quotes.pop((order.request, order.attempt), None)
+        if held is None or trio.current_time() - held[1].priced_at > self.limits.quote_life_s:
             report = ExecutionReport(order.request, self.venue.index, order.price, "expired", 0.0)
             self._send(OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report))
             return

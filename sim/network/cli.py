@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 
 from sim.errors import ScenarioError
-from sim.network.run import Network
+from sim.network.run import Network, check_epoch
 from sim.network.venue_server import serve, venue_server
 from sim.scenario import load
 from venues.fix_server import NETWORKS
@@ -59,7 +59,6 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--latency",
         choices=NETWORKS,
-        default="simulated",
         help="what servers started here apply: all the drawn latency (default) or only the "
         "venue's own time, the real network being the rest",
     )
@@ -76,11 +75,15 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
 def network_of(args: argparse.Namespace) -> Network | None:
     """The Network that run and compare's options ask for, or None for in-process venues."""
     if not (args.network or args.venues):
+        alone = {"--latency": args.latency, "--precise": args.precise, "--epoch": args.epoch}
+        for option, value in alone.items():
+            if value not in (None, False):
+                raise ScenarioError(option, "applies to network mode: add --network")
         return None
     remote = dict(args.venues or ())
     if len(remote) < len(args.venues or ()):
         raise ScenarioError("--venue", "a venue given twice")
-    return Network(remote, args.latency, args.precise, args.epoch)
+    return Network(remote, args.latency or "simulated", args.precise, args.epoch)
 
 
 def add_venue_command(
@@ -108,6 +111,8 @@ def add_venue_command(
 def serve_venue(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or Ctrl-C; print "listening on HOST:PORT" once listening."""
     scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+    if args.epoch is not None:
+        check_epoch(args.epoch)
     server = venue_server(scenario, args.name, network=args.latency, attempts=args.attempts)
     try:
         serve(

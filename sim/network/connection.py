@@ -16,6 +16,7 @@ order sent to it, or waiting on it when it failed, is reported "venue_failed" at
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,7 +45,8 @@ from venues.messages import ExecutionReport, Quote, QuoteRequest
 SENDER = "QUOTERACE"
 HEARTBEAT_S = 1  # asked of the venue at Logon (whole seconds): it speaks at least this often
 SILENT_AFTER_S = 5.0  # nothing heard for this long: the venue has failed
-CONNECT_TIMEOUT_S = 5.0  # to connect and to hear the venue's Logon
+CONNECT_TIMEOUT_S = 5.0  # to connect, and then to hear the venue's Logon
+ORDER_TIMEOUT_S = 60.0  # for an order's report: a venue that takes longer has failed
 OUTBOX = 4096  # messages queued to send; more and the venue is failed (it is not reading)
 LINGER_S = 1.0  # after the session, to send what is queued and hear the venue's Logout
 
@@ -84,7 +86,7 @@ class VenueConnection:
         self._order_ids = itertools.count(1)
         self._closed = trio.Event()
 
-    async def open(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED):
+    async def open(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, log on and serve the session until `close` or a failure; started (for
         `nursery.start`) once logged on or failed."""
         with trio.move_on_after(CONNECT_TIMEOUT_S) as connecting:
@@ -129,7 +131,9 @@ class VenueConnection:
             raise
         finally:
             del self._quotes[key]
-        if not isinstance(answer, QuoteReply):
+        if isinstance(answer, QuoteReply) and not _answers(answer, request):
+            self._fail(f"protocol error: a quote that does not answer its request: {answer}")
+        if not isinstance(answer, QuoteReply) or self.failure is not None:
             await trio.sleep_forever()  # refused (QuoteRequestReject) or the venue failed
         measured = trio.current_time() - sent
         return answer.quote._replace(
@@ -152,9 +156,13 @@ class VenueConnection:
         self._send(order)
         sent = trio.current_time()
         try:
-            answer = await reply.wait()
+            with trio.move_on_after(ORDER_TIMEOUT_S) as late:
+                answer = await reply.wait()
         finally:
             del self._orders[cl_ord_id]
+        if late.cancelled_caught:
+            self._fail(f"no report for an order in {ORDER_TIMEOUT_S:g} s")
+            answer = None
         round_trip = trio.current_time() - sent
         if not isinstance(answer, OrderReport):
             return ExecutionReport(
@@ -188,19 +196,22 @@ class VenueConnection:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
             self._fail(f"connection lost: {e or 'reset'}")
 
-    async def _read(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED):
+    async def _read(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Read and dispatch until the session ends; started once the venue's Logon came (or
-        the venue failed first)."""
+        the venue failed first, or CONNECT_TIMEOUT_S passed without a whole Logon)."""
         reader = FixReader()
         logged_on = False
+        logon_by = trio.current_time() + CONNECT_TIMEOUT_S
         try:
             while not self._closed.is_set():
-                wait_s = SILENT_AFTER_S if logged_on else CONNECT_TIMEOUT_S
+                until = trio.current_time() + SILENT_AFTER_S if logged_on else logon_by
                 data = b""
-                with trio.move_on_after(wait_s) as quiet:
+                with trio.move_on_at(until) as quiet:
                     data = await self._stream.receive_some(reader.max_size)
                 if quiet.cancelled_caught:
-                    self._fail(f"silent for {wait_s:g} s" if logged_on else "no Logon reply")
+                    self._fail(
+                        f"silent for {SILENT_AFTER_S:g} s" if logged_on else "no Logon reply"
+                    )
                 elif not data:
                     reader.close()
                     self._fail("the venue closed the connection")
@@ -250,6 +261,14 @@ class VenueConnection:
         for reply in (*self._quotes.values(), *self._orders.values()):
             reply.set(None)
         self._closed.set()
+
+
+def _answers(reply: QuoteReply, request: QuoteRequest) -> bool:
+    """Whether `reply` is a quote a client can act on for `request`: its side, a price and
+    something to trade."""
+    quote = reply.quote
+    priced = quote.price is not None and math.isfinite(quote.price)
+    return reply.side == request.side and priced and quote.size > 0
 
 
 class _Reply:

@@ -20,7 +20,7 @@ from sim.draws import draw
 from sim.errors import ScenarioError
 from sim.market import MidPath
 from sim.network.connection import Address, VenueConnection, connected
-from sim.network.launch import local_venues
+from sim.network.launch import ServerStartError, local_venues
 from sim.quality import oracle_prices
 from sim.runner import RunResult, strategy_result, summarize, trio_records
 from sim.scenario import Scenario, resolve
@@ -50,6 +50,21 @@ class Network:
             raise ValueError(f"latency: {self.latency!r} is not one of {NETWORKS}")
 
 
+EPOCH_PAST_S = 3600.0  # how old a market epoch may be: its path is made from the epoch on
+
+
+def check_epoch(epoch_unix: float, key: str = "--epoch") -> None:
+    """A market epoch must be at most EPOCH_PAST_S ago, and not in the future (a minute of
+    clock difference allowed): the path from it to now is made, and held, on first use."""
+    now = time.time()
+    if not now - EPOCH_PAST_S <= epoch_unix <= now + 60.0:
+        raise ScenarioError(
+            key,
+            f"the market epoch {epoch_unix:.3f} is {now - epoch_unix:+.0f} s from now: it must "
+            f"be within the last {EPOCH_PAST_S:g} s",
+        )
+
+
 def over_network(
     scenario: Scenario,
     source: str | Path | None,
@@ -75,6 +90,7 @@ def over_network(
         )
     scenario = scenario.with_overrides(clock="real")
     epoch = time.time() if network.epoch_unix is None else network.epoch_unix
+    check_epoch(epoch)
     draws = draw(scenario)
     path = MidPath(scenario.market, scenario.seed)
     servers = (
@@ -97,6 +113,7 @@ def over_network(
             at = {a.name: a for a in started}
             addresses = [at.get(n) or Address(n, *network.remote[n]) for n in names]
             for entry in scenario.strategies:
+                path.forget_before(time.time() - epoch - 1.0)  # each run reads from its start
                 clock = WallClock(PRECISE_SPIN_S if network.precise else 0.0)
                 opened: list[VenueConnection] = []
 
@@ -121,7 +138,7 @@ def over_network(
                 )
                 tallies[entry.name] = tally, records
                 failures[entry.name] = {c.name: c.failure for c in opened}
-    except RuntimeError as e:  # a local server that did not start
+    except ServerStartError as e:
         raise ScenarioError("--network", str(e), scenario.file) from None
     where = {
         "venues": {a.name: str(a) for a in addresses},

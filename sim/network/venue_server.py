@@ -49,13 +49,15 @@ def venue_server(
         draws.order_latency_s.tolist(),
         None if draws.service_s is None else draws.service_s.tolist(),
     )
+    market = MidPath(scenario.market, scenario.seed)
     return VenueServer(
         scenario.venues[index],
         lists,
-        MidPath(scenario.market, scenario.seed),
+        market,
         index=index,
         network=network,
         limits=limits,
+        forget=market.forget_before,
     )
 
 

@@ -437,7 +437,8 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert network["requests"] == 40 and set(network["strategies"]) == {"first_wins", "best_price"}
     for figures in network["strategies"].values():
         assert figures["venue_failures"] == 0
-        assert figures["over_tcp_ms"]["p50"] > 0 and figures["in_process_ms"]["p50"] > 0
+        assert figures["over_tcp_epoll_ms"]["p50"] > 0 and figures["in_process_ms"]["p50"] > 0
+        assert figures["over_tcp_precise_ms"]["p50"] > 0
     assert 0 < network["ping_pong_us"]["p50"] <= network["ping_pong_us"]["p99"]
     assert len(fast["rates"]) == 1 and fast["requests_per_s"] == fast["rates"][0] > 0
     assert f"fast engine: {fast['requests_per_s']:,} requests/s" in out
