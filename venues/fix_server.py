@@ -13,9 +13,10 @@ Which latency the server applies is its `network` parameter:
   distributions, plus the loopback's own time and the timer's overshoot (below), which they
   can measure against the sampled latency that each Quote carries.
 - "real": only the venue's own part: queue wait, service and the last-look hold. The drawn
-  network legs are dropped (one nanosecond each, venues.venue.ZERO_OUTBOUND_S, so that the
-  venue's servers need not settle events registered in their own instant, which the wall clock
-  does not have): the real network between client and server is all the network there is.
+  network legs are dropped: zero, or for a venue with servers one nanosecond in all
+  (venues.venue.ZERO_OUTBOUND_S, so that its servers need not settle events registered in
+  their own instant, which the wall clock does not have; such a sleep costs epoll's whole
+  millisecond). The real network between client and server is all the network there is.
 
 Engine time at the server is its trio clock, and the venue reads the market as `mid(t - epoch)`,
 `epoch` being the clock's reading when `serve` began: the market path starts with the server,
@@ -138,8 +139,8 @@ class VenueServer:
         if network == "real":
             draws = dataclasses.replace(
                 draws,
-                latency_s=_nanoseconds(draws.latency_s),
-                order_latency_s=_nanoseconds(draws.order_latency_s),
+                latency_s=_all(draws.latency_s, 0.0 if spec.service is None else ZERO_OUTBOUND_S),
+                order_latency_s=_all(draws.order_latency_s, 0.0),
             )
         self.epoch = 0.0
         self.venue = Venue(index, spec, draws, lambda t: mid(t - self.epoch))
@@ -396,6 +397,6 @@ class _Connection:
             self._abort("connection lost")
 
 
-def _nanoseconds(latency_s: Sequence[Sequence[float]]) -> list[list[float]]:
-    """Latencies of the same shape, all ZERO_OUTBOUND_S."""
-    return [[ZERO_OUTBOUND_S] * len(row) for row in latency_s]
+def _all(latency_s: Sequence[Sequence[float]], value: float) -> list[list[float]]:
+    """Latencies of the same shape, all `value`."""
+    return [[value] * len(row) for row in latency_s]
