@@ -45,11 +45,14 @@ once logged on); so do no whole Logon within `Limits.logon_timeout_s` of connect
 past `Limits.idle_timeout_s`, a peer that stops reading (its
 outbox full, or a send stalled past `Limits.send_timeout_s`), and more than
 `Limits.max_in_flight` orders at once (quote requests beyond it are refused with a
-QuoteRequestReject instead). Servers bind 127.0.0.1 unless told otherwise.
+QuoteRequestReject instead). A connection past `Limits.max_connections`, or past
+`Limits.max_connections_per_peer` from one address, is closed as soon as it is accepted.
+Servers bind 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import logging
@@ -102,6 +105,7 @@ class Limits:
     max_in_flight: int = 1024  # quote requests, and orders, being answered at once
     max_quotes: int = 4096  # quotes remembered for orders, the oldest forgotten first
     max_connections: int = 64  # more are closed as soon as they are accepted
+    max_connections_per_peer: int = 16  # from one address: so that one peer cannot take all
     linger_s: float = 1.0  # to send what is queued and a Logout, once the connection ends
 
     def __post_init__(self) -> None:
@@ -152,6 +156,7 @@ class VenueServer:
         self._attempts = len(draws.latency_s)
         self._requests = len(draws.latency_s[0]) if self._attempts else 0
         self._connections = 0
+        self._peers: collections.Counter[str | None] = collections.Counter()
 
     async def serve(
         self,
@@ -179,16 +184,21 @@ class VenueServer:
     async def handle(self, stream: trio.abc.Stream) -> None:
         """Serve one client on `stream` until its session ends. Nothing the peer does makes
         this raise; the caller closes the stream."""
-        if self._connections >= self.limits.max_connections:
-            log.info("%s: connection refused: %d already", self.comp_id, self._connections)
+        peer = _peer(stream)
+        if self._connections >= self.limits.max_connections or (
+            peer is not None and self._peers[peer] >= self.limits.max_connections_per_peer
+        ):
+            log.info("%s: connection from %s refused: too many", self.comp_id, peer)
             return
         self._connections += 1
+        self._peers[peer] += 1
         try:
             await _Connection(self, stream).run()
         except Exception as e:  # a bug or a limit in the venue's code: this connection only
             log.warning("%s: connection ended by an error: %r", self.comp_id, e)
         finally:
             self._connections -= 1
+            self._peers[peer] -= 1
 
     async def _forget_the_past(self) -> None:
         """Every FORGET_EVERY_S, let the market forget what no quote still honoured can need,
@@ -395,6 +405,14 @@ class _Connection:
             pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._abort("connection lost")
+
+
+def _peer(stream: trio.abc.Stream) -> str | None:
+    """The address a TCP stream comes from (None for other streams)."""
+    try:
+        return stream.socket.getpeername()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _all(latency_s: Sequence[Sequence[float]], value: float) -> list[list[float]]:

@@ -421,6 +421,18 @@ async def test_more_connections_than_the_limit_are_closed_at_once(serve):
     assert isinstance(await quote(first), QuoteReply)
 
 
+async def test_one_peer_cannot_take_every_connection(serve):
+    port = await serve(make_server(limits=Limits(max_connections=8, max_connections_per_peer=2)))
+    first, second = await connect(port), await connect(port, sender="B")
+    third = await connect(port, sender="C", logon=False)
+    assert await third.until_closed() == []
+    await second.send(Logout())
+    assert await second.until_closed() == [Logout()]
+    fourth = await connect(port, sender="D")  # a place again
+    assert isinstance(await quote(fourth), QuoteReply)
+    assert isinstance(await quote(first), QuoteReply)
+
+
 async def test_the_server_listens_on_loopback_only(serve):
     port = await serve(make_server())
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
