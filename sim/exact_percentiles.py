@@ -64,11 +64,13 @@ class ExactPercentiles:
             return None
         if self._file is None:
             values = np.concatenate(self._kept)
-            return [_linear(n, q, lambda k, v=values: _kth(v, k)) for q in qs]
+            return [_linear(n, q, lambda k, v=values: _pair(v, k)) for q in qs]
         return [_linear(n, q, self._select) for q in qs]
 
-    def _select(self, rank: int) -> float:
-        """The rank-th smallest value (from 0), found bucket by bucket of the sortable keys."""
+    def _select(self, rank: int, both: bool = True) -> tuple[float, float]:
+        """The rank-th and (if `both`) the next smallest values (from 0; the last twice for the
+        last), found bucket by bucket of the sortable keys: one selection for both, unless the
+        next lies beyond the bucket gathered for the first."""
         low, below = 0, 0  # keys from `low` on, `below` of the values under it
         for shift in range(64 - BUCKET_BITS, -1, -BUCKET_BITS):
             end = low + (1 << (shift + BUCKET_BITS))  # the bucket narrowed down so far
@@ -84,11 +86,15 @@ class ExactPercentiles:
             low += bucket << shift
             if counts[bucket] <= GATHER or shift == 0:
                 break
+        within = rank - below  # the rank inside the bucket
+        if both and within + 1 == counts[bucket] and rank + 1 < self.count:  # in a later bucket
+            return self._select(rank, False)[0], self._select(rank + 1, False)[0]
         if shift == 0:  # one key: every value in the bucket is this one
-            return float(_values_of(np.array([low], dtype=np.uint64))[0])
+            value = float(_values_of(np.array([low], dtype=np.uint64))[0])
+            return value, value
         end = low + (1 << shift)
         gathered = np.concatenate([_values_of(k[_within(k, low, end)]) for k in self._keys()])
-        return _kth(gathered, rank - below)
+        return _pair(gathered, within)
 
     def _keys(self) -> Iterator[np.ndarray]:
         """Every value's sortable key, a chunk at a time."""
@@ -99,21 +105,24 @@ class ExactPercentiles:
             yield _keys_of(part)
 
 
-def _linear(n: int, q: float, kth: Callable[[int], float]) -> float:
-    """np.percentile's "linear" method for n values whose k-th smallest is `kth(k)`, with
-    numpy's own float operations (its _quantile, _get_indexes and _lerp)."""
+def _linear(n: int, q: float, pair: Callable[[int], tuple[float, float]]) -> float:
+    """np.percentile's "linear" method for n values whose k-th and next smallest are
+    `pair(k)`, with numpy's own float operations (its _quantile, _get_indexes and _lerp)."""
     index = (n - 1) * (q / 100)
     if index >= n - 1:
-        return kth(n - 1)
+        return pair(n - 1)[0]
     previous = math.floor(index)
-    a, b = kth(previous), kth(previous + 1)
+    a, b = pair(previous)
     gamma = index - previous
     difference = b - a
     return b - difference * (1 - gamma) if gamma >= 0.5 else a + difference * gamma
 
 
-def _kth(values: np.ndarray, k: int) -> float:
-    return float(np.partition(values, k)[k])
+def _pair(values: np.ndarray, k: int) -> tuple[float, float]:
+    """The k-th and the next smallest of `values` (the k-th twice if it is the last)."""
+    following = min(k + 1, values.size - 1)
+    parted = np.partition(values, [k, following])
+    return float(parted[k]), float(parted[following])
 
 
 def _within(keys: np.ndarray, low: int, end: int) -> np.ndarray:

@@ -36,6 +36,7 @@ from sim.engine import (
     Records,
 )
 from sim.market import MidPath
+from sim.quality import cost_bps
 from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
 from strategies.first_k import FirstK
@@ -43,6 +44,7 @@ from strategies.first_wins import FirstWins
 from strategies.split import Split
 from strategies.staggered import Staggered
 from strategies.threshold import Threshold
+from venues.last_look import adverse_move_bps
 from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
 
@@ -75,10 +77,9 @@ class Prepared:
     request) arrays, and the mid each venue's quote is priced at (looked up on first use)."""
 
     def __init__(self, draws: Draws, mid: MidPath) -> None:
-        self.mid = mid
-        latency = np.stack([np.asarray(d.latency_s[0]) for d in draws.venues])
+        latency = np.stack(draws.latency_s)
         order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
-        answers = np.stack([np.asarray(d.answers[0]) for d in draws.venues])
+        answers = np.stack(draws.answers)
         noise = np.stack([np.asarray(d.noise_bps[0]) for d in draws.venues])
         side = draws.side.astype(np.float64)
         self.blocks = [
@@ -153,11 +154,11 @@ def run_fast(
     phase reaches, as the trio engine would reach it: first to the timeout after the last
     arrival (quotes are priced by then), then to the last order actually checked.
     """
+    if max_retries or isinstance(strategy, Split):
+        return _attempts(draws, strategy, venues, mid, order_size, max_retries)
     prepared = prepared or Prepared(draws, mid)
     count = len(venues)
     timeout = strategy.timeout_ms * 1e-3
-    if max_retries or isinstance(strategy, Split):
-        return _attempts(draws, strategy, venues, mid, order_size, max_retries)
     mid.at(np.array([prepared.last_t0 + timeout]))
     chosen = _each(prepared.blocks, lambda b: _choose(b, strategy, venues, order_size))
     reach = [c["checked_t"] for c in chosen if c["checked_t"].size]
@@ -285,7 +286,6 @@ def _judge(block: _Block, c: dict[str, Any], venues, order_size: float):
         "end": float(np.max(t0 + np.where(has, decided + (order_latency + hold), c["ended"])))
         if n
         else 0.0,
-        "decided": decided,
         "round_trip": order_latency + hold,
     }
 
@@ -314,7 +314,7 @@ def _verdicts(
     checked_mid[judged] = block.mid.at(checked_t)
     checked_at = _ns(decided) + _ns(0.5 * block.order_latency[pick, requests]) + _ns(hold_s[pick])
     expires_at = _ns(sent) + _ns(0.5 * block.latency[pick, requests]) + _ns(ttl_s[pick])
-    move_bps = block.side * (checked_mid - quoted_mid) / quoted_mid * 1e4
+    move_bps = adverse_move_bps(block.side, quoted_mid, checked_mid)
     reason = np.zeros(n, dtype=np.int8)  # 0: fill, else 1 + index into ORDER_REJECTS
     reason[short] = REJECTED["no_liquidity"]
     for v, policy in enumerate(policies):
@@ -598,7 +598,7 @@ def _good_enough(strategy: Threshold, took, venues, block, order_size: float) ->
     side = block.side[None, :]
     price = quote_price(quoted, side, spreads[:, None], skew[:, None], block.noise)
     seen = block.mid.at(block.t0)[None, :]  # the mid the client saw when it sent the request
-    cost = side * (price - seen) / seen * 1e4
+    cost = cost_bps(side, price, seen, seen)
     return took & (cost <= strategy.max_cost_bps) & (available >= order_size)[:, None]
 
 
