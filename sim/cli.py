@@ -9,25 +9,27 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
 
+from sim.arguments import count, seed, whole
 from sim.compare import RESAMPLES, compare
 from sim.config import bounds_text
 from sim.errors import ScenarioError
 from sim.gallery import GALLERY_TITLE, gallery_md
 from sim.network.cli import add_network_options, add_venue_command, network_of, serve_venue
+from sim.network.run import Network
 from sim.output import summary_json, write_atomic, write_atomic_bytes
 from sim.progress import RunProgress
 from sim.report import comparison_table, print_tables
 from sim.results_dir import SUMMARY, rebuild, write_results
 from sim.runner import ENGINES, RunResult, run
 from sim.runner import summary as run_summary
-from sim.scenario import CLOCKS, MAX_REQUESTS, MAX_SEED, Scenario, bundled, load
+from sim.scenario import CLOCKS, Scenario, bundled, load
 from strategies.registry import STRATEGIES
 
 EXIT_BAD_INPUT = 2
@@ -42,22 +44,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from `low` to `high`."""
-
-    def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high:,}")
-        return int(text)
-
-    parse.__name__ = "number"  # what argparse calls it in its own messages
-    return parse
-
-
-_count = _whole(1, MAX_REQUESTS)
-_seed = _whole(0, MAX_SEED)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="quoterace", description="Race quote requests across simulated venues.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -67,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         "scenario", nargs="?", default="default", help="bundled name or path (default: default)"
     )
     a_scenario.add_argument("--json", action="store_true", help="print the result as JSON")
-    a_scenario.add_argument("--seed", type=_seed, help="override the scenario's seed")
-    a_scenario.add_argument("--requests", type=_count, help="override the number of requests")
+    a_scenario.add_argument("--seed", type=seed, help="override the scenario's seed")
+    a_scenario.add_argument("--requests", type=count, help="override the number of requests")
     a_scenario.add_argument(
         "--clock", choices=CLOCKS, help="virtual time or the wall clock (default: the scenario's)"
     )
@@ -113,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a scenario key and its values, e.g. 'arrivals.rate_per_s=100,1000' (repeatable)",
     )
     sweep_cmd.add_argument("--engine", choices=ENGINES, default="auto")
-    sweep_cmd.add_argument("--workers", type=_whole(1, 1024), help="processes (default: cores)")
+    sweep_cmd.add_argument("--workers", type=whole(1, 1024), help="processes (default: cores)")
     sweep_cmd.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler, tcp://HOST:PORT")
     sweep_cmd.add_argument(
         "--out", type=Path, help="where to write sweep.csv and plots (default: results/sweep-NAME)"
@@ -131,10 +117,10 @@ def _parser() -> argparse.ArgumentParser:
         help="paired differences between a scenario's strategies, with 95%% CIs",
     )
     compare_cmd.add_argument(
-        "--resamples", type=_whole(100, 100_000), default=RESAMPLES, help="bootstrap resamples"
+        "--resamples", type=whole(100, 100_000), default=RESAMPLES, help="bootstrap resamples"
     )
 
-    add_venue_command(commands, _count, _seed)
+    add_venue_command(commands)
     commands.add_parser("scenarios", help="list the bundled scenarios")
     commands.add_parser("strategies", help="list the strategy kinds and their parameters")
 
@@ -142,21 +128,20 @@ def _parser() -> argparse.ArgumentParser:
     validate_cmd.add_argument("files", nargs="+", help="scenario files or bundled names")
 
     bench_cmd = commands.add_parser("bench", help="engine against a bare trio skeleton")
-    bench_cmd.add_argument("--requests", type=_count, default=20_000)
-    bench_cmd.add_argument("--rounds", type=_count, default=3)
+    bench_cmd.add_argument("--requests", type=count, default=20_000)
+    bench_cmd.add_argument("--rounds", type=count, default=3)
     bench_cmd.add_argument(
-        "--fast-requests", type=_count, default=1_000_000, help="requests for the fast engine"
+        "--fast-requests", type=count, help="requests for the fast engine (default: 1,000,000)"
     )
     bench_cmd.add_argument(
         "--memory-requests",
-        type=_count,
+        type=count,
         nargs="+",
         help="request counts whose peak memory to measure (default: 1,000,000 10,000,000)",
     )
     bench_cmd.add_argument(
         "--network-requests",
-        type=_count,
-        default=1000,
+        type=count,
         help="requests raced over TCP against in process (default: 1,000)",
     )
     bench_cmd.add_argument("--out", type=Path, default=Path("results/bench.json"))
@@ -191,10 +176,11 @@ def _console() -> Console:
 
 
 def _run(args: argparse.Namespace) -> int:
+    network = network_of(args)
     if args.all:
         if args.scenario != "default":
             raise ScenarioError("--all", f"runs every bundled scenario: drop {args.scenario!r}")
-        if network_of(args) is not None:
+        if network is not None:
             raise ScenarioError("--all", "runs in process: network mode takes one scenario")
         scenarios = [_load(args, name) for name in bundled()]
     else:
@@ -208,12 +194,13 @@ def _run(args: argparse.Namespace) -> int:
                 folder.mkdir(parents=True, exist_ok=True)
     summaries = []
     for scenario, folder in zip(scenarios, folders, strict=True):
-        if folder is None:
+        if folder is None and network is None:  # nothing per request kept (sim.summary)
             summary = _summary_one(scenario, args)
         else:
-            result = _run_one(scenario, args)
-            with _writing(folder):
-                write_results(result, folder)
+            result = _run_one(scenario, args, network)
+            if folder is not None:
+                with _writing(folder):
+                    write_results(result, folder)
             summary = result.summary
         summaries.append(summary)
         if args.json:
@@ -254,26 +241,17 @@ def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> 
     return args.out / scenario.name if several else args.out
 
 
-def _run_one(scenario: Scenario, args: argparse.Namespace) -> RunResult:
-    """`scenario` run, with a progress bar on stderr unless --quiet; over the network with
-    run's network options."""
-    network = network_of(args)
-    source = None if network is None else args.scenario  # local servers load it themselves
+def _run_one(
+    scenario: Scenario, args: argparse.Namespace, network: Network | None = None
+) -> RunResult:
+    """`scenario` run, with a progress bar on stderr unless --quiet; over `network` if given."""
     with _progress(scenario, args) as progress:
-        return run(
-            source or scenario,
-            progress=progress.advance,
-            engine=args.engine,
-            network=network,
-            **({} if network is None else {"seed": args.seed, "requests": args.requests}),
-        )
+        return run(scenario, progress=progress.advance, engine=args.engine, network=network)
 
 
 def _summary_one(scenario: Scenario, args: argparse.Namespace) -> dict:
     """`scenario`'s summary alone, nothing per request kept (sim.summary), with a progress bar
-    on stderr unless --quiet (a network run keeps its records: sim.run)."""
-    if network_of(args) is not None:
-        return _run_one(scenario, args).summary
+    on stderr unless --quiet."""
     with _progress(scenario, args) as progress:
         return run_summary(scenario, progress=progress.advance, engine=args.engine)
 
@@ -337,7 +315,7 @@ def _compare(args: argparse.Namespace) -> int:
     if folder is not None:
         with _writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
-    result = _run_one(scenario, args)
+    result = _run_one(scenario, args, network_of(args))
     comparison = compare(result, args.resamples)
     if folder is not None:
         with _writing(folder):
@@ -396,17 +374,16 @@ def _bench(args: argparse.Namespace) -> int:
     with _writing(args.out):  # fail before the benchmark, not after it
         args.out.parent.mkdir(parents=True, exist_ok=True)
     with _writing(args.out):
+        given = {
+            "fast_requests": args.fast_requests,
+            "memory_requests": args.memory_requests and tuple(args.memory_requests),
+            "network_requests": args.network_requests,
+        }  # the others: sim.bench's defaults
         bench(
             requests=args.requests,
             rounds=args.rounds,
             out=args.out,
-            fast_requests=args.fast_requests,
-            **(
-                {}
-                if args.memory_requests is None
-                else {"memory_requests": tuple(args.memory_requests)}
-            ),
-            network_requests=args.network_requests,
+            **{name: value for name, value in given.items() if value is not None},
         )
     return 0
 

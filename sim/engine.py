@@ -29,7 +29,7 @@ from strategies.split import Leg
 from venues.last_look import REJECT_REASONS
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.servers import Servers
-from venues.venue import Venue, VenueDraws, VenueSpec
+from venues.venue import Venue, VenueSpec
 from venues.wall_clock import WallClock
 
 # A race still running this long after the last arrival is stuck (a strategy that never gives
@@ -132,17 +132,6 @@ def _only(group: BaseExceptionGroup) -> BaseException:
     return group.exceptions[0] if len(group.exceptions) == 1 else group
 
 
-def _as_lists(draws: VenueDraws) -> VenueDraws:
-    """Python lists index several times faster than numpy arrays, one value at a time."""
-    return VenueDraws(
-        draws.latency_s.tolist(),
-        draws.answers.tolist(),
-        draws.noise_bps.tolist(),
-        draws.order_latency_s.tolist(),
-        None if draws.service_s is None else draws.service_s.tolist(),
-    )
-
-
 def run_trio(
     draws: Draws,
     strategy: Strategy,
@@ -183,11 +172,12 @@ def run_trio(
         []  # connected in the run
         if connect is not None
         else [
-            Venue(v, spec, _as_lists(d), mid)
+            Venue(v, spec, d.as_lists(), mid)
             for v, (spec, d) in enumerate(zip(venues, draws.venues, strict=True))
         ]
     )
-    served = any(v.servers is not None for v in live)  # wasted work to account for
+    # wasted work to account for (never over the network: a remote venue's queue is its own)
+    served = any(v.servers is not None for v in live)
     decision_s = [math.nan] * n
     chosen = [-1] * n
     outcome = [NO_QUOTE] * n

@@ -117,7 +117,7 @@ def run(
     source = None if isinstance(scenario, Scenario) else scenario
     scenario = _scenario(scenario, strategies, seed, requests)
     if network is not None:
-        from sim.network.run import over_network  # network mode's modules, only for it
+        from sim.network.run import over_network  # here: sim.network.run imports this module
 
         return over_network(scenario, source, network, progress, engine)
     engine = choose_engine(engine, scenario)

@@ -148,7 +148,6 @@ class VenueServer:
             )
         self.epoch = 0.0
         self.venue = Venue(index, spec, draws, lambda t: mid(t - self.epoch))
-        self.network = network
         self.limits = limits or Limits()
         self.comp_id = comp_id or spec.name
         self._forget = forget

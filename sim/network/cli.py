@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
 
+from sim.arguments import count, port, seed
 from sim.errors import ScenarioError
 from sim.network.run import Network, check_epoch
 from sim.network.venue_server import serve, venue_server
@@ -22,12 +22,6 @@ def _address(text: str) -> tuple[str, tuple[str, int]]:
     if match is None or not 0 < int(match[3]) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME=HOST:PORT (a port 1-65535)")
     return match[1], (match[2].strip("[]"), int(match[3]))
-
-
-def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) < 65536:
-        raise argparse.ArgumentTypeError("must be a port from 0 (any free one) to 65535")
-    return int(text)
 
 
 def _unix_time(text: str) -> float:
@@ -83,22 +77,18 @@ def network_of(args: argparse.Namespace) -> Network | None:
     remote = dict(args.venues or ())
     if len(remote) < len(args.venues or ()):
         raise ScenarioError("--venue", "a venue given twice")
-    return Network(remote, args.latency or "simulated", args.precise, args.epoch)
+    # local servers load the scenario file themselves, with the run's requests and seed
+    return Network(remote, args.latency or "simulated", args.precise, args.epoch, args.scenario)
 
 
-def add_venue_command(
-    commands: argparse._SubParsersAction,
-    count: Callable[[str], int],
-    seed: Callable[[str], int],
-) -> None:
-    """`quoterace venue`: serve one venue of a scenario (`count` and `seed`: the argparse
-    types of run's --requests and --seed)."""
+def add_venue_command(commands: argparse._SubParsersAction) -> None:
+    """`quoterace venue`: serve one venue of a scenario."""
     venue = commands.add_parser(
         "venue", help="serve one venue of a scenario as a FIX 4.4 server over TCP"
     )
     venue.add_argument("scenario", help="bundled name or path")
     venue.add_argument("--venue", dest="name", required=True, help="the venue's name")
-    venue.add_argument("--port", type=_port, default=0, help="default: any free port")
+    venue.add_argument("--port", type=port, default=0, help="default: any free port")
     venue.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     venue.add_argument("--seed", type=seed, help="override the scenario's seed")
     venue.add_argument("--requests", type=count, help="override the number of requests")

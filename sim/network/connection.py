@@ -145,9 +145,8 @@ class VenueConnection:
     ) -> ExecutionReport:
         """Send an order for `quote` (the whole of `request.size`); its report, with the round
         trip as measured here."""
-        failed = ExecutionReport(request.index, self.index, quote.price, "venue_failed", 0.0)
         if self.failure is not None:
-            return failed
+            return ExecutionReport(request.index, self.index, quote.price, "venue_failed", 0.0)
         cl_ord_id = str(next(self._order_ids))
         reply = self._orders[cl_ord_id] = _Reply()
         order = NewOrderSingle(
@@ -163,13 +162,9 @@ class VenueConnection:
         if late.cancelled_caught:
             self._fail(f"no report for an order in {ORDER_TIMEOUT_S:g} s")
             answer = None
-        round_trip = trio.current_time() - sent
-        if not isinstance(answer, OrderReport):
-            return ExecutionReport(
-                request.index, self.index, quote.price, "venue_failed", round_trip
-            )
+        reason = answer.report.reason if isinstance(answer, OrderReport) else "venue_failed"
         return ExecutionReport(
-            request.index, self.index, quote.price, answer.report.reason, round_trip
+            request.index, self.index, quote.price, reason, trio.current_time() - sent
         )
 
     def _send(self, message: Message) -> None:

@@ -53,13 +53,13 @@ class Network:
 EPOCH_PAST_S = 3600.0  # how old a market epoch may be: its path is made from the epoch on
 
 
-def check_epoch(epoch_unix: float, key: str = "--epoch") -> None:
+def check_epoch(epoch_unix: float) -> None:
     """A market epoch must be at most EPOCH_PAST_S ago, and not in the future (a minute of
     clock difference allowed): the path from it to now is made, and held, on first use."""
     now = time.time()
     if not now - EPOCH_PAST_S <= epoch_unix <= now + 60.0:
         raise ScenarioError(
-            key,
+            "--epoch",
             f"the market epoch {epoch_unix:.3f} is {now - epoch_unix:+.0f} s from now: it must "
             f"be within the last {EPOCH_PAST_S:g} s",
         )
@@ -99,7 +99,7 @@ def over_network(
             local,
             requests=scenario.requests,
             seed=scenario.seed,
-            attempts=1 + max(entry.max_retries for entry in scenario.strategies),
+            attempts=len(draws.venues[0].latency_s),
             epoch_unix=epoch,
             latency=network.latency,
             precise=network.precise,

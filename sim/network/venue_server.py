@@ -20,7 +20,6 @@ from sim.errors import ScenarioError
 from sim.market import MidPath
 from sim.scenario import Scenario
 from venues.fix_server import Limits, VenueServer
-from venues.venue import VenueDraws
 from venues.wall_clock import PRECISE_SPIN_S, WallClock
 
 
@@ -41,14 +40,7 @@ def venue_server(
             "venues", f"no venue named {venue!r} (there are: {', '.join(names)})", scenario.file
         )
     index = names.index(venue)
-    draws = draw(scenario, attempts).venues[index]
-    lists = VenueDraws(  # lists index faster than arrays, and hold Python floats
-        draws.latency_s.tolist(),
-        draws.answers.tolist(),
-        draws.noise_bps.tolist(),
-        draws.order_latency_s.tolist(),
-        None if draws.service_s is None else draws.service_s.tolist(),
-    )
+    lists = draw(scenario, attempts).venues[index].as_lists()
     market = MidPath(scenario.market, scenario.seed)
     return VenueServer(
         scenario.venues[index],

@@ -150,10 +150,8 @@ def test_a_venue_killed_mid_run_fails_and_the_race_goes_on(scenario_file: Path) 
             process.stdout.close()
     summary = result.summary["strategies"]["first_wins"]
     assert summary["venue_failures"]["far"] is None
-    assert summary["venue_failures"]["near"] in {
-        "the venue closed the connection",
-        "connection lost: reset",
-    } or summary["venue_failures"]["near"].startswith("connection lost")
+    near = summary["venue_failures"]["near"]
+    assert near == "the venue closed the connection" or near.startswith("connection lost")
     venue = result.records("first_wins")["venue"]
     assert (venue[:10] == 0).all() and (venue[-10:] == 1).all()  # near, then far alone
     accounted(result.summary, 60)
@@ -211,7 +209,8 @@ class FakeVenue:
 def test_a_babbling_or_silent_venue_costs_only_itself(
     scenario_file: Path, monkeypatch, reply: bytes, failure: str
 ) -> None:
-    monkeypatch.setattr(connection, "CONNECT_TIMEOUT_S", 0.5)
+    # long enough for the venue started here to log on on a loaded machine
+    monkeypatch.setattr(connection, "CONNECT_TIMEOUT_S", 2.0)
     fake = FakeVenue(reply)
     try:
         network = Network({"far": ("127.0.0.1", fake.port)})
@@ -279,10 +278,6 @@ def test_a_venue_address_without_a_port_is_refused_by_the_parser(capsys) -> None
         main(["run", "--venue", "near=127.0.0.1:99999"])
     assert exit.value.code == 2
     assert "is not NAME=HOST:PORT" in capsys.readouterr().err
-
-
-def test_outcome_names_include_a_failed_venue() -> None:
-    assert OUTCOMES[-2:] == ("venue_failed", "no_quote")
 
 
 def test_a_venue_rejects_over_tcp_as_in_process(scenario_file: Path) -> None:
@@ -426,7 +421,9 @@ def test_a_venue_that_misbehaves_within_fix_is_failed_not_waited_for(
     """A quote the client cannot act on, an order never reported, a Logon never finished: the
     venue fails with the reason, the run ends, and every request is accounted for."""
     monkeypatch.setattr(connection, "ORDER_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(connection, "CONNECT_TIMEOUT_S", 0.5)
+    # long enough for the venue started here to log on on a loaded machine; the trickling
+    # venue's Logon would take 5 s
+    monkeypatch.setattr(connection, "CONNECT_TIMEOUT_S", 2.0)
     fake = FakeFixVenue(mode)
     try:
         network = Network({"far": ("127.0.0.1", fake.port)})

@@ -27,11 +27,11 @@ async def test_the_served_venue_answers_with_the_scenarios_draws(nursery):
             replies += reader.feed(await stream.receive_some())
     logon, *quotes = (decode(fix) for fix in replies)
     assert logon == Logon(0)
+    assert all(isinstance(q, QuoteReply) for q in quotes), quotes
     expected = draw(scenario).venues[1]
     assert sorted((q.quote.request, q.quote.venue, q.quote.latency_s) for q in quotes) == [
         (i, 1, expected.latency_s[0][i]) for i in (0, 7, 49)
     ]
-    assert all(isinstance(q, QuoteReply) for q in quotes)
 
 
 def test_an_unknown_venue_is_named_with_the_ones_there_are():

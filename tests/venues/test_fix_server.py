@@ -392,7 +392,20 @@ def test_whatever_a_peer_sends_the_server_only_ever_ends_its_connection(sequence
 
 def converse(sequence: list) -> None:
     """Send `sequence` (messages, bytes, pauses) after a Logon, in virtual time on memory
-    streams: handle() must return (at the idle timeout at the latest) and raise nothing."""
+    streams: handle() must return (at the idle timeout at the latest), and the connection end
+    for the peer's doing, not for an error in the server (which handle() logs and swallows)."""
+    errors: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = errors.append
+    logging.getLogger("venues.fix_server").addHandler(handler)
+    try:
+        _converse(sequence)
+    finally:
+        logging.getLogger("venues.fix_server").removeHandler(handler)
+    assert [r.getMessage() for r in errors] == []
+
+
+def _converse(sequence: list) -> None:
 
     async def main() -> None:
         server = make_server(limits=Limits(idle_timeout_s=1.0))
