@@ -14,7 +14,7 @@ picking uniformly at random does not.
 import sys
 
 import sim
-from sim.scenario import parse
+from sim.model.scenario import parse
 
 SLOW_TAIL = {
     "dist": "mixture",

@@ -7,11 +7,11 @@ memory that stays flat however many requests. `sim.run(..., network=sim.Network(
 the venues as FIX servers over TCP (network mode).
 """
 
-from sim.engine import OUTCOMES
-from sim.errors import ScenarioError
+from sim.engines.records import OUTCOMES
+from sim.measure.run import RunResult, StrategyResult, run, summary
+from sim.model.errors import ScenarioError
+from sim.model.scenario import NamedStrategy, Scenario, load
 from sim.network.run import Network
-from sim.runner import RunResult, StrategyResult, run, summary
-from sim.scenario import NamedStrategy, Scenario, load
 
 __all__ = [
     "OUTCOMES",

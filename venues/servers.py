@@ -1,6 +1,6 @@
 """A venue's servers: `capacity` quote requests served at once, first come, first served.
 
-Queue wait and service time add to a quote's latency (DESIGN.md section 7). A request reaches
+Queue wait and service time add to a quote's latency (docs/design.md section 7). A request reaches
 the venue after the outbound half of its drawn network latency, waits for a free server, is
 served for its drawn service time and travels back the other half. A client that stops waiting
 sends a cancel, which takes the same outbound half to arrive; with `cancel_propagation` ("tied

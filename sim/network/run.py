@@ -16,14 +16,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.draws import draw
-from sim.errors import ScenarioError
-from sim.market import MidPath
+from sim.measure.quality import oracle_prices
+from sim.measure.run import RunResult, strategy_result, summarize, trio_records
+from sim.model.draws import draw
+from sim.model.errors import ScenarioError
+from sim.model.market import MidPath
+from sim.model.scenario import Scenario, resolve
 from sim.network.connection import Address, VenueConnection, connected
 from sim.network.launch import ServerStartError, local_venues
-from sim.quality import oracle_prices
-from sim.runner import RunResult, strategy_result, summarize, trio_records
-from sim.scenario import Scenario, resolve
 from venues.fix_server import NETWORKS
 from venues.wall_clock import PRECISE_SPIN_S, WallClock
 

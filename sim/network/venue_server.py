@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import trio
 
-from sim.draws import draw
-from sim.errors import ScenarioError
-from sim.market import MidPath
-from sim.scenario import Scenario
+from sim.model.draws import draw
+from sim.model.errors import ScenarioError
+from sim.model.market import MidPath
+from sim.model.scenario import Scenario
 from venues.fix_server import Limits, VenueServer
 from venues.wall_clock import PRECISE_SPIN_S, WallClock
 

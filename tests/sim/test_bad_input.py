@@ -1,6 +1,6 @@
 """Bad input gives one line on stderr naming the file and key path, exit status 2, no traceback.
 
-DESIGN.md section 10. Every case starts from a small valid scenario (BASE) and applies one
+docs/design.md section 10. Every case starts from a small valid scenario (BASE) and applies one
 mistake; the error line must start with `<file as given>: <key path>: ` and contain a fragment
 of the message.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from cli_checks import one_error_line
 
-from sim.cli import main
-from sim.scenario import bundled
+from sim.cli.main import main
+from sim.model.scenario import bundled
 
 HEADER = """\
 [scenario]

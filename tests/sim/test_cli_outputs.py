@@ -4,7 +4,7 @@ The summary (`run --json`, and summary.json under `--out`) is a contract: its ke
 order of `venue_wins`, and invariants that hold on any seed (percentiles in order, every request
 either won by a venue or not quoted, first_wins never slower than best_price on the same draws).
 Same scenario and seed give byte-identical output in any process and under any test plugin
-(DESIGN.md section 4): the in-process runs here go through pytest-trio, which with hypothesis
+(docs/design.md section 4): the in-process runs here go through pytest-trio, which with hypothesis
 installed makes trio's scheduler deterministic, while the subprocesses keep it randomized. The
 `.hgrm` files are HdrHistogram percentile distributions that must agree with the summary (section
 8); bad `--out` paths are one line on stderr and exit status 2 (section 10). Speed is measured by
@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from cli_checks import one_error_line
 
-from sim.cli import main
-from sim.scenario import Scenario, bundled, load
+from sim.cli.main import main
+from sim.model.scenario import Scenario, bundled, load
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = 2000
@@ -110,7 +110,8 @@ def no_temporary_files(folder: Path) -> list[Path]:
 def assert_summary_contract(summary: dict[str, Any], *, seed: int, requests: int) -> None:
     """Exactly the contract's keys, with values that hold together (see module docstring).
 
-    The summary's keys may only grow (sim.runner.summarize): a new key belongs in this test too.
+    The summary's keys may only grow (sim.measure.run.summarize): a new key belongs in this test
+    too.
     """
     assert set(summary) == TOP_KEYS
     assert summary["scenario"] == "default"

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from sim.cli import main
-from sim.compare import _bootstrap, _nanmean, _p99, _summarize, compare
-from sim.runner import run
-from sim.scenario import load, parse
+from sim.cli.main import main
+from sim.measure.compare import _bootstrap, _nanmean, _p99, _summarize, compare
+from sim.measure.run import run
+from sim.model.scenario import load, parse
 
 TWINS = {
     "scenario": {"seed": 3, "requests": 800},

@@ -1,4 +1,5 @@
-"""Keyed random streams (DESIGN.md section 4): sim.draws and sim.arrivals over sim.streams.
+"""Keyed random streams (docs/design.md section 4): sim.model.draws and
+sim.model.arrivals over sim.model.streams.
 
 Every draw comes from a stream keyed by (seed, purpose, venue index, block of BLOCK requests), so:
 the same seed gives the same arrays and another seed other ones; a venue's draws do not depend on
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.draws import Draws, draw
-from sim.scenario import Scenario, parse
-from sim.streams import BLOCK
+from sim.model.draws import Draws, draw
+from sim.model.scenario import Scenario, parse
+from sim.model.streams import BLOCK
 
 SEED = 20240611
 

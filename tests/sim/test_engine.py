@@ -9,12 +9,12 @@ import pytest
 import trio
 from scipy import optimize
 
-from sim.draws import draw
-from sim.engine import run_trio
-from sim.market import MidPath
-from sim.output import summary_json
-from sim.runner import run
-from sim.scenario import parse
+from sim.engines.trio import run_trio
+from sim.measure.run import run
+from sim.model.draws import draw
+from sim.model.market import MidPath
+from sim.model.scenario import parse
+from sim.report.atomic import summary_json
 from strategies import BestPrice, FirstWins
 
 

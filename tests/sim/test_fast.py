@@ -1,4 +1,5 @@
-"""The fast engine (sim.fast) against the trio engine: the same decisions from the same draws.
+"""The fast engine (sim.engines.fast) against the trio engine: the same decisions from the same
+draws.
 
 On every scenario the fast engine accepts, both engines must give each request the same venue,
 price and outcome, and latencies within 1e-9 s (trio may record the latest of quotes woken in
@@ -19,15 +20,15 @@ from hdrh.histogram import HdrHistogram
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import fast
-from sim.cli import main
-from sim.draws import draw
-from sim.engine import OUTCOMES
-from sim.fast import unsupported
-from sim.market import MidPath
-from sim.metrics import HIGHEST_NS, record_all
-from sim.runner import run
-from sim.scenario import bundled, load, parse
+from sim.cli.main import main
+from sim.engines import fast
+from sim.engines.fast import unsupported
+from sim.engines.records import OUTCOMES
+from sim.measure.histograms import HIGHEST_NS, record_all
+from sim.measure.run import run
+from sim.model.draws import draw
+from sim.model.market import MidPath
+from sim.model.scenario import bundled, load, parse
 from strategies.first_wins import FirstWins
 
 LATENCY_TOLERANCE_S = 1e-9

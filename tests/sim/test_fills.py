@@ -1,5 +1,5 @@
-"""Fill quality end to end (DESIGN.md section 6, issue 3): prices, signs, depth, last look,
-retries and the shared market path, through sim.runner.run and sim.market.MidPath.
+"""Fill quality end to end (docs/design.md section 6, issue 3): prices, signs, depth, last look,
+retries and the shared market path, through sim.measure.run.run and sim.model.market.MidPath.
 
 Most tests use zero volatility and zero noise, where every price is known exactly: a venue quotes
 m0 * (1 + (side * spread / 2 + skew) * 1e-4), so a fill's slippage is spread / 2 + side * skew
@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.draws import draw
-from sim.engine import FILLED, NO_QUOTE, ORDER_REJECTS, OUTCOMES, REJECTED
-from sim.market import Jumps, MarketSpec, MidPath
-from sim.runner import run
-from sim.scenario import parse
+from sim.engines.records import FILLED, NO_QUOTE, ORDER_REJECTS, OUTCOMES, REJECTED
+from sim.measure.run import run
+from sim.model.draws import draw
+from sim.model.market import Jumps, MarketSpec, MidPath
+from sim.model.scenario import parse
 
 M0 = 100.0  # the default mid
 EXACT_BPS = 1e-9  # float rounding of prices near 100 is ~1e-10 bps
@@ -58,7 +58,8 @@ def expo(mean_ms: float) -> dict[str, Any]:
 
 
 def slippage(side, price, reference=M0, m0=M0):
-    """The definition (DESIGN.md section 6), written out independently of sim.quality: against
+    """The definition (docs/design.md section 6), written out independently of
+    sim.measure.quality: against
     `reference` (the arrival mid, or the oracle for shortfall), in bps of the arrival mid."""
     return side * (price - reference) / m0 * 1e4
 

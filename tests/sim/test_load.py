@@ -1,4 +1,4 @@
-"""Load (DESIGN.md sections 7-8): closed-loop clients, bursts, venue servers, cancellation that
+"""Load (docs/design.md sections 7-8): closed-loop clients, bursts, venue servers, cancellation that
 reaches the venue late, coordinated omission and the wall clock.
 
 Most checks use constant latencies, where the model's figures are exact: a closed loop's
@@ -17,13 +17,18 @@ import numpy as np
 import pytest
 import trio
 
-from sim.arrivals import Arrivals, Bursts, arrival_times
-from sim.engine import OUTCOMES
-from sim.errors import ScenarioError
-from sim.metrics import corrected_histogram, corrected_latency_ms, latency_histogram, latency_ms
-from sim.output import summary_json
-from sim.runner import run
-from sim.scenario import parse
+from sim.engines.records import OUTCOMES
+from sim.measure.histograms import (
+    corrected_histogram,
+    corrected_latency_ms,
+    latency_histogram,
+    latency_ms,
+)
+from sim.measure.run import run
+from sim.model.arrivals import Arrivals, Bursts, arrival_times
+from sim.model.errors import ScenarioError
+from sim.model.scenario import parse
+from sim.report.atomic import summary_json
 from venues.servers import Servers
 
 
@@ -397,7 +402,8 @@ def test_a_closed_loop_running_past_the_limits_stops_with_one_line(monkeypatch):
     """A closed loop's span is known only as it runs: past engine time's resolution, or past
     the market path's memory, it stops with the key to change (limits lowered here so that the
     test is quick)."""
-    from sim import engine, market
+    from sim.engines import trio as engine
+    from sim.model import market
 
     venue = {"name": "a", "latency": constant(1.0)}
     arrivals = {"process": "closed", "clients": 1}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from sim.arrivals import Arrivals
-from sim.runner import run
-from sim.scenario import Scenario, load
+from sim.measure.run import run
+from sim.model.arrivals import Arrivals
+from sim.model.scenario import Scenario, load
 
 
 def at_rate(scenario: Scenario, rate_per_s: float) -> Scenario:

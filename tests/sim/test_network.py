@@ -24,14 +24,14 @@ import pytest
 import trio
 
 import sim
-from sim.cli import main
-from sim.engine import FILLED, NO_QUOTE, OUTCOMES
+from sim.cli.main import main
+from sim.engines.records import FILLED, NO_QUOTE, OUTCOMES
+from sim.model.scenario import load, parse
 from sim.network import connection
 from sim.network.connection import Address, connected
 from sim.network.launch import READY
 from sim.network.run import Network
 from sim.network.venue_server import venue_server
-from sim.scenario import load, parse
 from venues.fix import FixReader, Heartbeat, Logon, QuoteReply, Session, decode, encode
 from venues.fix_server import Limits
 from venues.messages import Quote, QuoteRequest

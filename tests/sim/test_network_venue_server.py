@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import trio
 
-from sim.draws import draw
-from sim.errors import ScenarioError
+from sim.model.draws import draw
+from sim.model.errors import ScenarioError
+from sim.model.scenario import load
 from sim.network.venue_server import venue_server
-from sim.scenario import load
 from venues.fix import FixReader, Logon, QuoteReply, Session, decode, encode
 from venues.messages import QuoteRequest
 

@@ -1,4 +1,4 @@
-"""Venue servers against queueing theory (DESIGN.md section 7): M/M/1 and M/M/c.
+"""Venue servers against queueing theory (docs/design.md section 7): M/M/1 and M/M/c.
 
 One venue with exponential `service` on `capacity` servers, Poisson arrivals and a constant
 network latency is an M/M/c queue: requests reach it at the arrival times shifted by half the
@@ -47,7 +47,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.engine import Records
+from sim.engines.records import Records
 
 REQUESTS = 20_000  # one single-venue, one-strategy run of this size takes ~3-4 s
 BATCHES = 20

@@ -21,16 +21,16 @@ from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 from rich.console import Console
 
-from sim import progress as progress_module
-from sim.cli import main
-from sim.hlog import interval_s
-from sim.output import summary_json
-from sim.plots import PLOTS, percentile_curve, percentiles_figure
-from sim.progress import RunProgress
-from sim.requests_table import COLUMNS, read_requests
-from sim.results_dir import write_results
-from sim.runner import run
-from sim.scenario import bundled, load
+from sim.cli.main import main
+from sim.measure.run import run
+from sim.model.scenario import bundled, load
+from sim.report import progress as progress_module
+from sim.report.atomic import summary_json
+from sim.report.hlog import interval_s
+from sim.report.plots import PLOTS, percentile_curve, percentiles_figure
+from sim.report.progress import RunProgress
+from sim.report.requests_file import COLUMNS, read_requests
+from sim.report.results_dir import write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -219,7 +219,7 @@ def test_an_interrupted_write_keeps_what_was_complete(tmp_path, monkeypatch, cap
     """Ctrl-C while requests.csv is being written, over the folder of an earlier run: no file
     is half-written or temporary, and the earlier summary is gone (summary.json comes last), so
     what is left cannot pass for a complete run; the earlier run's other files are whole."""
-    from sim import results_dir
+    from sim.report import results_dir
 
     out = tmp_path / "r"
     assert main(["run", "default", "--requests", "50", "--out", str(out), "--quiet"]) == 0
@@ -348,7 +348,7 @@ def test_the_progress_bar_shows_on_a_terminal_for_long_runs(monkeypatch) -> None
 
 
 def test_quiet_turns_the_bar_off(monkeypatch, capsys) -> None:
-    from sim import cli
+    from sim.cli import main as cli
 
     seen = []
 

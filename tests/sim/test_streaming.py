@@ -17,12 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim
-from sim import exact_percentiles, runner, streams, tally
-from sim.draws import draw, draw_chunks
-from sim.market import MidPath
-from sim.metrics import Latencies, latency_histogram, latency_ms
-from sim.output import summary_json
-from sim.scenario import load, parse
+from sim.measure import exact_percentiles, tally
+from sim.measure import run as runner
+from sim.measure.histograms import Latencies, latency_histogram, latency_ms
+from sim.model import streams
+from sim.model.draws import draw, draw_chunks
+from sim.model.market import MidPath
+from sim.model.scenario import load, parse
+from sim.report.atomic import summary_json
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from cli_checks import one_error_line
 
-from sim.cli import main
-from sim.runner import run
-from sim.scenario import resolve
-from sim.sweep import METRICS, Plan, grid, parse_set, point_scenario, sweep
+from sim.cli.main import main
+from sim.measure.run import run
+from sim.measure.sweep import METRICS, Plan, grid, parse_set, point_scenario, sweep
+from sim.model.scenario import resolve
 
 SETS = ["venues[0].latency.median_ms=0.5,2", "arrivals.rate_per_s=500,1000"]
 REQUESTS = "scenario.requests=400"

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from sim.runner import run
-from sim.scenario import load
+from sim.measure.run import run
+from sim.model.scenario import load
 
 SLOW_S = 0.010  # fast answers take ~1 ms (at most ~3 ms); slow ones 50-150 ms
 

@@ -7,9 +7,9 @@ import random
 import pytest
 import trio
 
-from sim.output import summary_json
-from sim.runner import run
-from sim.scenario import parse
+from sim.measure.run import run
+from sim.model.scenario import parse
+from sim.report.atomic import summary_json
 from strategies.adaptive import VenueStats
 
 VENUES = [

@@ -11,7 +11,7 @@ import pytest
 import trio
 from fakes import decide, venues
 
-from sim.cli import main
+from sim.cli.main import main
 from strategies import STRATEGIES
 
 KINDS = sorted(STRATEGIES)

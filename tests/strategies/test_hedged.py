@@ -8,10 +8,10 @@ import pytest
 import trio
 from fakes import MS, decide, venues
 
-from sim.errors import ScenarioError
-from sim.output import summary_json
-from sim.runner import run
-from sim.scenario import parse
+from sim.measure.run import run
+from sim.model.errors import ScenarioError
+from sim.model.scenario import parse
+from sim.report.atomic import summary_json
 from strategies import Hedged
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from fakes import MS, decide, venues
 
-from sim.errors import ScenarioError
-from sim.runner import run
-from sim.scenario import parse
+from sim.measure.run import run
+from sim.model.errors import ScenarioError
+from sim.model.scenario import parse
 from strategies import (
     STRATEGIES,
     Deadline,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from fakes import decide, venues
 
-from sim.engine import OUTCOMES
-from sim.runner import run
-from sim.scenario import parse
+from sim.engines.records import OUTCOMES
+from sim.measure.run import run
+from sim.model.scenario import parse
 from strategies import Split
 
 

@@ -1,4 +1,5 @@
-"""Quote pricing, depth walking, last look and the venue's quote/order legs (DESIGN.md section 6).
+"""Quote pricing, depth walking, last look and the venue's quote/order legs
+(docs/design.md section 6).
 
 Pure functions are checked against values computed by hand; `Venue.quote` / `Venue.order` run in
 virtual time (autojump_clock) against a hand-made mid path and hand-made draws, so every time

@@ -1,0 +1,122 @@
+"""The command line of network mode: `quoterace venue`, and the network options of run and
+compare (`--network`, `--venue NAME=HOST:PORT`, `--latency`, `--precise`, `--epoch`)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from sim.cli.arguments import count, port, seed
+from sim.model.errors import ScenarioError
+from sim.model.scenario import load
+from sim.network.run import Network, check_epoch
+from sim.network.venue_server import serve, venue_server
+from venues.fix_server import NETWORKS
+
+_ADDRESS = re.compile(r"([^=]+)=(.+):([0-9]{1,5})")
+
+
+def _address(text: str) -> tuple[str, tuple[str, int]]:
+    """An argparse type: NAME=HOST:PORT."""
+    match = _ADDRESS.fullmatch(text)
+    if match is None or not 0 < int(match[3]) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=HOST:PORT (a port 1-65535)")
+    return match[1], (match[2].strip("[]"), int(match[3]))
+
+
+def _unix_time(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a Unix time in seconds, such as 1795000000.5")
+    return value
+
+
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """The options that put a run's venues on the network."""
+    group = parser.add_argument_group("network mode: venues as FIX servers over TCP")
+    group.add_argument(
+        "--network",
+        action="store_true",
+        help="serve each venue from its own process on 127.0.0.1 and race them over TCP",
+    )
+    group.add_argument(
+        "--venue",
+        dest="venues",
+        action="append",
+        type=_address,
+        metavar="NAME=HOST:PORT",
+        help="a venue already served there (quoterace venue); implies --network (repeatable)",
+    )
+    group.add_argument(
+        "--latency",
+        choices=NETWORKS,
+        help="what servers started here apply: all the drawn latency (default) or only the "
+        "venue's own time, the real network being the rest",
+    )
+    group.add_argument(
+        "--precise", action="store_true", help="timers that spin rather than wake ~1 ms late"
+    )
+    group.add_argument(
+        "--epoch",
+        type=_unix_time,
+        help="Unix time the market starts at, as given to the venues (default: now)",
+    )
+
+
+def network_of(args: argparse.Namespace) -> Network | None:
+    """The Network that run and compare's options ask for, or None for in-process venues."""
+    if not (args.network or args.venues):
+        alone = {"--latency": args.latency, "--precise": args.precise, "--epoch": args.epoch}
+        for option, value in alone.items():
+            if value not in (None, False):
+                raise ScenarioError(option, "applies to network mode: add --network")
+        return None
+    remote = dict(args.venues or ())
+    if len(remote) < len(args.venues or ()):
+        raise ScenarioError("--venue", "a venue given twice")
+    # local servers load the scenario file themselves, with the run's requests and seed
+    return Network(remote, args.latency or "simulated", args.precise, args.epoch, args.scenario)
+
+
+def add_venue_command(commands: argparse._SubParsersAction) -> None:
+    """`quoterace venue`: serve one venue of a scenario."""
+    venue = commands.add_parser(
+        "venue", help="serve one venue of a scenario as a FIX 4.4 server over TCP"
+    )
+    venue.add_argument("scenario", help="bundled name or path")
+    venue.add_argument("--venue", dest="name", required=True, help="the venue's name")
+    venue.add_argument("--port", type=port, default=0, help="default: any free port")
+    venue.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    venue.add_argument("--seed", type=seed, help="override the scenario's seed")
+    venue.add_argument("--requests", type=count, help="override the number of requests")
+    venue.add_argument("--attempts", type=count, help="tries per request to draw for")
+    venue.add_argument("--latency", choices=NETWORKS, default="simulated", help="see run --latency")
+    venue.add_argument("--precise", action="store_true", help="see run --precise")
+    venue.add_argument("--epoch", type=_unix_time, help="Unix time the market starts at")
+
+
+def serve_venue(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or Ctrl-C; print "listening on HOST:PORT" once listening."""
+    scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
+    if args.epoch is not None:
+        check_epoch(args.epoch)
+    server = venue_server(scenario, args.name, network=args.latency, attempts=args.attempts)
+    try:
+        serve(
+            server,
+            host=args.host,
+            port=args.port,
+            precise=args.precise,
+            epoch_unix=args.epoch,
+            ready=lambda host, port: print(f"listening on {host}:{port}", flush=True),
+        )
+    except* OSError as group:
+        e = group.exceptions[0]
+        while isinstance(e, BaseExceptionGroup):  # nurseries nest their errors
+            e = e.exceptions[0]
+        where = f"{args.host}:{args.port}"
+        raise ScenarioError("--port", f"cannot listen on {where}: {e.strerror or e}") from None
+    return 0

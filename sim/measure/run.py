@@ -1,0 +1,385 @@
+"""Run a scenario: draw once, race every strategy on the same draws, summarize.
+
+`run` is also the Python API (`sim.run`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+from sim.engines.fast import Prepared, run_fast, unsupported
+from sim.engines.records import ORDER_REJECTS, Records
+from sim.engines.trio import run_trio
+from sim.measure.histograms import corrected_latency_ms, latency_histogram, latency_ms
+from sim.measure.quality import oracle_prices
+from sim.measure.tally import CHUNK, Tally
+from sim.model.draws import Draws, draw, draw_chunks
+from sim.model.errors import ScenarioError
+from sim.model.market import MidPath
+from sim.model.scenario import NamedStrategy, Scenario, load
+from strategies.registry import Strategy
+
+if TYPE_CHECKING:
+    from sim.network.run import Network
+
+RECORD_FIELDS = np.dtype(
+    [
+        ("arrival_s", "f8"),
+        ("side", "i1"),
+        ("decision_s", "f8"),
+        ("venue", "i4"),
+        ("fill_s", "f8"),
+        ("price", "f8"),
+        ("outcome", "i1"),
+        ("filled_size", "f8"),
+        ("orders", "i4"),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """One strategy's run: per-request records, its decision and fill latency histograms, and
+    the mid and oracle price at each request's arrival (a closed loop's arrivals differ by
+    strategy)."""
+
+    name: str
+    records: Records
+    decision_histogram: HdrHistogram
+    fill_histogram: HdrHistogram
+    arrival_mid: np.ndarray
+    oracle: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A whole run: the scenario, its draws, every strategy's result and the summary dict."""
+
+    scenario: Scenario
+    draws: Draws
+    strategies: dict[str, StrategyResult]
+    summary: dict[str, Any]
+
+    def records(self, strategy: str) -> np.ndarray:
+        """Strategy `strategy`'s per-request records as one numpy structured array.
+
+        Fields: `arrival_s` (engine time), `side` (+1 buy, -1 sell), `decision_s` (first race:
+        decision time minus arrival; NaN for no quote), `venue` (the index that race chose,
+        -1 for none), `fill_s` (fill report minus arrival; NaN unless all of it filled),
+        `price` (the VWAP of what filled; NaN if nothing did), `outcome` (an index into
+        sim.engines.trio.OUTCOMES: filled, expired, price_moved, no_liquidity, no_quote),
+        `filled_size` (all of the order, or what part of a split filled) and `orders`.
+        """
+        r = self.strategies[strategy].records
+        table = np.empty(self.draws.requests, dtype=RECORD_FIELDS)
+        table["arrival_s"] = r.arrival_s
+        table["side"] = self.draws.side
+        table["decision_s"] = r.decision_s
+        table["venue"] = r.venue
+        table["fill_s"] = r.fill_s
+        table["price"] = r.fill_price
+        table["outcome"] = r.outcome
+        table["filled_size"] = r.filled_size
+        table["orders"] = r.orders
+        return table
+
+
+def run(
+    scenario: Scenario | str | Path,
+    strategies: Sequence[Strategy | NamedStrategy | str] | None = None,
+    *,
+    seed: int | None = None,
+    requests: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    engine: str = "auto",
+    network: Network | None = None,
+) -> RunResult:
+    """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
+
+    Every strategy runs on one set of draws and one market path (common random numbers).
+    `strategies` replaces the scenario's: strategy objects (reported by their kind), kinds by
+    name, or NamedStrategy for a name of your own; `seed` and `requests` override the
+    scenario's. `progress(label, n)`, if given, hears of requests as they start (label:
+    "<scenario>: <strategy>"). `engine`: "trio" races every request as trio tasks; "fast"
+    decides them with numpy (sim.engines.fast), for scenarios whose requests do not interact; "auto"
+    (the default) takes the fast engine when it can. Both give the same per-request results.
+    `network`: race the venues as FIX servers over TCP instead (sim.network), on the trio
+    engine and the wall clock; local servers need `scenario` as a path or bundled name.
+    Bad input raises ScenarioError, as a bad scenario file would.
+    """
+    source = None if isinstance(scenario, Scenario) else scenario
+    scenario = _scenario(scenario, strategies, seed, requests)
+    if network is not None:
+        from sim.network.run import over_network  # here: sim.network.run imports this module
+
+        return over_network(scenario, source, network, progress, engine)
+    engine = choose_engine(engine, scenario)
+    draws = draw(scenario)
+    mid = MidPath(scenario.market, scenario.seed)
+    closed = scenario.arrivals.clients if scenario.arrivals.closed else None
+    results, tallies = {}, {}
+    prepared = Prepared(draws, mid) if engine == "fast" else None
+    scheduled = None  # an open loop's mids and oracle, the same for every strategy
+    for entry in scenario.strategies:
+        if engine == "fast":
+            records = fast_records(scenario, entry, draws, mid, prepared)
+            if progress is not None:
+                progress(f"{scenario.name}: {entry.name}", scenario.requests)
+        else:
+            records = trio_records(scenario, entry, draws, mid, closed, progress)
+        if scheduled is None or closed:
+            mids = mid.at(records.arrival_s)
+            scheduled = mids, oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+        results[entry.name], tally = strategy_result(
+            scenario, draws, entry.name, records, *scheduled
+        )
+        tallies[entry.name] = tally, records
+    return RunResult(scenario, draws, results, summarize(scenario, tallies, engine))
+
+
+def strategy_result(
+    scenario: Scenario,
+    draws: Draws,
+    name: str,
+    records: Records,
+    mids: np.ndarray,
+    oracle: np.ndarray,
+) -> tuple[StrategyResult, Tally]:
+    """Strategy `name`'s result from its records, and the mid and oracle price at each
+    arrival; with its tally, for the summary."""
+    tally = Tally(len(scenario.venues))
+    tally.add_in_chunks(records, draws.side, mids, oracle)
+    histograms = tally.decision.histogram, tally.fill.histogram
+    return StrategyResult(name, records, *histograms, mids, oracle), tally
+
+
+def summary(
+    scenario: Scenario | str | Path,
+    strategies: Sequence[Strategy | NamedStrategy | str] | None = None,
+    *,
+    seed: int | None = None,
+    requests: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    engine: str = "auto",
+) -> dict[str, Any]:
+    """`run(...).summary`, byte for byte, without keeping per-request records or draws.
+
+    On the fast engine the requests are drawn, decided and added up CHUNK at a time
+    (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
+    however many requests there are (the README's "Memory" says how much). On the trio engine
+    this is `run(...).summary`. Arguments as for `run`.
+    """
+    scenario = _scenario(scenario, strategies, seed, requests)
+    if choose_engine(engine, scenario) != "fast":
+        return run(scenario, progress=progress, engine=engine).summary
+    mid = MidPath(scenario.market, scenario.seed)
+    tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
+    totals: dict[str, Records] = {}
+    for draws in draw_chunks(scenario, CHUNK):
+        mid.forget_before(float(draws.arrival_s.min()))  # no lookup goes back further
+        prepared = Prepared(draws, mid)
+        mids = mid.at(draws.arrival_s)
+        oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+        for entry in scenario.strategies:
+            records = fast_records(scenario, entry, draws, mid, prepared)
+            tallies[entry.name].add(records, draws.side, mids, oracle)
+            totals[entry.name] = _run_totals(totals.get(entry.name), records)
+            if progress is not None:
+                progress(f"{scenario.name}: {entry.name}", draws.requests)
+    return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
+
+
+def _scenario(scenario, strategies, seed: int | None, requests: int | None) -> Scenario:
+    """The scenario to run: loaded, with the overrides and strategies of `run`'s arguments."""
+    if not isinstance(scenario, Scenario):
+        scenario = load(scenario)
+    scenario = scenario.with_overrides(seed=seed, requests=requests)
+    return scenario if strategies is None else scenario.with_strategies(strategies)
+
+
+def _run_totals(before: Records | None, chunk: Records) -> Records:
+    """`chunk`'s Records with the run-level counts of every chunk so far added up (the fast
+    engine's chunks have no venue servers or timers: the other run-level fields are the same
+    in each)."""
+    if before is None:
+        return chunk
+    return dataclasses.replace(
+        chunk,
+        rejects=before.rejects + chunk.rejects,
+        venue_requests=before.venue_requests + chunk.venue_requests,
+        span_s=max(before.span_s, chunk.span_s),
+    )
+
+
+def fast_records(
+    scenario: Scenario, entry: NamedStrategy, draws: Draws, mid: MidPath, prepared: Prepared
+) -> Records:
+    """One strategy's run on the fast engine (strategies of a run share `prepared`)."""
+    return run_fast(
+        draws,
+        entry.strategy,
+        venues=scenario.venues,
+        mid=mid,
+        order_size=scenario.order.size,
+        prepared=prepared,
+        max_retries=entry.max_retries,
+    )
+
+
+def trio_records(
+    scenario: Scenario,
+    entry: NamedStrategy,
+    draws: Draws,
+    mid: Callable[[float], float],
+    clients: int | None,
+    progress: Callable[[str, int], None] | None,
+    **network: Any,
+) -> Records:
+    """One strategy's run on the trio engine; `network`: its clock and connections in network
+    mode (sim.network.run)."""
+    try:
+        return run_trio(
+            draws,
+            entry.strategy,
+            venues=scenario.venues,
+            mid=mid,
+            order_size=scenario.order.size,
+            max_retries=entry.max_retries,
+            seed=scenario.seed,
+            clients=clients,
+            clock=network.pop("clock", scenario.clock),
+            on_progress=None
+            if progress is None
+            else functools.partial(progress, f"{scenario.name}: {entry.name}"),
+            **network,
+        )
+    except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
+        raise e.in_file(scenario.file) from None
+
+
+ENGINES = ("auto", "trio", "fast")
+
+
+def choose_engine(engine: str, scenario: Scenario) -> str:
+    """The engine that will run `scenario`: "auto" is the fast one where it can."""
+    if engine not in ENGINES:
+        raise ScenarioError("--engine", f"must be one of {', '.join(ENGINES)} (got {engine!r})")
+    why = unsupported(scenario)
+    if engine == "fast" and why is not None:
+        raise ScenarioError("--engine", f"the fast engine cannot run {scenario.name}: {why}")
+    return "trio" if engine == "trio" or why is not None else "fast"
+
+
+def summarize(
+    scenario: Scenario,
+    strategies: dict[str, tuple[Tally, Records]],
+    engine: str = "trio",
+    network: dict[str, Any] | None = None,
+    failures: dict[str, dict[str, str | None]] | None = None,
+) -> dict[str, Any]:
+    """The summary, from each strategy's tally of its requests and its run-level records: a
+    contract whose keys later versions only add to. A network run adds where its venues were
+    (`network`) and, per strategy, why any of them failed (`failures`)."""
+    return {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "seed": scenario.seed,
+        "requests": scenario.requests,
+        "engine": engine,
+        "clock": scenario.clock,
+        "transport": "in-process" if network is None else "fix-tcp",
+        **({} if network is None else {"network": network}),
+        "strategies": {
+            name: _strategy_summary(scenario, tally, records)
+            | ({} if failures is None else {"venue_failures": failures[name]})
+            for name, (tally, records) in strategies.items()
+        },
+    }
+
+
+def _strategy_summary(scenario: Scenario, tally: Tally, records: Records) -> dict[str, Any]:
+    n = scenario.requests
+    decided = int(tally.wins.sum())
+    asked = int(records.venue_requests.sum())
+    names = [v.name for v in scenario.venues]
+    return {
+        "decision_ms": tally.decision.ms(),
+        "no_quote": n - decided,
+        "venue_wins": {name: int(w) for name, w in zip(names, tally.wins, strict=True)},
+        "venue_requests_per_decision": _ratio(asked, decided),
+        "fill_rate": round(tally.filled / n, 6),
+        "reject_rate": {
+            reason: _ratio(int(count), tally.orders) or 0.0
+            for reason, count in zip(ORDER_REJECTS, records.rejects, strict=True)
+        },
+        "slippage_bps": tally.slippage.distribution(),
+        "shortfall_bps": tally.shortfall.distribution(),
+        "fill_ms": tally.fill.ms(),
+        "venue_requests_per_fill": _ratio(asked, tally.filled),
+        **_load_summary(scenario, records),
+        **_closed_loop_summary(scenario, records),
+        **_real_clock_summary(records),
+    }
+
+
+def _load_summary(scenario: Scenario, records: Records) -> dict[str, Any]:
+    """Throughput and what the venues' servers did (docs/design.md section 7)."""
+    names = [v.name for v in scenario.venues]
+    served = [v.service is not None for v in scenario.venues]
+    busy = float(records.venue_busy_s.sum())
+    return {
+        "requests_per_s": _ratio(scenario.requests, records.span_s),
+        "venue_utilization": {
+            name: None if np.isnan(u) else round(float(u), 6)
+            for name, u in zip(names, records.venue_utilization, strict=True)
+        },
+        "venue_queue_wait_ms": {
+            name: round(float(w) * 1e3, 6) if s else None
+            for name, w, s in zip(names, records.venue_wait_s, served, strict=True)
+        },
+        "venue_work_wasted": _ratio(float(records.venue_wasted_s.sum()), busy),
+    }
+
+
+def _closed_loop_summary(scenario: Scenario, records: Records) -> dict[str, Any]:
+    """For a closed loop, decision latency corrected for coordinated omission (docs/design.md
+    section 8), with the expected interval it assumed."""
+    arrivals = scenario.arrivals
+    if not arrivals.closed:
+        return {}
+    if arrivals.expected_interval_ms is not None:
+        interval_s = arrivals.expected_interval_ms * 1e-3
+    else:
+        interval_s = _median_interval(records.arrival_s, arrivals.clients)
+    try:
+        corrected = corrected_latency_ms(records.decision_s, interval_s)
+    except ValueError as e:
+        raise ScenarioError("arrivals.expected_interval_ms", str(e), scenario.file) from None
+    return {"expected_interval_ms": round(interval_s * 1e3, 6), "decision_ms_corrected": corrected}
+
+
+def _median_interval(arrival_s: np.ndarray, clients: int) -> float:
+    """The median time between one client's consecutive requests (0 if none sent two)."""
+    gaps = [np.diff(arrival_s[c::clients]) for c in range(min(clients, arrival_s.size))]
+    gaps = np.concatenate(gaps) if gaps else np.empty(0)
+    return float(np.median(gaps)) if gaps.size else 0.0
+
+
+def _real_clock_summary(records: Records) -> dict[str, Any]:
+    """On the wall clock, how late timers woke (actual minus intended sleep)."""
+    overshoot = records.timer_overshoot_s
+    if overshoot.size == 0:
+        return {}
+    return {"timer_overshoot_ms": latency_ms(latency_histogram(overshoot), overshoot)}
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None

@@ -1,0 +1,174 @@
+"""The draws of a scenario: arrivals, sides, and every venue's latencies, failures, quote noise and
+order latencies, made up front.
+
+Drawing before the run, from streams keyed by purpose, venue and attempt (sim.model.streams), is
+what makes a run deterministic under trio's randomized scheduler and gives every strategy the
+same draws. A retry is attempt 1, 2, ...: its own streams, so allowing retries changes no
+first-race draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.model.arrivals import arrival_chunks, think_times
+from sim.model.errors import ScenarioError
+from sim.model.streams import Purpose, blocked
+from venues.latency import sample_s
+from venues.venue import VenueDraws, VenueSpec
+
+if TYPE_CHECKING:
+    from sim.model.scenario import Scenario
+
+MAX_ORDER_ROUND_TRIP_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Everything random in a run, drawn before it starts.
+
+    `side[i]` is request i's side (+1 buy, -1 sell); `venues[v]` holds venue v's draws as
+    arrays indexed [attempt, request]. An open loop has `arrival_s[i]`, request i's start time;
+    a closed loop has `think_s[i]`, the time its client thinks before sending it, instead.
+    """
+
+    arrival_s: np.ndarray | None
+    side: np.ndarray
+    venues: tuple[VenueDraws, ...]
+    think_s: np.ndarray | None = None
+
+    @property
+    def requests(self) -> int:
+        """How many requests were drawn for."""
+        return self.side.size
+
+    @property
+    def latency_s(self) -> tuple[np.ndarray, ...]:
+        """Each venue's first-attempt quote latencies (seconds)."""
+        return tuple(np.asarray(v.latency_s[0]) for v in self.venues)
+
+    @property
+    def answers(self) -> tuple[np.ndarray, ...]:
+        """Whether each venue answers each request's first attempt."""
+        return tuple(np.asarray(v.answers[0]) for v in self.venues)
+
+
+def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
+    """All draws of `scenario` under its seed, for `attempts` tries per request (default: enough
+    for the strategy with the most retries)."""
+    n = scenario.requests
+    if scenario.arrivals.closed:
+        return _draws(scenario, attempts, 0, n, None, _thinking(scenario))
+    if n == 0:
+        return _draws(scenario, attempts, 0, 0, np.empty(0))
+    return next(draw_chunks(scenario, n, attempts))
+
+
+def draw_chunks(scenario: Scenario, size: int, attempts: int | None = None) -> Iterator[Draws]:
+    """The draws of an open loop, `size` requests at a time (a multiple of sim.model.streams.BLOCK,
+    or all of them at once): chunk c holds requests c * size onwards, indexed from 0, exactly
+    as `draw` has them."""
+    n = scenario.requests
+    times = arrival_chunks(scenario.arrivals, scenario.seed, n, size)
+    for first, arrival_s in zip(range(0, n, size), times, strict=True):
+        yield _draws(scenario, attempts, first, arrival_s.size, arrival_s)
+
+
+def _draws(
+    scenario: Scenario,
+    attempts: int | None,
+    first: int,
+    n: int,
+    arrival_s: np.ndarray | None,
+    think_s: np.ndarray | None = None,
+) -> Draws:
+    """The draws of requests first .. first + n - 1 (an open loop's `arrival_s`, or a closed
+    loop's `think_s`)."""
+    if attempts is None:
+        attempts = 1 + max((s.max_retries for s in scenario.strategies), default=0)
+    return Draws(
+        arrival_s=arrival_s,
+        side=_sides(scenario.order.side, scenario.seed, first, n),
+        venues=tuple(
+            _venue_draws(scenario, v, spec, attempts, first, n)
+            for v, spec in enumerate(scenario.venues)
+        ),
+        think_s=think_s,
+    )
+
+
+def _thinking(scenario: Scenario) -> np.ndarray:
+    """A closed loop's think times; the longest any client thinks in all bounds the run's span
+    from below, which must fit."""
+    arrivals, n = scenario.arrivals, scenario.requests
+    think_s = _finite(think_times(arrivals, scenario.seed, n), "arrivals.think_ms", scenario)
+    per_client = np.bincount(np.arange(n) % arrivals.clients, weights=think_s)
+    scenario.check_span(float(per_client.max()), "arrivals.think_ms", "the clients think too long")
+    return think_s
+
+
+def _venue_draws(
+    scenario: Scenario, v: int, spec: VenueSpec, attempts: int, first: int, n: int
+) -> VenueDraws:
+    """Venue `v`'s draws of requests first .. first + n - 1, each purpose from its own streams
+    keyed (v, attempt)."""
+    seed = scenario.seed
+    order_latency = spec.order_latency or spec.latency
+    key = f"venues[{v}]"
+
+    def per_attempt(purpose: Purpose, draw: Callable[[np.random.Generator, int], np.ndarray]):
+        return np.stack([blocked(seed, purpose, (v, a), n, draw, first) for a in range(attempts)])
+
+    return VenueDraws(
+        latency_s=_finite(
+            per_attempt(Purpose.QUOTE_LATENCY, lambda rng, k: sample_s(spec.latency, rng, k)),
+            f"{key}.latency",
+            scenario,
+        ),
+        answers=per_attempt(Purpose.FAILURE, lambda rng, k: rng.random(k) >= spec.fail_prob),
+        noise_bps=per_attempt(Purpose.QUOTE_NOISE, lambda rng, k: rng.normal(0, spec.noise_bps, k)),
+        order_latency_s=_within_an_hour(
+            per_attempt(Purpose.ORDER_LATENCY, lambda rng, k: sample_s(order_latency, rng, k)),
+            f"{key}.order_latency" if spec.order_latency else f"{key}.latency",
+            scenario,
+        ),
+        service_s=None
+        if spec.service is None
+        else _finite(
+            per_attempt(Purpose.SERVICE, lambda rng, k: sample_s(spec.service, rng, k)),
+            f"{key}.service",
+            scenario,
+        ),
+    )
+
+
+def _sides(side: str, seed: int, first: int, n: int) -> np.ndarray:
+    if side == "random":
+        coin = blocked(seed, Purpose.SIDE, (), n, lambda rng, k: rng.random(k) < 0.5, first)
+        return np.where(coin, 1, -1).astype(np.int8)
+    return np.full(n, 1 if side == "buy" else -1, dtype=np.int8)
+
+
+def _finite(latency_s: np.ndarray, key: str, scenario: Scenario) -> np.ndarray:
+    """`latency_s`, unless parameters so extreme that draws overflow made some non-finite."""
+    if not np.isfinite(latency_s).all():
+        bad = latency_s[~np.isfinite(latency_s)][0]
+        message = f"parameters too extreme: a draw came out {bad} (not a finite latency)"
+        raise ScenarioError(key, message, scenario.file)
+    return latency_s
+
+
+def _within_an_hour(latency_s: np.ndarray, key: str, scenario: Scenario) -> np.ndarray:
+    """Order round trips, which no timeout cuts short, must come back within the hour."""
+    latency_s = _finite(latency_s, key, scenario)
+    if latency_s.size and latency_s.max() > MAX_ORDER_ROUND_TRIP_S:
+        message = (
+            f"an order round trip was drawn at {latency_s.max():.3g} s; orders must return "
+            f"within {MAX_ORDER_ROUND_TRIP_S:g} s (a heavier tail than a venue can have)"
+        )
+        raise ScenarioError(key, message, scenario.file)
+    return latency_s

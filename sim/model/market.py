@@ -1,0 +1,168 @@
+"""The market: a mid price path that every venue and every strategy of a run shares.
+
+mid(t) is piecewise constant, updated at Poisson times (`updates_per_s`); each update moves the
+log price by Normal(0, volatility * sqrt(dt)), so over any interval T the log return has
+variance volatility^2 * T whatever the update rate. Optional jumps arrive at their own Poisson
+rate and move the log price by +/- size_bps (sign by a fair coin). The path is generated lazily,
+CHUNK_S seconds at a time, chunk k from its own keyed stream, so it is the same however far a
+run reaches; mid(t) is a binary search.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.model.errors import ScenarioError
+from sim.model.streams import Purpose, stream
+
+CHUNK_S = 1.0
+MAX_MARKET_UPDATES = 2e7  # a run's mid path is held in memory, 64 bytes an update
+
+
+@dataclass(frozen=True)
+class Jumps:
+    """Rare large moves: `rate_per_s` of them on average, each of `size_bps` up or down."""
+
+    rate_per_s: float = field(metadata={"gt": 0.0, "le": 10_000.0})
+    size_bps: float = field(metadata={"gt": 0.0, "le": 1000.0})
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    """The `[market]` table. volatility_bps is per square root of a second."""
+
+    mid: float = field(default=100.0, metadata={"gt": 0.0, "le": 1e9})
+    volatility_bps: float = field(default=0.0, metadata={"ge": 0.0, "le": 10_000.0})
+    updates_per_s: float = field(default=1000.0, metadata={"gt": 0.0, "le": 1e6})
+    jumps: Jumps | None = None
+
+    @property
+    def moves(self) -> bool:
+        """Whether the mid ever changes."""
+        return self.volatility_bps > 0 or self.jumps is not None
+
+    def updates_per_s_total(self) -> float:
+        """Mid updates per second, jumps included (0 for a market that never moves)."""
+        if not self.moves:
+            return 0.0
+        return self.updates_per_s + (self.jumps.rate_per_s if self.jumps else 0.0)
+
+
+class MidPath:
+    """mid(t) for t >= 0 under `spec` and `seed`, generated on demand.
+
+    Chunk k is kept as lists (update times, mids after each update; bisect on a list is several
+    times faster than numpy's search for one value) with the mid it starts from; a query
+    generates every chunk up to its own, then searches that one. A run that only looks forward
+    from some time on can `forget_before` it, so that the path in memory stays short.
+    """
+
+    def __init__(self, spec: MarketSpec, seed: int) -> None:
+        self._spec = spec
+        self._seed = seed
+        self._chunks: list[tuple[list[float], list[float], float]] = []
+        self._first = 0  # the chunk number of _chunks[0]: those before it are forgotten
+        self._moves = spec.moves  # read on every lookup
+        self._log_mid = math.log(spec.mid)
+        self._last_mid = spec.mid  # exactly: exp(log(mid)) can differ in the last bit
+        self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
+        self._updates = 0
+        self._flat: tuple[np.ndarray, np.ndarray, int] | None = None  # for `at`
+        self._maker = threading.current_thread()  # the only thread that may extend the path
+
+    def __call__(self, t: float) -> float:
+        """The mid at engine time `t` (the last update at or before t)."""
+        if not self._moves or t < 0:
+            return self._spec.mid
+        k = int(t // CHUNK_S) - self._first
+        chunks = self._chunks
+        while len(chunks) <= k:
+            self._extend()
+        if k < 0:
+            raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
+        times, mids, start_mid = chunks[k]
+        j = bisect.bisect_right(times, t) - 1
+        return start_mid if j < 0 else mids[j]
+
+    def _flat_arrays(self, until: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every update time kept, up to `until` at least, and the mid before the first of them
+        and after each (one more), as two arrays (made once, grown as needed)."""
+        last = int(until // CHUNK_S) - self._first
+        if len(self._chunks) <= last and threading.current_thread() is not self._maker:
+            # sim.engines.fast makes the path before its threads look it up: this is a bug there
+            raise RuntimeError("the market path may only be extended by the thread that made it")
+        while len(self._chunks) <= last:
+            self._extend()
+        if self._flat is None or self._flat[2] < len(self._chunks):
+            chunks = self._chunks
+            times = np.concatenate([np.asarray(c[0], dtype=np.float64) for c in chunks])
+            # the mid before the first update kept, then the mid after each update
+            mids = np.concatenate(
+                [[chunks[0][2]], *(np.asarray(c[1], dtype=np.float64) for c in chunks)]
+            )
+            self._flat = (times, mids, len(chunks))
+        return self._flat[0], self._flat[1]
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """The mid at each engine time in `t`, as `self(t)` gives it one at a time (NaN for a
+        NaN time)."""
+        t = np.asarray(t, dtype=np.float64)
+        known = ~np.isnan(t)
+        if not self._moves or not known.any():
+            return np.where(known, self._spec.mid, np.nan)
+        times, mids = self._flat_arrays(float(np.max(t[known])))
+        if self._first and np.min(t[known], initial=np.inf) < self._first * CHUNK_S:
+            raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
+        # after the last update at or before t, in whatever chunk (mids[0]: before them all)
+        out = mids[np.searchsorted(times, t, side="right")]
+        return np.where(known, np.where(t < 0, self._spec.mid, out), np.nan)
+
+    def forget_before(self, t: float) -> None:
+        """Drop the chunks wholly before engine time `t`: no lookup will go back there (a
+        lookup that does is a RuntimeError, not a wrong mid)."""
+        drop = min(max(int(t // CHUNK_S) - self._first, 0), len(self._chunks))
+        if drop:
+            self._updates -= sum(len(times) for times, _, _ in self._chunks[:drop])
+            del self._chunks[:drop]
+            self._first += drop
+            self._flat = None
+
+    def _extend(self) -> None:
+        """Generate the next chunk, k: [k, k+1) * CHUNK_S."""
+        k = self._first + len(self._chunks)
+        rng = stream(self._seed, Purpose.MARKET, k)
+        start = k * CHUNK_S
+        spec = self._spec
+        diffusion = start + np.sort(rng.uniform(0.0, CHUNK_S, rng.poisson(spec.updates_per_s)))
+        previous = np.concatenate(([self._last_diffusion], diffusion[:-1]))
+        if diffusion.size:
+            self._last_diffusion = float(diffusion[-1])
+        sigma = spec.volatility_bps * 1e-4 * np.sqrt(diffusion - previous)
+        returns = sigma * rng.standard_normal(diffusion.size)
+        times = diffusion
+        if spec.jumps is not None:
+            jumps = start + rng.uniform(0.0, CHUNK_S, rng.poisson(spec.jumps.rate_per_s))
+            signs = np.where(rng.random(jumps.size) < 0.5, -1.0, 1.0)
+            times = np.concatenate((diffusion, jumps))
+            returns = np.concatenate((returns, signs * spec.jumps.size_bps * 1e-4))
+            order = np.argsort(times, kind="stable")
+            times, returns = times[order], returns[order]
+        start_mid = self._last_mid
+        log_mids = self._log_mid + np.cumsum(returns)
+        mids = np.exp(log_mids)
+        if log_mids.size:
+            self._log_mid, self._last_mid = float(log_mids[-1]), float(mids[-1])
+        self._updates += times.size
+        if self._updates > MAX_MARKET_UPDATES:  # a closed loop, whose span was not known
+            raise ScenarioError(
+                "market.updates_per_s",
+                f"the run went on past {start + CHUNK_S:g} s of virtual time, more than "
+                f"{MAX_MARKET_UPDATES:g} mid updates (64 bytes each): lower the rate, the "
+                "requests or the latencies",
+            )
+        self._chunks.append((times.tolist(), mids.tolist(), start_mid))

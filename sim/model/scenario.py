@@ -1,0 +1,325 @@
+"""Scenario files: TOML read into validated, frozen objects.
+
+A scenario has the tables `[scenario]`, `[arrivals]`, `[[venues]]` and `[[strategies]]`; every
+key is checked (sim.model.config), and any mistake is one ScenarioError naming the file and key.
+Bundled scenarios live in sim/scenarios/ and are loaded by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sim.model.arrivals import Arrivals
+from sim.model.config import build, check, check_bounds, key_name, unknown_choice
+from sim.model.errors import ScenarioError
+from sim.model.market import MAX_MARKET_UPDATES, MarketSpec
+from strategies.registry import STRATEGIES, Strategy
+from venues.venue import VenueSpec
+
+# Seeds up to 2**63 - 1: numpy pads seeds of up to 128 bits before the stream key, so no two
+# (seed, purpose, key) triples share a stream.
+MAX_SEED = 2**63 - 1
+MAX_REQUESTS = 100_000_000
+CLOCKS = ("virtual", "real")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class Header:
+    """The `[scenario]` table: what it is, its seed, how many requests it runs, and on which
+    clock: "virtual" (trio's MockClock, the default) or "real" (the wall clock)."""
+
+    name: str = ""
+    description: str = ""
+    seed: int = field(default=0, metadata={"ge": 0, "le": MAX_SEED})
+    requests: int = field(default=10_000, metadata={"gt": 0, "le": MAX_REQUESTS})
+    clock: str = field(default="virtual", metadata={"choices": CLOCKS})
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """The `[order]` table: what every request trades. "random" draws each request's side."""
+
+    side: str = field(default="buy", metadata={"choices": ("buy", "sell", "random")})
+    size: float = field(default=1.0, metadata={"gt": 0.0})
+
+
+@dataclass(frozen=True)
+class NamedStrategy:
+    """A strategy under the name a run reports it by (its kind unless the scenario names it),
+    and how many times a request re-races after its order is rejected."""
+
+    name: str
+    strategy: Strategy
+    max_retries: int = 0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole scenario. `file` names its source in error messages."""
+
+    name: str
+    description: str
+    seed: int
+    requests: int
+    arrivals: Arrivals
+    venues: tuple[VenueSpec, ...]
+    strategies: tuple[NamedStrategy, ...]
+    market: MarketSpec = field(default_factory=MarketSpec)
+    order: OrderSpec = field(default_factory=OrderSpec)
+    clock: str = "virtual"
+    file: str = "<scenario>"
+
+    def __post_init__(self) -> None:
+        rate = self.arrivals.mean_rate_per_s()
+        if rate is not None:  # a closed loop's span is known only from its draws (sim.model.draws)
+            self.check_span(self.requests / rate, "arrivals.rate_per_s", f"{rate:g}/s is too low")
+
+    def check_span(self, span_s: float, key: str, why: str) -> None:
+        """Refuse a run that would span `span_s` of virtual time or more: too long for engine
+        time's resolution, or for the market path's memory. `key` and `why` say what made it
+        so long."""
+        updates = span_s * self.market.updates_per_s_total()
+        if updates > MAX_MARKET_UPDATES:
+            raise ScenarioError(
+                "market.updates_per_s",
+                f"{updates:.3g} mid updates over the run's {span_s:.3g} s (at most "
+                f"{MAX_MARKET_UPDATES:g}, 64 bytes each): lower the rate or the requests",
+                self.file,
+            )
+        if span_s > MAX_SPAN_S:
+            raise ScenarioError(
+                key,
+                f"{why}: {self.requests:,} requests would span {span_s:.3g} s of virtual time (at "
+                f"most {MAX_SPAN_S:g} s, where engine time keeps sub-nanosecond resolution)",
+                self.file,
+            )
+
+    def with_strategies(self, strategies: Sequence[Strategy | NamedStrategy | str]) -> Scenario:
+        """This scenario with other strategies (Python API): objects, kinds by name, or
+        NamedStrategy; each checked as a scenario file's would be."""
+        named = []
+        if not strategies:
+            raise ScenarioError("strategies", "give at least one", self.file)
+        for i, item in enumerate(strategies):
+            path = f"strategies[{i}]"
+            if not isinstance(item, NamedStrategy):
+                item = NamedStrategy("", item)
+            strategy = item.strategy
+            if isinstance(strategy, str):
+                if strategy not in STRATEGIES:
+                    raise ScenarioError(f"{path}.kind", unknown_choice(strategy, STRATEGIES))
+                strategy = STRATEGIES[strategy]()
+            if not _is_strategy(strategy):
+                raise ScenarioError(
+                    path,
+                    "not a strategy (an instance with a kind, an async decide and, if any, "
+                    f"for_run(seed)): {strategy!r}",
+                )
+            retries = item.max_retries
+            if not (type(retries) is int and 0 <= retries <= MAX_RETRIES):
+                raise ScenarioError(f"{path}.max_retries", f"must be from 0 to {MAX_RETRIES}")
+            strategy = check(strategy, path)
+            _known_venues(strategy, [v.name for v in self.venues], path)
+            named.append(NamedStrategy(item.name or strategy.kind, strategy, retries))
+        _unique_names([s.name for s in named], "strategies")
+        return dataclasses.replace(self, strategies=tuple(named))
+
+    def with_overrides(
+        self, *, seed: int | None = None, requests: int | None = None, clock: str | None = None
+    ) -> Scenario:
+        """This scenario with another seed, request count or clock (from the command line)."""
+        changes: dict[str, Any] = {}
+        bounds = {f.name: f.metadata for f in dataclasses.fields(Header)}
+        for key, value in (("seed", seed), ("requests", requests), ("clock", clock)):
+            if value is not None:
+                if type(value) is not (str if key == "clock" else int):
+                    kind = "a string" if key == "clock" else "an integer"
+                    raise ScenarioError(key, f"must be {kind} (got {value!r})", self.file)
+                check_bounds(value, bounds[key], key)
+                changes[key] = value
+        try:
+            return dataclasses.replace(self, **changes)
+        except ScenarioError as e:
+            raise ScenarioError("--requests", f"{e.key}: {e.message}", self.file) from None
+
+
+# Engine time is a float of seconds: up to 1e6 s its resolution is 1.2e-10 s, well below the
+# nanoseconds latencies are recorded in.
+MAX_SPAN_S = 1e6
+
+_TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
+MAX_RETRIES = 10
+_STRATEGY_KEYS = ("kind", "name", "max_retries")  # every strategy's, besides its parameters
+
+
+def bundled_dir() -> Path:
+    """The folder of the bundled scenarios (package data)."""
+    return Path(str(resources.files("sim") / "scenarios"))
+
+
+def bundled() -> list[str]:
+    """Names of the bundled scenarios, sorted."""
+    return sorted(p.stem for p in bundled_dir().glob("*.toml"))
+
+
+def resolve(source: str | Path) -> Path:
+    """The file for `source`: a path to a scenario file, or the name of a bundled one."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise ScenarioError("", "is a directory, not a scenario file", str(source))
+    candidate = bundled_dir() / f"{source}.toml"
+    if isinstance(source, str) and "/" not in source and candidate.is_file():
+        return candidate
+    names = ", ".join(bundled())
+    raise ScenarioError("", f"no such file, nor a bundled scenario (bundled: {names})", str(source))
+
+
+def load(source: str | Path) -> Scenario:
+    """Read and validate a scenario file or bundled scenario; raises ScenarioError."""
+    path = resolve(source)
+    shown = path.name if path.parent == bundled_dir() else str(source)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ScenarioError("", f"cannot read: {e.strerror or e}", shown) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError("", f"TOML syntax error: {e}", shown) from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError("", f"not UTF-8 text: {e.reason}", shown) from None
+    except RecursionError:
+        raise ScenarioError("", "nested too deeply", shown) from None
+    try:
+        return parse(data, default_name=path.stem, base_dir=path.parent, file=shown)
+    except ScenarioError as e:
+        raise e.in_file(shown) from None
+    except RecursionError:
+        raise ScenarioError("", "nested too deeply", shown) from None
+
+
+def parse(
+    data: dict[str, Any], *, default_name: str, base_dir: Path | None = None, file: str = ""
+) -> Scenario:
+    """A Scenario from the parsed TOML `data`; raises ScenarioError naming the key path."""
+    for key, value in data.items():
+        if key not in _TABLES:
+            tables = ", ".join(f"[{t}]" for t in _TABLES)
+            if isinstance(value, dict | list):
+                raise ScenarioError(key_name(key), f"unknown table (expected {tables})")
+            raise ScenarioError(key_name(key), f"unknown key at top level (keys go in {tables})")
+    header = build(Header, data.get("scenario", {}), "scenario")
+    arrivals = build(Arrivals, data.get("arrivals", {}), "arrivals")
+    market = build(MarketSpec, data.get("market", {}), "market")
+    order = build(OrderSpec, data.get("order", {}), "order")
+    name = header.name or default_name
+    if not _SAFE_NAME.fullmatch(name):
+        where = "scenario.name" if header.name else "scenario.name (the file's name, by default)"
+        raise ScenarioError(
+            where,
+            f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit "
+            "(it names the results folder)",
+        )
+    venues = _venues(data.get("venues"), base_dir)
+    strategies = _strategies(data.get("strategies"), [v.name for v in venues])
+    return Scenario(
+        name=name,
+        description=header.description,
+        seed=header.seed,
+        requests=header.requests,
+        arrivals=arrivals,
+        venues=venues,
+        strategies=strategies,
+        market=market,
+        order=order,
+        clock=header.clock,
+        file=file or default_name,
+    )
+
+
+def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:
+    items = _array_of_tables(tables, "venues")
+    venues = tuple(build(VenueSpec, t, f"venues[{i}]", base_dir) for i, t in enumerate(items))
+    _unique_names([v.name for v in venues], "venues")
+    return venues
+
+
+def _strategies(tables: Any, venue_names: list[str]) -> tuple[NamedStrategy, ...]:
+    items = _array_of_tables(tables, "strategies")
+    named = []
+    for i, table in enumerate(items):
+        path = f"strategies[{i}]"
+        if not isinstance(table, dict):
+            raise ScenarioError(path, "must be a table")
+        params = dict(table)
+        kind = params.pop("kind", None)
+        if kind is None:
+            raise ScenarioError(f"{path}.kind", "missing")
+        if not isinstance(kind, str) or kind not in STRATEGIES:
+            raise ScenarioError(f"{path}.kind", unknown_choice(kind, STRATEGIES))
+        name = params.pop("name", kind)
+        if not isinstance(name, str):
+            raise ScenarioError(f"{path}.name", "must be a string")
+        retries = params.pop("max_retries", 0)
+        if isinstance(retries, bool) or not isinstance(retries, int):
+            raise ScenarioError(f"{path}.max_retries", "must be an integer")
+        if not 0 <= retries <= MAX_RETRIES:
+            raise ScenarioError(f"{path}.max_retries", f"must be from 0 to {MAX_RETRIES}")
+        strategy = build(STRATEGIES[kind], params, path, handled_elsewhere=_STRATEGY_KEYS)
+        _known_venues(strategy, venue_names, path)
+        named.append(NamedStrategy(name, strategy, retries))
+    _unique_names([s.name for s in named], "strategies")
+    return tuple(named)
+
+
+def _is_strategy(obj: Any) -> bool:
+    for_run = getattr(obj, "for_run", None)
+    return (
+        dataclasses.is_dataclass(obj)
+        and not isinstance(obj, type)
+        and isinstance(getattr(obj, "kind", None), str)
+        and inspect.iscoroutinefunction(getattr(obj, "decide", None))
+        and (for_run is None or len(inspect.signature(for_run).parameters) == 1)  # (seed)
+    )
+
+
+def _known_venues(strategy: Strategy, venue_names: list[str], path: str) -> None:
+    """A strategy that names venues (`venues = [...]`) must name the scenario's."""
+    names = getattr(strategy, "venues", ())
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{path}.venues", "names a venue twice")
+    for i, name in enumerate(names):
+        if name not in venue_names:
+            known = ", ".join(venue_names)
+            raise ScenarioError(f"{path}.venues[{i}]", f"no venue {name!r} (venues: {known})")
+
+
+def _array_of_tables(value: Any, key: str) -> list[Any]:
+    if value is None:
+        raise ScenarioError(key, f"missing (add at least one [[{key}]] table)")
+    if not isinstance(value, list) or not value:
+        raise ScenarioError(key, f"must be one or more [[{key}]] tables")
+    return value
+
+
+def _unique_names(names: list[str], key: str) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not _SAFE_NAME.fullmatch(name):
+            raise ScenarioError(
+                f"{key}[{i}].name",
+                f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
+            )
+        if name in seen:
+            raise ScenarioError(f"{key}[{i}].name", f"duplicate of {key}[{seen[name]}] ({name!r})")
+        seen[name] = i

@@ -1,0 +1,64 @@
+"""`report.md`: one page that ties a run's tables, plots and files together.
+
+Made from the summary alone (its tables are sim.report.tables'), so `quoterace report DIR` rebuilds
+it from summary.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.report.plots import PLOTS
+from sim.report.tables import TableData, result_tables
+
+FILES = {
+    "summary.json": "the summary (keys documented in the README)",
+    "requests.csv": "one row per request and strategy (columns documented in the README)",
+    "latency.hlog": "HdrHistogram interval log of decision latency, one tag per strategy",
+    "<strategy>.hgrm": "HdrHistogram percentile distribution of each strategy's decisions",
+}
+
+
+def report_md(summary: dict[str, Any]) -> str:
+    """The report page for `summary`, linking the plots and files of its folder."""
+    tables = result_tables(summary)
+    clock = summary.get("clock", "virtual")
+    lines = [f"# {summary['scenario']}", ""]
+    if summary.get("description"):
+        lines += [summary["description"], ""]
+    lines += [
+        f"{summary['requests']:,} requests, seed {summary['seed']}, {summary['engine']} "
+        f"engine, {clock} clock. `quoterace report DIR` rebuilds this page and the plots from "
+        "summary.json and requests.csv.",
+        "",
+        *markdown_table(tables[0]),  # latency, then its plots
+        *_images("percentiles.png", "cdf.png"),
+        *(line for table in tables[1:3] for line in markdown_table(table)),  # fills and costs
+        *_images("frontier.png", "outcomes.png"),
+        *(line for table in tables[3:] for line in markdown_table(table)),
+        "## Files",
+        "",
+        *(f"- `{name}`: {what}" for name, what in FILES.items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def markdown_table(table: TableData, heading: bool = True) -> list[str]:
+    """A table as Markdown lines: its title as a heading (or plain), the table, its note."""
+    title = f"## {table.title}" if heading else f"{table.title}:"
+    align = ("---", *("---:",) * (len(table.columns) - 1))
+    lines = [title, "", _row(table.columns), _row(align)]
+    lines += [_row(row) for row in table.rows]
+    lines.append("")
+    if table.note:
+        lines += [table.note[0].upper() + table.note[1:] + ".", ""]
+    return lines
+
+
+def _images(*names: str) -> list[str]:
+    return [f"![{PLOTS[name][1]}]({name})\n" for name in names]
+
+
+def _row(cells: tuple[str, ...]) -> str:
+    return "| " + " | ".join(cells) + " |"

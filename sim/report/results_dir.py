@@ -1,0 +1,163 @@
+"""A run's output folder: what `--out DIR` writes, and what `quoterace report DIR` rebuilds.
+
+The data: `summary.json`, `requests.csv`, one `<strategy>.hgrm` per strategy and
+`latency.hlog`. Made from the data: the PNG plots (sim.report.plots) and `report.md`
+(sim.report.markdown). Every file is written atomically (sim.report.atomic), data first, so an
+interrupted run leaves only whole files, and whatever it leaves can be rebuilt from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.measure.histograms import write_percentiles
+from sim.measure.quality import cost_bps
+from sim.measure.run import RunResult
+from sim.model.errors import ScenarioError
+from sim.report.atomic import summary_json, write_atomic, write_atomic_bytes
+from sim.report.hlog import write_interval_log
+from sim.report.markdown import report_md
+from sim.report.plots import PLOTS, png
+from sim.report.requests_file import read_requests, write_requests
+
+SUMMARY = "summary.json"
+REQUESTS = "requests.csv"
+INTERVAL_LOG = "latency.hlog"
+REPORT = "report.md"
+
+
+def request_tables(result: RunResult) -> dict[str, dict[str, np.ndarray]]:
+    """Each strategy's per-request columns, as requests.csv holds them
+    (sim.report.requests_file)."""
+    side = result.draws.side
+    tables = {}
+    for name, strategy in result.strategies.items():
+        r = strategy.records
+        mids = strategy.arrival_mid
+        tables[name] = {
+            "arrival_ms": r.arrival_s * 1e3,
+            "side": side,
+            "decision_ms": r.decision_s * 1e3,
+            "venue": r.venue,
+            "outcome": r.outcome,
+            "fill_ms": r.fill_s * 1e3,
+            "price": r.fill_price,
+            "filled_size": r.filled_size,
+            "orders": r.orders,
+            "slippage_bps": cost_bps(side.astype(float), r.fill_price, mids, mids),
+        }
+    return tables
+
+
+def write_results(result: RunResult, out: Path) -> list[Path]:
+    """Write the whole output folder of `result` into `out`; return the paths written.
+
+    summary.json goes first out and last in: until the rest is written the folder has none, so
+    an interrupted run never leaves a summary beside another run's data. Histograms of
+    strategies this run does not have are removed.
+    """
+    (out / SUMMARY).unlink(missing_ok=True)
+    names = set(result.strategies)
+    for stale in out.glob("*.hgrm"):
+        if stale.stem not in names:
+            stale.unlink()
+    tables = request_tables(result)
+    venues = [v.name for v in result.scenario.venues]
+    as_read: dict[str, dict[str, np.ndarray]] = {}
+    written = [
+        write_atomic(out / REQUESTS, lambda f: as_read.update(write_requests(f, tables, venues)))
+    ]
+    for name, strategy in result.strategies.items():
+        histogram = strategy.decision_histogram
+        written.append(
+            write_atomic(out / f"{name}.hgrm", lambda f, h=histogram: write_percentiles(h, f))
+        )
+    arrival_s = {n: s.records.arrival_s for n, s in result.strategies.items()}
+    decision_s = {n: s.records.decision_s for n, s in result.strategies.items()}
+    written.append(
+        write_atomic(out / INTERVAL_LOG, lambda f: write_interval_log(f, arrival_s, decision_s))
+    )
+    # Plotted from the values as the file holds them, so that `rebuild` draws the same pixels.
+    written += _derived(result.summary, as_read, out)
+    written.append(write_atomic(out / SUMMARY, lambda f: f.write(summary_json(result.summary))))
+    return written
+
+
+def rebuild(out: Path) -> list[Path]:
+    """Redraw the plots and report.md of the output folder `out` from its summary.json and
+    requests.csv; return the paths written. Bad or mismatched data is a ScenarioError naming
+    the file (and the row, for requests.csv)."""
+    summary = _read_summary(out / SUMMARY)
+    path = out / REQUESTS
+    try:
+        tables = read_requests(path)
+    except OSError as e:
+        raise ScenarioError("", f"cannot read: {e.strerror or e}", str(path)) from None
+    except (ValueError, UnicodeDecodeError, csv.Error) as e:
+        raise ScenarioError("", str(e), str(path)) from None
+    if list(tables) != list(summary["strategies"]):
+        raise ScenarioError(
+            "",
+            f"strategies {list(tables)} do not match summary.json's "
+            f"{list(summary['strategies'])}: not the same run",
+            str(path),
+        )
+    for name, table in tables.items():
+        if table["request"].tolist() != list(range(summary["requests"])):
+            raise ScenarioError(
+                "",
+                f"{name}: rows are not requests 0..{summary['requests'] - 1} of summary.json's run",
+                str(path),
+            )
+    try:
+        return _derived(summary, tables, out)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ScenarioError("", f"not a quoterace summary ({e!r})", str(out / SUMMARY)) from None
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """summary.json, checked for the parts a report is made of."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ScenarioError("", f"cannot read: {e.strerror or e}", str(path)) from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ScenarioError("", f"not JSON: {e}", str(path)) from None
+    if not isinstance(summary, dict):
+        raise ScenarioError("", "not a quoterace summary (not a JSON object)", str(path))
+    for key, kind in (("scenario", str), ("requests", int), ("strategies", dict)):
+        if not isinstance(summary.get(key), kind):
+            raise ScenarioError(key, "missing or of the wrong type", str(path))
+    for name, s in summary["strategies"].items():
+        if not isinstance(s, dict) or not set(s) >= STRATEGY_KEYS:
+            raise ScenarioError(f"strategies.{name}", "missing keys of a summary", str(path))
+    return summary
+
+
+def _derived(
+    summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]], out: Path
+) -> list[Path]:
+    """The plots and report.md, from the summary and the per-request tables."""
+    written = [write_atomic_bytes(out / name, png(name, summary, tables)) for name in PLOTS]
+    written.append(write_atomic(out / REPORT, lambda f: f.write(report_md(summary))))
+    return written
+
+
+# What every strategy's entry in a summary has (sim.measure.run), and a report shows.
+STRATEGY_KEYS = {
+    "decision_ms",
+    "no_quote",
+    "venue_wins",
+    "venue_requests_per_decision",
+    "fill_rate",
+    "reject_rate",
+    "slippage_bps",
+    "shortfall_bps",
+    "fill_ms",
+    "venue_requests_per_fill",
+}

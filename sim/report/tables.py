@@ -1,0 +1,183 @@
+"""The result tables of a run, as data: the console (sim.report.console) and report.md
+(sim.report.markdown) render the same rows.
+
+Every table is built from the summary alone, so a saved summary.json rebuilds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sim.measure.histograms import LATENCY_KEYS
+
+
+@dataclass(frozen=True)
+class TableData:
+    """A titled table of text cells; the first column is the strategy."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+
+def result_tables(summary: dict[str, Any]) -> list[TableData]:
+    """Decision latency, orders, costs and venue wins; then venue load, the closed loop's
+    corrected latency and the wall clock's timer overshoot when the run has them."""
+    strategies = summary["strategies"]
+    tables = [
+        _latency(summary),
+        _orders(strategies),
+        _costs(strategies),
+        _wins(strategies),
+    ]
+    first = next(iter(strategies.values()), {})
+    if any(w is not None for w in first.get("venue_queue_wait_ms", {}).values()):
+        tables.append(_load(strategies))
+    if "decision_ms_corrected" in first:
+        tables.append(_omission(strategies))
+    if "timer_overshoot_ms" in first:
+        tables.append(_overshoot(strategies))
+    return tables
+
+
+def _latency(summary: dict[str, Any]) -> TableData:
+    clock = ", wall clock" if summary.get("clock") == "real" else ""
+    return TableData(
+        f"{summary['scenario']}: decision latency (ms), {summary['requests']:,} requests, "
+        f"seed {summary['seed']}, {summary['engine']} engine{clock}",
+        ("strategy", *LATENCY_KEYS, "no quote", "venue req/decision"),
+        tuple(
+            (
+                name,
+                *(number(s["decision_ms"][k]) for k in LATENCY_KEYS),
+                f"{s['no_quote']:,}",
+                number(s["venue_requests_per_decision"], 2),
+            )
+            for name, s in summary["strategies"].items()
+        ),
+    )
+
+
+def _orders(strategies: dict[str, Any]) -> TableData:
+    reasons = ["expired", "price_moved", "no_liquidity"]
+    if any(s["reject_rate"].get("venue_failed") for s in strategies.values()):
+        reasons.append("venue_failed")  # network mode: a connection lost with orders out
+    return TableData(
+        "orders: requests filled, and orders sent that were rejected",
+        (
+            "strategy",
+            "filled",
+            *(reason.replace("_", " ") for reason in reasons),
+            "fill ms p50",
+            "fill ms p99",
+            "venue req/fill",
+        ),
+        tuple(
+            (
+                name,
+                percent(s["fill_rate"]),
+                *(percent(s["reject_rate"][r]) for r in reasons),
+                number(s["fill_ms"]["p50"]),
+                number(s["fill_ms"]["p99"]),
+                number(s["venue_requests_per_fill"], 2),
+            )
+            for name, s in strategies.items()
+        ),
+    )
+
+
+def _costs(strategies: dict[str, Any]) -> TableData:
+    statistics = ("mean", "p50", "p95")
+    return TableData(
+        "cost of fills (bps of the arrival mid, positive is worse for the client)",
+        ("strategy", *(f"{c} {k}" for c in ("slippage", "shortfall") for k in statistics)),
+        tuple(
+            (
+                name,
+                *(number(s[c][k]) for c in ("slippage_bps", "shortfall_bps") for k in statistics),
+            )
+            for name, s in strategies.items()
+        ),
+    )
+
+
+def _wins(strategies: dict[str, Any]) -> TableData:
+    venues = list(next(iter(strategies.values()))["venue_wins"]) if strategies else []
+    rows = []
+    for name, s in strategies.items():
+        decided = sum(s["venue_wins"].values())
+        rows.append((name, *(share(s["venue_wins"][v], decided) for v in venues)))
+    return TableData("share of wins by venue", ("strategy", *venues), tuple(rows))
+
+
+def _load(strategies: dict[str, Any]) -> TableData:
+    venues = list(next(iter(strategies.values()))["venue_queue_wait_ms"])
+    rows = []
+    for name, s in strategies.items():
+        cells = []
+        for v in venues:
+            utilization, wait = s["venue_utilization"][v], s["venue_queue_wait_ms"][v]
+            busy = "" if utilization is None else f"{percent(utilization)} "
+            cells.append("-" if wait is None else f"{busy}{wait:.3f}")
+        wasted = s["venue_work_wasted"]
+        rows.append(
+            (
+                name,
+                f"{s['requests_per_s']:,.1f}",
+                "-" if wasted is None else percent(wasted),
+                *cells,
+            )
+        )
+    return TableData(
+        "venue load: utilization and mean queue wait (ms) per venue",
+        ("strategy", "requests/s", "work wasted", *venues),
+        tuple(rows),
+        "work wasted: the share of service time spent on requests whose quote no decision used",
+    )
+
+
+def _omission(strategies: dict[str, Any]) -> TableData:
+    keys = ("p50", "p99", "p99.9", "max", "mean")
+    return TableData(
+        "closed loop: decision latency (ms), measured / corrected for coordinated omission",
+        ("strategy", "interval ms", *keys),
+        tuple(
+            (
+                name,
+                number(s["expected_interval_ms"]),
+                *(
+                    f"{number(s['decision_ms'][k])} / {number(s['decision_ms_corrected'][k])}"
+                    for k in keys
+                ),
+            )
+            for name, s in strategies.items()
+        ),
+    )
+
+
+def _overshoot(strategies: dict[str, Any]) -> TableData:
+    return TableData(
+        "real clock: timer overshoot (ms, actual minus intended sleep)",
+        ("strategy", *LATENCY_KEYS),
+        tuple(
+            (name, *(number(s["timer_overshoot_ms"][k]) for k in LATENCY_KEYS))
+            for name, s in strategies.items()
+        ),
+    )
+
+
+def number(value: float | None, decimals: int = 3) -> str:
+    """`value` with `decimals` decimals, or "-" for none."""
+    return "-" if value is None else f"{value:.{decimals}f}"
+
+
+def percent(rate: float) -> str:
+    """A fraction as a percentage with one decimal."""
+    return f"{100 * rate:.1f}%"
+
+
+def share(count: int, total: int) -> str:
+    """count / total as a percentage, or "-" when there is no total."""
+    return "-" if total == 0 else f"{100 * count / total:.1f}%"
