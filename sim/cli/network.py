@@ -96,6 +96,7 @@ def add_venue_command(commands: argparse._SubParsersAction) -> None:
     venue.add_argument("--latency", choices=NETWORKS, default="simulated", help="see run --latency")
     venue.add_argument("--precise", action="store_true", help="see run --precise")
     venue.add_argument("--epoch", type=_unix_time, help="Unix time the market starts at")
+    venue.set_defaults(handler=serve_venue)
 
 
 def serve_venue(args: argparse.Namespace) -> int:

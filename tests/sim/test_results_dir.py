@@ -348,7 +348,7 @@ def test_the_progress_bar_shows_on_a_terminal_for_long_runs(monkeypatch) -> None
 
 
 def test_quiet_turns_the_bar_off(monkeypatch, capsys) -> None:
-    from sim.cli import main as cli
+    from sim.cli import run as cli
 
     seen = []
 

@@ -1,0 +1,52 @@
+"""`quoterace bench`: the benchmark (sim.bench.suite), written to results/bench.json."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sim.cli.arguments import count
+from sim.cli.writing import RESULTS, writing
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """Register `bench`."""
+    bench = commands.add_parser("bench", help="engine against a bare trio skeleton")
+    bench.add_argument("--requests", type=count, default=20_000)
+    bench.add_argument("--rounds", type=count, default=3)
+    bench.add_argument(
+        "--fast-requests", type=count, help="requests for the fast engine (default: 1,000,000)"
+    )
+    bench.add_argument(
+        "--memory-requests",
+        type=count,
+        nargs="+",
+        help="request counts whose peak memory to measure (default: 1,000,000 10,000,000)",
+    )
+    bench.add_argument(
+        "--network-requests",
+        type=count,
+        help="requests raced over TCP against in process (default: 1,000)",
+    )
+    bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
+    bench.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from sim.bench.suite import bench
+
+    with writing(args.out):  # fail before the benchmark, not after it
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(args.out):
+        given = {
+            "fast_requests": args.fast_requests,
+            "memory_requests": args.memory_requests and tuple(args.memory_requests),
+            "network_requests": args.network_requests,
+        }  # the others: sim.bench.suite's defaults
+        bench(
+            requests=args.requests,
+            rounds=args.rounds,
+            out=args.out,
+            **{name: value for name, value in given.items() if value is not None},
+        )
+    return 0

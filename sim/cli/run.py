@@ -1,0 +1,227 @@
+"""`quoterace run`, `compare` and `report`: a scenario run on the console, as JSON or into a
+results folder; the paired comparison of its strategies; a results folder rebuilt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from sim.cli.arguments import count, seed, whole
+from sim.cli.network import add_network_options, network_of
+from sim.cli.writing import RESULTS, writing
+from sim.measure.compare import RESAMPLES, compare
+from sim.measure.run import ENGINES, RunResult, run
+from sim.measure.run import summary as run_summary
+from sim.model.errors import ScenarioError
+from sim.model.scenario import CLOCKS, Scenario, bundled, load
+from sim.network.run import Network
+from sim.report.atomic import summary_json, write_atomic
+from sim.report.console import comparison_table, print_tables
+from sim.report.progress import RunProgress
+
+_BARE_OUT = object()  # `--out` given without a folder: RESULTS/<scenario>/
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register run, compare and report."""
+    a_scenario = _scenario_options()
+    run_cmd = commands.add_parser(
+        "run", parents=[a_scenario], help="run a scenario and compare its strategies"
+    )
+    run_cmd.add_argument(
+        "--all",
+        action="store_true",
+        help="run every bundled scenario (with --out DIR: each into DIR/<scenario>/)",
+    )
+    run_cmd.set_defaults(handler=_run)
+
+    report_cmd = commands.add_parser(
+        "report", help="rebuild the plots and report.md of a results folder from its data"
+    )
+    report_cmd.add_argument("folder", type=Path, help="a folder written by run --out")
+    report_cmd.set_defaults(handler=_report)
+
+    compare_cmd = commands.add_parser(
+        "compare",
+        parents=[a_scenario],
+        help="paired differences between a scenario's strategies, with 95%% CIs",
+    )
+    compare_cmd.add_argument(
+        "--resamples", type=whole(100, 100_000), default=RESAMPLES, help="bootstrap resamples"
+    )
+    compare_cmd.set_defaults(handler=_compare)
+
+
+def _scenario_options() -> argparse.ArgumentParser:
+    """The options run and compare share."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "scenario", nargs="?", default="default", help="bundled name or path (default: default)"
+    )
+    options.add_argument("--json", action="store_true", help="print the result as JSON")
+    options.add_argument("--seed", type=seed, help="override the scenario's seed")
+    options.add_argument("--requests", type=count, help="override the number of requests")
+    options.add_argument(
+        "--clock", choices=CLOCKS, help="virtual time or the wall clock (default: the scenario's)"
+    )
+    options.add_argument(
+        "--out",
+        type=Path,
+        nargs="?",
+        const=_BARE_OUT,
+        help="write the results folder here (summary, requests.csv, histograms, plots, "
+        "report.md); without a value: results/<scenario>/",
+    )
+    options.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    options.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="trio races every request as tasks; fast decides them with numpy where requests "
+        "do not interact; auto (default): fast when it can",
+    )
+    add_network_options(options)
+    return options
+
+
+def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
+    return load(name or args.scenario).with_overrides(
+        seed=args.seed, requests=args.requests, clock=args.clock
+    )
+
+
+def _console() -> Console:
+    """Tables at least 120 columns wide, also when stdout is not a terminal."""
+    return Console(width=max(Console().width, 120))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sim.report.gallery import gallery_md
+    from sim.report.results_dir import write_results
+
+    network = network_of(args)
+    if args.all:
+        if args.scenario != "default":
+            raise ScenarioError("--all", f"runs every bundled scenario: drop {args.scenario!r}")
+        if network is not None:
+            raise ScenarioError("--all", "runs in process: network mode takes one scenario")
+        scenarios = [_load(args, name) for name in bundled()]
+    else:
+        scenarios = [_load(args)]
+    folders = [_out_folder(args, s, len(scenarios) > 1) for s in scenarios]
+    if args.all and args.out is not None:
+        _check_gallery(folders[0].parent / "README.md")
+    for folder in folders:
+        if folder is not None:
+            with writing(folder):  # fail before the run, not after it
+                folder.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    for scenario, folder in zip(scenarios, folders, strict=True):
+        if folder is None and network is None:  # nothing per request kept (sim.summary)
+            summary = _summary_one(scenario, args)
+        else:
+            result = _run_one(scenario, args, network)
+            if folder is not None:
+                with writing(folder):
+                    write_results(result, folder)
+            summary = result.summary
+        summaries.append(summary)
+        if args.json:
+            sys.stdout.write(summary_json(summary))
+        else:
+            print_tables(summary, _console())
+    if args.all and args.out is not None:
+        gallery = folders[0].parent / "README.md"
+        with writing(gallery.parent):
+            write_atomic(gallery, lambda f: f.write(gallery_md(summaries)))
+    return 0
+
+
+def _check_gallery(path: Path) -> None:
+    """`run --all --out DIR` writes DIR/README.md: never over a README of something else."""
+    from sim.report.gallery import GALLERY_TITLE
+
+    if path.is_file():
+        with path.open(encoding="utf-8", errors="replace") as f:
+            ours = f.readline().rstrip("\n") == GALLERY_TITLE
+        if not ours:
+            raise ScenarioError("--out", f"{path} exists and is not a quoterace gallery")
+
+
+def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> Path | None:
+    """Where `scenario`'s results go: `--out DIR` (DIR/<scenario> when running several), or
+    results/<scenario> for a bare `--out`; None without `--out`."""
+    if args.out is None:
+        return None
+    if args.out is not _BARE_OUT and not several and args.scenario == "default":
+        name = str(args.out)
+        if name in bundled() and name != "default" and not args.out.exists():
+            raise ScenarioError(
+                "--out",
+                f"{name!r} is a bundled scenario: to run it, name it first (quoterace run "
+                f"{name} --out); for a folder of that name, write --out ./{name}",
+            )
+    if args.out is _BARE_OUT:
+        return RESULTS / scenario.name
+    return args.out / scenario.name if several else args.out
+
+
+def _run_one(
+    scenario: Scenario, args: argparse.Namespace, network: Network | None = None
+) -> RunResult:
+    """`scenario` run, with a progress bar on stderr unless --quiet; over `network` if given."""
+    with _progress(scenario, args) as progress:
+        return run(scenario, progress=progress.advance, engine=args.engine, network=network)
+
+
+def _summary_one(scenario: Scenario, args: argparse.Namespace) -> dict:
+    """`scenario`'s summary alone, nothing per request kept (sim.summary), with a progress bar
+    on stderr unless --quiet."""
+    with _progress(scenario, args) as progress:
+        return run_summary(scenario, progress=progress.advance, engine=args.engine)
+
+
+def _progress(scenario: Scenario, args: argparse.Namespace) -> RunProgress:
+    return RunProgress(scenario.requests * len(scenario.strategies), enabled=not args.quiet)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from sim.report.results_dir import SUMMARY, rebuild
+
+    folder: Path = args.folder
+    if not (folder / SUMMARY).is_file():
+        raise ScenarioError(
+            SUMMARY, "missing: not a folder written by quoterace run --out", str(folder)
+        )
+    with writing(folder):
+        written = rebuild(folder)
+    print(f"{folder}: rebuilt {', '.join(p.name for p in written)}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from sim.report.results_dir import write_results
+
+    scenario = _load(args)
+    if len(scenario.strategies) < 2:
+        raise ScenarioError("strategies", "compare needs at least two", scenario.file)
+    folder = _out_folder(args, scenario, several=False)
+    if folder is not None:
+        with writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+    result = _run_one(scenario, args, network_of(args))
+    comparison = compare(result, args.resamples)
+    if folder is not None:
+        with writing(folder):
+            write_results(result, folder)
+            text = json.dumps(comparison, indent=2) + "\n"
+            write_atomic(folder / "comparison.json", lambda f: f.write(text))
+    if args.json:
+        sys.stdout.write(json.dumps(comparison, indent=2) + "\n")
+    else:
+        _console().print(comparison_table(comparison))
+    return 0
