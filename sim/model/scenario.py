@@ -21,7 +21,7 @@ from sim.model.arrivals import Arrivals
 from sim.model.config import build, check, check_bounds, key_name, unknown_choice
 from sim.model.errors import ScenarioError
 from sim.model.market import MAX_MARKET_UPDATES, MarketSpec
-from strategies.registry import STRATEGIES, Strategy
+from strategies.registry import RESERVED, STRATEGIES, Strategy
 from venues.venue import VenueSpec
 
 # Seeds up to 2**63 - 1: numpy pads seeds of up to 128 bits before the stream key, so no two
@@ -158,7 +158,6 @@ MAX_SPAN_S = 1e6
 
 _TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
 MAX_RETRIES = 10
-_STRATEGY_KEYS = ("kind", "name", "max_retries")  # every strategy's, besides its parameters
 
 
 def bundled_dir() -> Path:
@@ -275,7 +274,7 @@ def _strategies(tables: Any, venue_names: list[str]) -> tuple[NamedStrategy, ...
             raise ScenarioError(f"{path}.max_retries", "must be an integer")
         if not 0 <= retries <= MAX_RETRIES:
             raise ScenarioError(f"{path}.max_retries", f"must be from 0 to {MAX_RETRIES}")
-        strategy = build(STRATEGIES[kind], params, path, handled_elsewhere=_STRATEGY_KEYS)
+        strategy = build(STRATEGIES[kind], params, path, handled_elsewhere=RESERVED)
         _known_venues(strategy, venue_names, path)
         named.append(NamedStrategy(name, strategy, retries))
     _unique_names([s.name for s in named], "strategies")
