@@ -379,10 +379,12 @@ class FakeFixVenue:
                 await trio.sleep(0.05)
                 await stream.send_all(b"x")
             return
+        sending = trio.Lock()
         async with trio.open_nursery() as nursery:
 
             async def send(message) -> None:
-                await stream.send_all(session.encode(encode(message)))
+                async with sending:  # beat() sends too: one at a time, numbered in order
+                    await stream.send_all(session.encode(encode(message)))
 
             async def beat() -> None:
                 while True:

@@ -38,7 +38,7 @@ import trio
 from simplefix import FixMessage
 
 from venues.fix.codec import checked_text, decode, encode, int_field, text_field
-from venues.fix.errors import FixError
+from venues.fix.errors import REASON_CHARS, FixError
 from venues.fix.messages import Heartbeat, Logon, Logout, Message, TestRequest
 from venues.fix.reader import FixReader
 
@@ -232,7 +232,9 @@ class Link:
             return f"protocol error: {error.reason}", error.reason
         except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
             return f"connection lost: {e or 'reset'}", None
-        return self.reason or "logged out", self.reason  # end(), or our Logout unanswered
+        if self.reason is None:  # our Logout unanswered
+            return "logged out", None
+        return self.reason, self.reason[:REASON_CHARS]  # end(reason)
 
     def _receive(self, fix: FixMessage, start: Callable[[], None]) -> Logout | None:
         """Act on one message; the peer's Logout, which ends the session, is returned."""
