@@ -1,11 +1,10 @@
 """The exchange side: simulated venues, their latency distributions, pricing, last look and
-their messages, and (network mode) a venue served over FIX (venues.fix, venues.fix_server).
+their messages, and (network mode) a venue served over FIX (venues.fix).
 
 Knows nothing of strategies or of the simulator that drives it.
 """
 
-from venues.fix import FixError, FixReader
-from venues.fix_server import Limits, VenueServer
+from venues.fix import FixError, FixReader, Limits, VenueServer
 from venues.last_look import REJECT_REASONS, LastLook, adverse_move_bps, judge
 from venues.latency import DISTRIBUTIONS, Component, Latency, sample_ms, sample_s
 from venues.messages import ExecutionReport, Quote, QuoteRequest

@@ -11,7 +11,7 @@ from sim.model.errors import ScenarioError
 from sim.model.scenario import load
 from sim.network.run import Network, check_epoch
 from sim.network.venue_server import serve, venue_server
-from venues.fix_server import NETWORKS
+from venues.fix import NETWORKS
 
 _ADDRESS = re.compile(r"([^=]+)=(.+):([0-9]{1,5})")
 

@@ -1,1 +1,1 @@
-"""Network mode: a scenario's venues served as FIX servers (venues.fix_server)."""
+"""Network mode: a scenario's venues served as FIX servers (venues.fix.server)."""

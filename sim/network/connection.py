@@ -7,10 +7,12 @@ order's round trip likewise: the network, the server's timers and this event loo
 them. A strategy that stops waiting for a quote sends a QuoteCancel, which a venue with
 `cancel_propagation` acts on.
 
-A venue that refuses the connection, resets it, sends what is not FIX, logs out or falls
-silent (nothing, not even a Heartbeat, for `silent_after_s`) is a failed venue: `failure` says
-why. Its quotes never come, so each race goes on with the other venues until its timeout; an
-order sent to it, or waiting on it when it failed, is reported "venue_failed" at once.
+The session itself (Logon, heartbeats, timeouts, Logout) is venues.fix.session's, as for the
+venue server. A venue that refuses the connection, resets it, sends what is not FIX, logs out,
+falls silent (nothing, not even a Heartbeat, for SILENT_AFTER_S) or stops reading (a send
+stalled SEND_TIMEOUT_S) is a failed venue: `failure` says why. Its quotes never come, so each
+race goes on with the other venues until its timeout; an order sent to it, or waiting on it
+when it failed, is reported "venue_failed" at once.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from dataclasses import dataclass
 import trio
 
 from venues.fix import (
+    MAX_MESSAGE_BYTES,
     FixError,
-    FixReader,
-    Heartbeat,
+    Link,
     Logon,
-    Logout,
     Message,
     NewOrderSingle,
     OrderReport,
@@ -36,9 +37,7 @@ from venues.fix import (
     QuoteReply,
     QuoteRequestReject,
     Session,
-    TestRequest,
-    decode,
-    encode,
+    SessionLimits,
 )
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
@@ -47,6 +46,7 @@ HEARTBEAT_S = 1  # asked of the venue at Logon (whole seconds): it speaks at lea
 SILENT_AFTER_S = 5.0  # nothing heard for this long: the venue has failed
 CONNECT_TIMEOUT_S = 5.0  # to connect, and then to hear the venue's Logon
 ORDER_TIMEOUT_S = 60.0  # for an order's report: a venue that takes longer has failed
+SEND_TIMEOUT_S = 5.0  # one send stalled this long: the venue has failed (it is not reading)
 OUTBOX = 4096  # messages queued to send; more and the venue is failed (it is not reading)
 LINGER_S = 1.0  # after the session, to send what is queued and hear the venue's Logout
 
@@ -78,40 +78,51 @@ class VenueConnection:
         self.address = address
         self.requests = 0
         self.failure: str | None = None
-        self._session = Session(SENDER, address.name)  # a server's CompID is its venue's name
-        self._outbox, self._outgoing = trio.open_memory_channel[bytes](OUTBOX)
-        self._stream: trio.SocketStream | None = None
+        self._link: Link | None = None
         self._quotes: dict[tuple[int, int], _Reply] = {}
         self._orders: dict[str, _Reply] = {}
         self._order_ids = itertools.count(1)
-        self._closed = trio.Event()
+        self._closed = False
 
     async def open(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect, log on and serve the session until `close` or a failure; started (for
         `nursery.start`) once logged on or failed."""
+        stream = None
         with trio.move_on_after(CONNECT_TIMEOUT_S) as connecting:
             try:
-                self._stream = await trio.open_tcp_stream(self.address.host, self.address.port)
+                stream = await trio.open_tcp_stream(self.address.host, self.address.port)
             except OSError as e:
                 self._fail(f"cannot connect to {self.address}: {e.strerror or e}")
         if connecting.cancelled_caught:
             self._fail(f"cannot connect to {self.address}: no answer in {CONNECT_TIMEOUT_S:g} s")
-        if self._stream is None:
+        if stream is None:
             task_status.started()
             return
-        async with self._stream, trio.open_nursery() as nursery:
-            nursery.start_soon(self._write)
-            self._send(Logon(HEARTBEAT_S))
-            await nursery.start(self._read)
-            task_status.started()
-            await self._closed.wait()
-            self._outbox.close()  # the writer sends what is queued (a Logout), then ends
-            nursery.cancel_scope.deadline = trio.current_time() + LINGER_S
+        async with stream:
+            await self.serve(stream, task_status=task_status)
+
+    async def serve(
+        self,
+        stream: trio.abc.Stream,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Log on and serve the session on `stream` (connected to the venue) until `close` or
+        a failure; started once logged on or failed."""
+        limits = SessionLimits(
+            MAX_MESSAGE_BYTES, CONNECT_TIMEOUT_S, SILENT_AFTER_S, SEND_TIMEOUT_S, OUTBOX, LINGER_S
+        )
+        session = Session(SENDER, self.name)  # a server's CompID is its venue's name
+        self._link = Link(
+            stream, session, limits, self._dispatch, ended=self._ended, peer="the venue"
+        )
+        await self._link.run(Logon(HEARTBEAT_S), task_status=task_status)
 
     def close(self) -> None:
         """End the session: a Logout, then the connection closes."""
-        self._send(Logout(None))
-        self._closed.set()
+        self._closed = True
+        if self._link is not None:
+            self._link.logout()
 
     async def quote(self, request: QuoteRequest) -> Quote:
         """Ask for a quote; wait for it (never, if the venue refuses or fails). Cancelled,
@@ -168,67 +179,12 @@ class VenueConnection:
         )
 
     def _send(self, message: Message) -> None:
-        if self.failure is not None or self._closed.is_set():
-            return
-        try:
-            self._outbox.send_nowait(self._session.encode(encode(message)))
-        except trio.WouldBlock:
-            self._fail(f"not reading: {OUTBOX} messages waiting to be sent")
-
-    async def _write(self) -> None:
-        """Send what is queued, in order, and a Heartbeat after HEARTBEAT_S of quiet, until
-        the outbox is closed."""
-        try:
-            while True:
-                with trio.move_on_after(HEARTBEAT_S) as quiet:
-                    data = await self._outgoing.receive()
-                if quiet.cancelled_caught:
-                    self._send(Heartbeat(None))
-                    continue
-                await self._stream.send_all(data)
-        except trio.EndOfChannel:
-            pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
-            self._fail(f"connection lost: {e or 'reset'}")
-
-    async def _read(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Read and dispatch until the session ends; started once the venue's Logon came (or
-        the venue failed first, or CONNECT_TIMEOUT_S passed without a whole Logon)."""
-        reader = FixReader()
-        logged_on = False
-        logon_by = trio.current_time() + CONNECT_TIMEOUT_S
-        try:
-            while not self._closed.is_set():
-                until = trio.current_time() + SILENT_AFTER_S if logged_on else logon_by
-                data = b""
-                with trio.move_on_at(until) as quiet:
-                    data = await self._stream.receive_some(reader.max_size)
-                if quiet.cancelled_caught:
-                    self._fail(
-                        f"silent for {SILENT_AFTER_S:g} s" if logged_on else "no Logon reply"
-                    )
-                elif not data:
-                    reader.close()
-                    self._fail("the venue closed the connection")
-                for fix in reader.feed(data):
-                    self._session.check(fix)
-                    message = decode(fix)
-                    if logged_on:
-                        self._dispatch(message)
-                    elif isinstance(message, Logon):
-                        logged_on = True
-                        task_status.started()
-                    else:
-                        raise FixError("the venue's first message was not a Logon")
-        except FixError as e:
-            self._fail(f"protocol error: {e.reason}")
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
-            self._fail(f"connection lost: {e or 'reset'}")
-        if not logged_on:
-            task_status.started()
+        if self._link is not None:
+            self._link.send(message)
 
     def _dispatch(self, message: Message) -> None:
-        """Hand `message` to whoever waits for it."""
+        """Hand the venue's `message` to whoever waits for it (the session's own messages are
+        the Link's)."""
         match message:
             case QuoteReply(quote=quote):
                 reply = self._quotes.get((quote.request, message.attempt))
@@ -236,26 +192,25 @@ class VenueConnection:
                 reply = self._quotes.get((request, attempt))
             case OrderReport(cl_ord_id=cl_ord_id):
                 reply = self._orders.get(cl_ord_id)
-            case TestRequest(test_req_id=test):
-                self._send(Heartbeat(test))
-                return
-            case Heartbeat():
-                return
-            case Logout(text=text):
-                self._fail(f"the venue logged out{': ' + text if text else ''}")
-                return
             case _:
                 raise FixError(f"{type(message).__name__} is not a message from a venue")
         if reply is not None:  # else: an answer to something given up on
             reply.set(message)
 
     def _fail(self, why: str) -> None:
-        """The venue has failed: say why, answer everyone waiting with nothing, close."""
-        if self.failure is None and not self._closed.is_set():
+        """The venue has failed: end the session for `why`."""
+        if self._link is None:
+            self._ended(why)
+        else:
+            self._link.end(why)  # which calls _ended
+
+    def _ended(self, why: str) -> None:
+        """The session ended: unless this end closed it, the venue has failed; say why, and
+        answer everyone waiting with nothing."""
+        if self.failure is None and not self._closed:
             self.failure = why
         for reply in (*self._quotes.values(), *self._orders.values()):
             reply.set(None)
-        self._closed.set()
 
 
 def _answers(reply: QuoteReply, request: QuoteRequest) -> bool:

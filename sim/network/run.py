@@ -24,7 +24,7 @@ from sim.model.market import MidPath
 from sim.model.scenario import Scenario, resolve
 from sim.network.connection import Address, VenueConnection, connected
 from sim.network.launch import ServerStartError, local_venues
-from venues.fix_server import NETWORKS
+from venues.fix import NETWORKS
 from venues.wall_clock import PRECISE_SPIN_S, WallClock
 
 

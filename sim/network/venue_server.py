@@ -19,7 +19,7 @@ from sim.model.draws import draw
 from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
 from sim.model.scenario import Scenario
-from venues.fix_server import Limits, VenueServer
+from venues.fix import Limits, VenueServer
 from venues.wall_clock import PRECISE_SPIN_S, WallClock
 
 

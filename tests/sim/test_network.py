@@ -22,18 +22,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trio
+import trio.testing
 
 import sim
 from sim.cli.main import main
 from sim.engines.records import FILLED, NO_QUOTE, OUTCOMES
 from sim.model.scenario import load, parse
 from sim.network import connection
-from sim.network.connection import Address, connected
+from sim.network.connection import Address, VenueConnection, connected
 from sim.network.launch import READY
 from sim.network.run import Network
 from sim.network.venue_server import venue_server
-from venues.fix import FixReader, Heartbeat, Logon, QuoteReply, Session, decode, encode
-from venues.fix_server import Limits
+from venues.fix import FixReader, Heartbeat, Limits, Logon, QuoteReply, Session, decode, encode
 from venues.messages import Quote, QuoteRequest
 
 SCENARIO = """
@@ -379,10 +379,12 @@ class FakeFixVenue:
                 await trio.sleep(0.05)
                 await stream.send_all(b"x")
             return
+        sending = trio.Lock()
         async with trio.open_nursery() as nursery:
 
             async def send(message) -> None:
-                await stream.send_all(session.encode(encode(message)))
+                async with sending:  # beat() sends too: one at a time, numbered in order
+                    await stream.send_all(session.encode(encode(message)))
 
             async def beat() -> None:
                 while True:
@@ -490,3 +492,34 @@ async def test_a_peer_that_never_finishes_its_logon_is_dropped(nursery) -> None:
             assert await stream.receive_some() == b""  # closed, without a word
         talking.cancel_scope.cancel()
     assert 0.3 <= trio.current_time() - start < 1.5
+
+
+async def test_a_venue_that_stops_reading_fails_within_the_send_timeout(monkeypatch) -> None:
+    """A venue that logs on, then reads nothing more: the client's request cannot be sent
+    (lockstep streams have no buffers), and the venue fails once the send stalled
+    SEND_TIMEOUT_S, instead of the client waiting on it forever."""
+    monkeypatch.setattr(connection, "SEND_TIMEOUT_S", 0.3)
+    ours, theirs = trio.testing.lockstep_stream_pair()
+    venue = VenueConnection(0, Address("deaf", "127.0.0.1", 0))
+
+    async def deaf() -> None:
+        session, reader, logon = Session("deaf"), FixReader(), []
+        while not logon:
+            logon = reader.feed(await theirs.receive_some())
+        session.check(logon[0])
+        await theirs.send_all(session.encode(encode(Logon(1))))
+        await trio.sleep_forever()
+
+    with trio.fail_after(3):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(deaf)
+            await nursery.start(venue.serve, ours)
+            assert venue.failure is None  # logged on
+            start = trio.current_time()
+            nursery.start_soon(venue.quote, QuoteRequest(0, start))
+            while venue.failure is None:
+                await trio.sleep(0.01)
+            failed_after = trio.current_time() - start
+            nursery.cancel_scope.cancel()
+    assert venue.failure == "the venue is not reading: a send stalled 0.3 s"
+    assert 0.3 <= failed_after < 2.0

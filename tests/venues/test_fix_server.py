@@ -1,4 +1,4 @@
-"""The venue server (venues.fix_server) end to end: real trio sockets on 127.0.0.1, an ephemeral
+"""The venue server (venues.fix.server) end to end: real trio sockets on 127.0.0.1, an ephemeral
 port, the wall clock.
 
 Latencies are a millisecond or two and timeouts a fraction of a second, so that the file runs
@@ -25,6 +25,7 @@ from test_fix import messages
 
 from venues.fix import (
     Heartbeat,
+    Limits,
     Logon,
     Logout,
     NewOrderSingle,
@@ -34,9 +35,9 @@ from venues.fix import (
     QuoteRequestReject,
     Session,
     TestRequest,
+    VenueServer,
     encode,
 )
-from venues.fix_server import Limits, VenueServer
 from venues.last_look import LastLook
 from venues.latency import Constant
 from venues.messages import QuoteRequest
@@ -349,7 +350,7 @@ async def test_a_silent_peer_is_dropped_after_the_idle_timeout_and_only_it(serve
     ],
 )
 async def test_a_peer_that_does_not_read_is_dropped(limits, reason, caplog):
-    caplog.set_level(logging.INFO, "venues.fix_server")
+    caplog.set_level(logging.INFO, "venues.fix.server")
     server = make_server(limits=limits)
     ours, theirs = trio.testing.lockstep_stream_pair()  # no buffers: unread means unsent
     client = Client(theirs)
@@ -397,11 +398,11 @@ def converse(sequence: list) -> None:
     errors: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = errors.append
-    logging.getLogger("venues.fix_server").addHandler(handler)
+    logging.getLogger("venues.fix").addHandler(handler)
     try:
         _converse(sequence)
     finally:
-        logging.getLogger("venues.fix_server").removeHandler(handler)
+        logging.getLogger("venues.fix").removeHandler(handler)
     assert [r.getMessage() for r in errors] == []
 
 

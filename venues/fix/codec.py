@@ -1,15 +1,8 @@
-"""The FIX 4.4 tag=value wire format of quoterace's messages.
+"""Encoding of quoterace's messages (venues.fix.messages) as FIX 4.4 tag=value fields, and back.
 
-Three parts: `FixReader`, which frames messages out of a byte stream holding at most a bounded
-number of bytes; `Session`, which stamps outgoing messages with the standard header and checks
-incoming ones'; and `encode`/`decode` between FIX messages and quoterace values.
-
-simplefix's `FixMessage` builds messages (it computes BodyLength and CheckSum), but its
-`FixParser` is not used: it buffers without limit while it waits for a CheckSum field, skips
-garbage before a BeginString silently, never checks BodyLength or the checksum, and trusts
-data-length fields (tag 95 and friends) to say how much more to wait for. A peer must not be
-able to make a server hold memory or accept a corrupt message, so framing here is strict:
-every message is `8=FIX.4.4|9=<length>|...|10=<checksum>|`, whole and nothing between.
+simplefix's `FixMessage` builds messages (it computes BodyLength and CheckSum); framing
+incoming bytes is venues.fix.reader's job, and the session header (CompIDs, MsgSeqNum,
+SendingTime) venues.fix.session's.
 
 Fields, by message (custom tags are in the user-defined range 5000-9999):
 
@@ -32,32 +25,37 @@ Fields, by message (custom tags are in the user-defined range 5000-9999):
 Floats travel as the shortest decimal that reads back as the same double (`repr`, written
 without an exponent, which FIX does not allow), so every value round-trips exactly. Optional
 values are left out when they hold their default (NaN mid or priced_at, infinite size or
-expiry, no price). Sequence numbers must follow 1, 2, 3, ...: there is no resend, so a gap is
-an error. Data fields (whose values may hold SOH) are not supported.
+expiry, no price).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from simplefix import FixMessage
 
+from venues.fix.errors import FixError
+from venues.fix.messages import (
+    Heartbeat,
+    Logon,
+    Logout,
+    Message,
+    NewOrderSingle,
+    OrderReport,
+    QuoteCancel,
+    QuoteReply,
+    QuoteRequestReject,
+    TestRequest,
+)
+from venues.fix.reader import BEGIN_STRING
 from venues.last_look import REJECT_REASONS
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
-BEGIN_STRING = "FIX.4.4"
-MAX_MESSAGE_BYTES = 4096
 SYMBOL = "QUOTERACE"
-REASON_CHARS = 200
 
-SOH = 1  # the field separator, as a byte value
-_PREFIX = b"8=FIX.4.4\x019="
-_TRAILER = len(b"10=000\x01")
-_TAG = re.compile(rb"[1-9][0-9]{0,8}")
 _INT = re.compile(rb"0|-?[1-9][0-9]{0,17}")
 _FLOAT = re.compile(rb"-?[0-9]{1,400}(\.[0-9]{1,400})?")
 _KEY = re.compile(rb"(0|[1-9][0-9]{0,17}):(0|[1-9][0-9]{0,8})")
@@ -67,242 +65,6 @@ _TEXT = re.compile(rb"[\x20-\x7e]{1,256}")  # every message then fits in MAX_MES
 # option (last look is the venue's option), order exceeds limit.
 ORD_REJ_REASON = {"expired": 4, "price_moved": 0, "no_liquidity": 3}
 assert set(ORD_REJ_REASON) == set(REJECT_REASONS)
-
-
-class FixError(Exception):
-    """Bytes or a message that are not valid quoterace FIX: `reason` says what is wrong, in at
-    most REASON_CHARS printable characters, so that it can go back to the peer in a Logout."""
-
-    def __init__(self, reason: str) -> None:
-        reason = reason[:REASON_CHARS]
-        super().__init__(reason)
-        self.reason = reason
-
-
-class FixReader:
-    """Frames FIX messages out of a byte stream, holding at most `max_size` bytes.
-
-    `feed(data)` returns the messages that `data` completes; a message declaring more than
-    `max_size` bytes, bad framing (BeginString, BodyLength, a field that is not tag=value, a
-    CheckSum field out of place), a wrong checksum, or bytes between messages raise FixError
-    as soon as they are seen, without waiting for the rest. At the end of the stream, `close()`
-    raises FixError if a message was cut short. After a FixError the stream cannot be trusted:
-    drop it.
-    """
-
-    def __init__(self, max_size: int = MAX_MESSAGE_BYTES) -> None:
-        if max_size < 64:
-            raise ValueError(f"max_size: {max_size} is too small for any message")
-        self.max_size = max_size
-        self._digits = len(str(max_size))  # a longer BodyLength is too long anyway
-        self._buffer = bytearray()
-
-    @property
-    def buffered(self) -> int:
-        """How many bytes of an incomplete message are held."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> list[FixMessage]:
-        """The messages completed by `data`, in order."""
-        messages = []
-        view = memoryview(data)
-        while view:
-            # After the messages are taken out the buffer holds less than one message, which
-            # is never more than max_size: so there is always room here.
-            room = self.max_size - len(self._buffer)
-            self._buffer += view[:room]
-            view = view[room:]
-            while (message := self._next()) is not None:
-                messages.append(message)
-        return messages
-
-    def close(self) -> None:
-        """The stream has ended: an incomplete message held is an error."""
-        if self._buffer:
-            raise FixError(f"truncated: the stream ended {len(self._buffer)} bytes into a message")
-
-    def _next(self) -> FixMessage | None:
-        """Take the first message out of the buffer, if whole."""
-        buffer, start = self._buffer, len(_PREFIX)
-        if buffer[:start] != _PREFIX[: len(buffer)]:
-            raise FixError("garbage: a message must begin 8=FIX.4.4|9=")
-        if len(buffer) <= start:
-            return None
-        # One digit more than the limit has is enough to tell an oversized message.
-        end = buffer.find(SOH, start, start + self._digits + 2)
-        digits = buffer[start : start + self._digits + 1] if end < 0 else buffer[start:end]
-        if not digits.isdigit() or digits[0] == ord("0"):
-            raise FixError("bad BodyLength")
-        if len(digits) > self._digits:
-            raise FixError(f"oversized: BodyLength has more digits than {self.max_size}")
-        if end < 0:
-            return None
-        body_end = end + 1 + int(digits)
-        size = body_end + _TRAILER
-        if size > self.max_size:
-            raise FixError(f"oversized: {size} bytes, more than the limit of {self.max_size}")
-        if len(buffer) < size:
-            return None
-        trailer = buffer[body_end:size]
-        if trailer[:3] != b"10=" or not trailer[3:6].isdigit() or trailer[6] != SOH:
-            raise FixError("bad CheckSum field, or BodyLength wrong")
-        if int(trailer[3:6]) != sum(buffer[:body_end]) % 256:
-            raise FixError("checksum mismatch")
-        if buffer[body_end - 1] != SOH:
-            raise FixError("BodyLength wrong: the body does not end with a field")
-        message = _message(bytes(buffer[end + 1 : body_end - 1]))
-        del buffer[:size]
-        return message
-
-
-def _message(body: bytes) -> FixMessage:
-    """The FixMessage of a framed body (fields without the final SOH), checked field by field."""
-    message = FixMessage()
-    message.append_pair(8, BEGIN_STRING)
-    for n, field in enumerate(body.split(b"\x01")):
-        tag, equals, value = field.partition(b"=")
-        if not equals or not _TAG.fullmatch(tag) or not value:
-            raise FixError(f"field {n + 3} is not tag=value")
-        if n == 0 and tag != b"35":
-            raise FixError("MsgType (35) must be the third field")
-        if tag in (b"8", b"9", b"10") or (n and tag == b"35"):
-            raise FixError(f"tag {tag.decode()} repeated or out of place")
-        message.append_pair(tag, value)
-    return message
-
-
-class Session:
-    """One end of a FIX session: outgoing sequence numbers and header, incoming checks.
-
-    `sender` is this end's CompID, `target` the peer's (a server learns it from the Logon).
-    """
-
-    def __init__(self, sender: str, target: str | None = None) -> None:
-        self.sender = _checked_text(sender, "SenderCompID")
-        self.target = target
-        self.sent = 0  # MsgSeqNum of the last message sent
-        self.received = 0  # and received
-
-    def encode(self, message: FixMessage) -> bytes:
-        """`message` on the wire, with the next sequence number and the time now."""
-        if self.target is None:
-            raise ValueError("the session's target is not known yet")
-        self.sent += 1
-        message.append_pair(49, self.sender, header=True)
-        message.append_pair(56, self.target, header=True)
-        message.append_pair(34, self.sent, header=True)
-        message.append_utc_timestamp(52, datetime.now(UTC), precision=6, header=True)
-        return message.encode()
-
-    def check(self, message: FixMessage) -> None:
-        """Raise FixError unless `message` is the peer's next message in this session (the
-        first one, from a peer not known yet, names it)."""
-        if _int(message, 34) != self.received + 1:
-            raise FixError(f"MsgSeqNum {_int(message, 34)}, expected {self.received + 1}")
-        sender = _text(message, 49)
-        if self.target is None:
-            self.target = sender
-        elif sender != self.target:
-            raise FixError("SenderCompID is not the peer's")
-        if _text(message, 56) != self.sender:
-            raise FixError("TargetCompID is not ours")
-        _text(message, 52)
-        self.received += 1
-
-
-@dataclass(frozen=True)
-class Logon:
-    """35=A: open a session; `heartbeat_s` is HeartBtInt (0: no heartbeats)."""
-
-    heartbeat_s: int = 30
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """35=0: still here; the answer to a TestRequest carries its id."""
-
-    test_req_id: str | None = None
-
-
-@dataclass(frozen=True)
-class TestRequest:
-    """35=1: asks the peer for a Heartbeat with this id."""
-
-    __test__ = False  # not a pytest test class
-    test_req_id: str
-
-
-@dataclass(frozen=True)
-class Logout:
-    """35=5: the session ends; `text` says why."""
-
-    text: str | None = None
-
-
-@dataclass(frozen=True)
-class QuoteReply:
-    """35=S: the venue's `quote` for attempt `attempt` of request `quote.request`, on `side`.
-
-    Its QuoteID is "request:attempt", the key an order for it names.
-    """
-
-    attempt: int
-    side: int
-    quote: Quote
-
-
-@dataclass(frozen=True)
-class QuoteRequestReject:
-    """35=AG: the venue will not quote this request; `reason` says why."""
-
-    request: int
-    attempt: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class QuoteCancel:
-    """35=Z: the client no longer waits for its request's quote."""
-
-    request: int
-    attempt: int
-
-
-@dataclass(frozen=True)
-class NewOrderSingle:
-    """35=D: an order of `size` on `side`, at `price`, for the quote of (request, attempt)."""
-
-    cl_ord_id: str
-    request: int
-    attempt: int
-    side: int
-    size: float
-    price: float
-
-
-@dataclass(frozen=True)
-class OrderReport:
-    """35=8: the venue's `report` on order `cl_ord_id` (attempt `attempt`, `side`, `size`)."""
-
-    cl_ord_id: str
-    attempt: int
-    side: int
-    size: float
-    report: ExecutionReport
-
-
-Message = (
-    Logon
-    | Heartbeat
-    | TestRequest
-    | Logout
-    | QuoteRequest
-    | QuoteReply
-    | QuoteRequestReject
-    | QuoteCancel
-    | NewOrderSingle
-    | OrderReport
-)
 
 
 def encode(message: Message) -> FixMessage:
@@ -321,13 +83,13 @@ def encode(message: Message) -> FixMessage:
             add(108, _nonnegative(heartbeat, "HeartBtInt"))
         case Heartbeat(test_req_id=test):
             fix.append_pair(35, "0", header=True)
-            add(112, None if test is None else _checked_text(test, "TestReqID"))
+            add(112, None if test is None else checked_text(test, "TestReqID"))
         case TestRequest(test_req_id=test):
             fix.append_pair(35, "1", header=True)
-            add(112, _checked_text(test, "TestReqID"))
+            add(112, checked_text(test, "TestReqID"))
         case Logout(text=text):
             fix.append_pair(35, "5", header=True)
-            add(58, None if text is None else _checked_text(text, "Text"))
+            add(58, None if text is None else checked_text(text, "Text"))
         case QuoteRequest():
             fix.append_pair(35, "R", header=True)
             add(131, _key(message.index, message.attempt))
@@ -357,14 +119,14 @@ def encode(message: Message) -> FixMessage:
             fix.append_pair(35, "AG", header=True)
             add(131, _key(request, attempt))
             add(658, 99)
-            add(58, _checked_text(reason, "Text"))
+            add(58, checked_text(reason, "Text"))
         case QuoteCancel(request=request, attempt=attempt):
             fix.append_pair(35, "Z", header=True)
             add(131, _key(request, attempt))
             add(298, 1)
         case NewOrderSingle():
             fix.append_pair(35, "D", header=True)
-            add(11, _checked_text(message.cl_ord_id, "ClOrdID"))
+            add(11, checked_text(message.cl_ord_id, "ClOrdID"))
             add(117, _key(message.request, message.attempt))
             add(40, "D")
             add(55, SYMBOL)
@@ -374,7 +136,7 @@ def encode(message: Message) -> FixMessage:
             fix.append_utc_timestamp(60, datetime.now(UTC), precision=6)
         case OrderReport(cl_ord_id=cl_ord_id, report=report):
             fix.append_pair(35, "8", header=True)
-            _report_fields(fix, message, _checked_text(cl_ord_id, "ClOrdID"), report)
+            _report_fields(fix, message, checked_text(cl_ord_id, "ClOrdID"), report)
         case _:
             raise TypeError(f"not a quoterace FIX message: {message!r}")
     return fix
@@ -416,18 +178,18 @@ def decode(fix: FixMessage) -> Message:
     missing or malformed, or a MsgType quoterace does not use)."""
     kind = fix.message_type
     if kind == b"A":
-        if _int(fix, 98) != 0:
+        if int_field(fix, 98) != 0:
             raise FixError("EncryptMethod (98) must be 0")
         return Logon(_count(fix, 108))
     if kind == b"0":
-        return Heartbeat(_text(fix, 112, required=False))
+        return Heartbeat(text_field(fix, 112, required=False))
     if kind == b"1":
-        return TestRequest(_text(fix, 112))
+        return TestRequest(text_field(fix, 112))
     if kind == b"5":
-        return Logout(_text(fix, 58, required=False))
+        return Logout(text_field(fix, 58, required=False))
     if kind == b"R":
         index, attempt = _request_key(fix, 131)
-        _text(fix, 55)
+        text_field(fix, 55)
         return QuoteRequest(
             index,
             _float(fix, 5007),
@@ -440,15 +202,15 @@ def decode(fix: FixMessage) -> Message:
     if kind == b"S":
         return _quote_reply(fix)
     if kind == b"AG":
-        return QuoteRequestReject(*_request_key(fix, 131), _text(fix, 58))
+        return QuoteRequestReject(*_request_key(fix, 131), text_field(fix, 58))
     if kind == b"Z":
         return QuoteCancel(*_request_key(fix, 131))
     if kind == b"D":
         if fix.get(40) != b"D":
             raise FixError("OrdType (40) must be D (previously quoted)")
-        _text(fix, 55)
+        text_field(fix, 55)
         return NewOrderSingle(
-            _text(fix, 11),
+            text_field(fix, 11),
             *_request_key(fix, 117),
             _decoded_side(fix),
             _positive(fix, 38),
@@ -484,7 +246,7 @@ def _order_report(fix: FixMessage) -> OrderReport:
     if status == (b"F", b"2"):
         reason = None
     elif status == (b"8", b"8"):
-        reason = _text(fix, 58)
+        reason = text_field(fix, 58)
         if reason not in REJECT_REASONS:
             raise FixError(f"reject reason {reason!r} is not one of {REJECT_REASONS}")
     else:
@@ -492,7 +254,7 @@ def _order_report(fix: FixMessage) -> OrderReport:
     report = ExecutionReport(
         request, _count(fix, 5003), _float(fix, 44), reason, _nonnegative_float(fix, 5006)
     )
-    return OrderReport(_text(fix, 11), attempt, _decoded_side(fix), _positive(fix, 38), report)
+    return OrderReport(text_field(fix, 11), attempt, _decoded_side(fix), _positive(fix, 38), report)
 
 
 def _value(fix: FixMessage, tag: int, required: bool = True) -> bytes | None:
@@ -504,7 +266,8 @@ def _value(fix: FixMessage, tag: int, required: bool = True) -> bytes | None:
     return value
 
 
-def _text(fix: FixMessage, tag: int, required: bool = True) -> str | None:
+def text_field(fix: FixMessage, tag: int, required: bool = True) -> str | None:
+    """Field `tag` as printable ASCII text (None if absent and not required); else FixError."""
     value = _value(fix, tag, required)
     if value is None:
         return None
@@ -513,7 +276,8 @@ def _text(fix: FixMessage, tag: int, required: bool = True) -> str | None:
     return value.decode()
 
 
-def _int(fix: FixMessage, tag: int) -> int:
+def int_field(fix: FixMessage, tag: int) -> int:
+    """Required field `tag` as an integer; else FixError."""
     value = _value(fix, tag)
     if not _INT.fullmatch(value):
         raise FixError(f"tag {tag}: not an integer")
@@ -521,7 +285,7 @@ def _int(fix: FixMessage, tag: int) -> int:
 
 
 def _count(fix: FixMessage, tag: int) -> int:
-    value = _int(fix, tag)
+    value = int_field(fix, tag)
     if value < 0:
         raise FixError(f"tag {tag}: negative")
     return value
@@ -598,7 +362,8 @@ def _nonnegative(value: int, name: str) -> int:
     return value
 
 
-def _checked_text(text: str, name: str) -> str:
+def checked_text(text: str, name: str) -> str:
+    """`text`, if FIX can carry it as field `name`'s value; else ValueError."""
     if not (text.isascii() and _TEXT.fullmatch(text.encode())):
         raise ValueError(f"{name} {text!r}: must be 1 to 256 printable ASCII characters")
     return text

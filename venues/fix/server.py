@@ -38,14 +38,14 @@ A QuoteCancel cancels that request's task: the venue stops answering, and with s
 forgotten is rejected "expired", at once: the venue no longer honours it.
 
 Nothing a peer sends costs more than its own connection (nor does an error in the venue's
-own code, which is logged): messages are read with a bounded
-FixReader; a malformed message, a bad checksum, an unknown or out-of-place message type, a
-sequence gap or a message before the Logon closes that connection (with a Logout saying why,
-once logged on); so do no whole Logon within `Limits.logon_timeout_s` of connecting, silence
-past `Limits.idle_timeout_s`, a peer that stops reading (its
-outbox full, or a send stalled past `Limits.send_timeout_s`), and more than
-`Limits.max_in_flight` orders at once (quote requests beyond it are refused with a
-QuoteRequestReject instead). A connection past `Limits.max_connections`, or past
+own code, which is logged). The session layer (venues.fix.session, under `Limits.session`)
+reads with a bounded FixReader and closes the connection on a malformed message, a bad
+checksum, an unknown or out-of-place message type, a sequence gap or a message before the
+Logon (with a Logout saying why, once logged on), on no whole Logon within
+`Limits.logon_timeout_s` of connecting, on silence past `Limits.idle_timeout_s`, and on a peer
+that stops reading (its outbox full, or a send stalled past `Limits.send_timeout_s`). Here,
+more than `Limits.max_in_flight` orders at once close it too (quote requests beyond it are
+refused with a QuoteRequestReject instead). A connection past `Limits.max_connections`, or past
 `Limits.max_connections_per_peer` from one address, is closed as soon as it is accepted.
 Servers bind 127.0.0.1 unless told otherwise.
 """
@@ -56,32 +56,23 @@ import collections
 import dataclasses
 import functools
 import logging
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import trio
-from simplefix import FixMessage
 
-from venues.fix import (
-    MAX_MESSAGE_BYTES,
-    FixError,
-    FixReader,
-    Heartbeat,
-    Logon,
-    Logout,
+from venues.fix.errors import FixError
+from venues.fix.messages import (
     Message,
     NewOrderSingle,
     OrderReport,
     QuoteCancel,
     QuoteReply,
     QuoteRequestReject,
-    Session,
-    TestRequest,
-    decode,
-    encode,
 )
+from venues.fix.reader import MAX_MESSAGE_BYTES, FixReader
+from venues.fix.session import Link, Session, SessionLimits
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.venue import ZERO_OUTBOUND_S, Venue, VenueDraws, VenueSpec
 
@@ -113,6 +104,18 @@ class Limits:
             if not getattr(self, field.name) > 0:
                 raise ValueError(f"{field.name}: must be > 0")
         FixReader(self.max_message_bytes)  # ValueError now, not at each connection
+
+    @property
+    def session(self) -> SessionLimits:
+        """The limits each connection's session layer keeps."""
+        return SessionLimits(
+            self.max_message_bytes,
+            self.logon_timeout_s,
+            self.idle_timeout_s,
+            self.send_timeout_s,
+            self.max_outbox,
+            self.linger_s,
+        )
 
 
 class VenueServer:
@@ -212,82 +215,26 @@ class VenueServer:
 
 
 class _Connection:
-    """One client's session: a reader (this task), a writer, and a task per answer due."""
+    """One client's session: a Link (venues.fix.session) and a task per answer due."""
 
     def __init__(self, server: VenueServer, stream: trio.abc.Stream) -> None:
         self.server = server
         self.venue = server.venue
         self.limits = server.limits
-        self.stream = stream
-        self.session = Session(server.comp_id)
-        self.reader = FixReader(self.limits.max_message_bytes)
-        self.outbox, self.outgoing = trio.open_memory_channel[bytes](self.limits.max_outbox)
-        self.logged_on = False
-        self.heartbeat_s = math.inf
+        self.link = Link(stream, Session(server.comp_id), self.limits.session, self._handle)
         self.in_flight: dict[tuple[int, int], trio.CancelScope] = {}
         self.orders = 0
         # (request, attempt) -> the request as the venue saw it and its quote
         self.quotes: OrderedDict[tuple[int, int], tuple[QuoteRequest, Quote]] = OrderedDict()
-        self.reason: str | None = None
-        self.scope = trio.CancelScope()
-        self.tasks: trio.Nursery | None = None
 
     async def run(self) -> None:
-        """Serve the session; then send what is queued and a Logout, for at most linger_s."""
-        with self.scope:
-            async with trio.open_nursery() as connection:
-                connection.start_soon(self._write)
-                async with trio.open_nursery() as self.tasks:
-                    reason, text = await self._read()
-                    self.tasks.cancel_scope.cancel()
-                self._end(reason, text)
-                connection.cancel_scope.deadline = trio.current_time() + self.limits.linger_s
-        log.info("%s: connection closed: %s", self.server.comp_id, self.reason)
+        """Serve the session until it ends."""
+        await self.link.run()
+        log.info("%s: connection closed: %s", self.server.comp_id, self.link.reason)
 
-    async def _read(self) -> tuple[str, str | None]:
-        """Read and handle messages until the session ends: why, and the Logout's text."""
-        logon_by = trio.current_time() + self.limits.logon_timeout_s
-        try:
-            while True:
-                until = (
-                    trio.current_time() + self.limits.idle_timeout_s if self.logged_on else logon_by
-                )
-                with trio.move_on_at(until) as idle:
-                    data = await self.stream.receive_some(self.limits.max_message_bytes)
-                if idle.cancelled_caught and not self.logged_on:
-                    return f"no Logon in {self.limits.logon_timeout_s:g} s", None
-                if idle.cancelled_caught:
-                    reason = f"idle for {self.limits.idle_timeout_s:g} s"
-                    return reason, reason
-                if not data:
-                    self.reader.close()
-                    return "the peer closed the connection", None
-                for message in self.reader.feed(data):
-                    if self._handle(message):
-                        return "logout", None
-        except FixError as error:
-            return f"protocol error: {error.reason}", error.reason
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return "connection lost", None
-
-    def _handle(self, fix: FixMessage) -> bool:
-        """Act on one message; True when it ends the session (a Logout)."""
-        self.session.check(fix)
-        message = decode(fix)
-        if not self.logged_on:
-            if not isinstance(message, Logon):
-                raise FixError("the first message must be a Logon")
-            self.logged_on = True
-            self.heartbeat_s = message.heartbeat_s or math.inf
-            self._send(message)
-            return False
+    def _handle(self, message: Message) -> None:
+        """Act on one of the client's messages (the session's own are the Link's)."""
         match message:
-            case Heartbeat():
-                pass
-            case TestRequest(test_req_id=test):
-                self._send(Heartbeat(test))
-            case Logout():
-                return True
             case QuoteRequest():
                 self._quote_request(message)
             case QuoteCancel(request=request, attempt=attempt):
@@ -298,7 +245,6 @@ class _Connection:
                 self._order(message)
             case _:
                 raise FixError(f"{type(message).__name__} is not a message for a venue")
-        return False
 
     def _quote_request(self, request: QuoteRequest) -> None:
         key = (request.index, request.attempt)
@@ -310,12 +256,12 @@ class _Connection:
         elif len(self.in_flight) >= self.limits.max_in_flight:
             refusal = f"too many requests in flight (limit {self.limits.max_in_flight})"
         if refusal is not None:
-            self._send(QuoteRequestReject(*key, refusal))
+            self.link.send(QuoteRequestReject(*key, refusal))
             return
         scope = self.in_flight[key] = trio.CancelScope()
         # Sent, as far as the venue knows, when it arrived: now.
         asked = QuoteRequest(request.index, trio.current_time(), request.side, request.size, key[1])
-        self.tasks.start_soon(self._quote, asked, request.sent_after_s, scope)
+        self.link.tasks.start_soon(self._quote, asked, request.sent_after_s, scope)
 
     async def _quote(
         self, request: QuoteRequest, sent_after_s: float, scope: trio.CancelScope
@@ -332,7 +278,7 @@ class _Connection:
         self.quotes.move_to_end(key)
         if len(self.quotes) > self.limits.max_quotes:
             self.quotes.popitem(last=False)
-        self._send(
+        self.link.send(
             QuoteReply(request.attempt, request.side, quote._replace(sent_after_s=sent_after_s))
         )
 
@@ -343,7 +289,9 @@ class _Connection:
         held = self.quotes.pop((order.request, order.attempt), None)
         if held is None or trio.current_time() - held[1].priced_at > self.limits.quote_life_s:
             report = ExecutionReport(order.request, self.venue.index, order.price, "expired", 0.0)
-            self._send(OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report))
+            self.link.send(
+                OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report)
+            )
             return
         request, quote = held
         if order.side != request.side or order.price != quote.price:
@@ -354,7 +302,7 @@ class _Connection:
         self.venue.used(request.attempt, request.index)
         self.orders += 1
         sized = dataclasses.replace(request, size=order.size)
-        self.tasks.start_soon(self._fill, order, sized, quote, decided_after_s)
+        self.link.tasks.start_soon(self._fill, order, sized, quote, decided_after_s)
 
     async def _fill(
         self, order: NewOrderSingle, request: QuoteRequest, quote: Quote, decided_after_s: float
@@ -363,47 +311,7 @@ class _Connection:
             report = await self.venue.order(quote, request, decided_after_s)
         finally:
             self.orders -= 1
-        self._send(OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report))
-
-    def _send(self, message: Message) -> None:
-        """Queue `message`; a peer that lets its outbox fill up is dropped."""
-        try:
-            self.outbox.send_nowait(self.session.encode(encode(message)))
-        except trio.WouldBlock:
-            self._abort(f"the peer is not reading: {self.limits.max_outbox} messages queued")
-
-    def _end(self, reason: str, text: str | None) -> None:
-        """The session is over: queue a Logout (with `text`), and no more."""
-        self.reason = self.reason or reason
-        if self.logged_on:
-            self._send(Logout(text))
-        self.outbox.close()
-
-    def _abort(self, reason: str) -> None:
-        """Close the connection now, dropping whatever is queued."""
-        self.reason = self.reason or reason
-        self.scope.cancel()
-
-    async def _write(self) -> None:
-        """Send queued messages in order, and a Heartbeat after heartbeat_s of silence."""
-        try:
-            while True:
-                with trio.move_on_after(self.heartbeat_s) as quiet:
-                    data = await self.outgoing.receive()
-                if quiet.cancelled_caught:
-                    self._send(Heartbeat())  # queued: sequence numbers stay in order
-                    continue
-                with trio.move_on_after(self.limits.send_timeout_s) as stalled:
-                    await self.stream.send_all(data)
-                if stalled.cancelled_caught:
-                    self._abort(
-                        f"the peer is not reading: a send stalled {self.limits.send_timeout_s:g} s"
-                    )
-                    return
-        except trio.EndOfChannel:
-            pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._abort("connection lost")
+        self.link.send(OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report))
 
 
 def _peer(stream: trio.abc.Stream) -> str | None:

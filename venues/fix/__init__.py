@@ -1,0 +1,46 @@
+"""FIX 4.4 for network mode: the framing reader (reader), quoterace's messages (messages) and
+their tag encoding (codec), the session layer both ends run (session), and the venue server
+(server)."""
+
+from venues.fix.codec import decode, encode
+from venues.fix.errors import REASON_CHARS, FixError
+from venues.fix.messages import (
+    Heartbeat,
+    Logon,
+    Logout,
+    Message,
+    NewOrderSingle,
+    OrderReport,
+    QuoteCancel,
+    QuoteReply,
+    QuoteRequestReject,
+    TestRequest,
+)
+from venues.fix.reader import MAX_MESSAGE_BYTES, FixReader
+from venues.fix.server import NETWORKS, Limits, VenueServer
+from venues.fix.session import Link, Session, SessionLimits
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "NETWORKS",
+    "REASON_CHARS",
+    "FixError",
+    "FixReader",
+    "Heartbeat",
+    "Limits",
+    "Link",
+    "Logon",
+    "Logout",
+    "Message",
+    "NewOrderSingle",
+    "OrderReport",
+    "QuoteCancel",
+    "QuoteReply",
+    "QuoteRequestReject",
+    "Session",
+    "SessionLimits",
+    "TestRequest",
+    "VenueServer",
+    "decode",
+    "encode",
+]

@@ -1,0 +1,117 @@
+"""FixReader: FIX messages framed out of a byte stream, strictly, in bounded memory.
+
+simplefix's `FixParser` is not used: it buffers without limit while it waits for a CheckSum
+field, skips garbage before a BeginString silently, never checks BodyLength or the checksum,
+and trusts data-length fields (tag 95 and friends) to say how much more to wait for. A peer
+must not be able to make a server hold memory or accept a corrupt message, so framing here is
+strict: every message is `8=FIX.4.4|9=<length>|...|10=<checksum>|`, whole and nothing between.
+Data fields (whose values may hold SOH) are not supported.
+"""
+
+from __future__ import annotations
+
+import re
+
+from simplefix import FixMessage
+
+from venues.fix.errors import FixError
+
+BEGIN_STRING = "FIX.4.4"
+MAX_MESSAGE_BYTES = 4096
+
+SOH = 1  # the field separator, as a byte value
+_PREFIX = b"8=FIX.4.4\x019="
+_TRAILER = len(b"10=000\x01")
+_TAG = re.compile(rb"[1-9][0-9]{0,8}")
+
+
+class FixReader:
+    """Frames FIX messages out of a byte stream, holding at most `max_size` bytes.
+
+    `feed(data)` returns the messages that `data` completes; a message declaring more than
+    `max_size` bytes, bad framing (BeginString, BodyLength, a field that is not tag=value, a
+    CheckSum field out of place), a wrong checksum, or bytes between messages raise FixError
+    as soon as they are seen, without waiting for the rest. At the end of the stream, `close()`
+    raises FixError if a message was cut short. After a FixError the stream cannot be trusted:
+    drop it.
+    """
+
+    def __init__(self, max_size: int = MAX_MESSAGE_BYTES) -> None:
+        if max_size < 64:
+            raise ValueError(f"max_size: {max_size} is too small for any message")
+        self.max_size = max_size
+        self._digits = len(str(max_size))  # a longer BodyLength is too long anyway
+        self._buffer = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes of an incomplete message are held."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[FixMessage]:
+        """The messages completed by `data`, in order."""
+        messages = []
+        view = memoryview(data)
+        while view:
+            # After the messages are taken out the buffer holds less than one message, which
+            # is never more than max_size: so there is always room here.
+            room = self.max_size - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            while (message := self._next()) is not None:
+                messages.append(message)
+        return messages
+
+    def close(self) -> None:
+        """The stream has ended: an incomplete message held is an error."""
+        if self._buffer:
+            raise FixError(f"truncated: the stream ended {len(self._buffer)} bytes into a message")
+
+    def _next(self) -> FixMessage | None:
+        """Take the first message out of the buffer, if whole."""
+        buffer, start = self._buffer, len(_PREFIX)
+        if buffer[:start] != _PREFIX[: len(buffer)]:
+            raise FixError("garbage: a message must begin 8=FIX.4.4|9=")
+        if len(buffer) <= start:
+            return None
+        # One digit more than the limit has is enough to tell an oversized message.
+        end = buffer.find(SOH, start, start + self._digits + 2)
+        digits = buffer[start : start + self._digits + 1] if end < 0 else buffer[start:end]
+        if not digits.isdigit() or digits[0] == ord("0"):
+            raise FixError("bad BodyLength")
+        if len(digits) > self._digits:
+            raise FixError(f"oversized: BodyLength has more digits than {self.max_size}")
+        if end < 0:
+            return None
+        body_end = end + 1 + int(digits)
+        size = body_end + _TRAILER
+        if size > self.max_size:
+            raise FixError(f"oversized: {size} bytes, more than the limit of {self.max_size}")
+        if len(buffer) < size:
+            return None
+        trailer = buffer[body_end:size]
+        if trailer[:3] != b"10=" or not trailer[3:6].isdigit() or trailer[6] != SOH:
+            raise FixError("bad CheckSum field, or BodyLength wrong")
+        if int(trailer[3:6]) != sum(buffer[:body_end]) % 256:
+            raise FixError("checksum mismatch")
+        if buffer[body_end - 1] != SOH:
+            raise FixError("BodyLength wrong: the body does not end with a field")
+        message = _message(bytes(buffer[end + 1 : body_end - 1]))
+        del buffer[:size]
+        return message
+
+
+def _message(body: bytes) -> FixMessage:
+    """The FixMessage of a framed body (fields without the final SOH), checked field by field."""
+    message = FixMessage()
+    message.append_pair(8, BEGIN_STRING)
+    for n, field in enumerate(body.split(b"\x01")):
+        tag, equals, value = field.partition(b"=")
+        if not equals or not _TAG.fullmatch(tag) or not value:
+            raise FixError(f"field {n + 3} is not tag=value")
+        if n == 0 and tag != b"35":
+            raise FixError("MsgType (35) must be the third field")
+        if tag in (b"8", b"9", b"10") or (n and tag == b"35"):
+            raise FixError(f"tag {tag.decode()} repeated or out of place")
+        message.append_pair(tag, value)
+    return message
