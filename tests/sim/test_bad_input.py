@@ -5,6 +5,9 @@ mistake; the error line must start with `<file as given>: <key path>: ` and cont
 of the message.
 """
 
+# The table of cases below is one case a line, however long the line.
+# ruff: noqa: E501
+
 from __future__ import annotations
 
 import os
@@ -15,10 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from cli_checks import one_error_line
 
 from sim.cli.main import main
 from sim.model.scenario import bundled
+from tests.helpers.cli_checks import one_error_line
+from tests.helpers.scenarios import write_toml
 
 HEADER = """\
 [scenario]
@@ -89,9 +93,7 @@ def write_scenario(
         text = text.replace(old, new)
     if samples is not None:
         (tmp_path / "samples.txt").write_text(samples, encoding="utf-8")
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_toml(tmp_path, name, text)
 
 
 def call(argv: list[str]) -> int | str | None:
@@ -120,8 +122,9 @@ def assert_one_line_error(
     return line
 
 
-def case(case_id: str, edits: Edits, key: str, fragment: str):
-    return pytest.param(list(edits), key, fragment, id=case_id)
+def top_level(table: str, line: str) -> tuple[str, str]:
+    """The edit of BASE that drops `table` and puts `line` first, as a top-level key."""
+    return BASE, f"{line}\n\n{BASE.replace(table, '')}"
 
 
 NESTED_MIX = (
@@ -130,487 +133,116 @@ NESTED_MIX = (
 )
 NESTED_CONSTANT = '{ weight = 0.1, dist = "constant", ms = 3.0 }'
 
-CASES = [
+# One mistake a line: (id, old, new, key, fragment): BASE with `old` replaced by `new` must fail
+# on `key` with a message holding `fragment`. Left unformatted: wrapped, a case takes six lines.
+# fmt: off
+TABLE = [
     # Unknown and misspelled keys, with suggestions.
-    case(
-        "misspelled-scenario-key",
-        [("requests = 50", "reqests = 50")],
-        "scenario.reqests",
-        "did you mean 'requests'?",
-    ),
-    case(
-        "misspelled-timeout",
-        [("timeout_ms = 50.0", "timeout = 50.0")],
-        "strategies[0].timeout",
-        "did you mean 'timeout_ms'?",
-    ),
-    case(
-        "misspelled-timeout-2nd",
-        [("timeout_ms = 10.0", "timeout_m = 10.0")],
-        "strategies[1].timeout_m",
-        "did you mean 'timeout_ms'?",
-    ),
-    case(
-        "misspelled-sigma",
-        [("sigma = 0.5", "sigmaa = 0.5")],
-        f"{FAST}.sigmaa",
-        "did you mean 'sigma'?",
-    ),
-    case(
-        "misspelled-fail-prob",
-        [("fail_prob = 0.01", "fail_prb = 0.01")],
-        "venues[1].fail_prb",
-        "did you mean 'fail_prob'?",
-    ),
-    case(
-        "misspelled-rate",
-        [("rate_per_s = 1000.0", "rate_per_sec = 1000.0")],
-        "arrivals.rate_per_sec",
-        "did you mean 'rate_per_s'?",
-    ),
-    case(
-        "misspelled-component-key",
-        [("mean_ms = 0.5", "mean = 0.5")],
-        f"{MIX}.components[0].mean",
-        "did you mean 'mean_ms'?",
-    ),
-    case(
-        "misspelled-components",
-        [("components = [", "component = [")],
-        f"{MIX}.component",
-        "did you mean 'components'?",
-    ),
-    case(
-        "unknown-venue-key",
-        [('name = "fast"', 'name = "fast"\ncolour = "red"')],
-        "venues[0].colour",
-        "unknown key",
-    ),
-    case(
-        "unknown-strategy-key",
-        [("timeout_ms = 10.0", "timeout_ms = 10.0\nhedge = true")],
-        "strategies[1].hedge",
-        "unknown key",
-    ),
-    case(
-        "file-on-non-empirical",
-        [("sigma = 0.5", 'sigma = 0.5, file = "samples.txt"')],
-        f"{FAST}.file",
-        "unknown key",
-    ),
-    case(
-        "unknown-table",
-        [(STRATEGIES, STRATEGIES + '\n[venue]\nname = "x"\n')],
-        "venue",
-        "unknown table",
-    ),
-    case("unknown-table-misspelled", [("[arrivals]", "[arrival]")], "arrival", "unknown table"),
-    case(
-        "top-level-key",
-        [("[scenario]", "seed = 3\n\n[scenario]")],
-        "seed",
-        "unknown key at top level",
-    ),
+    ("misspelled-scenario-key", "requests = 50", "reqests = 50", "scenario.reqests", "did you mean 'requests'?"),
+    ("misspelled-timeout", "timeout_ms = 50.0", "timeout = 50.0", "strategies[0].timeout", "did you mean 'timeout_ms'?"),
+    ("misspelled-timeout-2nd", "timeout_ms = 10.0", "timeout_m = 10.0", "strategies[1].timeout_m", "did you mean 'timeout_ms'?"),
+    ("misspelled-sigma", "sigma = 0.5", "sigmaa = 0.5", f"{FAST}.sigmaa", "did you mean 'sigma'?"),
+    ("misspelled-fail-prob", "fail_prob = 0.01", "fail_prb = 0.01", "venues[1].fail_prb", "did you mean 'fail_prob'?"),
+    ("misspelled-rate", "rate_per_s = 1000.0", "rate_per_sec = 1000.0", "arrivals.rate_per_sec", "did you mean 'rate_per_s'?"),
+    ("misspelled-component-key", "mean_ms = 0.5", "mean = 0.5", f"{MIX}.components[0].mean", "did you mean 'mean_ms'?"),
+    ("misspelled-components", "components = [", "component = [", f"{MIX}.component", "did you mean 'components'?"),
+    ("unknown-venue-key", 'name = "fast"', 'name = "fast"\ncolour = "red"', "venues[0].colour", "unknown key"),
+    ("unknown-strategy-key", "timeout_ms = 10.0", "timeout_ms = 10.0\nhedge = true", "strategies[1].hedge", "unknown key"),
+    ("file-on-non-empirical", "sigma = 0.5", 'sigma = 0.5, file = "samples.txt"', f"{FAST}.file", "unknown key"),
+    ("unknown-table", STRATEGIES, STRATEGIES + '\n[venue]\nname = "x"\n', "venue", "unknown table"),
+    ("unknown-table-misspelled", "[arrivals]", "[arrival]", "arrival", "unknown table"),
+    ("top-level-key", "[scenario]", "seed = 3\n\n[scenario]", "seed", "unknown key at top level"),
     # Missing keys and tables.
-    case("no-venues", [(VENUES, "")], "venues", "missing"),
-    case("no-strategies", [(STRATEGIES, "")], "strategies", "missing"),
-    case(
-        "empty-venues",
-        [(VENUES, ""), ("[scenario]", "venues = []\n\n[scenario]")],
-        "venues",
-        "one or more [[venues]] tables",
-    ),
-    case("venue-no-name", [('name = "fast"\n', "")], "venues[0].name", "missing"),
-    case(
-        "venue-no-latency",
-        [('latency = { dist = "lognormal", median_ms = 0.4, sigma = 0.5 }\n', "")],
-        FAST,
-        "missing",
-    ),
-    case("missing-sigma", [(", sigma = 0.5", "")], f"{FAST}.sigma", "missing"),
-    case("missing-dist", [('dist = "lognormal", ', "")], f"{FAST}.dist", "missing"),
-    case(
-        "component-missing-weight",
-        [("weight = 0.1, ", "")],
-        f"{MIX}.components[1].weight",
-        "missing",
-    ),
-    case(
-        "component-missing-dist",
-        [('dist = "exponential", ', "")],
-        f"{MIX}.components[0].dist",
-        "missing",
-    ),
-    case(
-        "mixture-missing-components",
-        [(MIXTURE, '{ dist = "mixture" }')],
-        f"{MIX}.components",
-        "missing",
-    ),
-    case("strategy-missing-kind", [('kind = "best_price"\n', "")], "strategies[1].kind", "missing"),
+    ("no-venues", VENUES, "", "venues", "missing"),
+    ("no-strategies", STRATEGIES, "", "strategies", "missing"),
+    ("empty-venues", *top_level(VENUES, "venues = []"), "venues", "one or more [[venues]] tables"),
+    ("venue-no-name", 'name = "fast"\n', "", "venues[0].name", "missing"),
+    ("venue-no-latency", 'latency = { dist = "lognormal", median_ms = 0.4, sigma = 0.5 }\n', "", FAST, "missing"),
+    ("missing-sigma", ", sigma = 0.5", "", f"{FAST}.sigma", "missing"),
+    ("missing-dist", 'dist = "lognormal", ', "", f"{FAST}.dist", "missing"),
+    ("component-missing-weight", "weight = 0.1, ", "", f"{MIX}.components[1].weight", "missing"),
+    ("component-missing-dist", 'dist = "exponential", ', "", f"{MIX}.components[0].dist", "missing"),
+    ("mixture-missing-components", MIXTURE, '{ dist = "mixture" }', f"{MIX}.components", "missing"),
+    ("strategy-missing-kind", 'kind = "best_price"\n', "", "strategies[1].kind", "missing"),
     # Wrong types.
-    case(
-        "seed-string",
-        [("seed = 7", 'seed = "7"')],
-        "scenario.seed",
-        "must be an integer (got a string)",
-    ),
-    case("seed-date", [("seed = 7", "seed = 2024-01-01")], "scenario.seed", "must be an integer"),
-    case(
-        "requests-float",
-        [("requests = 50", "requests = 1.5")],
-        "scenario.requests",
-        "must be an integer (got a number)",
-    ),
-    case(
-        "requests-bool",
-        [("requests = 50", "requests = true")],
-        "scenario.requests",
-        "must be an integer (got a boolean)",
-    ),
-    case(
-        "sigma-bool",
-        [("sigma = 0.5", "sigma = true")],
-        f"{FAST}.sigma",
-        "must be a number (got a boolean)",
-    ),
-    case(
-        "rate-bool",
-        [("rate_per_s = 1000.0", "rate_per_s = false")],
-        "arrivals.rate_per_s",
-        "must be a number (got a boolean)",
-    ),
-    case(
-        "fail-prob-string",
-        [("fail_prob = 0.01", 'fail_prob = "low"')],
-        "venues[1].fail_prob",
-        "must be a number (got a string)",
-    ),
-    case(
-        "timeout-string",
-        [("timeout_ms = 50.0", 'timeout_ms = "50"')],
-        "strategies[0].timeout_ms",
-        "must be a number (got a string)",
-    ),
-    case(
-        "weight-bool",
-        [("weight = 0.9", "weight = true")],
-        f"{MIX}.components[0].weight",
-        "must be a number (got a boolean)",
-    ),
-    case(
-        "weight-string",
-        [("weight = 0.1", 'weight = "0.1"')],
-        f"{MIX}.components[1].weight",
-        "must be a number (got a string)",
-    ),
-    case(
-        "venue-name-int",
-        [('name = "fast"', "name = 5")],
-        "venues[0].name",
-        "must be a string (got an integer)",
-    ),
-    case(
-        "strategy-name-int",
-        [("timeout_ms = 10.0", "timeout_ms = 10.0\nname = 3")],
-        "strategies[1].name",
-        "must be a string",
-    ),
-    case(
-        "process-int",
-        [('process = "poisson"', "process = 3")],
-        "arrivals.process",
-        "must be a string (got an integer)",
-    ),
-    case(
-        "latency-string",
-        [('{ dist = "lognormal", median_ms = 0.4, sigma = 0.5 }', '"lognormal"')],
-        FAST,
-        "must be a table (got a string)",
-    ),
-    case(
-        "components-string",
-        [(MIXTURE, '{ dist = "mixture", components = "none" }')],
-        f"{MIX}.components",
-        "must be an array",
-    ),
-    case(
-        "component-not-table", [(NESTED_CONSTANT, "0.1")], f"{MIX}.components[1]", "must be a table"
-    ),
-    case(
-        "samples-element-string",
-        [(INLINE_SAMPLES, 'samples_ms = [1.0, "x"]')],
-        f"{EMP}.samples_ms[1]",
-        "must be a number (got a string)",
-    ),
-    case(
-        "scenario-array",
-        [("[scenario]", "[[scenario]]")],
-        "scenario",
-        "must be a table (got an array)",
-    ),
-    case(
-        "arrivals-int",
-        [(ARRIVALS, ""), ("[scenario]", "arrivals = 5\n\n[scenario]")],
-        "arrivals",
-        "must be a table (got an integer)",
-    ),
-    case(
-        "venues-single-table",
-        [(VENUES, '\n[venues]\nname = "x"\n')],
-        "venues",
-        "one or more [[venues]] tables",
-    ),
-    case(
-        "venue-not-table",
-        [(VENUES, ""), ("[scenario]", "venues = [1]\n\n[scenario]")],
-        "venues[0]",
-        "must be a table (got an integer)",
-    ),
-    case(
-        "strategy-not-table",
-        [(STRATEGIES, ""), ("[scenario]", 'strategies = ["first_wins"]\n\n[scenario]')],
-        "strategies[0]",
-        "must be a table",
-    ),
+    ("seed-string", "seed = 7", 'seed = "7"', "scenario.seed", "must be an integer (got a string)"),
+    ("seed-date", "seed = 7", "seed = 2024-01-01", "scenario.seed", "must be an integer"),
+    ("requests-float", "requests = 50", "requests = 1.5", "scenario.requests", "must be an integer (got a number)"),
+    ("requests-bool", "requests = 50", "requests = true", "scenario.requests", "must be an integer (got a boolean)"),
+    ("sigma-bool", "sigma = 0.5", "sigma = true", f"{FAST}.sigma", "must be a number (got a boolean)"),
+    ("rate-bool", "rate_per_s = 1000.0", "rate_per_s = false", "arrivals.rate_per_s", "must be a number (got a boolean)"),
+    ("fail-prob-string", "fail_prob = 0.01", 'fail_prob = "low"', "venues[1].fail_prob", "must be a number (got a string)"),
+    ("timeout-string", "timeout_ms = 50.0", 'timeout_ms = "50"', "strategies[0].timeout_ms", "must be a number (got a string)"),
+    ("weight-bool", "weight = 0.9", "weight = true", f"{MIX}.components[0].weight", "must be a number (got a boolean)"),
+    ("weight-string", "weight = 0.1", 'weight = "0.1"', f"{MIX}.components[1].weight", "must be a number (got a string)"),
+    ("venue-name-int", 'name = "fast"', "name = 5", "venues[0].name", "must be a string (got an integer)"),
+    ("strategy-name-int", "timeout_ms = 10.0", "timeout_ms = 10.0\nname = 3", "strategies[1].name", "must be a string"),
+    ("process-int", 'process = "poisson"', "process = 3", "arrivals.process", "must be a string (got an integer)"),
+    ("latency-string", '{ dist = "lognormal", median_ms = 0.4, sigma = 0.5 }', '"lognormal"', FAST, "must be a table (got a string)"),
+    ("components-string", MIXTURE, '{ dist = "mixture", components = "none" }', f"{MIX}.components", "must be an array"),
+    ("component-not-table", NESTED_CONSTANT, "0.1", f"{MIX}.components[1]", "must be a table"),
+    ("samples-element-string", INLINE_SAMPLES, 'samples_ms = [1.0, "x"]', f"{EMP}.samples_ms[1]", "must be a number (got a string)"),
+    ("scenario-array", "[scenario]", "[[scenario]]", "scenario", "must be a table (got an array)"),
+    ("arrivals-int", *top_level(ARRIVALS, "arrivals = 5"), "arrivals", "must be a table (got an integer)"),
+    ("venues-single-table", VENUES, '\n[venues]\nname = "x"\n', "venues", "one or more [[venues]] tables"),
+    ("venue-not-table", *top_level(VENUES, "venues = [1]"), "venues[0]", "must be a table (got an integer)"),
+    ("strategy-not-table", *top_level(STRATEGIES, 'strategies = ["first_wins"]'), "strategies[0]", "must be a table"),
     # Out of range.
-    case("sigma-zero", [("sigma = 0.5", "sigma = 0")], f"{FAST}.sigma", "must be > 0"),
-    case("sigma-negative", [("sigma = 0.5", "sigma = -0.5")], f"{FAST}.sigma", "must be > 0"),
-    case(
-        "median-zero", [("median_ms = 0.4", "median_ms = 0.0")], f"{FAST}.median_ms", "must be > 0"
-    ),
-    case(
-        "shift-negative",
-        [("sigma = 0.5", "sigma = 0.5, shift_ms = -1.0")],
-        f"{FAST}.shift_ms",
-        "must be >= 0",
-    ),
-    case(
-        "constant-negative", [("ms = 3.0", "ms = -3.0")], f"{MIX}.components[1].ms", "must be >= 0"
-    ),
-    case("seed-negative", [("seed = 7", "seed = -1")], "scenario.seed", "must be >= 0"),
-    case("requests-zero", [("requests = 50", "requests = 0")], "scenario.requests", "must be > 0"),
-    case(
-        "requests-negative",
-        [("requests = 50", "requests = -5")],
-        "scenario.requests",
-        "must be > 0",
-    ),
-    case(
-        "rate-zero",
-        [("rate_per_s = 1000.0", "rate_per_s = 0")],
-        "arrivals.rate_per_s",
-        "must be > 0",
-    ),
-    case(
-        "rate-negative",
-        [("rate_per_s = 1000.0", "rate_per_s = -1000.0")],
-        "arrivals.rate_per_s",
-        "must be >= 0",
-    ),
-    case(
-        "process-unknown",
-        [('process = "poisson"', 'process = "poison"')],
-        "arrivals.process",
-        "must be one of 'poisson', 'uniform'",
-    ),
-    case(
-        "fail-prob-above-1",
-        [("fail_prob = 0.01", "fail_prob = 1.5")],
-        "venues[1].fail_prob",
-        "must be <= 1",
-    ),
-    case(
-        "fail-prob-negative",
-        [("fail_prob = 0.01", "fail_prob = -0.01")],
-        "venues[1].fail_prob",
-        "must be >= 0",
-    ),
-    case(
-        "timeout-zero",
-        [("timeout_ms = 10.0", "timeout_ms = 0")],
-        "strategies[1].timeout_ms",
-        "must be > 0",
-    ),
-    case(
-        "timeout-negative",
-        [("timeout_ms = 50.0", "timeout_ms = -1.0")],
-        "strategies[0].timeout_ms",
-        "must be > 0",
-    ),
-    case(
-        "weight-zero",
-        [("weight = 0.1", "weight = 0")],
-        f"{MIX}.components[1].weight",
-        "must be > 0",
-    ),
-    case(
-        "weight-negative",
-        [("weight = 0.1", "weight = -0.1")],
-        f"{MIX}.components[1].weight",
-        "must be > 0",
-    ),
-    case(
-        "weight-above-1",
-        [("weight = 0.9", "weight = 1.5")],
-        f"{MIX}.components[0].weight",
-        "must be <= 1",
-    ),
-    case(
-        "weights-sum-above-1",
-        [("weight = 0.1", "weight = 0.2")],
-        f"{MIX}.components",
-        "weights must sum to 1",
-    ),
-    case(
-        "weights-sum-below-1",
-        [("weight = 0.9", "weight = 0.5")],
-        f"{MIX}.components",
-        "weights must sum to 1",
-    ),
-    case(
-        "components-empty",
-        [
-            ('{ weight = 0.9, dist = "exponential", mean_ms = 0.5 },\n', ""),
-            (NESTED_CONSTANT + ",\n", ""),
-        ],
-        f"{MIX}.components",
-        "must not be empty",
-    ),
-    case(
-        "nested-mixture-weights",
-        [(NESTED_CONSTANT, NESTED_MIX % "0.5")],
-        f"{MIX}.components[1].components",
-        "weights must sum to 1",
-    ),
-    case(
-        "nested-mixture-weight-zero",
-        [(NESTED_CONSTANT, NESTED_MIX % "0")],
-        f"{MIX}.components[1].components[0].weight",
-        "must be > 0",
-    ),
-    case(
-        "uniform-high-below-low",
-        [
-            (
-                'dist = "lognormal", median_ms = 0.4, sigma = 0.5',
-                'dist = "uniform", low_ms = 2.0, high_ms = 1.0',
-            )
-        ],
-        f"{FAST}.high_ms",
-        "must be >= low_ms",
-    ),
-    case(
-        "samples-empty",
-        [(INLINE_SAMPLES, "samples_ms = []")],
-        f"{EMP}.samples_ms",
-        "must not be empty",
-    ),
-    case(
-        "samples-negative",
-        [(INLINE_SAMPLES, "samples_ms = [1.0, -2.0]")],
-        f"{EMP}.samples_ms",
-        "must be >= 0",
-    ),
-    case(
-        "samples-and-file",
-        [(INLINE_SAMPLES, 'file = "samples.txt", samples_ms = [1.0]')],
-        f"{EMP}.file",
-        "not both",
-    ),
+    ("sigma-zero", "sigma = 0.5", "sigma = 0", f"{FAST}.sigma", "must be > 0"),
+    ("sigma-negative", "sigma = 0.5", "sigma = -0.5", f"{FAST}.sigma", "must be > 0"),
+    ("median-zero", "median_ms = 0.4", "median_ms = 0.0", f"{FAST}.median_ms", "must be > 0"),
+    ("shift-negative", "sigma = 0.5", "sigma = 0.5, shift_ms = -1.0", f"{FAST}.shift_ms", "must be >= 0"),
+    ("constant-negative", "ms = 3.0", "ms = -3.0", f"{MIX}.components[1].ms", "must be >= 0"),
+    ("seed-negative", "seed = 7", "seed = -1", "scenario.seed", "must be >= 0"),
+    ("requests-zero", "requests = 50", "requests = 0", "scenario.requests", "must be > 0"),
+    ("requests-negative", "requests = 50", "requests = -5", "scenario.requests", "must be > 0"),
+    ("rate-zero", "rate_per_s = 1000.0", "rate_per_s = 0", "arrivals.rate_per_s", "must be > 0"),
+    ("rate-negative", "rate_per_s = 1000.0", "rate_per_s = -1000.0", "arrivals.rate_per_s", "must be >= 0"),
+    ("process-unknown", 'process = "poisson"', 'process = "poison"', "arrivals.process", "must be one of 'poisson', 'uniform'"),
+    ("fail-prob-above-1", "fail_prob = 0.01", "fail_prob = 1.5", "venues[1].fail_prob", "must be <= 1"),
+    ("fail-prob-negative", "fail_prob = 0.01", "fail_prob = -0.01", "venues[1].fail_prob", "must be >= 0"),
+    ("timeout-zero", "timeout_ms = 10.0", "timeout_ms = 0", "strategies[1].timeout_ms", "must be > 0"),
+    ("timeout-negative", "timeout_ms = 50.0", "timeout_ms = -1.0", "strategies[0].timeout_ms", "must be > 0"),
+    ("weight-zero", "weight = 0.1", "weight = 0", f"{MIX}.components[1].weight", "must be > 0"),
+    ("weight-negative", "weight = 0.1", "weight = -0.1", f"{MIX}.components[1].weight", "must be > 0"),
+    ("weight-above-1", "weight = 0.9", "weight = 1.5", f"{MIX}.components[0].weight", "must be <= 1"),
+    ("weights-sum-above-1", "weight = 0.1", "weight = 0.2", f"{MIX}.components", "weights must sum to 1"),
+    ("weights-sum-below-1", "weight = 0.9", "weight = 0.5", f"{MIX}.components", "weights must sum to 1"),
+    ("components-empty", MIXTURE, '{ dist = "mixture", components = [] }', f"{MIX}.components", "must not be empty"),
+    ("nested-mixture-weights", NESTED_CONSTANT, NESTED_MIX % "0.5", f"{MIX}.components[1].components", "weights must sum to 1"),
+    ("nested-mixture-weight-zero", NESTED_CONSTANT, NESTED_MIX % "0", f"{MIX}.components[1].components[0].weight", "must be > 0"),
+    ("uniform-high-below-low", 'dist = "lognormal", median_ms = 0.4, sigma = 0.5', 'dist = "uniform", low_ms = 2.0, high_ms = 1.0', f"{FAST}.high_ms", "must be >= low_ms"),
+    ("samples-empty", INLINE_SAMPLES, "samples_ms = []", f"{EMP}.samples_ms", "must not be empty"),
+    ("samples-negative", INLINE_SAMPLES, "samples_ms = [1.0, -2.0]", f"{EMP}.samples_ms", "must be >= 0"),
+    ("samples-and-file", INLINE_SAMPLES, 'file = "samples.txt", samples_ms = [1.0]', f"{EMP}.file", "not both"),
     # nan and inf.
-    case("sigma-nan", [("sigma = 0.5", "sigma = nan")], f"{FAST}.sigma", "finite"),
-    case("sigma-inf", [("sigma = 0.5", "sigma = inf")], f"{FAST}.sigma", "finite"),
-    case(
-        "rate-minus-inf",
-        [("rate_per_s = 1000.0", "rate_per_s = -inf")],
-        "arrivals.rate_per_s",
-        "finite",
-    ),
-    case(
-        "fail-prob-nan", [("fail_prob = 0.01", "fail_prob = nan")], "venues[1].fail_prob", "finite"
-    ),
-    case(
-        "timeout-inf",
-        [("timeout_ms = 50.0", "timeout_ms = +inf")],
-        "strategies[0].timeout_ms",
-        "finite",
-    ),
-    case("weight-nan", [("weight = 0.9", "weight = nan")], f"{MIX}.components[0].weight", "finite"),
-    case(
-        "samples-inf",
-        [(INLINE_SAMPLES, "samples_ms = [1.0, inf]")],
-        f"{EMP}.samples_ms[1]",
-        "finite",
-    ),
+    ("sigma-nan", "sigma = 0.5", "sigma = nan", f"{FAST}.sigma", "finite"),
+    ("sigma-inf", "sigma = 0.5", "sigma = inf", f"{FAST}.sigma", "finite"),
+    ("rate-minus-inf", "rate_per_s = 1000.0", "rate_per_s = -inf", "arrivals.rate_per_s", "finite"),
+    ("fail-prob-nan", "fail_prob = 0.01", "fail_prob = nan", "venues[1].fail_prob", "finite"),
+    ("timeout-inf", "timeout_ms = 50.0", "timeout_ms = +inf", "strategies[0].timeout_ms", "finite"),
+    ("weight-nan", "weight = 0.9", "weight = nan", f"{MIX}.components[0].weight", "finite"),
+    ("samples-inf", INLINE_SAMPLES, "samples_ms = [1.0, inf]", f"{EMP}.samples_ms[1]", "finite"),
     # Unknown distribution and strategy kinds.
-    case(
-        "dist-misspelled",
-        [('"lognormal"', '"lognorm"')],
-        f"{FAST}.dist",
-        "did you mean 'lognormal'?",
-    ),
-    case("dist-unknown", [('"lognormal"', '"cauchy"')], f"{FAST}.dist", "unknown kind 'cauchy'"),
-    case("dist-int", [('dist = "lognormal"', "dist = 3")], f"{FAST}.dist", "unknown kind 3"),
-    case(
-        "component-dist-unknown",
-        [('"exponential"', '"expo"')],
-        f"{MIX}.components[0].dist",
-        "unknown kind 'expo'",
-    ),
-    case(
-        "component-dist-misspelled",
-        [('"constant"', '"constnat"')],
-        f"{MIX}.components[1].dist",
-        "did you mean 'constant'?",
-    ),
-    case(
-        "strategy-kind-unknown",
-        [('"best_price"', '"best_prize"')],
-        "strategies[1].kind",
-        "unknown kind 'best_prize'",
-    ),
-    case(
-        "strategy-kind-int",
-        [('kind = "first_wins"', "kind = 3")],
-        "strategies[0].kind",
-        "unknown kind 3",
-    ),
+    ("dist-misspelled", '"lognormal"', '"lognorm"', f"{FAST}.dist", "did you mean 'lognormal'?"),
+    ("dist-unknown", '"lognormal"', '"cauchy"', f"{FAST}.dist", "unknown kind 'cauchy'"),
+    ("dist-int", 'dist = "lognormal"', "dist = 3", f"{FAST}.dist", "unknown kind 3"),
+    ("component-dist-unknown", '"exponential"', '"expo"', f"{MIX}.components[0].dist", "unknown kind 'expo'"),
+    ("component-dist-misspelled", '"constant"', '"constnat"', f"{MIX}.components[1].dist", "did you mean 'constant'?"),
+    ("strategy-kind-unknown", '"best_price"', '"best_prize"', "strategies[1].kind", "unknown kind 'best_prize'"),
+    ("strategy-kind-int", 'kind = "first_wins"', "kind = 3", "strategies[0].kind", "unknown kind 3"),
     # Names.
-    case(
-        "duplicate-venue",
-        [('name = "flaky"', 'name = "fast"')],
-        "venues[1].name",
-        "duplicate of venues[0] ('fast')",
-    ),
-    case(
-        "duplicate-strategy-kind",
-        [('"best_price"', '"first_wins"')],
-        "strategies[1].name",
-        "duplicate of strategies[0] ('first_wins')",
-    ),
-    case(
-        "duplicate-strategy-name",
-        [("timeout_ms = 10.0", 'timeout_ms = 10.0\nname = "first_wins"')],
-        "strategies[1].name",
-        "duplicate of strategies[0]",
-    ),
-    case(
-        "venue-name-slash",
-        [('name = "fast"', 'name = "fa/st"')],
-        "venues[0].name",
-        "'fa/st': use letters",
-    ),
-    case(
-        "venue-name-dotdot", [('name = "fast"', 'name = "../up"')], "venues[0].name", "use letters"
-    ),
-    case("venue-name-empty", [('name = "measured"', 'name = ""')], "venues[2].name", "use letters"),
-    case(
-        "strategy-name-space",
-        [("timeout_ms = 10.0", 'timeout_ms = 10.0\nname = "my best"')],
-        "strategies[1].name",
-        "use letters",
-    ),
+    ("duplicate-venue", 'name = "flaky"', 'name = "fast"', "venues[1].name", "duplicate of venues[0] ('fast')"),
+    ("duplicate-strategy-kind", '"best_price"', '"first_wins"', "strategies[1].name", "duplicate of strategies[0] ('first_wins')"),
+    ("duplicate-strategy-name", "timeout_ms = 10.0", 'timeout_ms = 10.0\nname = "first_wins"', "strategies[1].name", "duplicate of strategies[0]"),
+    ("venue-name-slash", 'name = "fast"', 'name = "fa/st"', "venues[0].name", "'fa/st': use letters"),
+    ("venue-name-dotdot", 'name = "fast"', 'name = "../up"', "venues[0].name", "use letters"),
+    ("venue-name-empty", 'name = "measured"', 'name = ""', "venues[2].name", "use letters"),
+    ("strategy-name-space", "timeout_ms = 10.0", 'timeout_ms = 10.0\nname = "my best"', "strategies[1].name", "use letters"),
+]
+# fmt: on
+CASES = [
+    pytest.param([(old, new)], key, fragment, id=id_) for id_, old, new, key, fragment in TABLE
 ]
 
 RUN_CASES = {

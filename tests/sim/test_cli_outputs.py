@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_checks import one_error_line
 
 from sim.cli.main import main
 from sim.model.scenario import Scenario, bundled, load
+from tests.helpers.cli_checks import one_error_line
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = 2000

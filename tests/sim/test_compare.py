@@ -78,13 +78,13 @@ def test_stale_quotes_best_price_fills_less_and_pays_more():
     assert slippage["difference"] > 0 and slippage["significant"]
 
 
-def test_compare_json_and_its_errors(capsys, tmp_path):
-    path = tmp_path / "twins.toml"
-    path.write_text(
+def test_compare_json_and_its_errors(capsys, toml_file):
+    path = toml_file(
         "[scenario]\nrequests = 300\n"
         '[[venues]]\nname = "a"\nlatency = { dist = "constant", ms = 1 }\n'
         '[[strategies]]\nkind = "first_wins"\n'
-        '[[strategies]]\nkind = "best_price"\n'
+        '[[strategies]]\nkind = "best_price"\n',
+        "twins.toml",
     )
     assert main(["compare", str(path), "--json", "--resamples", "100"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -94,7 +94,6 @@ def test_compare_json_and_its_errors(capsys, tmp_path):
         "fill_rate",
         "p99_decision_ms",
     }
-    lonely = tmp_path / "lonely.toml"
-    lonely.write_text(path.read_text().rsplit("[[strategies]]", 1)[0])
+    lonely = toml_file(path.read_text().rsplit("[[strategies]]", 1)[0], "lonely.toml")
     assert main(["compare", str(lonely)]) == 2
     assert capsys.readouterr().err == f"{lonely}: strategies: compare needs at least two\n"

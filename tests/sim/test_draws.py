@@ -12,14 +12,15 @@ their *index*: inserting a venue before another shifts that venue's index, and s
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import numpy as np
 import pytest
 
 from sim.model.draws import Draws, draw
-from sim.model.scenario import Scenario, parse
 from sim.model.streams import BLOCK
+from tests.helpers.scenarios import build_scenario
 
 SEED = 20240611
 
@@ -49,22 +50,14 @@ def _venue(name: str, kind: str = "lognormal", fail_prob: float = 0.1) -> dict[s
     return {"name": name, "latency": copy.deepcopy(LATENCIES[kind]), "fail_prob": fail_prob}
 
 
-def _scenario(
-    venues: list[dict[str, Any]],
-    *,
-    seed: int = SEED,
-    requests: int = 1000,
-    process: str = "poisson",
-    rate_per_s: float = 1000.0,
-    strategies: list[dict[str, Any]] | None = None,
-) -> Scenario:
-    data = {
-        "scenario": {"seed": seed, "requests": requests},
-        "arrivals": {"process": process, "rate_per_s": rate_per_s},
-        "venues": venues,
-        "strategies": strategies or [{"kind": "first_wins"}],
-    }
-    return parse(data, default_name="t")
+_scenario = functools.partial(
+    build_scenario,
+    seed=SEED,
+    requests=1000,
+    process="poisson",
+    rate=1000.0,
+    strategies=[{"kind": "first_wins"}],
+)
 
 
 def _three_venues() -> list[dict[str, Any]]:
@@ -210,7 +203,7 @@ def test_each_block_has_its_own_stream() -> None:
 
 def test_poisson_arrivals_have_mean_gap_one_over_rate() -> None:
     rate, n = 250.0, 100_000  # n > BLOCK: gaps from two blocks' streams
-    arrivals = draw(_scenario([_venue("a")], requests=n, rate_per_s=rate)).arrival_s
+    arrivals = draw(_scenario([_venue("a")], requests=n, rate=rate)).arrival_s
     gaps = np.diff(arrivals, prepend=0.0)  # the first request arrives one gap after 0
     assert (gaps > 0).all()
     # Exponential gaps have standard deviation = mean = 1/rate, so the mean of n gaps has
@@ -228,7 +221,7 @@ def test_poisson_arrivals_have_mean_gap_one_over_rate() -> None:
 
 def test_uniform_arrivals_are_exactly_i_plus_1_over_rate() -> None:
     rate, n = 3.0, BLOCK + 100  # 1/3 is inexact in binary: accumulating gaps would drift
-    arrivals = draw(_scenario([_venue("a")], requests=n, process="uniform", rate_per_s=rate))
+    arrivals = draw(_scenario([_venue("a")], requests=n, process="uniform", rate=rate))
     expected = (np.arange(n, dtype=float) + 1.0) / rate
     assert np.array_equal(arrivals.arrival_s, expected)
     assert arrivals.arrival_s[0] == 1 / rate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -13,21 +14,11 @@ from sim.engines.trio import run_trio
 from sim.measure.run import run
 from sim.model.draws import draw
 from sim.model.market import MidPath
-from sim.model.scenario import parse
 from sim.report.atomic import summary_json
 from strategies import BestPrice, FirstWins
+from tests.helpers.scenarios import build_scenario
 
-
-def scenario(venues, strategies=None, requests=2000, rate=5000.0, seed=7, process="poisson"):
-    return parse(
-        {
-            "scenario": {"seed": seed, "requests": requests},
-            "arrivals": {"process": process, "rate_per_s": rate},
-            "venues": venues,
-            "strategies": strategies or [{"kind": "first_wins"}, {"kind": "best_price"}],
-        },
-        default_name="t",
-    )
+scenario = functools.partial(build_scenario, seed=7, requests=2000, rate=5000.0, process="poisson")
 
 
 def world(s):

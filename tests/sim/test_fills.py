@@ -9,6 +9,7 @@ Where the market moves, expected outcomes are recomputed from a fresh MidPath of
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -19,34 +20,15 @@ from sim.engines.records import FILLED, NO_QUOTE, ORDER_REJECTS, OUTCOMES, REJEC
 from sim.measure.run import run
 from sim.model.draws import draw
 from sim.model.market import Jumps, MarketSpec, MidPath
-from sim.model.scenario import parse
+from tests.helpers.scenarios import build_scenario
 
 M0 = 100.0  # the default mid
 EXACT_BPS = 1e-9  # float rounding of prices near 100 is ~1e-10 bps
 
 
-def scenario(
-    venues: list[dict[str, Any]],
-    strategies: list[dict[str, Any]] | None = None,
-    *,
-    requests: int = 1000,
-    rate: float = 2000.0,
-    seed: int = 11,
-    market: dict[str, Any] | None = None,
-    order: dict[str, Any] | None = None,
-    process: str = "poisson",
-):
-    data: dict[str, Any] = {
-        "scenario": {"seed": seed, "requests": requests},
-        "arrivals": {"process": process, "rate_per_s": rate},
-        "venues": venues,
-        "strategies": strategies or [{"kind": "first_wins"}, {"kind": "best_price"}],
-    }
-    if market is not None:
-        data["market"] = market
-    if order is not None:
-        data["order"] = order
-    return parse(data, default_name="fills")
+scenario = functools.partial(
+    build_scenario, seed=11, requests=1000, rate=2000.0, process="poisson", name="fills"
+)
 
 
 def const(ms: float) -> dict[str, Any]:

@@ -9,6 +9,7 @@ formulas (M/M/1, M/M/c) are in test_queueing.py.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -29,6 +30,7 @@ from sim.model.arrivals import Arrivals, Bursts, arrival_times
 from sim.model.errors import ScenarioError
 from sim.model.scenario import parse
 from sim.report.atomic import summary_json
+from tests.helpers.scenarios import build_scenario
 from venues.servers import Servers
 
 
@@ -36,16 +38,9 @@ def constant(ms: float) -> dict:
     return {"dist": "constant", "ms": ms}
 
 
-def scenario(venues, arrivals, strategies=None, requests=1000, seed=3, **header):
-    return parse(
-        {
-            "scenario": {"seed": seed, "requests": requests, **header},
-            "arrivals": arrivals,
-            "venues": venues,
-            "strategies": strategies or [{"kind": "first_wins", "timeout_ms": 1000.0}],
-        },
-        default_name="t",
-    )
+scenario = functools.partial(
+    build_scenario, seed=3, requests=1000, strategies=[{"kind": "first_wins", "timeout_ms": 1000.0}]
+)
 
 
 # --- closed loop ---------------------------------------------------------------------------
@@ -59,7 +54,7 @@ def test_closed_loop_throughput_is_clients_over_cycle(clients, latency_ms, order
     """Each client's cycle is think + decision + order round trip, all constant here."""
     venue = {"name": "a", "latency": constant(latency_ms), "order_latency": constant(order_ms)}
     arrivals = {"process": "closed", "clients": clients, "think_ms": constant(think_ms)}
-    result = run(scenario([venue], arrivals, requests=960))
+    result = run(scenario([venue], arrivals=arrivals, requests=960))
     cycle_s = (latency_ms + order_ms + think_ms) * 1e-3
     s = result.summary["strategies"]["first_wins"]
     assert s["requests_per_s"] == pytest.approx(clients / cycle_s, rel=1e-9)
@@ -133,11 +128,13 @@ def test_poisson_bursts_with_silence_between():
 def test_bursts_show_in_queue_wait():
     """One server at 1 ms per request: 500/s is fine, bursts at 2000/s queue."""
     venue = {"name": "a", "latency": constant(0.1), "service": constant(1.0), "capacity": 1}
-    steady = run(scenario([venue], {"process": "uniform", "rate_per_s": 500.0}, requests=400))
+    steady = run(
+        scenario([venue], arrivals={"process": "uniform", "rate_per_s": 500.0}, requests=400)
+    )
     bursty = run(
         scenario(
             [venue],
-            {
+            arrivals={
                 "process": "uniform",
                 "rate_per_s": 500.0,
                 "bursts": {"on_ms": 10.0, "off_ms": 40.0, "rate_per_s": 2000.0},
@@ -169,7 +166,7 @@ def slow(propagate: bool, capacity: int | None = 1) -> dict:
 @pytest.mark.parametrize(("propagate", "spent_ms"), [(True, 2.0), (False, 10.0)])
 def test_a_cancel_saves_the_service_after_it_arrives(propagate, spent_ms):
     venues = [FAST, slow(propagate)]
-    result = run(scenario(venues, {"process": "uniform", "rate_per_s": 10.0}, requests=20))
+    result = run(scenario(venues, arrivals={"process": "uniform", "rate_per_s": 10.0}, requests=20))
     records = result.strategies["first_wins"].records
     assert (records.venue == 0).all() and np.allclose(records.decision_s, 0.002, rtol=0)
     assert records.venue_busy_s.tolist() == pytest.approx([0.020, 20 * spent_ms * 1e-3])
@@ -185,7 +182,9 @@ def test_without_propagation_abandoned_requests_hold_their_place():
     n = 40
     arrivals = {"process": "uniform", "rate_per_s": 200.0}
     held, dropped = (
-        run(scenario([FAST, slow(p)], arrivals, requests=n)).summary["strategies"]["first_wins"]
+        run(scenario([FAST, slow(p)], arrivals=arrivals, requests=n)).summary["strategies"][
+            "first_wins"
+        ]
         for p in (False, True)
     )
     assert held["venue_queue_wait_ms"]["b"] == pytest.approx(5.0 * (n - 1) / 2)
@@ -255,7 +254,14 @@ def test_quotes_that_lose_the_comparison_are_wasted_work_too():
     is acted on and the other's service was for nothing: exactly half."""
     venues = [{"name": n, "latency": constant(1.0), "service": constant(1.0)} for n in ("a", "b")]
     strategies = [{"kind": "first_wins"}, {"kind": "best_price"}, {"kind": "first_k", "k": 2}]
-    result = run(scenario(venues, {"process": "uniform", "rate_per_s": 100.0}, strategies, 50))
+    result = run(
+        scenario(
+            venues,
+            strategies=strategies,
+            arrivals={"process": "uniform", "rate_per_s": 100.0},
+            requests=50,
+        )
+    )
     for s in result.summary["strategies"].values():
         assert s["venue_work_wasted"] == 0.5
 
@@ -263,7 +269,9 @@ def test_quotes_that_lose_the_comparison_are_wasted_work_too():
 def test_unlimited_servers_still_count_wasted_work():
     result = run(
         scenario(
-            [FAST, slow(True, capacity=None)], {"process": "uniform", "rate_per_s": 1e6}, requests=5
+            [FAST, slow(True, capacity=None)],
+            arrivals={"process": "uniform", "rate_per_s": 1e6},
+            requests=5,
         )
     )
     s = result.summary["strategies"]["first_wins"]
@@ -294,8 +302,8 @@ def test_servers_are_deterministic_under_any_scheduling(monkeypatch):
     ]
     s = scenario(
         venues,
-        {"process": "closed", "clients": 6},
-        [{"kind": "first_wins"}, {"kind": "first_k", "k": 2}, {"kind": "hedged"}],
+        strategies=[{"kind": "first_wins"}, {"kind": "first_k", "k": 2}, {"kind": "hedged"}],
+        arrivals={"process": "closed", "clients": 6},
         requests=600,
     )
     outputs = set()
@@ -318,7 +326,9 @@ def test_a_served_quote_expires_counting_from_when_it_was_priced():
             "service": constant(10.0),
             "quote_ttl_ms": ttl_ms,
         }
-        result = run(scenario([venue], {"process": "uniform", "rate_per_s": 10.0}, requests=5))
+        result = run(
+            scenario([venue], arrivals={"process": "uniform", "rate_per_s": 10.0}, requests=5)
+        )
         outcomes = result.records("first_wins")["outcome"].tolist()
         assert outcomes == [OUTCOMES.index(outcome)] * 5, ttl_ms
 
@@ -344,7 +354,7 @@ def test_on_the_wall_clock_a_server_still_serves_one_at_a_time(monkeypatch):
         "cancel_propagation": True,
     }
     arrivals = {"process": "poisson", "rate_per_s": 1500.0}
-    run(scenario([venue, venue | {"name": "b"}], arrivals, requests=150, clock="real"))
+    run(scenario([venue, venue | {"name": "b"}], arrivals=arrivals, requests=150, clock="real"))
     assert len(served) == 2 and sum(map(len, served.values())) >= 150
     for jobs in served.values():
         assert all(start >= arrive for arrive, start, _ in jobs)
@@ -358,7 +368,7 @@ def test_on_the_wall_clock_a_server_still_serves_one_at_a_time(monkeypatch):
 def test_corrected_equals_measured_when_nothing_stalls():
     venue = {"name": "a", "latency": {"dist": "uniform", "low_ms": 1.0, "high_ms": 2.0}}
     arrivals = {"process": "closed", "clients": 2, "think_ms": constant(5.0)}
-    result = run(scenario([venue], arrivals, requests=2000))
+    result = run(scenario([venue], arrivals=arrivals, requests=2000))
     s = result.summary["strategies"]["first_wins"]
     assert s["expected_interval_ms"] > s["decision_ms"]["max"]
     assert s["decision_ms_corrected"] == s["decision_ms"]
@@ -395,7 +405,7 @@ def test_a_closed_loop_thinking_past_engine_resolution_is_bad_input():
     venue = {"name": "a", "latency": constant(1.0)}
     arrivals = {"process": "closed", "clients": 2, "think_ms": constant(1e6)}  # 1000 s each
     with pytest.raises(ScenarioError, match=r"arrivals\.think_ms: the clients think too long"):
-        run(scenario([venue], arrivals, requests=4002))  # 2001 thoughts: 2.001e6 s
+        run(scenario([venue], arrivals=arrivals, requests=4002))  # 2001 thoughts: 2.001e6 s
 
 
 def test_a_closed_loop_running_past_the_limits_stops_with_one_line(monkeypatch):
@@ -409,7 +419,7 @@ def test_a_closed_loop_running_past_the_limits_stops_with_one_line(monkeypatch):
     arrivals = {"process": "closed", "clients": 1}
     monkeypatch.setattr(engine, "MAX_SPAN_S", 1.0)
     with pytest.raises(ScenarioError, match=r"^t: arrivals: the closed loop ran past 1 s"):
-        run(scenario([venue], arrivals, requests=1000))  # 2 ms a request: 2 s
+        run(scenario([venue], arrivals=arrivals, requests=1000))  # 2 ms a request: 2 s
     monkeypatch.undo()
     monkeypatch.setattr(market, "MAX_MARKET_UPDATES", 5000)
     moving = parse(
@@ -429,7 +439,7 @@ def test_expected_interval_too_short_is_bad_input(tmp_path):
     venue = {"name": "a", "latency": constant(1000.0)}
     arrivals = {"process": "closed", "clients": 1, "expected_interval_ms": 1e-6}
     with pytest.raises(ScenarioError, match=r"arrivals\.expected_interval_ms: the correction"):
-        run(scenario([venue], arrivals, requests=200))
+        run(scenario([venue], arrivals=arrivals, requests=200))
 
 
 # --- the wall clock -------------------------------------------------------------------------
@@ -440,7 +450,7 @@ def test_the_wall_clock_runs_the_same_race_and_reports_timer_overshoot():
     than the drawn latency (timers wake late, never early), and the overshoot is reported."""
     venue = {"name": "a", "latency": constant(1.0)}
     arrivals = {"process": "uniform", "rate_per_s": 2000.0}
-    result = run(scenario([venue], arrivals, requests=200, clock="real"))
+    result = run(scenario([venue], arrivals=arrivals, requests=200, clock="real"))
     assert result.summary["clock"] == "real"
     s = result.summary["strategies"]["first_wins"]
     overshoot = s["timer_overshoot_ms"]
@@ -451,7 +461,7 @@ def test_the_wall_clock_runs_the_same_race_and_reports_timer_overshoot():
     # one overshoot per request start and per order round trip
     assert records.timer_overshoot_s.size == 400
     assert (records.timer_overshoot_s > 0).all()  # a timer wakes after its deadline
-    virtual = run(scenario([venue], arrivals, requests=200))
+    virtual = run(scenario([venue], arrivals=arrivals, requests=200))
     assert "timer_overshoot_ms" not in virtual.summary["strategies"]["first_wins"]
     assert virtual.summary["clock"] == "virtual"
 
@@ -505,4 +515,4 @@ def test_the_wall_clock_runs_the_same_race_and_reports_timer_overshoot():
 )
 def test_bad_load_settings_name_the_key(arrivals, venue, header, message):
     with pytest.raises(ScenarioError, match=re.escape(message)):
-        scenario([{"name": "a", "latency": constant(1.0)} | venue], arrivals, **header)
+        scenario([{"name": "a", "latency": constant(1.0)} | venue], arrivals=arrivals, **header)

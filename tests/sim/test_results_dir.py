@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_checks import one_error_line
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
 from rich.console import Console
@@ -31,6 +30,7 @@ from sim.report.plots import PLOTS, percentile_curve, percentiles_figure
 from sim.report.progress import RunProgress
 from sim.report.requests_file import COLUMNS, read_requests
 from sim.report.results_dir import write_results
+from tests.helpers.cli_checks import one_error_line
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

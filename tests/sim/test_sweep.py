@@ -11,12 +11,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from cli_checks import one_error_line
 
 from sim.cli.main import main
 from sim.measure.run import run
 from sim.measure.sweep import METRICS, Plan, grid, parse_set, point_scenario, sweep
 from sim.model.scenario import resolve
+from tests.helpers.cli_checks import one_error_line
 
 SETS = ["venues[0].latency.median_ms=0.5,2", "arrivals.rate_per_s=500,1000"]
 REQUESTS = "scenario.requests=400"

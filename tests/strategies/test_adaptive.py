@@ -11,6 +11,7 @@ from sim.measure.run import run
 from sim.model.scenario import parse
 from sim.report.atomic import summary_json
 from strategies.adaptive import VenueStats
+from tests.helpers.scenarios import build_scenario
 
 VENUES = [
     {"name": "slow", "latency": {"dist": "constant", "ms": 8}},
@@ -26,18 +27,11 @@ VENUES = [
 
 
 def scenario(requests: int = 4000):
-    return parse(
-        {
-            "scenario": {"requests": requests, "seed": 2},
-            "arrivals": {"rate_per_s": 2000},
-            "venues": VENUES,
-            "strategies": [
-                {"kind": "adaptive", "fanout": 1},
-                {"kind": "adaptive", "name": "uniform", "fanout": 1, "explore": 1.0},
-            ],
-        },
-        default_name="adaptive",
-    )
+    strategies = [
+        {"kind": "adaptive", "fanout": 1},
+        {"kind": "adaptive", "name": "uniform", "fanout": 1, "explore": 1.0},
+    ]
+    return build_scenario(VENUES, strategies, seed=2, requests=requests, rate=2000, name="adaptive")
 
 
 def test_it_learns_to_avoid_a_slow_venue_and_one_that_never_fills():

@@ -9,10 +9,10 @@ import math
 
 import pytest
 import trio
-from fakes import decide, venues
 
 from sim.cli.main import main
 from strategies import STRATEGIES
+from tests.helpers.fakes import decide, venues
 
 KINDS = sorted(STRATEGIES)
 
@@ -43,11 +43,11 @@ def test_every_strategy_teaches_and_is_listed(kind, capsys):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_bad_parameters_get_one_line(kind, tmp_path, capsys):
-    path = tmp_path / "bad.toml"
-    path.write_text(
+def test_bad_parameters_get_one_line(kind, toml_file, capsys):
+    path = toml_file(
         '[[venues]]\nname = "a"\nlatency = { dist = "constant", ms = 1 }\n'
-        f'[[strategies]]\nkind = "{kind}"\ntimeout_ms = -1\n'
+        f'[[strategies]]\nkind = "{kind}"\ntimeout_ms = -1\n',
+        "bad.toml",
     )
     assert main(["validate", str(path)]) == 2
     assert capsys.readouterr().err == (f"{path}: strategies[0].timeout_ms: must be > 0 (got -1)\n")

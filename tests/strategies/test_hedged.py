@@ -6,13 +6,13 @@ import random
 
 import pytest
 import trio
-from fakes import MS, decide, venues
 
 from sim.measure.run import run
 from sim.model.errors import ScenarioError
-from sim.model.scenario import parse
 from sim.report.atomic import summary_json
 from strategies import Hedged
+from tests.helpers.fakes import MS, decide, venues
+from tests.helpers.scenarios import build_scenario
 
 
 async def test_a_slow_first_venue_is_backed_up_after_the_delay(autojump_clock):
@@ -65,17 +65,16 @@ async def test_a_percentile_delay_waits_for_observations(autojump_clock):
 def scenario(budget: float, requests: int = 10_000, **hedged):
     # Venue "slow" is always 5 ms; a hedge after 1 ms to "fast" would help every request, so
     # only the budget limits hedging.
-    return parse(
-        {
-            "scenario": {"requests": requests, "seed": 4},
-            "arrivals": {"rate_per_s": 1000},
-            "venues": [
-                {"name": "slow", "latency": {"dist": "constant", "ms": 5}},
-                {"name": "fast", "latency": {"dist": "exponential", "mean_ms": 0.2}},
-            ],
-            "strategies": [{"kind": "hedged", "hedge_delay_ms": 1.0, "budget": budget, **hedged}],
-        },
-        default_name="budget",
+    return build_scenario(
+        [
+            {"name": "slow", "latency": {"dist": "constant", "ms": 5}},
+            {"name": "fast", "latency": {"dist": "exponential", "mean_ms": 0.2}},
+        ],
+        [{"kind": "hedged", "hedge_delay_ms": 1.0, "budget": budget, **hedged}],
+        seed=4,
+        requests=requests,
+        rate=1000,
+        name="budget",
     )
 
 

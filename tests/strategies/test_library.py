@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import MS, decide, venues
 
 from sim.measure.run import run
 from sim.model.errors import ScenarioError
@@ -21,6 +20,7 @@ from strategies import (
     scatter,
 )
 from strategies.registry import STRATEGIES as REGISTRY
+from tests.helpers.fakes import MS, decide, venues
 
 
 async def test_first_k_takes_the_best_of_the_first_k(autojump_clock):

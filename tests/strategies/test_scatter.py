@@ -7,9 +7,9 @@ import random
 
 import pytest
 import trio
-from fakes import MS, decide, venues
 
 from strategies import BestPrice, FirstWins, scatter
+from tests.helpers.fakes import MS, decide, venues
 from venues.messages import QuoteRequest
 
 

@@ -6,12 +6,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-from fakes import decide, venues
 
 from sim.engines.records import OUTCOMES
 from sim.measure.run import run
-from sim.model.scenario import parse
 from strategies import Split
+from tests.helpers.fakes import decide, venues
+from tests.helpers.scenarios import build_scenario
 
 
 async def test_legs_go_best_price_first_until_the_size_is_covered(autojump_clock):
@@ -32,27 +32,17 @@ async def test_a_seller_sells_to_the_highest_bids_first(autojump_clock):
 
 def scenario(size: float, strategies: list[dict], **market):
     ladders = {"a": 1.0, "b": 2.0, "c": 3.0}  # each: 1 unit at s, 1 more at 2s (full spread)
-    return parse(
+    venues = [
         {
-            "scenario": {"requests": 1000, "seed": 3},
-            "order": {"size": size},
-            "market": market,
-            "venues": [
-                {
-                    "name": name,
-                    "latency": {"dist": "exponential", "mean_ms": 1},
-                    "depth": [{"size": 1, "spread_bps": s}, {"size": 1, "spread_bps": 2 * s}],
-                    **(
-                        {"last_look": {"hold_ms": 1, "tolerance_bps": 0}}
-                        if market and name == "a"
-                        else {}
-                    ),
-                }
-                for name, s in ladders.items()
-            ],
-            "strategies": strategies,
-        },
-        default_name="split",
+            "name": name,
+            "latency": {"dist": "exponential", "mean_ms": 1},
+            "depth": [{"size": 1, "spread_bps": s}, {"size": 1, "spread_bps": 2 * s}],
+            **({"last_look": {"hold_ms": 1, "tolerance_bps": 0}} if market and name == "a" else {}),
+        }
+        for name, s in ladders.items()
+    ]
+    return build_scenario(
+        venues, strategies, seed=3, requests=1000, market=market, order={"size": size}, name="split"
     )
 
 

@@ -18,11 +18,11 @@ import socket
 import pytest
 import trio
 import trio.testing
-from fix_client import Client, connect
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_fix import messages
 
+from tests.helpers.fix_client import Client, connect
+from tests.venues.test_fix import messages
 from venues.fix import (
     Heartbeat,
     Limits,

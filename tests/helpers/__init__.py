@@ -1,0 +1,1 @@
+"""Helpers shared by test files: scenario builders, fake venues, a FIX client, CLI checks."""
