@@ -379,38 +379,44 @@ class _Settled:
         """The attempt `a` of the requests `active`, its legs settled in order (so that what
         filled, its VWAP and what is left are trio's floats): the requests to race again."""
         self.asked += a.venue_requests
-        has = (a.venue >= 0).any(axis=0)
-        none = active[~has]  # no quote: the race ends (at its timeout, mostly)
-        self.ends[none] = self.start[none] + a.ended[~has]
+        has = (a.venue >= 0).any(axis=0)  # else no quote: the race ends (at its timeout, mostly)
         if first:
             self.decision_s = np.where(has, a.decided, np.nan)
             self.venue = np.where(has, a.venue[0], -1).astype(np.int32)
-        mine = active[has]
-        decided, round_trip = a.decided[has], a.round_trip[has]
-        self.elapsed[mine] = (self.elapsed[mine] + decided) + round_trip
-        first_reason = np.zeros(mine.size, dtype=np.int8)
-        legs = (a.venue, a.size, a.price, a.reason)
-        for venue, size, price, reason in zip(*(x[:, has] for x in legs), strict=True):
+        start, elapsed = self.start[active], self.elapsed[active]
+        reported = (start + a.decided) + a.round_trip  # trio's clock at the last report
+        self.ends[active] = np.where(has, reported, start + a.ended)
+        elapsed = np.where(has, (elapsed + a.decided) + a.round_trip, elapsed)
+        remaining, notional = self.remaining[active], self.notional[active]
+        orders, first_reason = self.orders[active], np.zeros(active.size, dtype=np.int8)
+        for venue, size, price, reason in zip(a.venue, a.size, a.price, a.reason, strict=True):
             sent = venue >= 0
-            self.orders[mine] += sent
+            orders += sent
             fill, reject = sent & (reason == 0), sent & (reason > 0)
-            self.remaining[mine[fill]] -= size[fill]
-            self.notional[mine[fill]] += size[fill] * price[fill]
+            remaining = np.where(fill, remaining - size, remaining)
+            notional = np.where(fill, notional + size * price, notional)
             first_reason = np.where(reject & (first_reason == 0), reason, first_reason)
             self.rejects += np.bincount(reason[reject], minlength=len(ORDER_REJECTS) + 1)[1:]
-        self.filled_size[mine] = self.order_size - self.remaining[mine]
-        some = mine[self.filled_size[mine] > 0]  # the VWAP of what filled, all of it or part
-        self.fill_price[some] = self.notional[some] / self.filled_size[some]
-        done = self.remaining[mine] <= self.order_size * FILLED_SHARE_SLACK
+        filled = self.order_size - remaining
+        done = has & (remaining <= self.order_size * FILLED_SHARE_SLACK)
         short = np.where(first_reason > 0, first_reason, REJECTED["no_liquidity"])
-        self.outcome[mine] = np.where(done, FILLED, short)
-        self.fill_s[mine[done]] = self.elapsed[mine[done]]
-        reported = (self.start[mine] + decided) + round_trip  # trio's clock at the last report
-        self.ends[mine] = reported
+        some = has & (filled > 0)  # the VWAP of what filled, all of it or part
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vwap = notional / filled
+        self.remaining[active], self.notional[active], self.orders[active] = (
+            remaining,
+            notional,
+            orders,
+        )
+        self.elapsed[active], self.filled_size[active] = elapsed, filled
+        self.fill_price[active] = np.where(some, vwap, self.fill_price[active])
+        self.outcome[active] = np.where(has, np.where(done, FILLED, short), self.outcome[active])
+        self.fill_s[active] = np.where(done, elapsed, self.fill_s[active])
         if last:
-            return mine[:0]  # the last reject ends its race
-        self.start[mine[~done]] = reported[~done]
-        return mine[~done]
+            return active[:0]  # the last reject ends its race
+        again = has & ~done
+        self.start[active[again]] = reported[again]
+        return active[again]
 
 
 def _records(draws: Draws, **fields: Any) -> Records:
