@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from strategies import fields
-from strategies.ranking import best
+from strategies.arrays import Decisions, QuoteArrays, last
+from strategies.ranking import best, best_arrays
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -30,3 +33,11 @@ class BestPrice:
         async with scatter(request, venues, timeout_s=self.timeout_ms * 1e-3) as quotes:
             received = await quotes.collect()
         return best(received, request)
+
+    def decide_arrays(self, quotes: QuoteArrays) -> Decisions:
+        """`decide` over arrays: the best quote, when the last venue answers or at the timeout."""
+        timeout = self.timeout_ms * 1e-3
+        took = quotes.in_by(timeout)
+        arrival = quotes.arrival(took)
+        when = np.where(took.all(axis=0), last(arrival, took), timeout)
+        return Decisions.one(best_arrays(quotes, took, arrival), when, timeout)

@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from strategies import fields
-from strategies.ranking import best
+from strategies.arrays import Decisions, QuoteArrays, last
+from strategies.ranking import best, best_arrays
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -34,3 +37,18 @@ class Deadline:
             async for quote in quotes:
                 return quote
         return None
+
+    def decide_arrays(self, quotes: QuoteArrays) -> Decisions:
+        """`decide` over arrays: the best by the deadline (decided there, or when every venue
+        has answered), else the first quote after it, by the timeout."""
+        timeout = self.timeout_ms * 1e-3
+        until = min(self.deadline_ms * 1e-3, timeout)
+        in_time = quotes.in_by(timeout)
+        arrival = quotes.arrival(in_time)
+        took = in_time & (arrival <= until)
+        first = np.argmin(arrival, axis=0)  # the earliest; among equals the lower venue
+        late = ~took.any(axis=0) & in_time.any(axis=0)
+        chosen = np.where(late, first, best_arrays(quotes, took, arrival))
+        when = np.where(took.all(axis=0), last(arrival, took), until)
+        when = np.where(late, arrival[first, np.arange(quotes.requests)], when)
+        return Decisions.one(chosen, when, timeout)

@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import numpy as np
+
 from strategies import fields
-from strategies.ranking import best
+from strategies.arrays import Decisions, QuoteArrays, last
+from strategies.ranking import best, best_arrays
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -29,3 +32,17 @@ class FirstK:
         async with scatter(request, venues, timeout_s=self.timeout_ms * 1e-3) as quotes:
             received = await quotes.collect(self.k)
         return best(received, request)
+
+    def decide_arrays(self, quotes: QuoteArrays) -> Decisions:
+        """`decide` over arrays: the best of the first k quotes (ties in time: the lower venue
+        first), decided at the k-th, else when every venue has answered, else at the timeout."""
+        timeout, k = self.timeout_ms * 1e-3, self.k
+        in_time = quotes.in_by(timeout)
+        arrival = quotes.arrival(in_time)
+        by_arrival = np.argsort(arrival, axis=0, kind="stable")
+        took = in_time & (np.argsort(by_arrival, axis=0) < k)
+        kth = np.take_along_axis(arrival, by_arrival[min(k, quotes.venues) - 1][None, :], axis=0)
+        received = in_time.sum(axis=0)
+        everyone = np.where(received == quotes.venues, last(arrival, in_time), timeout)
+        when = np.where(received >= k, kth[0], everyone)
+        return Decisions.one(best_arrays(quotes, took, arrival), when, timeout)

@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from strategies import fields
+from strategies.arrays import Decisions, QuoteArrays
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -29,3 +32,12 @@ class FirstWins:
             async for quote in quotes:
                 return quote
         return None
+
+    def decide_arrays(self, quotes: QuoteArrays) -> Decisions:
+        """`decide` over arrays: the first quote by the timeout."""
+        timeout = self.timeout_ms * 1e-3
+        took = quotes.in_by(timeout)
+        arrival = quotes.arrival(took)
+        first = np.argmin(arrival, axis=0)  # the earliest; among equals the lower venue
+        chosen = np.where(took.any(axis=0), first, -1)
+        return Decisions.one(chosen, arrival[first, np.arange(quotes.requests)], timeout)

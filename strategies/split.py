@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from strategies import fields
-from strategies.ranking import rank
+from strategies.arrays import Decisions, QuoteArrays, last
+from strategies.ranking import rank, rank_arrays
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -48,3 +51,26 @@ class Split:
             legs.append(Leg(quote, take))
             remaining -= take
         return legs
+
+    def decide_arrays(self, quotes: QuoteArrays) -> Decisions:
+        """`decide` over arrays: the quotes in by the timeout (decided at the last of them, or
+        at the timeout) as legs from the best price down (ties: the earlier quote, then the
+        lower venue), each for as much as its venue quoted, until the size is covered."""
+        count, n = quotes.venues, quotes.requests
+        requests = np.arange(n)
+        timeout = self.timeout_ms * 1e-3
+        in_time = quotes.in_by(timeout)
+        arrival = quotes.arrival(in_time)
+        _, cost = rank_arrays(quotes, timeout)
+        venue_index = np.broadcast_to(np.arange(count)[:, None], (count, n))
+        ranked = np.lexsort((venue_index, arrival, cost, ~in_time), axis=0)
+        venue, size = np.empty((count, n), dtype=np.int64), np.empty((count, n))
+        left = quotes.size.copy()
+        for k, v in enumerate(ranked):
+            taken = in_time[v, requests] & (left > 0)
+            size[k] = np.minimum(quotes.available[v, requests], left)
+            left = np.where(taken, left - size[k], left)
+            venue[k] = np.where(taken, v, -1)
+        decided = np.where(in_time.all(axis=0), last(arrival, in_time), timeout)
+        has = in_time.any(axis=0)
+        return Decisions(venue, np.where(has, decided, np.nan), np.full(n, timeout), size=size)

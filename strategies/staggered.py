@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from strategies import fields
+from strategies.arrays import Decisions, QuoteArrays
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -48,6 +51,48 @@ class Staggered:
                     now_s = until
                 else:  # every venue asked has answered, and none can fill the order
                     return None
+
+    def decide_arrays(self, quotes: QuoteArrays) -> Decisions:
+        """`decide` over arrays, round by round (each asks a venue or takes a quote, in order
+        of arrival, then venue): the first quote that can fill the order wins; one that
+        cannot sends the gatherer on to the next venue at once."""
+        count, n = quotes.venues, quotes.requests
+        timeout, stagger = self.timeout_ms * 1e-3, self.stagger_ms * 1e-3
+        can_fill = quotes.can_fill()
+        asked_at = np.full((count, n), np.inf)  # after the request
+        taken = np.zeros((count, n), dtype=bool)
+        now = np.zeros(n)
+        asked = np.zeros(n, dtype=np.int64)  # venues asked so far: the first `asked`
+        chosen, decided = np.full(n, -1), np.full(n, np.nan)
+        going = np.ones(n, dtype=bool)
+        columns = np.arange(n)
+        for _ in range(2 * count + 1):
+            ask = going & (asked < count)
+            asked_at[asked[ask], columns[ask]] = now[ask]
+            asked[ask] += 1
+            arrives = asked_at + quotes.latency  # sent_after + latency, as trio adds them
+            waiting = going[None, :] & np.isfinite(asked_at) & ~taken & quotes.answers
+            waiting &= arrives <= timeout
+            first = np.argmin(np.where(waiting, arrives, np.inf), axis=0)
+            at = arrives[first, columns]
+            more = asked < count
+            until = np.where(more, now + stagger, np.inf)
+            got = going & waiting[first, columns] & (at <= np.minimum(until, timeout))
+            win = got & can_fill[first, columns]
+            chosen[win], decided[win] = first[win], at[win]
+            failed = got & ~win  # a quote too small for the order: on to the next venue at once
+            taken[first[failed], columns[failed]] = True
+            now[failed] = at[failed]
+            passed = going & ~got & more & (until < timeout)  # the stagger passed first
+            now[passed] = until[passed]
+            going &= (failed & (at < timeout)) | passed  # at the timeout, the gatherer stops
+            if not going.any():
+                break
+        sent = np.where(chosen >= 0, asked_at[np.maximum(chosen, 0), columns], 0.0)
+        # with no quote that can fill, the race ends when every venue has answered (all
+        # taken, none could fill), else at the timeout
+        ended = np.where(taken.sum(axis=0) == count, now, timeout)
+        return Decisions(chosen[None, :], decided, ended, sent=sent, asked=asked)
 
 
 def _can_fill(quote: Quote, request: QuoteRequest) -> bool:

@@ -6,8 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import numpy as np
+
 from strategies import fields
-from strategies.ranking import best, cost_bps
+from strategies.arrays import Decisions, QuoteArrays, last
+from strategies.ranking import best, best_arrays, cost_bps, cost_bps_arrays
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import Quote, QuoteRequest
 
@@ -34,3 +37,19 @@ class Threshold:
                     return quote
                 received.append(quote)
         return best(received, request)
+
+    def decide_arrays(self, quotes: QuoteArrays) -> Decisions:
+        """`decide` over arrays: the first quote good enough (as cheap as `max_cost_bps` and
+        deep enough), else the best, when the last venue answers or at the timeout."""
+        timeout = self.timeout_ms * 1e-3
+        took = quotes.in_by(timeout)
+        arrival = quotes.arrival(took)
+        until = float(np.max(np.where(took, arrival, 0.0), initial=0.0))
+        cost = cost_bps_arrays(quotes, until)
+        good = took & (cost <= self.max_cost_bps) & quotes.can_fill()
+        first_good = np.argmin(np.where(good, arrival, np.inf), axis=0)
+        found = good.any(axis=0)
+        chosen = np.where(found, first_good, best_arrays(quotes, took, arrival))
+        when = np.where(took.all(axis=0), last(arrival, took), timeout)
+        when = np.where(found, arrival[first_good, np.arange(quotes.requests)], when)
+        return Decisions.one(chosen, when, timeout)

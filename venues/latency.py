@@ -241,3 +241,13 @@ def sample_ms(dist: Latency, rng: np.random.Generator, n: int) -> np.ndarray:
 def sample_s(dist: Latency, rng: np.random.Generator, n: int) -> np.ndarray:
     """`n` draws of `dist` in seconds, shift included."""
     return sample_ms(dist, rng, n) * 1e-3
+
+
+def whole_ns(seconds: Any) -> Any:
+    """`seconds` in whole nanoseconds, ties to even (infinity and NaN stay as they are): a
+    float gives an int, a numpy array the same values as floats. Times are compared in whole
+    nanoseconds where float sums of the same times in another order could differ in the last
+    bit (last look's expiry; exact below 2**53 ns, 104 days)."""
+    if isinstance(seconds, np.ndarray):
+        return np.rint(seconds * 1e9)  # rint keeps infinity and NaN
+    return round(seconds * 1e9) if math.isfinite(seconds) else seconds

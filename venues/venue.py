@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from venues.last_look import LastLook, adverse_move_bps, judge
-from venues.latency import Latency
+from venues.last_look import LastLook, judge, rounded_move_bps
+from venues.latency import Latency, whole_ns
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.pricing import Ladder, Level, quote_price
 from venues.servers import Servers
@@ -125,7 +125,7 @@ class Venue:
         self._walks: dict[float, tuple[float, float]] = {}  # order size -> (spread, available)
         self._ttl_s = math.inf if spec.quote_ttl_ms is None else spec.quote_ttl_ms * 1e-3
         self._hold_s = 0.0 if spec.last_look is None else spec.last_look.hold_ms * 1e-3
-        self._ttl_ns, self._hold_ns = _ns(self._ttl_s), _ns(self._hold_s)
+        self._ttl_ns, self._hold_ns = whole_ns(self._ttl_s), whole_ns(self._hold_s)
         self.requests = 0
         self.servers = None
         if spec.service is not None:
@@ -218,20 +218,12 @@ class Venue:
         checked_mid = self._mid(request.t0 + checked_after)
         reason = judge(
             self._spec.last_look,
-            checked_at=_ns(decided_after_s) + _ns(0.5 * latency) + self._hold_ns,
-            expires_at=_ns(quote.sent_after_s) + _ns(priced_after) + self._ttl_ns,
-            # to 1e-9 bps: a move of exactly the tolerance should not fail on float rounding
-            move_bps=round(
-                adverse_move_bps(request.side, self._mid(quote.priced_at), checked_mid), 9
-            ),
+            checked_at=whole_ns(decided_after_s) + whole_ns(0.5 * latency) + self._hold_ns,
+            expires_at=whole_ns(quote.sent_after_s) + whole_ns(priced_after) + self._ttl_ns,
+            move_bps=rounded_move_bps(request.side, self._mid(quote.priced_at), checked_mid),
             size=request.size,
             available=quote.size,
         )
         round_trip = latency + self._hold_s
         await trio.sleep(round_trip)
         return ExecutionReport(request.index, self.index, quote.price, reason, round_trip)
-
-
-def _ns(seconds: float) -> float:
-    """`seconds` in whole nanoseconds (infinity stays infinite)."""
-    return seconds if math.isinf(seconds) else round(seconds * 1e9)

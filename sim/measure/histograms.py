@@ -16,6 +16,8 @@ from typing import IO
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from venues.latency import whole_ns
+
 HIGHEST_NS = 10**15  # ~11.6 days: the longest request (10 retries of 3 hours) fits
 SIGNIFICANT_DIGITS = 3
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "p99.99": 99.99}
@@ -107,7 +109,7 @@ def corrected_latency_ms(latency_s: np.ndarray, interval_s: float) -> dict[str, 
 
 def _ns(latency_s: np.ndarray) -> np.ndarray:
     """Non-NaN latencies in whole nanoseconds, as recorded."""
-    return np.rint(latency_s[~np.isnan(latency_s)] * 1e9).astype(np.int64)
+    return whole_ns(latency_s[~np.isnan(latency_s)]).astype(np.int64)
 
 
 def _added_counts(ns: np.ndarray, interval_ns: int) -> np.ndarray:

@@ -11,8 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from sim.model.draws import Draws
+from strategies.ranking import relative_cost_bps
 from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
+
+# side * (price - reference) / m0 in bps, positive worse for the client: the strategies' formula
+cost_bps = relative_cost_bps
 
 
 def oracle_prices(
@@ -31,8 +35,3 @@ def oracle_prices(
     usable = np.array(costs)[deep_enough] if any(deep_enough) else np.array(costs)
     best_cost = usable.min(axis=0)  # lowest ask for a buyer, highest bid for a seller
     return side * best_cost
-
-
-def cost_bps(side: np.ndarray, price: np.ndarray, reference: np.ndarray, m0: np.ndarray):
-    """side * (price - reference) / m0 in bps: positive is worse for the client."""
-    return side * (price - reference) / m0 * 1e4
