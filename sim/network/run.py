@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.engines.trio import Remote
 from sim.measure.quality import oracle_prices
 from sim.measure.run import RunResult, strategy_result, summarize, trio_records
 from sim.model.draws import draw
@@ -48,6 +49,16 @@ class Network:
     def __post_init__(self) -> None:
         if self.latency not in NETWORKS:
             raise ValueError(f"latency: {self.latency!r} is not one of {NETWORKS}")
+
+    def run(
+        self,
+        scenario: Scenario,
+        source: str | Path | None,
+        progress: Callable[[str, int], None] | None,
+        engine: str,
+    ) -> RunResult:
+        """`sim.run(scenario, ..., network=self)`: see `over_network`."""
+        return over_network(scenario, source, self, progress, engine)
 
 
 EPOCH_PAST_S = 3600.0  # how old a market epoch may be: its path is made from the epoch on
@@ -128,9 +139,8 @@ def over_network(
                         opened.extend(connections)
                         yield connections
 
-                records = trio_records(
-                    scenario, entry, draws, mid, None, progress, clock=clock, connect=connect
-                )
+                remote = Remote(clock, connect)
+                records = trio_records(scenario, entry, draws, mid, None, progress, remote)
                 mids = path.at(records.arrival_s + (clock.started_unix - epoch))
                 oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
                 results[entry.name], tally = strategy_result(
