@@ -55,13 +55,17 @@ class RacedVenue(QuoteSource, Counted, Protocol):
     ) -> ExecutionReport: ...
 
 
+# Opens connections to the venues, for as long as the context lasts.
+Connect = Callable[[], AbstractAsyncContextManager[Sequence[RacedVenue]]]
+
+
 @dataclass(frozen=True)
 class Remote:
     """Venues over the network (network mode): `connect()` opens connections to them, raced in
     place of simulated venues, and the run keeps time on `clock`, a wall clock."""
 
     clock: trio.abc.Clock
-    connect: Callable[[], AbstractAsyncContextManager[Sequence[RacedVenue]]]
+    connect: Connect
 
 
 def decision_legs(
@@ -261,7 +265,7 @@ class TrioEngine:
     def run(
         self,
         clock: trio.abc.Clock,
-        connect: Callable[[], AbstractAsyncContextManager[Sequence[RacedVenue]]] | None = None,
+        connect: Connect | None = None,
     ) -> Records:
         """Race every request on `clock` (after `connect()` has connected the venues, in
         network mode) and return the records; a strategy's own error is raised unwrapped."""
@@ -273,7 +277,7 @@ class TrioEngine:
             self.on_progress(self.started % self.every)
         return self.ledger.records(self.live)
 
-    async def _main(self, connect: Callable | None) -> None:
+    async def _main(self, connect: Connect | None) -> None:
         if connect is None:
             await self.race_all()
             return

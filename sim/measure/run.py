@@ -42,7 +42,7 @@ RECORD_FIELDS = np.dtype(
 )
 
 
-class Elsewhere(Protocol):
+class NetworkMode(Protocol):
     """Venues that a run races somewhere other than this process (sim.network.Network: FIX
     servers over TCP), and the run that races them: `run`'s `network` argument."""
 
@@ -112,7 +112,7 @@ def run(
     requests: int | None = None,
     progress: Callable[[str, int], None] | None = None,
     engine: str = "auto",
-    network: Elsewhere | None = None,
+    network: NetworkMode | None = None,
 ) -> RunResult:
     """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
 
