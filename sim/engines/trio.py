@@ -6,6 +6,9 @@ decides under a cancel scope. The client then sends an order for the chosen quot
 the venue's fill or reject; after a reject it may re-race (`max_retries`). The clock is trio's
 MockClock with autojump: whenever every task is blocked, time jumps to the next deadline, so a
 simulated hour costs only CPU time.
+
+`run_trio` runs one strategy over the draws: a TrioEngine, with a method per job (the race, the
+order, the client loop), writing what happens in a Ledger (sim.engines.ledger).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ DEFAULT_RATE_PER_S = 1000.0
 # span is checked up front (sim.model.scenario), a closed loop's as its clients send
 # (sim.model.draws, sim.engines.trio).
 MAX_SPAN_S = 1e6
+
 OPEN_LOOP = ("poisson", "uniform")
 
 
