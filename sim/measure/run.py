@@ -10,14 +10,14 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from sim.engines.fast import Prepared, run_fast, unsupported
 from sim.engines.records import ORDER_REJECTS, Records
-from sim.engines.trio import run_trio
+from sim.engines.trio import Remote, run_trio
 from sim.measure.histograms import corrected_latency_ms, latency_histogram, latency_ms
 from sim.measure.quality import oracle_prices
 from sim.measure.tally import CHUNK, Tally
@@ -26,9 +26,6 @@ from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario, load
 from strategies.registry import Strategy
-
-if TYPE_CHECKING:
-    from sim.network.run import Network
 
 RECORD_FIELDS = np.dtype(
     [
@@ -43,6 +40,21 @@ RECORD_FIELDS = np.dtype(
         ("orders", "i4"),
     ]
 )
+
+
+class NetworkMode(Protocol):
+    """Venues that a run races somewhere other than this process (sim.network.Network: FIX
+    servers over TCP), and the run that races them: `run`'s `network` argument."""
+
+    def run(
+        self,
+        scenario: Scenario,
+        source: str | Path | None,
+        progress: Callable[[str, int], None] | None,
+        engine: str,
+    ) -> RunResult:
+        """`sim.run(scenario, ...)` against these venues (`source`: the file or bundled name
+        `scenario` was loaded from, if any)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,7 @@ def run(
     requests: int | None = None,
     progress: Callable[[str, int], None] | None = None,
     engine: str = "auto",
-    network: Network | None = None,
+    network: NetworkMode | None = None,
 ) -> RunResult:
     """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
 
@@ -118,9 +130,7 @@ def run(
     source = None if isinstance(scenario, Scenario) else scenario
     scenario = _scenario(scenario, strategies, seed, requests)
     if network is not None:
-        from sim.network.run import over_network  # here: sim.network.run imports this module
-
-        return over_network(scenario, source, network, progress, engine)
+        return network.run(scenario, source, progress, engine)
     engine = choose_engine(engine, scenario)
     draws = draw(scenario)
     mid = MidPath(scenario.market, scenario.seed)
@@ -241,10 +251,10 @@ def trio_records(
     mid: Callable[[float], float],
     clients: int | None,
     progress: Callable[[str, int], None] | None,
-    **network: Any,
+    remote: Remote | None = None,
 ) -> Records:
-    """One strategy's run on the trio engine; `network`: its clock and connections in network
-    mode (sim.network.run)."""
+    """One strategy's run on the trio engine; `remote`: its venues in network mode
+    (sim.network.run)."""
     try:
         return run_trio(
             draws,
@@ -255,11 +265,11 @@ def trio_records(
             max_retries=entry.max_retries,
             seed=scenario.seed,
             clients=clients,
-            clock=network.pop("clock", scenario.clock),
+            clock=scenario.clock,
             on_progress=None
             if progress is None
             else functools.partial(progress, f"{scenario.name}: {entry.name}"),
-            **network,
+            remote=remote,
         )
     except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
         raise e.in_file(scenario.file) from None

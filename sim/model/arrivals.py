@@ -20,6 +20,13 @@ from sim.model.streams import Purpose, blocked
 from venues.latency import Latency, sample_s
 
 DEFAULT_RATE_PER_S = 1000.0
+
+# How long the arrivals may go on: engine time is a float of seconds, and up to 1e6 s its
+# resolution is 1.2e-10 s, well below the nanoseconds latencies are recorded in. An open loop's
+# span is checked up front (sim.model.scenario), a closed loop's as its clients send
+# (sim.model.draws, sim.engines.trio).
+MAX_SPAN_S = 1e6
+
 OPEN_LOOP = ("poisson", "uniform")
 
 

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sim.model.arrivals import Arrivals
+from sim.model.arrivals import MAX_SPAN_S, Arrivals
 from sim.model.config import build, check, check_bounds, key_name, unknown_choice
 from sim.model.errors import ScenarioError
 from sim.model.market import MAX_MARKET_UPDATES, MarketSpec
@@ -151,10 +151,6 @@ class Scenario:
         except ScenarioError as e:
             raise ScenarioError("--requests", f"{e.key}: {e.message}", self.file) from None
 
-
-# Engine time is a float of seconds: up to 1e6 s its resolution is 1.2e-10 s, well below the
-# nanoseconds latencies are recorded in.
-MAX_SPAN_S = 1e6
 
 _TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
 MAX_RETRIES = 10

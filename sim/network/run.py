@@ -16,12 +16,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.engines.records import Records
+from sim.engines.trio import Remote
 from sim.measure.quality import oracle_prices
 from sim.measure.run import RunResult, strategy_result, summarize, trio_records
-from sim.model.draws import draw
+from sim.model.draws import Draws, draw
 from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
-from sim.model.scenario import Scenario, resolve
+from sim.model.scenario import NamedStrategy, Scenario, resolve
 from sim.network.connection import Address, VenueConnection, connected
 from sim.network.launch import ServerStartError, local_venues
 from venues.fix import NETWORKS
@@ -48,6 +50,16 @@ class Network:
     def __post_init__(self) -> None:
         if self.latency not in NETWORKS:
             raise ValueError(f"latency: {self.latency!r} is not one of {NETWORKS}")
+
+    def run(
+        self,
+        scenario: Scenario,
+        source: str | Path | None,
+        progress: Callable[[str, int], None] | None,
+        engine: str,
+    ) -> RunResult:
+        """`sim.run(scenario, ..., network=self)`: see `over_network`."""
+        return over_network(scenario, source, self, progress, engine)
 
 
 EPOCH_PAST_S = 3600.0  # how old a market epoch may be: its path is made from the epoch on
@@ -76,18 +88,7 @@ def over_network(
     name)."""
     if engine == "fast":
         raise ScenarioError("--engine", "network mode races on the trio engine: drop it")
-    names = [v.name for v in scenario.venues]
-    for name in network.remote:
-        if name not in names:
-            raise ScenarioError(
-                "--venue", f"no venue named {name!r} (there are: {', '.join(names)})"
-            )
-    local = [name for name in names if name not in network.remote]
-    source = network.source or source
-    if local and source is None:
-        raise ScenarioError(
-            "--network", "venue servers started here need the scenario as a file or bundled name"
-        )
+    local, source = _started_here(scenario, network, source)
     scenario = scenario.with_overrides(clock="real")
     epoch = time.time() if network.epoch_unix is None else network.epoch_unix
     check_epoch(epoch)
@@ -111,25 +112,13 @@ def over_network(
     try:
         with servers as started:
             at = {a.name: a for a in started}
+            names = [v.name for v in scenario.venues]
             addresses = [at.get(n) or Address(n, *network.remote[n]) for n in names]
             for entry in scenario.strategies:
                 path.forget_before(time.time() - epoch - 1.0)  # each run reads from its start
                 clock = WallClock(PRECISE_SPIN_S if network.precise else 0.0)
-                opened: list[VenueConnection] = []
-
-                def mid(t: float, clock: WallClock = clock) -> float:
-                    return path(t + (clock.started_unix - epoch))
-
-                @contextlib.asynccontextmanager
-                async def connect(
-                    opened: list[VenueConnection] = opened,
-                ) -> AsyncIterator[list[VenueConnection]]:
-                    async with connected(addresses) as connections:
-                        opened.extend(connections)
-                        yield connections
-
-                records = trio_records(
-                    scenario, entry, draws, mid, None, progress, clock=clock, connect=connect
+                records, failures[entry.name] = _race(
+                    scenario, entry, draws, progress, addresses, clock, path, epoch
                 )
                 mids = path.at(records.arrival_s + (clock.started_unix - epoch))
                 oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
@@ -137,7 +126,6 @@ def over_network(
                     scenario, draws, entry.name, records, mids, oracle
                 )
                 tallies[entry.name] = tally, records
-                failures[entry.name] = {c.name: c.failure for c in opened}
     except ServerStartError as e:
         raise ScenarioError("--network", str(e), scenario.file) from None
     where = {
@@ -150,3 +138,50 @@ def over_network(
     return RunResult(
         scenario, draws, results, summarize(scenario, tallies, "trio", where, failures)
     )
+
+
+def _started_here(
+    scenario: Scenario, network: Network, source: str | Path | None
+) -> tuple[list[str], str | Path | None]:
+    """The venues whose servers the run starts (those not remote), and the scenario they
+    load; checks that every remote venue is one of the scenario's."""
+    names = [v.name for v in scenario.venues]
+    for name in network.remote:
+        if name not in names:
+            raise ScenarioError(
+                "--venue", f"no venue named {name!r} (there are: {', '.join(names)})"
+            )
+    local = [name for name in names if name not in network.remote]
+    source = network.source or source
+    if local and source is None:
+        raise ScenarioError(
+            "--network", "venue servers started here need the scenario as a file or bundled name"
+        )
+    return local, source
+
+
+def _race(
+    scenario: Scenario,
+    entry: NamedStrategy,
+    draws: Draws,
+    progress: Callable[[str, int], None] | None,
+    addresses: list[Address],
+    clock: WallClock,
+    path: MidPath,
+    epoch: float,
+) -> tuple[Records, dict[str, str | None]]:
+    """One strategy's run against the venues at `addresses`, on `clock`, with the market
+    `path` from `epoch` (Unix time). Its records, and why any venue failed (None if none)."""
+    opened: list[VenueConnection] = []
+
+    def mid(t: float) -> float:  # engine time counts from when the clock started
+        return path(t + (clock.started_unix - epoch))
+
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[list[VenueConnection]]:
+        async with connected(addresses) as connections:
+            opened.extend(connections)
+            yield connections
+
+    records = trio_records(scenario, entry, draws, mid, None, progress, Remote(clock, connect))
+    return records, {c.name: c.failure for c in opened}

@@ -8,15 +8,21 @@ import math
 import numpy as np
 import pytest
 import trio
+import trio.testing
 from scipy import optimize
 
-from sim.engines.trio import run_trio
+from sim.engines.ledger import Ledger
+from sim.engines.records import FILLED, NO_QUOTE, ORDER_REJECTS, OUTCOMES
+from sim.engines.trio import TrioEngine, decision_legs, run_trio
 from sim.measure.run import run
 from sim.model.draws import draw
 from sim.model.market import MidPath
+from sim.model.scenario import parse
 from sim.report.atomic import summary_json
 from strategies import BestPrice, FirstWins
+from strategies.split import Leg
 from tests.helpers.scenarios import build_scenario
+from venues.messages import ExecutionReport, Quote
 
 scenario = functools.partial(build_scenario, seed=7, requests=2000, rate=5000.0, process="poisson")
 
@@ -139,3 +145,133 @@ def test_same_seed_same_bytes_whatever_trios_scheduling(monkeypatch):
         outputs.add(summary_json(run(s).summary))
     assert len(outputs) == 1
     assert summary_json(run(s.with_overrides(seed=8)).summary) not in outputs
+
+
+# The engine's parts alone: legs, record keeping, the race's retries, the client loop.
+
+
+def quote(venue: int, request: int = 0, price: float = 100.0) -> Quote:
+    return Quote(request, venue, 1e-3, price)
+
+
+def test_decision_legs_take_a_quote_or_legs_and_name_what_is_wrong():
+    assert decision_legs(quote(1), 0, 2.0, 3, FirstWins()) == [Leg(quote(1), 2.0)]
+    legs = [Leg(quote(0), 0.5), Leg(quote(2), 0.5)]
+    assert decision_legs(tuple(legs), 0, 1.0, 3, FirstWins()) == legs
+    wrong = {
+        "not a Quote, legs or None": "a quote",
+        "venue 3 \\(no such venue\\)": [Leg(quote(3), 1.0)],
+        "a quote for request 1": [Leg(quote(0, request=1), 1.0)],
+        "a leg of size 0": [Leg(quote(0), 0.0)],
+        "two legs on one venue": [Leg(quote(0), 0.5), Leg(quote(0), 0.5)],
+        "more than the 1 left to fill": [Leg(quote(0), 0.75), Leg(quote(1), 0.5)],
+    }
+    for message, decision in wrong.items():
+        error = TypeError if isinstance(decision, str) else ValueError
+        with pytest.raises(error, match=f"strategy 'first_wins'.*{message}"):
+            decision_legs(decision, 0, 1.0, 3, FirstWins())
+
+
+def report(price: float, reason: str | None = None, round_trip_s: float = 1e-3):
+    return ExecutionReport(0, 0, price, reason, round_trip_s)
+
+
+def test_the_ledger_adds_up_partial_fills_and_keeps_the_first_decision():
+    ledger = Ledger([0.0, 1.0], order_size=2.0)
+    ledger.ordered(0, 0, 0.004, venue=2, orders=2)
+    sized = [(1.5, report(100.0)), (0.5, report(101.0, "expired"))]
+    assert not ledger.settle(0, sized, elapsed=0.005)
+    assert ledger.remaining[0] == 0.5 and ledger.filled_size[0] == 1.5
+    assert ledger.fill_price[0] == 100.0 and math.isnan(ledger.fill_s[0])
+    assert ORDER_REJECTS[ledger.outcome[0] - 1] == "expired"
+    ledger.ordered(0, 1, 0.007, venue=1, orders=1)  # a retry: the first decision stays
+    assert ledger.settle(0, [(0.5, report(104.0))], elapsed=0.009)
+    assert (ledger.decision_s[0], ledger.venue[0], ledger.orders[0]) == (0.004, 2, 3)
+    assert (ledger.outcome[0], ledger.fill_s[0]) == (FILLED, 0.009)
+    assert ledger.fill_price[0] == (1.5 * 100.0 + 0.5 * 104.0) / 2.0
+    # legs that cover only part of the size, all filled: what is missing had no liquidity
+    assert not ledger.settle(1, [(1.0, report(99.0))], elapsed=0.002)
+    assert ORDER_REJECTS[ledger.outcome[1] - 1] == "no_liquidity"
+    records = ledger.records([])
+    assert records.rejects.tolist() == [int(r == "expired") for r in ORDER_REJECTS]
+    assert records.orders.tolist() == [3, 0] and records.arrival_s.tolist() == [0.0, 1.0]
+    assert records.filled_size.tolist() == [2.0, 1.0]
+
+
+class ScriptedVenue:
+    """A venue whose orders take ORDER_S and end as `reasons` say, one after another."""
+
+    index, name, requests, servers = 0, "scripted", 0, None
+    ORDER_S = 2e-3
+
+    def __init__(self, reasons):
+        self.reasons, self.sizes = list(reasons), []
+
+    async def order(self, quote, request, decided_after_s):
+        await trio.sleep(self.ORDER_S)
+        self.sizes.append(request.size)
+        return ExecutionReport(request.index, 0, quote.price, self.reasons.pop(0), self.ORDER_S)
+
+
+class QuoteAfter:
+    """A strategy that takes venue 0's quote (or none) after `wait_s`."""
+
+    kind = "quote_after"
+
+    def __init__(self, wait_s: float, decides: bool = True):
+        self.wait_s, self.decides = wait_s, decides
+
+    async def decide(self, request, venues):
+        await trio.sleep(self.wait_s)
+        return quote(0, request.index) if self.decides else None
+
+
+def engine(venue: ScriptedVenue, max_retries: int) -> TrioEngine:
+    """An engine for one request, racing `venue` alone."""
+    s = scenario([{"name": "a", "latency": {"dist": "constant", "ms": 1.0}}], requests=1)
+    strategy = QuoteAfter(1e-3)
+    made = TrioEngine(
+        draw(s, attempts=3), strategy, venues=None, mid=lambda t: 100.0, max_retries=max_retries
+    )
+    made.live.append(venue)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("max_retries", "outcome"), [(0, "expired"), (1, "price_moved"), (2, "filled")]
+)
+def test_a_race_re_races_after_a_reject_while_retries_are_left(max_retries, outcome):
+    venue = ScriptedVenue(["expired", "price_moved", None])
+    racing = engine(venue, max_retries)
+    trio.run(racing.race, 0, 0.0, clock=trio.testing.MockClock(autojump_threshold=0))
+    ledger, attempts = racing.ledger, max_retries + 1
+    assert ledger.orders[0] == attempts and venue.sizes == [1.0] * attempts
+    assert ledger.decision_s[0] == pytest.approx(1e-3)  # the first race's decision
+    assert sum(ledger.rejects) == min(attempts, 2)
+    assert OUTCOMES[ledger.outcome[0]] == outcome
+    if outcome == "filled":  # three races of 1 ms, each with a 2 ms order
+        assert ledger.fill_s[0] == pytest.approx(9e-3)
+    else:
+        assert math.isnan(ledger.fill_s[0])
+
+
+def test_closed_loop_clients_send_each_request_once_the_last_one_ended_and_they_thought():
+    # 2 clients, 6 requests, 1 ms races that find no quote, 5 ms thoughts: a client's k-th
+    # request (from 0) starts at 5 ms + k x 6 ms.
+    think = {"dist": "constant", "ms": 5.0}
+    s = parse(
+        {
+            "scenario": {"requests": 6},
+            "arrivals": {"process": "closed", "clients": 2, "think_ms": think},
+            "venues": [{"name": "a", "latency": {"dist": "constant", "ms": 1.0}}],
+            "strategies": [{"kind": "first_wins"}],
+        },
+        default_name="t",
+    )
+    racing = TrioEngine(
+        draw(s), QuoteAfter(1e-3, decides=False), venues=None, mid=lambda t: 100.0, clients=2
+    )
+    records = racing.run(trio.testing.MockClock(autojump_threshold=0))
+    expected = [5e-3 + (i // 2) * 6e-3 for i in range(6)]
+    assert records.arrival_s.tolist() == pytest.approx(expected, abs=1e-12)
+    assert (records.outcome == NO_QUOTE).all() and records.span_s == pytest.approx(0.018)
