@@ -27,8 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from sim.engines.records import FILLED, NO_QUOTE, ORDER_REJECTS, REJECTED, Records
-from sim.engines.trio import FILLED_SHARE_SLACK
+from sim.engines.records import (
+    FILLED,
+    FILLED_SHARE_SLACK,
+    NO_QUOTE,
+    ORDER_REJECTS,
+    REJECTED,
+    Records,
+)
 from sim.model import streams
 from sim.model.draws import Draws
 from sim.model.market import MidPath

@@ -13,13 +13,16 @@ from typing import Protocol
 
 import numpy as np
 
-from sim.engines.records import FILLED, NO_QUOTE, ORDER_REJECTS, REJECTED, Records
+from sim.engines.records import (
+    FILLED,
+    FILLED_SHARE_SLACK,
+    NO_QUOTE,
+    ORDER_REJECTS,
+    REJECTED,
+    Records,
+)
 from venues.messages import ExecutionReport
 from venues.servers import Servers
-
-# A split order counts as filled when what is left unfilled is below this share of its size
-# (float rounding of the legs' sizes).
-FILLED_SHARE_SLACK = 1e-9
 
 
 class Counted(Protocol):

@@ -22,6 +22,10 @@ REJECTED = {reason: code for code, reason in enumerate(ORDER_REJECTS, start=1)}
 NO_QUOTE = len(ORDER_REJECTS) + 1
 OUTCOMES = ("filled", *ORDER_REJECTS, "no_quote")
 
+# A split order counts as filled when what is left unfilled is below this share of its size
+# (float rounding of the legs' sizes).
+FILLED_SHARE_SLACK = 1e-9
+
 
 @dataclass(frozen=True)
 class Records:

@@ -23,8 +23,8 @@ from typing import Protocol
 import trio
 import trio.testing
 
-from sim.engines.ledger import FILLED_SHARE_SLACK, Counted, Ledger
-from sim.engines.records import Records
+from sim.engines.ledger import Counted, Ledger
+from sim.engines.records import FILLED_SHARE_SLACK, Records
 from sim.model.arrivals import MAX_SPAN_S
 from sim.model.draws import Draws
 from sim.model.errors import ScenarioError

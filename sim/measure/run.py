@@ -27,15 +27,18 @@ from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario, load
 from strategies.registry import Strategy
 
+# A run's per-request records, one field a column (RunResult.records): requests.csv has the
+# same columns in this order, in milliseconds where these are in seconds
+# (sim.report.requests_file).
 RECORD_FIELDS = np.dtype(
     [
         ("arrival_s", "f8"),
         ("side", "i1"),
         ("decision_s", "f8"),
         ("venue", "i4"),
+        ("outcome", "i1"),
         ("fill_s", "f8"),
         ("price", "f8"),
-        ("outcome", "i1"),
         ("filled_size", "f8"),
         ("orders", "i4"),
     ]
@@ -85,22 +88,16 @@ class RunResult:
 
         Fields: `arrival_s` (engine time), `side` (+1 buy, -1 sell), `decision_s` (first race:
         decision time minus arrival; NaN for no quote), `venue` (the index that race chose,
-        -1 for none), `fill_s` (fill report minus arrival; NaN unless all of it filled),
-        `price` (the VWAP of what filled; NaN if nothing did), `outcome` (an index into
-        sim.engines.trio.OUTCOMES: filled, expired, price_moved, no_liquidity, no_quote),
+        -1 for none), `outcome` (an index into sim.OUTCOMES: filled, expired, price_moved,
+        no_liquidity, venue_failed, no_quote), `fill_s` (fill report minus arrival; NaN unless
+        all of it filled), `price` (the VWAP of what filled; NaN if nothing did),
         `filled_size` (all of the order, or what part of a split filled) and `orders`.
         """
         r = self.strategies[strategy].records
+        elsewhere = {"side": self.draws.side, "price": r.fill_price}  # not Records' own names
         table = np.empty(self.draws.requests, dtype=RECORD_FIELDS)
-        table["arrival_s"] = r.arrival_s
-        table["side"] = self.draws.side
-        table["decision_s"] = r.decision_s
-        table["venue"] = r.venue
-        table["fill_s"] = r.fill_s
-        table["price"] = r.fill_price
-        table["outcome"] = r.outcome
-        table["filled_size"] = r.filled_size
-        table["orders"] = r.orders
+        for field in RECORD_FIELDS.names:
+            table[field] = elsewhere[field] if field in elsewhere else getattr(r, field)
         return table
 
 

@@ -22,23 +22,24 @@ from typing import IO
 import numpy as np
 
 from sim.engines.records import OUTCOMES
+from sim.measure.run import RECORD_FIELDS
+from sim.model.streams import BLOCK
 
-COLUMNS = (
-    "strategy",
-    "request",
-    "arrival_ms",
-    "side",
-    "decision_ms",
-    "venue",
-    "outcome",
-    "fill_ms",
-    "price",
-    "filled_size",
-    "orders",
-    "slippage_bps",
-)
+
+def column(field: str) -> str:
+    """The requests.csv column of a record field (RunResult.records): ms where it has s."""
+    return f"{field[:-2]}_ms" if field.endswith("_s") else field
+
+
+def in_ms(field: str, values: np.ndarray) -> np.ndarray:
+    """A record field's values as its column holds them."""
+    return values * 1e3 if field.endswith("_s") else values
+
+
+COLUMNS = ("strategy", "request", *map(column, RECORD_FIELDS.names), "slippage_bps")
 NUMERIC = ("arrival_ms", "decision_ms", "fill_ms", "price", "filled_size", "slippage_bps")
-CHUNK = 65536
+_SIDES = np.array(["sell", "", "buy"], dtype=object)  # index side + 1
+_OUTCOMES = np.array(OUTCOMES, dtype=object)
 
 
 def write_requests(
@@ -50,28 +51,18 @@ def write_requests(
     file gets them (the plots are drawn from these, so that redrawing from the file matches)."""
     out.write(",".join(COLUMNS) + "\n")
     venue_names = np.array([*venues, ""], dtype=object)  # index -1 is no venue
-    side_names = np.array(["sell", "", "buy"], dtype=object)  # index side + 1
     as_read = {}
     for name, table in tables.items():
         n = table["arrival_ms"].size
         decision_parts = []
-        for start in range(0, n, CHUNK):
-            part = slice(start, min(n, start + CHUNK))
-            decision = _fixed(table["decision_ms"][part], 6)
-            decision_parts.append(_floats(decision.astype(str)))
+        for start in range(0, n, BLOCK):  # rows formatted a block at a time
+            part = slice(start, min(n, start + BLOCK))
+            cells = {c: _cells(c, table[c][part], venue_names) for c in COLUMNS[2:]}
+            decision_parts.append(_floats(cells["decision_ms"].astype(str)))
             columns = [
                 np.full(part.stop - part.start, name, dtype=object),
                 np.arange(part.start, part.stop).astype(str).astype(object),
-                _fixed(table["arrival_ms"][part], 6),
-                side_names[table["side"][part] + 1],
-                decision,
-                venue_names[table["venue"][part]],
-                np.array(OUTCOMES, dtype=object)[table["outcome"][part]],
-                _fixed(table["fill_ms"][part], 6),
-                _general(table["price"][part]),
-                _general(table["filled_size"][part]),
-                table["orders"][part].astype(str).astype(object),
-                _fixed(table["slippage_bps"][part], 6),
+                *cells.values(),
             ]
             out.writelines(",".join(row) + "\n" for row in zip(*columns, strict=True))
         as_read[name] = {
@@ -79,6 +70,21 @@ def write_requests(
             "outcome": np.asarray(table["outcome"]),
         }
     return as_read
+
+
+def _cells(column: str, values: np.ndarray, venue_names: np.ndarray) -> np.ndarray:
+    """One column's values as the text of its cells."""
+    if column == "side":
+        return _SIDES[values + 1]
+    if column == "venue":
+        return venue_names[values]
+    if column == "outcome":
+        return _OUTCOMES[values]
+    if column == "orders":
+        return values.astype(str).astype(object)
+    if column in ("price", "filled_size"):
+        return _general(values)
+    return _fixed(values, 6)  # times in ms and slippage in bps
 
 
 def read_requests(path: Path) -> dict[str, dict[str, np.ndarray]]:

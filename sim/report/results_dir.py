@@ -23,7 +23,7 @@ from sim.report.atomic import summary_json, write_atomic, write_atomic_bytes
 from sim.report.hlog import write_interval_log
 from sim.report.markdown import report_md
 from sim.report.plots import PLOTS, png
-from sim.report.requests_file import read_requests, write_requests
+from sim.report.requests_file import column, in_ms, read_requests, write_requests
 
 SUMMARY = "summary.json"
 REQUESTS = "requests.csv"
@@ -32,25 +32,17 @@ REPORT = "report.md"
 
 
 def request_tables(result: RunResult) -> dict[str, dict[str, np.ndarray]]:
-    """Each strategy's per-request columns, as requests.csv holds them
-    (sim.report.requests_file)."""
-    side = result.draws.side
+    """Each strategy's per-request columns, as requests.csv holds them: its records
+    (RunResult.records) in milliseconds where they are in seconds, and the slippage of each
+    fill (sim.report.requests_file)."""
     tables = {}
     for name, strategy in result.strategies.items():
-        r = strategy.records
+        records = result.records(name)
+        table = {column(f): in_ms(f, records[f]) for f in records.dtype.names}
         mids = strategy.arrival_mid
-        tables[name] = {
-            "arrival_ms": r.arrival_s * 1e3,
-            "side": side,
-            "decision_ms": r.decision_s * 1e3,
-            "venue": r.venue,
-            "outcome": r.outcome,
-            "fill_ms": r.fill_s * 1e3,
-            "price": r.fill_price,
-            "filled_size": r.filled_size,
-            "orders": r.orders,
-            "slippage_bps": cost_bps(side.astype(float), r.fill_price, mids, mids),
-        }
+        side = records["side"].astype(float)
+        table["slippage_bps"] = cost_bps(side, records["price"], mids, mids)
+        tables[name] = table
     return tables
 
 
