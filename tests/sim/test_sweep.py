@@ -75,7 +75,8 @@ def test_bad_settings_are_one_line_before_anything_runs(tmp_path, capsys) -> Non
     )
 
 
-def test_an_engine_the_scenario_cannot_use_is_one_line_and_no_folder(tmp_path, capsys):
+def test_an_engine_the_scenario_cannot_use_is_one_line_and_no_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the --dask case writes results/ where it runs
     out = tmp_path / "never"
     argv = ["sweep", "hedging", "--set", REQUESTS, "--engine", "fast", "--out", str(out)]
     line = one_error_line(capsys, main(argv))
@@ -111,7 +112,8 @@ def test_a_sweep_on_dask_gives_the_same_rows() -> None:
     assert on_dask == local
 
 
-def test_an_unreachable_dask_scheduler_is_one_line(capsys) -> None:
+def test_an_unreachable_dask_scheduler_is_one_line(tmp_path, capsys, monkeypatch) -> None:
     pytest.importorskip("distributed")
+    monkeypatch.chdir(tmp_path)  # the sweep's folder goes to results/ where it runs
     status = main(["sweep", "default", "--set", REQUESTS, "--dask", "tcp://127.0.0.1:9"])
     assert one_error_line(capsys, status).startswith("--dask: cannot connect to tcp://127.0.0.1:9")
