@@ -18,6 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
         ("sweep_first_k.py", ["p99 decision ms"]),
         ("learning.py", ["hedged_p95", "budget_1pct", "uniform"]),
         ("overload_rates.py", ["rate/s", "first_wins", "adaptive", "busiest venue"]),
+        ("fast_strategy.py", ["default: decision p50", "stale-quotes", "agree: True"]),
     ],
 )
 def test_example_runs(script: str, expected: list[str]) -> None:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import trio
 import trio.testing
@@ -114,7 +114,7 @@ def run_trio(
     max_retries: int = 0,
     seed: int = 0,
     clients: int | None = None,
-    clock: str = "virtual",
+    clock: Literal["virtual", "real"] = "virtual",
     on_progress: Callable[[int], None] | None = None,
     remote: Remote | None = None,
 ) -> Records:
@@ -123,6 +123,8 @@ def run_trio(
     draws have think times, from `clients` closed-loop clients. `on_progress(n)` hears of
     requests started, PROGRESS_EVERY at a time (each one on the wall clock). `remote`, for
     network mode (`clock="real"`), races connections to the venues on its own wall clock."""
+    if clock not in ("virtual", "real"):
+        raise ValueError(f"clock must be 'virtual' or 'real', not {clock!r}")
     if remote is not None and clock != "real":
         raise ValueError("venues over the network need a wall clock")
     if hasattr(strategy, "for_run"):  # a strategy that learns within a run starts afresh

@@ -46,8 +46,8 @@ RECORD_FIELDS = np.dtype(
 
 
 class NetworkMode(Protocol):
-    """Venues that a run races somewhere other than this process (sim.network.Network: FIX
-    servers over TCP), and the run that races them: `run`'s `network` argument."""
+    """Venues that a run races somewhere other than this process (sim.Network: FIX servers
+    over TCP), and the run that races them: `run`'s `network` argument."""
 
     def run(
         self,

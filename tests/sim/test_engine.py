@@ -275,3 +275,10 @@ def test_closed_loop_clients_send_each_request_once_the_last_one_ended_and_they_
     expected = [5e-3 + (i // 2) * 6e-3 for i in range(6)]
     assert records.arrival_s.tolist() == pytest.approx(expected, abs=1e-12)
     assert (records.outcome == NO_QUOTE).all() and records.span_s == pytest.approx(0.018)
+
+
+def test_run_trio_takes_virtual_or_real_time_and_nothing_else():
+    s = scenario([{"name": "a", "latency": {"dist": "constant", "ms": 1.0}}], requests=2)
+    for clock in ("Real", "wall", None):
+        with pytest.raises(ValueError, match="clock must be 'virtual' or 'real'"):
+            run_trio(draw(s), FirstWins(), clock=clock, **world(s))
