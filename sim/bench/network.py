@@ -61,8 +61,8 @@ def network_figures(requests: int) -> dict[str, Any]:
         strategies[name] = {
             "in_process_ms": _p50_p99(here),
             **{f"over_tcp_{mode}_ms": _p50_p99(s) for mode, s in there.items()},
-            "added_p50_ms": round(
-                there["epoll"]["decision_ms"]["p50"] - here["decision_ms"]["p50"], 3
+            "added_p50_ms": _added(
+                there["epoll"]["decision_ms"]["p50"], here["decision_ms"]["p50"]
             ),
             "fill_rate": {"in_process": here["fill_rate"], "over_tcp": there["epoll"]["fill_rate"]},
             "venue_failures": sum(
@@ -78,6 +78,12 @@ def network_figures(requests: int) -> dict[str, Any]:
         "strategies": strategies,
         "ping_pong_us": _ping_pong(PINGS),
     }
+
+
+def _added(over_tcp: float | None, in_process: float | None) -> float | None:
+    """How much later over TCP, in ms; None when a run decided no race (every one timed out:
+    a loaded machine), which the printed line says rather than a number."""
+    return None if over_tcp is None or in_process is None else round(over_tcp - in_process, 3)
 
 
 def _p50_p99(summary: dict[str, Any]) -> dict[str, float]:

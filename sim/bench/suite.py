@@ -164,6 +164,26 @@ def _seconds(work: Any) -> float:
     return time.perf_counter() - start
 
 
+def _ms(value: float | None) -> str:
+    return "none (no race decided)" if value is None else f"{value} ms"
+
+
+def _print_network(network: dict[str, Any]) -> None:
+    """Network mode's lines: decision p50 over TCP and in process, and the ping-pong."""
+    for name, f in network["strategies"].items():
+        modes = ("over_tcp_epoll_ms", "over_tcp_precise_ms", "over_tcp_latency_real_ms")
+        p50 = {mode: _ms(f[mode]["p50"]) for mode in (*modes, "in_process_ms")}
+        Console().print(
+            f"network mode, {name}: decision p50 {p50['over_tcp_epoll_ms']} over TCP "
+            f"(precise timers {p50['over_tcp_precise_ms']}, venue time only "
+            f"{p50['over_tcp_latency_real_ms']}) against {p50['in_process_ms']} in process"
+        )
+    ping = network["ping_pong_us"]
+    Console().print(
+        f"bare trio TCP ping-pong over loopback: p50 {ping['p50']} us, p99 {ping['p99']} us"
+    )
+
+
 def _print(result: dict[str, Any]) -> None:
     table = Table(
         title=f"{result['scenario']}: {result['requests']:,} races, {result['venues']} venues, "
@@ -186,17 +206,7 @@ def _print(result: dict[str, Any]) -> None:
         f"{' and '.join(fast['strategies'])}, histograms included; target >= "
         f"{fast['target_requests_per_s']:,})"
     )
-    for name, f in result["network"]["strategies"].items():
-        Console().print(
-            f"network mode, {name}: decision p50 {f['over_tcp_epoll_ms']['p50']} ms over TCP "
-            f"(precise timers {f['over_tcp_precise_ms']['p50']} ms, venue time only "
-            f"{f['over_tcp_latency_real_ms']['p50']} ms) against {f['in_process_ms']['p50']} ms "
-            f"in process"
-        )
-    ping = result["network"]["ping_pong_us"]
-    Console().print(
-        f"bare trio TCP ping-pong over loopback: p50 {ping['p50']} us, p99 {ping['p99']} us"
-    )
+    _print_network(result["network"])
     memory = result["memory"]
     if not memory["peak_mb"]:
         return

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+import sim
 from sim.cli.main import main
 from sim.model.scenario import Scenario, bundled, load
 from tests.helpers.cli_checks import one_error_line
@@ -459,3 +460,27 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_help_works_for_every_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert call(argv) == 0
     assert "usage: quoterace" in capsys.readouterr().out
+
+
+def test_bench_says_when_a_network_run_decided_nothing(monkeypatch, capsys) -> None:
+    """On a loaded machine every race over TCP can time out: no p50 at all. The benchmark
+    records None and says so, where it used to crash on None minus a float."""
+    from sim.bench import network as bench_network
+    from sim.bench import suite
+
+    def run(scenario, network=None):
+        result = sim.run(scenario.with_overrides(requests=50))
+        if network is not None:
+            for s in result.summary["strategies"].values():
+                s["decision_ms"]["p50"] = s["decision_ms"]["p99"] = None
+                s["venue_failures"] = {}  # what a network summary adds
+        return result
+
+    monkeypatch.setattr(bench_network, "run", run)
+    monkeypatch.setattr(bench_network, "_ping_pong", lambda pings: {"p50": 1.0, "p99": 2.0})
+    figures = bench_network.network_figures(50)
+    for name, f in figures["strategies"].items():
+        assert f["added_p50_ms"] is None, name
+        assert f["over_tcp_epoll_ms"]["p50"] is None and f["in_process_ms"]["p50"] > 0, name
+    suite._print_network(figures)
+    assert "decision p50 none (no race decided) over TCP" in capsys.readouterr().out
