@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from sim.engines.records import FILLED
-from sim.measure.quality import cost_bps
 from sim.measure.run import RunResult
 from sim.model.streams import Purpose, stream
+from strategies.ranking import relative_cost_bps
 
 RESAMPLES = 1000
 _CHUNK_ELEMENTS = 2_000_000  # resampled indices held at once, to bound memory
@@ -38,7 +38,7 @@ def compare(result: RunResult, resamples: int = RESAMPLES) -> dict[str, Any]:
         mids = r.arrival_mid
         decision_ms = r.records.decision_s * 1e3
         per_request[name] = {
-            "slippage": cost_bps(side, r.records.fill_price, mids, mids),
+            "slippage": relative_cost_bps(side, r.records.fill_price, mids, mids),
             "filled": (r.records.outcome == FILLED).astype(float),
             "decision_ms": np.where(np.isnan(decision_ms), np.inf, decision_ms),
         }

@@ -11,12 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim.model.draws import Draws
-from strategies.ranking import relative_cost_bps
 from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
-
-# side * (price - reference) / m0 in bps, positive worse for the client: the strategies' formula
-cost_bps = relative_cost_bps
 
 
 def oracle_prices(

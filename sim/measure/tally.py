@@ -18,8 +18,8 @@ import numpy as np
 from sim.engines.records import FILLED, Records
 from sim.measure.exact_percentiles import ExactPercentiles
 from sim.measure.histograms import Latencies
-from sim.measure.quality import cost_bps
 from sim.model.streams import BLOCK
+from strategies.ranking import relative_cost_bps
 
 CHUNK = 4 * BLOCK  # requests added up at a time (drawn at a time, when not kept)
 
@@ -79,8 +79,8 @@ class Tally:
         self.filled += int((records.outcome[rows] == FILLED).sum())
         self.orders += int(records.orders[rows].sum())
         side, price = side.astype(float), records.fill_price[rows]
-        self.slippage.add(cost_bps(side, price, mids, mids))
-        self.shortfall.add(cost_bps(side, price, oracle, mids))
+        self.slippage.add(relative_cost_bps(side, price, mids, mids))
+        self.shortfall.add(relative_cost_bps(side, price, oracle, mids))
 
     def add_in_chunks(
         self, records: Records, side: np.ndarray, mids: np.ndarray, oracle: np.ndarray

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from sim.measure.histograms import write_percentiles
-from sim.measure.quality import cost_bps
 from sim.measure.run import RunResult
 from sim.model.errors import ScenarioError
 from sim.report.atomic import summary_json, write_atomic, write_atomic_bytes
@@ -24,6 +23,7 @@ from sim.report.hlog import write_interval_log
 from sim.report.markdown import report_md
 from sim.report.plots import PLOTS, png
 from sim.report.requests_file import column, in_ms, read_requests, write_requests
+from strategies.ranking import relative_cost_bps
 
 SUMMARY = "summary.json"
 REQUESTS = "requests.csv"
@@ -41,7 +41,7 @@ def request_tables(result: RunResult) -> dict[str, dict[str, np.ndarray]]:
         table = {column(f): in_ms(f, records[f]) for f in records.dtype.names}
         mids = strategy.arrival_mid
         side = records["side"].astype(float)
-        table["slippage_bps"] = cost_bps(side, records["price"], mids, mids)
+        table["slippage_bps"] = relative_cost_bps(side, records["price"], mids, mids)
         tables[name] = table
     return tables
 
