@@ -188,6 +188,7 @@ class Link:
         self._outbox, self._outgoing = trio.open_memory_channel[bytes](limits.max_outbox)
         self._heartbeat_s = math.inf
         self._initiator = False
+        self._extras_asked = False  # the initiator's Logon asked for quoterace's own tags
         self._logging_out = False  # our Logout is queued: wait for the peer's, send no more
         self._logout_unlogged = False  # a Logout goes even before the Logon (wrong version)
         self._scope = trio.CancelScope()  # the whole link, cancelled by abort
@@ -217,7 +218,7 @@ class Link:
                     self._initiator = True
                     self._heartbeat_s = logon.heartbeat_s or math.inf
                     self.send(logon)
-                    self.session.extras = logon.extras  # if the reply agrees
+                    self._extras_asked = logon.extras  # on once the reply agrees
                 async with trio.open_nursery() as self.tasks:
                     reason, text = await self._read(start)
                     self.tasks.cancel_scope.cancel()
@@ -343,7 +344,7 @@ class Link:
             raise FixError("the first message must be a Logon")
         self.logged_on = True
         if self._initiator:
-            self.session.extras = self.session.extras and message.extras
+            self.session.extras = self._extras_asked and message.extras
         else:
             self._heartbeat_s = message.heartbeat_s or math.inf
             if message.reset:
