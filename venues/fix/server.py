@@ -5,6 +5,13 @@ latency, pricing, servers and capacity) and each NewOrderSingle with `Venue.orde
 on the draws of that (attempt, request): a client sees exactly the venue the simulator would
 show it. Clients share the venue: its servers, and so its queue and capacity, are one for all.
 
+A standard client's QuoteRequest (any QuoteReqID, not quoterace's "index:attempt") is served
+from the drawn requests in turn, per connection: its n-th (from 0) gets the draws of request
+n mod `requests`, attempt 0, and its Quote's QuoteID names them ("n:0"), which its order then
+quotes back. Its QuoteCancel is matched by QuoteReqID (131), else QuoteID (117); an unknown one
+is ignored. An order whose side, or price (within PRICE_TOLERANCE), is not its quote's is
+rejected with that reason (an ExecutionReport, 103=99), never a closed session.
+
 Which latency the server applies is its `network` parameter:
 
 - "simulated" (the default): all of it. The server sleeps the drawn network latency (both
@@ -40,8 +47,8 @@ forgotten is rejected "expired", at once: the venue no longer honours it.
 Nothing a peer sends costs more than its own connection (nor does an error in the venue's
 own code, which is logged). The session layer (venues.fix.session, under `Limits.session`)
 reads with a bounded FixReader and closes the connection on a malformed message, a bad
-checksum, an unknown or out-of-place message type, a sequence gap or a message before the
-Logon (with a Logout saying why, once logged on), on no whole Logon within
+checksum, an unknown or out-of-place message type, a MsgSeqNum too low (without PossDupFlag)
+or a message before the Logon (with a Logout saying why, once logged on), on no whole Logon within
 `Limits.logon_timeout_s` of connecting, on silence past `Limits.idle_timeout_s`, and on a peer
 that stops reading (its outbox full, or a send stalled past `Limits.send_timeout_s`). Here,
 more than `Limits.max_in_flight` orders at once close it too (quote requests beyond it are
