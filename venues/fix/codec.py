@@ -116,6 +116,13 @@ def encode(message: Message, extras: bool = False) -> FixMessage:
     fix = FixMessage()
     fix.append_pair(8, BEGIN_STRING, header=True)
     fix.append_pair(35, kind, header=True)
+    if not _session_fields(fix, message):
+        _application_fields(fix, message, extras)
+    return fix
+
+
+def _session_fields(fix: FixMessage, message: Message) -> bool:
+    """The body of a session-level message; False if `message` is not one."""
     add = fix.append_pair
     match message:
         case Logon(heartbeat_s=heartbeat, reset=reset, extras=asked):
@@ -141,6 +148,15 @@ def encode(message: Message, extras: bool = False) -> FixMessage:
         case SequenceReset(new_seq=new_seq, gap_fill=gap_fill):
             add(123, "Y" if gap_fill else "N")
             add(36, _nonnegative(new_seq, "NewSeqNo"))
+        case _:
+            return False
+    return True
+
+
+def _application_fields(fix: FixMessage, message: Message, extras: bool) -> None:
+    """The body of a quote or order message, with quoterace's own tags if `extras`."""
+    add = fix.append_pair
+    match message:
         case QuoteRequest():
             _instrument(fix, _key(message.index, message.attempt), message.side, message.size)
             if extras:
@@ -189,7 +205,6 @@ def encode(message: Message, extras: bool = False) -> FixMessage:
             fix.append_utc_timestamp(60, datetime.now(UTC), precision=6)
         case OrderReport(cl_ord_id=cl_ord_id, report=report):
             _report_fields(fix, message, checked_text(cl_ord_id, "ClOrdID"), report, extras)
-    return fix
 
 
 def _instrument(fix: FixMessage, quote_req_id: str, side: int, size: float) -> None:
@@ -237,28 +252,9 @@ def decode(fix: FixMessage) -> Message:
     missing or malformed, or a MsgType quoterace does not use). quoterace's own tags are
     read when present, never required."""
     kind = fix.message_type
-    if kind == b"A":
-        if int_field(fix, 98) != 0:
-            raise FixError("EncryptMethod (98) must be 0")
-        return Logon(_count(fix, 108), _flag(fix, 141), fix.get(553) == EXTRAS.encode())
-    if kind == b"0":
-        return Heartbeat(text_field(fix, 112, required=False))
-    if kind == b"1":
-        return TestRequest(text_field(fix, 112))
-    if kind == b"5":
-        return Logout(text_field(fix, 58, required=False))
-    if kind == b"3":
-        return Reject(
-            _count(fix, 45),
-            text_field(fix, 58, required=False),
-            _optional_count(fix, 371),
-            text_field(fix, 372, required=False),
-            _optional_count(fix, 373),
-        )
-    if kind == b"2":
-        return ResendRequest(_count(fix, 7), _count(fix, 16))
-    if kind == b"4":
-        return SequenceReset(_count(fix, 36), _flag(fix, 123))
+    message = _session_message(fix, kind)
+    if message is not None:
+        return message
     if kind == b"R":
         return _quote_request(fix)
     if kind == b"S":
@@ -296,6 +292,33 @@ def decode(fix: FixMessage) -> Message:
     if kind == b"8":
         return _order_report(fix)
     raise FixError(f"unsupported MsgType {kind[:20]!r}")
+
+
+def _session_message(fix: FixMessage, kind: bytes) -> Message | None:
+    """A session-level message of MsgType `kind`; None for any other MsgType."""
+    if kind == b"A":
+        if int_field(fix, 98) != 0:
+            raise FixError("EncryptMethod (98) must be 0")
+        return Logon(_count(fix, 108), _flag(fix, 141), fix.get(553) == EXTRAS.encode())
+    if kind == b"0":
+        return Heartbeat(text_field(fix, 112, required=False))
+    if kind == b"1":
+        return TestRequest(text_field(fix, 112))
+    if kind == b"5":
+        return Logout(text_field(fix, 58, required=False))
+    if kind == b"3":
+        return Reject(
+            _count(fix, 45),
+            text_field(fix, 58, required=False),
+            _optional_count(fix, 371),
+            text_field(fix, 372, required=False),
+            _optional_count(fix, 373),
+        )
+    if kind == b"2":
+        return ResendRequest(_count(fix, 7), _count(fix, 16))
+    if kind == b"4":
+        return SequenceReset(_count(fix, 36), _flag(fix, 123))
+    return None
 
 
 def _quote_request(fix: FixMessage) -> QuoteRequest | QuoteAsk:

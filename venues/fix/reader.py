@@ -83,17 +83,8 @@ class FixReader:
         """Take the first message out of the buffer, if whole."""
         buffer, start = self._buffer, len(_PREFIX)
         if buffer[:start] != _PREFIX[: len(buffer)]:
-            end = buffer.find(SOH, 0, 24)
-            if buffer[:5] == _OTHER_FIX and end > 0 and buffer[2:end] != _PREFIX[2:9]:
-                sender = _SENDER.search(buffer)
-                raise WrongBeginString(
-                    f"BeginString {bytes(buffer[2:end]).decode('ascii', 'replace')} not "
-                    f"supported ({BEGIN_STRING} only)",
-                    None if sender is None else sender[1].decode(),
-                )
-            if end < 0 and buffer[:5] == _OTHER_FIX[: len(buffer)] and len(buffer) < 24:
-                return None  # perhaps another version: wait for its BeginString's end
-            raise FixError("garbage: a message must begin 8=FIX.4.4|9=")
+            _not_fix_4_4(buffer)
+            return None  # perhaps another version: wait for its BeginString's end
         if len(buffer) <= start:
             return None
         # One digit more than the limit has is enough to tell an oversized message.
@@ -121,6 +112,21 @@ class FixReader:
         message = _message(bytes(buffer[end + 1 : body_end - 1]))
         del buffer[:size]
         return message
+
+
+def _not_fix_4_4(buffer: bytearray) -> None:
+    """A buffer that does not begin as FIX.4.4 does: WrongBeginString once another version's
+    BeginString is whole, FixError for anything else that is not the start of one."""
+    end = buffer.find(SOH, 0, 24)
+    if buffer[:5] == _OTHER_FIX and end > 0 and buffer[2:end] != _PREFIX[2:9]:
+        sender = _SENDER.search(buffer)
+        raise WrongBeginString(
+            f"BeginString {bytes(buffer[2:end]).decode('ascii', 'replace')} not "
+            f"supported ({BEGIN_STRING} only)",
+            None if sender is None else sender[1].decode(),
+        )
+    if not (end < 0 and buffer[:5] == _OTHER_FIX[: len(buffer)] and len(buffer) < 24):
+        raise FixError("garbage: a message must begin 8=FIX.4.4|9=")
 
 
 def _message(body: bytes) -> FixMessage:
