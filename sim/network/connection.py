@@ -75,6 +75,11 @@ class Address:
     sender: str = SENDER
     extras: bool = False
 
+    def __post_init__(self) -> None:
+        for comp_id in (self.sender, self.target):  # ValueError now, not once connected
+            if comp_id is not None:
+                Session(comp_id)
+
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
 

@@ -8,6 +8,7 @@ the MsgSeqNum, PossDupFlag and GapFillFlag fields themselves, not only what deco
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import pytest
@@ -15,6 +16,7 @@ import trio
 import trio.testing
 from simplefix import FixMessage
 
+from sim.cli.network import _address
 from sim.network.connection import Address, VenueConnection
 from tests.helpers.fix_client import Client, connect
 from tests.venues.test_fix_server import grid, make_server, quote
@@ -327,3 +329,16 @@ async def test_the_client_orders_a_venues_own_quote_id_and_takes_its_reject(nurs
     assert reports[0].reason == "price_moved" and math.isfinite(reports[0].round_trip_s)
     assert connection.failure is None
     connection.close()
+
+
+def test_a_remote_venues_comp_ids_and_extras_are_given_with_its_address():
+    assert _address("qf=10.0.0.1:9000") == ("qf", Address("qf", "10.0.0.1", 9000))
+    assert _address("qf=[::1]:9000/LMAX/ME+extras") == (
+        "qf",
+        Address("qf", "::1", 9000, target="LMAX", sender="ME", extras=True),
+    )
+    with pytest.raises(ValueError):
+        Address("qf", "h", 1, sender="caf\u00e9")
+    for bad in ("qf=h:1/a b", "qf=h:1/A/B/C", "qf=h:1+more"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _address(bad)
