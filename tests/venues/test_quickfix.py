@@ -338,6 +338,33 @@ def test_a_quickfix_client_trades_with_a_quoterace_venue_without_a_reject(tmp_pa
     assert app.errors == []
 
 
+def test_a_fix_4_2_client_is_told_why_it_is_logged_out(tmp_path):
+    scenario = parse(ONE_VENUE, default_name="one").with_overrides(requests=1)
+    venue = ThreadVenue(scenario, "fast")
+    app = Recorder()
+    config = settings(
+        tmp_path,
+        {"ConnectionType": "initiator", "DataDictionary": str(DICTIONARY.with_name("FIX42.xml"))},
+        {
+            "BeginString": "FIX.4.2",
+            "SenderCompID": "OLD",
+            "TargetCompID": "fast",
+            "SocketConnectHost": "127.0.0.1",
+            "SocketConnectPort": str(venue.port),
+        },
+    )
+    store, logs = fix.MemoryStoreFactory(), fix.FileLogFactory(config)
+    initiator = fix.SocketInitiator(app, store, config, logs)
+    initiator.start()
+    try:
+        logout = app.wait_for("5")
+    finally:
+        initiator.stop(True)
+        venue.close()
+    assert field(logout, 58) == "BeginString FIX.4.2 not supported (FIX.4.4 only)"
+    assert not app.logged_on.is_set()
+
+
 def _trade(app: Recorder) -> None:
     """Quotes, a fill at QuickFIX's 15-digit price, an expired and a mismatched order, a
     QuoteRequestReject, a cancel: every answer validated by QuickFIX as it arrived."""
