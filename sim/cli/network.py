@@ -1,5 +1,6 @@
 """The command line of network mode: `quoterace venue`, and the network options of run and
-compare (`--network`, `--venue NAME=HOST:PORT`, `--latency`, `--precise`, `--epoch`)."""
+compare (`--network`, `--venue NAME=HOST:PORT[/TARGET[/SENDER]][+extras]`, `--latency`,
+`--precise`, `--epoch`)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,27 @@ import re
 from sim.cli.arguments import count, port, seed
 from sim.model.errors import ScenarioError
 from sim.model.scenario import load
+from sim.network.connection import SENDER, Address
 from sim.network.run import Network, check_epoch
 from sim.network.venue_server import serve, venue_server
 from venues.fix import NETWORKS
 
-_ADDRESS = re.compile(r"([^=]+)=(.+):([0-9]{1,5})")
+_ADDRESS = re.compile(
+    r"([^=]+)=([^/+]+):([0-9]{1,5})(?:/([\x21-\x2a\x2c-\x2e\x30-\x7e]{1,64}))?"
+    r"(?:/([\x21-\x2a\x2c-\x2e\x30-\x7e]{1,64}))?(\+extras)?"
+)
+_FORM = "NAME=HOST:PORT[/TARGET[/SENDER]][+extras]"
 
 
-def _address(text: str) -> tuple[str, tuple[str, int]]:
-    """An argparse type: NAME=HOST:PORT."""
+def _address(text: str) -> tuple[str, Address]:
+    """An argparse type: NAME=HOST:PORT, then optionally the venue's CompID (TARGET, default
+    NAME) and ours (SENDER, default QUOTERACE), and +extras to ask the venue (a quoterace
+    venue) for quoterace's own tags."""
     match = _ADDRESS.fullmatch(text)
     if match is None or not 0 < int(match[3]) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=HOST:PORT (a port 1-65535)")
-    return match[1], (match[2].strip("[]"), int(match[3]))
+        raise argparse.ArgumentTypeError(f"{text!r} is not {_FORM} (a port 1-65535)")
+    host, port, target, sender = match[2].strip("[]"), int(match[3]), match[4], match[5]
+    return match[1], Address(match[1], host, port, target, sender or SENDER, bool(match[6]))
 
 
 def _unix_time(text: str) -> float:
@@ -47,8 +56,10 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         dest="venues",
         action="append",
         type=_address,
-        metavar="NAME=HOST:PORT",
-        help="a venue already served there (quoterace venue); implies --network (repeatable)",
+        metavar=_FORM,
+        help="a FIX 4.4 venue already served there (quoterace venue, or any); implies --network "
+        "(repeatable). TARGET: its CompID (default NAME); SENDER: ours (default QUOTERACE); "
+        "+extras: ask it for quoterace's own tags (a quoterace venue only)",
     )
     group.add_argument(
         "--latency",

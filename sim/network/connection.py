@@ -7,18 +7,27 @@ order's round trip likewise: the network, the server's timers and this event loo
 them. A strategy that stops waiting for a quote sends a QuoteCancel, which a venue with
 `cancel_propagation` acts on.
 
-The session itself (Logon, heartbeats, timeouts, Logout) is venues.fix.session's, as for the
-venue server. A venue that refuses the connection, resets it, sends what is not FIX, logs out,
-falls silent (nothing, not even a Heartbeat, for SILENT_AFTER_S) or stops reading (a send
-stalled SEND_TIMEOUT_S) is a failed venue: `failure` says why. Its quotes never come, so each
-race goes on with the other venues until its timeout; an order sent to it, or waiting on it
-when it failed, is reported "venue_failed" at once.
+The session itself (Logon, heartbeats, timeouts, sequence numbers, Logout) is
+venues.fix.session's, as for the venue server. Each connection is a new session: its Logon
+carries ResetSeqNumFlag (141=Y), so a venue that keeps sequence numbers across connections
+(a standard engine) starts again at 1. It asks for quoterace's own tags (Username 553) only of
+an `Address` with `extras` (venues the run started, or flagged so), and uses them only if the
+venue agrees; everything else is standard FIX 4.4: a venue's own QuoteIDs are sent back in its
+orders, a standard ExecutionReport reject is a reject (venues.fix.codec maps its reason), and a
+session-level Reject (35=3) from the venue is recorded (`rejects`), not a failure.
+
+A venue that refuses the connection, resets it, sends what is not FIX, logs out, falls silent
+(nothing, not even a Heartbeat, for SILENT_AFTER_S) or stops reading (a send stalled
+SEND_TIMEOUT_S) is a failed venue: `failure` says why (for a Logout, its text). Its quotes
+never come, so each race goes on with the other venues until its timeout; an order sent to it,
+or waiting on it when it failed, is reported "venue_failed" at once.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,15 +58,27 @@ ORDER_TIMEOUT_S = 60.0  # for an order's report: a venue that takes longer has f
 SEND_TIMEOUT_S = 5.0  # one send stalled this long: the venue has failed (it is not reading)
 OUTBOX = 4096  # messages queued to send; more and the venue is failed (it is not reading)
 LINGER_S = 1.0  # after the session, to send what is queued and hear the venue's Logout
+MAX_QUOTE_IDS = 4096  # a venue's own QuoteIDs held for orders, the oldest forgotten first
 
 
 @dataclass(frozen=True)
 class Address:
-    """Where venue `name` is served."""
+    """Where venue `name` is served, and the session's CompIDs: the venue's `target` (default:
+    its name, as `quoterace venue` uses) and ours, `sender`. `extras`: ask the venue for
+    quoterace's own tags at Logon (only a quoterace venue should be asked: a standard engine
+    may refuse the Username)."""
 
     name: str
     host: str
     port: int
+    target: str | None = None
+    sender: str = SENDER
+    extras: bool = False
+
+    def __post_init__(self) -> None:
+        for comp_id in (self.sender, self.target):  # ValueError now, not once connected
+            if comp_id is not None:
+                Session(comp_id)
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -82,6 +103,8 @@ class VenueConnection:
         self._quotes: dict[tuple[int, int], _Reply] = {}
         self._orders: dict[str, _Reply] = {}
         self._order_ids = itertools.count(1)
+        # (request, attempt) -> the venue's own QuoteID, when it is not "request:attempt"
+        self._quote_ids: OrderedDict[tuple[int, int], str] = OrderedDict()
         self._closed = False
 
     async def open(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -112,11 +135,22 @@ class VenueConnection:
         limits = SessionLimits(
             MAX_MESSAGE_BYTES, CONNECT_TIMEOUT_S, SILENT_AFTER_S, SEND_TIMEOUT_S, OUTBOX, LINGER_S
         )
-        session = Session(SENDER, self.name)  # a server's CompID is its venue's name
+        address = self.address
+        session = Session(address.sender, address.target or self.name)
         self._link = Link(
             stream, session, limits, self._dispatch, ended=self._ended, peer="the venue"
         )
-        await self._link.run(Logon(HEARTBEAT_S), task_status=task_status)
+        logon = Logon(HEARTBEAT_S, reset=True, extras=address.extras)
+        await self._link.run(logon, task_status=task_status)
+
+    @property
+    def rejects(self) -> list[str]:
+        """The venue's session-level Rejects (35=3), as text: the first ones kept, then how
+        many more."""
+        if self._link is None:
+            return []
+        more = self._link.reject_count - len(self._link.rejects)
+        return [*self._link.rejects, *([f"... and {more} more"] if more else [])]
 
     def close(self) -> None:
         """End the session: a Logout, then the connection closes."""
@@ -160,8 +194,15 @@ class VenueConnection:
             return ExecutionReport(request.index, self.index, quote.price, "venue_failed", 0.0)
         cl_ord_id = str(next(self._order_ids))
         reply = self._orders[cl_ord_id] = _Reply()
+        quote_id = self._quote_ids.pop((request.index, request.attempt), None)
         order = NewOrderSingle(
-            cl_ord_id, request.index, request.attempt, request.side, request.size, quote.price
+            cl_ord_id,
+            request.index,
+            request.attempt,
+            request.side,
+            request.size,
+            quote.price,
+            quote_id,
         )
         self._send(order)
         sent = trio.current_time()
@@ -186,8 +227,13 @@ class VenueConnection:
         """Hand the venue's `message` to whoever waits for it (the session's own messages are
         the Link's)."""
         match message:
-            case QuoteReply(quote=quote):
-                reply = self._quotes.get((quote.request, message.attempt))
+            case QuoteReply(quote=quote, quote_id=quote_id):
+                key = (quote.request, message.attempt)
+                reply = self._quotes.get(key)
+                if reply is not None and quote_id is not None:  # the venue's own: kept
+                    self._quote_ids[key] = quote_id
+                    if len(self._quote_ids) > MAX_QUOTE_IDS:
+                        self._quote_ids.popitem(last=False)
             case QuoteRequestReject(request=request, attempt=attempt):
                 reply = self._quotes.get((request, attempt))
             case OrderReport(cl_ord_id=cl_ord_id):

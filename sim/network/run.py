@@ -11,6 +11,7 @@ servers do.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -34,14 +35,15 @@ from venues.wall_clock import PRECISE_SPIN_S, WallClock
 class Network:
     """How a run reaches its venues: `remote` maps venue names to (host, port) of servers
     already running (`quoterace venue`, started with the same scenario, requests, seed and
-    `--epoch`); the others are started on 127.0.0.1 for the run, applying `latency`
+    `--epoch`, or any FIX 4.4 venue), or to an Address (its CompIDs, and whether to ask for
+    quoterace's own tags); the others are started on 127.0.0.1 for the run, applying `latency`
     ("simulated": all the drawn latency; "real": the venue's own time only), loading the
     scenario from `source` (default: what `sim.run` was given, which must then be a file or a
     bundled name; the servers need only its venues, with the run's requests and seed).
     `precise`: timers that spin, on the client and the local servers. `epoch_unix`: the
     market's start, shared with every server (default: when the run starts)."""
 
-    remote: dict[str, tuple[str, int]] = field(default_factory=dict)
+    remote: dict[str, tuple[str, int] | Address] = field(default_factory=dict)
     latency: str = "simulated"
     precise: bool = False
     epoch_unix: float | None = None
@@ -108,16 +110,17 @@ def over_network(
         if local
         else contextlib.nullcontext([])
     )
-    results, tallies, failures = {}, {}, {}
+    results, tallies, failures, rejects = {}, {}, {}, {}
     try:
         with servers as started:
-            at = {a.name: a for a in started}
+            # quoterace's own tags are asked only of the venues started here
+            at = {a.name: dataclasses.replace(a, extras=True) for a in started}
             names = [v.name for v in scenario.venues]
-            addresses = [at.get(n) or Address(n, *network.remote[n]) for n in names]
+            addresses = [at.get(n) or _remote(n, network.remote[n]) for n in names]
             for entry in scenario.strategies:
                 path.forget_before(time.time() - epoch - 1.0)  # each run reads from its start
                 clock = WallClock(PRECISE_SPIN_S if network.precise else 0.0)
-                records, failures[entry.name] = _race(
+                records, failures[entry.name], rejects[entry.name] = _race(
                     scenario, entry, draws, progress, addresses, clock, path, epoch
                 )
                 mids = path.at(records.arrival_s + (clock.started_unix - epoch))
@@ -134,10 +137,18 @@ def over_network(
         "latency": network.latency if local else None,
         "timers": "precise" if network.precise else "epoll",
         "epoch_unix": epoch,
+        "session_rejects": rejects,
     }
     return RunResult(
         scenario, draws, results, summarize(scenario, tallies, "trio", where, failures)
     )
+
+
+def _remote(name: str, where: tuple[str, int] | Address) -> Address:
+    """Venue `name`'s Address, from `Network.remote`."""
+    if isinstance(where, Address):
+        return dataclasses.replace(where, name=name)
+    return Address(name, *where)
 
 
 def _started_here(
@@ -169,9 +180,10 @@ def _race(
     clock: WallClock,
     path: MidPath,
     epoch: float,
-) -> tuple[Records, dict[str, str | None]]:
+) -> tuple[Records, dict[str, str | None], dict[str, list[str]]]:
     """One strategy's run against the venues at `addresses`, on `clock`, with the market
-    `path` from `epoch` (Unix time). Its records, and why any venue failed (None if none)."""
+    `path` from `epoch` (Unix time). Its records, why any venue failed (None if none), and
+    each venue's session-level Rejects (as text)."""
     opened: list[VenueConnection] = []
 
     def mid(t: float) -> float:  # engine time counts from when the clock started
@@ -184,4 +196,4 @@ def _race(
             yield connections
 
     records = trio_records(scenario, entry, draws, mid, None, progress, Remote(clock, connect))
-    return records, {c.name: c.failure for c in opened}
+    return records, {c.name: c.failure for c in opened}, {c.name: c.rejects for c in opened}

@@ -20,13 +20,15 @@ async def test_the_served_venue_answers_with_the_scenarios_draws(nursery):
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     session, reader = Session("C", "steady"), FixReader()
     requests = [QuoteRequest(i, 0.0, size=scenario.order.size) for i in (0, 7, 49)]
-    await stream.send_all(b"".join(session.encode(encode(m)) for m in [Logon(0), *requests]))
+    # asking for quoterace's own tags at Logon: the venue index and the sampled latency
+    logon = Logon(0, extras=True)
+    await stream.send_all(b"".join(session.encode(encode(m)) for m in [logon, *requests]))
     replies: list = []
     with trio.fail_after(2):
         while len(replies) < 1 + len(requests):
             replies += reader.feed(await stream.receive_some())
-    logon, *quotes = (decode(fix) for fix in replies)
-    assert logon == Logon(0)
+    agreed, *quotes = (decode(fix) for fix in replies)
+    assert agreed == Logon(0, extras=True)
     assert all(isinstance(q, QuoteReply) for q in quotes), quotes
     expected = draw(scenario).venues[1]
     assert sorted((q.quote.request, q.quote.venue, q.quote.latency_s) for q in quotes) == [

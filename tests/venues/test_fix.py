@@ -21,9 +21,13 @@ from venues.fix import (
     Message,
     NewOrderSingle,
     OrderReport,
+    QuoteAsk,
     QuoteCancel,
     QuoteReply,
     QuoteRequestReject,
+    Reject,
+    ResendRequest,
+    SequenceReset,
     Session,
     TestRequest,
     decode,
@@ -41,6 +45,8 @@ index = st.integers(0, 10**12)
 attempt = st.integers(0, 1000)
 side = st.sampled_from((1, -1))
 text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40)
+ids = text.filter(lambda t: not t[0].isdigit())  # a standard peer's own ids, never "i:a"
+counts = st.integers(0, 10**9)
 
 quote_requests = st.builds(
     QuoteRequest,
@@ -71,24 +77,43 @@ reports = st.builds(
     reason=st.one_of(st.none(), st.sampled_from(REJECT_REASONS)),
     round_trip_s=nonnegative,
 )
+maybe = st.one_of(st.none(), positive)
 messages = st.one_of(
-    st.builds(Logon, st.integers(0, 3600)),
+    st.builds(Logon, st.integers(0, 3600), st.booleans(), st.booleans()),
     st.builds(Heartbeat, st.one_of(st.none(), text)),
     st.builds(TestRequest, text),
     st.builds(Logout, st.one_of(st.none(), text)),
+    st.builds(
+        Reject,
+        counts,
+        st.one_of(st.none(), text),
+        st.one_of(st.none(), counts),
+        st.one_of(st.none(), st.sampled_from(("S", "8", "AG"))),
+        st.one_of(st.none(), st.integers(0, 99)),
+    ),
+    st.builds(ResendRequest, counts, counts),
+    st.builds(SequenceReset, counts, st.booleans()),
     quote_requests,
+    st.builds(QuoteAsk, ids, side, positive),
     st.builds(QuoteReply, attempt, side, quotes),
-    st.builds(QuoteRequestReject, index, attempt, text),
+    st.builds(QuoteReply, attempt, side, quotes, ids),  # a standard client's request
+    st.builds(QuoteRequestReject, index, attempt, text, st.none(), side, maybe),
+    st.builds(QuoteRequestReject, st.just(-1), st.just(0), text, ids, side, maybe),
     st.builds(QuoteCancel, index, attempt),
+    st.builds(QuoteCancel, st.just(-1), st.just(0), ids),
     st.builds(NewOrderSingle, text, index, attempt, side, positive, finite),
-    st.builds(OrderReport, text, attempt, side, positive, reports),
+    st.builds(NewOrderSingle, text, st.just(-1), st.just(0), side, positive, finite, ids),
+    st.builds(
+        OrderReport, text, attempt, side, positive, reports, st.one_of(st.none(), ids)
+    ).filter(lambda m: m.exec_id != m.cl_ord_id),
 )
 
 
-def wire(*values) -> bytes:
-    """The messages as a client session would send them, one after another."""
+def wire(*values, extras: bool = True) -> bytes:
+    """The messages as a client session would send them, one after another (with
+    quoterace's own tags, unless told not to)."""
     session = Session("CLIENT", "V0")
-    return b"".join(session.encode(encode(value)) for value in values)
+    return b"".join(session.encode(encode(value, extras)) for value in values)
 
 
 def same(a, b) -> bool:
@@ -154,6 +179,58 @@ def test_execution_reports_say_filled_or_rejected_with_the_reason():
         b"0",
         b"price_moved",
     ]
+    assert [filled.get(t) for t in (37, 17, 11, 131, 117)] == [b"3:0", b"c1", b"c1", None, None]
+
+
+def test_quoteraces_own_tags_go_only_with_extras_and_are_never_required():
+    request = QuoteRequest(3, 1.5, -1, 2.0, 1, 100.0, 0.001)
+    quote = Quote(3, 2, 0.002, 100.01, 5.0, 1.0, 1.2, 0.001)
+    report = OrderReport("c1", 1, 1, 2.0, ExecutionReport(3, 2, 100.5, None, 0.003))
+    for message in (request, QuoteReply(1, -1, quote), report):
+        (plain,) = FixReader().feed(wire(message, extras=False))
+        (extra,) = FixReader().feed(wire(message))
+        assert not [t for t, _ in plain.pairs if int(t) >= 5000]
+        assert [t for t, _ in extra.pairs if int(t) >= 5000]
+        decoded = decode(plain)  # the standard fields alone are enough
+        assert type(decoded) is type(message)
+    assert decode(FixReader().feed(wire(request, extras=False))[0]) == QuoteRequest(
+        3, 0.0, -1, 2.0, 1
+    )
+    bare = decode(FixReader().feed(wire(QuoteReply(1, -1, quote), extras=False))[0])
+    assert bare.quote == Quote(3, 0, 0.0, 100.01, 5.0)
+
+
+def test_a_standard_quote_request_is_any_quote_req_id_with_its_instrument():
+    (fix,) = FixReader().feed(wire(QuoteAsk("QR-1", 1, 3.0), extras=False))
+    assert [fix.get(t) for t in (131, 146, 55, 54, 38)] == [
+        b"QR-1",
+        b"1",
+        b"QUOTERACE",
+        b"1",
+        b"3.0",
+    ]
+    assert decode(fix) == QuoteAsk("QR-1", 1, 3.0)
+
+
+def test_a_venues_own_quote_and_order_ids_and_standard_rejects_are_understood():
+    """A standard venue's Quote (its own QuoteID, no Side) and its reject reasons."""
+    fix = FixMessage()
+    for tag, value in [(35, "S"), (117, "Q-77"), (131, "4:0"), (55, "X"), (133, "99.5")]:
+        fix.append_pair(tag, value)
+    assert decode(fix) == QuoteReply(0, 1, Quote(4, 0, 0.0, 99.5), None, "Q-77")
+    for code, text, reason in [
+        (4, "quote no longer valid", "expired"),
+        (3, None, "no_liquidity"),
+        (99, "price does not match quote", "price_moved"),
+        (None, "no_liquidity", "no_liquidity"),
+    ]:
+        fix = FixMessage()
+        for tag, value in [(35, "8"), (37, "NONE"), (17, "E1"), (11, "c"), (150, "8"),
+                           (39, "8"), (55, "X"), (54, "1"), (151, "0"), (14, "0"), (6, "0"),
+                           (103, code), (58, text)]:  # fmt: skip
+            if value is not None:
+                fix.append_pair(tag, value)
+        assert decode(fix).report.reason == reason, (code, text)
 
 
 def test_the_largest_messages_fit_in_the_default_limit():
@@ -179,7 +256,7 @@ def test_a_header_is_the_standard_one_and_sequence_numbers_count_from_one():
     peer.check(first)
     assert peer.target == "CLIENT"  # learnt from the Logon
     peer.check(second)
-    with pytest.raises(FixError, match="MsgSeqNum 1, expected 3"):
+    with pytest.raises(FixError, match="MsgSeqNum too low, expecting 3 but received 1"):
         peer.check(first)
 
 
@@ -191,12 +268,14 @@ def test_a_header_is_the_standard_one_and_sequence_numbers_count_from_one():
         QuoteRequest(-1, 0.0),
         Logout("caf\u00e9"),
         Logout("a\x01b"),
-        OrderReport("c", 0, 1, 1.0, ExecutionReport(0, 0, 1.0, "because", 0.0)),
+        OrderReport("c", 0, 1, 1.0, ExecutionReport(0, 0, 1.0, "caf\u00e9", 0.0)),
+        QuoteAsk("QR\x01", 1, 1.0),
+        ResendRequest(-1, 0),
     ],
 )
 def test_values_fix_cannot_carry_are_refused_when_encoding(bad):
     with pytest.raises(ValueError):
-        encode(bad)
+        encode(bad, extras=True)
 
 
 @pytest.mark.parametrize(
@@ -208,15 +287,19 @@ def test_values_fix_cannot_carry_are_refused_when_encoding(bad):
          "38: not a finite"),
         ([(35, "R"), (131, "1:0"), (55, "X"), (54, "1"), (38, "9" * 400), (5001, "0"),
           (5007, "0")], "38: not a finite"),
-        ([(35, "R"), (131, "-1:0"), (55, "X"), (54, "1"), (38, "1"), (5001, "0"), (5007, "0")],
-         "131: not request:attempt"),
+        ([(35, "R"), (131, "\x7f"), (55, "X"), (54, "1"), (38, "1")], "131: not printable"),
+        ([(35, "R"), (131, "1:0"), (55, "X"), (54, "1"), (38, "1"), (5001, "-1")],
+         "5001: must be >= 0"),
         ([(35, "R"), (131, "1:0"), (55, "X"), (54, "3"), (38, "1"), (5001, "0"), (5007, "0")],
          "Side"),
         ([(35, "Z"), (131, "1:0"), (131, "2:0")], "131 repeated"),
         ([(35, "D"), (11, "c"), (117, "1:0"), (40, "2"), (55, "X"), (54, "1"), (38, "1"),
           (44, "1")], "OrdType"),
-        ([(35, "8"), (11, "c"), (131, "1:0"), (150, "8"), (39, "8"), (54, "1"), (38, "1"),
-          (44, "1"), (58, "tired"), (5003, "0"), (5006, "0")], "not one of"),
+        ([(35, "8"), (11, "c"), (37, "1:0"), (17, "e"), (150, "0"), (39, "0"), (54, "1")],
+         "ExecType/OrdStatus"),
+        ([(35, "4"), (36, "5"), (123, "X")], "123: must be Y or N"),
+        ([(35, "2"), (7, "1")], "missing tag 16"),
+        ([(35, "3"), (58, "no")], "missing tag 45"),
         ([(35, "XX")], "unsupported MsgType"),
         ([(35, "A"), (98, "1"), (108, "30")], "EncryptMethod"),
         ([(35, "5"), (58, "\xff")], "printable ASCII"),
@@ -234,13 +317,45 @@ def test_malformed_values_raise_fix_error_naming_the_tag(fields, error):
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from((11, 35, 38, 40, 44, 54, 55, 58, 98, 108, 112, 117, 131, 5001, 5003)),
+            st.sampled_from(
+                (
+                    7,
+                    11,
+                    16,
+                    17,
+                    35,
+                    36,
+                    37,
+                    38,
+                    39,
+                    40,
+                    44,
+                    45,
+                    54,
+                    55,
+                    58,
+                    98,
+                    103,
+                    108,
+                    112,
+                    117,
+                    123,
+                    131,
+                    141,
+                    150,
+                    371,
+                    553,
+                    5001,
+                    5003,
+                )
+            ),
             st.binary(min_size=1, max_size=12),
         ),
         max_size=12,
     ),
     st.one_of(
-        st.sampled_from((b"A", b"0", b"1", b"5", b"R", b"S", b"AG", b"Z", b"D", b"8")),
+        st.sampled_from((b"A", b"0", b"1", b"2", b"3", b"4", b"5", b"R", b"S", b"AG", b"Z"))
+        | st.sampled_from((b"D", b"8")),
         st.binary(min_size=1, max_size=300),
     ),
 )
@@ -330,7 +445,10 @@ def test_a_stream_ending_inside_a_message_is_truncated():
 @pytest.mark.parametrize(
     ("data", "error"),
     [
-        (b"8=FIX.4.2\x019=5\x01", "garbage"),
+        (b"8=FIX.4.2\x019=5\x01", "BeginString FIX.4.2 not supported"),
+        (b"8=FIXT.1.1\x01", "BeginString FIXT.1.1 not supported"),
+        (b"8=FIX.4.4\x018=", "garbage"),
+        (b"8=FIX" + b"x" * 30, "garbage"),
         (b"8=FIX.4.4\x019=x\x01", "BodyLength"),
         (b"8=FIX.4.4\x019=05\x0135=0\x0110=000\x01", "BodyLength"),
         (b"8=FIX.4.4\x019=5\x0135=0\x0110=999\x01", "checksum mismatch"),

@@ -205,9 +205,9 @@ async def test_requests_without_draws_or_already_in_flight_are_refused(serve):
     await client.send(request(4), request(0, attempt=2), request(1), request(1))
     replies = [await client.receive() for _ in range(3)]
     assert replies == [
-        QuoteRequestReject(4, 0, "no such request: the venue has no draws for it"),
-        QuoteRequestReject(0, 2, "no such request: the venue has no draws for it"),
-        QuoteRequestReject(1, 0, "already in flight"),
+        QuoteRequestReject(4, 0, "no such request: the venue has no draws for it", None, 1, 1.0),
+        QuoteRequestReject(0, 2, "no such request: the venue has no draws for it", None, 1, 1.0),
+        QuoteRequestReject(1, 0, "already in flight", None, 1, 1.0),
     ]
 
 
@@ -312,7 +312,10 @@ async def test_protocol_errors_close_the_session_with_the_reason(serve):
         (lambda c: c.send_raw(_unknown_type(c.session)), "unsupported MsgType"),
         (lambda c: c.send(QuoteRequestReject(0, 0, "no")), "not a message for a venue"),
         (lambda c: c.send(Logon(0)), "not a message for a venue"),
-        (lambda c: c.send_raw(_skipping_a_number(c.session)), "MsgSeqNum 3, expected 2"),
+        (
+            lambda c: c.send_raw(_repeating_a_number(c.session)),
+            "MsgSeqNum too low, expecting 2 but received 1",
+        ),
         (lambda c: c.send_raw(_unknown_type(c.session, b"\xff" * 1000)), "unsupported MsgType"),
     ]:
         client = await connect(port)
@@ -327,8 +330,8 @@ def _unknown_type(session: Session, kind: bytes = b"XX") -> bytes:
     return session.encode(fix)
 
 
-def _skipping_a_number(session: Session) -> bytes:
-    session.sent += 1
+def _repeating_a_number(session: Session) -> bytes:
+    session.sent -= 1
     return session.encode(encode(Heartbeat()))
 
 

@@ -4,23 +4,35 @@ simplefix's `FixMessage` builds messages (it computes BodyLength and CheckSum); 
 incoming bytes is venues.fix.reader's job, and the session header (CompIDs, MsgSeqNum,
 SendingTime) venues.fix.session's.
 
-Fields, by message (custom tags are in the user-defined range 5000-9999):
+Every message is standard FIX 4.4: it validates against the stock FIX44.xml dictionary under
+a standard engine's default validation (tests/venues/test_quickfix.py checks it with QuickFIX).
+quoterace's own facts travel in user-defined tags (5000-9999) only with `extras`, which a
+session sets when both ends agreed at Logon (Username 553 = EXTRAS, asked and echoed), and
+decoding never requires them. Fields, by message ([extras] only then):
 
-    R  QuoteRequest        131 QuoteReqID "index:attempt", 146=1, 55 Symbol, 54 Side,
-                           38 OrderQty, 5001 SentAfterS, 5007 T0, 5008 Mid (when known)
-    S  Quote               131, 117 QuoteID (the same "index:attempt"), 55, 54, 133 OfferPx
-                           and 135 OfferSize for a buy (132 BidPx, 134 BidSize for a sell),
-                           5001, 5002 LatencyS, 5003 VenueIndex, 5004 PricedAt, 5005 ExpiresAt
-    AG QuoteRequestReject  131, 658 QuoteRequestRejectReason=99 (other), 58 Text
-    Z  QuoteCancel         131, 298 QuoteCancelType=1
+    A  Logon               98=0, 108 HeartBtInt, 141 ResetSeqNumFlag=Y (when resetting),
+                           553 Username=quoterace-extras (asking for, or agreeing to, extras)
+    0 Heartbeat (112), 1 TestRequest (112), 5 Logout (58), 3 Reject (45 RefSeqNum, 371, 372,
+    373, 58), 2 ResendRequest (7, 16), 4 SequenceReset (123 GapFillFlag, 36 NewSeqNo)
+    R  QuoteRequest        131 QuoteReqID, 146=1 {55 Symbol, 54 Side, 38 OrderQty};
+                           [5001 SentAfterS, 5007 T0, 5008 Mid (when known)]. quoterace's
+                           client names it "index:attempt"; any other text is a standard
+                           client's (QuoteAsk), whose draws the venue picks
+    S  Quote               131, 117 QuoteID ("index:attempt", the draws quoted), 55, 54,
+                           133 OfferPx and 135 OfferSize for a buy (132 BidPx, 134 BidSize for
+                           a sell); [5001, 5002 LatencyS, 5003 VenueIndex, 5004 PricedAt,
+                           5005 ExpiresAt]
+    AG QuoteRequestReject  131, 658 QuoteRequestRejectReason (3 exceeds limit, 99 other),
+                           58 Text, 146=1 {55, 54, 38}
+    Z  QuoteCancel         131, 117 (the request's id: no quote came), 298 QuoteCancelType=1,
+                           295=1 {55}; a venue matches it by 131, else 117
     D  NewOrderSingle      11 ClOrdID, 117 QuoteID, 40 OrdType=D (previously quoted), 55, 54,
                            38, 44 Price, 60 TransactTime
-    8  ExecutionReport     37 OrderID (the QuoteID), 17 ExecID (the ClOrdID), 11, 131,
+    8  ExecutionReport     37 OrderID (the QuoteID), 17 ExecID (unique per report), 11,
                            150 ExecType / 39 OrdStatus (F / 2 filled, 8 / 8 rejected), 55, 54,
-                           38, 44, 14 CumQty, 151 LeavesQty, 6 AvgPx, 31 LastPx / 32 LastQty
-                           (fills), 103 OrdRejReason and 58 Text (rejects: one of
-                           REJECT_REASONS), 5003, 5006 RoundTripS
-    A  Logon (98=0, 108 HeartBtInt), 0 Heartbeat (112), 1 TestRequest (112), 5 Logout (58)
+                           38, 40, 44, 14 CumQty, 151 LeavesQty, 6 AvgPx, 31 LastPx / 32 LastQty
+                           (fills), 103 OrdRejReason and 58 Text (rejects), 60;
+                           [5003, 5006 RoundTripS]
 
 Floats travel as the shortest decimal that reads back as the same double (`repr`, written
 without an exponent, which FIX does not allow), so every value round-trips exactly. Optional
@@ -39,15 +51,20 @@ from simplefix import FixMessage
 
 from venues.fix.errors import FixError
 from venues.fix.messages import (
+    EXTRAS,
     Heartbeat,
     Logon,
     Logout,
     Message,
     NewOrderSingle,
     OrderReport,
+    QuoteAsk,
     QuoteCancel,
     QuoteReply,
     QuoteRequestReject,
+    Reject,
+    ResendRequest,
+    SequenceReset,
     TestRequest,
 )
 from venues.fix.reader import BEGIN_STRING
@@ -65,69 +82,121 @@ _TEXT = re.compile(rb"[\x20-\x7e]{1,256}")  # every message then fits in MAX_MES
 # option (last look is the venue's option), order exceeds limit.
 ORD_REJ_REASON = {"expired": 4, "price_moved": 0, "no_liquidity": 3}
 assert set(ORD_REJ_REASON) == set(REJECT_REASONS)
+OTHER = 99  # OrdRejReason for any other reason, which Text (58) then says
+TOO_MANY = "too many"  # a QuoteRequestReject's reason for the limit: 658=3 (exceeds limit)
+
+_TYPES = {
+    Logon: "A",
+    Heartbeat: "0",
+    TestRequest: "1",
+    ResendRequest: "2",
+    Reject: "3",
+    SequenceReset: "4",
+    Logout: "5",
+    QuoteRequest: "R",
+    QuoteAsk: "R",
+    QuoteReply: "S",
+    QuoteRequestReject: "AG",
+    QuoteCancel: "Z",
+    NewOrderSingle: "D",
+    OrderReport: "8",
+}
 
 
-def encode(message: Message) -> FixMessage:
-    """`message` as a FIX message without its session header (Session.encode adds it).
+def encode(message: Message, extras: bool = False) -> FixMessage:
+    """`message` as a FIX message without its session header (Session.encode adds it); with
+    `extras`, quoterace's own tags too (only for a peer that agreed to them at Logon).
 
     Raises ValueError for values FIX cannot carry here (a non-finite required float, a side
     other than +1 or -1, text outside printable ASCII).
     """
+    kind = _TYPES.get(type(message))
+    if kind is None:
+        raise TypeError(f"not a quoterace FIX message: {message!r}")
     fix = FixMessage()
     fix.append_pair(8, BEGIN_STRING, header=True)
+    fix.append_pair(35, kind, header=True)
+    if not _session_fields(fix, message):
+        _application_fields(fix, message, extras)
+    return fix
+
+
+def _session_fields(fix: FixMessage, message: Message) -> bool:
+    """The body of a session-level message; False if `message` is not one."""
     add = fix.append_pair
     match message:
-        case Logon(heartbeat_s=heartbeat):
-            fix.append_pair(35, "A", header=True)
+        case Logon(heartbeat_s=heartbeat, reset=reset, extras=asked):
             add(98, 0)
             add(108, _nonnegative(heartbeat, "HeartBtInt"))
+            add(141, "Y" if reset else None)
+            add(553, EXTRAS if asked else None)
         case Heartbeat(test_req_id=test):
-            fix.append_pair(35, "0", header=True)
             add(112, None if test is None else checked_text(test, "TestReqID"))
         case TestRequest(test_req_id=test):
-            fix.append_pair(35, "1", header=True)
             add(112, checked_text(test, "TestReqID"))
         case Logout(text=text):
-            fix.append_pair(35, "5", header=True)
             add(58, None if text is None else checked_text(text, "Text"))
+        case Reject():
+            add(45, _nonnegative(message.ref_seq, "RefSeqNum"))
+            add(371, message.ref_tag)
+            add(372, message.ref_msg_type)
+            add(373, message.reason)
+            add(58, None if message.text is None else checked_text(message.text, "Text"))
+        case ResendRequest(begin=begin, end=end):
+            add(7, _nonnegative(begin, "BeginSeqNo"))
+            add(16, _nonnegative(end, "EndSeqNo"))
+        case SequenceReset(new_seq=new_seq, gap_fill=gap_fill):
+            add(123, "Y" if gap_fill else "N")
+            add(36, _nonnegative(new_seq, "NewSeqNo"))
+        case _:
+            return False
+    return True
+
+
+def _application_fields(fix: FixMessage, message: Message, extras: bool) -> None:
+    """The body of a quote or order message, with quoterace's own tags if `extras`."""
+    add = fix.append_pair
+    match message:
         case QuoteRequest():
-            fix.append_pair(35, "R", header=True)
-            add(131, _key(message.index, message.attempt))
-            add(146, 1)
-            add(55, SYMBOL)
-            add(54, _side(message.side))
-            add(38, _number(message.size))
-            add(5001, _number(message.sent_after_s))
-            add(5007, _number(message.t0))
-            add(5008, None if math.isnan(message.mid) else _number(message.mid))
+            _instrument(fix, _key(message.index, message.attempt), message.side, message.size)
+            if extras:
+                add(5001, _number(message.sent_after_s))
+                add(5007, _number(message.t0))
+                add(5008, None if math.isnan(message.mid) else _number(message.mid))
+        case QuoteAsk(quote_req_id=quote_req_id, side=side, size=size):
+            _instrument(fix, checked_text(quote_req_id, "QuoteReqID"), side, size)
         case QuoteReply(attempt=attempt, side=side, quote=quote):
-            fix.append_pair(35, "S", header=True)
-            key = _key(quote.request, attempt)
-            add(131, key)
-            add(117, key)
+            add(131, _id(message.quote_req_id, quote.request, attempt, "QuoteReqID"))
+            add(117, _id(message.quote_id, quote.request, attempt, "QuoteID"))
             add(55, SYMBOL)
             add(54, _side(side))
             price, size = (133, 135) if side == 1 else (132, 134)
             add(price, None if quote.price is None else _number(quote.price))
             add(size, None if quote.size == math.inf else _number(quote.size))
-            add(5001, _number(quote.sent_after_s))
-            add(5002, _number(quote.latency_s))
-            add(5003, _nonnegative(quote.venue, "VenueIndex"))
-            add(5004, None if math.isnan(quote.priced_at) else _number(quote.priced_at))
-            add(5005, None if quote.expires_at == math.inf else _number(quote.expires_at))
+            if extras:
+                add(5001, _number(quote.sent_after_s))
+                add(5002, _number(quote.latency_s))
+                add(5003, _nonnegative(quote.venue, "VenueIndex"))
+                add(5004, None if math.isnan(quote.priced_at) else _number(quote.priced_at))
+                add(5005, None if quote.expires_at == math.inf else _number(quote.expires_at))
         case QuoteRequestReject(request=request, attempt=attempt, reason=reason):
-            fix.append_pair(35, "AG", header=True)
-            add(131, _key(request, attempt))
-            add(658, 99)
+            add(131, _id(message.quote_req_id, request, attempt, "QuoteReqID"))
+            add(658, 3 if reason.startswith(TOO_MANY) else 99)
             add(58, checked_text(reason, "Text"))
+            add(146, 1)
+            add(55, SYMBOL)
+            add(54, _side(message.side))
+            add(38, None if message.size is None else _number(message.size))
         case QuoteCancel(request=request, attempt=attempt):
-            fix.append_pair(35, "Z", header=True)
-            add(131, _key(request, attempt))
-            add(298, 1)
+            key = _id(message.quote_req_id, request, attempt, "QuoteReqID")
+            add(131, key)
+            add(117, key)  # no quote came (else there is nothing to cancel): the request's id
+            add(298, 1)  # cancel for symbol(s)
+            add(295, 1)
+            add(55, SYMBOL)
         case NewOrderSingle():
-            fix.append_pair(35, "D", header=True)
             add(11, checked_text(message.cl_ord_id, "ClOrdID"))
-            add(117, _key(message.request, message.attempt))
+            add(117, _id(message.quote_id, message.request, message.attempt, "QuoteID"))
             add(40, "D")
             add(55, SYMBOL)
             add(54, _side(message.side))
@@ -135,30 +204,33 @@ def encode(message: Message) -> FixMessage:
             add(44, _number(message.price))
             fix.append_utc_timestamp(60, datetime.now(UTC), precision=6)
         case OrderReport(cl_ord_id=cl_ord_id, report=report):
-            fix.append_pair(35, "8", header=True)
-            _report_fields(fix, message, checked_text(cl_ord_id, "ClOrdID"), report)
-        case _:
-            raise TypeError(f"not a quoterace FIX message: {message!r}")
-    return fix
+            _report_fields(fix, message, checked_text(cl_ord_id, "ClOrdID"), report, extras)
+
+
+def _instrument(fix: FixMessage, quote_req_id: str, side: int, size: float) -> None:
+    """A QuoteRequest's QuoteReqID and its one NoRelatedSym entry."""
+    add = fix.append_pair
+    add(131, quote_req_id)
+    add(146, 1)
+    add(55, SYMBOL)
+    add(54, _side(side))
+    add(38, _number(size))
 
 
 def _report_fields(
-    fix: FixMessage, message: OrderReport, cl_ord_id: str, report: ExecutionReport
+    fix: FixMessage, message: OrderReport, cl_ord_id: str, report: ExecutionReport, extras: bool
 ) -> None:
     add, filled = fix.append_pair, report.reason is None
-    if not filled and report.reason not in ORD_REJ_REASON:
-        raise ValueError(f"reject reason {report.reason!r} is not one of {REJECT_REASONS}")
-    key = _key(report.request, message.attempt)
-    add(37, key)
-    add(17, cl_ord_id)
+    add(37, _id(message.order_id, report.request, message.attempt, "OrderID"))
+    add(17, cl_ord_id if message.exec_id is None else checked_text(message.exec_id, "ExecID"))
     add(11, cl_ord_id)
-    add(131, key)
     add(150, "F" if filled else "8")
     add(39, "2" if filled else "8")
     add(55, SYMBOL)
     add(54, _side(message.side))
     size, price = _number(message.size), _number(report.price)
     add(38, size)
+    add(40, "D")
     add(44, price)
     add(14, size if filled else 0)
     add(151, 0)
@@ -167,94 +239,170 @@ def _report_fields(
         add(31, price)
         add(32, size)
     else:
-        add(103, ORD_REJ_REASON[report.reason])
-        add(58, report.reason)
-    add(5003, _nonnegative(report.venue, "VenueIndex"))
-    add(5006, _number(report.round_trip_s))
+        add(103, ORD_REJ_REASON.get(report.reason, OTHER))
+        add(58, checked_text(report.reason, "Text"))
+    fix.append_utc_timestamp(60, datetime.now(UTC), precision=6)
+    if extras:
+        add(5003, _nonnegative(report.venue, "VenueIndex"))
+        add(5006, _number(report.round_trip_s))
 
 
 def decode(fix: FixMessage) -> Message:
     """The quoterace value of a framed message; FixError if it is not one (a required field
-    missing or malformed, or a MsgType quoterace does not use)."""
+    missing or malformed, or a MsgType quoterace does not use). quoterace's own tags are
+    read when present, never required."""
     kind = fix.message_type
-    if kind == b"A":
-        if int_field(fix, 98) != 0:
-            raise FixError("EncryptMethod (98) must be 0")
-        return Logon(_count(fix, 108))
-    if kind == b"0":
-        return Heartbeat(text_field(fix, 112, required=False))
-    if kind == b"1":
-        return TestRequest(text_field(fix, 112))
-    if kind == b"5":
-        return Logout(text_field(fix, 58, required=False))
+    message = _session_message(fix, kind)
+    if message is not None:
+        return message
     if kind == b"R":
-        index, attempt = _request_key(fix, 131)
-        text_field(fix, 55)
-        return QuoteRequest(
-            index,
-            _float(fix, 5007),
-            _decoded_side(fix),
-            _positive(fix, 38),
-            attempt,
-            _optional(fix, 5008, math.nan),
-            _nonnegative_float(fix, 5001),
-        )
+        return _quote_request(fix)
     if kind == b"S":
         return _quote_reply(fix)
     if kind == b"AG":
-        return QuoteRequestReject(*_request_key(fix, 131), text_field(fix, 58))
+        quote_req_id = text_field(fix, 131)
+        key = _parsed_key(quote_req_id)
+        return QuoteRequestReject(
+            *(key or (-1, 0)),
+            text_field(fix, 58, required=False) or "rejected",
+            None if key else quote_req_id,
+            _decoded_side(fix) if fix.get(54) is not None else 1,
+            _optional(fix, 38, None),
+        )
     if kind == b"Z":
-        return QuoteCancel(*_request_key(fix, 131))
+        quote_req_id = text_field(fix, 131, required=False) or text_field(fix, 117)
+        key = _parsed_key(quote_req_id) or _parsed_key(text_field(fix, 117))
+        if key is not None and quote_req_id == _key(*key):
+            return QuoteCancel(*key)
+        return QuoteCancel(*(key or (-1, 0)), quote_req_id)
     if kind == b"D":
         if fix.get(40) != b"D":
             raise FixError("OrdType (40) must be D (previously quoted)")
         text_field(fix, 55)
+        quote_id = text_field(fix, 117)
+        key = _parsed_key(quote_id)
         return NewOrderSingle(
             text_field(fix, 11),
-            *_request_key(fix, 117),
+            *(key or (-1, 0)),
             _decoded_side(fix),
             _positive(fix, 38),
             _float(fix, 44),
+            None if key else quote_id,
         )
     if kind == b"8":
         return _order_report(fix)
     raise FixError(f"unsupported MsgType {kind[:20]!r}")
 
 
+def _session_message(fix: FixMessage, kind: bytes) -> Message | None:
+    """A session-level message of MsgType `kind`; None for any other MsgType."""
+    if kind == b"A":
+        if int_field(fix, 98) != 0:
+            raise FixError("EncryptMethod (98) must be 0")
+        return Logon(_count(fix, 108), _flag(fix, 141), fix.get(553) == EXTRAS.encode())
+    if kind == b"0":
+        return Heartbeat(text_field(fix, 112, required=False))
+    if kind == b"1":
+        return TestRequest(text_field(fix, 112))
+    if kind == b"5":
+        return Logout(text_field(fix, 58, required=False))
+    if kind == b"3":
+        return Reject(
+            _count(fix, 45),
+            text_field(fix, 58, required=False),
+            _optional_count(fix, 371),
+            text_field(fix, 372, required=False),
+            _optional_count(fix, 373),
+        )
+    if kind == b"2":
+        return ResendRequest(_count(fix, 7), _count(fix, 16))
+    if kind == b"4":
+        return SequenceReset(_count(fix, 36), _flag(fix, 123))
+    return None
+
+
+def _quote_request(fix: FixMessage) -> QuoteRequest | QuoteAsk:
+    """quoterace's own QuoteRequest (QuoteReqID "index:attempt"), or a standard client's."""
+    quote_req_id = text_field(fix, 131)
+    text_field(fix, 55)
+    side, size = _decoded_side(fix), _positive(fix, 38)
+    key = _parsed_key(quote_req_id)
+    if key is None:
+        return QuoteAsk(quote_req_id, side, size)
+    return QuoteRequest(
+        key[0],
+        _optional(fix, 5007, 0.0),
+        side,
+        size,
+        key[1],
+        _optional(fix, 5008, math.nan),
+        _nonnegative_optional(fix, 5001),
+    )
+
+
 def _quote_reply(fix: FixMessage) -> QuoteReply:
-    request, attempt = _request_key(fix, 131)
-    if _request_key(fix, 117) != (request, attempt):
-        raise FixError("QuoteID differs from QuoteReqID")
-    side = _decoded_side(fix)
+    quote_id = text_field(fix, 117)
+    quote_req_id = text_field(fix, 131, required=False)
+    key = _parsed_key(quote_id) or _parsed_key(quote_req_id) or (-1, 0)
+    # without a Side, an offer answers a buy, a bid a sell
+    side = _decoded_side(fix) if fix.get(54) is not None else 1 if fix.get(133) else -1
     price, size = (133, 135) if side == 1 else (132, 134)
     quote = Quote(
-        request,
-        _count(fix, 5003),
-        _nonnegative_float(fix, 5002),
+        key[0],
+        _optional_count(fix, 5003) or 0,
+        _nonnegative_optional(fix, 5002),
         _optional(fix, price, None),
         _optional(fix, size, math.inf),
         _optional(fix, 5004, math.nan),
         _optional(fix, 5005, math.inf),
-        _nonnegative_float(fix, 5001),
+        _nonnegative_optional(fix, 5001),
     )
-    return QuoteReply(attempt, side, quote)
+    own = _key(*key) if key[0] >= 0 else None
+    return QuoteReply(
+        key[1],
+        side,
+        quote,
+        None if quote_req_id == own else quote_req_id,
+        None if quote_id == own else quote_id,
+    )
 
 
 def _order_report(fix: FixMessage) -> OrderReport:
-    request, attempt = _request_key(fix, 131)
+    """An ExecutionReport: a fill (ExecType F, OrdStatus 2) or a reject (8/8), whose reason is
+    quoterace's own Text, else read from OrdRejReason (103): 4 expired, 3 no_liquidity,
+    anything else (a price mismatch, a venue's own rule) price_moved."""
+    cl_ord_id = text_field(fix, 11)
     status = (fix.get(150), fix.get(39))
     if status == (b"F", b"2"):
         reason = None
     elif status == (b"8", b"8"):
-        reason = text_field(fix, 58)
+        reason = text_field(fix, 58, required=False)
         if reason not in REJECT_REASONS:
-            raise FixError(f"reject reason {reason!r} is not one of {REJECT_REASONS}")
+            code = _optional_count(fix, 103)
+            reason = {4: "expired", 3: "no_liquidity"}.get(code, "price_moved")
     else:
         raise FixError("ExecType/OrdStatus (150/39) must be F/2 (filled) or 8/8 (rejected)")
+    order_id = text_field(fix, 37)
+    key = _parsed_key(order_id) or (-1, 0)
+    price = _optional(fix, 44, None)
     report = ExecutionReport(
-        request, _count(fix, 5003), _float(fix, 44), reason, _nonnegative_float(fix, 5006)
+        key[0],
+        _optional_count(fix, 5003) or 0,
+        _optional(fix, 31, 0.0) if price is None else price,
+        reason,
+        _nonnegative_optional(fix, 5006),
     )
-    return OrderReport(text_field(fix, 11), attempt, _decoded_side(fix), _positive(fix, 38), report)
+    exec_id = text_field(fix, 17)
+    size = _optional(fix, 38, None) or _optional(fix, 14, 0.0)
+    return OrderReport(
+        cl_ord_id,
+        key[1],
+        _decoded_side(fix),
+        size,
+        report,
+        None if exec_id == cl_ord_id else exec_id,
+        None if key[0] >= 0 and order_id == _key(*key) else order_id,
+    )
 
 
 def _value(fix: FixMessage, tag: int, required: bool = True) -> bytes | None:
@@ -316,19 +464,35 @@ def _positive(fix: FixMessage, tag: int) -> float:
     return value
 
 
-def _nonnegative_float(fix: FixMessage, tag: int) -> float:
-    value = _float(fix, tag)
+def _parsed_key(text: str | None) -> tuple[int, int] | None:
+    """(request index, attempt) from quoterace's QuoteReqID or QuoteID "index:attempt"; None
+    for any other id (a standard peer's own)."""
+    match = None if text is None else _KEY.fullmatch(text.encode())
+    return None if match is None else (int(match[1]), int(match[2]))
+
+
+def _flag(fix: FixMessage, tag: int) -> bool:
+    """A Boolean field: Y or N, absent meaning N."""
+    value = _value(fix, tag, required=False)
+    if value not in (None, b"Y", b"N"):
+        raise FixError(f"tag {tag}: must be Y or N")
+    return value == b"Y"
+
+
+def _optional_count(fix: FixMessage, tag: int) -> int | None:
+    return None if fix.get(tag) is None else _count(fix, tag)
+
+
+def _nonnegative_optional(fix: FixMessage, tag: int) -> float:
+    value = _optional(fix, tag, 0.0)
     if value < 0:
         raise FixError(f"tag {tag}: must be >= 0")
     return value
 
 
-def _request_key(fix: FixMessage, tag: int) -> tuple[int, int]:
-    """(request index, attempt) from a QuoteReqID or QuoteID "index:attempt"."""
-    match = _KEY.fullmatch(_value(fix, tag))
-    if match is None:
-        raise FixError(f"tag {tag}: not request:attempt")
-    return int(match[1]), int(match[2])
+def _id(text: str | None, request: int, attempt: int, name: str) -> str:
+    """A peer's own id `text`, or (None) quoterace's "request:attempt"."""
+    return _key(request, attempt) if text is None else checked_text(text, name)
 
 
 def _decoded_side(fix: FixMessage) -> int:

@@ -5,7 +5,8 @@ field, skips garbage before a BeginString silently, never checks BodyLength or t
 and trusts data-length fields (tag 95 and friends) to say how much more to wait for. A peer
 must not be able to make a server hold memory or accept a corrupt message, so framing here is
 strict: every message is `8=FIX.4.4|9=<length>|...|10=<checksum>|`, whole and nothing between.
-Data fields (whose values may hold SOH) are not supported.
+Data fields (whose values may hold SOH) are not supported. A message of another FIX version
+is a WrongBeginString, which names it (a Logout can then say so).
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ SOH = 1  # the field separator, as a byte value
 _PREFIX = b"8=FIX.4.4\x019="
 _TRAILER = len(b"10=000\x01")
 _TAG = re.compile(rb"[1-9][0-9]{0,8}")
+_OTHER_FIX = b"8=FIX"  # another BeginString (FIX.4.2, FIXT.1.1): named, so a Logout can say so
+_SENDER = re.compile(rb"\x0149=([\x20-\x7e]{1,64})\x01")
+
+
+class WrongBeginString(FixError):
+    """A message of another FIX version: `sender` is its SenderCompID, if it came with it (a
+    Logout saying so can then go back, before any Logon)."""
+
+    def __init__(self, reason: str, sender: str | None) -> None:
+        super().__init__(reason)
+        self.sender = sender
 
 
 class FixReader:
@@ -71,7 +83,8 @@ class FixReader:
         """Take the first message out of the buffer, if whole."""
         buffer, start = self._buffer, len(_PREFIX)
         if buffer[:start] != _PREFIX[: len(buffer)]:
-            raise FixError("garbage: a message must begin 8=FIX.4.4|9=")
+            _not_fix_4_4(buffer)
+            return None  # perhaps another version: wait for its BeginString's end
         if len(buffer) <= start:
             return None
         # One digit more than the limit has is enough to tell an oversized message.
@@ -99,6 +112,21 @@ class FixReader:
         message = _message(bytes(buffer[end + 1 : body_end - 1]))
         del buffer[:size]
         return message
+
+
+def _not_fix_4_4(buffer: bytearray) -> None:
+    """A buffer that does not begin as FIX.4.4 does: WrongBeginString once another version's
+    BeginString is whole, FixError for anything else that is not the start of one."""
+    end = buffer.find(SOH, 0, 24)
+    if buffer[:5] == _OTHER_FIX and end > 0 and buffer[2:end] != _PREFIX[2:9]:
+        sender = _SENDER.search(buffer)
+        raise WrongBeginString(
+            f"BeginString {bytes(buffer[2:end]).decode('ascii', 'replace')} not "
+            f"supported ({BEGIN_STRING} only)",
+            None if sender is None else sender[1].decode(),
+        )
+    if not (end < 0 and buffer[:5] == _OTHER_FIX[: len(buffer)] and len(buffer) < 24):
+        raise FixError("garbage: a message must begin 8=FIX.4.4|9=")
 
 
 def _message(body: bytes) -> FixMessage:

@@ -5,6 +5,13 @@ latency, pricing, servers and capacity) and each NewOrderSingle with `Venue.orde
 on the draws of that (attempt, request): a client sees exactly the venue the simulator would
 show it. Clients share the venue: its servers, and so its queue and capacity, are one for all.
 
+A standard client's QuoteRequest (any QuoteReqID, not quoterace's "index:attempt") is served
+from the drawn requests in turn, per connection: its n-th (from 0) gets the draws of request
+n mod `requests`, attempt 0, and its Quote's QuoteID names them ("n:0"), which its order then
+quotes back. Its QuoteCancel is matched by QuoteReqID (131), else QuoteID (117); an unknown one
+is ignored. An order whose side, or price (within PRICE_TOLERANCE), is not its quote's is
+rejected with that reason (an ExecutionReport, 103=99), never a closed session.
+
 Which latency the server applies is its `network` parameter:
 
 - "simulated" (the default): all of it. The server sleeps the drawn network latency (both
@@ -40,8 +47,8 @@ forgotten is rejected "expired", at once: the venue no longer honours it.
 Nothing a peer sends costs more than its own connection (nor does an error in the venue's
 own code, which is logged). The session layer (venues.fix.session, under `Limits.session`)
 reads with a bounded FixReader and closes the connection on a malformed message, a bad
-checksum, an unknown or out-of-place message type, a sequence gap or a message before the
-Logon (with a Logout saying why, once logged on), on no whole Logon within
+checksum, an unknown or out-of-place message type, a MsgSeqNum too low (without PossDupFlag)
+or a message before the Logon (with a Logout saying why, once logged on), on no whole Logon within
 `Limits.logon_timeout_s` of connecting, on silence past `Limits.idle_timeout_s`, and on a peer
 that stops reading (its outbox full, or a send stalled past `Limits.send_timeout_s`). Here,
 more than `Limits.max_in_flight` orders at once close it too (quote requests beyond it are
@@ -55,6 +62,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -67,6 +75,7 @@ from venues.fix.messages import (
     Message,
     NewOrderSingle,
     OrderReport,
+    QuoteAsk,
     QuoteCancel,
     QuoteReply,
     QuoteRequestReject,
@@ -78,6 +87,9 @@ from venues.venue import ZERO_OUTBOUND_S, Venue, VenueDraws, VenueSpec
 
 NETWORKS = ("simulated", "real")
 FORGET_EVERY_S = 60.0
+# An order's price matches its quote's within this: a client may write prices to 8 decimals,
+# as many engines do (QuickFIX writes 15 significant digits); quotes go out exactly (repr).
+PRICE_TOLERANCE = 1e-8
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +171,7 @@ class VenueServer:
         self._requests = len(draws.latency_s[0]) if self._attempts else 0
         self._connections = 0
         self._peers: collections.Counter[str | None] = collections.Counter()
+        self.exec_ids = itertools.count(1)  # ExecIDs, unique across the server's reports
 
     async def serve(
         self,
@@ -213,6 +226,11 @@ class VenueServer:
         """Whether the venue has draws for `request`'s (attempt, index)."""
         return 0 <= request.attempt < self._attempts and 0 <= request.index < self._requests
 
+    def draws_for(self, asked: int) -> int:
+        """The request index whose draws serve a standard client's `asked`-th QuoteRequest
+        on its connection (counting from 0): the drawn requests in turn, over and over."""
+        return asked % max(self._requests, 1)
+
 
 class _Connection:
     """One client's session: a Link (venues.fix.session) and a task per answer due."""
@@ -224,6 +242,8 @@ class _Connection:
         self.link = Link(stream, Session(server.comp_id), self.limits.session, self._handle)
         self.in_flight: dict[tuple[int, int], trio.CancelScope] = {}
         self.orders = 0
+        self.asked = 0  # standard QuoteRequests so far (QuoteAsk): the next one's draws
+        self.ask_ids: dict[str, tuple[int, int]] = {}  # their QuoteReqIDs in flight
         # (request, attempt) -> the request as the venue saw it and its quote
         self.quotes: OrderedDict[tuple[int, int], tuple[QuoteRequest, Quote]] = OrderedDict()
 
@@ -237,16 +257,22 @@ class _Connection:
         match message:
             case QuoteRequest():
                 self._quote_request(message)
-            case QuoteCancel(request=request, attempt=attempt):
-                scope = self.in_flight.get((request, attempt))
-                if scope is not None:
+            case QuoteAsk(quote_req_id=quote_req_id, side=side, size=size):
+                index = self.server.draws_for(self.asked)
+                self.asked += 1
+                self._quote_request(QuoteRequest(index, 0.0, side, size), quote_req_id)
+            case QuoteCancel(request=request, attempt=attempt, quote_req_id=quote_req_id):
+                key = self.ask_ids.get(quote_req_id, (request, attempt))
+                scope = self.in_flight.get(key)
+                if scope is not None:  # else: answered already, or never asked
                     scope.cancel()
             case NewOrderSingle():
                 self._order(message)
             case _:
                 raise FixError(f"{type(message).__name__} is not a message for a venue")
 
-    def _quote_request(self, request: QuoteRequest) -> None:
+    def _quote_request(self, request: QuoteRequest, quote_req_id: str | None = None) -> None:
+        """Quote `request` (a standard client's `quote_req_id`, if given) or refuse it."""
         key = (request.index, request.attempt)
         refusal = None
         if not self.server.knows(request):
@@ -255,16 +281,26 @@ class _Connection:
             refusal = "already in flight"
         elif len(self.in_flight) >= self.limits.max_in_flight:
             refusal = f"too many requests in flight (limit {self.limits.max_in_flight})"
+        elif quote_req_id in self.ask_ids:
+            refusal = "QuoteReqID already in flight"
         if refusal is not None:
-            self.link.send(QuoteRequestReject(*key, refusal))
+            self.link.send(
+                QuoteRequestReject(*key, refusal, quote_req_id, request.side, request.size)
+            )
             return
         scope = self.in_flight[key] = trio.CancelScope()
+        if quote_req_id is not None:
+            self.ask_ids[quote_req_id] = key
         # Sent, as far as the venue knows, when it arrived: now.
         asked = QuoteRequest(request.index, trio.current_time(), request.side, request.size, key[1])
-        self.link.tasks.start_soon(self._quote, asked, request.sent_after_s, scope)
+        self.link.tasks.start_soon(self._quote, asked, request.sent_after_s, scope, quote_req_id)
 
     async def _quote(
-        self, request: QuoteRequest, sent_after_s: float, scope: trio.CancelScope
+        self,
+        request: QuoteRequest,
+        sent_after_s: float,
+        scope: trio.CancelScope,
+        quote_req_id: str | None,
     ) -> None:
         key = (request.index, request.attempt)
         try:
@@ -272,30 +308,32 @@ class _Connection:
                 quote = await self.venue.quote(request)
         finally:
             del self.in_flight[key]
+            self.ask_ids.pop(quote_req_id, None)
         if scope.cancelled_caught:
             return
         self.quotes[key] = (request, quote)
         self.quotes.move_to_end(key)
         if len(self.quotes) > self.limits.max_quotes:
             self.quotes.popitem(last=False)
-        self.link.send(
-            QuoteReply(request.attempt, request.side, quote._replace(sent_after_s=sent_after_s))
-        )
+        quote = quote._replace(sent_after_s=sent_after_s)
+        self.link.send(QuoteReply(request.attempt, request.side, quote, quote_req_id))
 
     def _order(self, order: NewOrderSingle) -> None:
-        """Judge an order for a quote held (each quote takes one order), or reject it
-        "expired" at once: a quote never given, already ordered, forgotten, or older than
-        Limits.quote_life_s."""
+        """Judge an order for a quote held (each quote takes one order), or reject it at once:
+        "expired" for a quote never given, already ordered, forgotten, or older than
+        Limits.quote_life_s; a side or price not the quote's (within PRICE_TOLERANCE) with
+        that reason."""
         held = self.quotes.pop((order.request, order.attempt), None)
         if held is None or trio.current_time() - held[1].priced_at > self.limits.quote_life_s:
-            report = ExecutionReport(order.request, self.venue.index, order.price, "expired", 0.0)
-            self.link.send(
-                OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report)
-            )
+            self._reject(order, "expired")
             return
         request, quote = held
-        if order.side != request.side or order.price != quote.price:
-            raise FixError("the order's side or price is not its quote's")
+        if order.side != request.side:
+            self._reject(order, "side does not match quote")
+            return
+        if not abs(order.price - quote.price) <= PRICE_TOLERANCE:
+            self._reject(order, "price does not match quote")
+            return
         if self.orders >= self.limits.max_in_flight:
             raise FixError(f"too many orders in flight (limit {self.limits.max_in_flight})")
         decided_after_s = trio.current_time() - request.t0
@@ -311,7 +349,24 @@ class _Connection:
             report = await self.venue.order(quote, request, decided_after_s)
         finally:
             self.orders -= 1
-        self.link.send(OrderReport(order.cl_ord_id, order.attempt, order.side, order.size, report))
+        self._report(order, report)
+
+    def _reject(self, order: NewOrderSingle, reason: str) -> None:
+        """Reject `order` at once for `reason` (its OrderID "NONE" if its QuoteID is none of
+        the venue's)."""
+        ours = order.request >= 0
+        report = ExecutionReport(max(order.request, 0), self.venue.index, order.price, reason, 0.0)
+        self._report(order, report, None if ours else "NONE")
+
+    def _report(
+        self, order: NewOrderSingle, report: ExecutionReport, order_id: str | None = None
+    ) -> None:
+        exec_id = str(next(self.server.exec_ids))
+        self.link.send(
+            OrderReport(
+                order.cl_ord_id, order.attempt, order.side, order.size, report, exec_id, order_id
+            )
+        )
 
 
 def _peer(stream: trio.abc.Stream) -> str | None:

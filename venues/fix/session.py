@@ -3,8 +3,24 @@
 
 Two parts. `Session` is the session's state without I/O: this end's CompID and the peer's, the
 sequence numbers out and in, the standard header stamped on each message sent and checked on
-each one received. Sequence numbers must follow 1, 2, 3, ...: there is no resend, so a gap is
-an error.
+each one received. FIX 4.4's sequence rules, as QuickFIX keeps them:
+
+- ResetSeqNumFlag (141=Y) on a Logon starts both ends at 1 again: the acceptor resets and
+  echoes it (the client sends it on every connection: each is a new session).
+- A MsgSeqNum too low ends the session with a Logout "MsgSeqNum too low, expecting X but
+  received Y", unless PossDupFlag (43=Y) says it is a duplicate: then it is ignored.
+- A MsgSeqNum too high is acted on all the same, and the gap asked for once with a
+  ResendRequest (the minimum: nothing is queued; what the peer resends is then a duplicate,
+  ignored).
+- A ResendRequest is answered with one SequenceReset-GapFill (43=Y, 122, 123=Y, 36 = our next
+  MsgSeqNum) at its BeginSeqNo, which takes no number of its own: nothing is stored to resend,
+  and a quote or report resent late would be stale anyway.
+- A SequenceReset is honoured: GapFill (123=Y) in sequence, Reset (123=N) whatever its own
+  number; one that would go back is refused with a Reject (35=3).
+- A Reject (35=3) from the peer is recorded (`rejects`, the first MAX_REJECTS_KEPT of them as
+  text; `reject_count`) and the session goes on.
+- A message of another FIX version gets a Logout saying so (even before the Logon), then the
+  connection closes.
 
 `Link` runs a Session over a trio stream: a reader (the task calling `run`) and a writer.
 The reader frames messages with a bounded FixReader, checks them against the Session, and
@@ -12,19 +28,18 @@ handles the session's own messages itself: the Logon (the initiator sends one an
 the peer's; the acceptor waits for one and answers with the same), a TestRequest (answered
 with a Heartbeat carrying its id), a Heartbeat, a Logout. Every other message goes to the
 application's `handle`. The writer sends queued messages in order, and a Heartbeat after
-HeartBtInt of quiet (the initiator's Logon sets it for both ends).
+HeartBtInt of quiet (the initiator's Logon sets it for both ends). The initiator's Logon may
+ask for quoterace's own tags (Username 553); an acceptor agrees by echoing it, and only then do
+both ends send them (`Session.extras`).
 
 The session ends, and `reason` says why (the first reason wins), on: no whole Logon within
 `logon_timeout_s`; silence (nothing, not even a Heartbeat) for `idle_timeout_s`; bad bytes or
 a bad message (FixError, a Logout carrying its reason back); the peer's Logout (answered with
-one); the peer closing the connection; `end` or `logout` called by the application. Then
-queued messages and a Logout (once logged on) are sent for at most `linger_s`, and `run`
-returns. A peer that stops reading (its outbox full, or one send stalled past
-`send_timeout_s`) ends the session at once, with nothing more sent: `abort`.
-
-The rest of FIX 4.4's session layer (Reject, ResendRequest, SequenceReset, PossDupFlag,
-ResetSeqNumFlag) would land here: a store of sent messages and the gap logic in `Session`,
-their messages handled in `Link._receive`.
+one; its text, read whatever its MsgSeqNum, is the reason); the peer closing the connection;
+`end` or `logout` called by the application. Then queued messages and a Logout (once logged
+on) are sent for at most `linger_s`, and `run` returns. A peer that stops reading (its outbox
+full, or one send stalled past `send_timeout_s`) ends the session at once, with nothing more
+sent: `abort`.
 """
 
 from __future__ import annotations
@@ -39,38 +54,62 @@ from simplefix import FixMessage
 
 from venues.fix.codec import checked_text, decode, encode, int_field, text_field
 from venues.fix.errors import REASON_CHARS, FixError
-from venues.fix.messages import Heartbeat, Logon, Logout, Message, TestRequest
-from venues.fix.reader import FixReader
+from venues.fix.messages import (
+    Heartbeat,
+    Logon,
+    Logout,
+    Message,
+    Reject,
+    ResendRequest,
+    SequenceReset,
+    TestRequest,
+)
+from venues.fix.reader import FixReader, WrongBeginString
+
+MAX_REJECTS_KEPT = 20  # Rejects kept as text per session; all are counted
 
 
 class Session:
     """One end of a FIX session: outgoing sequence numbers and header, incoming checks.
 
     `sender` is this end's CompID, `target` the peer's (a server learns it from the Logon).
+    `extras`: both ends agreed at Logon to quoterace's own tags (venues.fix.codec).
     """
 
     def __init__(self, sender: str, target: str | None = None) -> None:
         self.sender = checked_text(sender, "SenderCompID")
         self.target = target
+        self.extras = False
         self.sent = 0  # MsgSeqNum of the last message sent
-        self.received = 0  # and received
+        self.received = 0  # of the last one received (the next expected is one more)
+        self.gap: tuple[int, int] | None = None  # MsgSeqNums skipped by the last check
 
-    def encode(self, message: FixMessage) -> bytes:
-        """`message` on the wire, with the next sequence number and the time now."""
+    def encode(self, message: FixMessage, gap_fill_at: int | None = None) -> bytes:
+        """`message` on the wire, with the next sequence number and the time now; with
+        `gap_fill_at`, as a possible duplicate (43=Y, 122) at that number, taking none."""
         if self.target is None:
             raise ValueError("the session's target is not known yet")
-        self.sent += 1
+        now = datetime.now(UTC)
+        if gap_fill_at is None:
+            self.sent += 1
         message.append_pair(49, self.sender, header=True)
         message.append_pair(56, self.target, header=True)
-        message.append_pair(34, self.sent, header=True)
-        message.append_utc_timestamp(52, datetime.now(UTC), precision=6, header=True)
+        message.append_pair(34, self.sent if gap_fill_at is None else gap_fill_at, header=True)
+        if gap_fill_at is not None:
+            message.append_pair(43, "Y", header=True)
+        message.append_utc_timestamp(52, now, precision=6, header=True)
+        if gap_fill_at is not None:
+            message.append_utc_timestamp(122, now, precision=6, header=True)
         return message.encode()
 
-    def check(self, message: FixMessage) -> None:
-        """Raise FixError unless `message` is the peer's next message in this session (the
-        first one, from a peer not known yet, names it)."""
-        if int_field(message, 34) != self.received + 1:
-            raise FixError(f"MsgSeqNum {int_field(message, 34)}, expected {self.received + 1}")
+    def check(self, message: FixMessage) -> bool:
+        """Whether to act on `message`: False for a duplicate (PossDupFlag 43=Y, MsgSeqNum
+        already seen), which is ignored. Raise FixError unless it is from the peer, to us,
+        in sequence: a MsgSeqNum too low without PossDupFlag ends the session. One too high
+        is taken, the numbers skipped left in `gap` (to ask for: a ResendRequest). A Logon
+        with ResetSeqNumFlag (141=Y) starts the peer's numbers again at 1; a SequenceReset-
+        Reset (4, 123=N) is not checked, since it sets them (`reset_to`). The first
+        message, from a peer not known yet, names it."""
         sender = text_field(message, 49)
         if self.target is None:
             self.target = sender
@@ -79,7 +118,28 @@ class Session:
         if text_field(message, 56) != self.sender:
             raise FixError("TargetCompID is not ours")
         text_field(message, 52)
-        self.received += 1
+        seq, kind, self.gap = int_field(message, 34), message.message_type, None
+        if kind == b"A" and message.get(141) == b"Y":
+            self.received = 0
+        if kind == b"4" and message.get(123) != b"Y":
+            return True
+        expected = self.received + 1
+        if seq < expected:
+            if message.get(43) == b"Y":
+                return False
+            raise FixError(f"MsgSeqNum too low, expecting {expected} but received {seq}")
+        if seq > expected:
+            self.gap = (expected, seq - 1)
+        self.received = seq
+        return True
+
+    def reset_to(self, new_seq: int) -> bool:
+        """A SequenceReset: the peer's next MsgSeqNum is `new_seq`. False (nothing changed)
+        if that would go back: FIX forbids it."""
+        if new_seq < self.received + 1:
+            return False
+        self.received = new_seq - 1
+        return True
 
 
 @dataclass(frozen=True)
@@ -120,13 +180,17 @@ class Link:
         self.logged_on = False
         self.reason: str | None = None  # why the session ended; None while it runs
         self.tasks: trio.Nursery | None = None
+        self.rejects: list[str] = []  # the peer's Rejects (35=3), the first MAX_REJECTS_KEPT
+        self.reject_count = 0
         self._handle = handle
         self._ended = ended
         self._reader = FixReader(limits.max_message_bytes)
         self._outbox, self._outgoing = trio.open_memory_channel[bytes](limits.max_outbox)
         self._heartbeat_s = math.inf
         self._initiator = False
+        self._extras_asked = False  # the initiator's Logon asked for quoterace's own tags
         self._logging_out = False  # our Logout is queued: wait for the peer's, send no more
+        self._logout_unlogged = False  # a Logout goes even before the Logon (wrong version)
         self._scope = trio.CancelScope()  # the whole link, cancelled by abort
         self._reading = trio.CancelScope()  # the reader, cancelled by end
 
@@ -154,11 +218,12 @@ class Link:
                     self._initiator = True
                     self._heartbeat_s = logon.heartbeat_s or math.inf
                     self.send(logon)
+                    self._extras_asked = logon.extras  # on once the reply agrees
                 async with trio.open_nursery() as self.tasks:
                     reason, text = await self._read(start)
                     self.tasks.cancel_scope.cancel()
                 self._stop(reason)
-                if self.logged_on and not self._logging_out:
+                if (self.logged_on or self._logout_unlogged) and not self._logging_out:
                     self._queue(Logout(text))
                 self._outbox.close()
                 link.cancel_scope.deadline = trio.current_time() + self.limits.linger_s
@@ -194,9 +259,10 @@ class Link:
             if self._ended is not None:
                 self._ended(reason)
 
-    def _queue(self, message: Message) -> None:
+    def _queue(self, message: Message, gap_fill_at: int | None = None) -> None:
         try:
-            self._outbox.send_nowait(self.session.encode(encode(message)))
+            fix = encode(message, self.session.extras)
+            self._outbox.send_nowait(self.session.encode(fix, gap_fill_at))
         except trio.WouldBlock:
             self.abort(f"{self.peer} is not reading: {self.limits.max_outbox} messages queued")
 
@@ -228,6 +294,11 @@ class Link:
                         if (logout := self._receive(fix, start)) is not None:
                             said = f": {logout.text}" if logout.text else ""
                             return f"{self.peer} logged out{said}", None
+        except WrongBeginString as error:
+            if self.session.target is None:
+                self.session.target = error.sender or "UNKNOWN"
+            self._logout_unlogged = True
+            return f"protocol error: {error.reason}", error.reason
         except FixError as error:
             return f"protocol error: {error.reason}", error.reason
         except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
@@ -238,27 +309,65 @@ class Link:
 
     def _receive(self, fix: FixMessage, start: Callable[[], None]) -> Logout | None:
         """Act on one message; the peer's Logout, which ends the session, is returned."""
-        self.session.check(fix)
-        message = decode(fix)
+        if fix.message_type == b"5":  # its reason counts, whatever its MsgSeqNum
+            return decode(fix)
+        if not self.session.check(fix):
+            return None  # a duplicate
+        gap, message = self.session.gap, decode(fix)
         if not self.logged_on:
-            if not isinstance(message, Logon):
-                raise FixError("the first message must be a Logon")
-            self.logged_on = True
-            if not self._initiator:
-                self._heartbeat_s = message.heartbeat_s or math.inf
-                self.send(message)
-            start()
-            return None
-        match message:
-            case Heartbeat():
-                pass
-            case TestRequest(test_req_id=test):
-                self.send(Heartbeat(test))
-            case Logout():
-                return message
-            case _:
-                self._handle(message)
+            self._logon(message, start)
+        elif isinstance(message, Reject):
+            self._rejected(message)
+        elif isinstance(message, SequenceReset):
+            if not self.session.reset_to(message.new_seq):
+                seq = int_field(fix, 34)
+                self.send(Reject(seq, "NewSeqNo would go back", 36, "4", 5))
+        else:
+            match message:
+                case Heartbeat():
+                    pass
+                case TestRequest(test_req_id=test):
+                    self.send(Heartbeat(test))
+                case ResendRequest(begin=begin):
+                    if begin <= self.session.sent:  # nothing stored: a gap fill to our next
+                        self._queue(SequenceReset(self.session.sent + 1), max(begin, 1))
+                case _:
+                    self._handle(message)
+        if gap is not None:
+            self.send(ResendRequest(*gap))
         return None
+
+    def _logon(self, message: Message, start: Callable[[], None]) -> None:
+        """The peer's Logon, the first message: the acceptor answers it (echoing a reset and
+        agreeing to extras); the initiator learns whether its extras were agreed to."""
+        if not isinstance(message, Logon):
+            raise FixError("the first message must be a Logon")
+        self.logged_on = True
+        if self._initiator:
+            self.session.extras = self._extras_asked and message.extras
+        else:
+            self._heartbeat_s = message.heartbeat_s or math.inf
+            if message.reset:
+                self.session.sent = 0
+            self.send(message)  # the same HeartBtInt, ResetSeqNumFlag and Username
+            self.session.extras = message.extras
+        start()
+
+    def _rejected(self, reject: Reject) -> None:
+        """Record the peer's Reject: the session goes on."""
+        self.reject_count += 1
+        if len(self.rejects) < MAX_REJECTS_KEPT:
+            about = ", ".join(
+                f"{name} {value}"
+                for name, value in (
+                    ("RefSeqNum", reject.ref_seq),
+                    ("RefTagID", reject.ref_tag),
+                    ("RefMsgType", reject.ref_msg_type),
+                    ("SessionRejectReason", reject.reason),
+                )
+                if value is not None
+            )
+            self.rejects.append(f"{reject.text or 'rejected'} ({about})")
 
     async def _write(self) -> None:
         """Send queued messages in order, and a Heartbeat after heartbeat_s of quiet, until
