@@ -44,10 +44,13 @@ class Client:
         return received
 
 
-async def connect(port: int, *, sender: str = "CLIENT", logon: bool = True) -> Client:
-    """A client connected to 127.0.0.1:`port`, logged on unless told not to."""
+async def connect(
+    port: int, *, sender: str = "CLIENT", logon: bool = True, timeout_s: float = 2.0
+) -> Client:
+    """A client connected to 127.0.0.1:`port`, logged on (within `timeout_s`) unless told not
+    to."""
     client = Client(await trio.open_tcp_stream("127.0.0.1", port), sender)
     if logon:
         await client.send(Logon(0))
-        assert await client.receive() == Logon(0)
+        assert await client.receive(timeout_s) == Logon(0)
     return client

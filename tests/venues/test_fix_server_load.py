@@ -3,8 +3,9 @@ real trio sockets on 127.0.0.1, the wall clock, a few seconds.
 
 - GOOD well-behaved clients each send RATE_PER_S quote requests a second for LOAD_S seconds
   (GOOD * RATE_PER_S requests a second in all) and read every answer;
-- eight slow readers log on, send a burst of requests and never read again: their answers back
-  up until the server drops them (a send stalled past send_timeout_s, or its outbox bound);
+- eight slow readers log on, send a burst of requests and never read again (but heartbeat, so
+  that they are never idle): their answers back up until the server drops them (a send stalled
+  past send_timeout_s, or its outbox bound);
 - one garbage sender of each kind in GARBAGE (random bytes, oversized frames, a bad checksum,
   a sequence gap, half a message then silence, no Logon at all), sent while the load runs.
 
@@ -13,12 +14,13 @@ requests, once, and its session is still open at the end; each misbehaving conne
 closed within its bound (below), with a Logout saying why once logged on; the server then
 still serves, and every connection slot the misbehaving ones held is free again.
 
-The rate is what a 2-core machine shared with two busy processes sustains with the clients and
-the server in one process (one core's worth of Python for both ends): 48 x 25/s = 1200 quotes
-a second. Quote latency is the client's round trip minus the drawn latency (a constant
-LATENCY_S): loopback, both ends' FIX work, the event loop and the timer's overshoot. It is
-printed (`pytest -s`) but bounded only loosely, since the machine is shared: see
-test_the_server_under_load.
+The rate, 48 x 12.5/s = 600 quotes a second, is what a shared 2-core machine sustains with the
+clients and the server in one process (one event loop, under a core, for both ends): with a
+load average of 11 (other processes busy), the quotes asked outside the slow readers' bursts
+had p50 1 ms; at twice the rate, p50 80 ms. Quote latency is the client's round trip minus
+the drawn latency (a constant LATENCY_S): loopback, both ends' FIX work, the event loop and
+the timer's overshoot. It is printed (`pytest -s`) but bounded only loosely, since the machine
+is shared: see test_the_server_under_load.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import logging
 import math
 import random
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,16 +59,18 @@ from venues.venue import VenueDraws, VenueSpec
 MS = 1e-3
 LATENCY_S = 1 * MS
 GOOD = 48
-RATE_PER_S = 25.0  # per well-behaved client
+RATE_PER_S = 12.5  # per well-behaved client
 LOAD_S = 4.0
 REQUESTS = int(RATE_PER_S * LOAD_S)  # per well-behaved client; indices 0..REQUESTS-1
 # Slow readers' bursts: 200 answers fill the socket buffers (about 100 do, measured), so that a
 # send stalls, but not the outbox (LIMITS.max_outbox); 1000 fill the outbox behind them too.
 STALL_BURST, OUTBOX_BURST = 200, 1000
 SLOW_BURSTS = (STALL_BURST,) * 4 + (OUTBOX_BURST,) * 4
-MISBEHAVE_AT_S = 0.5  # into the load
+# Into the load: the garbage senders, then the slow readers' bursts (apart, so that the bounds on
+# the garbage senders do not include the time the server takes to answer the bursts).
+GARBAGE_AT_S, BURSTS_AT_S = 0.5, 1.5
 LIMITS = Limits(
-    idle_timeout_s=3.0,  # more than a slow reader's look (see slow_reader)
+    idle_timeout_s=2.0,
     logon_timeout_s=1.0,
     send_timeout_s=0.5,
     max_outbox=256,  # 1024 would do, at four times the slow readers' bursts
@@ -74,10 +79,11 @@ LIMITS = Limits(
     max_connections_per_peer=64,  # all of them come from 127.0.0.1
 )
 # How late a close may come past the limit that causes it: the server and 64 clients share
-# one event loop on a loaded machine, where a scheduling round takes tens of milliseconds.
-SLACK_S = 1.0
-LOOK_S = 0.5  # for a slow reader's stream to end once it reads again
-assert LIMITS.send_timeout_s + SLACK_S + LOOK_S < LIMITS.idle_timeout_s
+# one event loop, whose scheduling rounds take tens of milliseconds here and, on a machine
+# loaded by other processes (load average 10 on 2 cores seen), hundreds.
+SLACK_S = 2.0
+HEARTBEAT_S = 0.25  # a slow reader's, so that it is never idle
+LOOK_S = 3.0  # for a slow reader's stream to end once it reads again (it never would if open)
 
 
 def quote_request(session: Session, index: int) -> bytes:
@@ -129,7 +135,7 @@ class Good:
 async def well_behaved(port: int, name: str, begin: float, start: float, seen: Good) -> None:
     """Send REQUESTS quote requests at RATE_PER_S from `start`, read every answer, then check
     the session is still open and log out. (`begin`: the load's start, for `seen.sent_at_s`.)"""
-    client = await connect(port, sender=name)
+    client = await connect(port, sender=name, timeout_s=5.0)
     sent: dict[int, float] = {}
 
     async def send_all() -> None:
@@ -159,30 +165,38 @@ async def well_behaved(port: int, name: str, begin: float, start: float, seen: G
 
 async def slow_reader(port: int, name: str, burst: int, at: float) -> float:
     """Log on, send `burst` requests at engine time `at` (encoded beforehand, so that the test's
-    own work does not stall the loop), never read; once the server had send_timeout_s (and
-    slack) since, read what it sent: the stream must end (it was dropped), not keep flowing.
-    Returns how long after the burst the end was seen."""
+    own work does not stall the loop) and never read, but send a Heartbeat every HEARTBEAT_S:
+    not reading is then the only thing the server can drop it for. Once the server had
+    send_timeout_s and SLACK_S since the burst, read: the stream must end, for it was dropped
+    before; had it not been, it would flow again and, heartbeating, never end. Returns the
+    wall time (time.time) of the burst, to compare with the server's log."""
     sock = trio.socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fill up soon
     await sock.connect(("127.0.0.1", port))
     client = Client(trio.SocketStream(sock), sender=name)
     await client.send(Logon(0))
-    assert await client.receive() == Logon(0)
+    assert await client.receive(timeout_s=5.0) == Logon(0)
     data = b"".join(quote_request(client.session, i % REQUESTS) for i in range(burst))
     await trio.sleep_until(at)
-    with contextlib.suppress(trio.BrokenResourceError):  # already dropped
+    sent_at = time.time()
+    with contextlib.suppress(trio.BrokenResourceError):  # dropped already
         await client.send_raw(data)
-    done = trio.current_time()
-    await trio.sleep(LIMITS.send_timeout_s + SLACK_S)
-    # A connection still open would keep flowing (what it sent is a few tens of kB), then wait
-    # here until its idle timeout, past this bound.
-    with trio.fail_after(LOOK_S):
-        try:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(heartbeats, client)
+        await trio.sleep(LIMITS.send_timeout_s + SLACK_S)
+        with trio.fail_after(LOOK_S), contextlib.suppress(trio.BrokenResourceError):  # reset
             while await client.stream.receive_some(65536):
                 pass
-        except trio.BrokenResourceError:  # reset: closed with our requests unread
-            pass
-    return trio.current_time() - done
+        nursery.cancel_scope.cancel()
+    return sent_at
+
+
+async def heartbeats(client: Client) -> None:
+    """A Heartbeat every HEARTBEAT_S, until the connection breaks."""
+    with contextlib.suppress(trio.BrokenResourceError):
+        while True:
+            await trio.sleep(HEARTBEAT_S)
+            await client.send(Heartbeat())
 
 
 def _random(n: int) -> bytes:
@@ -232,14 +246,14 @@ GARBAGE = [
         "HALF",
         True,
         lambda s: quote_request(s, 0)[:40],
-        "idle for 3 s",
+        "idle for 2 s",
         LIMITS.idle_timeout_s,
         LIMITS.idle_timeout_s + SLACK_S,
     ),
     Garbage(
         "NOLOGON",
         False,
-        lambda s: b"",
+        lambda s: b"",  # the time counts from before the connection: the server's, from after
         None,
         LIMITS.logon_timeout_s,
         LIMITS.logon_timeout_s + SLACK_S,
@@ -249,12 +263,13 @@ GARBAGE = [
 
 async def garbage_sender(port: int, kind: Garbage) -> float:
     """Misbehave as `kind` says, then read until the server closes: how long that took (from
-    the connection, without a Logon; from the bad bytes, with one)."""
+    the bad bytes; from the connection, for one that sends none)."""
     start = trio.current_time()
-    client = await connect(port, sender=kind.name, logon=kind.logon)
-    if kind.logon:
+    client = await connect(port, sender=kind.name, logon=kind.logon, timeout_s=5.0)
+    data = kind.data(client.session)
+    if data:
         start = trio.current_time()
-    await client.send_raw(kind.data(client.session) or b"")
+    await client.send_raw(data)
     try:
         received = await client.until_closed(timeout_s=kind.within_s + 1.0)
     except trio.BrokenResourceError:
@@ -274,23 +289,22 @@ class Load:
     """What the clients of one run saw."""
 
     good: list[Good]
-    slow_took_s: list[float] = field(default_factory=list)
+    slow_sent_at: list[float] = field(default_factory=list)  # wall times of the bursts
     garbage_took_s: dict[str, float] = field(default_factory=dict)
     elapsed_s: float = math.nan  # from the first request to the last client done
 
 
 async def load(port: int) -> Load:
-    """Run every client against the server on `port`, the misbehaving ones MISBEHAVE_AT_S into
-    the load."""
+    """Run every client against the server on `port`, the misbehaving ones GARBAGE_AT_S and
+    BURSTS_AT_S into the load."""
     seen = Load([Good() for _ in range(GOOD)])
     begin = trio.current_time() + 0.5  # time for the Logons
-    misbehave = begin + MISBEHAVE_AT_S
 
     async def slow(n: int, burst: int) -> None:
-        seen.slow_took_s.append(await slow_reader(port, f"SLOW{n}", burst, misbehave))
+        seen.slow_sent_at.append(await slow_reader(port, f"SLOW{n}", burst, begin + BURSTS_AT_S))
 
     async def garbage(kind: Garbage) -> None:
-        await trio.sleep_until(misbehave)
+        await trio.sleep_until(begin + GARBAGE_AT_S)
         seen.garbage_took_s[kind.name] = await garbage_sender(port, kind)
 
     async with trio.open_nursery() as clients:
@@ -318,25 +332,32 @@ async def test_the_server_under_load(nursery, caplog):
     assert sum(good.rejects for good in seen.good) == 0  # none in flight twice, all have draws
     # Every misbehaving one closed within its bound (and not before the limit that closes it),
     # the slow readers for the reason their burst causes.
-    assert len(seen.slow_took_s) == len(SLOW_BURSTS)
+    assert len(seen.slow_sent_at) == len(SLOW_BURSTS)
     for kind in GARBAGE:
         assert kind.at_least_s <= seen.garbage_took_s[kind.name] <= kind.within_s, kind
     closed = [r.getMessage() for r in caplog.records]
     stalled = f"is not reading: a send stalled {LIMITS.send_timeout_s:g} s"
-    assert sum(stalled in line for line in closed) == SLOW_BURSTS.count(STALL_BURST)
     queued = f"is not reading: {LIMITS.max_outbox} messages queued"
-    assert sum(queued in line for line in closed) == SLOW_BURSTS.count(OUTBOX_BURST)
+    stalls, overflows = (sum(why in line for line in closed) for why in (stalled, queued))
+    # the small bursts can only stall; the large ones fill the outbox, unless a loaded machine
+    # lets a send stall first
+    assert stalls >= SLOW_BURSTS.count(STALL_BURST)
+    assert stalls + overflows == len(SLOW_BURSTS)
     assert sum("idle for" in line for line in closed) == 1  # the half message's sender only
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     # The server still serves, and the misbehaving connections' slots are free: 64 again.
-    fresh = [await connect(port, sender=f"AFTER{n}") for n in range(LIMITS.max_connections)]
+    fresh = [
+        await connect(port, sender=f"AFTER{n}", timeout_s=5.0)
+        for n in range(LIMITS.max_connections)
+    ]
     for n, client in enumerate(fresh):
         await client.send_raw(quote_request(client.session, n % REQUESTS))
     for n, client in enumerate(fresh):
         assert answered(await client.receive(timeout_s=5.0)) == n % REQUESTS
 
     latencies_ms = np.concatenate([good.latencies_s for good in seen.good]) / MS
-    print(report(seen, latencies_ms))
+    dropped_at = max(r.created for r in caplog.records if "is not reading" in r.getMessage())
+    print(report(seen, latencies_ms, dropped_at - min(seen.slow_sent_at)))
     # A quote never arrives before its drawn latency: the server applied it.
     assert latencies_ms.min() >= 0.0
     # Loose on purpose, the machine being shared: idle, p50 is a millisecond or two; half of all
@@ -344,12 +365,12 @@ async def test_the_server_under_load(nursery, caplog):
     assert np.percentile(latencies_ms, 50) < 100.0
 
 
-def report(seen: Load, latencies_ms: np.ndarray) -> str:
+def report(seen: Load, latencies_ms: np.ndarray, slow_dropped_s: float) -> str:
     """The run's rates, quote latency percentiles (all, and those asked while the slow readers'
-    bursts arrive, within 0.5 s of them, and the rest) and how soon each misbehaving
-    connection was closed."""
+    bursts arrive, within 0.5 s of them, and the rest) and how soon the misbehaving
+    connections were closed (the slow readers all `slow_dropped_s` after their bursts)."""
     sent_at_s = np.concatenate([good.sent_at_s for good in seen.good])
-    burst = (sent_at_s >= MISBEHAVE_AT_S) & (sent_at_s < MISBEHAVE_AT_S + 0.5)
+    burst = (sent_at_s >= BURSTS_AT_S) & (sent_at_s < BURSTS_AT_S + 0.5)
 
     def percentiles(ms: np.ndarray) -> str:
         p = np.percentile(ms, [50, 90, 99, 99.9])
@@ -362,7 +383,7 @@ def report(seen: Load, latencies_ms: np.ndarray) -> str:
         f"beyond the drawn {LATENCY_S / MS:g} ms:\n  all {percentiles(latencies_ms)}, max "
         f"{latencies_ms.max():.2f}\n  asked in the 0.5 s of the slow readers' bursts "
         f"{percentiles(latencies_ms[burst])}\n  the rest {percentiles(latencies_ms[~burst])}\n"
-        f"slow readers dropped by {max(seen.slow_took_s):.2f} s after their burst (when looked "
-        "at); garbage senders closed after "
+        f"slow readers all dropped {slow_dropped_s:.2f} s after their bursts (the server's log);"
+        " garbage senders closed after "
         + ", ".join(f"{name} {t:.2f} s" for name, t in sorted(seen.garbage_took_s.items()))
     )
