@@ -65,23 +65,26 @@ REQUESTS = int(RATE_PER_S * LOAD_S)  # per well-behaved client; indices 0..REQUE
 # Slow readers' bursts: 200 answers fill the socket buffers (about 100 do, measured), so that a
 # send stalls, but not the outbox (LIMITS.max_outbox); 1000 fill the outbox behind them too.
 STALL_BURST, OUTBOX_BURST = 200, 1000
-SLOW_BURSTS = (STALL_BURST,) * 4 + (OUTBOX_BURST,) * 4
+SLOW_BURSTS = (STALL_BURST,) * 6 + (OUTBOX_BURST,) * 2
 # Into the load: the garbage senders, then the slow readers' bursts (apart, so that the bounds on
 # the garbage senders do not include the time the server takes to answer the bursts).
 GARBAGE_AT_S, BURSTS_AT_S = 0.5, 1.5
 LIMITS = Limits(
-    idle_timeout_s=2.0,
+    idle_timeout_s=4.0,  # longer than the event loop ever stalls here, heartbeats or not
     logon_timeout_s=1.0,
     send_timeout_s=0.5,
-    max_outbox=256,  # 1024 would do, at four times the slow readers' bursts
+    # 1024 would do, at four times the slow readers' bursts; not much less: the answers due in
+    # one turn of the event loop (200 at most here) must fit, or a peer that reads is dropped
+    max_outbox=256,
     linger_s=0.5,
     max_connections=64,  # exactly the test's connections
     max_connections_per_peer=64,  # all of them come from 127.0.0.1
 )
 # How late a close may come past the limit that causes it: the server and 64 clients share
 # one event loop, whose scheduling rounds take tens of milliseconds here and, on a machine
-# loaded by other processes (load average 10 on 2 cores seen), hundreds.
-SLACK_S = 2.0
+# loaded by other processes (load average 14 on 2 cores seen), up to seconds. Which limit
+# closed a connection, the server's log says.
+SLACK_S = 3.0
 HEARTBEAT_S = 0.25  # a slow reader's, so that it is never idle
 LOOK_S = 3.0  # for a slow reader's stream to end once it reads again (it never would if open)
 
@@ -221,15 +224,15 @@ def _oversized_frame(_: Session) -> bytes:
 
 @dataclass(frozen=True)
 class Garbage:
-    """A garbage sender: whether it logs on, what it sends, how it must end (the Logout's text,
-    or None for a close without a word), and the least and most time that takes. `reset`: the
-    server closes with some of the data unread, so the kernel may reset the connection, losing
-    the Logout."""
+    """A garbage sender: whether it logs on, what it sends, why the server closes it (in its log,
+    and in a Logout once logged on; before, it closes without a word), and the least and most
+    time that takes. `reset`: the server closes with some of the data unread, so the kernel may
+    reset the connection, losing the Logout."""
 
     name: str
     logon: bool
     data: Callable[[Session], bytes]
-    logout: str | None
+    reason: str
     at_least_s: float = 0.0
     within_s: float = SLACK_S
     reset: bool = False
@@ -237,7 +240,7 @@ class Garbage:
 
 GARBAGE = [
     Garbage("RANDOM", True, lambda s: _random(1), "garbage"),
-    Garbage("NOLOGONRANDOM", False, lambda s: _random(2), None),
+    Garbage("NOLOGONRANDOM", False, lambda s: _random(2), "garbage"),
     Garbage("LONGLENGTH", True, lambda s: b"8=FIX.4.4\x019=99999\x01", "oversized"),
     Garbage("LONGFRAME", True, _oversized_frame, "oversized", reset=True),
     Garbage("CHECKSUM", True, _checksum_off, "checksum mismatch"),
@@ -246,7 +249,7 @@ GARBAGE = [
         "HALF",
         True,
         lambda s: quote_request(s, 0)[:40],
-        "idle for 2 s",
+        "idle for 4 s",
         LIMITS.idle_timeout_s,
         LIMITS.idle_timeout_s + SLACK_S,
     ),
@@ -254,7 +257,7 @@ GARBAGE = [
         "NOLOGON",
         False,
         lambda s: b"",  # the time counts from before the connection: the server's, from after
-        None,
+        "no Logon in 1 s",
         LIMITS.logon_timeout_s,
         LIMITS.logon_timeout_s + SLACK_S,
     ),
@@ -276,11 +279,11 @@ async def garbage_sender(port: int, kind: Garbage) -> float:
         assert kind.reset, kind
         return trio.current_time() - start
     took = trio.current_time() - start
-    if kind.logout is None:
+    if not kind.logon:
         assert received == [], kind
     else:
         (logout,) = received
-        assert isinstance(logout, Logout) and kind.logout in logout.text, (kind, logout)
+        assert isinstance(logout, Logout) and kind.reason in logout.text, (kind, logout)
     return took
 
 
@@ -298,7 +301,7 @@ async def load(port: int) -> Load:
     """Run every client against the server on `port`, the misbehaving ones GARBAGE_AT_S and
     BURSTS_AT_S into the load."""
     seen = Load([Good() for _ in range(GOOD)])
-    begin = trio.current_time() + 0.5  # time for the Logons
+    begin = trio.current_time() + 1.0  # time for the Logons
 
     async def slow(n: int, burst: int) -> None:
         seen.slow_sent_at.append(await slow_reader(port, f"SLOW{n}", burst, begin + BURSTS_AT_S))
@@ -336,6 +339,9 @@ async def test_the_server_under_load(nursery, caplog):
     for kind in GARBAGE:
         assert kind.at_least_s <= seen.garbage_took_s[kind.name] <= kind.within_s, kind
     closed = [r.getMessage() for r in caplog.records]
+    for reason in {kind.reason for kind in GARBAGE}:
+        expected = sum(kind.reason == reason for kind in GARBAGE)
+        assert sum(reason in line for line in closed) == expected, reason
     stalled = f"is not reading: a send stalled {LIMITS.send_timeout_s:g} s"
     queued = f"is not reading: {LIMITS.max_outbox} messages queued"
     stalls, overflows = (sum(why in line for line in closed) for why in (stalled, queued))
@@ -343,7 +349,6 @@ async def test_the_server_under_load(nursery, caplog):
     # lets a send stall first
     assert stalls >= SLOW_BURSTS.count(STALL_BURST)
     assert stalls + overflows == len(SLOW_BURSTS)
-    assert sum("idle for" in line for line in closed) == 1  # the half message's sender only
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     # The server still serves, and the misbehaving connections' slots are free: 64 again.
     fresh = [
