@@ -365,9 +365,11 @@ async def test_the_server_under_load(nursery, caplog):
     print(report(seen, latencies_ms, dropped_at - min(seen.slow_sent_at)))
     # A quote never arrives before its drawn latency: the server applied it.
     assert latencies_ms.min() >= 0.0
-    # Loose on purpose, the machine being shared: idle, p50 is a millisecond or two; half of all
-    # quotes 100 ms late would mean the server stalled for seconds of a 4-second run.
-    assert np.percentile(latencies_ms, 50) < 100.0
+    # Loose on purpose, the machine being shared. p50 measured: about 1 ms at a load average of
+    # 2 to 10 (other processes' work); 240 to 340 ms with eight busy processes on the 2 cores
+    # (load 10 to 14). Past 500 ms, the median quote would have waited as long as the limits that
+    # drop the misbehaving peers (send_timeout_s and up): the server holding quotes behind them.
+    assert np.percentile(latencies_ms, 50) < 500.0
 
 
 def report(seen: Load, latencies_ms: np.ndarray, slow_dropped_s: float) -> str:
