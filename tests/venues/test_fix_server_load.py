@@ -17,7 +17,8 @@ still serves, and every connection slot the misbehaving ones held is free again.
 The rate, 48 x 12.5/s = 600 quotes a second, is what a shared 2-core machine sustains with the
 clients and the server in one process (one event loop, under a core, for both ends): at a load
 average of 11 (other processes' test suites), the quotes asked outside the slow readers' bursts
-had p50 1 ms, where twice the rate gave 80 ms; with eight busy loops beside it, 210 to 280 ms.
+had p50 1 ms, where twice the rate gave 80 ms; with six to eight busy loops beside it, 160 to
+340 ms.
 Quote latency is the client's round trip minus
 the drawn latency (a constant LATENCY_S): loopback, both ends' FIX work, the event loop and
 the timer's overshoot. It is printed (`pytest -s`) but bounded only loosely, since the machine
@@ -367,10 +368,11 @@ async def test_the_server_under_load(nursery, caplog):
     # A quote never arrives before its drawn latency: the server applied it.
     assert latencies_ms.min() >= 0.0
     # Loose on purpose, the machine being shared. p50 measured: about 1 ms at a load average of
-    # 2 to 10 (other processes' work); 240 to 340 ms with eight busy processes on the 2 cores
-    # (load 10 to 14). Past 500 ms, the median quote would have waited as long as the limits that
-    # drop the misbehaving peers (send_timeout_s and up): the server holding quotes behind them.
-    assert np.percentile(latencies_ms, 50) < 500.0
+    # 2 to 10 (other processes' test suites); 160 to 340 ms with six to eight busy processes on
+    # the 2 cores (load 10 to 14), the event loop getting a fifth of a core. A second would
+    # mean the median quote waited a quarter of the run: a server that stops serving for
+    # seconds at a time, not a busy machine.
+    assert np.percentile(latencies_ms, 50) < 1000.0
 
 
 def report(seen: Load, latencies_ms: np.ndarray, slow_dropped_s: float) -> str:
