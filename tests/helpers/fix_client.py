@@ -48,13 +48,18 @@ class Client:
 
 
 async def connect(
-    port: int, *, sender: str = "CLIENT", logon: bool = True, extras: bool = True
+    port: int,
+    *,
+    sender: str = "CLIENT",
+    logon: bool = True,
+    extras: bool = True,
+    timeout_s: float = 2.0,
 ) -> Client:
-    """A client connected to 127.0.0.1:`port`, logged on unless told not to, asking for
-    quoterace's own tags if told to (the venue agrees)."""
+    """A client connected to 127.0.0.1:`port`, logged on (within `timeout_s`) unless told not
+    to, asking for quoterace's own tags if told to (the venue agrees)."""
     client = Client(await trio.open_tcp_stream("127.0.0.1", port), sender)
     if logon:
         await client.send(Logon(0, extras=extras))
-        assert await client.receive() == Logon(0, extras=extras)
+        assert await client.receive(timeout_s) == Logon(0, extras=extras)
         client.session.extras = extras
     return client

@@ -376,6 +376,18 @@ async def test_a_peer_that_does_not_read_is_dropped(limits, reason, caplog):
     assert f"connection closed: the peer is not reading: {reason}" in caplog.text
 
 
+async def test_a_peer_that_reads_is_not_dropped_for_a_burst_of_requests(serve):
+    # More requests at once than the outbox holds: their answers come faster than one per turn
+    # of the event loop, but the peer reads them all, so none may count against it.
+    burst = 1200
+    port = await serve(make_server(requests=burst))
+    client = await connect(port)
+    await client.send_raw(b"".join(client.session.encode(encode(request(i))) for i in range(burst)))
+    answers = [await client.receive(timeout_s=5.0) for _ in range(burst)]
+    assert all(isinstance(a, QuoteReply | QuoteRequestReject) for a in answers), answers[-1]
+    assert isinstance(await quote(client), QuoteReply)
+
+
 small = st.integers(0, 2)  # 0 and 1 have draws: quotes and orders meet
 client_messages = st.one_of(
     st.builds(QuoteRequest, small, st.just(0.0), st.sampled_from((1, -1)), attempt=small),

@@ -27,10 +27,11 @@ The reader frames messages with a bounded FixReader, checks them against the Ses
 handles the session's own messages itself: the Logon (the initiator sends one and waits for
 the peer's; the acceptor waits for one and answers with the same), a TestRequest (answered
 with a Heartbeat carrying its id), a Heartbeat, a Logout. Every other message goes to the
-application's `handle`. The writer sends queued messages in order, and a Heartbeat after
-HeartBtInt of quiet (the initiator's Logon sets it for both ends). The initiator's Logon may
-ask for quoterace's own tags (Username 553); an acceptor agrees by echoing it, and only then do
-both ends send them (`Session.extras`).
+application's `handle`. The writer sends queued messages in order, all that are queued (up to
+WRITE_BYTES) in one send, so that the outbox backs up only when the peer does not read; and a
+Heartbeat after HeartBtInt of quiet (the initiator's Logon sets it for both ends). The
+initiator's Logon may ask for quoterace's own tags (Username 553); an acceptor agrees by echoing
+it, and only then do both ends send them (`Session.extras`).
 
 The session ends, and `reason` says why (the first reason wins), on: no whole Logon within
 `logon_timeout_s`; silence (nothing, not even a Heartbeat) for `idle_timeout_s`; bad bytes or
@@ -67,6 +68,8 @@ from venues.fix.messages import (
 from venues.fix.reader import FixReader, WrongBeginString
 
 MAX_REJECTS_KEPT = 20  # Rejects kept as text per session; all are counted
+
+WRITE_BYTES = 65536  # what the writer sends at once at most: about a socket buffer
 
 
 class Session:
@@ -380,6 +383,7 @@ class Link:
                 if quiet.cancelled_caught:
                     self.send(Heartbeat())  # queued: sequence numbers stay in order
                     continue
+                data = self._more(data)
                 with trio.move_on_after(send_timeout_s) as stalled:
                     await self.stream.send_all(data)
                 if stalled.cancelled_caught:
@@ -389,3 +393,16 @@ class Link:
             pass
         except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
             self.abort(f"connection lost: {e or 'reset'}")
+
+    def _more(self, data: bytes) -> bytes:
+        """`data` and whatever else is queued, up to WRITE_BYTES: one send for them all. The
+        application may queue hundreds of messages in one turn of the event loop (quotes due
+        at once); sent one per turn, they would fill the outbox of a peer that reads them all."""
+        batch, size = [data], len(data)
+        while size < WRITE_BYTES:
+            try:
+                batch.append(self._outgoing.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            size += len(batch[-1])
+        return b"".join(batch)
