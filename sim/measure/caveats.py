@@ -76,9 +76,14 @@ def _lag(s: dict[str, Any], timeout_ms: float | None) -> str | None:
     else:
         against = f"{'over' if late else 'under'} {LAG_SHARE:.0%} of its {timeout_ms:g} ms timeout"
     return (
-        f"started requests late: schedule lag p99 {lag['p99']:.3g} ms ({against}); held "
+        f"started requests late: schedule lag p99 {_ms(lag['p99'])} ms ({against}); held "
         f"{_per_s(held)} requests/s of the {_per_s(scheduled)} scheduled"
     )
+
+
+def _ms(value: float) -> str:
+    """Three significant digits, without an exponent."""
+    return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
 
 
 def _per_s(rate: float | None) -> str:

@@ -125,6 +125,8 @@ def test_the_warning_thresholds():
     assert [w["kind"] for w in caveats(*_summaries(schedule_lag_ms={"p99": 5.1}))] == [
         "schedule_lag"
     ]
+    (late,) = caveats(*_summaries(schedule_lag_ms={"p99": 1234.5}))
+    assert "schedule lag p99 1,234 ms (over 10% of its 50 ms timeout)" in late["message"]
     (behind,) = caveats(*_summaries(started_rate_per_s=899.0))
     assert "(under 10% of its 50 ms timeout); held 899 requests/s of the 1,000" in behind["message"]
     assert caveats(*_summaries(no_quote=89)) == []
