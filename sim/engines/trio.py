@@ -155,7 +155,7 @@ class TrioEngine:
 
     `venues` are raced as simulated venues; None for venues connected when the run starts
     (`run`'s `connect`). `real`: on a wall clock, where progress is reported request by
-    request and timers' overshoot is recorded."""
+    request, and timers' overshoot and each request's schedule lag are recorded."""
 
     def __init__(
         self,
