@@ -19,6 +19,8 @@ from sim.cli.run import EXIT_NOTHING_DECIDED
 from sim.measure.caveats import LAG_SHARE, caveats
 from sim.measure.run import run
 from sim.model.scenario import Scenario
+from sim.report.gallery import gallery_md
+from sim.report.markdown import report_md
 from strategies.first_wins import FirstWins
 from tests.helpers.scenarios import build_scenario, write_toml
 
@@ -64,6 +66,8 @@ def test_a_run_that_cannot_keep_its_schedule_reports_lag_and_warns():
     assert message.startswith("blocking: ") and "of its 1000 ms timeout" in message
     assert f"of the {summary['scheduled_rate_per_s']:,.0f} scheduled" in message
     assert f"held {summary['started_rate_per_s']:,.0f} requests/s" in message
+    assert f"## Warnings\n\n- {message}\n" in report_md(result.summary)  # report.md
+    assert f"Warnings:\n\n- {message}\n" in gallery_md([result.summary])  # --all's README
 
 
 def test_a_run_that_keeps_its_schedule_does_not_warn():
