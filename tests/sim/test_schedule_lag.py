@@ -4,7 +4,7 @@ late its requests started and when its numbers mean little; a virtual run is unc
 Runs on the wall clock are kept short, and their thresholds far from what a loaded machine can
 cause: the run that must warn falls behind by design (a strategy that blocks the event loop,
 or a rate no event loop holds), and the run that must not keeps a schedule a busy machine keeps
-with a margin of a hundred milliseconds.
+with a margin of 200 ms or more.
 """
 
 from __future__ import annotations
@@ -71,20 +71,20 @@ def test_a_run_that_cannot_keep_its_schedule_reports_lag_and_warns():
 
 
 def test_a_run_that_keeps_its_schedule_does_not_warn():
-    """100 requests at 100/s, 1 ms answers, a 1000 ms timeout: a warning needs a p99 lag over
-    100 ms, or the last request 110 ms late, which even a machine with every core busy does
-    not make (checked with two busy loops beside it)."""
+    """60 requests at 30/s, 1 ms answers, a 3000 ms timeout: a warning needs a p99 lag over
+    300 ms, or the last request 220 ms late, which even a machine with every core busy does
+    not make (checked with two busy loops beside it at a load of 10 on 2 cores)."""
     s = scenario(
-        requests=100,
-        arrivals={"process": "uniform", "rate_per_s": 100.0},
-        strategies=[{"kind": "first_wins", "timeout_ms": 1000.0}],
+        requests=60,
+        arrivals={"process": "uniform", "rate_per_s": 30.0},
+        strategies=[{"kind": "first_wins", "timeout_ms": 3000.0}],
         clock="real",
     )
     summary = run(s).summary
     first = summary["strategies"]["first_wins"]
     assert summary["warnings"] == []
     assert 0.0 <= first["schedule_lag_ms"]["p50"] <= first["schedule_lag_ms"]["max"]
-    assert first["scheduled_rate_per_s"] == 100.0
+    assert first["scheduled_rate_per_s"] == 30.0
     assert first["no_quote"] == 0
 
 
