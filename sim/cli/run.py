@@ -25,6 +25,11 @@ from sim.report.progress import RunProgress
 
 _BARE_OUT = object()  # `--out` given without a folder: RESULTS/<scenario>/
 
+# A wall-clock run in which some strategy decided none of its races (every venue failed, or
+# every race timed out): it completed, but measured nothing of that strategy, and a script
+# must not take it for a measurement. Warnings alone (sim.measure.caveats) leave the status 0.
+EXIT_NOTHING_DECIDED = 3
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register run, compare and report."""
@@ -134,10 +139,27 @@ def _run(args: argparse.Namespace) -> int:
             sys.stdout.write(summary_json(summary))
         else:
             print_tables(summary, _console())
+        _warn(summary)  # after the tables, where they are seen
     if args.all and args.out is not None:
         gallery = folders[0].parent / "README.md"
         with writing(gallery.parent):
             write_atomic(gallery, lambda f: f.write(gallery_md(summaries)))
+    return _status(summaries)
+
+
+def _warn(summary: dict) -> None:
+    """A line on stderr for each of the run's warnings (a wall-clock run's; sim.measure.caveats)."""
+    for warning in summary.get("warnings", ()):
+        print(f"quoterace: warning: {summary['scenario']}: {warning['message']}", file=sys.stderr)
+
+
+def _status(summaries: list[dict]) -> int:
+    """0, or EXIT_NOTHING_DECIDED when a wall-clock run has a strategy that decided no race."""
+    for summary in summaries:
+        if summary["clock"] == "real" and any(
+            s["no_quote"] == summary["requests"] for s in summary["strategies"].values()
+        ):
+            return EXIT_NOTHING_DECIDED
     return 0
 
 
@@ -214,6 +236,7 @@ def _compare(args: argparse.Namespace) -> int:
         with writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
     result = _run_one(scenario, args, network_of(args))
+    _warn(result.summary)
     comparison = compare(result, args.resamples)
     if folder is not None:
         with writing(folder):
@@ -224,4 +247,4 @@ def _compare(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(comparison, indent=2) + "\n")
     else:
         _console().print(comparison_table(comparison))
-    return 0
+    return _status([result.summary])

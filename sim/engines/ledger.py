@@ -36,9 +36,10 @@ class Counted(Protocol):
 class Ledger:
     """A run's records in the making: per request i, what its first race decided
     (`decision_s`, `venue`), its orders and fills (`orders`, `remaining`, `notional`,
-    `filled_size`, `fill_price`, `outcome`, `fill_s`) and `arrival_s`; per run, `rejects` by
-    reason, `overshoot` (how late wall-clock timers woke) and `end_s` (when the last race
-    ended)."""
+    `filled_size`, `fill_price`, `outcome`, `fill_s`), `arrival_s` and, on the wall clock,
+    `lag_s` (how late it started against its schedule; empty in virtual time, where it is zero);
+    per run, `rejects` by reason, `overshoot` (how late wall-clock timers woke) and `end_s`
+    (when the last race ended)."""
 
     __slots__ = (
         "arrival_s",
@@ -47,6 +48,7 @@ class Ledger:
         "fill_price",
         "fill_s",
         "filled_size",
+        "lag_s",
         "notional",
         "order_size",
         "orders",
@@ -57,7 +59,7 @@ class Ledger:
         "venue",
     )
 
-    def __init__(self, arrival_s: list[float], order_size: float) -> None:
+    def __init__(self, arrival_s: list[float], order_size: float, real: bool = False) -> None:
         n = len(arrival_s)
         self.order_size = order_size
         self.arrival_s = arrival_s  # a closed loop's are NaN until its clients send them
@@ -71,6 +73,7 @@ class Ledger:
         self.outcome = [NO_QUOTE] * n
         self.fill_s = [math.nan] * n
         self.rejects = [0] * len(ORDER_REJECTS)
+        self.lag_s = [math.nan] * n if real else []
         self.overshoot: list[float] = []
         self.end_s = 0.0
 
@@ -128,6 +131,7 @@ class Ledger:
             venue_utilization=np.array([_utilization(s) for s in servers]),
             timer_overshoot_s=np.array(self.overshoot),
             span_s=self.end_s,
+            schedule_lag_s=np.array(self.lag_s),
         )
 
 

@@ -6,7 +6,7 @@ that none of those needs an engine to read a run's records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,7 +46,9 @@ class Records:
     requests it began serving, `venue_utilization[v]` busy time over capacity x run time (NaN
     without service or capacity). `timer_overshoot_s`: on the wall clock, how late each timed
     sleep (request starts, order round trips) woke; empty in virtual time. `span_s`: when the
-    last request ended.
+    last request ended. `schedule_lag_s[i]`: on the wall clock, how late request i started
+    against its schedule (an open loop's arrival, or a closed-loop client's end of thinking);
+    empty in virtual time, where requests start on time by construction.
     """
 
     decision_s: np.ndarray
@@ -65,3 +67,4 @@ class Records:
     venue_utilization: np.ndarray
     timer_overshoot_s: np.ndarray
     span_s: float
+    schedule_lag_s: np.ndarray = field(default_factory=lambda: np.empty(0))

@@ -155,7 +155,7 @@ class TrioEngine:
 
     `venues` are raced as simulated venues; None for venues connected when the run starts
     (`run`'s `connect`). `real`: on a wall clock, where progress is reported request by
-    request and timers' overshoot is recorded."""
+    request, and timers' overshoot and each request's schedule lag are recorded."""
 
     def __init__(
         self,
@@ -187,7 +187,8 @@ class TrioEngine:
         # wasted work to account for (never over the network: a remote venue's queue is its own)
         self.served = any(v.servers is not None for v in self.live)
         arrivals = [math.nan] * draws.requests if self.closed else draws.arrival_s.tolist()
-        self.ledger = Ledger(arrivals, order_size)
+        self.ledger = Ledger(arrivals, order_size, real)
+        self.lag_at_start = real and not self.closed  # a closed loop's lag is its client's
         self.on_progress, self.started = on_progress, 0
         self.every = 1 if real else PROGRESS_EVERY  # on the wall clock a request is slow to come
 
@@ -195,7 +196,10 @@ class TrioEngine:
 
     async def race(self, i: int, t0: float) -> None:
         """Request i, arrived at `t0`: race for a quote, order, and race again for what is
-        left after a reject while retries are left."""
+        left after a reject while retries are left. On the wall clock an open loop's request
+        notes how late it started: its race's deadlines count from `t0`, so lag eats into them."""
+        if self.lag_at_start:
+            self.ledger.lag_s[i] = trio.current_time() - t0
         self.started += 1
         if self.on_progress is not None and self.started % self.every == 0:
             self.on_progress(self.every)
@@ -328,11 +332,17 @@ class TrioEngine:
 
     async def client(self, first: int) -> None:
         """A closed-loop client: requests first, first + clients, ..., each sent once the one
-        before has ended and the client has thought."""
-        think, arrivals = self.draws.think_s, self.ledger.arrival_s
+        before has ended and the client has thought. Its schedule is its own: a request is due
+        when the thinking ends, and on the wall clock its lag is how late the client woke to
+        send it (its race counts from the send, so lag slows the client but spares its
+        deadlines)."""
+        think, ledger = self.draws.think_s, self.ledger
         for i in range(first, self.draws.requests, self.clients):
-            await self.woke(trio.current_time() + think[i])
-            arrivals[i] = t0 = trio.current_time()
+            due = trio.current_time() + think[i]
+            await self.woke(due)
+            ledger.arrival_s[i] = t0 = trio.current_time()
+            if self.real:
+                ledger.lag_s[i] = t0 - due
             if t0 > MAX_SPAN_S:  # an open loop's span is checked up front (sim.model.scenario)
                 raise ScenarioError(
                     "arrivals",

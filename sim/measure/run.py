@@ -18,7 +18,9 @@ from hdrh.histogram import HdrHistogram
 from sim.engines.fast import Prepared, run_fast, unsupported
 from sim.engines.records import ORDER_REJECTS, Records
 from sim.engines.trio import Remote, run_trio
+from sim.measure.caveats import caveats
 from sim.measure.histograms import corrected_latency_ms, latency_histogram, latency_ms
+from sim.measure.lag import schedule_lag_summary
 from sim.measure.quality import oracle_prices
 from sim.measure.tally import CHUNK, Tally
 from sim.model.draws import Draws, draw, draw_chunks
@@ -294,8 +296,9 @@ def summarize(
 ) -> dict[str, Any]:
     """The summary, from each strategy's tally of its requests and its run-level records: a
     contract whose keys later versions only add to. A network run adds where its venues were
-    (`network`) and, per strategy, why any of them failed (`failures`)."""
-    return {
+    (`network`) and, per strategy, why any of them failed (`failures`); a wall-clock run adds
+    `warnings`, what makes its numbers mean little (sim.measure.caveats)."""
+    summary = {
         "scenario": scenario.name,
         "description": scenario.description,
         "seed": scenario.seed,
@@ -310,6 +313,9 @@ def summarize(
             for name, (tally, records) in strategies.items()
         },
     }
+    if scenario.clock == "real":
+        summary["warnings"] = caveats(scenario, summary["strategies"])
+    return summary
 
 
 def _strategy_summary(scenario: Scenario, tally: Tally, records: Records) -> dict[str, Any]:
@@ -333,7 +339,7 @@ def _strategy_summary(scenario: Scenario, tally: Tally, records: Records) -> dic
         "venue_requests_per_fill": _ratio(asked, tally.filled),
         **_load_summary(scenario, records),
         **_closed_loop_summary(scenario, records),
-        **_real_clock_summary(records),
+        **_real_clock_summary(scenario, records),
     }
 
 
@@ -380,12 +386,16 @@ def _median_interval(arrival_s: np.ndarray, clients: int) -> float:
     return float(np.median(gaps)) if gaps.size else 0.0
 
 
-def _real_clock_summary(records: Records) -> dict[str, Any]:
-    """On the wall clock, how late timers woke (actual minus intended sleep)."""
+def _real_clock_summary(scenario: Scenario, records: Records) -> dict[str, Any]:
+    """On the wall clock, how late timers woke (actual minus intended sleep), how late requests
+    started against their schedule, and the rate of starts that held (sim.measure.lag)."""
     overshoot = records.timer_overshoot_s
     if overshoot.size == 0:
         return {}
-    return {"timer_overshoot_ms": latency_ms(latency_histogram(overshoot), overshoot)}
+    return {
+        "timer_overshoot_ms": latency_ms(latency_histogram(overshoot), overshoot),
+        **schedule_lag_summary(records, scenario.arrivals.closed),
+    }
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

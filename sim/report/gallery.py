@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.report.markdown import markdown_table
+from sim.report.markdown import markdown_table, warnings_md
 from sim.report.tables import result_tables
 
 GALLERY_TITLE = "# quoterace reference results"
@@ -37,6 +37,7 @@ def gallery_md(summaries: list[dict[str, Any]]) -> str:
             summary.get("description", ""),
             "",
             *markdown_table(result_tables(summary)[0], heading=False),
+            *warnings_md(summary, heading=False),
             f"![{name}: decision latency by percentile]({name}/percentiles.png)",
             "",
         ]

@@ -36,6 +36,7 @@ def report_md(summary: dict[str, Any]) -> str:
         *(line for table in tables[1:3] for line in markdown_table(table)),  # fills and costs
         *_images("frontier.png", "outcomes.png"),
         *(line for table in tables[3:] for line in markdown_table(table)),
+        *warnings_md(summary),
         "## Files",
         "",
         *(f"- `{name}`: {what}" for name, what in FILES.items()),
@@ -54,6 +55,16 @@ def markdown_table(table: TableData, heading: bool = True) -> list[str]:
     if table.note:
         lines += [table.note[0].upper() + table.note[1:] + ".", ""]
     return lines
+
+
+def warnings_md(summary: dict[str, Any], heading: bool = True) -> list[str]:
+    """The run's warnings (a wall-clock run's: sim.measure.caveats) as a list, under a heading
+    (or a plain title); nothing when it has none."""
+    found = summary.get("warnings")
+    if not found:
+        return []
+    title = "## Warnings" if heading else "Warnings:"
+    return [title, "", *(f"- {w['message']}" for w in found), ""]
 
 
 def _images(*names: str) -> list[str]:

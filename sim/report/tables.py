@@ -24,7 +24,8 @@ class TableData:
 
 def result_tables(summary: dict[str, Any]) -> list[TableData]:
     """Decision latency, orders, costs and venue wins; then venue load, the closed loop's
-    corrected latency and the wall clock's timer overshoot when the run has them."""
+    corrected latency and the wall clock's timer overshoot and schedule lag when the run has
+    them."""
     strategies = summary["strategies"]
     tables = [
         _latency(summary),
@@ -39,6 +40,8 @@ def result_tables(summary: dict[str, Any]) -> list[TableData]:
         tables.append(_omission(strategies))
     if "timer_overshoot_ms" in first:
         tables.append(_overshoot(strategies))
+    if "schedule_lag_ms" in first:
+        tables.append(_schedule_lag(strategies))
     return tables
 
 
@@ -165,6 +168,25 @@ def _overshoot(strategies: dict[str, Any]) -> TableData:
             (name, *(number(s["timer_overshoot_ms"][k]) for k in LATENCY_KEYS))
             for name, s in strategies.items()
         ),
+    )
+
+
+def _schedule_lag(strategies: dict[str, Any]) -> TableData:
+    return TableData(
+        "real clock: schedule lag (ms, how late requests started), and the rate held",
+        ("strategy", *LATENCY_KEYS, "scheduled/s", "started/s"),
+        tuple(
+            (
+                name,
+                *(number(s["schedule_lag_ms"][k]) for k in LATENCY_KEYS),
+                number(s["scheduled_rate_per_s"], 0),
+                number(s["started_rate_per_s"], 0),
+            )
+            for name, s in strategies.items()
+        ),
+        ""
+        if all(s["scheduled_rate_per_s"] is not None for s in strategies.values())
+        else "a closed loop's schedule is its clients' own: it has no scheduled rate",
     )
 
 
