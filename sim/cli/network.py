@@ -143,6 +143,7 @@ def serve_venue(args: argparse.Namespace) -> int:
         e = group.exceptions[0]
         while isinstance(e, BaseExceptionGroup):  # nurseries nest their errors
             e = e.exceptions[0]
-        where = f"{args.host}:{args.port}"
+        last = args.port + len(names) - 1 if args.port else 0
+        where = f"{args.host}:{args.port}" + (f"-{last}" if last > args.port else "")
         raise ScenarioError("--port", f"cannot listen on {where}: {e.strerror or e}") from None
     return 0

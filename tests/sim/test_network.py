@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import signal
 import socket
 import subprocess
@@ -181,15 +182,21 @@ def free_port() -> int:
 def test_a_venue_killed_mid_run_fails_and_the_race_goes_on(scenario_file: Path) -> None:
     """Two venues already running (--venue); one is killed a third of the way through: its
     connection is a failed venue with the reason, the other keeps deciding, and no request is
-    lost."""
+    lost. Killed when the 21st request starts, not after a time: on a loaded machine the
+    first requests can come late; far is 39 ms further, so that stalls do not let it win
+    before."""
+    scenario_file.write_text(SCENARIO.replace("ms = 8.0", "ms = 40.0"), encoding="utf-8")
     near, near_port = serve(scenario_file, "near")
     far, far_port = serve(scenario_file, "far")
+    started = itertools.count(1)
+
+    def progress(label: str, n: int) -> None:
+        if next(started) == 21:
+            near.kill()
+
     try:
         network = Network({"near": ("127.0.0.1", near_port), "far": ("127.0.0.1", far_port)})
-        killer = threading.Timer(0.2, near.kill)  # 60 requests at 100/s: 0.6 s
-        killer.start()
-        result = sim.run(scenario_file, ["first_wins"], network=network)
-        killer.join()
+        result = sim.run(scenario_file, ["first_wins"], network=network, progress=progress)
     finally:
         for process in (near, far):
             process.kill()
@@ -329,10 +336,12 @@ def test_a_venue_address_without_a_port_is_refused_by_the_parser(capsys) -> None
 
 def test_a_venue_rejects_over_tcp_as_in_process(scenario_file: Path) -> None:
     """Quotes that live 0.1 ms: every order reaches near after its quote expired, in process
-    and over TCP alike."""
+    and over TCP alike. far answers in 150 ms (the timeout is 200 ms): a loaded machine's
+    stall of near's quote must not let far's, which never expires, win first."""
     text = scenario_file.read_text().replace(
         "spread_bps = 3.0", "spread_bps = 3.0\nquote_ttl_ms = 0.1"
     )
+    text = text.replace("ms = 8.0", "ms = 150.0")
     scenario_file.write_text(text)
     for result in (
         sim.run(scenario_file, ["first_wins"], requests=20),
@@ -536,7 +545,11 @@ async def test_a_peer_that_never_finishes_its_logon_is_dropped(nursery) -> None:
     async with trio.open_nursery() as talking:
         talking.start_soon(trickle)
         with trio.fail_after(5):
-            assert await stream.receive_some() == b""  # closed, without a word
+            try:
+                said = await stream.receive_some()
+            except trio.BrokenResourceError:  # closed with a trickled byte unread: a reset
+                said = b""
+            assert said == b""  # closed, without a word
         talking.cancel_scope.cancel()
     assert 0.3 <= trio.current_time() - start < 1.5
 
