@@ -56,13 +56,7 @@ def network_figures(requests: int, rates: tuple[float, ...] = RATES_PER_S) -> di
     turn, in process on the wall clock against over TCP, up to the first that does not hold."""
     source = bundled_dir() / "default.toml"
     ping = _ping_pong(PINGS)
-    steps = []
-    for rate in rates:
-        step = _step(source, requests, rate, ping["p50"] * 1e-6)
-        steps.append(step)
-        if step["fails"] is not None:
-            break
-    held = [step["rate_per_s"] for step in steps if step["fails"] is None]
+    steps = _steps(source, requests, rates, ping["p50"] * 1e-6)
     scenario = _at_rate(source, requests, RATE_PER_S)
     virtual = run(scenario).summary["strategies"]
     modes = {
@@ -97,7 +91,9 @@ def network_figures(requests: int, rates: tuple[float, ...] = RATES_PER_S) -> di
         "strategies": strategies,
         "ping_pong_us": ping,
         "rates": steps,
-        "max_rate_per_s": max(held, default=None),
+        "max_rate_per_s": max(
+            (step["rate_per_s"] for step in steps if step["fails"] is None), default=None
+        ),
     }
 
 
@@ -122,6 +118,18 @@ def holds(
     if remote > bound:
         return f"first_wins: p50 {remote:.2f} ms, more than {bound:.2f} ms"
     return None
+
+
+def _steps(
+    source: Path, requests: int, rates: tuple[float, ...], ping_s: float
+) -> list[dict[str, Any]]:
+    """Each of `rates` in turn (see `_step`), up to the first that does not hold."""
+    steps = []
+    for rate in rates:
+        steps.append(_step(source, requests, rate, ping_s))
+        if steps[-1]["fails"] is not None:
+            break
+    return steps
 
 
 def _step(source: Path, requests: int, rate: float, ping_s: float) -> dict[str, Any]:
