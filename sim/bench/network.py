@@ -1,11 +1,15 @@
 """`quoterace bench`'s network figures: network mode against the in-process run of the same
-draws, and a bare trio TCP ping-pong over loopback as the floor.
+draws, a bare trio TCP ping-pong over loopback as the floor, and the highest rate network mode
+holds.
 
-The default scenario's five venues, at RATE_PER_S (two cores must carry the client and five
-servers), race once in process and once over TCP with servers started on 127.0.0.1 that apply
-the drawn latencies: what the network mode adds is the difference, per strategy, at p50 and
-p99 of decision latency. The ping-pong is the least any round trip can cost here: one trio
-process echoing 64 bytes to another, no FIX, no timers.
+The default scenario's five venues, at RATE_PER_S, race in process and over TCP with servers
+started on 127.0.0.1 that apply the drawn latencies: what the network mode adds is the
+difference, per strategy, at p50 and p99 of decision latency. The ping-pong is the least any
+round trip can cost here: one trio process echoing 64 bytes to another, no FIX, no timers.
+
+Then the rate steps up through RATES_PER_S, racing in process on the wall clock (the same
+timers, the same lateness) and over TCP at each, until a rate no longer holds (see `holds`):
+`max_rate_per_s` is the highest that did, None if not even the first.
 """
 
 from __future__ import annotations
@@ -15,17 +19,21 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import trio
 
 from sim.measure.run import run
 from sim.model.arrivals import Arrivals
-from sim.model.scenario import bundled_dir, load
+from sim.model.scenario import Scenario, bundled_dir, load
 from sim.network.run import Network
 
 RATE_PER_S = 200.0
+RATES_PER_S = (200, 500, 1000, 2000, 4000)
 PINGS = 2000
+NO_QUOTE_POINTS = 1.0  # how many more requests in 100 may go without a quote over TCP
+P50_SLACK_MS = 1.0  # how much later than in process + the ping-pong first_wins may decide
 
 _ECHO = """
 import sys, trio
@@ -41,13 +49,15 @@ trio.run(main)
 """
 
 
-def network_figures(requests: int) -> dict[str, Any]:
+def network_figures(requests: int, rates: tuple[float, ...] = RATES_PER_S) -> dict[str, Any]:
     """Decision latency p50 and p99 (ms) in process and over TCP, per strategy: with epoll's
     timers, with precise ones, and with servers applying only the venue's own time (the
-    network being loopback alone); and the ping-pong's round trip (us)."""
+    network being loopback alone); the ping-pong's round trip (us); and each of `rates` in
+    turn, in process on the wall clock against over TCP, up to the first that does not hold."""
     source = bundled_dir() / "default.toml"
-    scenario = load(source).with_overrides(requests=requests)
-    scenario = dataclasses.replace(scenario, arrivals=Arrivals("poisson", RATE_PER_S))
+    ping = _ping_pong(PINGS)
+    steps = _steps(source, requests, rates, ping["p50"] * 1e-6)
+    scenario = _at_rate(source, requests, RATE_PER_S)
     virtual = run(scenario).summary["strategies"]
     modes = {
         "epoll": Network(source=source),
@@ -70,14 +80,84 @@ def network_figures(requests: int) -> dict[str, Any]:
             ),
         }
     return {
-        "what": "default scenario's venues at 200 requests/s, in process and over TCP "
-        "(servers on 127.0.0.1 applying the drawn latencies with epoll's or precise timers, "
-        "or only the venue's own time), and a bare trio TCP ping-pong",
+        "what": f"default scenario's venues at {RATE_PER_S:g} requests/s, in process and over "
+        "TCP (servers on 127.0.0.1 applying the drawn latencies with epoll's or precise timers, "
+        "or only the venue's own time), and a bare trio TCP ping-pong; then rising rates, in "
+        "process on the wall clock against over TCP, up to the first that does not hold: no "
+        f"quote within {NO_QUOTE_POINTS:g} point of in process for each strategy, first_wins "
+        f"p50 within {P50_SLACK_MS:g} ms of in process plus the ping-pong",
         "requests": requests,
         "rate_per_s": RATE_PER_S,
         "strategies": strategies,
-        "ping_pong_us": _ping_pong(PINGS),
+        "ping_pong_us": ping,
+        "rates": steps,
+        "max_rate_per_s": max(
+            (step["rate_per_s"] for step in steps if step["fails"] is None), default=None
+        ),
     }
+
+
+def holds(
+    in_process: dict[str, Any], over_tcp: dict[str, Any], requests: int, ping_s: float
+) -> str | None:
+    """Why network mode does not hold against in process at one rate, or None if it does:
+    every strategy within NO_QUOTE_POINTS of in process's share of the `requests` without a
+    quote, and first_wins' p50 within P50_SLACK_MS of in process's plus the ping-pong's
+    `ping_s`. Each figure is {strategy: {"p50_ms": ..., "no_quote": ...}}, as a step records
+    them; a run that decided nothing does not hold."""
+    for name, local in in_process.items():
+        points = 100.0 * (over_tcp[name]["no_quote"] - local["no_quote"]) / requests
+        if points > NO_QUOTE_POINTS:
+            return f"{name}: {points:.1f} points more requests without a quote"
+    if "first_wins" not in in_process:
+        return None
+    local, remote = in_process["first_wins"]["p50_ms"], over_tcp["first_wins"]["p50_ms"]
+    if local is None or remote is None:
+        return "first_wins: no race decided"
+    bound = local + ping_s * 1e3 + P50_SLACK_MS
+    if remote > bound:
+        return f"first_wins: p50 {remote:.2f} ms, more than {bound:.2f} ms"
+    return None
+
+
+def _steps(
+    source: Path, requests: int, rates: tuple[float, ...], ping_s: float
+) -> list[dict[str, Any]]:
+    """Each of `rates` in turn (see `_step`), up to the first that does not hold."""
+    steps = []
+    for rate in rates:
+        steps.append(_step(source, requests, rate, ping_s))
+        if steps[-1]["fails"] is not None:
+            break
+    return steps
+
+
+def _step(source: Path, requests: int, rate: float, ping_s: float) -> dict[str, Any]:
+    """One rate: in process on the wall clock and over TCP, and why it does not hold (None:
+    it holds)."""
+    scenario = _at_rate(source, requests, rate)
+    here = _figures(run(scenario.with_overrides(clock="real")).summary)
+    there = _figures(run(scenario, network=Network(source=source)).summary)
+    return {
+        "rate_per_s": rate,
+        "in_process": here,
+        "over_tcp": there,
+        "fails": holds(here, there, requests, ping_s),
+    }
+
+
+def _figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """What a step keeps of each strategy: decision p50 and requests without a quote."""
+    return {
+        name: {"p50_ms": s["decision_ms"]["p50"], "no_quote": s["no_quote"]}
+        for name, s in summary["strategies"].items()
+    }
+
+
+def _at_rate(source: Path, requests: int, rate: float) -> Scenario:
+    """The scenario at `source`, `requests` of them arriving at `rate` (Poisson)."""
+    scenario = load(source).with_overrides(requests=requests)
+    return dataclasses.replace(scenario, arrivals=Arrivals("poisson", rate))
 
 
 def _added(over_tcp: float | None, in_process: float | None) -> float | None:

@@ -30,7 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sim.bench.network import network_figures
+from sim.bench.network import RATES_PER_S, network_figures
 from sim.bench.skeleton import run_skeleton
 from sim.engines.fast import Prepared
 from sim.engines.trio import run_trio
@@ -58,6 +58,7 @@ def bench(
     fast_requests: int = FAST_REQUESTS,
     memory_requests: tuple[int, ...] = MEMORY_REQUESTS,
     network_requests: int = NETWORK_REQUESTS,
+    network_rates: tuple[float, ...] = RATES_PER_S,
 ) -> dict[str, Any]:
     """Measure, print a table, write `out` (JSON) atomically, and return the figures."""
     scenario = load("default").with_overrides(requests=requests)
@@ -99,7 +100,7 @@ def bench(
         "strategies": figures,
         "fast_engine": fast,
         "memory": _memory(memory_requests),
-        "network": network_figures(network_requests),
+        "network": network_figures(network_requests, network_rates),
         "python": platform.python_version(),
         **{package: version(package) for package in ("trio", "numpy", "hdrhistogram")},
         "machine": platform.machine(),
@@ -182,6 +183,11 @@ def _print_network(network: dict[str, Any]) -> None:
     Console().print(
         f"bare trio TCP ping-pong over loopback: p50 {ping['p50']} us, p99 {ping['p99']} us"
     )
+    held = network["max_rate_per_s"]
+    failed = [step for step in network["rates"] if step["fails"] is not None]
+    why = f"; at {failed[0]['rate_per_s']:g}/s {failed[0]['fails']}" if failed else ""
+    holds = "none of the rates tried" if held is None else f"up to {held:g} requests/s"
+    Console().print(f"network mode holds {holds} ({network['requests']:,} requests a rate){why}")
 
 
 def _print(result: dict[str, Any]) -> None:

@@ -28,6 +28,13 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         type=count,
         help="requests raced over TCP against in process (default: 1,000)",
     )
+    bench.add_argument(
+        "--network-rates",
+        type=count,
+        nargs="+",
+        help="request rates (per second) to step network mode through, up to the first it does "
+        "not hold (default: 200 500 1000 2000 4000)",
+    )
     bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
     bench.set_defaults(handler=_bench)
 
@@ -42,6 +49,7 @@ def _bench(args: argparse.Namespace) -> int:
             "fast_requests": args.fast_requests,
             "memory_requests": args.memory_requests and tuple(args.memory_requests),
             "network_requests": args.network_requests,
+            "network_rates": args.network_rates and tuple(args.network_rates),
         }  # the others: sim.bench.suite's defaults
         bench(
             requests=args.requests,

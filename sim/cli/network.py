@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 
 from sim.cli.arguments import count, port, seed
 from sim.model.errors import ScenarioError
 from sim.model.scenario import load
 from sim.network.connection import SENDER, Address
 from sim.network.run import Network, check_epoch
-from sim.network.venue_server import serve, venue_server
+from sim.network.venue_server import serve, venue_servers
 from venues.fix import NETWORKS
 
 _ADDRESS = re.compile(
@@ -93,13 +94,25 @@ def network_of(args: argparse.Namespace) -> Network | None:
 
 
 def add_venue_command(commands: argparse._SubParsersAction) -> None:
-    """`quoterace venue`: serve one venue of a scenario."""
+    """`quoterace venue`: serve venues of a scenario, one or several from one process."""
     venue = commands.add_parser(
-        "venue", help="serve one venue of a scenario as a FIX 4.4 server over TCP"
+        "venue", help="serve venues of a scenario as FIX 4.4 servers over TCP, a port each"
     )
     venue.add_argument("scenario", help="bundled name or path")
-    venue.add_argument("--venue", dest="name", required=True, help="the venue's name")
-    venue.add_argument("--port", type=port, default=0, help="default: any free port")
+    venue.add_argument(
+        "--venue",
+        dest="names",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="a venue's name (repeatable: one process serves them all, a port each)",
+    )
+    venue.add_argument(
+        "--port",
+        type=port,
+        default=0,
+        help="default: any free port; with several venues, the first's, the next ones following",
+    )
     venue.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     venue.add_argument("--seed", type=seed, help="override the scenario's seed")
     venue.add_argument("--requests", type=count, help="override the number of requests")
@@ -111,24 +124,37 @@ def add_venue_command(commands: argparse._SubParsersAction) -> None:
 
 
 def serve_venue(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM or Ctrl-C; print "listening on HOST:PORT" once listening."""
+    """Serve until SIGTERM or Ctrl-C; once listening, print "listening on HOST:PORT" (with
+    several venues, a line each in the order given, ending "for NAME")."""
+    names = args.names
+    if len(set(names)) < len(names):
+        raise ScenarioError("--venue", "a venue given twice")
+    if args.port and args.port + len(names) - 1 > 65535:
+        raise ScenarioError("--port", f"{len(names)} venues from {args.port} run past 65535")
     scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
     if args.epoch is not None:
         check_epoch(args.epoch)
-    server = venue_server(scenario, args.name, network=args.latency, attempts=args.attempts)
+    servers = venue_servers(scenario, names, network=args.latency, attempts=args.attempts)
+
+    def ready(host: str, ports: list[int]) -> None:
+        for name, bound in zip(names, ports, strict=True):
+            print(f"listening on {host}:{bound}" + (f" for {name}" if len(names) > 1 else ""))
+        sys.stdout.flush()
+
     try:
         serve(
-            server,
+            servers,
             host=args.host,
             port=args.port,
             precise=args.precise,
             epoch_unix=args.epoch,
-            ready=lambda host, port: print(f"listening on {host}:{port}", flush=True),
+            ready=ready,
         )
     except* OSError as group:
         e = group.exceptions[0]
         while isinstance(e, BaseExceptionGroup):  # nurseries nest their errors
             e = e.exceptions[0]
-        where = f"{args.host}:{args.port}"
+        last = args.port + len(names) - 1 if args.port else 0
+        where = f"{args.host}:{args.port}" + (f"-{last}" if last > args.port else "")
         raise ScenarioError("--port", f"cannot listen on {where}: {e.strerror or e}") from None
     return 0

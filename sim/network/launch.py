@@ -1,11 +1,14 @@
-"""Venue servers as local processes, one per venue of a scenario, for `quoterace run --network`.
+"""Venue servers started here, for `quoterace run --network`: one local process serving every
+venue of a scenario, a port each.
 
-Each is `quoterace venue FILE --venue NAME --port 0 ...` on 127.0.0.1: the operating system
-picks a free port, and the server prints it on its first line once it listens. They share the
-run's requests, seed, attempts and market epoch, so each answers exactly as the simulated venue
-would. They are stopped (SIGTERM, then SIGKILL after STOP_TIMEOUT_S) when the run ends; on
-Linux each also gets SIGTERM if this process dies first, however it dies (PR_SET_PDEATHSIG),
-so that no server outlives the run.
+It is `quoterace venue FILE --venue A --venue B ... --port 0` on 127.0.0.1: the operating
+system picks free ports, and the server prints one line per venue, in order, once it listens.
+One process rather than one per venue: on a small machine, six processes (the client and five
+servers) queue for cores, and each request to each venue waited to be scheduled; one server
+process is woken once per race. It shares the run's requests, seed, attempts and market epoch,
+so each venue answers exactly as the simulated one would. It is stopped (SIGTERM, then SIGKILL
+after STOP_TIMEOUT_S) when the run ends; on Linux it also gets SIGTERM if this process dies
+first, however it dies (PR_SET_PDEATHSIG), so that no server outlives the run.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from typing import IO
 
 from sim.network.connection import Address
 
-READY_TIMEOUT_S = 60.0  # for a server to draw its venue's values and listen
+READY_TIMEOUT_S = 60.0  # for the server to draw its venues' values and listen
 STOP_TIMEOUT_S = 5.0
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-READY = "listening on "  # the first line a server prints: "listening on HOST:PORT"
+READY = "listening on "  # a server's line per venue: "listening on HOST:PORT[ for NAME]"
 
 
 class ServerStartError(RuntimeError):
@@ -45,56 +48,54 @@ def local_venues(
     latency: str,
     precise: bool,
 ) -> Iterator[list[Address]]:
-    """Serve each venue in `names` of the scenario file `source` from its own process on
-    127.0.0.1; their addresses, in that order. A server that fails to start is a
-    ServerStartError."""
-    processes: list[tuple[subprocess.Popen, IO[bytes]]] = []
-    try:
-        for name in names:
-            command = [
-                *(sys.executable, "-m", "sim", "venue", str(source), "--venue", name),
-                *("--port", "0", "--requests", str(requests), "--seed", str(seed)),
-                *("--attempts", str(attempts), "--epoch", repr(epoch_unix)),
-                *("--latency", latency, *(["--precise"] if precise else [])),
-            ]
-            # errors to a file: a pipe nobody reads could fill up and stall the server
-            errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=errors, text=True, preexec_fn=_with_parent
-            )
-            processes.append((process, errors))
-        yield [
-            Address(name, "127.0.0.1", _port(name, *started))
-            for name, started in zip(names, processes, strict=True)
-        ]
-    finally:
-        for process, _ in processes:
+    """Serve the venues `names` of the scenario file `source` from one process on 127.0.0.1;
+    their addresses, in that order. A server that fails to start is a ServerStartError."""
+    command = [
+        *(sys.executable, "-m", "sim", "venue", str(source)),
+        *(arg for name in names for arg in ("--venue", name)),
+        *("--port", "0", "--requests", str(requests), "--seed", str(seed)),
+        *("--attempts", str(attempts), "--epoch", repr(epoch_unix)),
+        *("--latency", latency, *(["--precise"] if precise else [])),
+    ]
+    # errors to a file: a pipe nobody reads could fill up and stall the server
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, text=True, preexec_fn=_with_parent
+        )
+        try:
+            ports = _ports(names, process, errors)
+            yield [Address(n, "127.0.0.1", p) for n, p in zip(names, ports, strict=True)]
+        finally:
             process.terminate()
-        for process, errors in processes:
             try:
                 process.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
             process.stdout.close()
-            errors.close()
 
 
-def _port(name: str, process: subprocess.Popen, errors: IO[bytes]) -> int:
-    """The port `process` says it listens on, once it does; else a ServerStartError with the
-    last line of its `errors`."""
+def _ports(names: list[str], process: subprocess.Popen, errors: IO[bytes]) -> list[int]:
+    """The port of each venue of `names`, as `process` says once it listens; else a
+    ServerStartError with the last line of its `errors`."""
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         ready = selector.select(READY_TIMEOUT_S)
-    line = process.stdout.readline() if ready else ""
-    if not line.startswith(READY):
-        process.kill()
-        process.wait()
-        errors.seek(0)
-        err = errors.read().decode(errors="replace").strip()
-        why = err.splitlines()[-1] if err else f"nothing in {READY_TIMEOUT_S:g} s"
-        raise ServerStartError(f"venue {name}'s server did not start: {why}")
-    return int(line[len(READY) :].rsplit(":", 1)[1])
+    ports: list[int] = []
+    # the lines come together, in one write, once every venue listens: no more waiting
+    while ready and len(ports) < len(names):
+        line = process.stdout.readline()
+        if not line.startswith(READY):
+            break
+        ports.append(int(line[len(READY) :].split()[0].rsplit(":", 1)[1]))
+    if len(ports) == len(names):
+        return ports
+    process.kill()
+    process.wait()
+    errors.seek(0)
+    err = errors.read().decode(errors="replace").strip()
+    why = err.splitlines()[-1] if err else f"nothing in {READY_TIMEOUT_S:g} s"
+    raise ServerStartError(f"the venue server ({', '.join(names)}) did not start: {why}")
 
 
 def _with_parent() -> None:

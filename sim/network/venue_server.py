@@ -1,4 +1,5 @@
-"""One venue of a scenario as a FIX server: the scenario's draws and market path, by name.
+"""Venues of a scenario as FIX servers: the scenario's draws and market path, by name; one
+process may serve several, a port each.
 
 The server answers request i, attempt a with exactly the draws the simulator would use for
 that venue, and reads the market path the scenario's seed makes at its own engine time (its
@@ -11,7 +12,7 @@ import contextlib
 import functools
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -34,48 +35,72 @@ def venue_server(
     """The server of the venue named `venue` in `scenario` (see VenueServer for `network`
     and `limits`); draws for `attempts` tries per request (default: as the scenario's
     strategies need). ScenarioError for a venue the scenario does not have."""
+    return venue_servers(scenario, [venue], network=network, limits=limits, attempts=attempts)[0]
+
+
+def venue_servers(
+    scenario: Scenario,
+    venues: Sequence[str],
+    *,
+    network: str = "simulated",
+    limits: Limits | None = None,
+    attempts: int | None = None,
+) -> list[VenueServer]:
+    """The servers of the venues named `venues` in `scenario`, in that order, as
+    `venue_server` makes each: drawn once, and sharing one market path (the same for all), so
+    that one process serving them all makes each draw and each update once."""
     names = [spec.name for spec in scenario.venues]
-    if venue not in names:
-        raise ScenarioError(
-            "venues", f"no venue named {venue!r} (there are: {', '.join(names)})", scenario.file
-        )
-    index = names.index(venue)
-    lists = draw(scenario, attempts).venues[index].as_lists()
+    for venue in venues:
+        if venue not in names:
+            raise ScenarioError(
+                "venues", f"no venue named {venue!r} (there are: {', '.join(names)})", scenario.file
+            )
+    drawn = draw(scenario, attempts).venues
     market = MidPath(scenario.market, scenario.seed)
-    return VenueServer(
-        scenario.venues[index],
-        lists,
-        market,
-        index=index,
-        network=network,
-        limits=limits,
-        forget=market.forget_before,
-    )
+    return [
+        VenueServer(
+            scenario.venues[index],
+            drawn[index].as_lists(),
+            market,
+            index=index,
+            network=network,
+            limits=limits,
+            forget=market.forget_before,
+        )
+        for index in map(names.index, venues)
+    ]
 
 
 def serve(
-    server: VenueServer,
+    servers: Sequence[VenueServer],
     *,
     host: str = "127.0.0.1",
     port: int = 0,
     precise: bool = False,
     epoch_unix: float | None = None,
-    ready: Callable[[str, int], None] = lambda host, port: None,
+    ready: Callable[[str, list[int]], None] = lambda host, ports: None,
 ) -> None:
-    """Serve `server` on `host`:`port` until SIGTERM or Ctrl-C; `ready(host, port)` once it
-    listens (port 0: any free one). Its market path starts at Unix time `epoch_unix` (default:
-    now), so that clients told the same epoch read the same mid. `precise`: timers that spin
-    (venues.wall_clock) instead of waking up to a millisecond late."""
+    """Serve every one of `servers` from this process, on `host`, until SIGTERM or Ctrl-C:
+    server i on port `port` + i (port 0: any free port each); `ready(host, ports)` once they
+    all listen, with the port of each. One process for all a run's venues, rather than one
+    each, is what keeps network mode honest on a small machine: a race's requests wake one
+    process, not one per venue, and no venue waits for a core behind the others. Their market
+    path starts at Unix time `epoch_unix` (default: now), so that clients told the same epoch
+    read the same mid. `precise`: timers that spin (venues.wall_clock) instead of waking up to
+    a millisecond late."""
     clock = WallClock(PRECISE_SPIN_S if precise else 0.0)
 
     async def main() -> None:
-        epoch = None if epoch_unix is None else trio.current_time() - (time.time() - epoch_unix)
+        now = trio.current_time()
+        epoch = now if epoch_unix is None else now - (time.time() - epoch_unix)  # one for all
         with trio.open_signal_receiver(signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                bound = await nursery.start(
-                    functools.partial(server.serve, port, host, epoch=epoch)
-                )
-                ready(host, bound)
+                ports = []
+                for i, server in enumerate(servers):
+                    at = port + i if port else 0
+                    serving = functools.partial(server.serve, at, host, epoch=epoch)
+                    ports.append(await nursery.start(serving))
+                ready(host, ports)
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
                     break

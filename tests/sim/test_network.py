@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import signal
 import socket
 import subprocess
@@ -86,12 +87,16 @@ def accounted(summary: dict, requests: int) -> None:
         assert decided + s["no_quote"] == requests, name
 
 
+# far 149 ms further than near, and a second to wait for it: more than a loaded machine's
+# stalls, which can hand a far quote to the client in the same batch as a near one (at 7 ms,
+# one full suite run saw far win 6 of 60; at 39 ms, two busy loops beside the tests, 1 of 10)
+FAR_OFF = SCENARIO.replace("ms = 8.0", "ms = 150.0").replace("= 200.0", "= 1000.0")
+
+
 def test_a_network_run_gives_the_simulators_prices_and_choices(scenario_file: Path) -> None:
     """A still market: the prices over TCP are the drawn ones, bit for bit, so best_price
-    picks as in process; first_wins takes the venue 39 ms nearer every time (far enough that
-    a busy machine's stalls do not reorder the quotes; at 7 ms, one full suite run saw the
-    far venue win 6 of 60)."""
-    scenario_file.write_text(SCENARIO.replace("ms = 8.0", "ms = 40.0"), encoding="utf-8")
+    picks as in process; first_wins takes the venue 149 ms nearer every time."""
+    scenario_file.write_text(FAR_OFF, encoding="utf-8")
     network = sim.run(scenario_file, network=Network())
     virtual = sim.run(scenario_file)
     assert network.summary["transport"] == "fix-tcp" and virtual.summary["transport"] == (
@@ -127,6 +132,55 @@ def serve(path: Path, name: str, *extra: str) -> tuple[subprocess.Popen, int]:
     return process, int(line.rsplit(":", 1)[1])
 
 
+def test_one_process_serves_several_venues_a_port_each(scenario_file: Path) -> None:
+    """`quoterace venue FILE --venue far --venue near`: a line per venue, in the order given,
+    and on each port that venue, answering with its own draws (far's 8 ms, near's 1 ms)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "venue",
+            str(scenario_file),
+            "--venue",
+            "far",
+            "--venue",
+            "near",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stuck = threading.Timer(30, process.kill)  # a second line never printed: EOF, not a hang
+    stuck.start()
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        stuck.cancel()
+        assert [line.split()[-1] for line in lines] == ["far", "near"], lines
+        assert all(line.startswith(READY) for line in lines), lines
+        ports = [int(line.split()[2].rsplit(":", 1)[1]) for line in lines]
+        assert len(set(ports)) == 2
+
+        async def answer(port: int) -> Quote:  # one quote request, over raw FIX
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            session = Session("C", "far" if port == ports[0] else "near")
+            reader, replies = FixReader(), []
+            asked = QuoteRequest(3, 0.0, size=1.0)
+            await stream.send_all(b"".join(session.encode(encode(m)) for m in (Logon(0), asked)))
+            with trio.fail_after(30):
+                while len(replies) < 2:
+                    replies += reader.feed(await stream.receive_some())
+            await stream.aclose()
+            return decode(replies[1]).quote
+
+        far, near = (trio.run(answer, port) for port in ports)
+        # each venue's index in the scenario and its drawn latency: its own draws, not timing
+        assert (far.venue, far.latency_s, near.venue, near.latency_s) == (1, 8e-3, 0, 1e-3)
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
     with socket.socket() as s:
@@ -137,15 +191,20 @@ def free_port() -> int:
 def test_a_venue_killed_mid_run_fails_and_the_race_goes_on(scenario_file: Path) -> None:
     """Two venues already running (--venue); one is killed a third of the way through: its
     connection is a failed venue with the reason, the other keeps deciding, and no request is
-    lost."""
+    lost. Killed when the 31st request starts, not after a time: on a loaded machine the
+    requests can start late, several at once."""
+    scenario_file.write_text(FAR_OFF, encoding="utf-8")
     near, near_port = serve(scenario_file, "near")
     far, far_port = serve(scenario_file, "far")
+    started = itertools.count(1)
+
+    def progress(label: str, n: int) -> None:
+        if next(started) == 31:
+            near.kill()
+
     try:
         network = Network({"near": ("127.0.0.1", near_port), "far": ("127.0.0.1", far_port)})
-        killer = threading.Timer(0.2, near.kill)  # 60 requests at 100/s: 0.6 s
-        killer.start()
-        result = sim.run(scenario_file, ["first_wins"], network=network)
-        killer.join()
+        result = sim.run(scenario_file, ["first_wins"], network=network, progress=progress)
     finally:
         for process in (near, far):
             process.kill()
@@ -285,10 +344,12 @@ def test_a_venue_address_without_a_port_is_refused_by_the_parser(capsys) -> None
 
 def test_a_venue_rejects_over_tcp_as_in_process(scenario_file: Path) -> None:
     """Quotes that live 0.1 ms: every order reaches near after its quote expired, in process
-    and over TCP alike."""
+    and over TCP alike. far answers in 150 ms (the timeout is 200 ms): a loaded machine's
+    stall of near's quote must not let far's, which never expires, win first."""
     text = scenario_file.read_text().replace(
         "spread_bps = 3.0", "spread_bps = 3.0\nquote_ttl_ms = 0.1"
     )
+    text = text.replace("ms = 8.0", "ms = 150.0")
     scenario_file.write_text(text)
     for result in (
         sim.run(scenario_file, ["first_wins"], requests=20),
@@ -317,9 +378,9 @@ def test_no_venue_server_outlives_a_client_killed_by_sigterm(scenario_file: Path
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
-    while len(servers_of(scenario_file)) < 2 and time.monotonic() < deadline:
+    while not servers_of(scenario_file) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(servers_of(scenario_file)) == 2
+    assert len(servers_of(scenario_file)) == 1  # one process serves both venues
     time.sleep(2.5)  # listening, and the run under way (a server not yet listening would die
     # anyway, writing its port to a closed pipe)
     client.terminate()
@@ -492,7 +553,11 @@ async def test_a_peer_that_never_finishes_its_logon_is_dropped(nursery) -> None:
     async with trio.open_nursery() as talking:
         talking.start_soon(trickle)
         with trio.fail_after(5):
-            assert await stream.receive_some() == b""  # closed, without a word
+            try:
+                said = await stream.receive_some()
+            except trio.BrokenResourceError:  # closed with a trickled byte unread: a reset
+                said = b""
+            assert said == b""  # closed, without a word
         talking.cancel_scope.cancel()
     assert 0.3 <= trio.current_time() - start < 1.5
 
