@@ -164,8 +164,9 @@ def test_one_process_serves_several_venues_a_port_each(scenario_file: Path) -> N
             stream = await trio.open_tcp_stream("127.0.0.1", port)
             session = Session("C", "far" if port == ports[0] else "near")
             reader, replies = FixReader(), []
-            asked = QuoteRequest(3, 0.0, size=1.0)
-            await stream.send_all(b"".join(session.encode(encode(m)) for m in (Logon(0), asked)))
+            asked = QuoteRequest(3, 0.0, size=1.0)  # asks for quoterace's tags: index, latency
+            logon, request = Logon(0, extras=True), encode(asked, extras=True)
+            await stream.send_all(session.encode(encode(logon)) + session.encode(request))
             with trio.fail_after(30):
                 while len(replies) < 2:
                     replies += reader.feed(await stream.receive_some())
