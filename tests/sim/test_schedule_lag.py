@@ -10,6 +10,7 @@ with a margin of 200 ms or more.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -188,3 +189,23 @@ def test_a_run_that_decided_nothing_exits_with_its_status(tmp_path, capsys):
     assert main(["run", str(path), "--quiet"]) == EXIT_NOTHING_DECIDED
     err = capsys.readouterr().err
     assert err.count("first_wins: 20 of 20 races ended with no quote") == 1
+
+
+def test_a_run_that_decided_nothing_still_prints_and_writes_its_summary(tmp_path, capsys):
+    """Exit 3 is a status, not a crash: the JSON summary and the results folder come all the
+    same, with the warnings that say why (docs/summary.md)."""
+    text = (
+        FALLS_BEHIND.replace("requests = 2000", "requests = 20")
+        .replace("rate_per_s = 1000000", "rate_per_s = 1000")
+        .replace("ms = 1 }", "ms = 1 }\nfail_prob = 1.0")
+    )
+    path = write_toml(tmp_path, "silent.toml", text)
+    out = tmp_path / "out"
+    status = main(["run", str(path), "--json", "--quiet", "--out", str(out)])
+    assert status == EXIT_NOTHING_DECIDED
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads((out / "summary.json").read_text())
+    for summary in (printed, written):
+        assert summary["strategies"]["first_wins"]["no_quote"] == 20
+        assert "no_quote" in [w["kind"] for w in summary["warnings"]]  # and lag, if late
+    assert "20 of 20 races ended with no quote" in (out / "report.md").read_text()
