@@ -25,6 +25,7 @@ or waiting on it when it failed, is reported "venue_failed" at once.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections import OrderedDict
@@ -41,6 +42,7 @@ from venues.fix import (
     Logon,
     Message,
     NewOrderSingle,
+    OrderPending,
     OrderReport,
     QuoteCancel,
     QuoteReply,
@@ -176,10 +178,13 @@ class VenueConnection:
             raise
         finally:
             del self._quotes[key]
-        if isinstance(answer, QuoteReply) and not _answers(answer, request):
-            self._fail(f"protocol error: a quote that does not answer its request: {answer}")
-        if not isinstance(answer, QuoteReply) or self.failure is not None:
-            await trio.sleep_forever()  # refused (QuoteRequestReject) or the venue failed
+        if isinstance(answer, QuoteReply):
+            answer = _on_side(answer, request.side)
+        # refused (QuoteRequestReject), a quote no order can take (no price, nothing to
+        # trade, the other side: the venue passes), or the venue failed: no quote from it
+        usable = isinstance(answer, QuoteReply) and _answers(answer, request)
+        if not usable or self.failure is not None:
+            await trio.sleep_forever()
         measured = trio.current_time() - sent
         return answer.quote._replace(
             venue=self.index, latency_s=measured, sent_after_s=request.sent_after_s
@@ -238,6 +243,10 @@ class VenueConnection:
                 reply = self._quotes.get((request, attempt))
             case OrderReport(cl_ord_id=cl_ord_id):
                 reply = self._orders.get(cl_ord_id)
+            case OrderPending() | QuoteCancel():
+                # an order acknowledged, not ended: wait on for its report; a quote withdrawn:
+                # an order for it is the venue's to reject
+                reply = None
             case _:
                 raise FixError(f"{type(message).__name__} is not a message from a venue")
         if reply is not None:  # else: an answer to something given up on
@@ -257,6 +266,16 @@ class VenueConnection:
             self.failure = why
         for reply in (*self._quotes.values(), *self._orders.values()):
             reply.set(None)
+
+
+def _on_side(reply: QuoteReply, side: int) -> QuoteReply:
+    """`reply` as a quote on `side`: a two-sided quote gives its bid to a sell, its offer to a
+    buy."""
+    if reply.two_sided is None:
+        return reply
+    price, size = reply.two_sided[side == 1]
+    quote = reply.quote._replace(price=price, size=size)
+    return dataclasses.replace(reply, side=side, quote=quote, two_sided=None)
 
 
 def _answers(reply: QuoteReply, request: QuoteRequest) -> bool:

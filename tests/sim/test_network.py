@@ -281,7 +281,8 @@ def test_a_babbling_or_silent_venue_costs_only_itself(
     finally:
         fake.close()
     summary = result.summary["strategies"]["first_wins"]
-    assert summary["venue_failures"]["far"].startswith(failure)
+    far_failure = summary["venue_failures"]["far"]
+    assert far_failure is None if failure is None else far_failure.startswith(failure)
     assert summary["venue_wins"] == {"near": 20, "far": 0}
     outcome = result.records("first_wins")["outcome"]
     assert (outcome == FILLED).all() and NO_QUOTE not in outcome
@@ -477,16 +478,17 @@ class FakeFixVenue:
 @pytest.mark.parametrize(
     ("mode", "failure"),
     [
-        ("unpriced", "protocol error: a quote that does not answer its request"),
+        ("unpriced", None),  # a quote no order can take is the venue passing: not a failure
         ("unreported", "no report for an order in 0.5 s"),
         ("trickling", "no Logon reply"),
     ],
 )
 def test_a_venue_that_misbehaves_within_fix_is_failed_not_waited_for(
-    scenario_file: Path, monkeypatch, mode: str, failure: str
+    scenario_file: Path, monkeypatch, mode: str, failure: str | None
 ) -> None:
-    """A quote the client cannot act on, an order never reported, a Logon never finished: the
-    venue fails with the reason, the run ends, and every request is accounted for."""
+    """An order never reported, a Logon never finished: the venue fails with the reason, the
+    run ends, and every request is accounted for. A quote the client cannot act on (no price)
+    is a pass: no quote from that venue for that race, the venue not failed."""
     monkeypatch.setattr(connection, "ORDER_TIMEOUT_S", 0.5)
     # long enough for the venue started here to log on on a loaded machine; the trickling
     # venue's Logon would take 5 s
@@ -499,7 +501,8 @@ def test_a_venue_that_misbehaves_within_fix_is_failed_not_waited_for(
     finally:
         fake.close()
     summary = result.summary["strategies"][strategy]
-    assert summary["venue_failures"]["far"].startswith(failure)
+    far_failure = summary["venue_failures"]["far"]
+    assert far_failure is None if failure is None else far_failure.startswith(failure)
     assert summary["venue_failures"]["near"] is None
     accounted(result.summary, 20)
     outcome = result.records(strategy)["outcome"]

@@ -192,8 +192,8 @@ async def test_a_cancel_names_a_standard_request_by_its_quote_req_id(serve):
 
 
 async def test_an_order_is_matched_to_its_quotes_price_within_the_precision(serve):
-    client = await connect(await serve(make_server(mid=lambda t: 100.0 + 1 / 3)))
-    replies = [await quote(client, n) for n in range(3)]
+    client = await connect(await serve(make_server(mid=lambda t: 100.0 + 1 / 3, requests=5)))
+    replies = [await quote(client, n) for n in range(5)]
 
     async def order(reply: QuoteReply, price: float) -> FixMessage:
         q = reply.quote
@@ -207,6 +207,10 @@ async def test_an_order_is_matched_to_its_quotes_price_within_the_precision(serv
     off = await order(replies[1], replies[1].quote.price + 1e-4)  # a reject, the session goes on
     assert [off.get(t) for t in (39, 103, 58)] == [b"8", b"99", b"price does not match quote"]
     assert (await order(replies[2], replies[2].quote.price)).get(39) == b"2"
+    six = round(replies[3].quote.price, 6)  # rounded as a client keeping 6 decimals would
+    assert six != replies[3].quote.price and (await order(replies[3], six)).get(39) == b"2"
+    beyond = round(replies[4].quote.price, 6) + 2e-6  # more than half its last digit away
+    assert (await order(replies[4], beyond)).get(58) == b"price does not match quote"
 
 
 async def test_execution_reports_have_unique_exec_ids(serve):
@@ -328,6 +332,90 @@ async def test_the_client_orders_a_venues_own_quote_id_and_takes_its_reject(nurs
             await trio.sleep(0.01)
     assert reports[0].reason == "price_moved" and math.isfinite(reports[0].round_trip_s)
     assert connection.failure is None
+    connection.close()
+
+
+async def send_raw(venue: ScriptedVenue, pairs: list[tuple[int, str]]) -> None:
+    """A message of the venue's, field by field as a standard venue writes it."""
+    fix = FixMessage()
+    fix.append_pair(8, "FIX.4.4", header=True)
+    for tag, value in pairs:
+        fix.append_pair(tag, value, header=tag == 35)
+    await venue.stream.send_all(venue.session.encode(fix))
+
+
+def report(status: str, exec_type: str) -> list[tuple[int, str]]:
+    """A standard venue's ExecutionReport on order 1 with this OrdStatus and ExecType."""
+    filled = "1" if status == "2" else "0"
+    return [(35, "8"), (37, "O1"), (17, "E" + status), (11, "1"), (150, exec_type),
+            (39, status), (55, "X"), (54, "2"), (151, "0"), (14, filled), (6, "98.5")]  # fmt: skip
+
+
+async def test_the_client_takes_a_standard_venues_two_sided_quote_acks_and_notices(nursery):
+    venue, connection, _ = await scripted(nursery)
+    await venue.send(Logon(1, reset=True))
+    request = QuoteRequest(4, 0.0, side=-1, size=1.0)  # a sell: it takes the bid
+    reports = []
+
+    async def race() -> None:
+        got = await connection.quote(request)
+        reports.append((got, await connection.order(got, request, 0.0)))
+
+    nursery.start_soon(race)
+    await venue.receive()
+    # a venue's own notices, none of which ends anything: a quote withdrawn (35=Z) and a
+    # BusinessMessageReject (35=j), recorded as a Reject is
+    await send_raw(venue, [(35, "Z"), (117, "OLD"), (298, "1")])
+    await send_raw(venue, [(35, "j"), (45, "2"), (372, "R"), (380, "3"), (58, "no")])
+    two_sided = [(35, "S"), (131, "4:0"), (117, "Q-9"), (55, "X"), (132, "98.5"), (133, "99.5")]
+    await send_raw(venue, two_sided)
+    order = await venue.receive()
+    assert (order.get(117), order.get(54), order.get(44)) == (b"Q-9", b"2", b"98.5")
+    for status, exec_type in (("A", "A"), ("0", "0"), ("2", "F")):  # pending, new, filled
+        await send_raw(venue, report(status, exec_type))
+    with trio.fail_after(2):
+        while not reports:
+            await trio.sleep(0.01)
+    quote, filled = reports[0]
+    assert (quote.price, filled.reason) == (98.5, None)
+    assert connection.rejects == ["no (RefSeqNum 2, RefMsgType R, SessionRejectReason 3)"]
+    assert connection.failure is None
+    connection.close()
+
+
+@pytest.mark.parametrize("status", ["4", "C"])
+async def test_an_order_a_venue_cancels_or_expires_is_rejected_expired(nursery, status):
+    venue, connection, _ = await scripted(nursery)
+    await venue.send(Logon(1, reset=True))
+    request = QuoteRequest(4, 0.0, side=-1, size=1.0)
+    reports = []
+
+    async def race() -> None:
+        got = await connection.quote(request)
+        reports.append(await connection.order(got, request, 0.0))
+
+    nursery.start_soon(race)
+    await venue.receive()
+    await send_raw(venue, [(35, "S"), (131, "4:0"), (117, "Q-9"), (55, "X"), (132, "98.5")])
+    await venue.receive()
+    await send_raw(venue, report(status, status))
+    with trio.fail_after(2):
+        while not reports:
+            await trio.sleep(0.01)
+    assert reports[0].reason == "expired" and connection.failure is None
+    connection.close()
+
+
+async def test_a_quote_no_order_can_take_is_a_pass_not_a_failed_venue(nursery):
+    venue, connection, _ = await scripted(nursery)
+    await venue.send(Logon(1, reset=True))
+    request = QuoteRequest(5, 0.0, side=1, size=1.0)
+    with trio.move_on_after(0.5) as waited:
+        nursery.start_soon(connection.quote, request)
+        await venue.receive()
+        await send_raw(venue, [(35, "S"), (131, "5:0"), (117, "Q-5"), (55, "X"), (132, "98")])
+        await trio.sleep(1)  # a bid only, for a buy: no quote comes of it
+    assert waited.cancelled_caught and connection.failure is None
     connection.close()
 
 

@@ -57,6 +57,7 @@ from venues.fix.messages import (
     Logout,
     Message,
     NewOrderSingle,
+    OrderPending,
     OrderReport,
     QuoteAsk,
     QuoteCancel,
@@ -82,6 +83,8 @@ _TEXT = re.compile(rb"[\x20-\x7e]{1,256}")  # every message then fits in MAX_MES
 # option (last look is the venue's option), order exceeds limit.
 ORD_REJ_REASON = {"expired": 4, "price_moved": 0, "no_liquidity": 3}
 assert set(ORD_REJ_REASON) == set(REJECT_REASONS)
+ORD_STATUSES = "0123456789ABCDE"  # FIX 4.4's OrdStatus (39) values
+ENDED_UNFILLED = ("4", "C", "3")  # OrdStatus Canceled, Expired, DoneForDay: an order unfilled
 OTHER = 99  # OrdRejReason for any other reason, which Text (58) then says
 TOO_MANY = "too many"  # a QuoteRequestReject's reason for the limit: 658=3 (exceeds limit)
 
@@ -288,9 +291,18 @@ def decode(fix: FixMessage) -> Message:
             _positive(fix, 38),
             _float(fix, 44),
             None if key else quote_id,
+            _decimals(fix.get(44)),
         )
     if kind == b"8":
         return _order_report(fix)
+    if kind == b"j":  # BusinessMessageReject: recorded as a Reject is
+        return Reject(
+            _optional_count(fix, 45) or 0,
+            text_field(fix, 58, required=False),
+            None,
+            text_field(fix, 372, required=False),
+            _optional_count(fix, 380),
+        )
     raise FixError(f"unsupported MsgType {kind[:20]!r}")
 
 
@@ -344,14 +356,20 @@ def _quote_reply(fix: FixMessage) -> QuoteReply:
     quote_id = text_field(fix, 117)
     quote_req_id = text_field(fix, 131, required=False)
     key = _parsed_key(quote_id) or _parsed_key(quote_req_id) or (-1, 0)
-    # without a Side, an offer answers a buy, a bid a sell
-    side = _decoded_side(fix) if fix.get(54) is not None else 1 if fix.get(133) else -1
+    # without a Side, a two-sided quote: the client takes the side it asked for
+    side = _decoded_side(fix) if fix.get(54) is not None else 0
+    two_sided = None
+    if side == 0:
+        two_sided = tuple(
+            (_optional(fix, price, None), _optional(fix, size, math.inf))
+            for price, size in ((132, 134), (133, 135))
+        )
     price, size = (133, 135) if side == 1 else (132, 134)
     quote = Quote(
         key[0],
         _optional_count(fix, 5003) or 0,
         _nonnegative_optional(fix, 5002),
-        _optional(fix, price, None),
+        _optional(fix, price, None) if side else None,
         _optional(fix, size, math.inf),
         _optional(fix, 5004, math.nan),
         _optional(fix, 5005, math.inf),
@@ -364,24 +382,31 @@ def _quote_reply(fix: FixMessage) -> QuoteReply:
         quote,
         None if quote_req_id == own else quote_req_id,
         None if quote_id == own else quote_id,
+        two_sided,
     )
 
 
-def _order_report(fix: FixMessage) -> OrderReport:
-    """An ExecutionReport: a fill (ExecType F, OrdStatus 2) or a reject (8/8), whose reason is
+def _order_report(fix: FixMessage) -> OrderReport | OrderPending:
+    """An ExecutionReport, by its OrdStatus (39): filled (2); rejected (8), whose reason is
     quoterace's own Text, else read from OrdRejReason (103): 4 expired, 3 no_liquidity,
-    anything else (a price mismatch, a venue's own rule) price_moved."""
+    anything else (a price mismatch, a venue's own rule) price_moved; canceled, expired or done
+    for the day (4, C, 3) unfilled: "expired"; any other status (New, PendingNew,
+    PartiallyFilled, ...) does not end the order: OrderPending."""
     cl_ord_id = text_field(fix, 11)
-    status = (fix.get(150), fix.get(39))
-    if status == (b"F", b"2"):
+    status = text_field(fix, 39)
+    if status == "2":
         reason = None
-    elif status == (b"8", b"8"):
+    elif status == "8":
         reason = text_field(fix, 58, required=False)
         if reason not in REJECT_REASONS:
             code = _optional_count(fix, 103)
             reason = {4: "expired", 3: "no_liquidity"}.get(code, "price_moved")
+    elif status in ENDED_UNFILLED:
+        reason = "expired"
+    elif status in ORD_STATUSES:
+        return OrderPending(cl_ord_id, status)
     else:
-        raise FixError("ExecType/OrdStatus (150/39) must be F/2 (filled) or 8/8 (rejected)")
+        raise FixError(f"OrdStatus (39) {status!r} is not one of FIX 4.4's")
     order_id = text_field(fix, 37)
     key = _parsed_key(order_id) or (-1, 0)
     price = _optional(fix, 44, None)
@@ -403,6 +428,14 @@ def _order_report(fix: FixMessage) -> OrderReport:
         None if exec_id == cl_ord_id else exec_id,
         None if key[0] >= 0 and order_id == _key(*key) else order_id,
     )
+
+
+def _decimals(text: bytes | None) -> int | None:
+    """How many decimals a number was written with (None for no number)."""
+    if text is None:
+        return None
+    _, dot, decimals = text.partition(b".")
+    return len(decimals) if dot else 0
 
 
 def _value(fix: FixMessage, tag: int, required: bool = True) -> bytes | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
@@ -94,6 +94,9 @@ class QuoteReply:
     quote: Quote
     quote_req_id: str | None = None
     quote_id: str | None = None
+    two_sided: tuple[tuple[float | None, float], tuple[float | None, float]] | None = None
+    """A standard venue's quote without a Side (54): ((bid, bid size), (offer, offer size)),
+    `side` 0 and `quote` unpriced; the client takes the side it asked for."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class NewOrderSingle:
     size: float
     price: float
     quote_id: str | None = None
+    # decimals of the price as it came on the wire (not part of the order's value)
+    price_decimals: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,16 @@ class OrderReport:
     order_id: str | None = None
 
 
+@dataclass(frozen=True)
+class OrderPending:
+    """35=8 that does not end order `cl_ord_id`: a standard venue's acknowledgement (OrdStatus
+    `status` 0 New, A PendingNew, 1 PartiallyFilled, ...). The client waits on for the report
+    that ends it; quoterace's venues never send one."""
+
+    cl_ord_id: str
+    status: str
+
+
 Message = (
     Logon
     | Heartbeat
@@ -168,4 +183,5 @@ Message = (
     | QuoteCancel
     | NewOrderSingle
     | OrderReport
+    | OrderPending
 )

@@ -9,7 +9,8 @@ A standard client's QuoteRequest (any QuoteReqID, not quoterace's "index:attempt
 from the drawn requests in turn, per connection: its n-th (from 0) gets the draws of request
 n mod `requests`, attempt 0, and its Quote's QuoteID names them ("n:0"), which its order then
 quotes back. Its QuoteCancel is matched by QuoteReqID (131), else QuoteID (117); an unknown one
-is ignored. An order whose side, or price (within PRICE_TOLERANCE), is not its quote's is
+is ignored. An order whose side, or price (within the precision it was written to, at least
+PRICE_TOLERANCE), is not its quote's is
 rejected with that reason (an ExecutionReport, 103=99), never a closed session.
 
 Which latency the server applies is its `network` parameter:
@@ -90,6 +91,7 @@ FORGET_EVERY_S = 60.0
 # An order's price matches its quote's within this: a client may write prices to 8 decimals,
 # as many engines do (QuickFIX writes 15 significant digits); quotes go out exactly (repr).
 PRICE_TOLERANCE = 1e-8
+MIN_DECIMALS = 4  # the precision an order's price is taken to have at least (see _tolerance)
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +333,7 @@ class _Connection:
         if order.side != request.side:
             self._reject(order, "side does not match quote")
             return
-        if not abs(order.price - quote.price) <= PRICE_TOLERANCE:
+        if not abs(order.price - quote.price) <= _tolerance(order.price_decimals):
             self._reject(order, "price does not match quote")
             return
         if self.orders >= self.limits.max_in_flight:
@@ -380,3 +382,13 @@ def _peer(stream: trio.abc.Stream) -> str | None:
 def _all(latency_s: Sequence[Sequence[float]], value: float) -> list[list[float]]:
     """Latencies of the same shape, all `value`."""
     return [[value] * len(row) for row in latency_s]
+
+
+def _tolerance(decimals: int | None) -> float:
+    """How far an order's price may be from its quote's: half a unit in the last decimal the
+    client wrote (its price rounded the quote's), at least PRICE_TOLERANCE. Fewer than
+    MIN_DECIMALS count as MIN_DECIMALS: an engine drops trailing zeros (100.0000 goes out as
+    "100"), so a short price says nothing of how it was rounded."""
+    if decimals is None:
+        return PRICE_TOLERANCE
+    return max(PRICE_TOLERANCE, 0.5 * 10.0 ** -max(decimals, MIN_DECIMALS) * (1 + 1e-9))
