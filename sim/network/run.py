@@ -40,8 +40,10 @@ class Network:
     ("simulated": all the drawn latency; "real": the venue's own time only), loading the
     scenario from `source` (default: what `sim.run` was given, which must then be a file or a
     bundled name; the servers need only its venues, with the run's requests and seed).
-    `precise`: timers that spin, on the client and the local servers. `epoch_unix`: the
-    market's start, shared with every server (default: when the run starts)."""
+    `precise`: timers that spin on the local servers too (the client's always do: a request
+    its timer sends late is decided late, which in process a venue's sleep to its due time
+    would hide). `epoch_unix`: the market's start, shared with every server (default: when
+    the run starts)."""
 
     remote: dict[str, tuple[str, int] | Address] = field(default_factory=dict)
     latency: str = "simulated"
@@ -119,7 +121,7 @@ def over_network(
             addresses = [at.get(n) or _remote(n, network.remote[n]) for n in names]
             for entry in scenario.strategies:
                 path.forget_before(time.time() - epoch - 1.0)  # each run reads from its start
-                clock = WallClock(PRECISE_SPIN_S if network.precise else 0.0)
+                clock = WallClock(PRECISE_SPIN_S)  # a request late to leave is late to decide
                 records, failures[entry.name], rejects[entry.name] = _race(
                     scenario, entry, draws, progress, addresses, clock, path, epoch
                 )
@@ -135,7 +137,8 @@ def over_network(
         "venues": {a.name: str(a) for a in addresses},
         "started_here": local,
         "latency": network.latency if local else None,
-        "timers": "precise" if network.precise else "epoll",
+        "timers": "precise" if network.precise else "epoll",  # the servers'
+        "client_timers": "precise",
         "epoch_unix": epoch,
         "session_rejects": rejects,
     }

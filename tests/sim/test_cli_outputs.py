@@ -447,8 +447,8 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         for mode in ("epoll", "precise", "latency_real"):
             p50 = figures[f"over_tcp_{mode}_ms"]["p50"]
             assert p50 is None or p50 > 0, mode
-    ping = network["ping_pong_us"]
-    assert 0 < ping["p50"] <= ping["p99"]
+    ping, spaced = network["ping_pong_us"], network["ping_pong_spaced_us"]
+    assert 0 < ping["p50"] <= ping["p99"] and 0 < spaced["p50"] <= spaced["p99"]
     steps = network["rates"]
     assert [step["rate_per_s"] for step in steps] == [200, 1000][: len(steps)]
     for step in steps:
@@ -497,7 +497,9 @@ def test_bench_says_when_a_network_run_decided_nothing(monkeypatch, capsys) -> N
         return result
 
     monkeypatch.setattr(bench_network, "run", run)
-    monkeypatch.setattr(bench_network, "_ping_pong", lambda pings: {"p50": 1.0, "p99": 2.0})
+    monkeypatch.setattr(
+        bench_network, "_ping_pong", lambda pings, spacing_s=0.0: {"p50": 1.0, "p99": 2.0}
+    )
     figures = bench_network.network_figures(50)
     for name, f in figures["strategies"].items():
         assert f["added_p50_ms"] is None, name

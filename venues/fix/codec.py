@@ -116,12 +116,35 @@ def encode(message: Message, extras: bool = False) -> FixMessage:
     kind = _TYPES.get(type(message))
     if kind is None:
         raise TypeError(f"not a quoterace FIX message: {message!r}")
-    fix = FixMessage()
+    fix = _Outgoing()
     fix.append_pair(8, BEGIN_STRING, header=True)
     fix.append_pair(35, kind, header=True)
     if not _session_fields(fix, message):
         _application_fields(fix, message, extras)
     return fix
+
+
+class _Outgoing(FixMessage):
+    """A FixMessage being built, whose `append_pair` converts only what encode gives it (int
+    tags; str, int or bytes values): simplefix's general one costs most of an encode."""
+
+    def append_pair(self, tag: int, value: object, header: bool = False) -> None:
+        if value is None:
+            return
+        text = value if type(value) is bytes else str(value).encode()
+        if tag == 8:
+            self.begin_string = text
+        elif tag == 35:
+            self.message_type = text
+        pair = (_TAGS.get(tag) or str(tag).encode(), text)
+        if header:
+            self.pairs.insert(self.header_index, pair)
+            self.header_index += 1
+        else:
+            self.pairs.append(pair)
+
+
+_TAGS = {tag: str(tag).encode() for tag in range(1, 1000)}  # tags as bytes, made once
 
 
 def _session_fields(fix: FixMessage, message: Message) -> bool:
@@ -439,12 +462,26 @@ def _decimals(text: bytes | None) -> int | None:
 
 
 def _value(fix: FixMessage, tag: int, required: bool = True) -> bytes | None:
-    value = fix.get(tag)
-    if value is None and required:
-        raise FixError(f"missing tag {tag}")
-    if value is not None and fix.get(tag, 2) is not None:
+    values = _by_tag(fix).get(_TAGS.get(tag) or str(tag).encode())
+    if values is None:
+        if required:
+            raise FixError(f"missing tag {tag}")
+        return None
+    if len(values) > 1:
         raise FixError(f"tag {tag} repeated")
-    return value
+    return values[0]
+
+
+def _by_tag(fix: FixMessage) -> dict[bytes, list[bytes]]:
+    """`fix`'s values by tag, made once per message (and again if it grew): a decode reads a
+    dozen fields, and simplefix's `get` scans every field for each, twice to find repeats."""
+    cached = getattr(fix, "_by_tag", None)
+    if cached is None or cached[0] != len(fix.pairs):
+        by_tag: dict[bytes, list[bytes]] = {}
+        for tag, value in fix.pairs:
+            by_tag.setdefault(tag, []).append(value)
+        cached = fix._by_tag = (len(fix.pairs), by_tag)
+    return cached[1]
 
 
 def text_field(fix: FixMessage, tag: int, required: bool = True) -> str | None:

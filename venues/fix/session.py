@@ -46,9 +46,9 @@ sent: `abort`.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import trio
 from simplefix import FixMessage
@@ -86,24 +86,22 @@ class Session:
         self.sent = 0  # MsgSeqNum of the last message sent
         self.received = 0  # of the last one received (the next expected is one more)
         self.gap: tuple[int, int] | None = None  # MsgSeqNums skipped by the last check
+        self._head: tuple[str, bytes] | None = None  # (target, its header up to MsgSeqNum's value)
 
     def encode(self, message: FixMessage, gap_fill_at: int | None = None) -> bytes:
         """`message` on the wire, with the next sequence number and the time now; with
         `gap_fill_at`, as a possible duplicate (43=Y, 122) at that number, taking none."""
         if self.target is None:
             raise ValueError("the session's target is not known yet")
-        now = datetime.now(UTC)
+        if self._head is None or self._head[0] != self.target:
+            self._head = self.target, f"49={self.sender}\x0156={self.target}\x0134=".encode()
+        now = _sending_time()
         if gap_fill_at is None:
             self.sent += 1
-        message.append_pair(49, self.sender, header=True)
-        message.append_pair(56, self.target, header=True)
-        message.append_pair(34, self.sent if gap_fill_at is None else gap_fill_at, header=True)
-        if gap_fill_at is not None:
-            message.append_pair(43, "Y", header=True)
-        message.append_utc_timestamp(52, now, precision=6, header=True)
-        if gap_fill_at is not None:
-            message.append_utc_timestamp(122, now, precision=6, header=True)
-        return message.encode()
+            header = b"%s%d\x0152=%s\x01" % (self._head[1], self.sent, now)
+        else:
+            header = b"%s%d\x0143=Y\x0152=%s\x01122=%s\x01" % (self._head[1], gap_fill_at, now, now)
+        return _wire(message, header)
 
     def check(self, message: FixMessage) -> bool:
         """Whether to act on `message`: False for a duplicate (PossDupFlag 43=Y, MsgSeqNum
@@ -143,6 +141,33 @@ class Session:
             return False
         self.received = new_seq - 1
         return True
+
+
+def _wire(message: FixMessage, header: bytes) -> bytes:
+    """`message` (BeginString, MsgType and body) on the wire with the session's `header`
+    fields after MsgType: what simplefix's encode makes of them, built at once (its checksum
+    loop alone costs more than the rest)."""
+    body = b"".join(b"%s=%s\x01" % pair for pair in message.pairs if pair[0] not in _FRAMING)
+    rest = b"35=%s\x01%s%s" % (message.message_type, header, body)
+    head = b"8=%s\x019=%d\x01" % (message.begin_string, len(rest))
+    return b"%s%s10=%03d\x01" % (head, rest, (sum(head) + sum(rest)) % 256)
+
+
+_FRAMING = (b"8", b"9", b"35", b"10")  # the fields `_wire` places itself
+_second = -1
+_second_text = b""
+
+
+def _sending_time() -> bytes:
+    """UTC now as a FIX timestamp to the microsecond (YYYYMMDD-HH:MM:SS.ffffff); the date and
+    time of day formatted once a second."""
+    global _second, _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second:
+        _second, _second_text = second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second))
+        _second_text = _second_text.encode()
+    return b"%s.%06d" % (_second_text, min(int((now - second) * 1e6), 999_999))
 
 
 @dataclass(frozen=True)
