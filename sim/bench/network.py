@@ -18,6 +18,7 @@ timers, the same lateness) and over TCP at each, until a rate no longer holds (s
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 import trio
 
+from sim.measure.caveats import HELD_SHARE, NO_QUOTE_SHARE
 from sim.measure.run import run
 from sim.model.arrivals import Arrivals
 from sim.model.scenario import Scenario, bundled_dir, load
@@ -108,8 +110,13 @@ def holds(
     """Why network mode does not hold against in process at one rate, or None if it does:
     every strategy within NO_QUOTE_POINTS of in process's share of the `requests` without a
     quote, and first_wins' p50 within P50_SLACK_MS of in process's plus the ping-pong's
-    `ping_s`. Each figure is {strategy: {"p50_ms": ..., "no_quote": ...}}, as a step records
-    them; a run that decided nothing does not hold."""
+    `ping_s`. Each figure is {strategy: {"p50_ms": ..., "no_quote": ..., "behind": ...}}, as
+    a step records them; a run that decided nothing does not hold, nor one that fell behind its
+    schedule (in process too: two runs that both collapse would agree, and mean nothing)."""
+    for where, figures in (("in process", in_process), ("over TCP", over_tcp)):
+        for name, figure in figures.items():
+            if figure.get("behind"):
+                return f"{name}: {where} fell behind (its starts, or nearly every race no quote)"
     for name, local in in_process.items():
         points = 100.0 * (over_tcp[name]["no_quote"] - local["no_quote"]) / requests
         if points > NO_QUOTE_POINTS:
@@ -152,9 +159,19 @@ def _step(source: Path, requests: int, rate: float, ping_s: float) -> dict[str, 
 
 
 def _figures(summary: dict[str, Any]) -> dict[str, Any]:
-    """What a step keeps of each strategy: decision p50 and requests without a quote."""
+    """What a step keeps of each strategy: decision p50, requests without a quote, and whether
+    the run fell behind (sim.measure.caveats' thresholds: it started under HELD_SHARE of the
+    scheduled rate, or nearly every race had no quote; a p99 lag over a tenth of the timeout,
+    which epoll's whole-millisecond timers give best_price's 10 ms alone, is not enough)."""
+    requests = summary["requests"]
     return {
-        name: {"p50_ms": s["decision_ms"]["p50"], "no_quote": s["no_quote"]}
+        name: {
+            "p50_ms": s["decision_ms"]["p50"],
+            "no_quote": s["no_quote"],
+            "behind": s["no_quote"] >= NO_QUOTE_SHARE * requests
+            or (s.get("started_rate_per_s") or math.inf)
+            < HELD_SHARE * (s.get("scheduled_rate_per_s") or 0.0),
+        }
         for name, s in summary["strategies"].items()
     }
 

@@ -454,7 +454,7 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     for step in steps:
         for where in ("in_process", "over_tcp"):
             assert set(step[where]) == {"first_wins", "best_price"}, where
-            assert all(set(f) == {"p50_ms", "no_quote"} for f in step[where].values()), where
+            assert all(set(f) == {"p50_ms", "no_quote", "behind"} for f in step[where].values())
         assert step["fails"] == holds(step["in_process"], step["over_tcp"], 40, ping["p50"] * 1e-6)
     # stepping stops at the first rate that fails; the highest that held is the figure
     assert all(step["fails"] is None for step in steps[:-1])
