@@ -69,7 +69,9 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         "venue's own time, the real network being the rest",
     )
     group.add_argument(
-        "--precise", action="store_true", help="timers that spin rather than wake ~1 ms late"
+        "--precise",
+        action="store_true",
+        help="servers' timers that spin rather than wake ~1 ms late (the client's always do)",
     )
     group.add_argument(
         "--epoch",
