@@ -237,6 +237,14 @@ def settings(path: Path, default: dict[str, str], session: dict[str, str]):
     return fix.SessionSettings(str(path / "quickfix.cfg"))
 
 
+def client_settings(path: Path, port: int, begin: str, sender: str, default: dict[str, str]):
+    """A QuickFIX initiator's settings (see `settings`), as `sender`, to the venue "fast" on
+    127.0.0.1:`port`, speaking `begin`."""
+    session = {"BeginString": begin, "SenderCompID": sender, "TargetCompID": "fast"}
+    where = {"SocketConnectHost": "127.0.0.1", "SocketConnectPort": str(port)}
+    return settings(path, {"ConnectionType": "initiator", **default}, {**session, **where})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -307,16 +315,8 @@ def test_a_quickfix_client_trades_with_a_quoterace_venue_without_a_reject(tmp_pa
     scenario = parse(ONE_VENUE, default_name="one").with_overrides(requests=8)
     venue = ThreadVenue(scenario, "fast")
     app = Recorder()
-    config = settings(
-        tmp_path,
-        {"ConnectionType": "initiator", "ResetOnLogon": "Y", "HeartBtInt": "1"},
-        {
-            "BeginString": "FIX.4.4",
-            "SenderCompID": "QFCLIENT",
-            "TargetCompID": "fast",
-            "SocketConnectHost": "127.0.0.1",
-            "SocketConnectPort": str(venue.port),
-        },
+    config = client_settings(
+        tmp_path, venue.port, "FIX.4.4", "QFCLIENT", {"ResetOnLogon": "Y", "HeartBtInt": "1"}
     )
     # the factories must outlive the engine: SWIG does not keep them alive for it
     store, logs = fix.MemoryStoreFactory(), fix.FileLogFactory(config)
@@ -346,17 +346,8 @@ def test_a_fix_4_2_client_is_told_why_it_is_logged_out(tmp_path):
     scenario = parse(ONE_VENUE, default_name="one").with_overrides(requests=1)
     venue = ThreadVenue(scenario, "fast")
     app = Recorder()
-    config = settings(
-        tmp_path,
-        {"ConnectionType": "initiator", "DataDictionary": str(DICTIONARY.with_name("FIX42.xml"))},
-        {
-            "BeginString": "FIX.4.2",
-            "SenderCompID": "OLD",
-            "TargetCompID": "fast",
-            "SocketConnectHost": "127.0.0.1",
-            "SocketConnectPort": str(venue.port),
-        },
-    )
+    fix_4_2 = {"DataDictionary": str(DICTIONARY.with_name("FIX42.xml"))}
+    config = client_settings(tmp_path, venue.port, "FIX.4.2", "OLD", fix_4_2)
     store, logs = fix.MemoryStoreFactory(), fix.FileLogFactory(config)
     initiator = fix.SocketInitiator(app, store, config, logs)
     initiator.start()
