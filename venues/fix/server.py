@@ -9,9 +9,9 @@ A standard client's QuoteRequest (any QuoteReqID, not quoterace's "index:attempt
 from the drawn requests in turn, per connection: its n-th (from 0) gets the draws of request
 n mod `requests`, attempt 0, and its Quote's QuoteID names them ("n:0"), which its order then
 quotes back. Its QuoteCancel is matched by QuoteReqID (131), else QuoteID (117); an unknown one
-is ignored. An order whose side, or price (within the precision it was written to, at least
-PRICE_TOLERANCE), is not its quote's is
-rejected with that reason (an ExecutionReport, 103=99), never a closed session.
+is ignored. An order whose side, or price (within the precision it was written to: see
+`_tolerance`), is not its quote's is rejected with that reason (an ExecutionReport, 103=99),
+never a closed session.
 
 Which latency the server applies is its `network` parameter:
 
@@ -89,8 +89,8 @@ from venues.venue import ZERO_OUTBOUND_S, Venue, VenueDraws, VenueSpec
 
 NETWORKS = ("simulated", "real")
 FORGET_EVERY_S = 60.0
-# An order's price matches its quote's within this: a client may write prices to 8 decimals,
-# as many engines do (QuickFIX writes 15 significant digits); quotes go out exactly (repr).
+# An order's price matches its quote's within this at least (see _tolerance): quotes go out
+# exactly (repr), QuickFIX writes a double back with 15 significant digits.
 PRICE_TOLERANCE = 1e-8
 MIN_DECIMALS = 4  # the precision an order's price is taken to have at least (see _tolerance)
 
@@ -324,7 +324,7 @@ class _Connection:
     def _order(self, order: NewOrderSingle) -> None:
         """Judge an order for a quote held (each quote takes one order), or reject it at once:
         "expired" for a quote never given, already ordered, forgotten, or older than
-        Limits.quote_life_s; a side or price not the quote's (within PRICE_TOLERANCE) with
+        Limits.quote_life_s; a side or price not the quote's (within `_tolerance`) with
         that reason."""
         held = self.quotes.pop((order.request, order.attempt), None)
         if held is None or trio.current_time() - held[1].priced_at > self.limits.quote_life_s:
