@@ -199,10 +199,15 @@ class Venue:
         return walk
 
     async def order(
-        self, quote: Quote, request: QuoteRequest, decided_after_s: float
+        self,
+        quote: Quote,
+        request: QuoteRequest,
+        decided_after_s: float,
+        sent_at: float | None = None,
     ) -> ExecutionReport:
-        """Fill or reject an order for `quote`, sent now, `decided_after_s` after `request.t0`
-        (exactly: the engine knows it from the draws); answer after the round trip.
+        """Fill or reject an order for `quote`, sent `decided_after_s` after `request.t0`
+        (exactly: the engine knows it from the draws); answer after the round trip, counted
+        from `sent_at` (a server's view of when a client sent it; default: now).
 
         Last look judges expiry in whole nanoseconds since `request.t0`, summed from the drawn
         values: float sums of the same times in another order could differ in the last bit, and
@@ -225,5 +230,8 @@ class Venue:
             available=quote.size,
         )
         round_trip = latency + self._hold_s
-        await trio.sleep(round_trip)
+        if sent_at is None:
+            await trio.sleep(round_trip)
+        else:
+            await trio.sleep_until(sent_at + round_trip)
         return ExecutionReport(request.index, self.index, quote.price, reason, round_trip)

@@ -169,8 +169,8 @@ class VenueConnection:
             await trio.sleep_forever()
         key = (request.index, request.attempt)
         reply = self._quotes[key] = _Reply()
+        sent = trio.current_time()  # before: a local venue counts from the SendingTime
         self._send(request)
-        sent = trio.current_time()
         try:
             answer = await reply.wait()
         except trio.Cancelled:
@@ -210,8 +210,8 @@ class VenueConnection:
             quote.price,
             quote_id,
         )
-        self._send(order)
         sent = trio.current_time()
+        self._send(order)
         try:
             with trio.move_on_after(ORDER_TIMEOUT_S) as late:
                 answer = await reply.wait()

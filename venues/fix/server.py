@@ -29,8 +29,12 @@ Which latency the server applies is its `network` parameter:
 Engine time at the server is its trio clock, and the venue reads the market as `mid(t - epoch)`,
 `epoch` being the clock's reading when `serve` began: the market path starts with the server,
 on any clock (trio's default one reads some arbitrary, large time).
-A quote request counts from when it arrives (the client's t0 and send offset are not trusted);
-an order is judged on the server's clock too, from its quote's request to the order's arrival.
+A quote request counts from when the client sent it, by its SendingTime, when the client is on
+loopback (so shares this host's clock) and writes microseconds (Link.sent_at): the request's
+way in (the loopback, this process waking and reading it, other clients' requests read first)
+is then part of its drawn latency, not added to it. From any other client it counts from when
+it arrives (its t0 and send offset are its own clock's). An order likewise: judged and answered
+from when it was sent.
 The reply's Quote carries the client's send offset back, and priced_at and expires_at in the
 server's engine time.
 
@@ -294,8 +298,9 @@ class _Connection:
         scope = self.in_flight[key] = trio.CancelScope()
         if quote_req_id is not None:
             self.ask_ids[quote_req_id] = key
-        # Sent, as far as the venue knows, when it arrived: now.
-        asked = QuoteRequest(request.index, trio.current_time(), request.side, request.size, key[1])
+        # Sent when the client says, if on our clock (Link.sent_at), else when it arrived: now.
+        sent = self.link.sent_at()
+        asked = QuoteRequest(request.index, sent, request.side, request.size, key[1])
         self.link.tasks.start_soon(self._quote, asked, request.sent_after_s, scope, quote_req_id)
 
     async def _quote(
@@ -339,17 +344,17 @@ class _Connection:
             return
         if self.orders >= self.limits.max_in_flight:
             raise FixError(f"too many orders in flight (limit {self.limits.max_in_flight})")
-        decided_after_s = trio.current_time() - request.t0
+        sent = self.link.sent_at()
         self.venue.used(request.attempt, request.index)
         self.orders += 1
         sized = dataclasses.replace(request, size=order.size)
-        self.link.tasks.start_soon(self._fill, order, sized, quote, decided_after_s)
+        self.link.tasks.start_soon(self._fill, order, sized, quote, sent)
 
     async def _fill(
-        self, order: NewOrderSingle, request: QuoteRequest, quote: Quote, decided_after_s: float
+        self, order: NewOrderSingle, request: QuoteRequest, quote: Quote, sent: float
     ) -> None:
         try:
-            report = await self.venue.order(quote, request, decided_after_s)
+            report = await self.venue.order(quote, request, sent - request.t0, sent)
         finally:
             self.orders -= 1
         self._report(order, report)
