@@ -172,11 +172,11 @@ def _ms(value: float | None) -> str:
 def _print_network(network: dict[str, Any]) -> None:
     """Network mode's lines: decision p50 over TCP and in process, and the ping-pong."""
     for name, f in network["strategies"].items():
-        modes = ("over_tcp_epoll_ms", "over_tcp_precise_ms", "over_tcp_latency_real_ms")
+        modes = ("over_tcp_default_ms", "over_tcp_epoll_ms", "over_tcp_latency_real_ms")
         p50 = {mode: _ms(f[mode]["p50"]) for mode in (*modes, "in_process_ms")}
         Console().print(
-            f"network mode, {name}: decision p50 {p50['over_tcp_epoll_ms']} over TCP "
-            f"(precise timers {p50['over_tcp_precise_ms']}, venue time only "
+            f"network mode, {name}: decision p50 {p50['over_tcp_default_ms']} over TCP "
+            f"(epoll's timers {p50['over_tcp_epoll_ms']}, venue time only "
             f"{p50['over_tcp_latency_real_ms']}) against {p50['in_process_ms']} in process"
         )
     ping = network["ping_pong_us"]

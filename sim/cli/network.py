@@ -1,6 +1,6 @@
 """The command line of network mode: `quoterace venue`, and the network options of run and
 compare (`--network`, `--venue NAME=HOST:PORT[/TARGET[/SENDER]][+extras]`, `--latency`,
-`--precise`, `--epoch`)."""
+`--timers`, `--epoch`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sim.network.connection import SENDER, Address
 from sim.network.run import Network, check_epoch
 from sim.network.venue_server import serve, venue_servers
 from venues.fix import NETWORKS
+from venues.wall_clock import TIMERS
 
 _ADDRESS = re.compile(
     r"([^=]+)=([^/+]+):([0-9]{1,5})(?:/([\x21-\x2a\x2c-\x2e\x30-\x7e]{1,64}))?"
@@ -69,9 +70,10 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
         "venue's own time, the real network being the rest",
     )
     group.add_argument(
-        "--precise",
-        action="store_true",
-        help="servers' timers that spin rather than wake ~1 ms late (the client's always do)",
+        "--timers",
+        choices=TIMERS,
+        help="the client's and the servers' timers: a timerfd (default where there is one: "
+        "precise, at no cost), spinning (precise, a core busy) or epoll's (~1 ms late)",
     )
     group.add_argument(
         "--epoch",
@@ -83,7 +85,7 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
 def network_of(args: argparse.Namespace) -> Network | None:
     """The Network that run and compare's options ask for, or None for in-process venues."""
     if not (args.network or args.venues):
-        alone = {"--latency": args.latency, "--precise": args.precise, "--epoch": args.epoch}
+        alone = {"--latency": args.latency, "--timers": args.timers, "--epoch": args.epoch}
         for option, value in alone.items():
             if value not in (None, False):
                 raise ScenarioError(option, "applies to network mode: add --network")
@@ -92,7 +94,7 @@ def network_of(args: argparse.Namespace) -> Network | None:
     if len(remote) < len(args.venues or ()):
         raise ScenarioError("--venue", "a venue given twice")
     # local servers load the scenario file themselves, with the run's requests and seed
-    return Network(remote, args.latency or "simulated", args.precise, args.epoch, args.scenario)
+    return Network(remote, args.latency or "simulated", args.timers, args.epoch, args.scenario)
 
 
 def add_venue_command(commands: argparse._SubParsersAction) -> None:
@@ -120,7 +122,7 @@ def add_venue_command(commands: argparse._SubParsersAction) -> None:
     venue.add_argument("--requests", type=count, help="override the number of requests")
     venue.add_argument("--attempts", type=count, help="tries per request to draw for")
     venue.add_argument("--latency", choices=NETWORKS, default="simulated", help="see run --latency")
-    venue.add_argument("--precise", action="store_true", help="see run --precise")
+    venue.add_argument("--timers", choices=TIMERS, help="see run --timers")
     venue.add_argument("--epoch", type=_unix_time, help="Unix time the market starts at")
     venue.set_defaults(handler=serve_venue)
 
@@ -148,7 +150,7 @@ def serve_venue(args: argparse.Namespace) -> int:
             servers,
             host=args.host,
             port=args.port,
-            precise=args.precise,
+            timers=args.timers,
             epoch_unix=args.epoch,
             ready=ready,
         )

@@ -46,7 +46,7 @@ def local_venues(
     attempts: int,
     epoch_unix: float,
     latency: str,
-    precise: bool,
+    timers: str | None,
 ) -> Iterator[list[Address]]:
     """Serve the venues `names` of the scenario file `source` from one process on 127.0.0.1;
     their addresses, in that order. A server that fails to start is a ServerStartError."""
@@ -55,7 +55,7 @@ def local_venues(
         *(arg for name in names for arg in ("--venue", name)),
         *("--port", "0", "--requests", str(requests), "--seed", str(seed)),
         *("--attempts", str(attempts), "--epoch", repr(epoch_unix)),
-        *("--latency", latency, *(["--precise"] if precise else [])),
+        *("--latency", latency, *(["--timers", timers] if timers else [])),
     ]
     # errors to a file: a pipe nobody reads could fill up and stall the server
     with tempfile.TemporaryFile() as errors:

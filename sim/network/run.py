@@ -28,7 +28,7 @@ from sim.model.scenario import NamedStrategy, Scenario, resolve
 from sim.network.connection import Address, VenueConnection, connected
 from sim.network.launch import ServerStartError, local_venues
 from venues.fix import NETWORKS
-from venues.wall_clock import PRECISE_SPIN_S, WallClock
+from venues.wall_clock import WallClock, precise_timers
 
 
 @dataclass(frozen=True)
@@ -40,20 +40,22 @@ class Network:
     ("simulated": all the drawn latency; "real": the venue's own time only), loading the
     scenario from `source` (default: what `sim.run` was given, which must then be a file or a
     bundled name; the servers need only its venues, with the run's requests and seed).
-    `precise`: timers that spin on the local servers too (the client's always do: a request
-    its timer sends late is decided late, which in process a venue's sleep to its due time
-    would hide). `epoch_unix`: the market's start, shared with every server (default: when
-    the run starts)."""
+    `timers` (venues.wall_clock.TIMERS): the client's and the local servers' timers; by
+    default precise where that costs nothing (a timerfd), else epoll's on the servers and
+    spinning ones on the client (a request its timer sends late is decided late, which in
+    process a venue's sleep to its due time would hide). `epoch_unix`: the market's start,
+    shared with every server (default: when the run starts)."""
 
     remote: dict[str, tuple[str, int] | Address] = field(default_factory=dict)
     latency: str = "simulated"
-    precise: bool = False
+    timers: str | None = None
     epoch_unix: float | None = None
     source: str | Path | None = None
 
     def __post_init__(self) -> None:
         if self.latency not in NETWORKS:
             raise ValueError(f"latency: {self.latency!r} is not one of {NETWORKS}")
+        WallClock(self.timers)  # ValueError now for timers this system does not have
 
     def run(
         self,
@@ -107,11 +109,12 @@ def over_network(
             attempts=len(draws.venues[0].latency_s),
             epoch_unix=epoch,
             latency=network.latency,
-            precise=network.precise,
+            timers=network.timers,
         )
         if local
         else contextlib.nullcontext([])
     )
+    client_timers = network.timers or precise_timers()
     results, tallies, failures, rejects = {}, {}, {}, {}
     try:
         with servers as started:
@@ -121,7 +124,7 @@ def over_network(
             addresses = [at.get(n) or _remote(n, network.remote[n]) for n in names]
             for entry in scenario.strategies:
                 path.forget_before(time.time() - epoch - 1.0)  # each run reads from its start
-                clock = WallClock(PRECISE_SPIN_S)  # a request late to leave is late to decide
+                clock = WallClock(client_timers)  # a request late to leave is late to decide
                 records, failures[entry.name], rejects[entry.name] = _race(
                     scenario, entry, draws, progress, addresses, clock, path, epoch
                 )
@@ -137,8 +140,8 @@ def over_network(
         "venues": {a.name: str(a) for a in addresses},
         "started_here": local,
         "latency": network.latency if local else None,
-        "timers": "precise" if network.precise else "epoll",  # the servers'
-        "client_timers": "precise",
+        "timers": WallClock(network.timers).timers if local else None,  # the servers'
+        "client_timers": client_timers,
         "epoch_unix": epoch,
         "session_rejects": rejects,
     }

@@ -21,7 +21,7 @@ from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
 from sim.model.scenario import Scenario
 from venues.fix import Limits, VenueServer
-from venues.wall_clock import PRECISE_SPIN_S, WallClock
+from venues.wall_clock import WallClock
 
 
 def venue_server(
@@ -76,7 +76,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
-    precise: bool = False,
+    timers: str | None = None,
     epoch_unix: float | None = None,
     ready: Callable[[str, list[int]], None] = lambda host, ports: None,
 ) -> None:
@@ -86,9 +86,9 @@ def serve(
     each, is what keeps network mode honest on a small machine: a race's requests wake one
     process, not one per venue, and no venue waits for a core behind the others. Their market
     path starts at Unix time `epoch_unix` (default: now), so that clients told the same epoch
-    read the same mid. `precise`: timers that spin (venues.wall_clock) instead of waking up to
-    a millisecond late."""
-    clock = WallClock(PRECISE_SPIN_S if precise else 0.0)
+    read the same mid. `timers`: see venues.wall_clock (default: precise where that costs
+    nothing)."""
+    clock = WallClock(timers)
 
     async def main() -> None:
         now = trio.current_time()

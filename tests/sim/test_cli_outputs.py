@@ -444,7 +444,7 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     for figures in network["strategies"].values():
         assert figures["venue_failures"] == 0
         assert figures["in_process_ms"]["p50"] > 0
-        for mode in ("epoll", "precise", "latency_real"):
+        for mode in ("default", "epoll", "latency_real"):
             p50 = figures[f"over_tcp_{mode}_ms"]["p50"]
             assert p50 is None or p50 > 0, mode
     ping, spaced = network["ping_pong_us"], network["ping_pong_spaced_us"]
@@ -503,7 +503,7 @@ def test_bench_says_when_a_network_run_decided_nothing(monkeypatch, capsys) -> N
     figures = bench_network.network_figures(50)
     for name, f in figures["strategies"].items():
         assert f["added_p50_ms"] is None, name
-        assert f["over_tcp_epoll_ms"]["p50"] is None and f["in_process_ms"]["p50"] > 0, name
+        assert f["over_tcp_default_ms"]["p50"] is None and f["in_process_ms"]["p50"] > 0, name
     assert figures["max_rate_per_s"] is None  # the first rate did not hold: no more tried
     assert [step["fails"] for step in figures["rates"]] == ["first_wins: no race decided"]
     suite._print_network(figures)

@@ -323,7 +323,7 @@ def test_the_command_line_runs_over_the_network(scenario_file: Path, capsys) -> 
         (["--venue", "nope=127.0.0.1:9"], "--venue: no venue named 'nope'"),
         (["--network", "--engine", "fast"], "--engine: network mode races on the trio engine"),
         (["--network", "--all"], "--all: runs in process"),
-        (["--precise"], "--precise: applies to network mode"),
+        (["--timers", "epoll"], "--timers: applies to network mode"),
         (["--epoch", "1"], "--epoch: applies to network mode"),
         (["--network", "--epoch", "1"], "--epoch: the market epoch"),
     ],

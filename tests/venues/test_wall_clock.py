@@ -1,8 +1,10 @@
 """Timer granularity on the wall clock: trio's epoll backend wakes whole milliseconds late,
-venues.wall_clock.WallClock with precise timers within a fraction of one."""
+venues.wall_clock.WallClock with precise timers (a timerfd, or spinning) within a fraction of
+one."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -10,9 +12,11 @@ import time
 import pytest
 import trio
 
-from venues.wall_clock import PRECISE_SPIN_S, WallClock
+from venues import timerfd
+from venues.wall_clock import TIMERS, WallClock, precise_timers
 
 MS = 1e-3
+linux = pytest.mark.skipif(sys.platform != "linux", reason="epoll's granularity, timerfds")
 
 
 async def overshoots(n: int = 20, sleep_s: float = 0.3 * MS) -> list[float]:
@@ -25,25 +29,80 @@ async def overshoots(n: int = 20, sleep_s: float = 0.3 * MS) -> list[float]:
     return late
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="epoll's granularity")
+@linux
 def test_epoll_wakes_a_short_sleep_most_of_a_millisecond_late():
     assert min(trio.run(overshoots)) > 0.5 * MS
-    assert min(trio.run(overshoots, clock=WallClock())) > 0.5 * MS
+    assert min(trio.run(overshoots, clock=WallClock("epoll"))) > 0.5 * MS
 
 
-def test_precise_timers_wake_timers_within_a_fraction_of_a_millisecond():
-    late = trio.run(overshoots, clock=WallClock(PRECISE_SPIN_S))
+@pytest.mark.parametrize("timers", ["timerfd", "spin"])
+def test_precise_timers_wake_timers_within_a_fraction_of_a_millisecond(timers: str):
+    if timers == "timerfd" and not timerfd.available():
+        pytest.skip("no timerfd here")
+    late = trio.run(overshoots, clock=WallClock(timers))
     assert min(late) >= 0.0
     assert statistics.median(late) < 0.3 * MS
 
 
-def test_the_wall_clock_reads_zero_at_the_start_and_checks_its_spin():
+@linux
+def test_timerfds_are_the_default_on_linux_and_cost_no_spinning():
+    """A second of sleeps of 0.3 ms, one after another, each with the default clock: on time,
+    and the process mostly asleep (spinning would keep it busy the whole time)."""
+    clock = WallClock()
+    assert clock.timers == "timerfd" == precise_timers()
+    cpu, wall = time.process_time(), time.perf_counter()
+    late = trio.run(overshoots, 1000, 0.7 * MS, clock=clock)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    assert statistics.median(late) < 0.3 * MS
+    assert cpu < 0.6 * wall, (cpu, wall)
+
+
+@linux
+def test_a_run_closes_its_timerfd():
+    """The timerfd lives as long as the run: none is left open after it, run after run."""
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    for _ in range(5):
+        trio.run(overshoots, 3, clock=WallClock("timerfd"))
+    assert open_fds() == before
+
+
+def test_a_timer_moved_earlier_or_cancelled_is_kept_to():
+    """The timerfd follows trio's next deadline as it moves: a far timer, then a near one
+    started beside it, then the near one cancelled and the far one due."""
+
+    async def main() -> tuple[float, float]:
+        start = trio.current_time()
+        woke = {}
+        async with trio.open_nursery() as nursery:
+
+            async def sleeper(name: str, delay_s: float) -> None:
+                await trio.sleep(delay_s)
+                woke[name] = trio.current_time() - start
+
+            nursery.start_soon(sleeper, "far", 0.05)
+            await trio.sleep(0.001)
+            with trio.move_on_after(0.002):
+                await trio.sleep(1.0)  # cancelled at 3 ms: its deadline replaced the far one
+            woke["near"] = trio.current_time() - start
+        return woke["near"], woke["far"]
+
+    near, far = trio.run(main, clock=WallClock())
+    assert 0.003 <= near < 0.003 + 0.5 * 0.05  # not waiting for the far timer
+    assert far >= 0.05
+
+
+def test_the_wall_clock_reads_zero_at_the_start_and_checks_its_timers():
     async def now() -> float:
         return trio.current_time()
 
-    clock = WallClock(PRECISE_SPIN_S)
+    clock = WallClock("spin")
     before = time.time()
     assert 0.0 <= trio.run(now, clock=clock) < 0.1
     assert before <= clock.started_unix <= time.time()
-    with pytest.raises(ValueError, match="spin_s"):
-        WallClock(spin_s=-1.0)
+    assert set(TIMERS) == {"timerfd", "spin", "epoll"}
+    with pytest.raises(ValueError, match="timers: 'fast'"):
+        WallClock("fast")
