@@ -68,7 +68,7 @@ from venues.fix.messages import (
     SequenceReset,
     TestRequest,
 )
-from venues.fix.reader import BEGIN_STRING
+from venues.fix.reader import BEGIN_STRING, Received
 from venues.last_look import REJECT_REASONS
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
@@ -462,26 +462,28 @@ def _decimals(text: bytes | None) -> int | None:
 
 
 def _value(fix: FixMessage, tag: int, required: bool = True) -> bytes | None:
-    values = _by_tag(fix).get(_TAGS.get(tag) or str(tag).encode())
-    if values is None:
+    """The value of `tag`, which must occur once (or, not `required`, not at all)."""
+    fix = _indexed(fix)
+    name = _TAGS.get(tag) or str(tag).encode()
+    value = fix.fields.get(name)
+    if value is None:
         if required:
             raise FixError(f"missing tag {tag}")
         return None
-    if len(values) > 1:
+    if name in fix.repeated:
         raise FixError(f"tag {tag} repeated")
-    return values[0]
+    return value
 
 
-def _by_tag(fix: FixMessage) -> dict[bytes, list[bytes]]:
-    """`fix`'s values by tag, made once per message (and again if it grew): a decode reads a
-    dozen fields, and simplefix's `get` scans every field for each, twice to find repeats."""
-    cached = getattr(fix, "_by_tag", None)
-    if cached is None or cached[0] != len(fix.pairs):
-        by_tag: dict[bytes, list[bytes]] = {}
-        for tag, value in fix.pairs:
-            by_tag.setdefault(tag, []).append(value)
-        cached = fix._by_tag = (len(fix.pairs), by_tag)
-    return cached[1]
+def _indexed(fix: FixMessage) -> Received:
+    """`fix` indexed as FixReader indexes what it reads (a message built here: once, and
+    again if it grew)."""
+    if isinstance(fix, Received):
+        return fix
+    cached = getattr(fix, "_indexed", None)
+    if cached is None or len(cached.pairs) != len(fix.pairs):
+        cached = fix._indexed = Received(list(fix.pairs))
+    return cached
 
 
 def text_field(fix: FixMessage, tag: int, required: bool = True) -> str | None:

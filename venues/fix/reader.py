@@ -63,7 +63,7 @@ class FixReader:
         """How many bytes of an incomplete message are held."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[FixMessage]:
+    def feed(self, data: bytes) -> list[Received]:
         """The messages completed by `data`, in order."""
         messages = []
         view = memoryview(data)
@@ -82,7 +82,7 @@ class FixReader:
         if self._buffer:
             raise FixError(f"truncated: the stream ended {len(self._buffer)} bytes into a message")
 
-    def _next(self) -> FixMessage | None:
+    def _next(self) -> Received | None:
         """Take the first message out of the buffer, if whole."""
         buffer, start = self._buffer, len(_PREFIX)
         if buffer[:start] != _PREFIX[: len(buffer)]:
@@ -132,8 +132,26 @@ def _not_fix_4_4(buffer: bytearray) -> None:
         raise FixError("garbage: a message must begin 8=FIX.4.4|9=")
 
 
-def _message(body: bytes) -> FixMessage:
-    """The FixMessage of a framed body (fields without the final SOH), checked field by field.
+class Received(FixMessage):
+    """A FixMessage as FixReader framed it, indexed: `fields` maps each tag to its first value,
+    `repeated` holds the tags that occur more than once (a decoder reads a dozen fields of
+    each message; simplefix's `get` scans them all for each)."""
+
+    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        super().__init__()
+        self.pairs = pairs
+        self.fields: dict[bytes, bytes] = {}
+        self.repeated: set[bytes] = set()
+        for tag, value in pairs:
+            if tag in self.fields:
+                self.repeated.add(tag)
+            else:
+                self.fields[tag] = value
+        self.begin_string, self.message_type = self.fields.get(b"8"), self.fields.get(b"35")
+
+
+def _message(body: bytes) -> Received:
+    """The message of a framed body (fields without the final SOH), checked field by field.
     Its pairs are set at once: simplefix's `append_pair` converts each tag and value again,
     which costs more than the framing (this runs for every message a venue or client reads)."""
     pairs = [field.partition(b"=")[::2] for field in body.split(b"\x01")]
@@ -144,7 +162,4 @@ def _message(body: bytes) -> FixMessage:
             raise FixError("MsgType (35) must be the third field")
         if n and tag in _FRAMING:
             raise FixError(f"tag {tag.decode()} repeated or out of place")
-    message = FixMessage()
-    message.begin_string, message.message_type = _BEGIN_STRING, pairs[0][1]
-    message.pairs = [(b"8", _BEGIN_STRING), *pairs]
-    return message
+    return Received([(b"8", _BEGIN_STRING), *pairs])
