@@ -9,7 +9,7 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from simplefix import FixMessage
+from simplefix import FixMessage, FixParser
 
 from venues.fix import (
     MAX_MESSAGE_BYTES,
@@ -397,6 +397,12 @@ def test_messages_split_anywhere_come_out_whole_and_in_order(values, data):
     out = feed_in_chunks(FixReader(), stream, cuts)
     assert b"".join(m.encode() for m in out) == stream
     assert all(same(decode(m), v) for m, v in zip(out, values, strict=True))
+    parser = FixParser()  # the pairs and MsgType simplefix's parser finds (it keeps 9 and 10)
+    parser.append_buffer(stream)
+    theirs = [parser.get_message() for _ in values]
+    assert [(m.pairs, m.message_type) for m in out] == [
+        ([p for p in m.pairs if p[0] not in (b"9", b"10")], m.message_type) for m in theirs
+    ]
 
 
 @FUZZ
@@ -478,9 +484,66 @@ def test_a_checksum_right_for_a_bad_body_still_fails_field_by_field():
         FixReader().feed(head + body + b"10=%03d\x01" % checksum)
 
 
-def test_the_reader_matches_simplefix_on_valid_input():
-    from simplefix import FixParser
+def framed(body: bytes) -> bytes:
+    """`body` (the fields from MsgType on, each ending in SOH) framed as FIX 4.4 with its right
+    BodyLength and CheckSum: whatever is wrong with it is in its fields."""
+    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
 
+
+HEAD = b"35=0\x0149=C\x0156=V\x0134=1\x0152=20260101-00:00:00.000000\x01"
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        (b"058=x\x01", "field 8 is not tag=value"),  # a leading zero
+        (b"0=x\x01", "field 8 is not tag=value"),
+        (b"1234567890=x\x01", "field 8 is not tag=value"),  # ten digits
+        (b"5a=x\x01", "field 8 is not tag=value"),
+        (b"-5=x\x01", "field 8 is not tag=value"),
+        (b"+5=x\x01", "field 8 is not tag=value"),
+        (b" 5=x\x01", "field 8 is not tag=value"),
+        (b"\xb2=x\x01", "field 8 is not tag=value"),  # a superscript two in Latin-1
+        (b"=x\x01", "field 8 is not tag=value"),
+        (b"58=\x01", "field 8 is not tag=value"),  # an empty value
+        (b"58\x01", "field 8 is not tag=value"),  # no "="
+        (b"\x01", "field 8 is not tag=value"),  # an empty field
+        (b"58=a\x0159=\x01", "field 9 is not tag=value"),
+        (b"35=0\x01", "tag 35 repeated or out of place"),
+        (b"8=FIX.4.4\x01", "tag 8 repeated or out of place"),
+        (b"9=5\x01", "tag 9 repeated or out of place"),
+        (b"10=000\x01", "tag 10 repeated or out of place"),
+    ],
+)
+def test_each_bad_field_is_refused_with_its_place(fields, error):
+    with pytest.raises(FixError, match=error):
+        FixReader().feed(framed(HEAD + fields))
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"49=C\x0135=0\x01", r"MsgType \(35\) must be the third field"),
+        (b"8=FIX.4.4\x0135=0\x01", r"MsgType \(35\) must be the third field"),
+        (b"10=000\x0135=0\x01", r"MsgType \(35\) must be the third field"),
+        (b"035=0\x01", "field 3 is not tag=value"),  # not 35 with a leading zero either
+    ],
+)
+def test_msg_type_must_come_first_after_the_framing(body, error):
+    with pytest.raises(FixError, match=error):
+        FixReader().feed(framed(body))
+
+
+def test_the_widest_tag_and_any_value_bytes_are_taken():
+    fields = b"999999999=x\x0158=a=b\x0158=\xff\x7f\x01"
+    (fix,) = FixReader().feed(framed(HEAD + fields))
+    assert fix.message_type == b"0"
+    assert fix.pairs[-3:] == [(b"999999999", b"x"), (b"58", b"a=b"), (b"58", b"\xff\x7f")]
+    assert fix.pairs[0] == (b"8", b"FIX.4.4") and fix.get(34) == b"1"
+
+
+def test_the_reader_matches_simplefix_on_valid_input():
     data = wire(Logon(5), QuoteRequest(3, 1.5, -1, 2.0, 1, 100.0, 0.001))
     parser = FixParser()
     parser.append_buffer(data)

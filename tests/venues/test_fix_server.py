@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import socket
+import time
 
 import pytest
 import trio
@@ -22,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers.fix_client import Client, connect
-from tests.venues.test_fix import messages
+from tests.venues.test_fix import framed, messages
 from venues.fix import (
     Heartbeat,
     Limits,
@@ -62,6 +64,7 @@ def make_server(
     *,
     ttl_ms: float = 50.0,
     latency_s=None,
+    order_latency_s=None,
     answers=None,
     service_s=None,
     capacity: int | None = None,
@@ -84,7 +87,7 @@ def make_server(
         latency_s=latency_s or grid(LATENCY_S, requests=requests),
         answers=answers or grid(True, requests=requests),
         noise_bps=grid(0.0, requests=requests),
-        order_latency_s=grid(ORDER_LATENCY_S, requests=requests),
+        order_latency_s=order_latency_s or grid(ORDER_LATENCY_S, requests=requests),
         service_s=service_s,
     )
     return VenueServer(spec, draws, mid, network=network, limits=limits)
@@ -261,6 +264,90 @@ async def test_a_client_asking_for_endless_sizes_does_not_grow_the_venue(serve):
         reply = await quote(client, i, size=1.0 + i)
         assert reply.quote.size == 1.0 + i  # walked, kept or not
     assert len(server.venue._walks) == MAX_WALKS
+
+
+# --------------------------------------------------------------------------- from the SendingTime
+
+SLOW_S = 0.3  # a latency long enough to tell counting from the SendingTime or the arrival
+EARLY_S = 0.2  # how long before it is sent a message says it was
+
+
+def stamped(data: bytes, sent: float, decimals: int = 6) -> bytes:
+    """One message's `data` saying it was sent at Unix time `sent` (SendingTime, 52, with
+    `decimals` digits of the second), framed again."""
+    fraction = f"{sent % 1:.9f}"[2 : 2 + decimals]
+    text = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(int(sent))) + "." + fraction
+    fields = data[data.index(b"\x0135=") + 1 : data.rindex(b"10=")]
+    fields, n = re.subn(rb"\x0152=[^\x01]*\x01", b"\x0152=%s\x01" % text.encode(), fields)
+    assert n == 1
+    return framed(fields)
+
+
+async def answered_after(
+    client: Client, message, early_s: float, decimals: int = 6
+) -> tuple[float, object]:
+    """How long the answer to `message` takes to come, sent saying it was `early_s` earlier
+    (negative: later) than it is; and the answer."""
+    start = trio.current_time()
+    data = client.session.encode(encode(message, client.session.extras))
+    await client.send_raw(stamped(data, time.time() - early_s, decimals))
+    answer = await client.receive()
+    return trio.current_time() - start, answer
+
+
+@pytest.mark.parametrize("decimals", [6, 9])
+async def test_a_loopback_clients_request_counts_from_its_sending_time(serve, decimals):
+    client = await connect(await serve(make_server(latency_s=grid(SLOW_S))))
+    waited, reply = await answered_after(client, request(0), EARLY_S, decimals)
+    assert reply.quote.latency_s == SLOW_S
+    # counted from the arrival, never before SLOW_S; from the SendingTime, SLOW_S - EARLY_S
+    assert SLOW_S - EARLY_S - 0.005 <= waited < SLOW_S - 0.01
+
+
+@pytest.mark.parametrize(
+    ("early_s", "decimals"),
+    [
+        (EARLY_S, 3),  # milliseconds: too coarse to count a loopback's transit by
+        (2.0, 6),  # older than any transit
+        (-2.0, 6),  # from the future
+    ],
+)
+async def test_a_sending_time_not_to_be_trusted_counts_from_the_arrival(serve, early_s, decimals):
+    client = await connect(await serve(make_server(latency_s=grid(SLOW_S))))
+    waited, reply = await answered_after(client, request(0), early_s, decimals)
+    assert isinstance(reply, QuoteReply)
+    assert SLOW_S <= waited < SLOW_S + 1.0  # and not 2 s later either
+
+
+async def test_a_sending_time_from_a_peer_not_on_loopback_is_not_trusted():
+    server = make_server(latency_s=grid(SLOW_S))
+    ours, theirs = trio.testing.memory_stream_pair()  # no address: another host's, perhaps
+    client = Client(theirs)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle, ours)
+        await client.send(Logon(0, extras=True))
+        await client.receive()
+        client.session.extras = True
+        waited, reply = await answered_after(client, request(0), EARLY_S)
+        assert isinstance(reply, QuoteReply) and waited >= SLOW_S
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(("decimals", "trusted"), [(6, True), (3, False)])
+async def test_a_loopback_clients_order_counts_from_its_sending_time(serve, decimals, trusted):
+    server = make_server(latency_s=grid(0.0), order_latency_s=grid(SLOW_S), ttl_ms=5000.0)
+    client = await connect(await serve(server))
+    reply = await quote(client)
+    await trio.sleep(EARLY_S + 0.05)  # the order says it was sent after the quote came
+    q = reply.quote
+    order = NewOrderSingle("o", q.request, reply.attempt, reply.side, 1.0, q.price)
+    waited, report = await answered_after(client, order, EARLY_S, decimals)
+    round_trip = SLOW_S + HOLD_S
+    if trusted:
+        assert round_trip - EARLY_S - 0.005 <= waited < round_trip - 0.01
+    else:
+        assert round_trip <= waited < round_trip + 1.0
+    assert report.report.filled and report.report.round_trip_s == round_trip
 
 
 # --------------------------------------------------------------------------- the session
