@@ -269,7 +269,7 @@ async def test_a_client_asking_for_endless_sizes_does_not_grow_the_venue(serve):
 # --------------------------------------------------------------------------- from the SendingTime
 
 SLOW_S = 0.3  # a latency long enough to tell counting from the SendingTime or the arrival
-EARLY_S = 0.2  # how long before it is sent a message says it was
+EARLY_S = 0.08  # how long before it is sent a message says it was (under MAX_TRANSIT_S)
 
 
 def stamped(data: bytes, sent: float, decimals: int = 6) -> bytes:
@@ -308,6 +308,7 @@ async def test_a_loopback_clients_request_counts_from_its_sending_time(serve, de
     ("early_s", "decimals"),
     [
         (EARLY_S, 3),  # milliseconds: too coarse to count a loopback's transit by
+        (0.15, 6),  # older than MAX_TRANSIT_S
         (2.0, 6),  # older than any transit
         (-2.0, 6),  # from the future
     ],
@@ -348,6 +349,21 @@ async def test_a_loopback_clients_order_counts_from_its_sending_time(serve, deci
     else:
         assert round_trip <= waited < round_trip + 1.0
     assert report.report.filled and report.report.round_trip_s == round_trip
+
+
+async def test_an_order_never_counts_from_before_its_quote_left(serve):
+    """An order sent as its quote arrives, saying it was sent EARLY_S before: the venue counts
+    from when the quote left, the earliest it can have been sent, so the report comes a whole
+    round trip after that, not EARLY_S sooner."""
+    server = make_server(latency_s=grid(0.0), order_latency_s=grid(SLOW_S), ttl_ms=5000.0)
+    client = await connect(await serve(server))
+    reply = await quote(client)
+    q = reply.quote
+    order = NewOrderSingle("o", q.request, reply.attempt, reply.side, 1.0, q.price)
+    waited, report = await answered_after(client, order, EARLY_S)
+    round_trip = SLOW_S + HOLD_S
+    assert round_trip - 0.02 <= waited < round_trip + 1.0  # EARLY_S sooner without the floor
+    assert report.report.filled
 
 
 # --------------------------------------------------------------------------- the session

@@ -34,7 +34,8 @@ loopback (so shares this host's clock) and writes microseconds (Link.sent_at): t
 way in (the loopback, this process waking and reading it, other clients' requests read first)
 is then part of its drawn latency, not added to it. From any other client it counts from when
 it arrives (its t0 and send offset are its own clock's). An order likewise: judged and answered
-from when it was sent.
+from when it was sent, never before its quote left. A client is trusted that far, and no further
+than session.MAX_TRANSIT_S back: it could only flatter its own figures.
 The reply's Quote carries the client's send offset back, and priced_at and expires_at in the
 server's engine time.
 
@@ -251,8 +252,8 @@ class _Connection:
         self.orders = 0
         self.asked = 0  # standard QuoteRequests so far (QuoteAsk): the next one's draws
         self.ask_ids: dict[str, tuple[int, int]] = {}  # their QuoteReqIDs in flight
-        # (request, attempt) -> the request as the venue saw it and its quote
-        self.quotes: OrderedDict[tuple[int, int], tuple[QuoteRequest, Quote]] = OrderedDict()
+        # (request, attempt) -> the request as the venue saw it, its quote, and when it left
+        self.quotes: OrderedDict[tuple[int, int], tuple[QuoteRequest, Quote, float]] = OrderedDict()
 
     async def run(self) -> None:
         """Serve the session until it ends."""
@@ -319,7 +320,7 @@ class _Connection:
             self.ask_ids.pop(quote_req_id, None)
         if scope.cancelled_caught:
             return
-        self.quotes[key] = (request, quote)
+        self.quotes[key] = (request, quote, trio.current_time())
         self.quotes.move_to_end(key)
         if len(self.quotes) > self.limits.max_quotes:
             self.quotes.popitem(last=False)
@@ -335,7 +336,7 @@ class _Connection:
         if held is None or trio.current_time() - held[1].priced_at > self.limits.quote_life_s:
             self._reject(order, "expired")
             return
-        request, quote = held
+        request, quote, quoted = held
         if order.side != request.side:
             self._reject(order, "side does not match quote")
             return
@@ -344,7 +345,7 @@ class _Connection:
             return
         if self.orders >= self.limits.max_in_flight:
             raise FixError(f"too many orders in flight (limit {self.limits.max_in_flight})")
-        sent = self.link.sent_at()
+        sent = max(self.link.sent_at(), quoted)  # not before its quote left
         self.venue.used(request.attempt, request.index)
         self.orders += 1
         sized = dataclasses.replace(request, size=order.size)

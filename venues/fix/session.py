@@ -74,7 +74,7 @@ from venues.fix.reader import FixReader, WrongBeginString
 MAX_REJECTS_KEPT = 20  # Rejects kept as text per session; all are counted
 
 WRITE_BYTES = 65536  # what the writer sends at once at most: about a socket buffer
-MAX_TRANSIT_S = 1.0  # a SendingTime further back than this (or ahead) is not trusted
+MAX_TRANSIT_S = 0.1  # a SendingTime further back than this (or ahead) is not trusted
 
 
 class Session:
