@@ -150,6 +150,20 @@ class Venue:
         # first (however long its drawn latency) never looks the market up.
         return self._quote(request, latency, request.t0 + sent + 0.5 * latency)
 
+    def quote_now(self, request: QuoteRequest) -> Quote | None:
+        """`quote`'s answer at once if it is due already (a venue server's client whose
+        request took longer to arrive than its drawn latency), without a task or a timer;
+        None (nothing counted) if it must be waited for: due later, through the servers, or
+        never."""
+        a, i = request.attempt, request.index
+        if self.servers is not None or not self._draws.answers[a][i]:
+            return None
+        latency, sent = self._draws.latency_s[a][i], request.sent_after_s
+        if request.t0 + sent + latency > trio.current_time():
+            return None
+        self.requests += 1
+        return self._quote(request, latency, request.t0 + sent + 0.5 * latency)
+
     async def _served(self, request: QuoteRequest, latency: float) -> Quote:
         """`quote` through the venue's servers: queue wait and service add to `latency`."""
         a, i, sent, half = request.attempt, request.index, request.sent_after_s, 0.5 * latency

@@ -351,6 +351,30 @@ async def test_a_loopback_clients_order_counts_from_its_sending_time(serve, deci
     assert report.report.filled and report.report.round_trip_s == round_trip
 
 
+async def test_a_quote_due_on_arrival_is_answered_at_once_and_takes_its_order(serve):
+    """A request that took longer to come than its drawn latency (said so by its SendingTime)
+    is answered in the turn that reads it, before a QuoteCancel read right behind it (a task
+    would have been cancelled): the same quote as one waited for, and an order on it fills."""
+    fast = make_server(latency_s=grid(0.02), ttl_ms=5000.0)
+    waited_for = make_server(latency_s=grid(0.02), ttl_ms=5000.0)
+    client, other = await connect(await serve(fast)), await connect(await serve(waited_for))
+    asked = client.session.encode(encode(request(0), client.session.extras))
+    cancel = client.session.encode(encode(QuoteCancel(0, 0), client.session.extras))
+    start = trio.current_time()
+    await client.send_raw(stamped(asked, time.time() - EARLY_S) + cancel)
+    reply = await client.receive()
+    assert isinstance(reply, QuoteReply)
+    assert trio.current_time() - start < 0.02 - 0.005  # not the drawn 20 ms from arrival
+    expected = await quote(other)
+    when = {"priced_at": 0.0, "expires_at": 0.0}  # engine times: when each was priced
+    assert reply.quote._replace(**when) == expected.quote._replace(**when)
+    assert fast.venue.requests == 1
+    q = reply.quote
+    await client.send(NewOrderSingle("o", q.request, reply.attempt, reply.side, 1.0, q.price))
+    report = await client.receive()
+    assert isinstance(report, OrderReport) and report.report.filled
+
+
 async def test_an_order_never_counts_from_before_its_quote_left(serve):
     """An order sent as its quote arrives, saying it was sent EARLY_S before: the venue counts
     from when the quote left, the earliest it can have been sent, so the report comes a whole

@@ -296,12 +296,16 @@ class _Connection:
                 QuoteRequestReject(*key, refusal, quote_req_id, request.side, request.size)
             )
             return
-        scope = self.in_flight[key] = trio.CancelScope()
-        if quote_req_id is not None:
-            self.ask_ids[quote_req_id] = key
         # Sent when the client says, if on our clock (Link.sent_at), else when it arrived: now.
         sent = self.link.sent_at()
         asked = QuoteRequest(request.index, sent, request.side, request.size, key[1])
+        quote = self.venue.quote_now(asked)
+        if quote is not None:  # due already: answered in this turn, not a task's
+            self._answer(asked, quote, request.sent_after_s, quote_req_id)
+            return
+        scope = self.in_flight[key] = trio.CancelScope()
+        if quote_req_id is not None:
+            self.ask_ids[quote_req_id] = key
         self.link.tasks.start_soon(self._quote, asked, request.sent_after_s, scope, quote_req_id)
 
     async def _quote(
@@ -318,8 +322,14 @@ class _Connection:
         finally:
             del self.in_flight[key]
             self.ask_ids.pop(quote_req_id, None)
-        if scope.cancelled_caught:
-            return
+        if not scope.cancelled_caught:
+            self._answer(request, quote, sent_after_s, quote_req_id)
+
+    def _answer(
+        self, request: QuoteRequest, quote: Quote, sent_after_s: float, quote_req_id: str | None
+    ) -> None:
+        """Send `quote` for `request`, and hold it for an order."""
+        key = (request.index, request.attempt)
         self.quotes[key] = (request, quote, trio.current_time())
         self.quotes.move_to_end(key)
         if len(self.quotes) > self.limits.max_quotes:
