@@ -8,6 +8,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -106,3 +107,25 @@ def test_the_wall_clock_reads_zero_at_the_start_and_checks_its_timers():
     assert set(TIMERS) == {"timerfd", "spin", "epoll"}
     with pytest.raises(ValueError, match="timers: 'fast'"):
         WallClock("fast")
+
+
+@linux
+def test_a_first_timer_as_the_run_ends_is_kept_without_a_timerfd():
+    """A run whose first timer comes once trio closed its system tasks' nursery (an async
+    generator's cleanup, run as trio finalizes them) ends normally, and leaves no timerfd."""
+
+    async def ticker() -> AsyncIterator[int]:
+        try:
+            while True:
+                yield 1
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(0.002)
+
+    async def main() -> None:
+        await ticks.__anext__()  # left unfinished: trio closes it after the system tasks
+
+    ticks = ticker()
+    before = len(os.listdir("/proc/self/fd"))
+    trio.run(main, clock=WallClock("timerfd"))
+    assert len(os.listdir("/proc/self/fd")) == before
