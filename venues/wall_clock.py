@@ -85,8 +85,13 @@ class WallClock(trio.abc.Clock):
                 self._fd = timerfd.create()
                 if self._fd is None:  # none to be had after all: epoll's timers
                     self.timers = "epoll"
-                else:
+                    return max(left, 0.0)
+                try:
                     trio.lowlevel.spawn_system_task(self._wake, self._fd, name="timerfd")
+                except RuntimeError:  # the run is ending (its system tasks' nursery closed)
+                    timerfd.close(self._fd)
+                    self._fd = -1
+                    return max(left, 0.0)
                 return 0.0
             if self._fd >= 0:  # else the run is ending
                 self._armed = deadline
