@@ -47,9 +47,13 @@ def available() -> bool:
 
 
 def create() -> int | None:
-    """A non-blocking timerfd on CLOCK_MONOTONIC, disarmed; None where there are none."""
+    """A non-blocking timerfd on CLOCK_MONOTONIC, disarmed; None where there are none (or
+    none to be had: too many open files, say)."""
     if hasattr(os, "timerfd_create"):
-        return os.timerfd_create(time.CLOCK_MONOTONIC, flags=os.TFD_NONBLOCK | os.TFD_CLOEXEC)
+        try:
+            return os.timerfd_create(time.CLOCK_MONOTONIC, flags=os.TFD_NONBLOCK | os.TFD_CLOEXEC)
+        except OSError:  # as the C library's returns -1 below
+            return None
     if _LIBC is None:
         return None
     fd = _LIBC.timerfd_create(time.CLOCK_MONOTONIC, _NONBLOCK | _CLOEXEC)
