@@ -41,9 +41,9 @@ server's engine time.
 
 On the wall clock, trio's epoll backend rounds each timeout up to a whole millisecond, so a
 sleep wakes ~0.1 to 1.2 ms late (measured on loopback here: median 1.1 ms for a 0.1 ms sleep).
-Run the server under venues.wall_clock.WallClock(PRECISE_SPIN_S) to wake within tens of
-microseconds, at the cost of a core spinning through the last part of a millisecond before
-each deadline.
+Run the server under venues.wall_clock.WallClock (a timerfd where there is one, else "spin":
+a core spinning through the last part of a millisecond before each deadline) to wake within
+tens of microseconds.
 
 A QuoteCancel cancels that request's task: the venue stops answering, and with servers and
 `cancel_propagation` it drops the request (after the cancel's drawn outbound leg, in
