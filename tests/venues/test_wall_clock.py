@@ -32,8 +32,10 @@ async def overshoots(n: int = 20, sleep_s: float = 0.3 * MS) -> list[float]:
 
 @linux
 def test_epoll_wakes_a_short_sleep_most_of_a_millisecond_late():
-    assert min(trio.run(overshoots)) > 0.5 * MS
-    assert min(trio.run(overshoots, clock=WallClock("epoll"))) > 0.5 * MS
+    """The median, not each: a process kept off the core past a sleep's deadline before its
+    loop asks epoll to wait (a busy machine) wakes at once, only as late as it was kept."""
+    assert statistics.median(trio.run(overshoots)) > 0.5 * MS
+    assert statistics.median(trio.run(overshoots, clock=WallClock("epoll"))) > 0.5 * MS
 
 
 @pytest.mark.parametrize("timers", ["timerfd", "spin"])
