@@ -34,6 +34,7 @@ from sim.network.connection import Address, VenueConnection, connected
 from sim.network.launch import READY
 from sim.network.run import Network
 from sim.network.venue_server import venue_server
+from venues import timerfd
 from venues.fix import FixReader, Heartbeat, Limits, Logon, QuoteReply, Session, decode, encode
 from venues.messages import Quote, QuoteRequest
 
@@ -595,3 +596,16 @@ async def test_a_venue_that_stops_reading_fails_within_the_send_timeout(monkeypa
             nursery.cancel_scope.cancel()
     assert venue.failure == "the venue is not reading: a send stalled 0.3 s"
     assert 0.3 <= failed_after < 2.0
+
+
+@pytest.mark.parametrize("command", ["run", "venue"])
+def test_timerfd_timers_where_there_are_none_are_one_line(
+    scenario_file: Path, capsys, monkeypatch, command: str
+) -> None:
+    """Where there are no timerfds (not Linux), `--timers timerfd` is refused in a line, as
+    any other setting that cannot work, not with a traceback."""
+    monkeypatch.setattr(timerfd, "available", lambda: False)
+    options = ["--network"] if command == "run" else ["--venue", "near"]
+    assert main([command, str(scenario_file), *options, "--timers", "timerfd"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--timers: this system has no timerfd" in err
