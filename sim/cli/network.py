@@ -15,7 +15,7 @@ from sim.network.connection import SENDER, Address
 from sim.network.run import Network, check_epoch
 from sim.network.venue_server import serve, venue_servers
 from venues.fix import NETWORKS
-from venues.wall_clock import TIMERS
+from venues.wall_clock import TIMERS, precise_timers
 
 _ADDRESS = re.compile(
     r"([^=]+)=([^/+]+):([0-9]{1,5})(?:/([\x21-\x2a\x2c-\x2e\x30-\x7e]{1,64}))?"
@@ -94,7 +94,14 @@ def network_of(args: argparse.Namespace) -> Network | None:
     if len(remote) < len(args.venues or ()):
         raise ScenarioError("--venue", "a venue given twice")
     # local servers load the scenario file themselves, with the run's requests and seed
+    _check_timers(args.timers)
     return Network(remote, args.latency or "simulated", args.timers, args.epoch, args.scenario)
+
+
+def _check_timers(timers: str | None) -> None:
+    """ScenarioError for timers this system does not have (a timerfd, not on Linux)."""
+    if timers == "timerfd" != precise_timers():
+        raise ScenarioError("--timers", "this system has no timerfd (use 'spin')")
 
 
 def add_venue_command(commands: argparse._SubParsersAction) -> None:
@@ -138,6 +145,7 @@ def serve_venue(args: argparse.Namespace) -> int:
     scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
     if args.epoch is not None:
         check_epoch(args.epoch)
+    _check_timers(args.timers)
     servers = venue_servers(scenario, names, network=args.latency, attempts=args.attempts)
 
     def ready(host: str, ports: list[int]) -> None:
