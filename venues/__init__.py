@@ -10,12 +10,12 @@ from venues.latency import DISTRIBUTIONS, Component, Latency, sample_ms, sample_
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.pricing import Ladder, Level, quote_price
 from venues.venue import Venue, VenueDraws, VenueSpec
-from venues.wall_clock import PRECISE_SPIN_S, WallClock
+from venues.wall_clock import TIMERS, WallClock, precise_timers
 
 __all__ = [
     "DISTRIBUTIONS",
-    "PRECISE_SPIN_S",
     "REJECT_REASONS",
+    "TIMERS",
     "Component",
     "ExecutionReport",
     "FixError",
@@ -34,6 +34,7 @@ __all__ = [
     "WallClock",
     "adverse_move_bps",
     "judge",
+    "precise_timers",
     "quote_price",
     "sample_ms",
     "sample_s",

@@ -28,6 +28,8 @@ class _Itimerspec(ctypes.Structure):
 
 
 def _libc() -> ctypes.CDLL | None:
+    """The C library's timerfd calls, where Python has no os.timerfd_* (before 3.13) and the
+    system has them; else None."""
     if hasattr(os, "timerfd_create") or not hasattr(time, "CLOCK_MONOTONIC"):
         return None
     try:
@@ -75,6 +77,7 @@ def arm_at(fd: int, monotonic_s: float) -> None:
 
 
 def close(fd: int) -> None:
+    """Close `fd`, a timerfd from `create`."""
     os.close(fd)
 
 

@@ -114,7 +114,8 @@ def over_network(
         if local
         else contextlib.nullcontext([])
     )
-    client_timers = network.timers or precise_timers()
+    asked = network.timers or precise_timers()
+    client_timers: set[str] = set()  # as used: a clock without a timerfd falls back to epoll
     results, tallies, failures, rejects = {}, {}, {}, {}
     try:
         with servers as started:
@@ -124,10 +125,11 @@ def over_network(
             addresses = [at.get(n) or _remote(n, network.remote[n]) for n in names]
             for entry in scenario.strategies:
                 path.forget_before(time.time() - epoch - 1.0)  # each run reads from its start
-                clock = WallClock(client_timers)  # a request late to leave is late to decide
+                clock = WallClock(asked)  # a request late to leave is late to decide
                 records, failures[entry.name], rejects[entry.name] = _race(
                     scenario, entry, draws, progress, addresses, clock, path, epoch
                 )
+                client_timers.add(clock.timers)
                 mids = path.at(records.arrival_s + (clock.started_unix - epoch))
                 oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
                 results[entry.name], tally = strategy_result(
@@ -141,7 +143,7 @@ def over_network(
         "started_here": local,
         "latency": network.latency if local else None,
         "timers": WallClock(network.timers).timers if local else None,  # the servers'
-        "client_timers": client_timers,
+        "client_timers": "/".join(sorted(client_timers)),
         "epoch_unix": epoch,
         "session_rejects": rejects,
     }

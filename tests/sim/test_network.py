@@ -609,3 +609,27 @@ def test_timerfd_timers_where_there_are_none_are_one_line(
     assert main([command, str(scenario_file), *options, "--timers", "timerfd"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--timers: this system has no timerfd" in err
+
+
+def test_timers_reach_the_servers_and_the_client_reports_those_it_used(
+    scenario_file: Path, monkeypatch
+) -> None:
+    """`timers` is passed on to the venue server's command line; `client_timers` says what the
+    client's clock used: epoll when it could get no timerfd (too many open files, say)."""
+    commands: list[list[str]] = []
+    popen = subprocess.Popen
+
+    def recorded(command, *args, **kwargs):
+        commands.append(command)
+        return popen(command, *args, **kwargs)
+
+    monkeypatch.setattr("sim.network.launch.subprocess.Popen", recorded)
+    monkeypatch.setattr(timerfd, "create", lambda: None)
+    network = Network(timers="timerfd" if timerfd.available() else "spin")
+    scenario_file.write_text(SCENARIO.replace("requests = 60", "requests = 5"), encoding="utf-8")
+    result = sim.run(scenario_file, network=network)
+    [command] = commands
+    at = command.index("--timers")
+    assert command[at + 1] == network.timers == result.summary["network"]["timers"]
+    expected = "epoll" if network.timers == "timerfd" else "spin"
+    assert result.summary["network"]["client_timers"] == expected

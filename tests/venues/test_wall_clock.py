@@ -73,11 +73,21 @@ def test_a_run_closes_its_timerfd():
     assert open_fds() == before
 
 
-def test_a_timer_moved_earlier_or_cancelled_is_kept_to():
-    """The timerfd follows trio's next deadline as it moves: a far timer, then a near one
-    started beside it, then the near one cancelled and the far one due."""
+@pytest.mark.skipif(not timerfd.available(), reason="no timerfds")
+def test_a_timer_moved_earlier_or_cancelled_is_kept_to(monkeypatch):
+    """The timerfd follows trio's next deadline as it moves: armed for a far timer, re-armed
+    for a near one started beside it, and for the far one again once the near one is
+    cancelled; each sleep ends when it should."""
+    armed: list[float] = []
+    arm_at = timerfd.arm_at
 
-    async def main() -> tuple[float, float]:
+    def recorded(fd: int, monotonic_s: float) -> None:
+        armed.append(monotonic_s)
+        arm_at(fd, monotonic_s)
+
+    monkeypatch.setattr(timerfd, "arm_at", recorded)
+
+    async def main() -> tuple[float, float, float]:
         start = trio.current_time()
         woke = {}
         async with trio.open_nursery() as nursery:
@@ -87,14 +97,19 @@ def test_a_timer_moved_earlier_or_cancelled_is_kept_to():
                 woke[name] = trio.current_time() - start
 
             nursery.start_soon(sleeper, "far", 0.05)
-            await trio.sleep(0.001)
+            # woken by a thread, not a timer: the far timer is armed meanwhile
+            await trio.to_thread.run_sync(time.sleep, 0.005)
             with trio.move_on_after(0.002):
-                await trio.sleep(1.0)  # cancelled at 3 ms: its deadline replaced the far one
+                await trio.sleep(1.0)  # cancelled at ~7 ms: its deadline replaced the far one
             woke["near"] = trio.current_time() - start
-        return woke["near"], woke["far"]
+        return time.monotonic() - trio.current_time() + start, woke["near"], woke["far"]
 
-    near, far = trio.run(main, clock=WallClock())
-    assert 0.003 <= near < 0.003 + 0.5 * 0.05  # not waiting for the far timer
+    origin, near, far = trio.run(main, clock=WallClock("timerfd"))
+    # each deadline as armed, in ms from the run's start: the far timer's, the near one's,
+    # the far one's again
+    at = [(m - origin) * 1e3 for m in armed]
+    assert len(at) == 3 and round(at[0]) == round(at[2]) == 50, at
+    assert 7 <= at[1] < 25 and at[1] <= near * 1e3, at  # the near one, kept to
     assert far >= 0.05
 
 

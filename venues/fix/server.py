@@ -35,7 +35,8 @@ way in (the loopback, this process waking and reading it, other clients' request
 is then part of its drawn latency, not added to it. From any other client it counts from when
 it arrives (its t0 and send offset are its own clock's). An order likewise: judged and answered
 from when it was sent, never before its quote left. A client is trusted that far, and no further
-than session.MAX_TRANSIT_S back: it could only flatter its own figures.
+than session.MAX_TRANSIT_S back: a dishonest one could flatter its own figures and, at a venue
+with servers, enter the shared queue up to that much early; loopback clients are the user's own.
 The reply's Quote carries the client's send offset back, and priced_at and expires_at in the
 server's engine time.
 
