@@ -166,6 +166,41 @@ class Empirical:
 
 
 @dataclass(frozen=True)
+class Histogram:
+    """A recorded distribution (an HdrHistogram's buckets): bucket i holds `counts[i]` values
+    between `low_ms[i]` and `high_ms[i]`, and draws reproduce it bucket for bucket.
+
+    One uniform draw u per value is the inverse of the piecewise-uniform CDF: u * total falls
+    among the cumulative counts in bucket i, and how far into the bucket's count it falls is
+    how far into its range the value lies (uniform within the bucket, given the bucket). One
+    draw per value keeps the draws prefix-stable.
+    """
+
+    kind: ClassVar[str] = "hdrhistogram"
+    low_ms: tuple[float, ...] = field(metadata=NON_NEGATIVE)
+    high_ms: tuple[float, ...] = field(metadata=NON_NEGATIVE)
+    counts: tuple[int, ...] = field(metadata=POSITIVE)
+    shift_ms: float = _shift()
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            raise ValueError("counts: must not be empty")
+        if not len(self.low_ms) == len(self.high_ms) == len(self.counts):
+            raise ValueError("counts: low_ms, high_ms and counts must have the same length")
+        if any(h < lo for lo, h in zip(self.low_ms, self.high_ms, strict=True)):
+            raise ValueError("high_ms: each must be >= its low_ms")
+
+    def draw_ms(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        counts = np.asarray(self.counts, dtype=np.float64)
+        above = np.cumsum(counts)  # the running count at each bucket's top
+        x = rng.random(n) * above[-1]
+        i = np.minimum(np.searchsorted(above, x, side="right"), counts.size - 1)
+        fraction = (x - (above[i] - counts[i])) / counts[i]
+        low = np.asarray(self.low_ms)[i]
+        return low + fraction * (np.asarray(self.high_ms)[i] - low)
+
+
+@dataclass(frozen=True)
 class Component:
     """One part of a mixture: drawn from `dist` with probability `weight`."""
 
@@ -213,6 +248,7 @@ Latency = (
     | Weibull
     | Pareto
     | Empirical
+    | Histogram
     | Mixture
 )
 
@@ -228,6 +264,7 @@ DISTRIBUTIONS: dict[str, type] = {
         Weibull,
         Pareto,
         Empirical,
+        Histogram,
         Mixture,
     )
 }

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sim.model.errors import ScenarioError
-from venues.latency import DISTRIBUTIONS, Component, Empirical, Latency
+from sim.model.latency_files import UNITS, FileError, read_histogram, to_ms
+from venues.latency import DISTRIBUTIONS, Component, Empirical, Histogram, Latency
 
 T = TypeVar("T")
 
@@ -120,7 +121,35 @@ def build_latency(table: Any, path: str, base_dir: Path | None = None) -> Latenc
         if "samples_ms" in table:
             raise ScenarioError(_join(path, "file"), "give samples_ms or file, not both")
         table["samples_ms"] = list(_read_samples(table.pop("file"), _join(path, "file"), base_dir))
+    if cls is Histogram:
+        table = _histogram_buckets(table, path, base_dir)
     return build(cls, table, path, base_dir)
+
+
+def _histogram_buckets(table: dict[str, Any], path: str, base_dir: Path | None) -> dict[str, Any]:
+    """`table` with its `file`, `unit` and `tag` replaced by the buckets the file records."""
+    given = [k for k in ("low_ms", "high_ms", "counts") if k in table]
+    if "file" not in table:
+        if given:
+            return table  # buckets written out
+        raise ScenarioError(_join(path, "file"), "missing (an HdrHistogram .hlog or .hgrm file)")
+    if given:
+        raise ScenarioError(_join(path, "file"), f"give {given[0]} or file, not both")
+    unit = table.pop("unit", None)
+    if unit is None:
+        raise ScenarioError(_join(path, "unit"), f"missing (the file's unit: {', '.join(UNITS)})")
+    check_bounds(unit, {"choices": UNITS}, _join(path, "unit"))
+    tag = _coerce(table.pop("tag"), str, _join(path, "tag"), base_dir) if "tag" in table else None
+    key = _join(path, "file")
+    file = table.pop("file")
+    try:
+        buckets = read_histogram(_regular_file(file, key, base_dir), str(file), tag)
+    except FileError as e:
+        raise ScenarioError(key, str(e)) from None
+    table["low_ms"] = to_ms(buckets.low, unit).tolist()
+    table["high_ms"] = to_ms(buckets.high, unit).tolist()
+    table["counts"] = buckets.counts.tolist()
+    return table
 
 
 def _build_component(table: Any, path: str, base_dir: Path | None) -> Component:
@@ -132,7 +161,8 @@ def _build_component(table: Any, path: str, base_dir: Path | None) -> Component:
     return Component(weight, build_latency(table, path, base_dir))
 
 
-def _read_samples(file: Any, key: str, base_dir: Path | None) -> tuple[float, ...]:
+def _regular_file(file: Any, key: str, base_dir: Path | None) -> Path:
+    """The path of `file` (relative to `base_dir`), a regular file of at most MAX_SAMPLES_BYTES."""
     if not isinstance(file, str):
         raise ScenarioError(key, f"must be a string path (got {type(file).__name__})")
     path = Path(file) if base_dir is None else base_dir / file
@@ -147,6 +177,14 @@ def _read_samples(file: Any, key: str, base_dir: Path | None) -> tuple[float, ..
             )
         if path.stat().st_size > MAX_SAMPLES_BYTES:
             raise ScenarioError(key, f"{file!r} is larger than {MAX_SAMPLES_BYTES:,} bytes")
+    except OSError as e:
+        raise ScenarioError(key, f"cannot read {file!r}: {e.strerror or e}") from None
+    return path
+
+
+def _read_samples(file: Any, key: str, base_dir: Path | None) -> tuple[float, ...]:
+    path = _regular_file(file, key, base_dir)
+    try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
