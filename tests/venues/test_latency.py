@@ -26,6 +26,7 @@ from venues.latency import (
     Empirical,
     Exponential,
     Gamma,
+    Histogram,
     Lognormal,
     Mixture,
     Normal,
@@ -237,6 +238,7 @@ ALL_DISTRIBUTIONS = [
     for dist in (
         Constant(1.5, shift_ms=shift),
         Empirical(EMPIRICAL_SAMPLES, shift_ms=shift),
+        Histogram((0.5, 1.0, 4.0), (0.5, 2.0, 8.0), (3, 5, 1), shift_ms=shift),
         *(case[1] for case in _continuous(shift)),
     )
 ]
