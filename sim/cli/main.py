@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from sim.cli import bench, catalog, run, sweep
+from sim.cli import bench, catalog, fit, run, sweep
 from sim.cli.network import add_venue_command
 from sim.model.errors import ScenarioError
 
@@ -36,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
     add_venue_command(commands)
     catalog.add_commands(commands)
     bench.add_command(commands)
+    fit.add_command(commands)
     return top
 
 

@@ -63,13 +63,18 @@ def to_ms(values: np.ndarray, unit: str) -> np.ndarray:
     return values
 
 
-def is_histogram(text: str) -> bool:
-    """Whether `text` looks like an HdrHistogram interval log or percentile distribution (its
-    first line that is not a comment is a legend, an interval or an .hgrm header)."""
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            return bool(_HGRM_HEADER.match(line)) or _is_interval_start(line)
+def is_histogram(path: Path) -> bool:
+    """Whether the file at `path` looks like an HdrHistogram interval log or percentile
+    distribution: its first line that is not a comment is a legend, an interval or an .hgrm
+    header. (False if it cannot be read: reading it says why.)"""
+    try:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    return bool(_HGRM_HEADER.match(line)) or _is_interval_start(line)
+    except (OSError, UnicodeDecodeError):
+        pass
     return False
 
 
