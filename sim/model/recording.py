@@ -23,7 +23,7 @@ import numpy as np
 
 from sim.model.errors import ScenarioError
 
-ROWS = 32_768  # rows parsed at a time: bounds the memory a recording of any length takes
+ROWS = 8192  # rows parsed at a time: bounds the memory a recording of any length takes
 TIME_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 EXPECTED = "timestamp,bid,ask or timestamp,mid"
 
@@ -108,7 +108,7 @@ def _checked(
             bad = int(np.argmax(ns == _BAD))
             kind = f"an epoch number ({time_unit})" if epoch else "an ISO-8601 time"
             raise ScenarioError(
-                key, f"{where} {rows[bad]} column timestamp: {stamps[bad]!r} is not {kind}"
+                key, f"{where} {rows[bad]} column timestamp: {str(stamps[bad])!r} is not {kind}"
             )
         if "mid" in columns:
             mid = _prices(columns["mid"], "mid", rows, file, key)
@@ -130,7 +130,7 @@ def _checked(
             prior = rows[i - 1] if i else previous[1]
             raise ScenarioError(
                 key,
-                f"{where} {rows[i]} column timestamp: {stamps[i]!r} goes back in time "
+                f"{where} {rows[i]} column timestamp: {str(stamps[i])!r} goes back in time "
                 f"(before row {prior}'s)",
             )
         previous = int(ns[-1]), int(rows[-1])
@@ -147,7 +147,7 @@ def _prices(text: np.ndarray, name: str, rows: np.ndarray, file: str, key: str) 
     if bad.size:
         i = bad[0]
         what = "is not a number" if math.isnan(values[i]) else "must be a finite price > 0"
-        raise ScenarioError(key, f"{file} row {rows[i]} column {name}: {text[i]!r} {what}")
+        raise ScenarioError(key, f"{file} row {rows[i]} column {name}: {str(text[i])!r} {what}")
     return values
 
 
