@@ -96,7 +96,7 @@ class Scenario:
     recording: Recording | None = None
 
     def __post_init__(self) -> None:
-        if self.market.file is not None and self.recording is None:  # built in Python
+        if not _reads(self.recording, self.market, self.start_ns()):  # built or changed in Python
             recording = open_market(self.market, None, self.start)
             object.__setattr__(self, "recording", recording)
         rate = self.arrivals.mean_rate_per_s()
@@ -271,6 +271,15 @@ def parse(
         start=header.start,
         recording=recording,
     )
+
+
+def _reads(recording: Recording | None, market: MarketSpec, start_ns: int | None) -> bool:
+    """Whether `recording` is the one `market` and `start` name (None for a synthetic one)."""
+    if recording is None or market.file is None:
+        return recording is None and market.file is None
+    origin = recording.first_ns if start_ns is None else start_ns
+    given = (recording.shown, recording.time_unit, recording.origin_ns)
+    return given == (market.file, market.time_unit, origin)
 
 
 def open_market(market: MarketSpec, base_dir: Path | None, start: str | None) -> Recording | None:

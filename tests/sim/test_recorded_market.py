@@ -9,6 +9,7 @@ and row, exit 2; a long recording is read in memory that does not grow with it.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,7 @@ from sim.measure import tally
 from sim.model import recording as recording_module
 from sim.model import streams
 from sim.model.errors import ScenarioError
+from sim.model.market import MarketSpec
 from sim.model.scenario import load
 from sim.report.atomic import summary_json
 from tests.helpers.cli_checks import one_error_line
@@ -364,3 +366,19 @@ def test_a_long_recording_is_read_in_flat_memory(tmp_path) -> None:
     rows, grown = int(out[0]), int(out[1])
     assert rows == LONG_ROWS
     assert grown < 16 * 2**20, f"{grown / 2**20:.1f} MB"
+
+
+def test_a_scenario_changed_in_python_reads_the_file_its_market_names(
+    tmp_path, monkeypatch
+) -> None:
+    """dataclasses.replace keeps no stale recording: another file, unit or start is read anew
+    (relative to the working folder, as a path given in Python is)."""
+    scenario = load(scenario_file(tmp_path, ""))
+    (tmp_path / "ms.csv").write_text(EPOCH_MS, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    other = dataclasses.replace(scenario, market=MarketSpec(file="ms.csv", time_unit="ms"))
+    assert [round(m, 9) for m in other.mid_path().at(INSTANTS).tolist()] == HOLD
+    later = dataclasses.replace(scenario, start="2024-03-01T14:30:01Z")
+    assert later.recording.origin_ns == scenario.recording.origin_ns + 10**9
+    assert dataclasses.replace(scenario, market=MarketSpec()).recording is None
+    assert scenario.with_overrides(seed=9).recording is scenario.recording
