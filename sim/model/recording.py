@@ -98,6 +98,7 @@ def _first_is_epoch(path: Path, file: str, key: str) -> bool:
 def _checked(
     path: Path, file: str, key: str, time_unit: str, epoch: bool
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ns, mid) arrays a chunk of rows at a time; a ScenarioError at the first bad row."""
     previous: tuple[int, int] | None = None  # (ns, row) of the last row of the chunk before
     for rows, columns in _raw(path, file, key):
         where = f"{file} row"
@@ -297,6 +298,8 @@ def _raw_parquet(
             if pa.types.is_timestamp(column.type):  # zone-less: UTC; zoned: stored as UTC
                 ns = column.cast(pa.timestamp("ns", column.type.tz)).cast(pa.int64()).to_numpy()
                 columns[c] = ns.astype("datetime64[ns]").astype(str)
+            elif c == "timestamp" and pa.types.is_floating(column.type):  # not 1.7e+12
+                columns[c] = np.char.mod("%.9f", column.to_numpy(zero_copy_only=False))
             else:
                 columns[c] = np.array(column.cast(pa.string()).to_pylist(), dtype=str)
         numbers = np.arange(number, number + batch.num_rows)

@@ -157,9 +157,16 @@ def test_parquet_reads_as_the_csv_does(tmp_path) -> None:
     path = scenario_file(tmp_path, "", data=TICKS)
     text = path.read_text().replace('"ticks.csv"', '"ticks.parquet"')
     assert mids(write_toml(tmp_path, "pq.toml", text)) == HOLD
-    as_text = pa.table({"timestamp": stamps.astype(str), "mid": [100.0, 100.1, 100.3, 101.1]})
-    pq.write_table(as_text, tmp_path / "ticks.parquet")
-    assert mids(write_toml(tmp_path, "pq.toml", text)) == HOLD
+    mid = [100.0, 100.1, 100.3, 101.1]
+    for column in (
+        stamps.astype(str),
+        stamps.astype(np.int64) // 10**6,
+        stamps.astype(np.int64) / 1e6,
+    ):
+        pq.write_table(pa.table({"timestamp": column, "mid": mid}), tmp_path / "ticks.parquet")
+        unit = "" if column.dtype.kind == "U" else 'time_unit = "ms"\n'
+        changed = text.replace("[market]\n", f"[market]\n{unit}")
+        assert mids(write_toml(tmp_path, "pq.toml", changed)) == HOLD, column.dtype
 
 
 def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch, capsys) -> None:
