@@ -37,7 +37,6 @@ from sim.engines.trio import run_trio
 from sim.measure.histograms import latency_histogram
 from sim.measure.run import fast_records
 from sim.model.draws import draw
-from sim.model.market import MidPath
 from sim.model.scenario import load
 from sim.report.atomic import write_atomic
 from strategies.best_price import BestPrice
@@ -65,7 +64,7 @@ def bench(
     draws = draw(scenario)
     world = {
         "venues": scenario.venues,
-        "mid": MidPath(scenario.market, scenario.seed),
+        "mid": scenario.mid_path(),
         "order_size": scenario.order.size,
     }
     figures: dict[str, Any] = {}
@@ -115,7 +114,7 @@ def _fast(requests: int, rounds: int) -> dict[str, Any]:
     """The fast engine's rate on the default scenario: both strategies and their histograms."""
     scenario = load("default").with_overrides(requests=requests)
     draws = draw(scenario)
-    mid = MidPath(scenario.market, scenario.seed)
+    mid = scenario.mid_path()
 
     def both() -> None:
         prepared = Prepared(draws, mid)

@@ -132,7 +132,7 @@ def run(
         return network.run(scenario, source, progress, engine)
     engine = choose_engine(engine, scenario)
     draws = draw(scenario)
-    mid = MidPath(scenario.market, scenario.seed)
+    mid = scenario.mid_path()
     closed = scenario.arrivals.clients if scenario.arrivals.closed else None
     results, tallies = {}, {}
     prepared = Prepared(draws, mid) if engine == "fast" else None
@@ -189,7 +189,7 @@ def summary(
     scenario = _scenario(scenario, strategies, seed, requests)
     if choose_engine(engine, scenario) != "fast":
         return run(scenario, progress=progress, engine=engine).summary
-    mid = MidPath(scenario.market, scenario.seed)
+    mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
     for draws in draw_chunks(scenario, CHUNK):

@@ -6,6 +6,9 @@ variance volatility^2 * T whatever the update rate. Optional jumps arrive at the
 rate and move the log price by +/- size_bps (sign by a fair coin). The path is generated lazily,
 CHUNK_S seconds at a time, chunk k from its own keyed stream, so it is the same however far a
 run reaches; mid(t) is a binary search.
+
+A recorded market (`file`) replays a mid path from quotes instead (sim.model.recording): the
+mid at t is that of the last row at or before t, rows read the same CHUNK_S seconds at a time.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.model.errors import ScenarioError
+from sim.model.recording import TIME_UNITS, Recording
 from sim.model.streams import Purpose, stream
 
 CHUNK_S = 1.0
 MAX_MARKET_UPDATES = 2e7  # a run's mid path is held in memory, 64 bytes an update
+AT_END = ("hold", "loop")
 
 
 @dataclass(frozen=True)
@@ -34,21 +39,41 @@ class Jumps:
 
 @dataclass(frozen=True)
 class MarketSpec:
-    """The `[market]` table. volatility_bps is per square root of a second."""
+    """The `[market]` table. volatility_bps is per square root of a second.
+
+    With `file`, the mid is replayed from recorded quotes instead (the synthetic keys are then
+    an error): timestamps in `time_unit` when they are epoch numbers; past the last row the
+    last mid holds, or with `at_end = "loop"` the recording plays again from its start.
+    """
 
     mid: float = field(default=100.0, metadata={"gt": 0.0, "le": 1e9})
     volatility_bps: float = field(default=0.0, metadata={"ge": 0.0, "le": 10_000.0})
     updates_per_s: float = field(default=1000.0, metadata={"gt": 0.0, "le": 1e6})
     jumps: Jumps | None = None
+    file: str | None = None
+    time_unit: str = field(default="s", metadata={"choices": tuple(TIME_UNITS)})
+    at_end: str = field(default="hold", metadata={"choices": AT_END})
+
+    def __post_init__(self) -> None:
+        if self.file is not None:
+            synthetic = {"mid": 100.0, "volatility_bps": 0.0, "updates_per_s": 1000.0}
+            for key, default in (*synthetic.items(), ("jumps", None)):
+                if getattr(self, key) != default:
+                    raise ValueError(f"{key}: a recorded market (file) takes no synthetic keys")
+        else:
+            for key, default in (("time_unit", "s"), ("at_end", "hold")):
+                if getattr(self, key) != default:
+                    raise ValueError(f"{key}: only for a recorded market (give file)")
 
     @property
     def moves(self) -> bool:
         """Whether the mid ever changes."""
-        return self.volatility_bps > 0 or self.jumps is not None
+        return self.file is not None or self.volatility_bps > 0 or self.jumps is not None
 
     def updates_per_s_total(self) -> float:
-        """Mid updates per second, jumps included (0 for a market that never moves)."""
-        if not self.moves:
+        """Mid updates per second, jumps included (0 for a market that never moves, and for a
+        recorded one: its rows are read, not generated, however long the run)."""
+        if not self.moves or self.file is not None:
             return 0.0
         return self.updates_per_s + (self.jumps.rate_per_s if self.jumps else 0.0)
 
@@ -62,14 +87,19 @@ class MidPath:
     from some time on can `forget_before` it, so that the path in memory stays short.
     """
 
-    def __init__(self, spec: MarketSpec, seed: int) -> None:
+    def __init__(self, spec: MarketSpec, seed: int, recording: Recording | None = None) -> None:
+        if (spec.file is None) != (recording is None):
+            raise ValueError("a recorded market's path needs its Recording (Scenario.mid_path)")
         self._spec = spec
         self._seed = seed
+        self._feed = None if recording is None else _Feed(recording, spec.at_end == "loop")
+        # the mid before time 0 (and at 0 until an update there)
+        self._before = spec.mid if self._feed is None else self._feed.initial
         self._chunks: list[tuple[list[float], list[float], float]] = []
         self._first = 0  # the chunk number of _chunks[0]: those before it are forgotten
         self._moves = spec.moves  # read on every lookup
         self._log_mid = math.log(spec.mid)
-        self._last_mid = spec.mid  # exactly: exp(log(mid)) can differ in the last bit
+        self._last_mid = self._before  # exactly: exp(log(mid)) can differ in the last bit
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
         self._updates = 0
         self._flat: tuple[np.ndarray, np.ndarray, int] | None = None  # for `at`
@@ -78,7 +108,7 @@ class MidPath:
     def __call__(self, t: float) -> float:
         """The mid at engine time `t` (the last update at or before t)."""
         if not self._moves or t < 0:
-            return self._spec.mid
+            return self._before
         k = int(t // CHUNK_S) - self._first
         chunks = self._chunks
         while len(chunks) <= k:
@@ -114,13 +144,13 @@ class MidPath:
         t = np.asarray(t, dtype=np.float64)
         known = ~np.isnan(t)
         if not self._moves or not known.any():
-            return np.where(known, self._spec.mid, np.nan)
+            return np.where(known, self._before, np.nan)
         times, mids = self._flat_arrays(float(np.max(t[known])))
         if self._first and np.min(t[known], initial=np.inf) < self._first * CHUNK_S:
             raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
         # after the last update at or before t, in whatever chunk (mids[0]: before them all)
         out = mids[np.searchsorted(times, t, side="right")]
-        return np.where(known, np.where(t < 0, self._spec.mid, out), np.nan)
+        return np.where(known, np.where(t < 0, self._before, out), np.nan)
 
     def forget_before(self, t: float) -> None:
         """Drop the chunks wholly before engine time `t`: no lookup will go back there (a
@@ -135,8 +165,11 @@ class MidPath:
     def _extend(self) -> None:
         """Generate the next chunk, k: [k, k+1) * CHUNK_S."""
         k = self._first + len(self._chunks)
-        rng = stream(self._seed, Purpose.MARKET, k)
         start = k * CHUNK_S
+        if self._feed is not None:
+            self._add(k, *self._feed.until(start + CHUNK_S))
+            return
+        rng = stream(self._seed, Purpose.MARKET, k)
         spec = self._spec
         diffusion = start + np.sort(rng.uniform(0.0, CHUNK_S, rng.poisson(spec.updates_per_s)))
         previous = np.concatenate(([self._last_diffusion], diffusion[:-1]))
@@ -152,17 +185,74 @@ class MidPath:
             returns = np.concatenate((returns, signs * spec.jumps.size_bps * 1e-4))
             order = np.argsort(times, kind="stable")
             times, returns = times[order], returns[order]
-        start_mid = self._last_mid
         log_mids = self._log_mid + np.cumsum(returns)
-        mids = np.exp(log_mids)
         if log_mids.size:
-            self._log_mid, self._last_mid = float(log_mids[-1]), float(mids[-1])
+            self._log_mid = float(log_mids[-1])
+        self._add(k, times, np.exp(log_mids))
+
+    def _add(self, k: int, times: np.ndarray, mids: np.ndarray) -> None:
+        """Keep chunk k: its update times and the mid after each."""
+        start_mid = self._last_mid
+        if mids.size:
+            self._last_mid = float(mids[-1])
         self._updates += times.size
         if self._updates > MAX_MARKET_UPDATES:  # a closed loop, whose span was not known
+            key = "market.updates_per_s" if self._feed is None else "market.file"
             raise ScenarioError(
-                "market.updates_per_s",
-                f"the run went on past {start + CHUNK_S:g} s of virtual time, more than "
+                key,
+                f"the run went on past {(k + 1) * CHUNK_S:g} s of virtual time, more than "
                 f"{MAX_MARKET_UPDATES:g} mid updates (64 bytes each): lower the rate, the "
                 "requests or the latencies",
             )
         self._chunks.append((times.tolist(), mids.tolist(), start_mid))
+
+
+class _Feed:
+    """A recording's rows as engine times (seconds after its origin) and mids, in order, read a
+    chunk of rows at a time. Looping, pass p shifts every row by p spans (last - first
+    timestamp): the first row of a pass lands on the instant of the last row of the one
+    before, and stands (the last row of an instant stands)."""
+
+    def __init__(self, recording: Recording, loop: bool) -> None:
+        self._recording = recording
+        self._span = recording.last_ns - recording.first_ns
+        self._loop = loop and self._span > 0
+        self._pass = 0
+        if self._loop and recording.origin_ns > recording.last_ns:  # skip whole passes
+            self._pass = (recording.origin_ns - recording.first_ns) // self._span
+        self._rows = recording.chunks()
+        self._times = self._mids = np.empty(0)
+        self._done = False
+        # Rows before engine time 0 only set the mid at 0: the last of them.
+        self.initial: float | None = None
+        while not self._done and (not self._times.size or self._times[-1] < 0):
+            self._read()
+            before = int(np.searchsorted(self._times, 0.0, side="left"))
+            if before:
+                self.initial = float(self._mids[before - 1])
+                self._times, self._mids = self._times[before:], self._mids[before:]
+        if self.initial is None:
+            self.initial = float(self._mids[0])  # the recording starts at or after time 0
+
+    def until(self, end: float) -> tuple[np.ndarray, np.ndarray]:
+        """The rows not given yet that come before engine time `end`: (times, mids)."""
+        while not self._done and (not self._times.size or self._times[-1] < end):
+            self._read()
+        n = int(np.searchsorted(self._times, end, side="left"))
+        out = self._times[:n], self._mids[:n]
+        self._times, self._mids = self._times[n:], self._mids[n:]
+        return out
+
+    def _read(self) -> None:
+        """Add the next chunk of rows (on to the next pass at the end, when looping)."""
+        for ns, mids in self._rows:
+            origin = self._recording.origin_ns - self._pass * self._span
+            times = (ns - origin).astype(np.float64) / 1e9
+            self._times = np.concatenate((self._times, times))
+            self._mids = np.concatenate((self._mids, mids))
+            return
+        if self._loop:
+            self._pass += 1
+            self._rows = self._recording.chunks()
+        else:
+            self._done = True

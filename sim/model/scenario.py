@@ -20,7 +20,8 @@ from typing import Any
 from sim.model.arrivals import MAX_SPAN_S, Arrivals
 from sim.model.config import build, check, check_bounds, key_name, unknown_choice
 from sim.model.errors import ScenarioError
-from sim.model.market import MAX_MARKET_UPDATES, MarketSpec
+from sim.model.market import MAX_MARKET_UPDATES, MarketSpec, MidPath
+from sim.model.recording import Recording, open_recording, parse_instant
 from strategies.registry import RESERVED, STRATEGIES, Strategy
 from venues.venue import VenueSpec
 
@@ -35,13 +36,25 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 @dataclass(frozen=True)
 class Header:
     """The `[scenario]` table: what it is, its seed, how many requests it runs, and on which
-    clock: "virtual" (trio's MockClock, the default) or "real" (the wall clock)."""
+    clock: "virtual" (trio's MockClock, the default) or "real" (the wall clock). `start`, an
+    ISO-8601 time (zone-less: UTC), is engine time 0 for every file the scenario replays
+    (by default each file's first timestamp)."""
 
     name: str = ""
     description: str = ""
     seed: int = field(default=0, metadata={"ge": 0, "le": MAX_SEED})
     requests: int = field(default=10_000, metadata={"gt": 0, "le": MAX_REQUESTS})
     clock: str = field(default="virtual", metadata={"choices": CLOCKS})
+    start: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start is not None:
+            try:
+                parse_instant(self.start)
+            except ValueError:
+                raise ValueError(
+                    f"start: {self.start!r} is not an ISO-8601 time (e.g. 2024-03-01T14:30:00Z)"
+                ) from None
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,9 @@ class NamedStrategy:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A whole scenario. `file` names its source in error messages."""
+    """A whole scenario. `file` names its source in error messages; `start` is engine time 0
+    of the files it replays (Header.start); `recording` the market's file, checked (for a
+    recorded market)."""
 
     name: str
     description: str
@@ -77,11 +92,24 @@ class Scenario:
     order: OrderSpec = field(default_factory=OrderSpec)
     clock: str = "virtual"
     file: str = "<scenario>"
+    start: str | None = None
+    recording: Recording | None = None
 
     def __post_init__(self) -> None:
+        if not _reads(self.recording, self.market, self.start_ns()):  # built or changed in Python
+            recording = open_market(self.market, None, self.start)
+            object.__setattr__(self, "recording", recording)
         rate = self.arrivals.mean_rate_per_s()
         if rate is not None:  # a closed loop's span is known only from its draws (sim.model.draws)
             self.check_span(self.requests / rate, "arrivals.rate_per_s", f"{rate:g}/s is too low")
+
+    def start_ns(self) -> int | None:
+        """`start` in nanoseconds since the Unix epoch (None: each file's first timestamp)."""
+        return None if self.start is None else parse_instant(self.start)
+
+    def mid_path(self) -> MidPath:
+        """The market's mid path for a run of this scenario."""
+        return MidPath(self.market, self.seed, self.recording)
 
     def check_span(self, span_s: float, key: str, why: str) -> None:
         """Refuse a run that would span `span_s` of virtual time or more: too long for engine
@@ -227,6 +255,7 @@ def parse(
         )
     venues = _venues(data.get("venues"), base_dir)
     strategies = _strategies(data.get("strategies"), [v.name for v in venues])
+    recording = open_market(market, base_dir, header.start)
     return Scenario(
         name=name,
         description=header.description,
@@ -239,7 +268,30 @@ def parse(
         order=order,
         clock=header.clock,
         file=file or default_name,
+        start=header.start,
+        recording=recording,
     )
+
+
+def _reads(recording: Recording | None, market: MarketSpec, start_ns: int | None) -> bool:
+    """Whether `recording` is the one `market` and `start` name (None for a synthetic one)."""
+    if recording is None or market.file is None:
+        return recording is None and market.file is None
+    origin = recording.first_ns if start_ns is None else start_ns
+    given = (recording.shown, recording.time_unit, recording.origin_ns)
+    return given == (market.file, market.time_unit, origin)
+
+
+def open_market(market: MarketSpec, base_dir: Path | None, start: str | None) -> Recording | None:
+    """A recorded market's file (relative to `base_dir`), read and checked; None for a
+    synthetic market."""
+    if market.file is None:
+        return None
+    start_ns = None if start is None else parse_instant(start)
+    recording = open_recording(market.file, base_dir, market.time_unit, "market.file", start_ns)
+    if market.at_end == "loop" and recording.last_ns == recording.first_ns:
+        raise ScenarioError("market.at_end", f"{market.file}: a loop needs rows at two instants")
+    return recording
 
 
 def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:

@@ -99,7 +99,7 @@ def over_network(
     epoch = time.time() if network.epoch_unix is None else network.epoch_unix
     check_epoch(epoch)
     draws = draw(scenario)
-    path = MidPath(scenario.market, scenario.seed)
+    path = scenario.mid_path()
     servers = (
         local_venues(
             resolve(source),

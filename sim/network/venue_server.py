@@ -18,7 +18,6 @@ import trio
 
 from sim.model.draws import draw
 from sim.model.errors import ScenarioError
-from sim.model.market import MidPath
 from sim.model.scenario import Scenario
 from venues.fix import Limits, VenueServer
 from venues.wall_clock import WallClock
@@ -56,7 +55,7 @@ def venue_servers(
                 "venues", f"no venue named {venue!r} (there are: {', '.join(names)})", scenario.file
             )
     drawn = draw(scenario, attempts).venues
-    market = MidPath(scenario.market, scenario.seed)
+    market = scenario.mid_path()
     return [
         VenueServer(
             scenario.venues[index],

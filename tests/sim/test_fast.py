@@ -258,6 +258,39 @@ def test_every_bundled_scenario_the_fast_engine_accepts_agrees() -> None:
         agree(load(name).with_overrides(requests=2000 if name == "default" else 300))
 
 
+def test_a_recorded_market_agrees(tmp_path) -> None:
+    """Ticks every 0.2 ms (some at one instant) moving a few bps: quotes priced at different
+    mids, last look rejecting some, and the recording looping under the last requests."""
+    rng = np.random.default_rng(3)
+    stamps = np.sort(rng.integers(0, 400_000, 2000)) // 200 * 200  # us, ties included
+    mids = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 2e-4, stamps.size)))
+    rows = "\n".join(
+        f"{t},{m - 0.01:.4f},{m + 0.01:.4f}" for t, m in zip(stamps, mids, strict=True)
+    )
+    (tmp_path / "ticks.csv").write_text(f"timestamp,bid,ask\n{rows}\n", encoding="utf-8")
+    table = {"file": "ticks.csv", "time_unit": "us", "at_end": "loop"}
+    data = {
+        "scenario": {"seed": 11, "requests": 600},
+        "arrivals": {"rate_per_s": 1000.0},
+        "market": table,
+        "venues": [
+            {
+                "name": "a",
+                "latency": {"dist": "lognormal", "median_ms": 1.0, "sigma": 0.6},
+                "spread_bps": 1.0,
+                "last_look": {"hold_ms": 0.3, "tolerance_bps": 0.5},
+            },
+            {"name": "b", "latency": {"dist": "exponential", "mean_ms": 2.0}, "spread_bps": 2.0},
+        ],
+        "strategies": [{"kind": "first_wins", "max_retries": 1}, {"kind": "best_price"}],
+    }
+    scenario = parse(data, default_name="recorded", base_dir=tmp_path)
+    assert scenario.recording.rows == 2000 and unsupported(scenario) is None
+    agree(scenario)
+    summary = run(scenario, engine="fast").summary["strategies"]["first_wins"]
+    assert summary["reject_rate"]["price_moved"] > 0  # the recorded mid moved under last look
+
+
 def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
     """Requests are decided BLOCK at a time, blocks in threads: with blocks of 128 requests,
     3000 requests make 24 blocks, and the results are still trio's."""

@@ -1,0 +1,307 @@
+"""Recorded quotes: a file of timestamped mids (or bids and asks), read and checked in chunks.
+
+A CSV has a header row naming its columns: `timestamp,bid,ask` (the mid is their average) or
+`timestamp,mid`, in any order, other columns ignored. A Parquet file (with pyarrow, the `data`
+extra) has the same columns. Timestamps are ISO-8601 (a zone-less one is UTC; `Z` or an offset
+such as `+02:00` is honoured) or epoch numbers in `time_unit`; ISO or epoch is decided by the
+first row. Rows come ROWS at a time as (nanoseconds since the epoch, mid) arrays, so a recording
+of any length is read in the same memory. Every rule a row breaks is a ScenarioError naming the
+file and the row (1-based, the header being row 1) or the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim.model.errors import ScenarioError
+
+ROWS = 8192  # rows parsed at a time: bounds the memory a recording of any length takes
+TIME_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+EXPECTED = "timestamp,bid,ask or timestamp,mid"
+
+
+def parse_instant(text: str) -> int:
+    """Nanoseconds since the Unix epoch of an ISO-8601 time (zone-less: UTC); ValueError if
+    it is not one."""
+    ns = _iso_ns(np.array([text.strip()]))
+    if ns is None:
+        raise ValueError(f"{text!r} is not an ISO-8601 time")
+    return int(ns[0])
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A checked recording: where it is, how to read it, and what the scan found.
+
+    `origin_ns` is engine time 0 (the first row's timestamp, or the scenario's `start`);
+    `first_ns`/`last_ns` the first and last timestamps; `rows` how many rows there are.
+    """
+
+    path: Path
+    shown: str  # the file as the scenario names it, for messages
+    key: str  # the scenario key that names it, for messages
+    time_unit: str
+    epoch: bool  # epoch numbers rather than ISO-8601 times
+    origin_ns: int
+    first_ns: int
+    last_ns: int
+    rows: int
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(timestamps in ns since the epoch, mids) ROWS at a time, in file order, checked."""
+        return _checked(self.path, self.shown, self.key, self.time_unit, self.epoch)
+
+
+def open_recording(
+    file: str, base_dir: Path | None, time_unit: str, key: str, start_ns: int | None = None
+) -> Recording:
+    """The recording in `file` (relative to `base_dir`), every row read and checked once (in
+    chunks) so that a bad file fails before a run starts."""
+    path = Path(file) if base_dir is None else base_dir / file
+    try:
+        if not path.is_file():  # a FIFO or a device could block or never end
+            reason = "not a regular file" if path.exists() else "No such file or directory"
+            raise ScenarioError(key, f"cannot read {file!r}: {reason}")
+    except OSError as e:
+        raise ScenarioError(key, f"cannot read {file!r}: {e.strerror or e}") from None
+    epoch = _first_is_epoch(path, file, key)
+    first = last = None
+    rows = 0
+    for ns, _ in _checked(path, file, key, time_unit, epoch):
+        first = int(ns[0]) if first is None else first
+        last, rows = int(ns[-1]), rows + ns.size
+    if first is None:
+        raise ScenarioError(key, f"{file} has no rows after its header (expected {EXPECTED})")
+    origin = first if start_ns is None else start_ns
+    return Recording(path, file, key, time_unit, epoch, origin, first, last, rows)
+
+
+def _first_is_epoch(path: Path, file: str, key: str) -> bool:
+    """Whether the first row's timestamp is an epoch number (else ISO-8601)."""
+    for _, columns in _raw(path, file, key):
+        try:
+            float(columns["timestamp"][0])
+        except ValueError:
+            return False
+        return True
+    return False  # no rows: the scan says so
+
+
+def _checked(
+    path: Path, file: str, key: str, time_unit: str, epoch: bool
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ns, mid) arrays a chunk of rows at a time; a ScenarioError at the first bad row."""
+    previous: tuple[int, int] | None = None  # (ns, row) of the last row of the chunk before
+    for rows, columns in _raw(path, file, key):
+        where = f"{file} row"
+        stamps = columns["timestamp"]
+        ns = _epoch_ns(stamps, TIME_UNITS[time_unit]) if epoch else _iso_ns(stamps)
+        if ns is None:  # some row's timestamp would not parse: find it for the message
+            ns = np.array([_one_ns(s, epoch, time_unit) for s in stamps.tolist()], np.int64)
+            bad = int(np.argmax(ns == _BAD))
+            kind = f"an epoch number ({time_unit})" if epoch else "an ISO-8601 time"
+            raise ScenarioError(
+                key, f"{where} {rows[bad]} column timestamp: {str(stamps[bad])!r} is not {kind}"
+            )
+        if "mid" in columns:
+            mid = _prices(columns["mid"], "mid", rows, file, key)
+        else:
+            bid = _prices(columns["bid"], "bid", rows, file, key)
+            ask = _prices(columns["ask"], "ask", rows, file, key)
+            crossed = np.flatnonzero(bid > ask)
+            if crossed.size:
+                i = crossed[0]
+                raise ScenarioError(
+                    key, f"{where} {rows[i]}: bid {bid[i]:g} is above ask {ask[i]:g}"
+                )
+            mid = 0.5 * (bid + ask)
+        before = np.concatenate(([previous[0]], ns[:-1])) if previous else ns[:-1]
+        after = ns if previous else ns[1:]
+        back = np.flatnonzero(after < before)
+        if back.size:
+            i = back[0] + (0 if previous else 1)
+            prior = rows[i - 1] if i else previous[1]
+            raise ScenarioError(
+                key,
+                f"{where} {rows[i]} column timestamp: {str(stamps[i])!r} goes back in time "
+                f"(before row {prior}'s)",
+            )
+        previous = int(ns[-1]), int(rows[-1])
+        yield ns, mid
+
+
+def _prices(text: np.ndarray, name: str, rows: np.ndarray, file: str, key: str) -> np.ndarray:
+    """Column `name` as prices: finite numbers > 0, or a ScenarioError naming the row."""
+    try:
+        values = text.astype(np.float64)
+    except ValueError:
+        values = np.array([_float(s) for s in text.tolist()])
+    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+    if bad.size:
+        i = bad[0]
+        what = "is not a number" if math.isnan(values[i]) else "must be a finite price > 0"
+        raise ScenarioError(key, f"{file} row {rows[i]} column {name}: {str(text[i])!r} {what}")
+    return values
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+_BAD = np.iinfo(np.int64).min
+
+
+def _one_ns(text: str, epoch: bool, time_unit: str) -> int:
+    """One timestamp in ns, or _BAD: the slow path that finds a bad row."""
+    one = np.array([text])
+    ns = _epoch_ns(one, TIME_UNITS[time_unit]) if epoch else _iso_ns(one)
+    return _BAD if ns is None else int(ns[0])
+
+
+def _epoch_ns(text: np.ndarray, unit_ns: int) -> np.ndarray | None:
+    """Epoch numbers in units of `unit_ns` nanoseconds as int64 ns (exact for integers; a
+    fraction is rounded to the nanosecond), or None if one is not a plain number."""
+    whole, dot, fraction = np.strings.partition(np.strings.strip(text), ".")
+    try:
+        ns = whole.astype(np.int64) * unit_ns
+        if (dot == "").all():
+            return ns
+        digits = np.where(fraction == "", "0", fraction)
+        if not np.strings.isdecimal(digits).all() or (np.strings.startswith(whole, "-")).any():
+            return None
+        return ns + np.round(np.strings.add("0.", digits).astype(np.float64) * unit_ns).astype(
+            np.int64
+        )
+    except (ValueError, OverflowError):
+        return None
+
+
+def _iso_ns(text: np.ndarray) -> np.ndarray | None:
+    """ISO-8601 times as int64 ns since the epoch (zone-less: UTC), or None if one is not."""
+    text = np.strings.strip(text)
+    if not (np.strings.find(text, "-") == 4).all():  # YYYY-...: not an epoch number misread
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy warns of a zone it would drop: do it here
+            return text.astype("datetime64[ns]").astype(np.int64)
+    except ValueError:
+        return None
+    except UserWarning:
+        pass
+    date, _, clock = np.strings.partition(np.strings.replace(text, " ", "T"), "T")
+    zulu = np.strings.endswith(clock, "Z")
+    clock = np.where(zulu, np.strings.rstrip(clock, "Z"), clock)
+    offset = np.zeros(text.size, dtype=np.int64)
+    for sign, char in ((1, "+"), (-1, "-")):
+        bare, mark, zone = np.strings.partition(clock, char)
+        zoned = mark != ""
+        if zoned.any():
+            digits = np.strings.replace(zone[zoned], ":", "")
+            sized = np.isin(np.strings.str_len(digits), (2, 4))
+            if not (sized & np.strings.isdecimal(digits)).all():
+                return None
+            hhmm = np.strings.ljust(digits, 4, "0").astype(np.int64)
+            offset[zoned] = sign * (hhmm // 100 * 3600 + hhmm % 100 * 60) * 1_000_000_000
+            clock = np.where(zoned, bare, clock)
+    plain = np.strings.add(np.strings.add(date, np.where(clock == "", "", "T")), clock)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            local = plain.astype("datetime64[ns]").astype(np.int64)
+    except (ValueError, UserWarning):
+        return None
+    return local - offset  # local time = UTC + offset
+
+
+def _raw(path: Path, file: str, key: str) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """(row numbers, {column: values}) ROWS at a time: text columns of a CSV, or a Parquet
+    file's columns (timestamps as text, or as ns for a timestamp column)."""
+    if path.suffix.lower() == ".parquet":
+        yield from _raw_parquet(path, file, key)
+        return
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header:
+                raise ScenarioError(key, f"{file} is empty (expected a header row: {EXPECTED})")
+            index = _columns([h.strip().lower() for h in header], file, key)
+            width, number = len(header), 2
+            while rows := list(itertools.islice(reader, ROWS)):
+                numbers = np.arange(number, number + len(rows))
+                number += len(rows)
+                if any(len(r) != width for r in rows):
+                    blank = [len(r) == 0 for r in rows]
+                    i = next(j for j, r in enumerate(rows) if len(r) != width)
+                    if all(blank[i:]):  # blank lines at the end: no rows
+                        rows, numbers = rows[:i], numbers[:i]
+                        if not rows:
+                            continue
+                    else:
+                        raise ScenarioError(
+                            key,
+                            f"{file} row {numbers[i]}: {len(rows[i])} fields, "
+                            f"the header has {width}",
+                        )
+                yield numbers, {c: np.array([r[j] for r in rows]) for c, j in index.items()}
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ScenarioError(key, f"cannot read {file!r}: {reason}") from None
+
+
+def _columns(names: list[str], file: str, key: str) -> dict[str, int]:
+    """{column we read: its index} from a header, or a ScenarioError saying what is missing."""
+    wanted = ["timestamp", "mid"] if "mid" in names else ["timestamp", "bid", "ask"]
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise ScenarioError(
+            key,
+            f"{file} row 1: no column {', '.join(missing)} (expected {EXPECTED}; "
+            f"found {','.join(names)})",
+        )
+    return {c: names.index(c) for c in wanted}
+
+
+def _raw_parquet(
+    path: Path, file: str, key: str
+) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ScenarioError(
+            key, f"{file}: Parquet needs pyarrow: pip install 'quoterace[data]'"
+        ) from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as e:
+        raise ScenarioError(key, f"cannot read {file!r}: {e}") from None
+    index = _columns([n.strip().lower() for n in parquet.schema_arrow.names], file, key)
+    names = {c: parquet.schema_arrow.names[j] for c, j in index.items()}
+    number = 2
+    for batch in parquet.iter_batches(batch_size=ROWS, columns=list(names.values())):
+        columns = {}
+        for c, name in names.items():
+            column = batch.column(name)
+            if pa.types.is_timestamp(column.type):  # zone-less: UTC; zoned: stored as UTC
+                ns = column.cast(pa.timestamp("ns", column.type.tz)).cast(pa.int64()).to_numpy()
+                columns[c] = ns.astype("datetime64[ns]").astype(str)
+            elif c == "timestamp" and pa.types.is_floating(column.type):  # not 1.7e+12
+                columns[c] = np.char.mod("%.9f", column.to_numpy(zero_copy_only=False))
+            else:
+                columns[c] = np.array(column.cast(pa.string()).to_pylist(), dtype=str)
+        numbers = np.arange(number, number + batch.num_rows)
+        number += batch.num_rows
+        yield numbers, columns
