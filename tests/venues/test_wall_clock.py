@@ -9,11 +9,12 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 import trio
 
-from venues import timerfd
+from venues import timerfd, wall_clock
 from venues.wall_clock import TIMERS, WallClock, precise_timers
 
 MS = 1e-3
@@ -116,6 +117,23 @@ def test_a_timer_moved_earlier_or_cancelled_is_kept_to(monkeypatch):
     assert due["near"] < due["far"]  # a near one indeed, started 7 ms or more in
     assert due["near"] <= woke["near"] < due["far"]  # kept to, not waiting for the far one
     assert woke["far"] >= due["far"]
+
+
+@pytest.mark.skipif(not timerfd.available(), reason="no timerfds")
+def test_the_timerfd_is_armed_for_the_deadline_itself(monkeypatch):
+    """A pause between reading the clock and arming the timerfd (the process off the core, or
+    another thread holding the GIL) does not move the timer later: it is armed for the
+    deadline, not for what was left of it when the clock was read."""
+    armed: list[float] = []
+    monkeypatch.setattr(timerfd, "arm_at", lambda fd, monotonic_s: armed.append(monotonic_s))
+    ticks = iter([100.0, 100.001, 100.005])  # the start, the read, then 4 ms off the core
+    clock_time = SimpleNamespace(monotonic=lambda: next(ticks), time=time.time)
+    monkeypatch.setattr(wall_clock, "time", clock_time)
+    clock = WallClock("timerfd")
+    clock.start_clock()
+    clock._fd = 99  # as if its task already waited on one (arm_at is recorded, not called)
+    assert clock.deadline_to_sleep_time(0.010) == pytest.approx(0.009)
+    assert armed == [pytest.approx(100.010, abs=1e-9)]
 
 
 def test_the_wall_clock_reads_zero_at_the_start_and_checks_its_timers():
