@@ -95,7 +95,7 @@ class WallClock(trio.abc.Clock):
                 return 0.0
             if self._fd >= 0:  # else the run is ending
                 self._armed = deadline
-                timerfd.arm_at(self._fd, time.monotonic() + left)
+                timerfd.arm_at(self._fd, deadline + self._offset)  # not now + left: now moves
         return max(left, 0.0)
 
     async def _wake(self, fd: int) -> None:

@@ -560,14 +560,18 @@ def test_quoterace_races_a_quickfix_venue_without_a_reject(tmp_path):
     child = spawn.Process(target=_race_a_quickfix_venue, args=(str(tmp_path), free_port(), theirs))
     child.start()
     theirs.close()
+    seen = None
     try:
         assert ours.poll(60.0), "the race with QuickFIX did not end in a minute"
         seen = ours.recv()
+    except EOFError:  # it ended without sending: an exception (its traceback above) or a crash
+        pass
     finally:
         child.join(WAIT_S)
         if child.exitcode is None:
             child.kill()
-    assert child.exitcode == 0
+            child.join()  # not left a zombie for the rest of the session
+    assert seen is not None and child.exitcode == 0, f"the race's process: exit {child.exitcode}"
     assert seen["rejects"] == [] and seen["errors"] == []  # QuickFIX rejected nothing
     logons = seen["logons"]
     assert len(logons) == 2 and all(field(r, 141) == "Y" for r in logons)  # one per strategy
