@@ -1,7 +1,8 @@
 """Scenario files: TOML read into validated, frozen objects.
 
-A scenario has the tables `[scenario]`, `[arrivals]`, `[[venues]]` and `[[strategies]]`; every
-key is checked (sim.model.config), and any mistake is one ScenarioError naming the file and key.
+A scenario has the tables `[scenario]`, `[arrivals]`, `[[venues]]` and `[[strategies]]` (and
+optional ones: `[market]`, `[order]`, `[shared_latency]`, `[regime]`); every key is checked
+(sim.model.config), and any mistake is one ScenarioError naming the file and key.
 Bundled scenarios live in sim/scenarios/ and are loaded by name.
 """
 
@@ -18,10 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from sim.model.arrivals import MAX_SPAN_S, Arrivals
-from sim.model.config import build, check, check_bounds, key_name, unknown_choice
+from sim.model.config import (
+    build,
+    build_latency,
+    check,
+    check_bounds,
+    key_name,
+    unknown_choice,
+)
 from sim.model.errors import ScenarioError
 from sim.model.market import MAX_MARKET_UPDATES, MarketSpec
+from sim.model.regime import Regime
 from strategies.registry import RESERVED, STRATEGIES, Strategy
+from venues.latency import Latency
 from venues.venue import VenueSpec
 
 # Seeds up to 2**63 - 1: numpy pads seeds of up to 128 bits before the stream key, so no two
@@ -77,8 +87,17 @@ class Scenario:
     order: OrderSpec = field(default_factory=OrderSpec)
     clock: str = "virtual"
     file: str = "<scenario>"
+    shared_latency: Latency | None = None
+    regime: Regime | None = None
 
     def __post_init__(self) -> None:
+        if self.regime is not None and self.arrivals.closed:
+            raise ScenarioError(
+                "regime",
+                "not for a closed loop (the regime is read at arrival times, which a closed "
+                "loop knows only as it runs)",
+                self.file,
+            )
         rate = self.arrivals.mean_rate_per_s()
         if rate is not None:  # a closed loop's span is known only from its draws (sim.model.draws)
             self.check_span(self.requests / rate, "arrivals.rate_per_s", f"{rate:g}/s is too low")
@@ -152,7 +171,16 @@ class Scenario:
             raise ScenarioError("--requests", f"{e.key}: {e.message}", self.file) from None
 
 
-_TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
+_TABLES = (
+    "scenario",
+    "arrivals",
+    "market",
+    "order",
+    "venues",
+    "strategies",
+    "shared_latency",
+    "regime",
+)
 MAX_RETRIES = 10
 
 
@@ -226,6 +254,10 @@ def parse(
             "(it names the results folder)",
         )
     venues = _venues(data.get("venues"), base_dir)
+    shared_latency = None
+    if "shared_latency" in data:
+        shared_latency = build_latency(data["shared_latency"], "shared_latency", base_dir)
+    regime = build(Regime, data["regime"], "regime") if "regime" in data else None
     strategies = _strategies(data.get("strategies"), [v.name for v in venues])
     return Scenario(
         name=name,
@@ -239,6 +271,8 @@ def parse(
         order=order,
         clock=header.clock,
         file=file or default_name,
+        shared_latency=shared_latency,
+        regime=regime,
     )
 
 
