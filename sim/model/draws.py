@@ -19,7 +19,8 @@ from sim.model.arrivals import arrival_chunks, think_times
 from sim.model.errors import ScenarioError
 from sim.model.regime import RegimeChain
 from sim.model.streams import Purpose, blocked
-from venues.latency import sample_s
+from sim.model.trace import Trace, trace_s
+from venues.latency import Latency, sample_s
 from venues.venue import VenueDraws, VenueSpec
 
 if TYPE_CHECKING:
@@ -103,13 +104,15 @@ def _draws(
     loop's `think_s`); `chains`, the regime's, read at `arrival_s`."""
     if attempts is None:
         attempts = 1 + max((s.max_retries for s in scenario.strategies), default=0)
-    shared_s = _shared_latency_s(scenario, attempts, first, n)
+    shared_s = _shared_latency_s(scenario, attempts, first, n, arrival_s)
     scales = [np.where(c.stressed(arrival_s, first), c.regime.stressed_scale, 1.0) for c in chains]
     return Draws(
         arrival_s=arrival_s,
         side=_sides(scenario.order.side, scenario.seed, first, n),
         venues=tuple(
-            _venue_draws(scenario, v, spec, attempts, first, n, shared_s, _pick(scales, v))
+            _venue_draws(
+                scenario, v, spec, attempts, first, n, arrival_s, shared_s, _pick(scales, v)
+            )
             for v, spec in enumerate(scenario.venues)
         ),
         think_s=think_s,
@@ -121,13 +124,17 @@ def _pick(scales: list[np.ndarray], v: int) -> np.ndarray | None:
     return scales[0 if len(scales) == 1 else v] if scales else None
 
 
-def _shared_latency_s(scenario: Scenario, attempts: int, first: int, n: int) -> np.ndarray | None:
+def _shared_latency_s(
+    scenario: Scenario, attempts: int, first: int, n: int, arrival_s: np.ndarray | None
+) -> np.ndarray | None:
     """`[shared_latency]`'s draws, [attempt, request]: one per race, the same for every venue
     (keyed by attempt, as a venue's own draws are)."""
     dist = scenario.shared_latency
     if dist is None:
         return None
     seed = scenario.seed
+    if isinstance(dist, Trace):
+        return _replayed(dist, arrival_s, attempts, seed)
     draws = [
         blocked(seed, Purpose.SHARED_LATENCY, (a,), n, lambda rng, k: sample_s(dist, rng, k), first)
         for a in range(attempts)
@@ -152,6 +159,7 @@ def _venue_draws(
     attempts: int,
     first: int,
     n: int,
+    arrival_s: np.ndarray | None,
     shared_s: np.ndarray | None = None,
     scale: np.ndarray | None = None,
 ) -> VenueDraws:
@@ -165,7 +173,12 @@ def _venue_draws(
     def per_attempt(purpose: Purpose, draw: Callable[[np.random.Generator, int], np.ndarray]):
         return np.stack([blocked(seed, purpose, (v, a), n, draw, first) for a in range(attempts)])
 
-    latency_s = per_attempt(Purpose.QUOTE_LATENCY, lambda rng, k: sample_s(spec.latency, rng, k))
+    def latencies(purpose: Purpose, dist: Latency | Trace) -> np.ndarray:
+        if isinstance(dist, Trace):
+            return _replayed(dist, arrival_s, attempts, seed)
+        return per_attempt(purpose, lambda rng, k: sample_s(dist, rng, k))
+
+    latency_s = latencies(Purpose.QUOTE_LATENCY, spec.latency)
     if shared_s is not None:
         latency_s = latency_s + shared_s
     if scale is not None:
@@ -175,7 +188,7 @@ def _venue_draws(
         answers=per_attempt(Purpose.FAILURE, lambda rng, k: rng.random(k) >= spec.fail_prob),
         noise_bps=per_attempt(Purpose.QUOTE_NOISE, lambda rng, k: rng.normal(0, spec.noise_bps, k)),
         order_latency_s=_within_an_hour(
-            per_attempt(Purpose.ORDER_LATENCY, lambda rng, k: sample_s(order_latency, rng, k)),
+            latencies(Purpose.ORDER_LATENCY, order_latency),
             f"{key}.order_latency" if spec.order_latency else f"{key}.latency",
             scenario,
         ),
@@ -187,6 +200,14 @@ def _venue_draws(
             scenario,
         ),
     )
+
+
+def _replayed(trace: Trace, arrival_s: np.ndarray, attempts: int, seed: int) -> np.ndarray:
+    """A trace's measurements in force at each arrival, [attempt, request]: every attempt of a
+    request takes its arrival's (a re-race's time is known only as the run goes)."""
+    # Engine time 0 is the trace's first row; a scenario-wide start ([scenario] start) goes
+    # here as trace_s's origin_ns.
+    return np.stack([trace_s(trace, arrival_s, seed)] * attempts)
 
 
 def _sides(side: str, seed: int, first: int, n: int) -> np.ndarray:

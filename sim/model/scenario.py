@@ -30,6 +30,7 @@ from sim.model.config import (
 from sim.model.errors import ScenarioError
 from sim.model.market import MAX_MARKET_UPDATES, MarketSpec
 from sim.model.regime import Regime
+from sim.model.trace import Trace
 from strategies.registry import RESERVED, STRATEGIES, Strategy
 from venues.latency import Latency
 from venues.venue import VenueSpec
@@ -91,16 +92,29 @@ class Scenario:
     regime: Regime | None = None
 
     def __post_init__(self) -> None:
-        if self.regime is not None and self.arrivals.closed:
-            raise ScenarioError(
-                "regime",
-                "not for a closed loop (the regime is read at arrival times, which a closed "
-                "loop knows only as it runs)",
-                self.file,
-            )
+        if self.arrivals.closed:
+            self._needs_no_arrival_times()
         rate = self.arrivals.mean_rate_per_s()
         if rate is not None:  # a closed loop's span is known only from its draws (sim.model.draws)
             self.check_span(self.requests / rate, "arrivals.rate_per_s", f"{rate:g}/s is too low")
+
+    def _needs_no_arrival_times(self) -> None:
+        """A closed loop knows its arrival times only as it runs: nothing drawn before the
+        run may depend on them (a regime, a trace)."""
+        why = "which a closed loop knows only as it runs"
+        if self.regime is not None:
+            message = f"not for a closed loop (the regime is read at arrival times, {why})"
+            raise ScenarioError("regime", message, self.file)
+        latencies = [("shared_latency", self.shared_latency)]
+        for i, v in enumerate(self.venues):
+            latencies += [(f"venues[{i}].latency", v.latency)]
+            latencies += [(f"venues[{i}].order_latency", v.order_latency)]
+        for key, dist in latencies:
+            if isinstance(dist, Trace):
+                message = (
+                    f"a trace is not for a closed loop (it is replayed at arrival times, {why})"
+                )
+                raise ScenarioError(key, message, self.file)
 
     def check_span(self, span_s: float, key: str, why: str) -> None:
         """Refuse a run that would span `span_s` of virtual time or more: too long for engine

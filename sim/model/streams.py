@@ -33,6 +33,7 @@ class Purpose(IntEnum):
     SHARED_LATENCY = 11
     REGIME = 12
     SHARED_REGIME = 13
+    TRACE_BLOCK = 14
 
 
 def stream(seed: int, purpose: Purpose, *keys: int) -> np.random.Generator:
