@@ -235,6 +235,12 @@ def test_bad_trace_files_are_one_line(tmp_path, capsys, content, fragment) -> No
             "only for a venue's latency",
         ),
         (
+            '{ dist = "constant", ms = 1 }\nservice = { dist = "trace", file = "trace.csv" }',
+            "",
+            "venues[0].service.dist",
+            "only for a venue's latency",
+        ),
+        (
             WIDE_A,
             'process = "closed"\nclients = 2',
             "venues[0].latency",
