@@ -4,7 +4,9 @@ order latencies, made up front.
 Drawing before the run, from streams keyed by purpose, venue and attempt (sim.model.streams), is
 what makes a run deterministic under trio's randomized scheduler and gives every strategy the
 same draws. A retry is attempt 1, 2, ...: its own streams, so allowing retries changes no
-first-race draw.
+first-race draw. Correlated slowness (`[shared_latency]`, `[regime]`: sim.model.regime) and
+replayed traces (sim.model.trace) go into the quote latencies here, so every engine, and every
+venue server over the network, sees them alike.
 """
 
 from __future__ import annotations
@@ -178,11 +180,7 @@ def _venue_draws(
             return _replayed(dist, arrival_s, attempts, seed)
         return per_attempt(purpose, lambda rng, k: sample_s(dist, rng, k))
 
-    latency_s = latencies(Purpose.QUOTE_LATENCY, spec.latency)
-    if shared_s is not None:
-        latency_s = latency_s + shared_s
-    if scale is not None:
-        latency_s = latency_s * scale[None, :]
+    latency_s = _correlated(latencies(Purpose.QUOTE_LATENCY, spec.latency), shared_s, scale)
     return VenueDraws(
         latency_s=_finite(latency_s, f"{key}.latency", scenario),
         answers=per_attempt(Purpose.FAILURE, lambda rng, k: rng.random(k) >= spec.fail_prob),
@@ -200,6 +198,18 @@ def _venue_draws(
             scenario,
         ),
     )
+
+
+def _correlated(
+    latency_s: np.ndarray, shared_s: np.ndarray | None, scale: np.ndarray | None
+) -> np.ndarray:
+    """A venue's own quote latencies [attempt, request], plus the shared draws, times the
+    regime's factor per request (untouched, bit for bit, without either)."""
+    if shared_s is not None:
+        latency_s = latency_s + shared_s
+    if scale is not None:
+        latency_s = latency_s * scale[None, :]
+    return latency_s
 
 
 def _replayed(trace: Trace, arrival_s: np.ndarray, attempts: int, seed: int) -> np.ndarray:
