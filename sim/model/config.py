@@ -22,12 +22,14 @@ from typing import Any, TypeVar
 
 from sim.model.errors import ScenarioError
 from sim.model.latency_files import UNITS, FileError, read_histogram, to_ms
+from sim.model.trace import Trace, read_trace
 from venues.latency import DISTRIBUTIONS, Component, Empirical, Histogram, Latency
 
 T = TypeVar("T")
 
 MAX_SAMPLES_BYTES = 64 * 1024 * 1024
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_TRACE_KEYS = re.compile(r"venues\[\d+\]\.(latency|order_latency)|shared_latency")
 _BOUNDS: dict[str, tuple[Callable[[float, float], bool], str]] = {
     "gt": (lambda v, b: v > b, ">"),
     "ge": (lambda v, b: v >= b, ">="),
@@ -114,9 +116,18 @@ def build_latency(table: Any, path: str, base_dir: Path | None = None) -> Latenc
     kind = table.pop("dist", None)
     if kind is None:
         raise ScenarioError(_join(path, "dist"), "missing")
-    cls = DISTRIBUTIONS.get(kind) if isinstance(kind, str) else None
+    kinds = {**DISTRIBUTIONS, Trace.kind: Trace}
+    cls = kinds.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ScenarioError(_join(path, "dist"), unknown_choice(kind, DISTRIBUTIONS))
+        raise ScenarioError(_join(path, "dist"), unknown_choice(kind, kinds))
+    if cls is Trace:
+        if not _TRACE_KEYS.fullmatch(path):
+            message = (
+                "a trace is replayed at arrival times: only for a venue's latency or "
+                "order_latency, or [shared_latency]"
+            )
+            raise ScenarioError(_join(path, "dist"), message)
+        return read_trace(build(Trace, table, path, base_dir), _join(path, "file"), base_dir)
     if cls is Empirical and "file" in table:
         if "samples_ms" in table:
             raise ScenarioError(_join(path, "file"), "give samples_ms or file, not both")

@@ -4,12 +4,14 @@ order latencies, made up front.
 Drawing before the run, from streams keyed by purpose, venue and attempt (sim.model.streams), is
 what makes a run deterministic under trio's randomized scheduler and gives every strategy the
 same draws. A retry is attempt 1, 2, ...: its own streams, so allowing retries changes no
-first-race draw.
+first-race draw. Correlated slowness (`[shared_latency]`, `[regime]`: sim.model.regime) and
+replayed traces (sim.model.trace) go into the quote latencies here, so every engine, and every
+venue server over the network, sees them alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,8 +19,10 @@ import numpy as np
 
 from sim.model.arrivals import arrival_chunks, think_times
 from sim.model.errors import ScenarioError
+from sim.model.regime import RegimeChain
 from sim.model.streams import Purpose, blocked
-from venues.latency import sample_s
+from sim.model.trace import Trace, trace_s
+from venues.latency import Latency, sample_s
 from venues.venue import VenueDraws, VenueSpec
 
 if TYPE_CHECKING:
@@ -74,8 +78,19 @@ def draw_chunks(scenario: Scenario, size: int, attempts: int | None = None) -> I
     as `draw` has them."""
     n = scenario.requests
     times = arrival_chunks(scenario.arrivals, scenario.seed, n, size)
+    chains = _chains(scenario)
     for first, arrival_s in zip(range(0, n, size), times, strict=True):
-        yield _draws(scenario, attempts, first, arrival_s.size, arrival_s)
+        yield _draws(scenario, attempts, first, arrival_s.size, arrival_s, chains=chains)
+
+
+def _chains(scenario: Scenario) -> list[RegimeChain]:
+    """The regime's chains (sim.model.regime): none, one shared, or one per venue."""
+    regime = scenario.regime
+    if regime is None:
+        return []
+    if regime.shared:
+        return [RegimeChain(regime, scenario.seed, None)]
+    return [RegimeChain(regime, scenario.seed, v) for v in range(len(scenario.venues))]
 
 
 def _draws(
@@ -85,20 +100,48 @@ def _draws(
     n: int,
     arrival_s: np.ndarray | None,
     think_s: np.ndarray | None = None,
+    chains: Sequence[RegimeChain] = (),
 ) -> Draws:
     """The draws of requests first .. first + n - 1 (an open loop's `arrival_s`, or a closed
-    loop's `think_s`)."""
+    loop's `think_s`); `chains`, the regime's, read at `arrival_s`."""
     if attempts is None:
         attempts = 1 + max((s.max_retries for s in scenario.strategies), default=0)
+    shared_s = _shared_latency_s(scenario, attempts, first, n, arrival_s)
+    scales = [np.where(c.stressed(arrival_s, first), c.regime.stressed_scale, 1.0) for c in chains]
     return Draws(
         arrival_s=arrival_s,
         side=_sides(scenario.order.side, scenario.seed, first, n),
         venues=tuple(
-            _venue_draws(scenario, v, spec, attempts, first, n)
+            _venue_draws(
+                scenario, v, spec, attempts, first, n, arrival_s, shared_s, _pick(scales, v)
+            )
             for v, spec in enumerate(scenario.venues)
         ),
         think_s=think_s,
     )
+
+
+def _pick(scales: list[np.ndarray], v: int) -> np.ndarray | None:
+    """Venue `v`'s regime factors: the shared chain's, its own chain's, or none."""
+    return scales[0 if len(scales) == 1 else v] if scales else None
+
+
+def _shared_latency_s(
+    scenario: Scenario, attempts: int, first: int, n: int, arrival_s: np.ndarray | None
+) -> np.ndarray | None:
+    """`[shared_latency]`'s draws, [attempt, request]: one per race, the same for every venue
+    (keyed by attempt, as a venue's own draws are)."""
+    dist = scenario.shared_latency
+    if dist is None:
+        return None
+    seed = scenario.seed
+    if isinstance(dist, Trace):
+        return _replayed(dist, arrival_s, attempts, scenario)
+    draws = [
+        blocked(seed, Purpose.SHARED_LATENCY, (a,), n, lambda rng, k: sample_s(dist, rng, k), first)
+        for a in range(attempts)
+    ]
+    return _finite(np.stack(draws), "shared_latency", scenario)
 
 
 def _thinking(scenario: Scenario) -> np.ndarray:
@@ -112,10 +155,19 @@ def _thinking(scenario: Scenario) -> np.ndarray:
 
 
 def _venue_draws(
-    scenario: Scenario, v: int, spec: VenueSpec, attempts: int, first: int, n: int
+    scenario: Scenario,
+    v: int,
+    spec: VenueSpec,
+    attempts: int,
+    first: int,
+    n: int,
+    arrival_s: np.ndarray | None,
+    shared_s: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
 ) -> VenueDraws:
     """Venue `v`'s draws of requests first .. first + n - 1, each purpose from its own streams
-    keyed (v, attempt)."""
+    keyed (v, attempt). Its quote latency is its own draw, plus `shared_s` (every venue's, per
+    attempt and request), times `scale` (per request: the regime's factor)."""
     seed = scenario.seed
     order_latency = spec.order_latency or spec.latency
     key = f"venues[{v}]"
@@ -123,16 +175,18 @@ def _venue_draws(
     def per_attempt(purpose: Purpose, draw: Callable[[np.random.Generator, int], np.ndarray]):
         return np.stack([blocked(seed, purpose, (v, a), n, draw, first) for a in range(attempts)])
 
+    def latencies(purpose: Purpose, dist: Latency | Trace) -> np.ndarray:
+        if isinstance(dist, Trace):
+            return _replayed(dist, arrival_s, attempts, scenario)
+        return per_attempt(purpose, lambda rng, k: sample_s(dist, rng, k))
+
+    latency_s = _correlated(latencies(Purpose.QUOTE_LATENCY, spec.latency), shared_s, scale)
     return VenueDraws(
-        latency_s=_finite(
-            per_attempt(Purpose.QUOTE_LATENCY, lambda rng, k: sample_s(spec.latency, rng, k)),
-            f"{key}.latency",
-            scenario,
-        ),
+        latency_s=_finite(latency_s, f"{key}.latency", scenario),
         answers=per_attempt(Purpose.FAILURE, lambda rng, k: rng.random(k) >= spec.fail_prob),
         noise_bps=per_attempt(Purpose.QUOTE_NOISE, lambda rng, k: rng.normal(0, spec.noise_bps, k)),
         order_latency_s=_within_an_hour(
-            per_attempt(Purpose.ORDER_LATENCY, lambda rng, k: sample_s(order_latency, rng, k)),
+            latencies(Purpose.ORDER_LATENCY, order_latency),
             f"{key}.order_latency" if spec.order_latency else f"{key}.latency",
             scenario,
         ),
@@ -144,6 +198,26 @@ def _venue_draws(
             scenario,
         ),
     )
+
+
+def _correlated(
+    latency_s: np.ndarray, shared_s: np.ndarray | None, scale: np.ndarray | None
+) -> np.ndarray:
+    """A venue's own quote latencies [attempt, request], plus the shared draws, times the
+    regime's factor per request (untouched, bit for bit, without either)."""
+    if shared_s is not None:
+        latency_s = latency_s + shared_s
+    if scale is not None:
+        latency_s = latency_s * scale[None, :]
+    return latency_s
+
+
+def _replayed(trace: Trace, arrival_s: np.ndarray, attempts: int, scenario: Scenario) -> np.ndarray:
+    """A trace's measurements in force at each arrival, [attempt, request]: every attempt of a
+    request takes its arrival's (a re-race's time is known only as the run goes). Engine time
+    0 is `[scenario] start`, else the trace's first row."""
+    replayed = trace_s(trace, arrival_s, scenario.seed, scenario.start_ns())
+    return np.stack([replayed] * attempts)
 
 
 def _sides(side: str, seed: int, first: int, n: int) -> np.ndarray:

@@ -209,17 +209,18 @@ class MidPath:
 
 class _Feed:
     """A recording's rows as engine times (seconds after its origin) and mids, in order, read a
-    chunk of rows at a time. Looping, pass p shifts every row by p spans (last - first
-    timestamp): the first row of a pass lands on the instant of the last row of the one
-    before, and stands (the last row of an instant stands)."""
+    chunk of rows at a time. Looping, pass p shifts every row by p periods: the span (last -
+    first timestamp) and one mean gap between rows, so the last row stands that long before
+    the next pass begins (as a latency trace loops: sim.model.trace)."""
 
     def __init__(self, recording: Recording, loop: bool) -> None:
         self._recording = recording
-        self._span = recording.last_ns - recording.first_ns
-        self._loop = loop and self._span > 0
+        span = recording.last_ns - recording.first_ns
+        self._period = span + span // max(recording.rows - 1, 1)
+        self._loop = loop and span > 0
         self._pass = 0
         if self._loop and recording.origin_ns > recording.last_ns:  # skip whole passes
-            self._pass = (recording.origin_ns - recording.first_ns) // self._span
+            self._pass = (recording.origin_ns - recording.first_ns) // self._period
         self._rows = recording.chunks()
         self._times = self._mids = np.empty(0)
         self._done = False
@@ -246,7 +247,7 @@ class _Feed:
     def _read(self) -> None:
         """Add the next chunk of rows (on to the next pass at the end, when looping)."""
         for ns, mids in self._rows:
-            origin = self._recording.origin_ns - self._pass * self._span
+            origin = self._recording.origin_ns - self._pass * self._period
             times = (ns - origin).astype(np.float64) / 1e9
             self._times = np.concatenate((self._times, times))
             self._mids = np.concatenate((self._mids, mids))

@@ -1,7 +1,8 @@
 """Scenario files: TOML read into validated, frozen objects.
 
-A scenario has the tables `[scenario]`, `[arrivals]`, `[[venues]]` and `[[strategies]]`; every
-key is checked (sim.model.config), and any mistake is one ScenarioError naming the file and key.
+A scenario has the tables `[scenario]`, `[arrivals]`, `[[venues]]` and `[[strategies]]` (and
+optional ones: `[market]`, `[order]`, `[shared_latency]`, `[regime]`); every key is checked
+(sim.model.config), and any mistake is one ScenarioError naming the file and key.
 Bundled scenarios live in sim/scenarios/ and are loaded by name.
 """
 
@@ -18,11 +19,21 @@ from pathlib import Path
 from typing import Any
 
 from sim.model.arrivals import MAX_SPAN_S, Arrivals
-from sim.model.config import build, check, check_bounds, key_name, unknown_choice
+from sim.model.config import (
+    build,
+    build_latency,
+    check,
+    check_bounds,
+    key_name,
+    unknown_choice,
+)
 from sim.model.errors import ScenarioError
 from sim.model.market import MAX_MARKET_UPDATES, MarketSpec, MidPath
 from sim.model.recording import Recording, open_recording, parse_instant
+from sim.model.regime import Regime
+from sim.model.trace import Trace
 from strategies.registry import RESERVED, STRATEGIES, Strategy
+from venues.latency import Latency
 from venues.venue import VenueSpec
 
 # Seeds up to 2**63 - 1: numpy pads seeds of up to 128 bits before the stream key, so no two
@@ -94,11 +105,15 @@ class Scenario:
     file: str = "<scenario>"
     start: str | None = None
     recording: Recording | None = None
+    shared_latency: Latency | None = None
+    regime: Regime | None = None
 
     def __post_init__(self) -> None:
         if not _reads(self.recording, self.market, self.start_ns()):  # built or changed in Python
             recording = open_market(self.market, None, self.start)
             object.__setattr__(self, "recording", recording)
+        if self.arrivals.closed:
+            self._needs_no_arrival_times()
         rate = self.arrivals.mean_rate_per_s()
         if rate is not None:  # a closed loop's span is known only from its draws (sim.model.draws)
             self.check_span(self.requests / rate, "arrivals.rate_per_s", f"{rate:g}/s is too low")
@@ -110,6 +125,24 @@ class Scenario:
     def mid_path(self) -> MidPath:
         """The market's mid path for a run of this scenario."""
         return MidPath(self.market, self.seed, self.recording)
+
+    def _needs_no_arrival_times(self) -> None:
+        """A closed loop knows its arrival times only as it runs: nothing drawn before the
+        run may depend on them (a regime, a trace)."""
+        why = "which a closed loop knows only as it runs"
+        if self.regime is not None:
+            message = f"not for a closed loop (the regime is read at arrival times, {why})"
+            raise ScenarioError("regime", message, self.file)
+        latencies = [("shared_latency", self.shared_latency)]
+        for i, v in enumerate(self.venues):
+            latencies += [(f"venues[{i}].latency", v.latency)]
+            latencies += [(f"venues[{i}].order_latency", v.order_latency)]
+        for key, dist in latencies:
+            if isinstance(dist, Trace):
+                message = (
+                    f"a trace is not for a closed loop (it is replayed at arrival times, {why})"
+                )
+                raise ScenarioError(key, message, self.file)
 
     def check_span(self, span_s: float, key: str, why: str) -> None:
         """Refuse a run that would span `span_s` of virtual time or more: too long for engine
@@ -180,7 +213,16 @@ class Scenario:
             raise ScenarioError("--requests", f"{e.key}: {e.message}", self.file) from None
 
 
-_TABLES = ("scenario", "arrivals", "market", "order", "venues", "strategies")
+_TABLES = (
+    "scenario",
+    "arrivals",
+    "market",
+    "order",
+    "venues",
+    "strategies",
+    "shared_latency",
+    "regime",
+)
 MAX_RETRIES = 10
 
 
@@ -254,6 +296,10 @@ def parse(
             "(it names the results folder)",
         )
     venues = _venues(data.get("venues"), base_dir)
+    shared_latency = None
+    if "shared_latency" in data:
+        shared_latency = build_latency(data["shared_latency"], "shared_latency", base_dir)
+    regime = build(Regime, data["regime"], "regime") if "regime" in data else None
     strategies = _strategies(data.get("strategies"), [v.name for v in venues])
     recording = open_market(market, base_dir, header.start)
     return Scenario(
@@ -270,6 +316,8 @@ def parse(
         file=file or default_name,
         start=header.start,
         recording=recording,
+        shared_latency=shared_latency,
+        regime=regime,
     )
 
 

@@ -30,6 +30,10 @@ class Purpose(IntEnum):
     BOOTSTRAP = 8
     SERVICE = 9
     THINK = 10
+    SHARED_LATENCY = 11
+    REGIME = 12
+    SHARED_REGIME = 13
+    TRACE_BLOCK = 14
 
 
 def stream(seed: int, purpose: Purpose, *keys: int) -> np.random.Generator:

@@ -26,6 +26,8 @@ def build_scenario(
     arrivals: Table | None = None,
     market: Table | None = None,
     order: Table | None = None,
+    shared_latency: Table | None = None,
+    regime: Table | None = None,
     name: str = "t",
     **header: Any,
 ) -> Scenario:
@@ -44,6 +46,7 @@ def build_scenario(
         "strategies": strategies or [{"kind": "first_wins"}, {"kind": "best_price"}],
     }
     optional = {"arrivals": arrivals, "market": market, "order": order}
+    optional |= {"shared_latency": shared_latency, "regime": regime}
     data |= {key: table for key, table in optional.items() if table is not None}
     return parse(data, default_name=name)
 

@@ -117,10 +117,12 @@ def test_epoch_seconds_with_fractions_and_other_units(tmp_path) -> None:
 
 
 def test_looping_replays_the_recording_from_its_start(tmp_path) -> None:
-    """The span is 2 s: pass 1 starts at 2 s, where its first row stands (101.1 never shows)."""
+    """The span is 2 s and the mean gap between rows 2/3 s: the last row (101.1) stands from
+    2 s until pass 1 starts at 8/3 s, as a latency trace loops."""
     path = scenario_file(tmp_path, 'at_end = "loop"')
-    times = np.array([1.9999, 2.0, 2.4999, 2.5, 4.0, 4.5, 2000.5 + 1e-6])
-    assert mids(path, times) == [100.3, 100.0, 100.0, 100.3, 100.0, 100.3, 100.3]
+    times = np.array([1.9999, 2.0, 2.6, 2.7, 3.1, 3.2, 4.5, 4.7, 2000.5 + 1e-6])
+    expected = [100.3, 101.1, 101.1, 100.0, 100.0, 100.3, 100.3, 101.1, 100.3]
+    assert mids(path, times) == expected
 
 
 def test_start_sets_engine_time_zero(tmp_path) -> None:
