@@ -1,0 +1,67 @@
+"""Measurement files as common tools export them read as the plain CSV does.
+
+Excel's "CSV UTF-8" starts the file with a byte-order mark; R's write.csv and many loggers quote
+every field, the header's names too. A quant brings such files as they come: the recorded
+market, a latency trace and a file of values must give what the plain file gives.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from sim.model.draws import draw
+from sim.model.latency_files import read_values
+from sim.model.scenario import load
+from tests.helpers.scenarios import write_toml
+from tests.sim.test_recorded_market import TICKS, mids, scenario_file
+from tests.sim.test_trace import WIDE_A, WIDE_B, _scenario_text, _wide
+
+BOM = "\ufeff"
+
+
+def _quoted(text: str) -> str:
+    """`text` (a CSV) with every field quoted, as R's write.csv writes it."""
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(
+        csv.reader(io.StringIO(text))
+    )
+    return out.getvalue()
+
+
+def _trace_latencies(folder: Path) -> list[np.ndarray]:
+    scenario = load(write_toml(folder, "s.toml", _scenario_text(WIDE_A, WIDE_B)))
+    return [np.asarray(v.latency_s[0]) for v in draw(scenario).venues]
+
+
+def test_a_recorded_market_with_a_byte_order_mark_reads_as_without(tmp_path) -> None:
+    plain = mids(scenario_file(tmp_path, ""))
+    assert mids(scenario_file(tmp_path, "", data=BOM + TICKS)) == plain
+
+
+def test_a_trace_with_a_byte_order_mark_reads_as_without(tmp_path) -> None:
+    trace = _wide(tmp_path)
+    plain = _trace_latencies(tmp_path)
+    trace.write_text(BOM + trace.read_text(encoding="utf-8"), encoding="utf-8")
+    for got, expected in zip(_trace_latencies(tmp_path), plain, strict=True):
+        assert np.array_equal(got, expected)
+
+
+def test_a_trace_with_quoted_fields_reads_as_unquoted(tmp_path) -> None:
+    trace = _wide(tmp_path)
+    plain = _trace_latencies(tmp_path)
+    trace.write_text(_quoted(trace.read_text(encoding="utf-8")), encoding="utf-8")
+    for got, expected in zip(_trace_latencies(tmp_path), plain, strict=True):
+        assert np.array_equal(got, expected)
+
+
+def test_values_with_a_byte_order_mark_read_as_without(tmp_path) -> None:
+    lines = tmp_path / "rtt.txt"
+    lines.write_text(BOM + "0.5\n1.25\n", encoding="utf-8")
+    assert read_values(lines, "rtt.txt").tolist() == [0.5, 1.25]
+    column = tmp_path / "rtt.csv"
+    column.write_text(BOM + "rtt,venue\n0.5,a\n1.25,b\n", encoding="utf-8")
+    assert read_values(column, "rtt.csv", "rtt").tolist() == [0.5, 1.25]
