@@ -68,7 +68,7 @@ def is_histogram(path: Path) -> bool:
     distribution: its first line that is not a comment is a legend, an interval or an .hgrm
     header. (False if it cannot be read: reading it says why.)"""
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             for line in f:
                 line = line.strip()
                 if line and not line.startswith("#"):
@@ -129,7 +129,7 @@ def read_values(path: Path, shown: str, column: str | None = None) -> np.ndarray
 
 def _text(path: Path, shown: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # -sig: a BOM (Excel)
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise FileError(f"cannot read {shown}: {reason}") from None

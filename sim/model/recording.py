@@ -232,7 +232,7 @@ def _raw(path: Path, file: str, key: str) -> Iterator[tuple[np.ndarray, dict[str
         yield from _raw_parquet(path, file, key)
         return
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a BOM (Excel)
             reader = csv.reader(f)
             header = next(reader, None)
             if not header:

@@ -24,6 +24,7 @@ same blocks, so their correlation survives, and the run may be longer than the t
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import math
 import warnings
@@ -155,12 +156,12 @@ def _csv_columns(path: Path, trace: Trace, key: str) -> dict[str, np.ndarray]:
     """The columns `trace` needs, read by numpy's C parser in one pass: timestamps as text or
     numbers (decided by the first row), the venue as text, latencies as floats."""
     file = trace.file
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # -sig: a BOM (Excel)
         try:
             header_line, first_line = f.readline(), f.readline()
         except UnicodeDecodeError as e:
             raise ScenarioError(key, f"{file}: not UTF-8 text ({e.reason})") from None
-    header = [name.strip() for name in header_line.strip().split(",")] if header_line else []
+    header = [name.strip() for name in _fields(header_line)]
     if not header_line.strip():
         raise ScenarioError(key, f"{file} is empty (expected a header row: timestamp, ...)")
     _missing(header, trace, file, key)
@@ -181,13 +182,19 @@ def _csv_columns(path: Path, trace: Trace, key: str) -> dict[str, np.ndarray]:
                 usecols=[header.index(name) for name in wanted],
                 dtype=dtype,
                 encoding="utf-8",
+                quotechar='"',  # R's write.csv and many loggers quote every field
             )
     except (ValueError, UnicodeDecodeError) as e:
         raise ScenarioError(key, _first_bad_row(path, header, trace, e)) from None
     columns = {name: rows[name] for name in wanted}
-    numeric = _is_number(first_line.split(",")[header.index(TIMESTAMP)])
+    numeric = _is_number(_fields(first_line)[header.index(TIMESTAMP)])
     columns[TIMESTAMP] = _epoch_ns(columns[TIMESTAMP], numeric, trace, key)
     return columns
+
+
+def _fields(line: str) -> list[str]:
+    """The fields of one CSV line, quotes removed."""
+    return next(csv.reader([line]), [])
 
 
 def _is_number(text: str) -> bool:
@@ -205,7 +212,7 @@ def _first_bad_row(path: Path, header: list[str], trace: Trace, error: Exception
         for number, line in enumerate(f, 1):
             if number == 1 or not line.strip():
                 continue
-            fields = line.rstrip("\r\n").split(",")
+            fields = _fields(line)
             if len(fields) != len(header):
                 return f"{file} row {number}: {len(fields)} fields, the header has {len(header)}"
             for name in wanted:
