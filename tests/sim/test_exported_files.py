@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.cli.main import main
 from sim.model.draws import draw
 from sim.model.latency_files import read_values
 from sim.model.scenario import load
+from tests.helpers.cli_checks import one_error_line
 from tests.helpers.scenarios import write_toml
 from tests.sim.test_recorded_market import TICKS, mids, scenario_file
 from tests.sim.test_trace import WIDE_A, WIDE_B, _scenario_text, _wide
@@ -65,3 +67,26 @@ def test_values_with_a_byte_order_mark_read_as_without(tmp_path) -> None:
     column = tmp_path / "rtt.csv"
     column.write_text(BOM + "rtt,venue\n0.5,a\n1.25,b\n", encoding="utf-8")
     assert read_values(column, "rtt.csv", "rtt").tolist() == [0.5, 1.25]
+
+
+# Epoch milliseconds (the commonest export) read with the default time_unit = "s" would be the
+# year 56,000: past what int64 nanoseconds hold. They must not wrap around into a recording
+# stretched a thousand times, but fail on the first row, naming time_unit.
+EPOCH_MS = "1709303400123,99.9,100.1,1.5\n1709303400456,100.0,100.2,2.5\n"
+
+
+def test_a_recorded_markets_epoch_numbers_too_large_for_their_unit_are_one_line(
+    tmp_path, capsys
+) -> None:
+    path = scenario_file(tmp_path, "", data="timestamp,bid,ask,x\n" + EPOCH_MS)
+    line = one_error_line(capsys, main(["run", str(path), "--quiet"]))
+    assert "ticks.csv row 2 column timestamp: '1709303400123'" in line, line
+    assert "time_unit" in line, line
+
+
+def test_a_traces_epoch_numbers_too_large_for_their_unit_are_one_line(tmp_path, capsys) -> None:
+    (tmp_path / "trace.csv").write_text("timestamp,x,y,a\n" + EPOCH_MS, encoding="utf-8")
+    path = write_toml(tmp_path, "s.toml", _scenario_text(WIDE_A, WIDE_A))
+    line = one_error_line(capsys, main(["run", str(path), "--quiet"]))
+    assert "trace.csv row 2, column 'timestamp': '1709303400123'" in line, line
+    assert "time_unit" in line, line
