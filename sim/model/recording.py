@@ -108,8 +108,11 @@ def _checked(
             ns = np.array([_one_ns(s, epoch, time_unit) for s in stamps.tolist()], np.int64)
             bad = int(np.argmax(ns == _BAD))
             kind = f"an epoch number ({time_unit})" if epoch else "an ISO-8601 time"
+            what = f"is not {kind}"
+            if epoch and math.isfinite(_float(str(stamps[bad]))):
+                what = f"is past the year 2262 in time_unit = {time_unit!r} (ms, us or ns?)"
             raise ScenarioError(
-                key, f"{where} {rows[bad]} column timestamp: {str(stamps[bad])!r} is not {kind}"
+                key, f"{where} {rows[bad]} column timestamp: {str(stamps[bad])!r} {what}"
             )
         if "mid" in columns:
             mid = _prices(columns["mid"], "mid", rows, file, key)
@@ -171,10 +174,14 @@ def _one_ns(text: str, epoch: bool, time_unit: str) -> int:
 
 def _epoch_ns(text: np.ndarray, unit_ns: int) -> np.ndarray | None:
     """Epoch numbers in units of `unit_ns` nanoseconds as int64 ns (exact for integers; a
-    fraction is rounded to the nanosecond), or None if one is not a plain number."""
+    fraction is rounded to the nanosecond), or None if one is not a plain number or is past
+    what int64 ns hold (the year 2262: epoch ms read as seconds would wrap around)."""
     whole, dot, fraction = np.strings.partition(np.strings.strip(text), ".")
     try:
-        ns = whole.astype(np.int64) * unit_ns
+        seconds = whole.astype(np.int64)
+        if (np.abs(seconds) >= np.iinfo(np.int64).max // unit_ns).any():
+            return None
+        ns = seconds * unit_ns
         if (dot == "").all():
             return ns
         digits = np.where(fraction == "", "0", fraction)

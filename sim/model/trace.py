@@ -277,7 +277,7 @@ def _parquet_columns(path: Path, trace: Trace, key: str) -> dict[str, np.ndarray
     if pa.types.is_timestamp(table.column(TIMESTAMP).type):
         return columns
     if times.dtype.kind in "iu":
-        columns[TIMESTAMP] = times.astype(np.int64) * UNITS_NS[trace.time_unit]
+        columns[TIMESTAMP] = _whole_ns(times.astype(np.int64), trace, key)
     elif times.dtype.kind == "f":
         columns[TIMESTAMP] = _scaled_ns(times, trace, key)
     else:
@@ -293,9 +293,10 @@ def _epoch_ns(times: np.ndarray, numeric: bool, trace: Trace, key: str) -> np.nd
         if not numeric:
             return _iso_ns(times)
         try:
-            return times.astype(np.int64) * UNITS_NS[trace.time_unit]
+            whole = times.astype(np.int64)
         except (ValueError, OverflowError):  # fractions
             return _scaled_ns(times.astype(np.float64), trace, key)
+        return _whole_ns(whole, trace, key)
     except ValueError:
         parse = _is_number if numeric else _is_iso
         bad = next(i for i, t in enumerate(times) if not parse(t.decode(errors="replace").strip()))
@@ -305,13 +306,31 @@ def _epoch_ns(times: np.ndarray, numeric: bool, trace: Trace, key: str) -> np.nd
         raise ScenarioError(key, message) from None
 
 
+def _whole_ns(whole: np.ndarray, trace: Trace, key: str) -> np.ndarray:
+    """Whole epoch numbers in `time_unit` as ns; past what int64 ns hold (epoch ms read as
+    seconds) they would wrap around: a ScenarioError names the first such row."""
+    unit = UNITS_NS[trace.time_unit]
+    past = np.flatnonzero(np.abs(whole) >= np.iinfo(np.int64).max // unit)
+    if past.size:
+        text = str(int(whole[past[0]]))
+        message = f"{trace.file} row {past[0] + 2}, column 'timestamp': {text!r}"
+        raise ScenarioError(key, f"{message} {_past(trace.time_unit)}")
+    return whole * unit
+
+
+def _past(time_unit: str) -> str:
+    """What is wrong with an epoch number past int64 ns (the year 2262) in `time_unit`."""
+    return f"is past the year 2262 in time_unit = {time_unit!r} (ms, us or ns?)"
+
+
 def _scaled_ns(times: np.ndarray, trace: Trace, key: str) -> np.ndarray:
     """Epoch numbers (floats) in `time_unit` as whole ns."""
     scaled = times * float(UNITS_NS[trace.time_unit])
     finite = np.isfinite(scaled) & (np.abs(scaled) < 2.0**63)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
-        message = f"{trace.file} row {bad + 2}, column 'timestamp': {times[bad]:g} is out of range"
+        what = _past(trace.time_unit) if np.isfinite(times[bad]) else "is not a finite number"
+        message = f"{trace.file} row {bad + 2}, column 'timestamp': {times[bad]:g} {what}"
         raise ScenarioError(key, message)
     return np.rint(scaled).astype(np.int64)
 
