@@ -90,3 +90,12 @@ def test_a_traces_epoch_numbers_too_large_for_their_unit_are_one_line(tmp_path, 
     line = one_error_line(capsys, main(["run", str(path), "--quiet"]))
     assert "trace.csv row 2, column 'timestamp': '1709303400123'" in line, line
     assert "time_unit" in line, line
+
+
+def test_a_traces_timestamp_column_is_named_in_any_case_as_a_recordings_is(tmp_path) -> None:
+    trace = _wide(tmp_path)
+    plain = _trace_latencies(tmp_path)
+    text = trace.read_text(encoding="utf-8")
+    trace.write_text(text.replace("timestamp", "Timestamp", 1), encoding="utf-8")
+    for got, expected in zip(_trace_latencies(tmp_path), plain, strict=True):
+        assert np.array_equal(got, expected)
