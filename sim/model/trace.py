@@ -161,7 +161,7 @@ def _csv_columns(path: Path, trace: Trace, key: str) -> dict[str, np.ndarray]:
             header_line, first_line = f.readline(), f.readline()
         except UnicodeDecodeError as e:
             raise ScenarioError(key, f"{file}: not UTF-8 text ({e.reason})") from None
-    header = [name.strip() for name in _fields(header_line)]
+    header = [_name(name) for name in _fields(header_line)]
     if not header_line.strip():
         raise ScenarioError(key, f"{file} is empty (expected a header row: timestamp, ...)")
     _missing(header, trace, file, key)
@@ -190,6 +190,13 @@ def _csv_columns(path: Path, trace: Trace, key: str) -> dict[str, np.ndarray]:
     numeric = _is_number(_fields(first_line)[header.index(TIMESTAMP)])
     columns[TIMESTAMP] = _epoch_ns(columns[TIMESTAMP], numeric, trace, key)
     return columns
+
+
+def _name(header: str) -> str:
+    """A column's name as we look it up: `timestamp` and `venue` in any case (as a recorded
+    market's columns), a latency column as written."""
+    name = header.strip()
+    return name.lower() if name.lower() in (TIMESTAMP, "venue") else name
 
 
 def _fields(line: str) -> list[str]:
@@ -254,6 +261,7 @@ def _parquet_columns(path: Path, trace: Trace, key: str) -> dict[str, np.ndarray
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
         raise ScenarioError(key, f"{trace.file}: not a Parquet file ({e})") from None
+    table = table.rename_columns([_name(name) for name in table.column_names])
     _missing(table.column_names, trace, trace.file, key)
     if table.num_rows == 0:
         raise ScenarioError(key, f"{trace.file} holds no rows")
