@@ -12,13 +12,15 @@ import io
 from pathlib import Path
 
 import numpy as np
+from hdrh.histogram import HdrHistogram
 
 from sim.cli.main import main
 from sim.model.draws import draw
-from sim.model.latency_files import read_values
+from sim.model.latency_files import read_histogram, read_values
 from sim.model.scenario import load
 from tests.helpers.cli_checks import one_error_line
 from tests.helpers.scenarios import write_toml
+from tests.sim.test_latency_files import JAVA_HEADER
 from tests.sim.test_recorded_market import TICKS, mids, scenario_file
 from tests.sim.test_trace import WIDE_A, WIDE_B, _scenario_text, _wide
 
@@ -99,3 +101,39 @@ def test_a_traces_timestamp_column_is_named_in_any_case_as_a_recordings_is(tmp_p
     trace.write_text(text.replace("timestamp", "Timestamp", 1), encoding="utf-8")
     for got, expected in zip(_trace_latencies(tmp_path), plain, strict=True):
         assert np.array_equal(got, expected)
+
+
+def _buckets_of(histogram: HdrHistogram) -> set[tuple[float, float, int]]:
+    """(lowest, highest equivalent value, count) of each recorded bucket, by hdrh's iterator."""
+    return {
+        (
+            float(histogram.get_lowest_equivalent_value(it.value_iterated_to)),
+            float(it.value_iterated_to),
+            it.count_at_value_iterated_to,
+        )
+        for it in histogram.get_recorded_iterator()
+    }
+
+
+def test_a_log_mixing_precisions_and_an_empty_interval_reads_bucket_for_bucket(tmp_path) -> None:
+    """Java's writer logs each interval as its histogram was made: 2 or 3 significant digits,
+    a lowest discernible value of 1 us, or nothing recorded at all. Each keeps its buckets."""
+    rng = np.random.default_rng(9)
+    made = [(1, 3), (1, 2), (1000, 3), (1, 3)]  # (lowest discernible ns, digits)
+    histograms, lines = [], [JAVA_HEADER]
+    for k, (lowest, digits) in enumerate(made):
+        histogram = HdrHistogram(lowest, 3_600_000_000_000, digits)
+        if k < 3:  # the last interval is empty
+            for value in rng.lognormal(np.log(2e5 * (k + 1)), 0.5, 2000).astype(np.int64):
+                histogram.record_value(int(value))
+        histograms.append(histogram)
+        lines.append(f"{k:.3f},1.000,0.0,{histogram.encode().decode('ascii')}\n")
+    (tmp_path / "mixed.hlog").write_text("".join(lines), encoding="utf-8")
+    got = read_histogram(tmp_path / "mixed.hlog", "mixed.hlog")
+    want: dict[tuple[float, float], int] = {}
+    for histogram in histograms:
+        for low, high, count in _buckets_of(histogram):
+            want[low, high] = want.get((low, high), 0) + count
+    rows = zip(got.low.tolist(), got.high.tolist(), got.counts.tolist(), strict=True)
+    assert {(low, high): count for low, high, count in rows} == want
+    assert got.counts.sum() == 6000
