@@ -7,7 +7,8 @@ equivalent values and its count, in the unit the file was recorded in.
 - An interval log (`.hlog`: the Java library's HistogramLogWriter and the tools built on it,
   the Python port's, quoterace's own `latency.hlog`) is comment lines (`#[StartTime: ...]`,
   `#[BaseTime: ...]`), a legend line and one line per interval, `[Tag=T,]start,length,max,
-  HISTFAAA...`. Every interval (or every interval of one tag) is added up; hdrh decodes each
+  HISTFAAA...`. Every untagged interval (or every interval of one tag) is added up, as Java's
+  HistogramLogProcessor reads a log, so that series never mix unasked; hdrh decodes each
   compressed histogram, and a bucket spans its lowest to its highest equivalent value.
 - A percentile distribution (`.hgrm`, HdrHistogram's outputPercentileDistribution, in columns or
   as CSV) lists values with the running count at or below each: a bucket runs from one listed
@@ -80,7 +81,7 @@ def is_histogram(path: Path) -> bool:
 
 def read_histogram(path: Path, shown: str, tag: str | None = None) -> Buckets:
     """The buckets of the HdrHistogram file at `path` (`shown` names it in errors): an interval
-    log, all its intervals (or those of `tag`) added up, or a percentile distribution."""
+    log, its untagged intervals (or those of `tag`) added up, or a percentile distribution."""
     text = _text(path, shown)
     if not text.strip():
         raise FileError(f"{shown}: is empty")
@@ -155,7 +156,8 @@ def _is_interval_start(line: str) -> bool:
 
 
 def _interval_log(text: str, shown: str, tag: str | None) -> Buckets:
-    """Every interval of the log (or of `tag`) added up: each configuration of histogram
+    """Every untagged interval of the log (or every one of `tag`) added up, as Java's
+    HistogramLogProcessor reads a log: each configuration of histogram
     (lowest and highest trackable values, precision) keeps its own counts array."""
     totals: dict[tuple[int, int, int], tuple[HdrHistogram, np.ndarray]] = {}
     tags: dict[str | None, int] = {}
@@ -167,7 +169,7 @@ def _interval_log(text: str, shown: str, tag: str | None) -> Buckets:
         if line.startswith("Tag="):
             line_tag, _, line = line[4:].partition(",")
         tags[line_tag] = tags.get(line_tag, 0) + 1
-        if tag is not None and line_tag != tag:
+        if line_tag != tag:  # no tag: the untagged intervals, as HistogramLogProcessor reads
             continue
         histogram = _decode(line, shown, number)
         key = (
@@ -182,9 +184,11 @@ def _interval_log(text: str, shown: str, tag: str | None) -> Buckets:
             totals[key] = (histogram, counts)
     if not tags:
         raise FileError(f"{shown}: an interval log with no intervals")
-    if tag is not None and tag not in tags:
+    if tag not in tags:
         named = sorted(t for t in tags if t is not None)
         has = f"its tags: {', '.join(named)}" if named else "its intervals have no tags"
+        if tag is None:
+            raise FileError(f"{shown}: no untagged intervals ({has}): pick one with tag")
         raise FileError(f"{shown}: no intervals tagged {tag!r} ({has})")
     parts = [_bucket_ranges(h, counts) for h, counts in totals.values()]
     buckets = _merged(*(np.concatenate(p) for p in zip(*parts, strict=True)))

@@ -138,8 +138,8 @@ def test_command_fits_hdrhistogram_bucket_midpoints(
     assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     capsys.readouterr()
     log = tmp_path / "r" / "latency.hlog"
-    lines = _run(capsys, str(log), "--unit", "ns", "--dist", "gamma")
-    buckets = read_histogram(log, "latency.hlog")
+    lines = _run(capsys, str(log), "--unit", "ns", "--dist", "gamma", "--tag", "first_wins")
+    buckets = read_histogram(log, "latency.hlog", "first_wins")
     assert lines[-1] == fit("gamma", buckets.midpoints() / 1e6, buckets.counts).toml()
     assert lines[0].endswith("5,000 values, ranked by AIC (lower is better)")
 

@@ -103,8 +103,8 @@ def _binomial_band(counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_java_log_reads_bucket_for_bucket(tmp_path: Path) -> None:
     by_tag = _java_log(tmp_path / "java.hlog")
-    every = [h for hs in by_tag.values() for h in hs]
-    _assert_same(read_histogram(tmp_path / "java.hlog", "java.hlog"), _expected(every))
+    # no tag: the untagged intervals only, as Java's HistogramLogProcessor reads a log
+    _assert_same(read_histogram(tmp_path / "java.hlog", "java.hlog"), _expected(by_tag[None]))
     _assert_same(read_histogram(tmp_path / "java.hlog", "java.hlog", "A"), _expected(by_tag["A"]))
     b = read_histogram(tmp_path / "java.hlog", "java.hlog", "B")
     assert b.counts.sum() == 20_000
@@ -120,13 +120,13 @@ def test_draws_reproduce_the_log_bucket_for_bucket(tmp_path: Path) -> None:
     low, high = _binomial_band(counts, N)
     assert ((got >= low) & (got <= high)).all()
     # Power: the same check rejects a sampler that ignores one interval (the first untagged one).
-    wrong = _expected([h for hs in by_tag.values() for h in hs][1:])
+    wrong = _expected(by_tag[None][1:])
     wrong_counts = np.zeros(counts.size)
     wrong_counts[np.searchsorted(dist.high_ms, wrong.high / 1e6)] = wrong.counts
     wrong_low, wrong_high = _binomial_band(wrong_counts + 1e-12, N)
     assert not ((got >= wrong_low) & (got <= wrong_high)).all()
     recorded = HdrHistogram(1, 3_600_000_000_000, 3)
-    for h in (h for hs in by_tag.values() for h in hs):
+    for h in by_tag[None]:
         recorded.add(h)
     _assert_percentiles_in_buckets(draws, recorded)
 
@@ -247,7 +247,9 @@ def test_quoterace_own_log_round_trips(tmp_path: Path, capsys: pytest.CaptureFix
         tmp_path / "two" / "requests.csv", delimiter=",", skiprows=1, usecols=4
     )
     dist = build_latency(
-        {"dist": "hdrhistogram", "file": "one/latency.hlog", "unit": "ns"}, "l", tmp_path
+        {"dist": "hdrhistogram", "file": "one/latency.hlog", "unit": "ns", "tag": "first_wins"},
+        "l",
+        tmp_path,
     )
     got = _bucket_counts(np.rint(replayed_ms * 1e6) / 1e6, dist)
     low, high = _binomial_band(np.asarray(dist.counts), replayed_ms.size)
@@ -278,7 +280,8 @@ def _validate(tmp_path: Path, capsys: pytest.CaptureFixture[str], latency: str) 
         ("", "", "x.hlog: is empty"),
         (JAVA_HEADER, "", "x.hlog: an interval log with no intervals"),
         ("TAGGED", ', tag = "C"', "x.hlog: no intervals tagged 'C' (its tags: A)"),
-        ("TAGGED", "", None),  # valid: the check below names what the unit must be
+        ("TAGGED", "", "x.hlog: no untagged intervals (its tags: A): pick one with tag"),
+        ("TAGGED", ', tag = "A"', None),  # valid: the check below names what the unit must be
         (
             JAVA_HEADER + "0.1,1.0,2.0,HISTnotbase64!\n",
             "",
@@ -313,7 +316,8 @@ def test_bad_files(
         content = f"{JAVA_HEADER}Tag=A,0.1,1.0,0.0,{payload}\n"
     (tmp_path / "x.hlog").write_text(content)
     if fragment is None:
-        line = _validate(tmp_path, capsys, '{ dist = "hdrhistogram", file = "x.hlog" }')
+        latency = f'{{ dist = "hdrhistogram", file = "x.hlog"{extra} }}'
+        line = _validate(tmp_path, capsys, latency)
         assert line.endswith("venues[0].latency.unit: missing (the file's unit: ns, us, ms, s)")
         return
     line = _validate(
