@@ -296,7 +296,8 @@ def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
     3000 requests make 24 blocks, and the results are still trio's."""
     monkeypatch.setattr(fast, "BLOCK", 128)
     scenario = load("default").with_overrides(requests=3000)
-    assert len(fast.Prepared(draw(scenario), MidPath(scenario.market, 1)).blocks) == 24
+    prepared = fast.Prepared(draw(scenario), MidPath(scenario.market, 1), scenario.venues)
+    assert len(prepared.blocks) == 24
     agree(scenario)
 
 
