@@ -86,9 +86,9 @@ class MidPath:
     Chunk k is kept as lists (update times, mids after each update; bisect on a list is several
     times faster than numpy's search for one value) with the mid it starts from, and with
     `touch` (a recording of bids and asks) the bids and asks after each update with those it
-    starts from; a query
-    generates every chunk up to its own, then searches that one. A run that only looks forward
-    from some time on can `forget_before` it, so that the path in memory stays short.
+    starts from; a query generates every chunk up to its own, then searches that one. A run
+    that only looks forward from some time on can `forget_before` it, so that the path in
+    memory stays short.
     """
 
     def __init__(
