@@ -13,6 +13,7 @@ import pytest
 import sim
 from sim.cli.main import main
 from sim.model.scenario import load
+from sim.network.run import Network
 from sim.report.atomic import summary_json
 from tests.helpers.cli_checks import one_error_line
 from tests.helpers.scenarios import write_toml
@@ -99,6 +100,20 @@ def test_skew_noise_and_depth_price_from_the_touch(tmp_path) -> None:
     assert summary_json(sim.summary(path, engine="trio") | {"engine": "-"}) == summary_json(
         sim.summary(path, engine="fast") | {"engine": "-"}
     )
+
+
+def test_a_venue_server_quotes_the_recorded_touch(tmp_path) -> None:
+    """Over FIX on the wall clock (the venue in its own process): one recorded row, so every
+    buy fills at its ask and every sell at its bid, whenever the venue prices."""
+    data = "timestamp,bid,ask\n0,99.5,100.5\n"
+    path = scenario_file(tmp_path, "recorded_spread = true", data=data)
+    path.write_text(path.read_text().replace("requests = 600", "requests = 20"))
+    result = sim.run(path, network=Network())
+    records = result.strategies["first_wins"].records
+    side = result.draws.side.astype(float)
+    assert result.summary["transport"] == "fix-tcp" and (side > 0).any() and (side < 0).any()
+    assert records.fill_price.tolist() == np.where(side > 0, 100.5, 99.5).tolist()
+    assert result.strategies["first_wins"].oracle.tolist() == records.fill_price.tolist()
 
 
 @pytest.mark.parametrize(
