@@ -27,6 +27,11 @@ class Mids(Protocol):
         """(venue x request) the mid each quote was priced at, for quotes asked at the request
         and arriving by `until` after it (the others: any value, never looked at)."""
 
+    def priced(self, until: float) -> np.ndarray:
+        """`quoted`, but what each quote was priced from: for a venue quoting the recorded
+        spread, the recorded touch on the request's side (the ask for a buy, the bid for a
+        sell) rather than the mid."""
+
     def seen(self) -> np.ndarray:
         """(request,) the mid the client saw when it sent each request."""
 
@@ -38,7 +43,8 @@ class QuoteArrays:
     asked `s` later answers `s + latency` after it) and `answers[v, i]` whether it ever does.
     The quote is for `size[i]` on `side[i]` (+1.0 buy, -1.0 sell): venue v quotes
     `available[v, i]` of it at a full spread of `spread[v, i]`, plus its `skew[v, 0]` and the
-    drawn `noise[v, i]`, priced at the mid halfway through its latency (`mids`)."""
+    drawn `noise[v, i]`, priced at the mid halfway through its latency (`mids`; or at the
+    recorded touch then, for a venue quoting the recorded spread)."""
 
     latency: np.ndarray
     answers: np.ndarray
@@ -73,8 +79,8 @@ class QuoteArrays:
     def prices(self, until: float) -> np.ndarray:
         """(venue x request) the price of each quote arriving by `until` (the others: any
         value), as the venue prices it (venues.pricing.quote_price)."""
-        mid = self.mids.quoted(until)
-        return quote_price(mid, self.side, self.spread, self.skew, self.noise)
+        base = self.mids.priced(until)
+        return quote_price(base, self.side, self.spread, self.skew, self.noise)
 
 
 @dataclass(frozen=True)

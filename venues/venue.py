@@ -32,6 +32,11 @@ class VenueSpec:
     shift per quote. Quotes are valid for `quote_ttl_ms` (forever when absent). An order's round
     trip is drawn from `order_latency` (default: the same distribution as `latency`).
 
+    With `recorded_spread`, the venue quotes a recorded market's touch instead of a spread
+    around the mid: the recorded ask to a buyer, the bid to a seller, then its skew and noise
+    in bps of that price; its `depth` levels (if any) widen beyond the touch, a level's
+    `spread_bps` counted on top of the recorded spread (0: the recorded top of book).
+
     With `service`, each request also takes a drawn service time at the venue, on one of
     `capacity` servers (as many as needed when absent), first come first served; the queue wait
     and the service add to the quote's latency, and the quote is priced when service ends. With
@@ -52,10 +57,13 @@ class VenueSpec:
     service: Latency | None = None
     capacity: int | None = field(default=None, metadata={"ge": 1})
     cancel_propagation: bool = False
+    recorded_spread: bool = False
 
     def __post_init__(self) -> None:
         if self.depth and self.spread_bps is not None:
             raise ValueError("depth: give spread_bps or depth, not both")
+        if self.recorded_spread and self.spread_bps is not None:
+            raise ValueError("recorded_spread: give spread_bps or recorded_spread, not both")
         if self.service is None and self.capacity is not None:
             raise ValueError("service: missing (capacity needs the time each request takes)")
         if self.service is None and self.cancel_propagation:
@@ -89,8 +97,9 @@ class Venue:
 
     The draws are made before the run from streams keyed by venue, attempt and request, so that
     every strategy meets the same venue (common random numbers) and no draw depends on trio's
-    scheduling order. `mid(t)` is the market's mid at engine time t. `requests` counts the
-    quote requests received; `servers` is its queue (None for a venue without `service`).
+    scheduling order. `mid(t)` is the market's mid at engine time t, and `touch(t, side)` the
+    recorded ask (side > 0) or bid there, for a venue with `recorded_spread`. `requests` counts
+    the quote requests received; `servers` is its queue (None for a venue without `service`).
     """
 
     __slots__ = (
@@ -100,6 +109,7 @@ class Venue:
         "_ladder",
         "_mid",
         "_spec",
+        "_touch",
         "_ttl_ns",
         "_ttl_s",
         "_walks",
@@ -115,12 +125,16 @@ class Venue:
         spec: VenueSpec,
         draws: VenueDraws,
         mid: Callable[[float], float],
+        touch: Callable[[float, float], float] | None = None,
     ) -> None:
+        if spec.recorded_spread and touch is None:
+            raise ValueError(f"venue {spec.name}: recorded_spread needs the market's touch")
         self.index = index
         self.name = spec.name
         self._spec = spec
         self._draws = draws
         self._mid = mid
+        self._touch = touch if spec.recorded_spread else None
         self._ladder = Ladder(spec.depth)
         self._walks: dict[float, tuple[float, float]] = {}  # order size -> (spread, available)
         self._ttl_s = math.inf if spec.quote_ttl_ms is None else spec.quote_ttl_ms * 1e-3
@@ -186,7 +200,9 @@ class Venue:
         it was sent."""
         spread, available = self._walks.get(request.size) or self._walk(request.size)
         noise = self._draws.noise_bps[request.attempt][request.index]
-        price = quote_price(self._mid(priced_at), request.side, spread, self._spec.skew_bps, noise)
+        touch, side = self._touch, request.side
+        base = self._mid(priced_at) if touch is None else touch(priced_at, side)
+        price = quote_price(base, side, spread, self._spec.skew_bps, noise)
         return Quote(
             request.index,
             self.index,

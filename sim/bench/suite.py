@@ -117,7 +117,7 @@ def _fast(requests: int, rounds: int) -> dict[str, Any]:
     mid = scenario.mid_path()
 
     def both() -> None:
-        prepared = Prepared(draws, mid)
+        prepared = Prepared(draws, mid, scenario.venues)
         for entry in scenario.strategies:
             records = fast_records(scenario, entry, draws, mid, prepared)
             latency_histogram(records.decision_s)

@@ -73,14 +73,25 @@ def unsupported(scenario) -> str | None:
     return None
 
 
+def _recorded(venues: tuple[VenueSpec, ...]) -> np.ndarray | None:
+    """(venue,) which venues quote the recorded spread; None when none does."""
+    recorded = np.array([v.recorded_spread for v in venues], dtype=bool)
+    return recorded if recorded.any() else None
+
+
 class _Block:
     """One block's draws for one attempt, (venue x request) arrays, and the mids its quotes
-    were priced at (looked up on first use: strategies.arrays.Mids)."""
+    were priced at (looked up on first use: strategies.arrays.Mids); `recorded`: which venues
+    price from the recorded touch instead (None: none)."""
 
-    def __init__(self, t0, side, latency, answers, noise, order_latency, mid: MidPath) -> None:
+    def __init__(
+        self, t0, side, latency, answers, noise, order_latency, mid: MidPath, recorded
+    ) -> None:
         self.t0, self.side, self.latency, self.answers = t0, side, latency, answers
         self.noise, self.order_latency, self.mid = noise, order_latency, mid
+        self.recorded = recorded
         self._quoted: tuple[float, np.ndarray] | None = None  # (until, mids)
+        self._priced: tuple[float, np.ndarray] | None = None  # (until, mids or touches)
 
     def quoted(self, until: float) -> np.ndarray:
         """mid(t0 + latency / 2) for every venue and request whose quote comes by `until`
@@ -91,8 +102,29 @@ class _Block:
             self._quoted = until, self.mid.at(self.t0[None, :] + 0.5 * latency)
         return self._quoted[1]
 
+    def priced(self, until: float) -> np.ndarray:
+        """`quoted`, with the recorded touch on each request's side in the rows of venues
+        that quote the recorded spread (priced at the same instants)."""
+        mids = self.quoted(until)
+        if self.recorded is None:
+            return mids
+        cap = self._quoted[0]  # the instants `quoted` looked up
+        if self._priced is None or self._priced[0] != cap:
+            latency = self.latency[self.recorded]
+            t = self.t0[None, :] + 0.5 * np.where(latency <= cap, latency, 0.0)
+            priced = mids.copy()
+            priced[self.recorded] = self.mid.touch_at(t, self.side[None, :])
+            self._priced = cap, priced
+        return self._priced[1]
+
     def seen(self) -> np.ndarray:
         return self.mid.at(self.t0)
+
+    def touch_of(self, venue: np.ndarray, requests: np.ndarray, sent: np.ndarray) -> np.ndarray:
+        """The recorded touch the quote of venue `venue[i]` for request `requests[i]`, asked
+        `sent[i]` after it, was priced from: at the instant `quoted_mid_of` looks up."""
+        t = (self.t0[requests] + sent) + 0.5 * self.latency[venue, requests]
+        return self.mid.touch_at(t, self.side[requests])
 
     def quoted_mid_of(self, venue: np.ndarray, requests: np.ndarray, sent: np.ndarray):
         """The same for the quote of venue `venue[i]` for request `requests[i]`, asked
@@ -116,9 +148,10 @@ def _bounds(n: int) -> list[tuple[int, int]]:
 
 class Prepared:
     """What every strategy of a run shares: the first attempt's draws as blocks of requests
-    (and the mids their quotes are priced at, looked up on first use)."""
+    (and the mids their quotes are priced at, looked up on first use), for `venues`."""
 
-    def __init__(self, draws: Draws, mid: MidPath) -> None:
+    def __init__(self, draws: Draws, mid: MidPath, venues: tuple[VenueSpec, ...]) -> None:
+        self.recorded = _recorded(venues)
         latency = np.stack(draws.latency_s)
         order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
         answers = np.stack(draws.answers)
@@ -133,12 +166,13 @@ class Prepared:
                 noise[:, a:b],
                 order_latency[:, a:b],
                 mid,
+                self.recorded,
             )
             for a, b in _bounds(draws.requests)
         ]
 
 
-def _retry_blocks(draws: Draws, attempt: int, rows, start, side, mid) -> list[_Block]:
+def _retry_blocks(draws: Draws, attempt: int, rows, start, side, mid, recorded) -> list[_Block]:
     """Blocks of the requests `rows` racing again, from `start`, on their attempt's draws."""
 
     def stacked(field: str) -> np.ndarray:
@@ -146,7 +180,7 @@ def _retry_blocks(draws: Draws, attempt: int, rows, start, side, mid) -> list[_B
 
     arrays = [stacked(f) for f in ("latency_s", "answers", "noise_bps", "order_latency_s")]
     return [
-        _Block(start[a:b], side[a:b], *(x[:, a:b] for x in arrays), mid)
+        _Block(start[a:b], side[a:b], *(x[:, a:b] for x in arrays), mid, recorded)
         for a, b in _bounds(rows.size)
     ]
 
@@ -237,7 +271,12 @@ def _orders(
     quoted_mid = np.full(venue.shape, np.nan)
     quoted_mid[has] = block.quoted_mid_of(pick[has], requests[has], sent[has])
     noise = block.noise[pick, requests]
-    price = quote_price(quoted_mid, block.side, spread[pick, requests], c.skew[pick], noise)
+    base = quoted_mid  # a venue quoting the recorded spread prices from the touch
+    if block.recorded is not None:
+        touched = has & block.recorded[pick]
+        base = quoted_mid.copy()
+        base[touched] = block.touch_of(pick[touched], requests[touched], sent[touched])
+    price = quote_price(base, block.side, spread[pick, requests], c.skew[pick], noise)
     order_latency, hold = block.order_latency[pick, requests], c.hold_s[pick]
     judged = has & c.last_look[pick]
     checked_after = d.decided + 0.5 * order_latency + hold
@@ -332,7 +371,10 @@ def run_fast(
     rule = array_rule(strategy)
     if rule is None:
         raise ValueError(f"the fast engine has no rule for {type(strategy).__name__}")
-    blocks = (prepared or Prepared(draws, mid)).blocks
+    prepared = prepared or Prepared(draws, mid, venues)
+    if not np.array_equal(prepared.recorded, _recorded(venues)):
+        raise ValueError("prepared for venues that quote the recorded spread differently")
+    blocks = prepared.blocks
     n, timeout = draws.requests, strategy.timeout_ms * 1e-3
     side = draws.side.astype(np.float64)
     s = _Settled(n, len(venues), order_size, np.asarray(draws.arrival_s, dtype=np.float64))
@@ -341,7 +383,8 @@ def run_fast(
         if active.size == 0:
             break
         if attempt:
-            blocks = _retry_blocks(draws, attempt, active, s.start[active], side[active], mid)
+            start, recorded = s.start[active], prepared.recorded
+            blocks = _retry_blocks(draws, attempt, active, start, side[active], mid, recorded)
         mid.at(np.array([float(s.start[active].max()) + timeout]))
         sizes = np.split(s.remaining[active], [b for _, b in _bounds(active.size)][:-1])
         orders = _each(list(zip(blocks, sizes, strict=True)), lambda p: _orders(*p, rule, venues))

@@ -183,7 +183,9 @@ class TrioEngine:
         self.live: list[RacedVenue] = []
         if venues is not None:
             pairs = enumerate(zip(venues, draws.venues, strict=True))
-            self.live = [Venue(v, spec, d.as_lists(), mid) for v, (spec, d) in pairs]
+            # a MidPath's recorded bids and asks, for venues quoting the recorded spread
+            touch = mid.touch if getattr(mid, "has_touch", False) else None
+            self.live = [Venue(v, spec, d.as_lists(), mid, touch) for v, (spec, d) in pairs]
         # wasted work to account for (never over the network: a remote venue's queue is its own)
         self.served = any(v.servers is not None for v in self.live)
         arrivals = [math.nan] * draws.requests if self.closed else draws.arrival_s.tolist()

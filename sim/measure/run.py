@@ -21,7 +21,7 @@ from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
 from sim.measure.histograms import corrected_latency_ms, latency_histogram, latency_ms
 from sim.measure.lag import schedule_lag_summary
-from sim.measure.quality import oracle_prices
+from sim.measure.quality import arrival_touches, oracle_prices
 from sim.measure.tally import CHUNK, Tally
 from sim.model.draws import Draws, draw, draw_chunks
 from sim.model.errors import ScenarioError
@@ -135,7 +135,7 @@ def run(
     mid = scenario.mid_path()
     closed = scenario.arrivals.clients if scenario.arrivals.closed else None
     results, tallies = {}, {}
-    prepared = Prepared(draws, mid) if engine == "fast" else None
+    prepared = Prepared(draws, mid, scenario.venues) if engine == "fast" else None
     scheduled = None  # an open loop's mids and oracle, the same for every strategy
     for entry in scenario.strategies:
         if engine == "fast":
@@ -146,7 +146,9 @@ def run(
             records = trio_records(scenario, entry, draws, mid, closed, progress)
         if scheduled is None or closed:
             mids = mid.at(records.arrival_s)
-            scheduled = mids, oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+            touches = arrival_touches(mid, records.arrival_s, draws.side)
+            oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
+            scheduled = mids, oracle
         results[entry.name], tally = strategy_result(
             scenario, draws, entry.name, records, *scheduled
         )
@@ -194,9 +196,10 @@ def summary(
     totals: dict[str, Records] = {}
     for draws in draw_chunks(scenario, CHUNK):
         mid.forget_before(float(draws.arrival_s.min()))  # no lookup goes back further
-        prepared = Prepared(draws, mid)
+        prepared = Prepared(draws, mid, scenario.venues)
         mids = mid.at(draws.arrival_s)
-        oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+        touches = arrival_touches(mid, draws.arrival_s, draws.side)
+        oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
         for entry in scenario.strategies:
             records = fast_records(scenario, entry, draws, mid, prepared)
             tallies[entry.name].add(records, draws.side, mids, oracle)

@@ -9,6 +9,8 @@ run reaches; mid(t) is a binary search.
 
 A recorded market (`file`) replays a mid path from quotes instead (sim.model.recording): the
 mid at t is that of the last row at or before t, rows read the same CHUNK_S seconds at a time.
+A path asked for its `touch` keeps the recorded bids and asks beside the mids, for venues that
+quote the recorded spread (`touch(t, side)`: the ask a buyer meets, the bid a seller meets).
 """
 
 from __future__ import annotations
@@ -82,27 +84,37 @@ class MidPath:
     """mid(t) for t >= 0 under `spec` and `seed`, generated on demand.
 
     Chunk k is kept as lists (update times, mids after each update; bisect on a list is several
-    times faster than numpy's search for one value) with the mid it starts from; a query
-    generates every chunk up to its own, then searches that one. A run that only looks forward
-    from some time on can `forget_before` it, so that the path in memory stays short.
+    times faster than numpy's search for one value) with the mid it starts from, and with
+    `touch` (a recording of bids and asks) the bids and asks after each update with those it
+    starts from; a query generates every chunk up to its own, then searches that one. A run
+    that only looks forward from some time on can `forget_before` it, so that the path in
+    memory stays short.
     """
 
-    def __init__(self, spec: MarketSpec, seed: int, recording: Recording | None = None) -> None:
+    def __init__(
+        self, spec: MarketSpec, seed: int, recording: Recording | None = None, touch: bool = False
+    ) -> None:
         if (spec.file is None) != (recording is None):
             raise ValueError("a recorded market's path needs its Recording (Scenario.mid_path)")
+        if touch and (recording is None or not recording.quoted):
+            raise ValueError("a path's touch needs a recording of bids and asks")
+        self.has_touch = touch
         self._spec = spec
         self._seed = seed
         self._feed = None if recording is None else _Feed(recording, spec.at_end == "loop")
         # the mid before time 0 (and at 0 until an update there)
         self._before = spec.mid if self._feed is None else self._feed.initial
-        self._chunks: list[tuple[list[float], list[float], float]] = []
+        self._touch_before = None if self._feed is None else self._feed.initial_touch
+        # (times, mids, start mid, (bids, asks, start bid, start ask) or None)
+        self._chunks: list[tuple[list[float], list[float], float, _Touch | None]] = []
         self._first = 0  # the chunk number of _chunks[0]: those before it are forgotten
         self._moves = spec.moves  # read on every lookup
         self._log_mid = math.log(spec.mid)
         self._last_mid = self._before  # exactly: exp(log(mid)) can differ in the last bit
+        self._last_touch = self._touch_before
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
         self._updates = 0
-        self._flat: tuple[np.ndarray, np.ndarray, int] | None = None  # for `at`
+        self._flat: tuple[np.ndarray, np.ndarray, int, np.ndarray | None] | None = None  # `at`
         self._maker = threading.current_thread()  # the only thread that may extend the path
 
     def __call__(self, t: float) -> float:
@@ -115,13 +127,31 @@ class MidPath:
             self._extend()
         if k < 0:
             raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
-        times, mids, start_mid = chunks[k]
+        times, mids, start_mid, _ = chunks[k]
         j = bisect.bisect_right(times, t) - 1
         return start_mid if j < 0 else mids[j]
 
-    def _flat_arrays(self, until: float) -> tuple[np.ndarray, np.ndarray]:
+    def touch(self, t: float, side: float) -> float:
+        """The recorded touch on `side` at engine time `t` (the last row at or before t): the
+        ask a buyer (side > 0) meets, the bid a seller meets."""
+        if not self.has_touch:
+            raise RuntimeError("this path keeps no bids and asks (MidPath(touch=True))")
+        ask = side > 0
+        if t < 0:
+            return self._touch_before[ask]
+        self(t)  # the chunk made, or the same RuntimeError for a forgotten one
+        times, _, _, (bids, asks, start_bid, start_ask) = self._chunks[
+            int(t // CHUNK_S) - self._first
+        ]
+        j = bisect.bisect_right(times, t) - 1
+        if ask:
+            return start_ask if j < 0 else asks[j]
+        return start_bid if j < 0 else bids[j]
+
+    def _flat_arrays(self, until: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Every update time kept, up to `until` at least, and the mid before the first of them
-        and after each (one more), as two arrays (made once, grown as needed)."""
+        and after each (one more), as two arrays (made once, grown as needed); with a touch,
+        the bids and asks likewise, as a (2 x updates + 1) array."""
         last = int(until // CHUNK_S) - self._first
         if len(self._chunks) <= last and threading.current_thread() is not self._maker:
             # sim.engines.fast makes the path before its threads look it up: this is a bug there
@@ -135,8 +165,15 @@ class MidPath:
             mids = np.concatenate(
                 [[chunks[0][2]], *(np.asarray(c[1], dtype=np.float64) for c in chunks)]
             )
-            self._flat = (times, mids, len(chunks))
-        return self._flat[0], self._flat[1]
+            touches = None
+            if self.has_touch:
+                first = chunks[0][3]
+                touches = np.concatenate(
+                    [[[first[2]], [first[3]]], *(np.array(c[3][:2], ndmin=2) for c in chunks)],
+                    axis=1,
+                )
+            self._flat = (times, mids, len(chunks), touches)
+        return self._flat[0], self._flat[1], self._flat[3]
 
     def at(self, t: np.ndarray) -> np.ndarray:
         """The mid at each engine time in `t`, as `self(t)` gives it one at a time (NaN for a
@@ -145,19 +182,39 @@ class MidPath:
         known = ~np.isnan(t)
         if not self._moves or not known.any():
             return np.where(known, self._before, np.nan)
-        times, mids = self._flat_arrays(float(np.max(t[known])))
-        if self._first and np.min(t[known], initial=np.inf) < self._first * CHUNK_S:
-            raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
+        times, mids, _ = self._flat_arrays(float(np.max(t[known])))
+        self._remembered(t[known])
         # after the last update at or before t, in whatever chunk (mids[0]: before them all)
         out = mids[np.searchsorted(times, t, side="right")]
         return np.where(known, np.where(t < 0, self._before, out), np.nan)
+
+    def touch_at(self, t: np.ndarray, side: np.ndarray) -> np.ndarray:
+        """The touch at each engine time in `t` on each `side` (broadcast to t's shape), as
+        `self.touch` gives it one at a time (NaN for a NaN time)."""
+        if not self.has_touch:
+            raise RuntimeError("this path keeps no bids and asks (MidPath(touch=True))")
+        t = np.asarray(t, dtype=np.float64)
+        ask = np.broadcast_to(np.asarray(side) > 0, t.shape).astype(np.intp)
+        known = ~np.isnan(t)
+        before = np.asarray(self._touch_before)[ask]
+        if not known.any():
+            return np.where(known, before, np.nan)
+        times, _, touches = self._flat_arrays(float(np.max(t[known])))
+        self._remembered(t[known])
+        out = touches[ask, np.searchsorted(times, t, side="right")]
+        return np.where(known, np.where(t < 0, before, out), np.nan)
+
+    def _remembered(self, t: np.ndarray) -> None:
+        """A RuntimeError if a time in `t` is in the forgotten part of the path."""
+        if self._first and np.min(t, initial=np.inf) < self._first * CHUNK_S:
+            raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
 
     def forget_before(self, t: float) -> None:
         """Drop the chunks wholly before engine time `t`: no lookup will go back there (a
         lookup that does is a RuntimeError, not a wrong mid)."""
         drop = min(max(int(t // CHUNK_S) - self._first, 0), len(self._chunks))
         if drop:
-            self._updates -= sum(len(times) for times, _, _ in self._chunks[:drop])
+            self._updates -= sum(len(chunk[0]) for chunk in self._chunks[:drop])
             del self._chunks[:drop]
             self._first += drop
             self._flat = None
@@ -167,7 +224,7 @@ class MidPath:
         k = self._first + len(self._chunks)
         start = k * CHUNK_S
         if self._feed is not None:
-            self._add(k, *self._feed.until(start + CHUNK_S))
+            self._add(k, *self._feed.until(start + CHUNK_S, self.has_touch))
             return
         rng = stream(self._seed, Purpose.MARKET, k)
         spec = self._spec
@@ -190,11 +247,16 @@ class MidPath:
             self._log_mid = float(log_mids[-1])
         self._add(k, times, np.exp(log_mids))
 
-    def _add(self, k: int, times: np.ndarray, mids: np.ndarray) -> None:
-        """Keep chunk k: its update times and the mid after each."""
+    def _add(self, k: int, times: np.ndarray, mids: np.ndarray, touch: tuple | None = None) -> None:
+        """Keep chunk k: its update times and the mid (and touch: bids, asks) after each."""
         start_mid = self._last_mid
         if mids.size:
             self._last_mid = float(mids[-1])
+        kept = None
+        if touch is not None:
+            kept = (touch[0].tolist(), touch[1].tolist(), *self._last_touch)
+            if times.size:
+                self._last_touch = (kept[0][-1], kept[1][-1])
         self._updates += times.size
         if self._updates > MAX_MARKET_UPDATES:  # a closed loop, whose span was not known
             key = "market.updates_per_s" if self._feed is None else "market.file"
@@ -204,14 +266,18 @@ class MidPath:
                 f"{MAX_MARKET_UPDATES:g} mid updates (64 bytes each): lower the rate, the "
                 "requests or the latencies",
             )
-        self._chunks.append((times.tolist(), mids.tolist(), start_mid))
+        self._chunks.append((times.tolist(), mids.tolist(), start_mid, kept))
+
+
+_Touch = tuple[list[float], list[float], float, float]  # a chunk's bids, asks, and those before
 
 
 class _Feed:
-    """A recording's rows as engine times (seconds after its origin) and mids, in order, read a
-    chunk of rows at a time. Looping, pass p shifts every row by p periods: the span (last -
-    first timestamp) and one mean gap between rows, so the last row stands that long before
-    the next pass begins (as a latency trace loops: sim.model.trace)."""
+    """A recording's rows as engine times (seconds after its origin) and mids (and bids and
+    asks, for a recording of them), in order, read a chunk of rows at a time. Looping, pass p
+    shifts every row by p periods: the span (last - first timestamp) and one mean gap between
+    rows, so the last row stands that long before the next pass begins (as a latency trace
+    loops: sim.model.trace)."""
 
     def __init__(self, recording: Recording, loop: bool) -> None:
         self._recording = recording
@@ -223,34 +289,52 @@ class _Feed:
             self._pass = (recording.origin_ns - recording.first_ns) // self._period
         self._rows = recording.chunks()
         self._times = self._mids = np.empty(0)
+        self._touch = np.empty((2, 0)) if recording.quoted else None  # bids, asks
         self._done = False
-        # Rows before engine time 0 only set the mid at 0: the last of them.
+        # Rows before engine time 0 only set the mid (and touch) at 0: the last of them.
         self.initial: float | None = None
+        self.initial_touch: tuple[float, float] | None = None
         while not self._done and (not self._times.size or self._times[-1] < 0):
             self._read()
             before = int(np.searchsorted(self._times, 0.0, side="left"))
             if before:
-                self.initial = float(self._mids[before - 1])
-                self._times, self._mids = self._times[before:], self._mids[before:]
+                self._set_initial(before - 1)
+                self._drop(before)
         if self.initial is None:
-            self.initial = float(self._mids[0])  # the recording starts at or after time 0
+            self._set_initial(0)  # the recording starts at or after time 0
 
-    def until(self, end: float) -> tuple[np.ndarray, np.ndarray]:
-        """The rows not given yet that come before engine time `end`: (times, mids)."""
+    def _set_initial(self, row: int) -> None:
+        self.initial = float(self._mids[row])
+        if self._touch is not None:
+            self.initial_touch = (float(self._touch[0, row]), float(self._touch[1, row]))
+
+    def _drop(self, n: int) -> None:
+        """Forget the first `n` rows held."""
+        self._times, self._mids = self._times[n:], self._mids[n:]
+        if self._touch is not None:
+            self._touch = self._touch[:, n:]
+
+    def until(
+        self, end: float, touch: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The rows not given yet that come before engine time `end`: (times, mids, and with
+        `touch` their bids and asks as a 2-row array, else None)."""
         while not self._done and (not self._times.size or self._times[-1] < end):
             self._read()
         n = int(np.searchsorted(self._times, end, side="left"))
-        out = self._times[:n], self._mids[:n]
-        self._times, self._mids = self._times[n:], self._mids[n:]
+        out = self._times[:n], self._mids[:n], self._touch[:, :n] if touch else None
+        self._drop(n)
         return out
 
     def _read(self) -> None:
         """Add the next chunk of rows (on to the next pass at the end, when looping)."""
-        for ns, mids in self._rows:
+        for ns, mids, touch in self._rows:
             origin = self._recording.origin_ns - self._pass * self._period
             times = (ns - origin).astype(np.float64) / 1e9
             self._times = np.concatenate((self._times, times))
             self._mids = np.concatenate((self._mids, mids))
+            if self._touch is not None:
+                self._touch = np.concatenate((self._touch, touch), axis=1)
             return
         if self._loop:
             self._pass += 1

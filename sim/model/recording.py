@@ -4,8 +4,9 @@ A CSV has a header row naming its columns: `timestamp,bid,ask` (the mid is their
 `timestamp,mid`, in any order, other columns ignored. A Parquet file (with pyarrow, the `data`
 extra) has the same columns. Timestamps are ISO-8601 (a zone-less one is UTC; `Z` or an offset
 such as `+02:00` is honoured) or epoch numbers in `time_unit`; ISO or epoch is decided by the
-first row. Rows come ROWS at a time as (nanoseconds since the epoch, mid) arrays, so a recording
-of any length is read in the same memory. Every rule a row breaks is a ScenarioError naming the
+first row. Rows come ROWS at a time as (nanoseconds since the epoch, mid, touch) arrays, the
+touch being (bid, ask) or None for a file of mids, so a recording of any length is read in the
+same memory. Every rule a row breaks is a ScenarioError naming the
 file and the row (1-based, the header being row 1) or the column.
 """
 
@@ -26,6 +27,7 @@ from sim.model.errors import ScenarioError
 ROWS = 8192  # rows parsed at a time: bounds the memory a recording of any length takes
 TIME_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 EXPECTED = "timestamp,bid,ask or timestamp,mid"
+Touch = tuple[np.ndarray, np.ndarray]  # a chunk's bids and asks
 
 
 def parse_instant(text: str) -> int:
@@ -42,7 +44,8 @@ class Recording:
     """A checked recording: where it is, how to read it, and what the scan found.
 
     `origin_ns` is engine time 0 (the first row's timestamp, or the scenario's `start`);
-    `first_ns`/`last_ns` the first and last timestamps; `rows` how many rows there are.
+    `first_ns`/`last_ns` the first and last timestamps; `rows` how many rows there are;
+    `quoted` whether it records bids and asks (not only mids).
     """
 
     path: Path
@@ -54,9 +57,11 @@ class Recording:
     first_ns: int
     last_ns: int
     rows: int
+    quoted: bool = False
 
-    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(timestamps in ns since the epoch, mids) ROWS at a time, in file order, checked."""
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, Touch | None]]:
+        """(timestamps in ns since the epoch, mids, (bids, asks) or None) ROWS at a time, in
+        file order, checked."""
         return _checked(self.path, self.shown, self.key, self.time_unit, self.epoch)
 
 
@@ -74,14 +79,14 @@ def open_recording(
         raise ScenarioError(key, f"cannot read {file!r}: {e.strerror or e}") from None
     epoch = _first_is_epoch(path, file, key)
     first = last = None
-    rows = 0
-    for ns, _ in _checked(path, file, key, time_unit, epoch):
+    rows, quoted = 0, False
+    for ns, _, touch in _checked(path, file, key, time_unit, epoch):
         first = int(ns[0]) if first is None else first
-        last, rows = int(ns[-1]), rows + ns.size
+        last, rows, quoted = int(ns[-1]), rows + ns.size, touch is not None
     if first is None:
         raise ScenarioError(key, f"{file} has no rows after its header (expected {EXPECTED})")
     origin = first if start_ns is None else start_ns
-    return Recording(path, file, key, time_unit, epoch, origin, first, last, rows)
+    return Recording(path, file, key, time_unit, epoch, origin, first, last, rows, quoted)
 
 
 def _first_is_epoch(path: Path, file: str, key: str) -> bool:
@@ -97,8 +102,9 @@ def _first_is_epoch(path: Path, file: str, key: str) -> bool:
 
 def _checked(
     path: Path, file: str, key: str, time_unit: str, epoch: bool
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(ns, mid) arrays a chunk of rows at a time; a ScenarioError at the first bad row."""
+) -> Iterator[tuple[np.ndarray, np.ndarray, Touch | None]]:
+    """(ns, mid, (bid, ask) or None) arrays a chunk of rows at a time; a ScenarioError at the
+    first bad row."""
     previous: tuple[int, int] | None = None  # (ns, row) of the last row of the chunk before
     for rows, columns in _raw(path, file, key):
         where = f"{file} row"
@@ -114,6 +120,7 @@ def _checked(
             raise ScenarioError(
                 key, f"{where} {rows[bad]} column timestamp: {str(stamps[bad])!r} {what}"
             )
+        touch = None
         if "mid" in columns:
             mid = _prices(columns["mid"], "mid", rows, file, key)
         else:
@@ -125,7 +132,7 @@ def _checked(
                 raise ScenarioError(
                     key, f"{where} {rows[i]}: bid {bid[i]:g} is above ask {ask[i]:g}"
                 )
-            mid = 0.5 * (bid + ask)
+            mid, touch = 0.5 * (bid + ask), (bid, ask)
         before = np.concatenate(([previous[0]], ns[:-1])) if previous else ns[:-1]
         after = ns if previous else ns[1:]
         back = np.flatnonzero(after < before)
@@ -138,7 +145,7 @@ def _checked(
                 f"(before row {prior}'s)",
             )
         previous = int(ns[-1]), int(rows[-1])
-        yield ns, mid
+        yield ns, mid, touch
 
 
 def _prices(text: np.ndarray, name: str, rows: np.ndarray, file: str, key: str) -> np.ndarray:

@@ -112,6 +112,7 @@ class Scenario:
         if not _reads(self.recording, self.market, self.start_ns()):  # built or changed in Python
             recording = open_market(self.market, None, self.start)
             object.__setattr__(self, "recording", recording)
+        self._recorded_spreads_have_quotes()
         if self.arrivals.closed:
             self._needs_no_arrival_times()
         rate = self.arrivals.mean_rate_per_s()
@@ -123,8 +124,23 @@ class Scenario:
         return None if self.start is None else parse_instant(self.start)
 
     def mid_path(self) -> MidPath:
-        """The market's mid path for a run of this scenario."""
-        return MidPath(self.market, self.seed, self.recording)
+        """The market's mid path for a run of this scenario (with the recorded bids and asks
+        when a venue quotes the recorded spread)."""
+        touch = any(v.recorded_spread for v in self.venues)
+        return MidPath(self.market, self.seed, self.recording, touch)
+
+    def _recorded_spreads_have_quotes(self) -> None:
+        """A venue quoting the recorded spread needs a recording of bids and asks."""
+        for i, v in enumerate(self.venues):
+            if not v.recorded_spread:
+                continue
+            key = f"venues[{i}].recorded_spread"
+            if self.recording is None:
+                message = "needs a recorded market: [market] file = a CSV of timestamp,bid,ask"
+                raise ScenarioError(key, message, self.file)
+            if not self.recording.quoted:
+                message = f"{self.recording.shown} records mids, not bids and asks (no spread)"
+                raise ScenarioError(key, message, self.file)
 
     def _needs_no_arrival_times(self) -> None:
         """A closed loop knows its arrival times only as it runs: nothing drawn before the

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sim.engines.records import Records
 from sim.engines.trio import Remote
-from sim.measure.quality import oracle_prices
+from sim.measure.quality import arrival_touches, oracle_prices
 from sim.measure.run import RunResult, strategy_result, summarize, trio_records
 from sim.model.draws import Draws, draw
 from sim.model.errors import ScenarioError
@@ -130,8 +130,9 @@ def over_network(
                     scenario, entry, draws, progress, addresses, clock, path, epoch
                 )
                 client_timers.add(clock.timers)
-                mids = path.at(records.arrival_s + (clock.started_unix - epoch))
-                oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size)
+                arrived = records.arrival_s + (clock.started_unix - epoch)
+                mids, touches = path.at(arrived), arrival_touches(path, arrived, draws.side)
+                oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
                 results[entry.name], tally = strategy_result(
                     scenario, draws, entry.name, records, mids, oracle
                 )

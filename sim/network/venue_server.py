@@ -65,6 +65,7 @@ def venue_servers(
             network=network,
             limits=limits,
             forget=market.forget_before,
+            touch=market.touch if market.has_touch else None,
         )
         for index in map(names.index, venues)
     ]

@@ -29,6 +29,7 @@ from sim.measure.run import run
 from sim.model.draws import draw
 from sim.model.market import MidPath
 from sim.model.scenario import bundled, load, parse
+from sim.report.atomic import summary_json
 from strategies.first_wins import FirstWins
 
 LATENCY_TOLERANCE_S = 1e-9
@@ -291,12 +292,66 @@ def test_a_recorded_market_agrees(tmp_path) -> None:
     assert summary["reject_rate"]["price_moved"] > 0  # the recorded mid moved under last look
 
 
+def test_a_recorded_spread_agrees(tmp_path) -> None:
+    """Venues quoting the recorded touch (its spread changing row to row), with skew, noise,
+    depth beyond the touch and last look, beside one quoting its own spread: both engines
+    decide alike and give the same summary bytes, run after run."""
+    rng = np.random.default_rng(5)
+    stamps = np.sort(rng.integers(0, 300_000, 1500)) // 200 * 200  # us, ties included
+    mids = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 2e-4, stamps.size)))
+    halves = rng.choice([0.005, 0.01, 0.03], stamps.size)
+    rows = "\n".join(
+        f"{t},{m - h:.4f},{m + h:.4f}" for t, m, h in zip(stamps, mids, halves, strict=True)
+    )
+    (tmp_path / "ticks.csv").write_text(f"timestamp,bid,ask\n{rows}\n", encoding="utf-8")
+    lognormal = {"dist": "lognormal", "median_ms": 1.0, "sigma": 0.6}
+    data = {
+        "scenario": {"seed": 12, "requests": 600},
+        "arrivals": {"rate_per_s": 1000.0},
+        "market": {"file": "ticks.csv", "time_unit": "us", "at_end": "loop"},
+        "order": {"size": 1.5, "side": "random"},
+        "venues": [
+            {
+                "name": "touch",
+                "latency": lognormal,
+                "recorded_spread": True,
+                "skew_bps": 0.5,
+                "noise_bps": 0.3,
+                "depth": [{"size": 1.0, "spread_bps": 0.0}, {"size": 2.0, "spread_bps": 3.0}],
+                "last_look": {"hold_ms": 0.3, "tolerance_bps": 0.5},
+            },
+            {
+                "name": "plain",
+                "latency": {"dist": "exponential", "mean_ms": 2.0},
+                "spread_bps": 2.0,
+            },
+            {"name": "top", "latency": lognormal, "recorded_spread": True},
+        ],
+        "strategies": [
+            {"kind": "first_wins", "max_retries": 1},
+            {"kind": "best_price"},
+            {"kind": "first_k", "k": 2},
+        ],
+    }
+    scenario = parse(data, default_name="recorded-spread", base_dir=tmp_path)
+    assert unsupported(scenario) is None
+    agree(scenario)
+    by_fast, by_trio = (run(scenario, engine=e).summary for e in ("fast", "trio"))
+    assert (by_fast.pop("engine"), by_trio.pop("engine")) == ("fast", "trio")
+    assert summary_json(by_fast) == summary_json(by_trio)
+    again = run(scenario, engine="fast").summary
+    again.pop("engine")
+    assert summary_json(again) == summary_json(by_fast)
+    assert by_fast["strategies"]["first_wins"]["reject_rate"]["price_moved"] > 0
+
+
 def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
     """Requests are decided BLOCK at a time, blocks in threads: with blocks of 128 requests,
     3000 requests make 24 blocks, and the results are still trio's."""
     monkeypatch.setattr(fast, "BLOCK", 128)
     scenario = load("default").with_overrides(requests=3000)
-    assert len(fast.Prepared(draw(scenario), MidPath(scenario.market, 1)).blocks) == 24
+    prepared = fast.Prepared(draw(scenario), MidPath(scenario.market, 1), scenario.venues)
+    assert len(prepared.blocks) == 24
     agree(scenario)
 
 

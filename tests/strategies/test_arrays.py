@@ -16,6 +16,9 @@ class FlatMids:
     def quoted(self, until: float) -> np.ndarray:
         return np.full((3, 2), 100.0)
 
+    def priced(self, until: float) -> np.ndarray:
+        return self.quoted(until)  # no venue quotes a recorded spread
+
     def seen(self) -> np.ndarray:
         return np.full(2, 100.0)
 

@@ -140,7 +140,8 @@ class Limits:
 
 
 class VenueServer:
-    """Venue `index` of a scenario (`spec`, its `draws`, the market's `mid(t)`) as a FIX server.
+    """Venue `index` of a scenario (`spec`, its `draws`, the market's `mid(t)`, and its
+    `touch(t, side)` for a venue quoting the recorded spread) as a FIX server.
 
     `network` says which latency the server applies ("simulated" or "real": see the module
     docstring); `limits` bound what each connection may cost (default: Limits()). `comp_id` is
@@ -161,6 +162,7 @@ class VenueServer:
         limits: Limits | None = None,
         comp_id: str | None = None,
         forget: Callable[[float], None] | None = None,
+        touch: Callable[[float, float], float] | None = None,
     ) -> None:
         if network not in NETWORKS:
             raise ValueError(f"network: {network!r} is not one of {NETWORKS}")
@@ -171,7 +173,8 @@ class VenueServer:
                 order_latency_s=_all(draws.order_latency_s, 0.0),
             )
         self.epoch = 0.0
-        self.venue = Venue(index, spec, draws, lambda t: mid(t - self.epoch))
+        shifted = None if touch is None else lambda t, side: touch(t - self.epoch, side)
+        self.venue = Venue(index, spec, draws, lambda t: mid(t - self.epoch), shifted)
         self.limits = limits or Limits()
         self.comp_id = comp_id or spec.name
         self._forget = forget
