@@ -36,7 +36,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     fit.add_argument(
         "--unit", choices=UNITS, help="the values' unit (required for HdrHistogram files; else ms)"
     )
-    fit.add_argument("--tag", help="an interval log's tag to fit (default: every interval)")
+    fit.add_argument("--tag", help="an interval log's tag to fit (default: its untagged intervals)")
     fit.add_argument("--dist", metavar="FAMILY", help="print this family's line, not the best's")
     fit.add_argument("--out", type=Path, metavar="DIR", help="write a QQ plot per family here")
     fit.set_defaults(handler=_fit)
