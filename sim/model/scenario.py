@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sim.model.arrivals import MAX_SPAN_S, Arrivals
 from sim.model.config import (
     build,
@@ -115,6 +117,8 @@ class Scenario:
         self._recorded_spreads_have_quotes()
         if self.arrivals.closed:
             self._needs_no_arrival_times()
+        if self.start is not None:
+            self._starts_within_files()
         rate = self.arrivals.mean_rate_per_s()
         if rate is not None:  # a closed loop's span is known only from its draws (sim.model.draws)
             self.check_span(self.requests / rate, "arrivals.rate_per_s", f"{rate:g}/s is too low")
@@ -141,6 +145,29 @@ class Scenario:
             if not self.recording.quoted:
                 message = f"{self.recording.shown} records mids, not bids and asks (no spread)"
                 raise ScenarioError(key, message, self.file)
+
+    def _starts_within_files(self) -> None:
+        """A `start` past the last row of a file replayed once would hold its last value for the
+        whole run: a mistyped date, most likely, so refuse it (a file that loops or is
+        resampled has no last row to pass)."""
+        start = self.start_ns()
+        files = []
+        if self.recording is not None and self.market.at_end == "hold":
+            files.append((self.recording.shown, self.recording.last_ns))
+        for dist in [
+            self.shared_latency,
+            *(d for v in self.venues for d in (v.latency, v.order_latency)),
+        ]:
+            if isinstance(dist, Trace) and dist.mode == "replay" and dist.at_end == "hold":
+                files.append((dist.file, int(dist.times_ns[-1])))
+        for shown, last_ns in files:
+            if start > last_ns:
+                last = np.datetime64(last_ns, "ns")
+                message = (
+                    f"{self.start} is after the last row of {shown} ({last}Z), which would hold "
+                    'its last value all run (at_end = "loop" replays it)'
+                )
+                raise ScenarioError("scenario.start", message, self.file)
 
     def _needs_no_arrival_times(self) -> None:
         """A closed loop knows its arrival times only as it runs: nothing drawn before the

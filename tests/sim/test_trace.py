@@ -314,3 +314,24 @@ def test_parquet_gives_the_csvs_draws(tmp_path) -> None:
     text = _scenario_text(parquet(), WIDE_B.replace("trace.csv", "trace.parquet"))
     from_parquet = load(write_toml(tmp_path, "p.toml", text))
     assert np.array_equal(np.stack(draw(csv).latency_s), np.stack(draw(from_parquet).latency_s))
+
+
+def test_a_start_after_a_file_replayed_once_is_one_line(tmp_path) -> None:
+    """A start past the last row of a trace or a recording that holds its last value would hold
+    it all run (a mistyped date): refused, naming the file; looping, it is fine."""
+    _wide(tmp_path)
+    exchange, _, _ = _measured()
+    late = _iso(np.array([exchange[-1] + 1]))[0]
+    text = _scenario_text(WIDE_A, WIDE_B).replace("[scenario]\n", f'[scenario]\nstart = "{late}"\n')
+    with pytest.raises(
+        ScenarioError, match=r"scenario.start: .* is after the last row of trace.csv"
+    ):
+        load(write_toml(tmp_path, "s.toml", text))
+    looping = text.replace('column = "a" }', 'column = "a", at_end = "loop" }').replace(
+        'column = "b" }', 'column = "b", at_end = "loop" }'
+    )
+    assert load(write_toml(tmp_path, "loop.toml", looping)).start == late
+    (tmp_path / "ticks.csv").write_text(f"timestamp,mid\n{_iso(exchange[:1])[0]},100\n")
+    market = looping + '\n[market]\nfile = "ticks.csv"\n'
+    with pytest.raises(ScenarioError, match=r"is after the last row of ticks.csv"):
+        load(write_toml(tmp_path, "m.toml", market))
