@@ -9,6 +9,7 @@ Bundled scenarios live in sim/scenarios/ and are loaded by name.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import inspect
 import re
 import tomllib
@@ -326,7 +327,7 @@ def parse(
             if isinstance(value, dict | list):
                 raise ScenarioError(key_name(key), f"unknown table (expected {tables})")
             raise ScenarioError(key_name(key), f"unknown key at top level (keys go in {tables})")
-    header = build(Header, data.get("scenario", {}), "scenario")
+    header = build(Header, _iso_start(data.get("scenario", {})), "scenario")
     arrivals = build(Arrivals, data.get("arrivals", {}), "arrivals")
     market = build(MarketSpec, data.get("market", {}), "market")
     order = build(OrderSpec, data.get("order", {}), "order")
@@ -383,6 +384,14 @@ def open_market(market: MarketSpec, base_dir: Path | None, start: str | None) ->
     if market.at_end == "loop" and recording.last_ns == recording.first_ns:
         raise ScenarioError("market.at_end", f"{market.file}: a loop needs rows at two instants")
     return recording
+
+
+def _iso_start(table: Any) -> Any:
+    """`[scenario]` with a TOML date-time `start` (unquoted) written as the ISO-8601 text it
+    stands for; a local one (no offset) is UTC, as everywhere."""
+    if isinstance(table, dict) and isinstance(table.get("start"), datetime.datetime):
+        return {**table, "start": table["start"].isoformat()}
+    return table
 
 
 def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:

@@ -391,3 +391,20 @@ def test_a_scenario_changed_in_python_reads_the_file_its_market_names(
     assert later.recording.origin_ns == scenario.recording.origin_ns + 10**9
     assert dataclasses.replace(scenario, market=MarketSpec()).recording is None
     assert scenario.with_overrides(seed=9).recording is scenario.recording
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2024-03-01T14:30:00.5Z",
+        "2024-03-01T16:30:00.5+02:00",
+        "2024-03-01T14:30:00.5",  # a local date-time: UTC, as a zone-less string is
+    ],
+)
+def test_start_may_be_a_toml_date_time(tmp_path, written) -> None:
+    """`start = 2024-03-01T14:30:00.5Z` (unquoted, a TOML date-time) is the quoted string's
+    instant."""
+    quoted = load(scenario_file(tmp_path, "", header='start = "2024-03-01T14:30:00.5Z"'))
+    bare = load(scenario_file(tmp_path, "", header=f"start = {written}"))
+    assert bare.start_ns() == quoted.start_ns() == 1_709_303_400_500_000_000
+    assert bare.mid_path()(0.0) == quoted.mid_path()(0.0)
