@@ -92,7 +92,7 @@ def _measurements(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | No
                 raise ScenarioError(
                     "--unit", f"missing: the unit of {shown}'s values ({', '.join(UNITS)})"
                 )
-            buckets = read_histogram(args.file, shown, args.tag)
+            buckets = read_histogram(args.file, shown, args.tag, "--tag")
             return to_ms(buckets.midpoints(), args.unit), buckets.counts
         if args.tag is not None:
             raise ScenarioError("--tag", f"{shown} is not an HdrHistogram interval log")

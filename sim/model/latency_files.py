@@ -79,9 +79,12 @@ def is_histogram(path: Path) -> bool:
     return False
 
 
-def read_histogram(path: Path, shown: str, tag: str | None = None) -> Buckets:
+def read_histogram(
+    path: Path, shown: str, tag: str | None = None, tag_option: str = "tag"
+) -> Buckets:
     """The buckets of the HdrHistogram file at `path` (`shown` names it in errors): an interval
-    log, its untagged intervals (or those of `tag`) added up, or a percentile distribution."""
+    log, its untagged intervals (or those of `tag`) added up, or a percentile distribution.
+    `tag_option` is what the caller calls `tag`, for an error asking for one."""
     text = _text(path, shown)
     if not text.strip():
         raise FileError(f"{shown}: is empty")
@@ -94,7 +97,7 @@ def read_histogram(path: Path, shown: str, tag: str | None = None) -> Buckets:
                 raise FileError(f"{shown}: a percentile distribution has no tags (tag = {tag!r})")
             return _percentile_distribution(text, shown)
         if _is_interval_start(line):
-            return _interval_log(text, shown, tag)
+            return _interval_log(text, shown, tag, tag_option)
         break
     raise FileError(
         f"{shown}: not an HdrHistogram interval log (.hlog) or percentile distribution (.hgrm)"
@@ -155,7 +158,7 @@ def _is_interval_start(line: str) -> bool:
     return line.startswith('"StartTimestamp"') or line.startswith("Tag=") or "HIST" in line
 
 
-def _interval_log(text: str, shown: str, tag: str | None) -> Buckets:
+def _interval_log(text: str, shown: str, tag: str | None, tag_option: str) -> Buckets:
     """Every untagged interval of the log (or every one of `tag`) added up, as Java's
     HistogramLogProcessor reads a log: each configuration of histogram
     (lowest and highest trackable values, precision) keeps its own counts array."""
@@ -188,7 +191,7 @@ def _interval_log(text: str, shown: str, tag: str | None) -> Buckets:
         named = sorted(t for t in tags if t is not None)
         has = f"its tags: {', '.join(named)}" if named else "its intervals have no tags"
         if tag is None:
-            raise FileError(f"{shown}: no untagged intervals ({has}): pick one with tag")
+            raise FileError(f"{shown}: no untagged intervals ({has}): pick one with {tag_option}")
         raise FileError(f"{shown}: no intervals tagged {tag!r} ({has})")
     parts = [_bucket_ranges(h, counts) for h, counts in totals.values()]
     buckets = _merged(*(np.concatenate(p) for p in zip(*parts, strict=True)))

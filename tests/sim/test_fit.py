@@ -142,6 +142,11 @@ def test_command_fits_hdrhistogram_bucket_midpoints(
     buckets = read_histogram(log, "latency.hlog", "first_wins")
     assert lines[-1] == fit("gamma", buckets.midpoints() / 1e6, buckets.counts).toml()
     assert lines[0].endswith("5,000 values, ranked by AIC (lower is better)")
+    # quoterace's own log is tagged by strategy: without --tag, the error names the option
+    line = one_error_line(capsys, main(["fit", str(log), "--unit", "ns"]))
+    assert line.endswith(": no untagged intervals (its tags: first_wins): pick one with --tag"), (
+        line
+    )
 
 
 @pytest.mark.parametrize(
