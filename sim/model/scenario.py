@@ -407,13 +407,14 @@ def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:
     entries: dict[str, int] = {}  # each name and the entry that gave it
     for i, table in enumerate(items):
         path = f"venues[{i}]"
-        if isinstance(table, dict) and "count" in table:
+        counted = isinstance(table, dict) and "count" in table
+        if counted:
             table = dict(table)
             count = _venue_count(table.pop("count"), len(venues), path)
-            spec = build(VenueSpec, table, path, base_dir, handled_elsewhere=("count",))
+        spec = build(VenueSpec, table, path, base_dir, handled_elsewhere=("count",))
+        copies = [spec]
+        if counted:
             copies = [dataclasses.replace(spec, name=n) for n in _numbered(spec.name, count)]
-        else:
-            copies = [build(VenueSpec, table, path, base_dir)]
         for venue in copies:
             _check_venue_name(venue.name, entries, path)
             entries[venue.name] = i
