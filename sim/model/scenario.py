@@ -404,7 +404,7 @@ def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:
     it would have written out). Errors name the entry as written (`venues[i]`)."""
     items = _array_of_tables(tables, "venues")
     venues: list[VenueSpec] = []
-    entries: dict[str, int] = {}  # each name and the entry that gave it
+    entry_of: list[int] = []  # each venue's entry
     for i, table in enumerate(items):
         path = f"venues[{i}]"
         counted = isinstance(table, dict) and "count" in table
@@ -415,10 +415,9 @@ def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:
         copies = [spec]
         if counted:
             copies = [dataclasses.replace(spec, name=n) for n in _numbered(spec.name, count)]
-        for venue in copies:
-            _check_venue_name(venue.name, entries, path)
-            entries[venue.name] = i
         venues += copies
+        entry_of += [i] * len(copies)
+    _check_venue_names([v.name for v in venues], entry_of)
     return tuple(venues)
 
 
@@ -448,15 +447,21 @@ def _numbered(name: str, count: int) -> list[str]:
     return [f"{head}{first + k:0{width}d}{tail}" for k in range(count)]
 
 
-def _check_venue_name(name: str, entries: dict[str, int], path: str) -> None:
-    """A venue's name is safe for a file name and not taken by an earlier venue."""
-    if not _SAFE_NAME.fullmatch(name):
-        raise ScenarioError(
-            f"{path}.name",
-            f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
-        )
-    if name in entries:
-        raise ScenarioError(f"{path}.name", f"duplicate of venues[{entries[name]}] ({name!r})")
+def _check_venue_names(names: list[str], entry_of: list[int]) -> None:
+    """Each venue's name is safe for a file name and not taken by an earlier venue; errors
+    name the entry (`entry_of[v]`: venue v's)."""
+    seen: dict[str, int] = {}
+    for name, i in zip(names, entry_of, strict=True):
+        if not _SAFE_NAME.fullmatch(name):
+            raise ScenarioError(
+                f"venues[{i}].name",
+                f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
+            )
+        if name in seen:
+            raise ScenarioError(
+                f"venues[{i}].name", f"duplicate of venues[{seen[name]}] ({name!r})"
+            )
+        seen[name] = i
 
 
 def _strategies(tables: Any, venue_names: list[str]) -> tuple[NamedStrategy, ...]:
