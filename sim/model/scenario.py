@@ -394,11 +394,74 @@ def _iso_start(table: Any) -> Any:
     return table
 
 
+MAX_VENUES = 10_000  # venues a `count` may bring the scenario to (each is a table row, a task)
+_NUMBER = re.compile(r"\{(\d+)\}")  # where a counted entry's name puts each copy's number
+
+
 def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:
+    """The `[[venues]]` entries in order, an entry with `count = N` standing for N copies
+    written out one after another at its place (so each copy keeps the index, hence the draws,
+    it would have written out). Errors name the entry as written (`venues[i]`)."""
     items = _array_of_tables(tables, "venues")
-    venues = tuple(build(VenueSpec, t, f"venues[{i}]", base_dir) for i, t in enumerate(items))
-    _unique_names([v.name for v in venues], "venues")
-    return venues
+    venues: list[VenueSpec] = []
+    entry_of: list[int] = []  # each venue's entry
+    for i, table in enumerate(items):
+        path = f"venues[{i}]"
+        counted = isinstance(table, dict) and "count" in table
+        if counted:
+            table = dict(table)
+            count = _venue_count(table.pop("count"), len(venues), path)
+        spec = build(VenueSpec, table, path, base_dir, handled_elsewhere=("count",))
+        copies = [spec]
+        if counted:
+            copies = [dataclasses.replace(spec, name=n) for n in _numbered(spec.name, count)]
+        venues += copies
+        entry_of += [i] * len(copies)
+    _check_venue_names([v.name for v in venues], entry_of)
+    return tuple(venues)
+
+
+def _venue_count(count: Any, before: int, path: str) -> int:
+    """A `count` checked: an integer from 1, bringing the venues to at most MAX_VENUES."""
+    key = f"{path}.count"
+    if type(count) is not int:
+        raise ScenarioError(key, f"must be an integer (got {count!r})")
+    if count < 1:
+        raise ScenarioError(key, f"must be >= 1 (got {count})")
+    if before + count > MAX_VENUES:
+        raise ScenarioError(
+            key, f"{count:,} copies make {before + count:,} venues (at most {MAX_VENUES:,})"
+        )
+    return count
+
+
+def _numbered(name: str, count: int) -> list[str]:
+    """The names of `count` copies of venue `name`: NAME-1 .. NAME-N, or, when the name holds
+    a number in braces, that number counted up in its place, zero-padded to its width
+    ("v{00}": v00 .. v99)."""
+    match = _NUMBER.search(name)
+    if match is None:
+        return [f"{name}-{k}" for k in range(1, count + 1)]
+    first, width = int(match.group(1)), len(match.group(1))
+    head, tail = name[: match.start()], name[match.end() :]
+    return [f"{head}{first + k:0{width}d}{tail}" for k in range(count)]
+
+
+def _check_venue_names(names: list[str], entry_of: list[int]) -> None:
+    """Each venue's name is safe for a file name and not taken by an earlier venue; errors
+    name the entry (`entry_of[v]`: venue v's)."""
+    seen: dict[str, int] = {}
+    for name, i in zip(names, entry_of, strict=True):
+        if not _SAFE_NAME.fullmatch(name):
+            raise ScenarioError(
+                f"venues[{i}].name",
+                f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
+            )
+        if name in seen:
+            raise ScenarioError(
+                f"venues[{i}].name", f"duplicate of venues[{seen[name]}] ({name!r})"
+            )
+        seen[name] = i
 
 
 def _strategies(tables: Any, venue_names: list[str]) -> tuple[NamedStrategy, ...]:

@@ -239,13 +239,36 @@ TABLE = [
     ("venue-name-dotdot", 'name = "fast"', 'name = "../up"', "venues[0].name", "use letters"),
     ("venue-name-empty", 'name = "measured"', 'name = ""', "venues[2].name", "use letters"),
     ("strategy-name-space", "timeout_ms = 10.0", 'timeout_ms = 10.0\nname = "my best"', "strategies[1].name", "use letters"),
+    # count = N on a [[venues]] entry (copies named measured-1 .. measured-N).
+    ("count-zero", 'name = "measured"', 'name = "measured"\ncount = 0', "venues[2].count", "must be >= 1 (got 0)"),
+    ("count-negative", 'name = "measured"', 'name = "measured"\ncount = -3', "venues[2].count", "must be >= 1"),
+    ("count-float", 'name = "measured"', 'name = "measured"\ncount = 2.0', "venues[2].count", "must be an integer (got 2.0)"),
+    ("count-bool", 'name = "measured"', 'name = "measured"\ncount = true', "venues[2].count", "must be an integer (got True)"),
+    ("count-string", 'name = "measured"', 'name = "measured"\ncount = "3"', "venues[2].count", "must be an integer"),
+    ("count-too-many", 'name = "measured"', 'name = "measured"\ncount = 9999', "venues[2].count", "9,999 copies make 10,001 venues (at most 10,000)"),
+    ("count-misspelled", 'name = "measured"', 'name = "measured"\ncont = 3', "venues[2].cont", "did you mean 'count'?"),
+    ("count-name-unsafe", 'name = "measured"', 'name = "me/{1}"\ncount = 2', "venues[2].name", "'me/1': use letters"),
+    ("count-braces-without-count", 'name = "measured"', 'name = "m{1}"', "venues[2].name", "'m{1}': use letters"),
 ]
 # fmt: on
 CASES = [
     pytest.param([(old, new)], key, fragment, id=id_) for id_, old, new, key, fragment in TABLE
 ]
+# A copy of a counted entry (fast-0, fast-1) named again by a later entry: the entries are named.
+CASES.append(
+    pytest.param(
+        [
+            ('name = "flaky"', 'name = "fast-{0}"\ncount = 2'),
+            ('name = "measured"', 'name = "fast-1"'),
+        ],
+        "venues[2].name",
+        "duplicate of venues[1] ('fast-1')",
+        id="count-collision",
+    )
+)
 
 RUN_CASES = {
+    "count-zero",
     "misspelled-timeout",
     "requests-float",
     "sigma-zero",
