@@ -105,7 +105,7 @@ class RunResult:
 
 def run(
     scenario: Scenario | str | Path,
-    strategies: Sequence[Strategy | NamedStrategy | str] | None = None,
+    strategies: Sequence[Strategy | NamedStrategy | str | type] | None = None,
     *,
     seed: int | None = None,
     requests: int | None = None,
@@ -116,9 +116,10 @@ def run(
     """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
 
     Every strategy runs on one set of draws and one market path (common random numbers).
-    `strategies` replaces the scenario's: strategy objects (reported by their kind), kinds by
-    name, or NamedStrategy for a name of your own; `seed` and `requests` override the
-    scenario's. `progress(label, n)`, if given, hears of requests as they start (label:
+    `strategies` replaces the scenario's: strategy objects (reported by their `name=`, else
+    their kind), kinds by name or class (the scenario's own strategy of that kind, with its
+    parameters, when it has one; else the defaults), or NamedStrategy; `seed` and `requests`
+    override the scenario's. `progress(label, n)`, if given, hears of requests as they start (label:
     "<scenario>: <strategy>"). `engine`: "trio" races every request as trio tasks; "fast"
     decides them with numpy (sim.engines.fast), for scenarios whose requests do not interact; "auto"
     (the default) takes the fast engine when it can. Both give the same per-request results.
@@ -174,7 +175,7 @@ def strategy_result(
 
 def summary(
     scenario: Scenario | str | Path,
-    strategies: Sequence[Strategy | NamedStrategy | str] | None = None,
+    strategies: Sequence[Strategy | NamedStrategy | str | type] | None = None,
     *,
     seed: int | None = None,
     requests: int | None = None,
