@@ -56,7 +56,9 @@ def register(target: Any = None, *, kind: str | None = None) -> Any:
     `kind` is given. Registering the same one again (a re-run notebook cell) replaces it.
     A kind registered in Python is known to that process: scenario files run from it (by
     `sim.run`) can use it; the `quoterace` command cannot import your module. Returns the
-    class (for a function: the class made for it).
+    class (for a function: the class made for it): `sim.run` takes it as it takes a kind (the
+    scenario's own strategy of that kind, else the defaults), or called with parameters and
+    `name=` like any strategy class.
     """
 
     def add(target: Any) -> type:
