@@ -338,8 +338,26 @@ def load(source: str | Path) -> Scenario:
         raise ScenarioError("", f"not UTF-8 text: {e.reason}", shown) from None
     except RecursionError:
         raise ScenarioError("", "nested too deeply", shown) from None
+    return _parsed(data, path.stem, path.parent, shown)
+
+
+def loads(text: str, *, default_name: str = "scenario") -> Scenario:
+    """A scenario from TOML `text` (as `load` reads a file; files it names are relative to the
+    current directory); raises ScenarioError, naming the file "<text>"."""
+    shown = "<text>"
     try:
-        return parse(data, default_name=path.stem, base_dir=path.parent, file=shown)
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError("", f"TOML syntax error: {e}", shown) from None
+    except RecursionError:
+        raise ScenarioError("", "nested too deeply", shown) from None
+    return _parsed(data, default_name, None, shown)
+
+
+def _parsed(data: dict[str, Any], default_name: str, base_dir: Path | None, shown: str) -> Scenario:
+    """`parse`, its errors naming the file `shown`."""
+    try:
+        return parse(data, default_name=default_name, base_dir=base_dir, file=shown)
     except ScenarioError as e:
         raise e.in_file(shown) from None
     except RecursionError:

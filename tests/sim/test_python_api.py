@@ -86,3 +86,40 @@ def test_a_kind_the_scenario_has_twice_must_be_named():
         scenario.with_strategies(["best_price"])
     (patient,) = scenario.with_strategies(["patient"]).strategies
     assert (patient.name, patient.strategy.timeout_ms, patient.max_retries) == ("patient", 50, 2)
+
+
+TEXT = """
+[scenario]
+name = "from_text"
+requests = 200
+
+[[venues]]
+name = "a"
+latency = { dist = "constant", ms = 1 }
+
+[[venues]]
+name = "b"
+latency = { dist = "constant", ms = 2 }
+
+[[strategies]]
+kind = "best_price"
+timeout_ms = 5
+"""
+
+
+def test_a_scenario_may_be_a_dict_or_toml_text(tmp_path):
+    data = venues_data([{"kind": "best_price", "timeout_ms": 5}])
+    from_dict = sim.run(data)
+    assert from_dict.summary == sim.run(parse(data, default_name="scenario")).summary
+    from_text = sim.run(TEXT)
+    assert from_text.scenario.name == "from_text"
+    assert from_text.summary["strategies"]["best_price"]["venue_wins"] == {"a": 200, "b": 0}
+    # A path (str or Path) and a bundled name hold no newline: still read as files.
+    file = tmp_path / "mine.toml"
+    file.write_text(TEXT)
+    assert sim.run(str(file)).summary == sim.run(file).summary == from_text.summary
+    assert sim.summary("default", requests=50) == sim.run("default", requests=50).summary
+    with pytest.raises(ScenarioError, match=r"^<text>: TOML syntax error"):
+        sim.run(TEXT + "[[venues\n")
+    with pytest.raises(ScenarioError, match=r"^<text>: venues\[1\]\.latency\.ms"):
+        sim.run(TEXT.replace("ms = 2", "ms = -2"))
