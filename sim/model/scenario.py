@@ -240,7 +240,8 @@ class Scenario:
             strategy = check(strategy, path)
             _known_venues(strategy, [v.name for v in self.venues], path)
             named.append(NamedStrategy(item.name or label or strategy.kind, strategy, retries))
-        _unique_names([s.name for s in named], "strategies")
+        hint = ": give each its own name= (or a NamedStrategy)"
+        _unique_names([s.name for s in named], "strategies", hint)
         return dataclasses.replace(self, strategies=tuple(named))
 
     def _own(self, wanted: str | type, path: str) -> NamedStrategy:
@@ -506,7 +507,7 @@ def _array_of_tables(value: Any, key: str) -> list[Any]:
     return value
 
 
-def _unique_names(names: list[str], key: str) -> None:
+def _unique_names(names: list[str], key: str, hint: str = "") -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if not _SAFE_NAME.fullmatch(name):
@@ -515,5 +516,6 @@ def _unique_names(names: list[str], key: str) -> None:
                 f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
             )
         if name in seen:
-            raise ScenarioError(f"{key}[{i}].name", f"duplicate of {key}[{seen[name]}] ({name!r})")
+            duplicate = f"duplicate of {key}[{seen[name]}] ({name!r}){hint}"
+            raise ScenarioError(f"{key}[{i}].name", duplicate)
         seen[name] = i

@@ -33,7 +33,7 @@ def test_strategy_objects_take_a_name():
     # A NamedStrategy's name wins over the object's own.
     named = sim.run("default", [sim.NamedStrategy("x", FirstK(name="y"))], requests=10)
     assert list(named.summary["strategies"]) == ["x"]
-    with pytest.raises(ScenarioError, match="duplicate"):
+    with pytest.raises(ScenarioError, match=r"duplicate .*: give each its own name="):
         sim.run("default", [FirstK(k=1), FirstK(k=2)], requests=10)
 
 
