@@ -3,12 +3,15 @@ scenario's parameters, and scenarios given as a dict or TOML text."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pytest
 
 import sim
 from sim.model.errors import ScenarioError
 from sim.model.scenario import parse
-from strategies import BestPrice, FirstK, register, scatter
+from strategies import BestPrice, FirstK, fields, register, scatter
 from strategies.registry import STRATEGIES
 
 
@@ -52,6 +55,27 @@ def test_a_registered_function_takes_a_name_too():
             "default", [cls(name="mine"), cls(timeout_ms=1.0, name="hasty")], requests=50
         )
         assert list(result.summary["strategies"]) == ["mine", "hasty"]
+    finally:
+        STRATEGIES.clear()
+        STRATEGIES.update(saved)
+
+
+@dataclass(frozen=True)
+class TakeFirst:
+    kind: ClassVar[str] = "take_first_class"
+    name: str = fields.name()
+    timeout_ms: float = fields.timeout_ms(50.0)
+
+    async def decide(self, request, venues):
+        return await take_first(request, venues, timeout_ms=self.timeout_ms)
+
+
+def test_a_registered_dataclass_takes_a_name_when_it_declares_one():
+    saved = dict(STRATEGIES)
+    try:
+        register(TakeFirst)
+        result = sim.run("default", [TakeFirst(name="a"), TakeFirst(name="b")], requests=50)
+        assert list(result.summary["strategies"]) == ["a", "b"]
     finally:
         STRATEGIES.clear()
         STRATEGIES.update(saved)
