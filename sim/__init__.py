@@ -1,6 +1,7 @@
 """Orchestration: scenarios, draws, the trio engine, metrics, reports and the CLI.
 
-The Python API: `sim.run(scenario, strategies=[...], seed=..., requests=...)` returns a
+The Python API: `sim.run(scenario, strategies=[...], seed=..., requests=...)` (a scenario:
+a path, a bundled name, a Scenario, a dict of its tables or TOML text) returns a
 RunResult with the summary dict and per-request records (`result.records(name)`);
 `sim.summary(...)`, with the same arguments, gives the same summary keeping no records, in
 memory that stays flat however many requests. `sim.run(..., network=sim.Network())` races

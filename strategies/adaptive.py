@@ -58,6 +58,7 @@ class Adaptive:
     """
 
     kind: ClassVar[str] = "adaptive"
+    name: str = fields.name()
     fanout: int = field(default=2, metadata={"ge": 1})
     explore: float = field(default=0.1, metadata={"ge": 0.0, "le": 1.0})
     window: int = field(default=100, metadata={"ge": 1})

@@ -27,6 +27,7 @@ class BestPrice:
     """
 
     kind: ClassVar[str] = "best_price"
+    name: str = fields.name()
     timeout_ms: float = fields.timeout_ms()
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:

@@ -26,6 +26,7 @@ class Deadline:
     """
 
     kind: ClassVar[str] = "deadline"
+    name: str = fields.name()
     deadline_ms: float = fields.delay_ms(1.0)
     timeout_ms: float = fields.timeout_ms()
 

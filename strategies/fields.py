@@ -16,3 +16,9 @@ def timeout_ms(default: float = 1000.0) -> Any:
 def delay_ms(default: float) -> Any:
     """A delay within a race, in ms (0 to an hour)."""
     return field(default=default, metadata={"ge": 0.0, "le": MAX_TIMEOUT_MS})
+
+
+def name() -> Any:
+    """`name`: what a run reports the strategy by ("": its kind), so that two of one kind can
+    race side by side. Keyword-only, and not a parameter of the rule."""
+    return field(default="", kw_only=True)

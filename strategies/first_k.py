@@ -25,6 +25,7 @@ class FirstK:
     """
 
     kind: ClassVar[str] = "first_k"
+    name: str = fields.name()
     k: int = field(default=2, metadata={"ge": 1})
     timeout_ms: float = fields.timeout_ms()
 

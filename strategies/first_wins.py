@@ -25,6 +25,7 @@ class FirstWins:
     """
 
     kind: ClassVar[str] = "first_wins"
+    name: str = fields.name()
     timeout_ms: float = fields.timeout_ms()
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Quote | None:

@@ -81,6 +81,7 @@ class Hedged:
     """
 
     kind: ClassVar[str] = "hedged"
+    name: str = fields.name()
     venues: tuple[str, ...] = ()
     hedge_delay_ms: float | None = fields.delay_ms(None)
     hedge_delay: str = "p95"

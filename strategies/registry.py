@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Protocol
 from strategies.adaptive import Adaptive
 from strategies.best_price import BestPrice
 from strategies.deadline import Deadline
+from strategies.fields import name as strategy_name
 from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
 from strategies.hedged import Hedged
@@ -55,7 +56,9 @@ def register(target: Any = None, *, kind: str | None = None) -> Any:
     `kind` is given. Registering the same one again (a re-run notebook cell) replaces it.
     A kind registered in Python is known to that process: scenario files run from it (by
     `sim.run`) can use it; the `quoterace` command cannot import your module. Returns the
-    class (for a function: the class made for it).
+    class (for a function: the class made for it): `sim.run` takes it as it takes a kind (the
+    scenario's own strategy of that kind, else the defaults), or called with parameters and
+    `name=` like any strategy class.
     """
 
     def add(target: Any) -> type:
@@ -85,8 +88,8 @@ def _check_parameters(cls: type) -> None:
     """Every parameter has a default, a type a scenario file can give, and a free name."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
+        if not f.init or (f.name == "name" and f.kw_only and hints[f.name] is str):
+            continue  # `name: str = fields.name()`: what a run reports it by
         if f.name in RESERVED:
             raise TypeError(f"{cls.__name__}: parameter {f.name!r} is a scenario key")
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -124,14 +127,18 @@ def _from_function(function: Decide, kind: str | None) -> type:
             continue
         if parameter.default is inspect.Parameter.empty:
             raise TypeError(f"{function.__name__}: parameter {parameter.name} needs a default")
+        if parameter.name in RESERVED:
+            raise TypeError(f"{function.__name__}: parameter {parameter.name!r} is a scenario key")
         fields.append((parameter.name, hints.get(parameter.name, Any), parameter.default))
 
     async def decide(self: Any, request: QuoteRequest, venues: Sequence[QuoteSource]) -> Any:
-        return await function(request, venues, **dataclasses.asdict(self))
+        parameters = {f: getattr(self, f) for f, _, _ in fields}
+        return await function(request, venues, **parameters)
 
     cls = dataclasses.make_dataclass(
         function.__name__.title().replace("_", ""),
-        [(name, hint, dataclasses.field(default=default)) for name, hint, default in fields],
+        [(name, hint, dataclasses.field(default=default)) for name, hint, default in fields]
+        + [("name", str, strategy_name())],
         namespace={
             "decide": decide,
             "kind": kind or function.__name__,

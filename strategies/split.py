@@ -37,6 +37,7 @@ class Split:
     """
 
     kind: ClassVar[str] = "split"
+    name: str = fields.name()
     timeout_ms: float = fields.timeout_ms()
 
     async def decide(self, request: QuoteRequest, venues: Sequence[QuoteSource]) -> list[Leg]:

@@ -28,6 +28,7 @@ class Staggered:
     """
 
     kind: ClassVar[str] = "staggered"
+    name: str = fields.name()
     stagger_ms: float = fields.delay_ms(0.5)
     timeout_ms: float = fields.timeout_ms()
 

@@ -26,6 +26,7 @@ class Threshold:
     """
 
     kind: ClassVar[str] = "threshold"
+    name: str = fields.name()
     max_cost_bps: float = field(default=1.0, metadata={"ge": -1000.0, "le": 1000.0})
     timeout_ms: float = fields.timeout_ms(10.0)
 

@@ -26,7 +26,7 @@ from sim.measure.tally import CHUNK, Tally
 from sim.model.draws import Draws, draw, draw_chunks
 from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
-from sim.model.scenario import NamedStrategy, Scenario, load
+from sim.model.scenario import NamedStrategy, Scenario, load, loads, parse
 from strategies.registry import Strategy
 
 # A run's per-request records, one field a column (RunResult.records): requests.csv has the
@@ -104,8 +104,8 @@ class RunResult:
 
 
 def run(
-    scenario: Scenario | str | Path,
-    strategies: Sequence[Strategy | NamedStrategy | str] | None = None,
+    scenario: Scenario | dict | str | Path,
+    strategies: Sequence[Strategy | NamedStrategy | str | type] | None = None,
     *,
     seed: int | None = None,
     requests: int | None = None,
@@ -113,12 +113,14 @@ def run(
     engine: str = "auto",
     network: NetworkMode | None = None,
 ) -> RunResult:
-    """Run `scenario` (a Scenario, a path or a bundled name) and summarize it.
+    """Run `scenario` (a Scenario, a path, a bundled name, a dict as parsed TOML or TOML text:
+    `read_scenario`) and summarize it.
 
     Every strategy runs on one set of draws and one market path (common random numbers).
-    `strategies` replaces the scenario's: strategy objects (reported by their kind), kinds by
-    name, or NamedStrategy for a name of your own; `seed` and `requests` override the
-    scenario's. `progress(label, n)`, if given, hears of requests as they start (label:
+    `strategies` replaces the scenario's: strategy objects (reported by their `name=`, else
+    their kind), kinds by name or class (the scenario's own strategy of that kind, with its
+    parameters, when it has one; else the defaults), or NamedStrategy; `seed` and `requests`
+    override the scenario's. `progress(label, n)`, if given, hears of requests as they start (label:
     "<scenario>: <strategy>"). `engine`: "trio" races every request as trio tasks; "fast"
     decides them with numpy (sim.engines.fast), for scenarios whose requests do not interact; "auto"
     (the default) takes the fast engine when it can. Both give the same per-request results.
@@ -126,7 +128,7 @@ def run(
     engine and the wall clock; local servers need `scenario` as a path or bundled name.
     Bad input raises ScenarioError, as a bad scenario file would.
     """
-    source = None if isinstance(scenario, Scenario) else scenario
+    source = scenario if isinstance(scenario, str | Path) and not _toml_text(scenario) else None
     scenario = _scenario(scenario, strategies, seed, requests)
     if network is not None:
         return network.run(scenario, source, progress, engine)
@@ -173,8 +175,8 @@ def strategy_result(
 
 
 def summary(
-    scenario: Scenario | str | Path,
-    strategies: Sequence[Strategy | NamedStrategy | str] | None = None,
+    scenario: Scenario | dict | str | Path,
+    strategies: Sequence[Strategy | NamedStrategy | str | type] | None = None,
     *,
     seed: int | None = None,
     requests: int | None = None,
@@ -209,10 +211,24 @@ def summary(
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
 
 
+def read_scenario(source: Scenario | dict | str | Path) -> Scenario:
+    """`source` as a Scenario: a dict as parsed TOML (`sim.model.scenario.parse`), a str with a
+    newline as TOML text (a path or a bundled name never holds one), else a path or a bundled
+    name."""
+    if isinstance(source, Scenario):
+        return source
+    if isinstance(source, dict):
+        return parse(source, default_name="scenario")
+    return loads(source) if _toml_text(source) else load(source)
+
+
+def _toml_text(source: str | Path) -> bool:
+    return isinstance(source, str) and "\n" in source
+
+
 def _scenario(scenario, strategies, seed: int | None, requests: int | None) -> Scenario:
-    """The scenario to run: loaded, with the overrides and strategies of `run`'s arguments."""
-    if not isinstance(scenario, Scenario):
-        scenario = load(scenario)
+    """The scenario to run: read, with the overrides and strategies of `run`'s arguments."""
+    scenario = read_scenario(scenario)
     scenario = scenario.with_overrides(seed=seed, requests=requests)
     return scenario if strategies is None else scenario.with_strategies(strategies)
 

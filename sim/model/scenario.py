@@ -208,9 +208,13 @@ class Scenario:
                 self.file,
             )
 
-    def with_strategies(self, strategies: Sequence[Strategy | NamedStrategy | str]) -> Scenario:
-        """This scenario with other strategies (Python API): objects, kinds by name, or
-        NamedStrategy; each checked as a scenario file's would be."""
+    def with_strategies(
+        self, strategies: Sequence[Strategy | NamedStrategy | str | type]
+    ) -> Scenario:
+        """This scenario with other strategies (Python API): objects (reported by their `name`,
+        else their kind), kinds by name or class, or NamedStrategy; each checked as a scenario
+        file's would be. A kind by name or class keeps this scenario's strategy of that kind
+        (`_own`), so its parameters are the file's, not the defaults."""
         named = []
         if not strategies:
             raise ScenarioError("strategies", "give at least one", self.file)
@@ -218,25 +222,51 @@ class Scenario:
             path = f"strategies[{i}]"
             if not isinstance(item, NamedStrategy):
                 item = NamedStrategy("", item)
-            strategy = item.strategy
-            if isinstance(strategy, str):
-                if strategy not in STRATEGIES:
-                    raise ScenarioError(f"{path}.kind", unknown_choice(strategy, STRATEGIES))
-                strategy = STRATEGIES[strategy]()
+            strategy, retries = item.strategy, item.max_retries
+            if isinstance(strategy, str | type):
+                label = strategy if isinstance(strategy, str) else ""
+                own = self._own(strategy, path)
+                strategy, retries = own.strategy, retries or own.max_retries
+            else:
+                label = getattr(strategy, "name", "")
             if not _is_strategy(strategy):
                 raise ScenarioError(
                     path,
                     "not a strategy (an instance with a kind, an async decide and, if any, "
                     f"for_run(seed)): {strategy!r}",
                 )
-            retries = item.max_retries
             if not (type(retries) is int and 0 <= retries <= MAX_RETRIES):
                 raise ScenarioError(f"{path}.max_retries", f"must be from 0 to {MAX_RETRIES}")
             strategy = check(strategy, path)
             _known_venues(strategy, [v.name for v in self.venues], path)
-            named.append(NamedStrategy(item.name or strategy.kind, strategy, retries))
-        _unique_names([s.name for s in named], "strategies")
+            named.append(NamedStrategy(item.name or label or strategy.kind, strategy, retries))
+        hint = ": give each its own name= (or a NamedStrategy)"
+        _unique_names([s.name for s in named], "strategies", hint)
         return dataclasses.replace(self, strategies=tuple(named))
+
+    def _own(self, wanted: str | type, path: str) -> NamedStrategy:
+        """This scenario's strategy `wanted` names (one of its names, else its kind); a kind it
+        does not have comes with the defaults (and no retries); a kind it has twice is an error
+        naming them."""
+        if isinstance(wanted, str):
+            for entry in self.strategies:
+                if entry.name == wanted:
+                    return entry
+            if wanted not in STRATEGIES:
+                raise ScenarioError(f"{path}.kind", unknown_choice(wanted, STRATEGIES))
+            wanted = STRATEGIES[wanted]
+        kind = getattr(wanted, "kind", None)
+        if not isinstance(kind, str):
+            raise ScenarioError(path, f"not a strategy (a class with no kind): {wanted!r}")
+        same = [entry for entry in self.strategies if entry.strategy.kind == kind]
+        if len(same) > 1:
+            names = ", ".join(entry.name for entry in same)
+            raise ScenarioError(
+                path,
+                f"{self.name} has {len(same)} {kind} strategies ({names}): pass one by its name, "
+                "or a strategy object",
+            )
+        return same[0] if same else NamedStrategy(kind, wanted())
 
     def with_overrides(
         self, *, seed: int | None = None, requests: int | None = None, clock: str | None = None
@@ -309,8 +339,26 @@ def load(source: str | Path) -> Scenario:
         raise ScenarioError("", f"not UTF-8 text: {e.reason}", shown) from None
     except RecursionError:
         raise ScenarioError("", "nested too deeply", shown) from None
+    return _parsed(data, path.stem, path.parent, shown)
+
+
+def loads(text: str, *, default_name: str = "scenario") -> Scenario:
+    """A scenario from TOML `text` (as `load` reads a file; files it names are relative to the
+    current directory); raises ScenarioError, naming the file "<text>"."""
+    shown = "<text>"
     try:
-        return parse(data, default_name=path.stem, base_dir=path.parent, file=shown)
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError("", f"TOML syntax error: {e}", shown) from None
+    except RecursionError:
+        raise ScenarioError("", "nested too deeply", shown) from None
+    return _parsed(data, default_name, None, shown)
+
+
+def _parsed(data: dict[str, Any], default_name: str, base_dir: Path | None, shown: str) -> Scenario:
+    """`parse`, its errors naming the file `shown`."""
+    try:
+        return parse(data, default_name=default_name, base_dir=base_dir, file=shown)
     except ScenarioError as e:
         raise e.in_file(shown) from None
     except RecursionError:
@@ -522,7 +570,7 @@ def _array_of_tables(value: Any, key: str) -> list[Any]:
     return value
 
 
-def _unique_names(names: list[str], key: str) -> None:
+def _unique_names(names: list[str], key: str, hint: str = "") -> None:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if not _SAFE_NAME.fullmatch(name):
@@ -531,5 +579,6 @@ def _unique_names(names: list[str], key: str) -> None:
                 f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
             )
         if name in seen:
-            raise ScenarioError(f"{key}[{i}].name", f"duplicate of {key}[{seen[name]}] ({name!r})")
+            duplicate = f"duplicate of {key}[{seen[name]}] ({name!r}){hint}"
+            raise ScenarioError(f"{key}[{i}].name", duplicate)
         seen[name] = i
