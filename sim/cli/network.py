@@ -95,7 +95,8 @@ def network_of(args: argparse.Namespace) -> Network | None:
         raise ScenarioError("--venue", "a venue given twice")
     # local servers load the scenario file themselves, with the run's requests and seed
     _check_timers(args.timers)
-    return Network(remote, args.latency or "simulated", args.timers, args.epoch, args.scenario)
+    scenario = args.scenario or "default"  # run and compare's default
+    return Network(remote, args.latency or "simulated", args.timers, args.epoch, scenario)
 
 
 def _check_timers(timers: str | None) -> None:
