@@ -25,3 +25,11 @@ def test_run_all_refuses_any_named_scenario_even_default(
 ) -> None:
     line = one_error_line(capsys, main(["run", "--all", name, "--requests", "30", "--quiet"]))
     assert line == f"--all: runs every bundled scenario: drop {name!r}"
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "compare"])
+def test_a_misspelt_bundled_scenario_is_suggested(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_error_line(capsys, main([command, "hedgng"]))
+    assert line == "hedgng: no such file, nor a bundled scenario (did you mean 'hedging'?)"
