@@ -90,6 +90,8 @@ def network_of(args: argparse.Namespace) -> Network | None:
             if value not in (None, False):
                 raise ScenarioError(option, "applies to network mode: add --network")
         return None
+    if args.clock == "virtual":
+        raise ScenarioError("--clock", "network mode runs on the wall clock: drop --clock virtual")
     remote = dict(args.venues or ())
     if len(remote) < len(args.venues or ()):
         raise ScenarioError("--venue", "a venue given twice")

@@ -33,3 +33,28 @@ def test_a_misspelt_bundled_scenario_is_suggested(
 ) -> None:
     line = one_error_line(capsys, main([command, "hedgng"]))
     assert line == "hedgng: no such file, nor a bundled scenario (did you mean 'hedging'?)"
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_network_mode_refuses_the_virtual_clock(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Network mode races on the wall clock: asking for virtual time is a mistake, not a wish
+    to drop silently."""
+    line = one_error_line(capsys, main([command, "--network", "--clock", "virtual"]))
+    assert line == "--clock: network mode runs on the wall clock: drop --clock virtual"
+
+
+@pytest.mark.parametrize(
+    ("epoch", "when"),
+    [("0", "(1970-01-01 00:00:00 UTC) is 1,"), ("4102444800", "(2100-01-01 00:00:00 UTC) is in")],
+)
+def test_an_epoch_out_of_range_says_when_it_is(
+    epoch: str, when: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The epoch as a date, and in the past or the future in words (not a signed count of
+    seconds "from now")."""
+    line = one_error_line(capsys, main(["run", "--network", "--epoch", epoch]))
+    assert line.startswith(f"--epoch: the market epoch {epoch} {when}")
+    assert (" s ago: " if epoch == "0" else " the future: ") in line
+    assert "a Unix time in seconds within the last 3600 s" in line
