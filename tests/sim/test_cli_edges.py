@@ -4,6 +4,8 @@ that a script can read, where it used to be silent or malformed."""
 from __future__ import annotations
 
 import json
+import warnings
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +60,49 @@ def test_an_epoch_out_of_range_says_when_it_is(
     assert line.startswith(f"--epoch: the market epoch {epoch} {when}")
     assert (" s ago: " if epoch == "0" else " the future: ") in line
     assert "a Unix time in seconds within the last 3600 s" in line
+
+
+HALF_FAILING = """
+[scenario]
+name = "half"
+seed = 1
+requests = 50
+
+[arrivals]
+process = "poisson"
+rate_per_s = 100
+
+[market]
+mid = 100.0
+
+[order]
+side = "buy"
+size = 1
+
+[[venues]]
+name = "half"
+latency = { dist = "constant", ms = 1.0 }
+spread_bps = 1.0
+fail_prob = 0.5
+
+[[strategies]]
+kind = "first_wins"
+
+[[strategies]]
+kind = "best_price"
+"""
+
+
+def test_compare_where_both_p99s_are_infinite_warns_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Half the races find no quote for both strategies (the same draws), so both p99s are
+    infinite in every resample: the difference is undefined, not numpy's inf - inf warning
+    (as `compare default --network --requests 10` showed)."""
+    path = tmp_path / "half.toml"
+    path.write_text(HALF_FAILING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["compare", str(path), "--json", "--quiet"]) == 0
+    p99 = json.loads(capsys.readouterr().out)["comparisons"]["best_price"]["p99_decision_ms"]
+    assert p99["ci95"] is None and p99["resamples_used"] == 0
