@@ -106,3 +106,20 @@ def test_compare_where_both_p99s_are_infinite_warns_nothing(
         assert main(["compare", str(path), "--json", "--quiet"]) == 0
     p99 = json.loads(capsys.readouterr().out)["comparisons"]["best_price"]["p99_decision_ms"]
     assert p99["ci95"] is None and p99["resamples_used"] == 0
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_validate_refuses_the_draws_that_run_refuses(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lognormal with sigma = 50 passes every bound, but its order round trips come out
+    beyond the hour: validate draws what run draws, so both refuse it alike."""
+    path = tmp_path / "heavy.toml"
+    path.write_text(HALF_FAILING.replace('{ dist = "constant", ms = 1.0 }', HEAVY))
+    assert HEAVY in path.read_text()
+    quiet = ["--quiet"] if command == "run" else []
+    line = one_error_line(capsys, main([command, str(path), *quiet]))
+    assert line.startswith(f"{path}: venues[0].latency: an order round trip was drawn at ")
+
+
+HEAVY = '{ dist = "lognormal", median_ms = 0.4, sigma = 50 }'
