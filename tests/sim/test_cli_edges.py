@@ -4,6 +4,7 @@ that a script can read, where it used to be silent or malformed."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -123,3 +124,32 @@ def test_validate_refuses_the_draws_that_run_refuses(
 
 
 HEAVY = '{ dist = "lognormal", median_ms = 0.4, sigma = 50 }'
+
+
+def test_bench_without_network_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--no-network skips network mode (null in the JSON, no lines printed); one round is
+    said so, not "median of 1 rounds"."""
+    out_file = tmp_path / "bench.json"
+    argv = ["bench", "--requests", "200", "--rounds", "1", "--fast-requests", "2000"]
+    argv += ["--memory-requests", "1000", "--no-network", "--out", str(out_file)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out_file.read_text(encoding="utf-8"))
+    assert result["network"] is None and result["strategies"]
+    assert "network mode" not in out
+    assert "one round" in out and "rounds" not in out
+
+
+def test_bench_no_network_with_network_options_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = one_error_line(capsys, main(["bench", "--no-network", "--network-requests", "10"]))
+    assert line.startswith("--no-network: skips network mode")
+
+
+def test_every_bench_option_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--requests REQUESTS", "--rounds ROUNDS", "--out OUT", "--no-network"):
+        assert re.search(rf"{option} \w", text), option  # followed by its help text
