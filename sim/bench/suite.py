@@ -58,8 +58,10 @@ def bench(
     memory_requests: tuple[int, ...] = MEMORY_REQUESTS,
     network_requests: int = NETWORK_REQUESTS,
     network_rates: tuple[float, ...] = RATES_PER_S,
+    network: bool = True,
 ) -> dict[str, Any]:
-    """Measure, print a table, write `out` (JSON) atomically, and return the figures."""
+    """Measure, print a table, write `out` (JSON) atomically, and return the figures (without
+    `network`, network mode's are None: not measured)."""
     scenario = load("default").with_overrides(requests=requests)
     draws = draw(scenario)
     world = {
@@ -99,7 +101,7 @@ def bench(
         "strategies": figures,
         "fast_engine": fast,
         "memory": _memory(memory_requests),
-        "network": network_figures(network_requests, network_rates),
+        "network": network_figures(network_requests, network_rates) if network else None,
         "python": platform.python_version(),
         **{package: version(package) for package in ("trio", "numpy", "hdrhistogram")},
         "machine": platform.machine(),
@@ -192,7 +194,7 @@ def _print_network(network: dict[str, Any]) -> None:
 def _print(result: dict[str, Any]) -> None:
     table = Table(
         title=f"{result['scenario']}: {result['requests']:,} races, {result['venues']} venues, "
-        f"median of {result['rounds']} rounds",
+        + ("one round" if result["rounds"] == 1 else f"median of {result['rounds']} rounds"),
         title_justify="left",
     )
     for column in ("strategy", "engine races/s", "skeleton races/s", "engine/skeleton"):
@@ -211,7 +213,8 @@ def _print(result: dict[str, Any]) -> None:
         f"{' and '.join(fast['strategies'])}, histograms included; target >= "
         f"{fast['target_requests_per_s']:,})"
     )
-    _print_network(result["network"])
+    if result["network"] is not None:
+        _print_network(result["network"])
     memory = result["memory"]
     if not memory["peak_mb"]:
         return

@@ -7,13 +7,24 @@ from pathlib import Path
 
 from sim.cli.arguments import count
 from sim.cli.writing import RESULTS, writing
+from sim.model.errors import ScenarioError
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
     """Register `bench`."""
     bench = commands.add_parser("bench", help="engine against a bare trio skeleton")
-    bench.add_argument("--requests", type=count, default=20_000)
-    bench.add_argument("--rounds", type=count, default=3)
+    bench.add_argument(
+        "--requests",
+        type=count,
+        default=20_000,
+        help="races per strategy for the trio engine and the skeleton (default: 20,000)",
+    )
+    bench.add_argument(
+        "--rounds",
+        type=count,
+        default=3,
+        help="rounds of each timing, the figure their median (default: 3)",
+    )
     bench.add_argument(
         "--fast-requests", type=count, help="requests for the fast engine (default: 1,000,000)"
     )
@@ -35,13 +46,26 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         help="request rates (per second) to step network mode through, up to the first it does "
         "not hold (default: 200 500 1000 2000 4000)",
     )
-    bench.add_argument("--out", type=Path, default=RESULTS / "bench.json")
+    bench.add_argument(
+        "--no-network",
+        dest="network",
+        action="store_false",
+        help="skip network mode (its figures are null in the JSON)",
+    )
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "bench.json",
+        help=f"where to write the figures as JSON (default: {RESULTS / 'bench.json'})",
+    )
     bench.set_defaults(handler=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
     from sim.bench.suite import bench
 
+    if not args.network and (args.network_requests or args.network_rates):
+        raise ScenarioError("--no-network", "skips network mode: drop --network-requests/-rates")
     with writing(args.out):  # fail before the benchmark, not after it
         args.out.parent.mkdir(parents=True, exist_ok=True)
     with writing(args.out):
@@ -55,6 +79,7 @@ def _bench(args: argparse.Namespace) -> int:
             requests=args.requests,
             rounds=args.rounds,
             out=args.out,
+            network=args.network,
             **{name: value for name, value in given.items() if value is not None},
         )
     return 0

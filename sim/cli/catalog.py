@@ -1,5 +1,6 @@
 """`quoterace scenarios`, `strategies` and `validate`: what there is, and whether a file is
-right. They load scenarios only, so they start fast (no engine run, no plotting)."""
+right. They load scenarios only (validate also draws them, as a run would), so they start fast
+(no engine run, no plotting)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import inspect
 import textwrap
 
 from sim.model.config import bounds_text
-from sim.model.scenario import bundled, load
+from sim.model.draws import draw, draw_chunks
+from sim.model.scenario import Scenario, bundled, load
+from sim.model.streams import BLOCK
 from strategies.registry import STRATEGIES
 
 
@@ -51,6 +54,7 @@ def _strategies(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     for file in args.files:
         scenario = load(file)
+        _draw(scenario)
         counts = (
             _count_of(len(scenario.venues), "venue"),
             _count_of(len(scenario.strategies), "strategy", "strategies"),
@@ -58,6 +62,17 @@ def _validate(args: argparse.Namespace) -> int:
         )
         print(f"{file}: ok ({', '.join(counts)})")
     return 0
+
+
+def _draw(scenario: Scenario) -> None:
+    """Make every draw a run of `scenario` makes, a chunk at a time, and drop them: a run
+    refuses draws that overflow or orders that would not return within the hour
+    (sim.model.draws), and a file that validates must not fail so when run."""
+    if scenario.arrivals.closed or scenario.requests == 0:
+        draw(scenario)
+        return
+    for _ in draw_chunks(scenario, 4 * BLOCK):
+        pass
 
 
 def _count_of(n: int, one: str, many: str | None = None) -> str:

@@ -90,12 +90,15 @@ def network_of(args: argparse.Namespace) -> Network | None:
             if value not in (None, False):
                 raise ScenarioError(option, "applies to network mode: add --network")
         return None
+    if args.clock == "virtual":
+        raise ScenarioError("--clock", "network mode runs on the wall clock: drop --clock virtual")
     remote = dict(args.venues or ())
     if len(remote) < len(args.venues or ()):
         raise ScenarioError("--venue", "a venue given twice")
     # local servers load the scenario file themselves, with the run's requests and seed
     _check_timers(args.timers)
-    return Network(remote, args.latency or "simulated", args.timers, args.epoch, args.scenario)
+    scenario = args.scenario or "default"  # run and compare's default
+    return Network(remote, args.latency or "simulated", args.timers, args.epoch, scenario)
 
 
 def _check_timers(timers: str | None) -> None:

@@ -19,10 +19,11 @@ from sim.measure.run import summary as run_summary
 from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
 from sim.network.run import Network
-from sim.report.atomic import summary_json, write_atomic
+from sim.report.atomic import summary_json, summary_json_line, write_atomic
 from sim.report.console import comparison_table, print_tables
 from sim.report.progress import RunProgress
 
+DEFAULT = "default"  # the scenario run and compare take when none is named
 _BARE_OUT = object()  # `--out` given without a folder: RESULTS/<scenario>/
 
 # A wall-clock run in which some strategy decided none of its races (every venue failed, or
@@ -64,10 +65,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def _scenario_options() -> argparse.ArgumentParser:
     """The options run and compare share."""
     options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("scenario", nargs="?", help=f"bundled name or path (default: {DEFAULT})")
     options.add_argument(
-        "scenario", nargs="?", default="default", help="bundled name or path (default: default)"
+        "--json",
+        action="store_true",
+        help="print the result as JSON (with run --all: JSON Lines, a scenario's summary a line)",
     )
-    options.add_argument("--json", action="store_true", help="print the result as JSON")
     options.add_argument("--seed", type=seed, help="override the scenario's seed")
     options.add_argument("--requests", type=count, help="override the number of requests")
     options.add_argument(
@@ -94,7 +97,7 @@ def _scenario_options() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
-    return load(name or args.scenario).with_overrides(
+    return load(name or args.scenario or DEFAULT).with_overrides(
         seed=args.seed, requests=args.requests, clock=args.clock
     )
 
@@ -110,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
 
     network = network_of(args)
     if args.all:
-        if args.scenario != "default":
+        if args.scenario is not None:
             raise ScenarioError("--all", f"runs every bundled scenario: drop {args.scenario!r}")
         if network is not None:
             raise ScenarioError("--all", "runs in process: network mode takes one scenario")
@@ -135,8 +138,8 @@ def _run(args: argparse.Namespace) -> int:
                     write_results(result, folder)
             summary = result.summary
         summaries.append(summary)
-        if args.json:
-            sys.stdout.write(summary_json(summary))
+        if args.json:  # JSON Lines for several: one compact document per line
+            sys.stdout.write((summary_json_line if args.all else summary_json)(summary))
         else:
             print_tables(summary, _console())
         _warn(summary)  # after the tables, where they are seen
@@ -179,9 +182,9 @@ def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> 
     results/<scenario> for a bare `--out`; None without `--out`."""
     if args.out is None:
         return None
-    if args.out is not _BARE_OUT and not several and args.scenario == "default":
+    if args.out is not _BARE_OUT and not several and args.scenario is None:
         name = str(args.out)
-        if name in bundled() and name != "default" and not args.out.exists():
+        if name in bundled() and name != DEFAULT and not args.out.exists():
             raise ScenarioError(
                 "--out",
                 f"{name!r} is a bundled scenario: to run it, name it first (quoterace run "

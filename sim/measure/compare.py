@@ -93,11 +93,17 @@ def _bootstrap(
         idx = stream(seed, Purpose.BOOTSTRAP, c).integers(0, n, (min(rows, resamples - start), n))
         for other, metrics in pairs.items():
             for metric, (a, b, statistic) in metrics.items():
-                found[other][metric].append(statistic(b[idx]) - statistic(a[idx]))
+                found[other][metric].append(_difference(statistic(b[idx]), statistic(a[idx])))
     return {
         other: {metric: np.concatenate(parts) for metric, parts in metrics.items()}
         for other, metrics in found.items()
     }
+
+
+def _difference(b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """b - a where both are finite, else NaN: a resample in which either p99 is infinite (over
+    1% of its races found no quote) has no difference, rather than inf - inf."""
+    return np.subtract(b, a, out=np.full_like(b, np.nan), where=np.isfinite(a) & np.isfinite(b))
 
 
 def _summarize(

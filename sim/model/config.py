@@ -269,9 +269,15 @@ def unknown_choice(value: Any, allowed: Mapping[str, Any]) -> str:
     return f"unknown kind {value!r} ({_suggestion(str(value), list(allowed))})"
 
 
-def _suggestion(value: str, allowed: Sequence[str]) -> str:
+def close_match(value: str, allowed: Sequence[str]) -> str | None:
+    """The name in `allowed` that a misspelt `value` most likely meant, if one is close."""
     close = difflib.get_close_matches(value, list(allowed), n=1)
-    return f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(allowed)
+    return close[0] if close else None
+
+
+def _suggestion(value: str, allowed: Sequence[str]) -> str:
+    close = close_match(value, allowed)
+    return f"did you mean {close!r}?" if close else "expected one of " + ", ".join(allowed)
 
 
 def bounds_text(metadata: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ from sim.model.config import (
     build_latency,
     check,
     check_bounds,
+    close_match,
     key_name,
     unknown_choice,
 )
@@ -320,8 +321,9 @@ def resolve(source: str | Path) -> Path:
     candidate = bundled_dir() / f"{source}.toml"
     if isinstance(source, str) and "/" not in source and candidate.is_file():
         return candidate
-    names = ", ".join(bundled())
-    raise ScenarioError("", f"no such file, nor a bundled scenario (bundled: {names})", str(source))
+    close = close_match(str(source), bundled())
+    hint = f"did you mean {close!r}?" if close else "bundled: " + ", ".join(bundled())
+    raise ScenarioError("", f"no such file, nor a bundled scenario ({hint})", str(source))
 
 
 def load(source: str | Path) -> Scenario:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -75,12 +76,22 @@ def check_epoch(epoch_unix: float) -> None:
     """A market epoch must be at most EPOCH_PAST_S ago, and not in the future (a minute of
     clock difference allowed): the path from it to now is made, and held, on first use."""
     now = time.time()
-    if not now - EPOCH_PAST_S <= epoch_unix <= now + 60.0:
-        raise ScenarioError(
-            "--epoch",
-            f"the market epoch {epoch_unix:.3f} is {now - epoch_unix:+.0f} s from now: it must "
-            f"be within the last {EPOCH_PAST_S:g} s",
-        )
+    if now - EPOCH_PAST_S <= epoch_unix <= now + 60.0:
+        return
+    when = "in the future" if epoch_unix > now else f"{now - epoch_unix:,.0f} s ago"
+    raise ScenarioError(
+        "--epoch",
+        f"the market epoch {epoch_unix:.15g} ({_utc(epoch_unix)}) is {when}: it must be a Unix "
+        f"time in seconds within the last {EPOCH_PAST_S:g} s (now: {now:.0f})",
+    )
+
+
+def _utc(unix: float) -> str:
+    """`unix` as a UTC date and time, or "beyond year 9999" for a number too large."""
+    try:
+        return datetime.datetime.fromtimestamp(unix, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):
+        return "beyond year 9999"
 
 
 def over_network(

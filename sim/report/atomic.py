@@ -50,3 +50,9 @@ def _umask() -> int:
 def summary_json(summary: dict[str, Any]) -> str:
     """The summary as JSON text: fixed key order and indentation, so runs compare byte for byte."""
     return json.dumps(summary, indent=2, allow_nan=False) + "\n"
+
+
+def summary_json_line(summary: dict[str, Any]) -> str:
+    """The summary as one line of JSON Lines: `run --all --json` prints one per scenario, so
+    the output parses line by line (several indented documents back to back would not)."""
+    return json.dumps(summary, separators=(",", ":"), allow_nan=False) + "\n"
