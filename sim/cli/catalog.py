@@ -42,7 +42,7 @@ def _strategies(args: argparse.Namespace) -> int:
         print(kind)
         print(textwrap.fill(doc[0], 96, initial_indent="    ", subsequent_indent="    "))
         for f in dataclasses.fields(cls):
-            if f.init:
+            if f.init and f.name != "name":  # every strategy's: what it is called in results
                 bounds = bounds_text(f.metadata)
                 print(f"    {f.name} = {f.default!r}" + (f"  ({bounds})" if bounds else ""))
         for paragraph in doc[1:]:

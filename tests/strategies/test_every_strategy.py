@@ -40,6 +40,7 @@ def test_every_strategy_teaches_and_is_listed(kind, capsys):
     listing = f"\n{capsys.readouterr().out}"
     block = listing.split(f"\n{kind}\n", 1)[1].split("\n\n", 1)[0]  # this kind's entry
     assert "    timeout_ms = " in block
+    assert "    name = " not in block  # every strategy's name=, not a parameter of its rule
 
 
 @pytest.mark.parametrize("kind", KINDS)
