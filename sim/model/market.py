@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.model.errors import ScenarioError
-from sim.model.recording import TIME_UNITS, Recording
+from sim.model.recording import Recording
 from sim.model.streams import Purpose, stream
+from sim.model.timestamps import UNIT_NS
 
 CHUNK_S = 1.0
 MAX_MARKET_UPDATES = 2e7  # a run's mid path is held in memory, 64 bytes an update
@@ -53,7 +54,7 @@ class MarketSpec:
     updates_per_s: float = field(default=1000.0, metadata={"gt": 0.0, "le": 1e6})
     jumps: Jumps | None = None
     file: str | None = None
-    time_unit: str = field(default="s", metadata={"choices": tuple(TIME_UNITS)})
+    time_unit: str = field(default="s", metadata={"choices": tuple(UNIT_NS)})
     at_end: str = field(default="hold", metadata={"choices": AT_END})
 
     def __post_init__(self) -> None:

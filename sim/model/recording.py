@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,20 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from sim.model.errors import ScenarioError
+from sim.model.timestamps import UNIT_NS, epoch_ns, iso_ns
 
 ROWS = 8192  # rows parsed at a time: bounds the memory a recording of any length takes
-TIME_UNITS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 EXPECTED = "timestamp,bid,ask or timestamp,mid"
 Touch = tuple[np.ndarray, np.ndarray]  # a chunk's bids and asks
-
-
-def parse_instant(text: str) -> int:
-    """Nanoseconds since the Unix epoch of an ISO-8601 time (zone-less: UTC); ValueError if
-    it is not one."""
-    ns = _iso_ns(np.array([text.strip()]))
-    if ns is None:
-        raise ValueError(f"{text!r} is not an ISO-8601 time")
-    return int(ns[0])
 
 
 @dataclass(frozen=True)
@@ -109,7 +99,7 @@ def _checked(
     for rows, columns in _raw(path, file, key):
         where = f"{file} row"
         stamps = columns["timestamp"]
-        ns = _epoch_ns(stamps, TIME_UNITS[time_unit]) if epoch else _iso_ns(stamps)
+        ns = epoch_ns(stamps, UNIT_NS[time_unit]) if epoch else iso_ns(stamps)
         if ns is None:  # some row's timestamp would not parse: find it for the message
             ns = np.array([_one_ns(s, epoch, time_unit) for s in stamps.tolist()], np.int64)
             bad = int(np.argmax(ns == _BAD))
@@ -175,68 +165,8 @@ _BAD = np.iinfo(np.int64).min
 def _one_ns(text: str, epoch: bool, time_unit: str) -> int:
     """One timestamp in ns, or _BAD: the slow path that finds a bad row."""
     one = np.array([text])
-    ns = _epoch_ns(one, TIME_UNITS[time_unit]) if epoch else _iso_ns(one)
+    ns = epoch_ns(one, UNIT_NS[time_unit]) if epoch else iso_ns(one)
     return _BAD if ns is None else int(ns[0])
-
-
-def _epoch_ns(text: np.ndarray, unit_ns: int) -> np.ndarray | None:
-    """Epoch numbers in units of `unit_ns` nanoseconds as int64 ns (exact for integers; a
-    fraction is rounded to the nanosecond), or None if one is not a plain number or is past
-    what int64 ns hold (the year 2262: epoch ms read as seconds would wrap around)."""
-    whole, dot, fraction = np.strings.partition(np.strings.strip(text), ".")
-    try:
-        seconds = whole.astype(np.int64)
-        if (np.abs(seconds) >= np.iinfo(np.int64).max // unit_ns).any():
-            return None
-        ns = seconds * unit_ns
-        if (dot == "").all():
-            return ns
-        digits = np.where(fraction == "", "0", fraction)
-        if not np.strings.isdecimal(digits).all() or (np.strings.startswith(whole, "-")).any():
-            return None
-        return ns + np.round(np.strings.add("0.", digits).astype(np.float64) * unit_ns).astype(
-            np.int64
-        )
-    except (ValueError, OverflowError):
-        return None
-
-
-def _iso_ns(text: np.ndarray) -> np.ndarray | None:
-    """ISO-8601 times as int64 ns since the epoch (zone-less: UTC), or None if one is not."""
-    text = np.strings.strip(text)
-    if not (np.strings.find(text, "-") == 4).all():  # YYYY-...: not an epoch number misread
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # numpy warns of a zone it would drop: do it here
-            return text.astype("datetime64[ns]").astype(np.int64)
-    except ValueError:
-        return None
-    except UserWarning:
-        pass
-    date, _, clock = np.strings.partition(np.strings.replace(text, " ", "T"), "T")
-    zulu = np.strings.endswith(clock, "Z")
-    clock = np.where(zulu, np.strings.rstrip(clock, "Z"), clock)
-    offset = np.zeros(text.size, dtype=np.int64)
-    for sign, char in ((1, "+"), (-1, "-")):
-        bare, mark, zone = np.strings.partition(clock, char)
-        zoned = mark != ""
-        if zoned.any():
-            digits = np.strings.replace(zone[zoned], ":", "")
-            sized = np.isin(np.strings.str_len(digits), (2, 4))
-            if not (sized & np.strings.isdecimal(digits)).all():
-                return None
-            hhmm = np.strings.ljust(digits, 4, "0").astype(np.int64)
-            offset[zoned] = sign * (hhmm // 100 * 3600 + hhmm % 100 * 60) * 1_000_000_000
-            clock = np.where(zoned, bare, clock)
-    plain = np.strings.add(np.strings.add(date, np.where(clock == "", "", "T")), clock)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            local = plain.astype("datetime64[ns]").astype(np.int64)
-    except (ValueError, UserWarning):
-        return None
-    return local - offset  # local time = UTC + offset
 
 
 def _raw(path: Path, file: str, key: str) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:

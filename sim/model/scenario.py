@@ -33,8 +33,9 @@ from sim.model.config import (
 )
 from sim.model.errors import ScenarioError
 from sim.model.market import MAX_MARKET_UPDATES, MarketSpec, MidPath
-from sim.model.recording import Recording, open_recording, parse_instant
+from sim.model.recording import Recording, open_recording
 from sim.model.regime import Regime
+from sim.model.timestamps import parse_instant
 from sim.model.trace import Trace
 from strategies.registry import RESERVED, STRATEGIES, Strategy
 from venues.latency import Latency

@@ -36,8 +36,8 @@ import numpy as np
 
 from sim.model.errors import ScenarioError
 from sim.model.streams import Purpose, blocked
+from sim.model.timestamps import UNIT_NS, iso_ns
 
-UNITS_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 TIMESTAMP = "timestamp"
 MAX_ISO_CHARS = 40
 
@@ -51,8 +51,8 @@ class Trace:
     file: str
     column: str = "latency"
     venue: str | None = None
-    unit: str = field(default="ms", metadata={"choices": tuple(UNITS_NS)})
-    time_unit: str = field(default="s", metadata={"choices": tuple(UNITS_NS)})
+    unit: str = field(default="ms", metadata={"choices": tuple(UNIT_NS)})
+    time_unit: str = field(default="s", metadata={"choices": tuple(UNIT_NS)})
     mode: str = field(default="replay", metadata={"choices": ("replay", "bootstrap")})
     block_s: float | None = field(default=None, metadata={"gt": 0.0})
     at_end: str = field(default="hold", metadata={"choices": ("hold", "loop")})
@@ -90,7 +90,7 @@ def read_trace(trace: Trace, key: str, base_dir: Path | None) -> Trace:
     except OSError as e:
         raise ScenarioError(key, f"cannot read {file!r}: {e.strerror or e}") from None
     times_ns, latency = _rows(columns, trace, key)
-    latency_ms = latency * (UNITS_NS[trace.unit] / UNITS_NS["ms"])
+    latency_ms = latency * (UNIT_NS[trace.unit] / UNIT_NS["ms"])
     if trace.mode == "bootstrap" and not trace.block_s < (times_ns[-1] - times_ns[0]) * 1e-9:
         span = (times_ns[-1] - times_ns[0]) * 1e-9
         message = f"must be shorter than {file}'s span ({span:g} s from its first row to its last)"
@@ -242,11 +242,11 @@ def _is_iso(text: str) -> bool:
 
 
 def _iso_ns(text: np.ndarray) -> np.ndarray:
-    """ISO-8601 byte strings as epoch ns (an offset is converted to UTC; none means UTC)."""
-    text = np.char.rstrip(np.char.strip(text), b"Z")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "no explicit representation of timezones"
-        return text.astype("datetime64[ns]").astype(np.int64)
+    """ISO-8601 byte strings as epoch ns (sim.model.timestamps); ValueError if one is not."""
+    ns = iso_ns(np.char.decode(text, errors="replace"))
+    if ns is None:
+        raise ValueError("not ISO-8601")
+    return ns
 
 
 def _parquet_columns(path: Path, trace: Trace, key: str) -> dict[str, np.ndarray]:
@@ -317,7 +317,7 @@ def _epoch_ns(times: np.ndarray, numeric: bool, trace: Trace, key: str) -> np.nd
 def _whole_ns(whole: np.ndarray, trace: Trace, key: str) -> np.ndarray:
     """Whole epoch numbers in `time_unit` as ns; past what int64 ns hold (epoch ms read as
     seconds) they would wrap around: a ScenarioError names the first such row."""
-    unit = UNITS_NS[trace.time_unit]
+    unit = UNIT_NS[trace.time_unit]
     past = np.flatnonzero(np.abs(whole) >= np.iinfo(np.int64).max // unit)
     if past.size:
         text = str(int(whole[past[0]]))
@@ -333,7 +333,7 @@ def _past(time_unit: str) -> str:
 
 def _scaled_ns(times: np.ndarray, trace: Trace, key: str) -> np.ndarray:
     """Epoch numbers (floats) in `time_unit` as whole ns."""
-    scaled = times * float(UNITS_NS[trace.time_unit])
+    scaled = times * float(UNIT_NS[trace.time_unit])
     finite = np.isfinite(scaled) & (np.abs(scaled) < 2.0**63)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
@@ -368,6 +368,6 @@ def _rows(columns: dict[str, np.ndarray], trace: Trace, key: str) -> tuple[np.nd
         what = "negative" if value < 0 else "not a finite number"
         message = f"{file} row {row}, column {trace.column!r}: {value:g} is {what}"
         raise ScenarioError(key, message)
-    if not math.isfinite(float(latency.max()) * UNITS_NS[trace.unit]):
+    if not math.isfinite(float(latency.max()) * UNIT_NS[trace.unit]):
         raise ScenarioError(key, f"{file}, column {trace.column!r}: latencies too large")
     return times_ns[index], latency
