@@ -468,7 +468,7 @@ def _venues(tables: Any, base_dir: Path | None) -> tuple[VenueSpec, ...]:
             copies = [dataclasses.replace(spec, name=n) for n in _numbered(spec.name, count)]
         venues += copies
         entry_of += [i] * len(copies)
-    _check_venue_names([v.name for v in venues], entry_of)
+    _unique_names([v.name for v in venues], "venues", entries=entry_of)
     return tuple(venues)
 
 
@@ -496,23 +496,6 @@ def _numbered(name: str, count: int) -> list[str]:
     first, width = int(match.group(1)), len(match.group(1))
     head, tail = name[: match.start()], name[match.end() :]
     return [f"{head}{first + k:0{width}d}{tail}" for k in range(count)]
-
-
-def _check_venue_names(names: list[str], entry_of: list[int]) -> None:
-    """Each venue's name is safe for a file name and not taken by an earlier venue; errors
-    name the entry (`entry_of[v]`: venue v's)."""
-    seen: dict[str, int] = {}
-    for name, i in zip(names, entry_of, strict=True):
-        if not _SAFE_NAME.fullmatch(name):
-            raise ScenarioError(
-                f"venues[{i}].name",
-                f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
-            )
-        if name in seen:
-            raise ScenarioError(
-                f"venues[{i}].name", f"duplicate of venues[{seen[name]}] ({name!r})"
-            )
-        seen[name] = i
 
 
 def _strategies(tables: Any, venue_names: list[str]) -> tuple[NamedStrategy, ...]:
@@ -573,15 +556,20 @@ def _array_of_tables(value: Any, key: str) -> list[Any]:
     return value
 
 
-def _unique_names(names: list[str], key: str, hint: str = "") -> None:
+def _unique_names(
+    names: list[str], key: str, hint: str = "", entries: Sequence[int] | None = None
+) -> None:
+    """Each name safe for a file name and not taken by an earlier one; errors name the entry
+    as written (`entries[i]`: name i's, when a `count` made several of one entry)."""
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
+        at = i if entries is None else entries[i]
         if not _SAFE_NAME.fullmatch(name):
             raise ScenarioError(
-                f"{key}[{i}].name",
+                f"{key}[{at}].name",
                 f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or digit",
             )
         if name in seen:
             duplicate = f"duplicate of {key}[{seen[name]}] ({name!r}){hint}"
-            raise ScenarioError(f"{key}[{i}].name", duplicate)
-        seen[name] = i
+            raise ScenarioError(f"{key}[{at}].name", duplicate)
+        seen[name] = at
