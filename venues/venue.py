@@ -164,19 +164,25 @@ class Venue:
         # first (however long its drawn latency) never looks the market up.
         return self._quote(request, latency, request.t0 + sent + 0.5 * latency)
 
-    def quote_now(self, request: QuoteRequest) -> Quote | None:
-        """`quote`'s answer at once if it is due already (a venue server's client whose
-        request took longer to arrive than its drawn latency), without a task or a timer;
-        None (nothing counted) if it must be waited for: due later, through the servers, or
-        never."""
+    def due_at(self, request: QuoteRequest) -> float | None:
+        """When `quote` would answer `request`, in engine time, known as it arrives; None
+        through the servers (the queue decides) or if it never answers."""
         a, i = request.attempt, request.index
         if self.servers is not None or not self._draws.answers[a][i]:
             return None
-        latency, sent = self._draws.latency_s[a][i], request.sent_after_s
-        if request.t0 + sent + latency > trio.current_time():
+        return request.t0 + request.sent_after_s + self._draws.latency_s[a][i]
+
+    def quote_now(self, request: QuoteRequest) -> Quote | None:
+        """`quote`'s answer at once if it is due (a venue server's client whose request took
+        longer to arrive than its drawn latency, or an alarm set at `due_at`), without a task
+        or a timer; None (nothing counted) if it must be waited for: due later, through the
+        servers, or never."""
+        due = self.due_at(request)
+        if due is None or due > trio.current_time():
             return None
         self.requests += 1
-        return self._quote(request, latency, request.t0 + sent + 0.5 * latency)
+        latency = self._draws.latency_s[request.attempt][request.index]
+        return self._quote(request, latency, request.t0 + request.sent_after_s + 0.5 * latency)
 
     async def _served(self, request: QuoteRequest, latency: float) -> Quote:
         """`quote` through the venue's servers: queue wait and service add to `latency`."""
@@ -237,7 +243,16 @@ class Venue:
     ) -> ExecutionReport:
         """Fill or reject an order for `quote`, sent `decided_after_s` after `request.t0`
         (exactly: the engine knows it from the draws); answer after the round trip, counted
-        from `sent_at` (a server's view of when a client sent it; default: now).
+        from `sent_at` (a server's view of when a client sent it; default: now)."""
+        report = self.judge(quote, request, decided_after_s)
+        if sent_at is None:
+            await trio.sleep(report.round_trip_s)
+        else:
+            await trio.sleep_until(sent_at + report.round_trip_s)
+        return report
+
+    def judge(self, quote: Quote, request: QuoteRequest, decided_after_s: float) -> ExecutionReport:
+        """`order`'s report, at once: the venue answers it a round trip after the order left.
 
         Last look judges expiry in whole nanoseconds since `request.t0`, summed from the drawn
         values: float sums of the same times in another order could differ in the last bit, and
@@ -260,8 +275,4 @@ class Venue:
             available=quote.size,
         )
         round_trip = latency + self._hold_s
-        if sent_at is None:
-            await trio.sleep(round_trip)
-        else:
-            await trio.sleep_until(sent_at + round_trip)
         return ExecutionReport(request.index, self.index, quote.price, reason, round_trip)

@@ -46,11 +46,16 @@ Run the server under venues.wall_clock.WallClock (a timerfd where there is one, 
 a core spinning through the last part of a millisecond before each deadline) to wake within
 tens of microseconds.
 
-A QuoteCancel cancels that request's task: the venue stops answering, and with servers and
-`cancel_propagation` it drops the request (after the cancel's drawn outbound leg, in
-"simulated" mode), freeing its server. Orders are answered for quotes the server still holds
-(the last `Limits.max_quotes` per connection); an order for a quote it never gave or has
-forgotten is rejected "expired", at once: the venue no longer honours it.
+A quote at a venue without servers is due at a time known as its request arrives: an alarm
+(venues.fix.alarms), one task per connection for them all, answers it then. Through servers
+the queue decides when: a task per request. A QuoteCancel stops that request's alarm or cancels
+its task: the venue stops answering, and with servers and `cancel_propagation` it drops the
+request (after the cancel's drawn outbound leg, in "simulated" mode), freeing its server.
+An order's report is judged as it arrives and sent by an alarm a round trip later.
+
+Orders are answered for quotes the server still holds (the last `Limits.max_quotes` per
+connection); an order for a quote it never gave or has forgotten is rejected "expired", at
+once: the venue no longer honours it.
 
 Nothing a peer sends costs more than its own connection (nor does an error in the venue's
 own code, which is logged). The session layer (venues.fix.session, under `Limits.session`)
@@ -78,6 +83,7 @@ from dataclasses import dataclass
 
 import trio
 
+from venues.fix.alarms import Alarm, Alarms
 from venues.fix.errors import FixError
 from venues.fix.messages import (
     Message,
@@ -245,14 +251,17 @@ class VenueServer:
 
 
 class _Connection:
-    """One client's session: a Link (venues.fix.session) and a task per answer due."""
+    """One client's session: a Link (venues.fix.session), alarms for the answers due at known
+    times, and a task per quote through the venue's servers."""
 
     def __init__(self, server: VenueServer, stream: trio.abc.Stream) -> None:
         self.server = server
         self.venue = server.venue
         self.limits = server.limits
         self.link = Link(stream, Session(server.comp_id), self.limits.session, self._handle)
-        self.in_flight: dict[tuple[int, int], trio.CancelScope] = {}
+        self.alarms = Alarms(lambda run: self.link.tasks.start_soon(run))
+        # (request, attempt) -> what gives its answer up: an alarm, or a task's cancel scope
+        self.in_flight: dict[tuple[int, int], Alarm | trio.CancelScope] = {}
         self.orders = 0
         self.asked = 0  # standard QuoteRequests so far (QuoteAsk): the next one's draws
         self.ask_ids: dict[str, tuple[int, int]] = {}  # their QuoteReqIDs in flight
@@ -275,9 +284,11 @@ class _Connection:
                 self._quote_request(QuoteRequest(index, 0.0, side, size), quote_req_id)
             case QuoteCancel(request=request, attempt=attempt, quote_req_id=quote_req_id):
                 key = self.ask_ids.get(quote_req_id, (request, attempt))
-                scope = self.in_flight.get(key)
-                if scope is not None:  # else: answered already, or never asked
-                    scope.cancel()
+                waiting = self.in_flight.get(key)
+                if isinstance(waiting, Alarm):  # a task's scope forgets it as the task ends
+                    self._forget(key, quote_req_id)
+                if waiting is not None:  # else: answered already, or never asked
+                    waiting.cancel()
             case NewOrderSingle():
                 self._order(message)
             case _:
@@ -303,14 +314,28 @@ class _Connection:
         # Sent when the client says, if on our clock (Link.sent_at), else when it arrived: now.
         sent = self.link.sent_at()
         asked = QuoteRequest(request.index, sent, request.side, request.size, key[1])
-        quote = self.venue.quote_now(asked)
-        if quote is not None:  # due already: answered in this turn, not a task's
-            self._answer(asked, quote, request.sent_after_s, quote_req_id)
+        due = self.venue.due_at(asked)
+        if due is not None and due <= trio.current_time():  # answered in this turn
+            self._answer(asked, self.venue.quote_now(asked), request.sent_after_s, quote_req_id)
             return
-        scope = self.in_flight[key] = trio.CancelScope()
         if quote_req_id is not None:
             self.ask_ids[quote_req_id] = key
+        if due is not None:  # a plain venue: an alarm, not a task (venues.fix.alarms)
+            answer = functools.partial(self._due, asked, request.sent_after_s, quote_req_id)
+            self.in_flight[key] = self.alarms.at(due, answer)
+            return
+        scope = self.in_flight[key] = trio.CancelScope()  # the queue decides: a task
         self.link.tasks.start_soon(self._quote, asked, request.sent_after_s, scope, quote_req_id)
+
+    def _due(self, request: QuoteRequest, sent_after_s: float, quote_req_id: str | None) -> None:
+        """An alarm set by `_quote_request`: `request`'s quote is due."""
+        self._forget((request.index, request.attempt), quote_req_id)
+        self._answer(request, self.venue.quote_now(request), sent_after_s, quote_req_id)
+
+    def _forget(self, key: tuple[int, int], quote_req_id: str | None) -> None:
+        """`key` is no longer in flight."""
+        del self.in_flight[key]
+        self.ask_ids.pop(quote_req_id, None)
 
     async def _quote(
         self,
@@ -324,8 +349,7 @@ class _Connection:
             with scope:
                 quote = await self.venue.quote(request)
         finally:
-            del self.in_flight[key]
-            self.ask_ids.pop(quote_req_id, None)
+            self._forget(key, quote_req_id)
         if not scope.cancelled_caught:
             self._answer(request, quote, sent_after_s, quote_req_id)
 
@@ -363,15 +387,12 @@ class _Connection:
         self.venue.used(request.attempt, request.index)
         self.orders += 1
         sized = dataclasses.replace(request, size=order.size)
-        self.link.tasks.start_soon(self._fill, order, sized, quote, sent)
+        report = self.venue.judge(quote, sized, sent - request.t0)
+        self.alarms.at(sent + report.round_trip_s, functools.partial(self._fill, order, report))
 
-    async def _fill(
-        self, order: NewOrderSingle, request: QuoteRequest, quote: Quote, sent: float
-    ) -> None:
-        try:
-            report = await self.venue.order(quote, request, sent - request.t0, sent)
-        finally:
-            self.orders -= 1
+    def _fill(self, order: NewOrderSingle, report: ExecutionReport) -> None:
+        """An alarm set by `_order`: its report is due."""
+        self.orders -= 1
         self._report(order, report)
 
     def _reject(self, order: NewOrderSingle, reason: str) -> None:

@@ -1,0 +1,70 @@
+"""venues.fix.alarms: callbacks at trio times from one task, as tasks sleeping until the same
+deadlines would have woken."""
+
+import trio
+import trio.testing
+
+from venues.fix.alarms import SLACK, Alarms
+
+
+async def test_alarms_run_at_their_times_in_time_order_ties_in_the_order_set(autojump_clock):
+    ran = []
+    async with trio.open_nursery() as nursery:
+        alarms = Alarms(nursery.start_soon)
+        start = trio.current_time()
+        for name, after in (("c", 3.0), ("a", 1.0), ("b1", 2.0), ("b2", 2.0), ("now", 0.0)):
+            alarms.at(start + after, lambda name=name: ran.append((name, trio.current_time())))
+    assert [name for name, _ in ran] == ["now", "a", "b1", "b2", "c"]
+    assert [at - start for _, at in ran] == [0.0, 1.0, 2.0, 2.0, 3.0]
+
+
+async def test_an_earlier_alarm_set_while_the_task_sleeps_wakes_it_in_time(autojump_clock):
+    ran = []
+    async with trio.open_nursery() as nursery:
+        alarms = Alarms(nursery.start_soon)
+        start = trio.current_time()
+        alarms.at(start + 10.0, lambda: ran.append(("late", trio.current_time() - start)))
+        await trio.sleep(1.0)  # the alarms' task sleeps until start + 10
+        alarms.at(start + 2.0, lambda: ran.append(("early", trio.current_time() - start)))
+    assert ran == [("early", 2.0), ("late", 10.0)]
+
+
+async def test_a_cancelled_alarm_never_runs_and_cancelling_a_run_one_is_harmless(autojump_clock):
+    ran = []
+    async with trio.open_nursery() as nursery:
+        alarms = Alarms(nursery.start_soon)
+        start = trio.current_time()
+        first = alarms.at(start + 1.0, lambda: ran.append("first"))
+        gone = alarms.at(start + 2.0, lambda: ran.append("gone"))
+        alarms.at(start + 3.0, lambda: ran.append("last"))
+        await trio.sleep(1.5)
+        gone.cancel()
+        first.cancel()  # already run
+    assert ran == ["first", "last"]
+
+
+async def test_the_task_ends_with_the_last_alarm_and_starts_again_for_the_next(autojump_clock):
+    started, ran = [], []
+    async with trio.open_nursery() as nursery:
+
+        def start_soon(run):
+            started.append(trio.current_time())
+            nursery.start_soon(run)
+
+        alarms = Alarms(start_soon)
+        alarms.at(trio.current_time() + 1.0, lambda: ran.append(1))
+        alarms.at(trio.current_time() + 1.0, lambda: ran.append(2))
+        await trio.sleep(5.0)
+        alarms.at(trio.current_time() + 1.0, lambda: ran.append(3))
+    assert ran == [1, 2, 3]
+    assert len(started) == 2
+
+
+async def test_cancelled_alarms_do_not_pile_up(autojump_clock):
+    async with trio.open_nursery() as nursery:
+        alarms = Alarms(nursery.start_soon)
+        keep = alarms.at(trio.current_time() + 100.0, lambda: None)
+        for _ in range(10_000):  # a client that asks and gives up, over and over
+            alarms.at(trio.current_time() + 50.0, lambda: None).cancel()
+            assert len(alarms._heap) <= 2 * 2 + SLACK  # two live at most, as each is set
+        keep.cancel()
