@@ -65,7 +65,7 @@ class Requests:
         return self.filled.size
 
 
-def run_requests(result: RunResult) -> dict[str, Requests]:
+def _run_requests(result: RunResult) -> dict[str, Requests]:
     """Each strategy's requests of `result`, by name."""
     side = result.draws.side.astype(float)
     found = {}
@@ -84,7 +84,7 @@ def compare(
 ) -> dict[str, Any]:
     """Each strategy of `result` against `baseline` (default: the scenario's first), paired,
     with bootstrap 95% intervals and p-values (Holm-adjusted too with `holm`)."""
-    requests = run_requests(result)
+    requests = _run_requests(result)
     baseline = next(iter(requests)) if baseline is None else baseline
     if baseline not in requests:
         raise ValueError(f"no strategy {baseline!r} (strategies: {', '.join(requests)})")
@@ -99,8 +99,8 @@ def compare(
         "baseline": baseline,
         "pairing": "paired",
         "pairing_reason": "one run: its strategies share its draws",
-        **settings(resamples, holm),
-        "comparisons": comparisons(pairs, scenario.seed, resamples, paired=True, holm=holm),
+        **_settings(resamples, holm),
+        "comparisons": _comparisons(pairs, scenario.seed, resamples, paired=True, holm=holm),
     }
 
 
@@ -126,8 +126,8 @@ def compare_saved(
         "folders": {"a": _about(a, b), "b": _about(b, a)},
         "pairing": "paired" if paired else "unpaired",
         "pairing_reason": reason,
-        **settings(resamples, holm),
-        "comparisons": comparisons(pairs, a.summary["seed"], resamples, paired=paired, holm=holm),
+        **_settings(resamples, holm),
+        "comparisons": _comparisons(pairs, a.summary["seed"], resamples, paired=paired, holm=holm),
     }
 
 
@@ -167,13 +167,13 @@ def _about(run: SavedRun, other: SavedRun) -> dict[str, Any]:
     }
 
 
-def settings(resamples: int, holm: bool) -> dict[str, Any]:
+def _settings(resamples: int, holm: bool) -> dict[str, Any]:
     """The keys every comparison has that say how it was made."""
     correction = "holm" if holm else None
     return {"resamples": resamples, "confidence": CONFIDENCE, "correction": correction}
 
 
-def comparisons(
+def _comparisons(
     pairs: dict[str, tuple[Requests, Requests]],
     seed: int,
     resamples: int,
@@ -185,19 +185,14 @@ def comparisons(
     difference b - a, its interval, p-value and whether it is significant. `paired`: a and b
     are the same requests (the same count, request i of each saw the same draws). The
     bootstrap's resamples come from streams keyed by `seed`."""
-    metrics = {label: _metrics(a, b, paired) for label, (a, b) in pairs.items()}
-    sizes = {label: (a.size, b.size) for label, (a, b) in pairs.items()}
-    found = {
-        label: {
-            metric: _summarize(a, b, statistic, differences)
-            for (metric, (a, b, statistic)), differences in zip(
-                metrics[label].items(),
-                _bootstrap(metrics[label], sizes[label], seed, resamples, paired).values(),
-                strict=True,
-            )
+    found = {}
+    for label, (a, b) in pairs.items():
+        metrics = _metrics(a, b, paired)
+        differences = _bootstrap(metrics, (a.size, b.size), seed, resamples, paired)
+        found[label] = {
+            metric: _summarize(x, y, statistic, differences[metric])
+            for metric, (x, y, statistic) in metrics.items()
         }
-        for label in pairs
-    }
     if holm:
         _adjust(found)
     return found
