@@ -87,7 +87,13 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 def _compare(args: argparse.Namespace) -> int:
     if args.other is not None:
         return _compare_folders(args)
-    scenario = _load(args)
+    try:
+        scenario = _load(args)
+    except ScenarioError:
+        if args.scenario is not None and Path(args.scenario).is_dir():
+            why = "a folder, not a scenario: to compare two results folders, name both"
+            raise ScenarioError("", why, args.scenario) from None
+        raise
     if len(scenario.strategies) < 2:
         raise ScenarioError("strategies", "compare needs at least two", scenario.file)
     names = [s.name for s in scenario.strategies]

@@ -196,6 +196,7 @@ def test_bad_folders_are_one_line(folders, capsys, tmp_path):
         ([a, a, "--baseline", "best_price"], "--baseline: is for a scenario's strategies"),
         ([a, a, "--out"], "--out: needs a folder"),
         ([a, a, "--out", a], f"--out: {a} is a results folder"),
+        ([a], f"{a}: a folder, not a scenario: to compare two results folders, name both"),
     ]
     for args, start in cases:
         line = one_error_line(capsys, main(["compare", *args]))
