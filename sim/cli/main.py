@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from sim.cli import bench, catalog, fit, run, sweep
+from sim.cli import bench, catalog, compare, fit, run, sweep
 from sim.cli.network import add_venue_command
 from sim.model.errors import ScenarioError
 
@@ -32,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="quoterace", description="Race quote requests across simulated venues.")
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run.add_commands(commands)
+    compare.add_command(commands)
     sweep.add_command(commands)
     add_venue_command(commands)
     catalog.add_commands(commands)

@@ -1,26 +1,24 @@
-"""`quoterace run`, `compare` and `report`: a scenario run on the console, as JSON or into a
-results folder; the paired comparison of its strategies; a results folder rebuilt."""
+"""`quoterace run` and `report`: a scenario run on the console, as JSON or into a results
+folder; a results folder rebuilt. `compare` (sim.cli.compare) shares run's options."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
-from sim.cli.arguments import count, seed, whole
+from sim.cli.arguments import count, seed
 from sim.cli.network import add_network_options, network_of
 from sim.cli.writing import RESULTS, writing
-from sim.measure.compare import RESAMPLES, compare
 from sim.measure.run import ENGINES, RunResult, run
 from sim.measure.run import summary as run_summary
 from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
 from sim.network.run import Network
 from sim.report.atomic import summary_json, summary_json_line, write_atomic
-from sim.report.console import comparison_table, print_tables
+from sim.report.console import print_tables
 from sim.report.progress import RunProgress
 
 DEFAULT = "default"  # the scenario run and compare take when none is named
@@ -33,7 +31,7 @@ EXIT_NOTHING_DECIDED = 3
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register run, compare and report."""
+    """Register run and report."""
     a_scenario = _scenario_options()
     run_cmd = commands.add_parser(
         "run", parents=[a_scenario], help="run a scenario and compare its strategies"
@@ -50,16 +48,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     report_cmd.add_argument("folder", type=Path, help="a folder written by run --out")
     report_cmd.set_defaults(handler=_report)
-
-    compare_cmd = commands.add_parser(
-        "compare",
-        parents=[a_scenario],
-        help="paired differences between a scenario's strategies, with 95%% CIs",
-    )
-    compare_cmd.add_argument(
-        "--resamples", type=whole(100, 100_000), default=RESAMPLES, help="bootstrap resamples"
-    )
-    compare_cmd.set_defaults(handler=_compare)
 
 
 def _scenario_options() -> argparse.ArgumentParser:
@@ -226,28 +214,3 @@ def _report(args: argparse.Namespace) -> int:
         written = rebuild(folder)
     print(f"{folder}: rebuilt {', '.join(p.name for p in written)}")
     return 0
-
-
-def _compare(args: argparse.Namespace) -> int:
-    from sim.report.results_dir import write_results
-
-    scenario = _load(args)
-    if len(scenario.strategies) < 2:
-        raise ScenarioError("strategies", "compare needs at least two", scenario.file)
-    folder = _out_folder(args, scenario, several=False)
-    if folder is not None:
-        with writing(folder):
-            folder.mkdir(parents=True, exist_ok=True)
-    result = _run_one(scenario, args, network_of(args))
-    _warn(result.summary)
-    comparison = compare(result, args.resamples)
-    if folder is not None:
-        with writing(folder):
-            write_results(result, folder)
-            text = json.dumps(comparison, indent=2) + "\n"
-            write_atomic(folder / "comparison.json", lambda f: f.write(text))
-    if args.json:
-        sys.stdout.write(json.dumps(comparison, indent=2) + "\n")
-    else:
-        _console().print(comparison_table(comparison))
-    return _status([result.summary])

@@ -25,6 +25,7 @@ from sim.measure.quality import arrival_touches, oracle_prices
 from sim.measure.tally import CHUNK, Tally
 from sim.model.draws import Draws, draw, draw_chunks
 from sim.model.errors import ScenarioError
+from sim.model.fingerprint import draws_fingerprint
 from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario, load, loads, parse
 from strategies.registry import Strategy
@@ -316,12 +317,14 @@ def summarize(
     """The summary, from each strategy's tally of its requests and its run-level records: a
     contract whose keys later versions only add to. A network run adds where its venues were
     (`network`) and, per strategy, why any of them failed (`failures`); a wall-clock run adds
-    `warnings`, what makes its numbers mean little (sim.measure.caveats)."""
+    `warnings`, what makes its numbers mean little (sim.measure.caveats). `draws` names the
+    run's draws (sim.model.fingerprint), so that two runs' results are known to pair."""
     summary = {
         "scenario": scenario.name,
         "description": scenario.description,
         "seed": scenario.seed,
         "requests": scenario.requests,
+        "draws": draws_fingerprint(scenario),
         "engine": engine,
         "clock": scenario.clock,
         "transport": "in-process" if network is None else "fix-tcp",

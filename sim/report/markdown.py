@@ -1,13 +1,15 @@
-"""`report.md`: one page that ties a run's tables, plots and files together.
+"""`report.md`: one page that ties a run's tables, plots and files together; and the page of a
+comparison (`quoterace compare --out`).
 
-Made from the summary alone (its tables are sim.report.tables'), so `quoterace report DIR` rebuilds
-it from summary.json.
+A run's page is made from the summary alone (its tables are sim.report.tables'), so `quoterace
+report DIR` rebuilds it from summary.json.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sim.report.comparison import comparison_data
 from sim.report.plots import PLOTS
 from sim.report.tables import TableData, result_tables
 
@@ -43,6 +45,42 @@ def report_md(summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def comparison_md(comparison: dict[str, Any], json_file: str, csv_file: str) -> str:
+    """The page of a comparison (sim.measure.compare), linking the files that hold its data."""
+    data = comparison_data(comparison)
+    if "folders" in comparison:
+        heading = "# Comparison of two results folders"
+        runs = [
+            f"- {side.upper()}: `{r['folder']}`: {r['scenario']}, seed {r['seed']}, "
+            f"{r['requests']:,} requests, {r['engine']} engine"
+            for side, r in comparison["folders"].items()
+        ]
+        intro = [*runs, ""]
+    else:
+        heading = f"# Comparison: {comparison['scenario']}"
+        intro = []
+    how = (
+        f"{comparison['pairing'].capitalize()} bootstrap of {comparison['resamples']:,} "
+        "resamples: 95% percentile intervals and two-sided p-values"
+        + (", Holm-adjusted over every row." if comparison["correction"] == "holm" else ".")
+    )
+    return "\n".join(
+        [
+            heading,
+            "",
+            *intro,
+            how,
+            "",
+            *markdown_table(data),
+            "## Files",
+            "",
+            f"- `{json_file}`: the comparison as JSON (values to 6 decimals)",
+            f"- `{csv_file}`: the table, a row per strategy and metric",
+            "",
+        ]
+    )
 
 
 def markdown_table(table: TableData, heading: bool = True) -> list[str]:

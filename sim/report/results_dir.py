@@ -84,6 +84,17 @@ def rebuild(out: Path) -> list[Path]:
     """Redraw the plots and report.md of the output folder `out` from its summary.json and
     requests.csv; return the paths written. Bad or mismatched data is a ScenarioError naming
     the file (and the row, for requests.csv)."""
+    summary, tables = read_results(out)
+    try:
+        return _derived(summary, tables, out)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ScenarioError("", f"not a quoterace summary ({e!r})", str(out / SUMMARY)) from None
+
+
+def read_results(out: Path) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """The summary.json and requests.csv (sim.report.requests_file.read_requests) of the output
+    folder `out`, checked to be of one run. Bad or mismatched data is a ScenarioError naming
+    the file (and the row, for requests.csv)."""
     summary = _read_summary(out / SUMMARY)
     path = out / REQUESTS
     try:
@@ -106,10 +117,7 @@ def rebuild(out: Path) -> list[Path]:
                 f"{name}: rows are not requests 0..{summary['requests'] - 1} of summary.json's run",
                 str(path),
             )
-    try:
-        return _derived(summary, tables, out)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ScenarioError("", f"not a quoterace summary ({e!r})", str(out / SUMMARY)) from None
+    return summary, tables
 
 
 def _read_summary(path: Path) -> dict[str, Any]:

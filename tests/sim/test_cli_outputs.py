@@ -45,6 +45,7 @@ TOP_KEYS = {
     "description",
     "seed",
     "requests",
+    "draws",
     "engine",
     "clock",
     "transport",
