@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sim.report.comparison import comparison_data
-from sim.report.plots import PLOTS
+from sim.report.plots import PLOTS, plot_names
 from sim.report.tables import TableData, result_tables
 
 FILES = {
@@ -34,9 +34,9 @@ def report_md(summary: dict[str, Any]) -> str:
         "summary.json and requests.csv.",
         "",
         *markdown_table(tables[0]),  # latency, then its plots
-        *_images("percentiles.png", "cdf.png"),
+        *_images(summary, "percentiles.png", "cdf.png"),
         *(line for table in tables[1:3] for line in markdown_table(table)),  # fills and costs
-        *_images("frontier.png", "outcomes.png"),
+        *_images(summary, "frontier.png", "outcomes.png"),
         *(line for table in tables[3:] for line in markdown_table(table)),
         *warnings_md(summary),
         "## Files",
@@ -105,8 +105,10 @@ def warnings_md(summary: dict[str, Any], heading: bool = True) -> list[str]:
     return [title, "", *(f"- {w['message']}" for w in found), ""]
 
 
-def _images(*names: str) -> list[str]:
-    return [f"![{PLOTS[name][1]}]({name})\n" for name in names]
+def _images(summary: dict[str, Any], *names: str) -> list[str]:
+    """Links to those of the plots `names` that the run has (sim.report.plots.plot_names)."""
+    drawn = plot_names(summary)
+    return [f"![{PLOTS[name][1]}]({name})\n" for name in names if name in drawn]
 
 
 def _row(cells: tuple[str, ...]) -> str:

@@ -21,7 +21,7 @@ from sim.model.errors import ScenarioError
 from sim.report.atomic import summary_json, write_atomic, write_atomic_bytes
 from sim.report.hlog import write_interval_log
 from sim.report.markdown import report_md
-from sim.report.plots import PLOTS, png
+from sim.report.plots import PLOTS, plot_names, png
 from sim.report.requests_file import column, in_ms, read_requests, write_requests
 from strategies.ranking import relative_cost_bps
 
@@ -143,7 +143,11 @@ def _derived(
     summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]], out: Path
 ) -> list[Path]:
     """The plots and report.md, from the summary and the per-request tables."""
-    written = [write_atomic_bytes(out / name, png(name, summary, tables)) for name in PLOTS]
+    drawn = plot_names(summary)
+    for name in PLOTS:
+        if name not in drawn:  # an earlier run's plot this run does not have
+            (out / name).unlink(missing_ok=True)
+    written = [write_atomic_bytes(out / name, png(name, summary, tables)) for name in drawn]
     written.append(write_atomic(out / REPORT, lambda f: f.write(report_md(summary))))
     return written
 
