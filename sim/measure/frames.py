@@ -19,15 +19,17 @@ if TYPE_CHECKING:
 NO_PANDAS = "to_pandas needs pandas: pip install 'quoterace[pandas]'"
 
 
-def requests_frame(tables: dict[str, dict[str, np.ndarray]], venues: list[str]) -> pd.DataFrame:
+def requests_frame(
+    tables: dict[str, dict[str, np.ndarray]], strategies: list[str], venues: list[str]
+) -> pd.DataFrame:
     """One row per request and strategy, strategies in the order of `tables` (each strategy's
     request_columns): `strategy`, `request`, then its columns, with `strategy`, `side`,
-    `venue` (NaN for none) and `outcome` as categoricals of names."""
+    `venue` (NaN for none) and `outcome` as categoricals of every name they may take (the
+    run's `strategies` and `venues`), so that frames of one run concatenate as categoricals."""
     try:
         import pandas as pd
     except ImportError:
         raise ImportError(NO_PANDAS) from None
-    names = list(tables)
     sizes = [t["arrival_ms"].size for t in tables.values()]
     columns = next(iter(tables.values()))  # a run has at least one strategy
     joined = {c: np.concatenate([t[c] for t in tables.values()]) for c in columns}
@@ -37,7 +39,9 @@ def requests_frame(tables: dict[str, dict[str, np.ndarray]], venues: list[str]) 
         "outcome": (joined["outcome"], OUTCOMES),
     }
     data = {
-        "strategy": pd.Categorical.from_codes(np.repeat(np.arange(len(names)), sizes), names),
+        "strategy": pd.Categorical.from_codes(
+            np.repeat([strategies.index(n) for n in tables], sizes), strategies
+        ),
         "request": np.concatenate([np.arange(n, dtype=np.int64) for n in sizes]),
     }
     for c, values in joined.items():

@@ -119,11 +119,12 @@ class RunResult:
     def to_pandas(self, strategy: str | None = None) -> pd.DataFrame:
         """The requests of every strategy (or of `strategy` alone) as a pandas DataFrame, one
         row per request and strategy: `strategy`, `request`, then `columns`, with `strategy`,
-        `side`, `venue` (NaN for none) and `outcome` as categoricals of their names. Needs
+        `side`, `venue` (NaN for none) and `outcome` as categoricals of all their names (the
+        run's strategies and venues, buy and sell, OUTCOMES). Needs
         pandas (`pip install 'quoterace[pandas]'`): ImportError saying so without it."""
         names = list(self.strategies) if strategy is None else [strategy]
         venues = [v.name for v in self.scenario.venues]
-        return requests_frame({n: self.columns(n) for n in names}, venues)
+        return requests_frame({n: self.columns(n) for n in names}, list(self.strategies), venues)
 
 
 def run(
