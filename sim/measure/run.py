@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 # A run's per-request records, one field a column (RunResult.records): requests.csv has the
 # same columns in this order, in milliseconds where these are in seconds
-# (sim.report.requests_file).
+# (sim.measure.requests_table, sim.report.requests_file).
 RECORD_FIELDS = np.dtype(
     [
         ("arrival_s", "f8"),
@@ -120,8 +120,8 @@ class RunResult:
         """The requests of every strategy (or of `strategy` alone) as a pandas DataFrame, one
         row per request and strategy: `strategy`, `request`, then `columns`, with `strategy`,
         `side`, `venue` (NaN for none) and `outcome` as categoricals of all their names (the
-        run's strategies and venues, buy and sell, OUTCOMES). Needs
-        pandas (`pip install 'quoterace[pandas]'`): ImportError saying so without it."""
+        run's strategies and venues, buy and sell, OUTCOMES). Needs pandas (`pip install
+        'quoterace[pandas]'`): ImportError saying so without it."""
         names = list(self.strategies) if strategy is None else [strategy]
         venues = [v.name for v in self.scenario.venues]
         return requests_frame({n: self.columns(n) for n in names}, list(self.strategies), venues)
