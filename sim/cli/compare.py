@@ -160,7 +160,7 @@ def _saved(folder: Path) -> SavedRun:
         raise ScenarioError("", why, shown)
     if not (folder / SUMMARY).is_file():
         raise ScenarioError(SUMMARY, "missing: not a folder written by quoterace run --out", shown)
-    summary, tables = read_results(folder)
+    summary, tables, _ = read_results(folder)
     seed = summary.get("seed")
     if type(seed) is not int or seed < 0:
         raise ScenarioError("seed", "missing or of the wrong type", str(folder / SUMMARY))

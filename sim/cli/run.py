@@ -41,6 +41,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run every bundled scenario (with --out DIR: each into DIR/<scenario>/)",
     )
+    run_cmd.add_argument(
+        "--format",
+        choices=("csv", "parquet"),  # sim.report.results_dir.FORMATS
+        help="with --out: the requests file as requests.csv (default) or requests.parquet "
+        "(typed and compressed; pip install 'quoterace[data]')",
+    )
     run_cmd.set_defaults(handler=_run)
 
     report_cmd = commands.add_parser(
@@ -72,7 +78,11 @@ def _scenario_options() -> argparse.ArgumentParser:
         help="write the results folder here (summary, requests.csv, histograms, plots, "
         "report.md); without a value: results/<scenario>/",
     )
-    options.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    options.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar on stderr, nor (run --out) the line saying what it wrote where",
+    )
     options.add_argument(
         "--engine",
         choices=ENGINES,
@@ -108,6 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         scenarios = [_load(args, name) for name in bundled()]
     else:
         scenarios = [_load(args)]
+    _check_format(args)
     folders = [_out_folder(args, s, len(scenarios) > 1) for s in scenarios]
     if args.all and args.out is not None:
         _check_gallery(folders[0].parent / "README.md")
@@ -117,13 +128,14 @@ def _run(args: argparse.Namespace) -> int:
                 folder.mkdir(parents=True, exist_ok=True)
     summaries = []
     for scenario, folder in zip(scenarios, folders, strict=True):
+        written: list[Path] = []
         if folder is None and network is None:  # nothing per request kept (sim.summary)
             summary = _summary_one(scenario, args)
         else:
             result = _run_one(scenario, args, network)
             if folder is not None:
                 with writing(folder):
-                    write_results(result, folder)
+                    written = write_results(result, folder, args.format or "csv")
             summary = result.summary
         summaries.append(summary)
         if args.json:  # JSON Lines for several: one compact document per line
@@ -131,11 +143,34 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print_tables(summary, _console())
         _warn(summary)  # after the tables, where they are seen
+        if written:
+            say_written(folder, written, args.quiet)
     if args.all and args.out is not None:
         gallery = folders[0].parent / "README.md"
         with writing(gallery.parent):
             write_atomic(gallery, lambda f: f.write(gallery_md(summaries)))
+        say_written(gallery.parent, [gallery], args.quiet)
     return _status(summaries)
+
+
+def say_written(folder: Path, written: list[Path], quiet: bool) -> None:
+    """One line on stderr naming the folder and the files just written there, unless `quiet`
+    (stdout holds the tables or the JSON)."""
+    if not quiet:
+        names = ", ".join(p.name for p in written)
+        print(f"quoterace: wrote {folder} ({names})", file=sys.stderr)
+
+
+def _check_format(args: argparse.Namespace) -> None:
+    """`--format` goes with `--out`, and parquet needs pyarrow: said before the run."""
+    if args.format is None:
+        return
+    if args.out is None:
+        raise ScenarioError("--format", "picks the requests file of --out: give --out too")
+    if args.format == "parquet":
+        from sim.report.requests_parquet import require_pyarrow
+
+        require_pyarrow()
 
 
 def _warn(summary: dict) -> None:

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
@@ -19,9 +19,11 @@ from sim.engines.fast import Prepared, run_fast, unsupported
 from sim.engines.records import ORDER_REJECTS, Records
 from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
+from sim.measure.frames import requests_frame
 from sim.measure.histograms import corrected_latency_ms, latency_histogram, latency_ms
 from sim.measure.lag import schedule_lag_summary
 from sim.measure.quality import arrival_touches, oracle_prices
+from sim.measure.requests_table import request_columns
 from sim.measure.tally import CHUNK, Tally
 from sim.model.draws import Draws, draw, draw_chunks
 from sim.model.errors import ScenarioError
@@ -30,9 +32,12 @@ from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario, load, loads, parse
 from strategies.registry import Strategy
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 # A run's per-request records, one field a column (RunResult.records): requests.csv has the
 # same columns in this order, in milliseconds where these are in seconds
-# (sim.report.requests_file).
+# (sim.measure.requests_table, sim.report.requests_file).
 RECORD_FIELDS = np.dtype(
     [
         ("arrival_s", "f8"),
@@ -102,6 +107,25 @@ class RunResult:
         for field in RECORD_FIELDS.names:
             table[field] = elsewhere[field] if field in elsewhere else getattr(r, field)
         return table
+
+    def columns(self, strategy: str) -> dict[str, np.ndarray]:
+        """Strategy `strategy`'s per-request columns as requests.csv names them: the records'
+        fields in milliseconds where they are in seconds (`arrival_ms`, `decision_ms`,
+        `fill_ms`), then `slippage_bps` and `shortfall_bps` (against the arrival mid and the
+        oracle price, positive worse, NaN where nothing filled; the summary's definitions).
+        `side`, `venue` and `outcome` stay codes as in `records`."""
+        mine = self.strategies[strategy]
+        return request_columns(self.records(strategy), mine.arrival_mid, mine.oracle)
+
+    def to_pandas(self, strategy: str | None = None) -> pd.DataFrame:
+        """The requests of every strategy (or of `strategy` alone) as a pandas DataFrame, one
+        row per request and strategy: `strategy`, `request`, then `columns`, with `strategy`,
+        `side`, `venue` (NaN for none) and `outcome` as categoricals of all their names (the
+        run's strategies and venues, buy and sell, OUTCOMES). Needs pandas (`pip install
+        'quoterace[pandas]'`): ImportError saying so without it."""
+        names = list(self.strategies) if strategy is None else [strategy]
+        venues = [v.name for v in self.scenario.venues]
+        return requests_frame({n: self.columns(n) for n in names}, list(self.strategies), venues)
 
 
 def run(

@@ -21,8 +21,9 @@ FILES = {
 }
 
 
-def report_md(summary: dict[str, Any]) -> str:
-    """The report page for `summary`, linking the plots and files of its folder."""
+def report_md(summary: dict[str, Any], requests: str = "requests.csv") -> str:
+    """The report page for `summary`, linking the plots and files of its folder (its requests
+    file: `requests`, requests.csv or requests.parquet)."""
     tables = result_tables(summary)
     clock = summary.get("clock", "virtual")
     lines = [f"# {summary['scenario']}", ""]
@@ -31,7 +32,7 @@ def report_md(summary: dict[str, Any]) -> str:
     lines += [
         f"{summary['requests']:,} requests, seed {summary['seed']}, {summary['engine']} "
         f"engine, {clock} clock. `quoterace report DIR` rebuilds this page and the plots from "
-        "summary.json and requests.csv.",
+        f"summary.json and {requests}.",
         "",
         *markdown_table(tables[0]),  # latency, then its plots
         *_images(summary, "percentiles.png", "cdf.png"),
@@ -41,7 +42,10 @@ def report_md(summary: dict[str, Any]) -> str:
         *warnings_md(summary),
         "## Files",
         "",
-        *(f"- `{name}`: {what}" for name, what in FILES.items()),
+        *(
+            f"- `{requests if name == 'requests.csv' else name}`: {what}"
+            for name, what in FILES.items()
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -9,6 +9,10 @@ does not exist):
   report, empty unless all of it filled), `price` (VWAP of what filled), `filled_size`,
   `orders` (sent, retries included), `slippage_bps` (against the arrival mid, positive worse).
 
+These are RunResult.columns (sim.measure.requests_table) but `shortfall_bps`, which
+`RunResult.to_pandas()` has and the file does not (a column more would change every committed
+requests.csv). requests.parquet holds the same columns (sim.report.requests_parquet).
+
 Written in chunks of rows (about 90 bytes a row); reading holds the whole file as text, so
 `quoterace report` on millions of rows needs about 1 GB per million.
 """
@@ -22,19 +26,9 @@ from typing import IO
 import numpy as np
 
 from sim.engines.records import OUTCOMES
+from sim.measure.requests_table import column
 from sim.measure.run import RECORD_FIELDS
 from sim.model.streams import BLOCK
-
-
-def column(field: str) -> str:
-    """The requests.csv column of a record field (RunResult.records): ms where it has s."""
-    return f"{field[:-2]}_ms" if field.endswith("_s") else field
-
-
-def in_ms(field: str, values: np.ndarray) -> np.ndarray:
-    """A record field's values as its column holds them."""
-    return values * 1e3 if field.endswith("_s") else values
-
 
 COLUMNS = ("strategy", "request", *map(column, RECORD_FIELDS.names), "slippage_bps")
 NUMERIC = ("arrival_ms", "decision_ms", "fill_ms", "price", "filled_size", "slippage_bps")
@@ -107,16 +101,23 @@ def read_requests(path: Path) -> dict[str, dict[str, np.ndarray]]:
     parsed: dict[str, np.ndarray] = {c: _checked(text[c], c, _floats) for c in NUMERIC}
     parsed["request"] = _checked(text["request"], "request", lambda t: t.astype(np.int64))
     parsed["orders"] = _checked(text["orders"], "orders", lambda t: t.astype(np.int64))
-    parsed["side"] = _coded(text["side"], "side", {"buy": 1, "sell": -1}).astype(np.int8)
-    parsed["outcome"] = _coded(
+    parsed["side"] = coded(text["side"], "side", {"buy": 1, "sell": -1}).astype(np.int8)
+    parsed["outcome"] = coded(
         text["outcome"], "outcome", {o: i for i, o in enumerate(OUTCOMES)}
     ).astype(np.int8)
     parsed["venue"] = text["venue"].astype(object)
-    names, first = np.unique(text["strategy"], return_index=True)
+    return by_strategy(text["strategy"], parsed)
+
+
+def by_strategy(
+    strategy: np.ndarray, columns: dict[str, np.ndarray]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Whole-file `columns` split by each row's `strategy`, strategies in order of first row."""
+    names, first = np.unique(strategy, return_index=True)
     tables = {}
     for name in names[np.argsort(first)].tolist():
-        mine = text["strategy"] == name
-        tables[name] = {c: values[mine] for c, values in parsed.items()}
+        mine = strategy == name
+        tables[name] = {c: values[mine] for c, values in columns.items()}
     return tables
 
 
@@ -133,13 +134,15 @@ def _checked(text: np.ndarray, column: str, convert) -> np.ndarray:
         raise
 
 
-def _coded(text: np.ndarray, column: str, codes: dict[str, int]) -> np.ndarray:
-    """Each value's code, or a ValueError naming the first row with an unknown value."""
+def coded(text: np.ndarray, column: str, codes: dict[str, int], first_row: int = 2) -> np.ndarray:
+    """Each value's code, or a ValueError naming the first row with an unknown value (rows
+    counted from `first_row`: 2 in a CSV file, below its header)."""
     known = np.isin(text, list(codes))
     if not known.all():
         n = int(np.argmin(known))
         expected = ", ".join(codes)
-        raise ValueError(f"row {n + 2}: {column}: unknown {str(text[n])!r} (expected {expected})")
+        row = n + first_row
+        raise ValueError(f"row {row}: {column}: unknown {str(text[n])!r} (expected {expected})")
     values, inverse = np.unique(text, return_inverse=True)
     return np.array([codes[v] for v in values.tolist()], dtype=np.int64)[inverse]
 

@@ -1,9 +1,10 @@
 """A run's output folder: what `--out DIR` writes, and what `quoterace report DIR` rebuilds.
 
-The data: `summary.json`, `requests.csv`, one `<strategy>.hgrm` per strategy and
-`latency.hlog`. Made from the data: the PNG plots (sim.report.plots) and `report.md`
-(sim.report.markdown). Every file is written atomically (sim.report.atomic), data first, so an
-interrupted run leaves only whole files, and whatever it leaves can be rebuilt from.
+The data: `summary.json`, `requests.csv` (or `requests.parquet`: sim.report.requests_parquet),
+one `<strategy>.hgrm` per strategy and `latency.hlog`. Made from the data: the PNG plots
+(sim.report.plots) and `report.md` (sim.report.markdown). Every file is written atomically
+(sim.report.atomic), data first, so an interrupted run leaves only whole files, and whatever it
+leaves can be rebuilt from.
 """
 
 from __future__ import annotations
@@ -22,48 +23,46 @@ from sim.report.atomic import summary_json, write_atomic, write_atomic_bytes
 from sim.report.hlog import write_interval_log
 from sim.report.markdown import report_md
 from sim.report.plots import PLOTS, plot_names, png
-from sim.report.requests_file import column, in_ms, read_requests, write_requests
-from strategies.ranking import relative_cost_bps
+from sim.report.requests_file import read_requests, write_requests
+from sim.report.requests_parquet import read_requests_parquet, requests_parquet
 
 SUMMARY = "summary.json"
 REQUESTS = "requests.csv"
+REQUESTS_PARQUET = "requests.parquet"
+FORMATS = {"csv": REQUESTS, "parquet": REQUESTS_PARQUET}  # --format: the requests file
 INTERVAL_LOG = "latency.hlog"
 REPORT = "report.md"
 
 
-def request_tables(result: RunResult) -> dict[str, dict[str, np.ndarray]]:
-    """Each strategy's per-request columns, as requests.csv holds them: its records
-    (RunResult.records) in milliseconds where they are in seconds, and the slippage of each
-    fill (sim.report.requests_file)."""
-    tables = {}
-    for name, strategy in result.strategies.items():
-        records = result.records(name)
-        table = {column(f): in_ms(f, records[f]) for f in records.dtype.names}
-        mids = strategy.arrival_mid
-        side = records["side"].astype(float)
-        table["slippage_bps"] = relative_cost_bps(side, records["price"], mids, mids)
-        tables[name] = table
-    return tables
-
-
-def write_results(result: RunResult, out: Path) -> list[Path]:
+def write_results(result: RunResult, out: Path, requests_format: str = "csv") -> list[Path]:
     """Write the whole output folder of `result` into `out`; return the paths written.
+    `requests_format`: "csv" for requests.csv, "parquet" for requests.parquet (needs pyarrow).
 
     summary.json goes first out and last in: until the rest is written the folder has none, so
     an interrupted run never leaves a summary beside another run's data. Histograms of
-    strategies this run does not have are removed.
+    strategies this run does not have are removed, and so is a requests file of the other
+    format.
     """
     (out / SUMMARY).unlink(missing_ok=True)
     names = set(result.strategies)
     for stale in out.glob("*.hgrm"):
         if stale.stem not in names:
             stale.unlink()
-    tables = request_tables(result)
+    requests = FORMATS[requests_format]
+    for other in set(FORMATS.values()) - {requests}:
+        (out / other).unlink(missing_ok=True)
+    tables = {name: result.columns(name) for name in result.strategies}
     venues = [v.name for v in result.scenario.venues]
     as_read: dict[str, dict[str, np.ndarray]] = {}
-    written = [
-        write_atomic(out / REQUESTS, lambda f: as_read.update(write_requests(f, tables, venues)))
-    ]
+    if requests == REQUESTS_PARQUET:  # values kept exactly: a reader gets what was written
+        written = [write_atomic_bytes(out / requests, requests_parquet(tables, venues))]
+        as_read = {n: {c: t[c] for c in ("decision_ms", "outcome")} for n, t in tables.items()}
+    else:
+        written = [
+            write_atomic(
+                out / requests, lambda f: as_read.update(write_requests(f, tables, venues))
+            )
+        ]
     for name, strategy in result.strategies.items():
         histogram = strategy.decision_histogram
         written.append(
@@ -75,33 +74,35 @@ def write_results(result: RunResult, out: Path) -> list[Path]:
         write_atomic(out / INTERVAL_LOG, lambda f: write_interval_log(f, arrival_s, decision_s))
     )
     # Plotted from the values as the file holds them, so that `rebuild` draws the same pixels.
-    written += _derived(result.summary, as_read, out)
+    written += _derived(result.summary, as_read, out, requests)
     written.append(write_atomic(out / SUMMARY, lambda f: f.write(summary_json(result.summary))))
     return written
 
 
 def rebuild(out: Path) -> list[Path]:
     """Redraw the plots and report.md of the output folder `out` from its summary.json and
-    requests.csv; return the paths written. Bad or mismatched data is a ScenarioError naming
-    the file (and the row, for requests.csv)."""
-    summary, tables = read_results(out)
+    requests.csv or requests.parquet; return the paths written. Bad or mismatched data is a
+    ScenarioError naming the file (and the row, for requests.csv)."""
+    summary, tables, path = read_results(out)
     try:
-        return _derived(summary, tables, out)
+        return _derived(summary, tables, out, path.name)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ScenarioError("", f"not a quoterace summary ({e!r})", str(out / SUMMARY)) from None
 
 
-def read_results(out: Path) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
-    """The summary.json and requests.csv (sim.report.requests_file.read_requests) of the output
-    folder `out`, checked to be of one run. Bad or mismatched data is a ScenarioError naming
+def read_results(out: Path) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], Path]:
+    """The summary.json and requests file (requests.csv or requests.parquet, as
+    sim.report.requests_file.read_requests gives it) of the output folder `out`, checked to be
+    of one run, and the requests file's path. Bad or mismatched data is a ScenarioError naming
     the file (and the row, for requests.csv)."""
     summary = _read_summary(out / SUMMARY)
-    path = out / REQUESTS
+    path = _requests_path(out)
+    read = read_requests_parquet if path.name == REQUESTS_PARQUET else read_requests
     try:
-        tables = read_requests(path)
+        tables = read(path)
     except OSError as e:
         raise ScenarioError("", f"cannot read: {e.strerror or e}", str(path)) from None
-    except (ValueError, UnicodeDecodeError, csv.Error) as e:
+    except (ValueError, UnicodeDecodeError, csv.Error, ImportError) as e:
         raise ScenarioError("", str(e), str(path)) from None
     if list(tables) != list(summary["strategies"]):
         raise ScenarioError(
@@ -117,7 +118,21 @@ def read_results(out: Path) -> tuple[dict[str, Any], dict[str, dict[str, np.ndar
                 f"{name}: rows are not requests 0..{summary['requests'] - 1} of summary.json's run",
                 str(path),
             )
-    return summary, tables
+    return summary, tables, path
+
+
+def _requests_path(out: Path) -> Path:
+    """The requests file of the folder `out`: requests.parquet where there is one, else
+    requests.csv; never both (a run writes one and removes the other)."""
+    if not (out / REQUESTS_PARQUET).exists():
+        return out / REQUESTS
+    if (out / REQUESTS).exists():
+        raise ScenarioError(
+            "",
+            f"both {REQUESTS} and {REQUESTS_PARQUET}: a run writes one; remove the other",
+            str(out),
+        )
+    return out / REQUESTS_PARQUET
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
@@ -140,15 +155,16 @@ def _read_summary(path: Path) -> dict[str, Any]:
 
 
 def _derived(
-    summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]], out: Path
+    summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]], out: Path, requests: str
 ) -> list[Path]:
-    """The plots and report.md, from the summary and the per-request tables."""
+    """The plots and report.md (which names the `requests` file), from the summary and the
+    per-request tables."""
     drawn = plot_names(summary)
     for name in PLOTS:
         if name not in drawn:  # an earlier run's plot this run does not have
             (out / name).unlink(missing_ok=True)
     written = [write_atomic_bytes(out / name, png(name, summary, tables)) for name in drawn]
-    written.append(write_atomic(out / REPORT, lambda f: f.write(report_md(summary))))
+    written.append(write_atomic(out / REPORT, lambda f: f.write(report_md(summary, requests))))
     return written
 
 

@@ -317,7 +317,9 @@ def assert_hgrm_matches(text: str, strategy: dict[str, Any]) -> None:
 
 def test_out_writes_summary_and_hgrm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_dir = tmp_path / "new" / "folder"  # created, parents too
-    stdout, summary = run_json(capsys, "--requests", str(REQUESTS), "--out", str(out_dir))
+    stdout, summary = run_json(
+        capsys, "--requests", str(REQUESTS), "--out", str(out_dir), "--quiet"
+    )
     names = strategy_names()
     hgrm = {f"{name}.hgrm" for name in names}
     assert hgrm | {"summary.json"} <= {p.name for p in out_dir.iterdir()}  # test_results_dir.py
@@ -330,8 +332,9 @@ def test_out_writes_summary_and_hgrm(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_out_replaces_earlier_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run_json(capsys, "--requests", "300", "--out", str(tmp_path))
-    stdout, summary = run_json(capsys, "--requests", "100", "--seed", "3", "--out", str(tmp_path))
+    run_json(capsys, "--requests", "300", "--out", str(tmp_path), "--quiet")
+    argv = ("--requests", "100", "--seed", "3", "--out", str(tmp_path), "--quiet")
+    stdout, summary = run_json(capsys, *argv)
     assert (tmp_path / "summary.json").read_bytes() == stdout.encode()
     for name in strategy_names():
         rows, _ = parse_hgrm((tmp_path / f"{name}.hgrm").read_text(encoding="utf-8"))

@@ -203,7 +203,8 @@ def test_compare_out_adds_the_comparison(tmp_path, capsys) -> None:
 
 def test_run_all_writes_every_bundled_scenario_and_a_gallery(tmp_path, capsys) -> None:
     assert main(["run", "--all", "--requests", "30", "--out", str(tmp_path), "--json"]) == 0
-    capsys.readouterr()
+    said = [line.split(" (")[0] for line in capsys.readouterr().err.splitlines()]
+    assert said == [f"quoterace: wrote {p}" for p in (*(tmp_path / n for n in bundled()), tmp_path)]
     for name in bundled():
         assert (tmp_path / name / "report.md").is_file(), name
     gallery = (tmp_path / "README.md").read_text()
