@@ -83,7 +83,7 @@ def _plot(rows: list[dict[str, Any]], keys: list[str], key: str, metric: str, sc
     for n, (label, points) in enumerate(lines.items()):
         if numeric:
             points = sorted(points, key=lambda p: p[0])
-        xs = [x if numeric else str(x) for x, _ in points]
+        xs = [x if numeric else _category(x) for x, _ in points]
         axes.plot(
             xs,
             [y for _, y in points],
@@ -129,6 +129,11 @@ def _key_words(key: str) -> tuple[str, str | None]:
 def _short(words: str) -> str:
     """A metric's words without the parenthesis that explains them (for a title)."""
     return words.split(" (")[0]
+
+
+def _category(x: Any) -> str:
+    """A value of a key that is not a number, as the TOML it was set with (true, not True)."""
+    return str(x).lower() if isinstance(x, bool) else str(x)
 
 
 def _is_number(x: Any) -> bool:

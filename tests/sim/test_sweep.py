@@ -286,3 +286,11 @@ def test_utilization_against_the_arrival_rate_shows_saturation() -> None:
     labels = [line.get_label() for line in axes.get_lines()]
     assert labels == ["first_wins", "saturated (always busy)"]
     assert list(axes.get_lines()[1].get_ydata()) == [1.0, 1.0]
+
+
+def test_a_key_that_is_not_a_number_is_a_category_written_as_set() -> None:
+    rows = _rows({"first_wins": [1.0, 3.0]}, rates=(True, False))
+    figure = _plot(rows, ["arrivals.rate_per_s"], "arrivals.rate_per_s", "p99_ms", "tied")
+    axes = figure.axes[0]
+    figure.canvas.draw()
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["true", "false"]
