@@ -41,7 +41,8 @@ def _at(*path: str) -> Metric:
 
 
 def _utilization(combine: Callable[[list[float]], float]) -> Metric:
-    """Utilization combined over the venues with servers (`service`); None when none has."""
+    """Utilization combined over the venues with servers (`service` and `capacity`: the
+    summary gives the others None); None when none has."""
 
     def metric(s: dict[str, Any]) -> float | None:
         served = [u for u in s["venue_utilization"].values() if u is not None]
@@ -74,6 +75,7 @@ def grid(sets: Sequence[tuple[str, Iterable[Any]]]) -> list[dict[str, Any]]:
     as Python's, as a TOML file would give them)."""
     keys, lists = [], []
     for key, values in sets:
+        steps(key)  # a key path, or one line saying it is not
         if key in keys:
             raise ScenarioError(OPTION, f"{key!r} is set twice")
         if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
@@ -118,8 +120,6 @@ class Plan:
         requests: int | None = None,
     ) -> None:
         self.source = read_source(scenario)
-        for key, _ in sets:
-            steps(key)
         self.keys = [key for key, _ in sets]
         self.points = grid(sets)
         self.engine = engine

@@ -78,6 +78,8 @@ def _toml(text: str) -> tuple[Any] | None:
 
 def steps(key: str) -> list[Step]:
     """`key`'s path: table keys, array indexes and EVERY; ScenarioError if it is not one."""
+    if not isinstance(key, str):
+        raise ScenarioError(OPTION, f"{key!r}: a key is a string, such as 'arrivals.rate_per_s'")
     path: list[Step] = []
     for segment in key.split("."):
         match = _SEGMENT.fullmatch(segment)

@@ -193,6 +193,8 @@ def test_sim_sweep_bad_input_raises_before_anything_runs(monkeypatch) -> None:
     pytest.importorskip("pandas")
     with pytest.raises(ScenarioError, match=r"'arrivals.rate_per_s': give a list of values"):
         sim.sweep("default", {"arrivals.rate_per_s": 100})
+    with pytest.raises(ScenarioError, match="3: a key is a string"):
+        sim.sweep("default", {3: [1]})
     with pytest.raises(ScenarioError, match=r"there is no venues\[9\]"):
         sim.sweep("default", {"venues[9].latency.ms": [1]})
     with pytest.raises(ScenarioError, match="not Scenario"):
