@@ -95,7 +95,7 @@ def run_point(
     source: Source,
     settings: dict[str, Any],
     engine: str,
-    overrides: tuple[Strategies, int | None, int | None] = (None, None, None),
+    overrides: tuple[Strategies, int | None, int | None],
 ) -> dict[str, Any]:
     """One point's summary (runs in a worker process or on a Dask worker): `overrides` are
     `sim.summary`'s strategies, seed and requests."""
