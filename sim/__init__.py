@@ -5,11 +5,13 @@ a path, a bundled name, a Scenario, a dict of its tables or TOML text) returns a
 RunResult with the summary dict and per-request records (`result.records(name)`);
 `sim.summary(...)`, with the same arguments, gives the same summary keeping no records, in
 memory that stays flat however many requests. `sim.run(..., network=sim.Network())` races
-the venues as FIX servers over TCP (network mode).
+the venues as FIX servers over TCP (network mode). `sim.sweep(scenario, {key: [values]})`
+runs a grid of settings, as `quoterace sweep` does, into a pandas DataFrame.
 """
 
 from sim.engines.records import OUTCOMES
 from sim.measure.run import RunResult, StrategyResult, run, summary
+from sim.measure.sweep import sweep
 from sim.model.errors import ScenarioError
 from sim.model.scenario import NamedStrategy, Scenario, load
 from sim.network.run import Network
@@ -25,4 +27,5 @@ __all__ = [
     "load",
     "run",
     "summary",
+    "sweep",
 ]

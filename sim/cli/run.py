@@ -16,6 +16,7 @@ from sim.measure.run import ENGINES, RunResult, run
 from sim.measure.run import summary as run_summary
 from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
+from sim.model.settings import parse_setting, read_source
 from sim.network.run import Network
 from sim.report.atomic import summary_json, summary_json_line, write_atomic
 from sim.report.console import print_tables
@@ -68,6 +69,14 @@ def _scenario_options() -> argparse.ArgumentParser:
     options.add_argument("--seed", type=seed, help="override the scenario's seed")
     options.add_argument("--requests", type=count, help="override the number of requests")
     options.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        metavar="KEY=V",
+        help="set a key of the scenario file, e.g. 'arrivals.rate_per_s=500' or "
+        "'venues[*].cancel_propagation=false' (every venue; repeatable)",
+    )
+    options.add_argument(
         "--clock", choices=CLOCKS, help="virtual time or the wall clock (default: the scenario's)"
     )
     options.add_argument(
@@ -95,9 +104,16 @@ def _scenario_options() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
-    return load(name or args.scenario or DEFAULT).with_overrides(
-        seed=args.seed, requests=args.requests, clock=args.clock
-    )
+    source = name or args.scenario or DEFAULT
+    if args.sets and (args.network or args.venues):
+        raise ScenarioError("--set", "not in network mode: venue servers read the file as written")
+    settings = {}
+    for key, value in (parse_setting(text) for text in args.sets or ()):
+        if key in settings:
+            raise ScenarioError("--set", f"{key!r} is set twice")
+        settings[key] = value
+    scenario = read_source(source).scenario(settings) if settings else load(source)
+    return scenario.with_overrides(seed=args.seed, requests=args.requests, clock=args.clock)
 
 
 def _console() -> Console:

@@ -24,10 +24,13 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         metavar="KEY=V1,V2",
-        help="a scenario key and its values, e.g. 'arrivals.rate_per_s=100,1000' (repeatable)",
+        help="a scenario key and its values, e.g. 'arrivals.rate_per_s=100,1000' or "
+        "'venues[*].capacity=1,2' (every venue; repeatable)",
     )
     sweep.add_argument("--engine", choices=ENGINES, default="auto")
-    sweep.add_argument("--workers", type=whole(1, 1024), help="processes (default: cores)")
+    sweep.add_argument(
+        "--workers", type=whole(1, 1024), help="processes (default: cores; 1: no pool)"
+    )
     sweep.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler, tcp://HOST:PORT")
     sweep.add_argument(
         "--out", type=Path, help="where to write sweep.csv and plots (default: results/sweep-NAME)"
@@ -37,25 +40,25 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from sim.measure.sweep import Plan, parse_set, sweep
+    from sim.measure.sweep import Plan, run_plan
+    from sim.model.settings import parse_set
     from sim.report.atomic import write_atomic, write_atomic_bytes
     from sim.report.progress import RunProgress
     from sim.report.sweep import sweep_csv, sweep_plots
 
     sets = [parse_set(text) for text in args.sets]
     plan = Plan(args.scenario, sets, args.engine)  # every point checked before anything runs
-    out = args.out or RESULTS / f"sweep-{plan.path.stem}"
+    out = args.out or RESULTS / f"sweep-{plan.name}"
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
     total = len(plan.points)
     with RunProgress(total, enabled=not args.quiet) as progress:
-        rows, failures = sweep(
+        rows, failures = run_plan(
             plan, workers=args.workers, dask=args.dask, progress=progress.advance
         )
-    keys = [key for key, _ in sets]
     with writing(out):
-        write_atomic(out / "sweep.csv", lambda f: f.write(sweep_csv(rows, keys)))
-        for png_name, data in sweep_plots(rows, keys).items():
+        write_atomic(out / "sweep.csv", lambda f: f.write(sweep_csv(rows, plan.keys)))
+        for png_name, data in sweep_plots(rows, plan.keys, plan.name).items():
             write_atomic_bytes(out / png_name, data)
     for settings, error in failures:
         point = ", ".join(f"{k}={v}" for k, v in settings.items())

@@ -329,11 +329,18 @@ def resolve(source: str | Path) -> Path:
 
 def load(source: str | Path) -> Scenario:
     """Read and validate a scenario file or bundled scenario; raises ScenarioError."""
+    data, path, shown = read_file(source)
+    return parsed(data, path.stem, path.parent, shown)
+
+
+def read_file(source: str | Path) -> tuple[dict[str, Any], Path, str]:
+    """A scenario file's (or bundled scenario's) TOML as parsed, unchecked, with its path and
+    the name errors give it; raises ScenarioError when it cannot be read."""
     path = resolve(source)
     shown = path.name if path.parent == bundled_dir() else str(source)
     try:
         with path.open("rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f), path, shown
     except OSError as e:
         raise ScenarioError("", f"cannot read: {e.strerror or e}", shown) from None
     except tomllib.TOMLDecodeError as e:
@@ -342,23 +349,28 @@ def load(source: str | Path) -> Scenario:
         raise ScenarioError("", f"not UTF-8 text: {e.reason}", shown) from None
     except RecursionError:
         raise ScenarioError("", "nested too deeply", shown) from None
-    return _parsed(data, path.stem, path.parent, shown)
+
+
+TEXT = "<text>"  # what errors call a scenario given as TOML text
 
 
 def loads(text: str, *, default_name: str = "scenario") -> Scenario:
     """A scenario from TOML `text` (as `load` reads a file; files it names are relative to the
     current directory); raises ScenarioError, naming the file "<text>"."""
-    shown = "<text>"
+    return parsed(read_text(text), default_name, None, TEXT)
+
+
+def read_text(text: str) -> dict[str, Any]:
+    """TOML `text` as parsed, unchecked; raises ScenarioError for bad TOML."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ScenarioError("", f"TOML syntax error: {e}", shown) from None
+        raise ScenarioError("", f"TOML syntax error: {e}", TEXT) from None
     except RecursionError:
-        raise ScenarioError("", "nested too deeply", shown) from None
-    return _parsed(data, default_name, None, shown)
+        raise ScenarioError("", "nested too deeply", TEXT) from None
 
 
-def _parsed(data: dict[str, Any], default_name: str, base_dir: Path | None, shown: str) -> Scenario:
+def parsed(data: dict[str, Any], default_name: str, base_dir: Path | None, shown: str) -> Scenario:
     """`parse`, its errors naming the file `shown`."""
     try:
         return parse(data, default_name=default_name, base_dir=base_dir, file=shown)
