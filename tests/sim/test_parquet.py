@@ -155,7 +155,10 @@ def test_report_rebuilds_from_requests_parquet_byte_for_byte(folders, tmp_path, 
         (tmp_path / name).write_bytes((parquet / name).read_bytes())
     assert main(["report", str(tmp_path)]) == 0
     assert capsys.readouterr().out.startswith(f"{tmp_path}: rebuilt ")
-    for name in ("percentiles.png", "cdf.png", "frontier.png", "outcomes.png", "report.md"):
+    drawn = sorted(p.name for p in parquet.glob("*.png"))
+    assert drawn == sorted(p.name for p in tmp_path.glob("*.png"))
+    assert {"percentiles.png", "cdf.png", "outcomes.png"} <= set(drawn)
+    for name in (*drawn, "report.md"):
         assert (tmp_path / name).read_bytes() == (parquet / name).read_bytes(), name
 
 

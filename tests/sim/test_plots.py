@@ -24,7 +24,7 @@ from sim.report.plots import (
     percentiles_figure,
     plot_names,
 )
-from sim.report.results_dir import request_tables, write_results
+from sim.report.results_dir import write_results
 
 CLOSED_NOTE = "corrected for coordinated omission"
 
@@ -91,7 +91,7 @@ def test_one_priced_strategy_is_enough_for_a_frontier() -> None:
 
 def test_a_closed_loop_plots_the_corrected_curve_beside_the_measured(runs) -> None:
     _, result = runs["coordinated-omission"]
-    tables = request_tables(result)
+    tables = _tables(result)
     axes = percentiles_figure(result.summary, tables).axes[0]
     labels = [line.get_label() for line in axes.get_lines()]
     interval = result.summary["strategies"]["first_wins"]["expected_interval_ms"]
@@ -107,7 +107,7 @@ def test_a_closed_loop_plots_the_corrected_curve_beside_the_measured(runs) -> No
 
 def test_an_open_loop_plots_one_curve_per_strategy(runs) -> None:
     _, result = runs["default"]
-    axes = percentiles_figure(result.summary, request_tables(result)).axes[0]
+    axes = percentiles_figure(result.summary, _tables(result)).axes[0]
     assert [line.get_label() for line in axes.get_lines()] == list(result.strategies)
 
 
@@ -163,13 +163,13 @@ def test_the_frontier_names_its_points_in_a_legend_with_their_fill_rates() -> No
 
 def test_no_legend_covers_the_data(runs) -> None:
     _, result = runs["coordinated-omission"]
-    tables = request_tables(result)
+    tables = _tables(result)
     _, priced = runs["default"]
     figures = [
         percentiles_figure(result.summary, tables),
         cdf_figure(result.summary, tables),
         outcomes_figure(result.summary, tables),
-        frontier_figure(priced.summary, request_tables(priced)),
+        frontier_figure(priced.summary, _tables(priced)),
     ]
     for figure in figures:
         FigureCanvasAgg(figure).draw()
@@ -178,3 +178,8 @@ def test_no_legend_covers_the_data(runs) -> None:
         inside = axes.get_window_extent()
         assert legend.y1 < inside.y0, axes.get_title()  # wholly below the axes
         assert legend.y0 >= 0, axes.get_title()  # and on the figure
+
+
+def _tables(result):
+    """Each strategy's per-request columns, as requests.csv holds them."""
+    return {name: result.columns(name) for name in result.strategies}
