@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from sim.cli.arguments import count, seed, whole
 from sim.cli.network import add_network_options, network_of
 from sim.cli.writing import RESULTS, writing
@@ -20,7 +18,7 @@ from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
 from sim.network.run import Network
 from sim.report.atomic import summary_json, summary_json_line, write_atomic
-from sim.report.console import comparison_table, print_tables
+from sim.report.console import print_comparison, print_tables
 from sim.report.progress import RunProgress
 
 DEFAULT = "default"  # the scenario run and compare take when none is named
@@ -102,11 +100,6 @@ def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
     )
 
 
-def _console() -> Console:
-    """Tables at least 120 columns wide, also when stdout is not a terminal."""
-    return Console(width=max(Console().width, 120))
-
-
 def _run(args: argparse.Namespace) -> int:
     from sim.report.gallery import gallery_md
     from sim.report.results_dir import write_results
@@ -141,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:  # JSON Lines for several: one compact document per line
             sys.stdout.write((summary_json_line if args.all else summary_json)(summary))
         else:
-            print_tables(summary, _console())
+            print_tables(summary)
         _warn(summary)  # after the tables, where they are seen
     if args.all and args.out is not None:
         gallery = folders[0].parent / "README.md"
@@ -249,5 +242,5 @@ def _compare(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(comparison, indent=2) + "\n")
     else:
-        _console().print(comparison_table(comparison))
+        print_comparison(comparison)
     return _status([result.summary])

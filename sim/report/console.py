@@ -1,78 +1,86 @@
-"""The console: a run's result tables and the paired comparison, drawn with rich."""
+"""The console: a run's result tables and the paired comparison, drawn with rich to fit the
+terminal.
+
+A table the terminal holds is drawn whole. One it does not is split over several tables, each
+repeating the columns that name a row, at the ends of its groups of columns (sim.report.tables)
+where it can: no cell is wrapped or cut.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
-from sim.report.tables import result_tables
-
-
-def console_tables(summary: dict[str, Any]) -> list[Table]:
-    """The run's result tables (sim.report.tables) as rich tables, numbers right-aligned."""
-    tables = []
-    for data in result_tables(summary):
-        table = Table(
-            title=data.title,
-            title_justify="left",
-            caption=data.note or None,
-            caption_justify="left",
-        )
-        table.add_column(data.columns[0], no_wrap=True)
-        for column in data.columns[1:]:
-            table.add_column(column, justify="right")
-        for row in data.rows:
-            table.add_row(*row)
-        tables.append(table)
-    return tables
-
-
-def comparison_table(comparison: dict[str, Any]) -> Table:
-    """Paired differences against the baseline strategy, with 95% intervals."""
-    table = Table(
-        title=f"{comparison['scenario']}: paired differences against "
-        f"{comparison['baseline']} ({comparison['requests']:,} requests, "
-        f"{comparison.get('engine', 'trio')} engine, bootstrap of "
-        f"{comparison['resamples']:,} resamples)",
-        title_justify="left",
-        caption="slippage over the requests both filled; a race with no quote counts as "
-        "infinitely slow in the p99",
-        caption_justify="left",
-    )
-    for column in ("strategy", "metric", "baseline", "strategy value", "difference", "95% CI"):
-        table.add_column(column, justify="left" if column in ("strategy", "metric") else "right")
-    table.add_column("significant")
-    labels = {
-        "mean_slippage_bps": ("mean slippage (bps)", "{:.3f}"),
-        "fill_rate": ("fill rate", "{:.2%}"),
-        "p99_decision_ms": ("p99 decision (ms)", "{:.3f}"),
-    }
-    for name, metrics in comparison["comparisons"].items():
-        for key, m in metrics.items():
-            label, form = labels[key]
-            if m["difference"] is None:
-                values = [
-                    form.format(v) if v is not None else "-" for v in (m["baseline"], m["other"])
-                ]
-                table.add_row(name, label, *values, "-", "-", "undefined")
-                continue
-            low, high = m["ci95"]
-            table.add_row(
-                name,
-                label,
-                form.format(m["baseline"]),
-                form.format(m["other"]),
-                form.format(m["difference"]),
-                f"[{form.format(low)}, {form.format(high)}]",
-                "yes" if m["significant"] else "no",
-            )
-    return table
+from sim.report.tables import TableData, comparison_table, result_tables
 
 
 def print_tables(summary: dict[str, Any], console: Console | None = None) -> None:
-    """Print the comparison tables to the console (stdout)."""
+    """Print a run's result tables (sim.report.tables) to `console` (stdout by default)."""
     console = console or Console()
-    for table in console_tables(summary):
-        console.print(table)
+    for n, data in enumerate(result_tables(summary)):
+        if n:
+            console.print()  # a line between tables, none between the pieces of one
+        console.print(*fitted(data, console))
+
+
+def print_comparison(comparison: dict[str, Any], console: Console | None = None) -> None:
+    """Print the paired comparison (`quoterace compare`) to `console` (stdout by default)."""
+    console = console or Console()
+    console.print(*fitted(comparison_table(comparison), console))
+
+
+def fitted(data: TableData, console: Console) -> list[RenderableType]:
+    """`data` drawn no wider than `console`: its title, one table or as few as its columns
+    need, and its note."""
+    keys = list(range(data.keys))
+    drawn: list[RenderableType] = [_text(data.title, "table.title", console)]
+    drawn += [_table(data, [*keys, *piece]) for piece in _pieces(data, console)]
+    if data.note:
+        drawn.append(_text(data.note, "table.caption", console))
+    return drawn
+
+
+def _pieces(data: TableData, console: Console) -> list[list[int]]:
+    """The figure columns in runs that fit with the key columns, as words in lines of text: a
+    run ends before a group that does not fit in it, and a group wider than the console is
+    broken where it must be."""
+    keys = list(range(data.keys))
+    pieces: list[list[int]] = [[]]
+    for group in data.column_groups():
+        for column in group:
+            while (
+                pieces[-1] and _width(data, [*keys, *pieces[-1], column], console) > console.width
+            ):
+                started = [c for c in pieces[-1] if c in group]
+                if started and len(started) < len(pieces[-1]):  # carry them to a new run
+                    pieces[-1] = pieces[-1][: -len(started)]
+                    pieces.append(started)
+                else:
+                    pieces.append([])
+            pieces[-1].append(column)
+    return pieces
+
+
+def _table(data: TableData, columns: list[int]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    for column in columns:
+        key = column < data.keys
+        table.add_column(data.columns[column], justify="left" if key else "right", overflow="fold")
+    for row in data.rows:
+        table.add_row(*(row[c] for c in columns))
+    return table
+
+
+def _width(data: TableData, columns: list[int], console: Console) -> int:
+    """How wide the table of `columns` is drawn on one line per row."""
+    table = _table(data, columns)
+    return console.measure(table, options=console.options.update_width(1_000_000)).maximum
+
+
+def _text(text: str, style: str, console: Console) -> Text:
+    """`text` wrapped to the console's width (at spaces, with no space left at a line's end)."""
+    return Text("\n".join(textwrap.wrap(text, console.width)), style=style)
