@@ -14,6 +14,7 @@ from strategies.past_events import PastEvents
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
+
 class VenueStats:
     """Running EWMAs of each venue's latency and fill rate, as one run observes them, each
     observation folded in once strictly in the past (strategies.past_events)."""

@@ -48,7 +48,7 @@ def report_md(summary: dict[str, Any]) -> str:
 def markdown_table(table: TableData, heading: bool = True) -> list[str]:
     """A table as Markdown lines: its title as a heading (or plain), the table, its note."""
     title = f"## {table.title}" if heading else f"{table.title}:"
-    align = ("---", *("---:",) * (len(table.columns) - 1))
+    align = ("---",) * table.keys + ("---:",) * (len(table.columns) - table.keys)
     lines = [title, "", _row(table.columns), _row(align)]
     lines += [_row(row) for row in table.rows]
     lines.append("")
