@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,8 +13,6 @@ from strategies import fields
 from strategies.past_events import PastEvents
 from strategies.scatter import QuoteSource, scatter
 from venues.messages import ExecutionReport, Quote, QuoteRequest
-
-MIN_FILL_RATE = 0.05  # a venue that never fills still scores as finite, if dreadful
 
 
 class VenueStats:
@@ -38,10 +37,12 @@ class VenueStats:
             )
 
     def score(self, venue: int) -> float:
-        """Expected time to a fill, lower is better; 0 for a venue not yet seen (try it)."""
+        """Expected time to a fill (latency / fill rate), lower is better: 0 for a venue not yet
+        seen (try it), infinite for one that has never filled (only exploration asks it)."""
         if venue not in self.latency:
             return 0.0
-        return self.latency[venue] / max(self.fill.get(venue, 1.0), MIN_FILL_RATE)
+        fill = self.fill.get(venue, 1.0)
+        return self.latency[venue] / fill if fill > 0 else math.inf
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from sim.cli.arguments import whole
 from sim.cli.network import network_of
 from sim.cli.run import (
     _BARE_OUT,
-    _console,
     _load,
     _out_folder,
     _run_one,
@@ -200,9 +199,9 @@ def _show(comparison: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(_json(comparison))
     else:
-        from sim.report.comparison import comparison_table
+        from sim.report.console import print_comparison
 
-        _console().print(comparison_table(comparison))
+        print_comparison(comparison)
 
 
 def _json(comparison: dict[str, Any]) -> str:

@@ -7,8 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from sim.cli.arguments import count, seed
 from sim.cli.network import add_network_options, network_of
 from sim.cli.writing import RESULTS, writing
@@ -116,11 +114,6 @@ def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
     return scenario.with_overrides(seed=args.seed, requests=args.requests, clock=args.clock)
 
 
-def _console() -> Console:
-    """Tables at least 120 columns wide, also when stdout is not a terminal."""
-    return Console(width=max(Console().width, 120))
-
-
 def _run(args: argparse.Namespace) -> int:
     from sim.report.gallery import gallery_md
     from sim.report.results_dir import write_results
@@ -157,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:  # JSON Lines for several: one compact document per line
             sys.stdout.write((summary_json_line if args.all else summary_json)(summary))
         else:
-            print_tables(summary, _console())
+            print_tables(summary)
         _warn(summary)  # after the tables, where they are seen
         if written:
             say_written(folder, written, args.quiet)

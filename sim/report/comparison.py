@@ -11,8 +11,6 @@ import csv
 import io
 from typing import Any
 
-from rich.table import Table
-
 from sim.report.tables import TableData
 
 _LABELS = {
@@ -40,14 +38,15 @@ def comparison_data(comparison: dict[str, Any]) -> TableData:
     holm = comparison.get("correction") == "holm"
     folders = "folders" in comparison
     sides = ("A", "B", "B - A") if folders else ("baseline", "value", "diff.")
-    columns = ("strategy", "metric", *sides, "95% CI", "p", *(("p Holm",) if holm else ()))
+    columns = ("strategy", "metric", *sides, "95% CI low", "95% CI high", "p")
+    columns += ("p Holm",) * holm
     rows = []
     for name, metrics in comparison["comparisons"].items():
         for key, m in metrics.items():
             label, form = _LABELS[key]
             values = [form.format(v) if v is not None else "-" for v in (m["baseline"], m["other"])]
             if m["difference"] is None:
-                blank = ("-",) * (4 if holm else 3)
+                blank = ("-",) * (5 if holm else 4)
                 rows.append((name, label, *values, *blank, "undefined"))
                 continue
             low, high = m["ci95"]
@@ -57,25 +56,21 @@ def comparison_data(comparison: dict[str, Any]) -> TableData:
                     label,
                     *values,
                     form.format(m["difference"]),
-                    f"[{form.format(low)}, {form.format(high)}]",
+                    form.format(low),
+                    form.format(high),
                     _p(m["p_value"]),
                     *((_p(m["p_holm"]),) if holm else ()),
                     "yes" if m["significant"] else "no",
                 )
             )
-    return TableData(_title(comparison), (*columns, "significant"), tuple(rows), _note(comparison))
-
-
-def comparison_table(comparison: dict[str, Any]) -> Table:
-    """The comparison as a rich table for the console."""
-    data = comparison_data(comparison)
-    table = Table(title=data.title, title_justify="left", caption=data.note, caption_justify="left")
-    for column in data.columns:
-        left = column in ("strategy", "metric")
-        table.add_column(column, justify="left" if left else "right", no_wrap=True)
-    for row in data.rows:
-        table.add_row(*row)
-    return table
+    return TableData(
+        _title(comparison),
+        (*columns, "significant"),
+        tuple(rows),
+        _note(comparison),
+        keys=2,
+        groups=(3, 2, 2 + holm),  # the values, the interval, the test
+    )
 
 
 def comparison_csv(comparison: dict[str, Any]) -> str:

@@ -90,7 +90,7 @@ def comparison_md(comparison: dict[str, Any], json_file: str, csv_file: str) -> 
 def markdown_table(table: TableData, heading: bool = True) -> list[str]:
     """A table as Markdown lines: its title as a heading (or plain), the table, its note."""
     title = f"## {table.title}" if heading else f"{table.title}:"
-    align = ("---", *("---:",) * (len(table.columns) - 1))
+    align = ("---",) * table.keys + ("---:",) * (len(table.columns) - table.keys)
     lines = [title, "", _row(table.columns), _row(align)]
     lines += [_row(row) for row in table.rows]
     lines.append("")

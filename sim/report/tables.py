@@ -1,7 +1,8 @@
-"""The result tables of a run, as data: the console (sim.report.console) and report.md
-(sim.report.markdown) render the same rows.
+"""The result tables of a run and of a comparison, as data: the console (sim.report.console)
+and report.md (sim.report.markdown) render the same rows.
 
-Every table is built from the summary alone, so a saved summary.json rebuilds them.
+Every cell holds one number (or a name), and the title or the column says what it is. A run's
+tables are built from the summary alone, so a saved summary.json rebuilds them.
 """
 
 from __future__ import annotations
@@ -14,18 +15,29 @@ from sim.measure.histograms import LATENCY_KEYS
 
 @dataclass(frozen=True)
 class TableData:
-    """A titled table of text cells; the first column is the strategy."""
+    """A titled table of text cells. Its first `keys` columns name a row (the strategy, and
+    what else tells its rows apart); the rest hold its figures, in runs of `groups` columns
+    that belong together (kept side by side when a narrow console splits the table), or each
+    alone."""
 
     title: str
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     note: str = ""
+    keys: int = 1
+    groups: tuple[int, ...] = ()
+
+    def column_groups(self) -> list[list[int]]:
+        """The figure columns' indices, group by group."""
+        sizes = self.groups or (1,) * (len(self.columns) - self.keys)
+        starts = [self.keys + sum(sizes[:i]) for i in range(len(sizes))]
+        return [list(range(start, start + size)) for start, size in zip(starts, sizes, strict=True)]
 
 
 def result_tables(summary: dict[str, Any]) -> list[TableData]:
-    """Decision latency, orders, costs and venue wins; then venue load, the closed loop's
-    corrected latency and the wall clock's timer overshoot and schedule lag when the run has
-    them."""
+    """Decision latency, orders, costs and venue wins; then venue load and queue wait, the
+    closed loop's corrected latency and the wall clock's timer overshoot and schedule lag when
+    the run has them."""
     strategies = summary["strategies"]
     tables = [
         _latency(summary),
@@ -35,7 +47,7 @@ def result_tables(summary: dict[str, Any]) -> list[TableData]:
     ]
     first = next(iter(strategies.values()), {})
     if any(w is not None for w in first.get("venue_queue_wait_ms", {}).values()):
-        tables.append(_load(strategies))
+        tables += [_load(strategies), _queue_wait(strategies)]
     if "decision_ms_corrected" in first:
         tables.append(_omission(strategies))
     if "timer_overshoot_ms" in first:
@@ -60,6 +72,7 @@ def _latency(summary: dict[str, Any]) -> TableData:
             )
             for name, s in summary["strategies"].items()
         ),
+        groups=(len(LATENCY_KEYS), 2),
     )
 
 
@@ -88,6 +101,7 @@ def _orders(strategies: dict[str, Any]) -> TableData:
             )
             for name, s in strategies.items()
         ),
+        groups=(1 + len(reasons), 3),
     )
 
 
@@ -103,6 +117,7 @@ def _costs(strategies: dict[str, Any]) -> TableData:
             )
             for name, s in strategies.items()
         ),
+        groups=(len(statistics), len(statistics)),
     )
 
 
@@ -116,47 +131,61 @@ def _wins(strategies: dict[str, Any]) -> TableData:
 
 
 def _load(strategies: dict[str, Any]) -> TableData:
-    venues = list(next(iter(strategies.values()))["venue_queue_wait_ms"])
+    venues = list(next(iter(strategies.values()))["venue_utilization"])
     rows = []
     for name, s in strategies.items():
-        cells = []
-        for v in venues:
-            utilization, wait = s["venue_utilization"][v], s["venue_queue_wait_ms"][v]
-            busy = "" if utilization is None else f"{percent(utilization)} "
-            cells.append("-" if wait is None else f"{busy}{wait:.3f}")
+        busy = s["venue_utilization"]
         wasted = s["venue_work_wasted"]
         rows.append(
             (
                 name,
                 f"{s['requests_per_s']:,.1f}",
                 "-" if wasted is None else percent(wasted),
-                *cells,
+                *("-" if busy[v] is None else percent(busy[v]) for v in venues),
             )
         )
     return TableData(
-        "venue load: utilization and mean queue wait (ms) per venue",
+        "venue load: requests/s, work wasted, and venue utilization (share of time busy)",
         ("strategy", "requests/s", "work wasted", *venues),
         tuple(rows),
         "work wasted: the share of service time spent on requests whose quote no decision used",
+        groups=(2, *(1 for _ in venues)),
+    )
+
+
+def _queue_wait(strategies: dict[str, Any]) -> TableData:
+    venues = list(next(iter(strategies.values()))["venue_queue_wait_ms"])
+    return TableData(
+        "venue queue wait: mean ms a request waited for a server, per venue",
+        ("strategy", *venues),
+        tuple(
+            (name, *(number(s["venue_queue_wait_ms"][v]) for v in venues))
+            for name, s in strategies.items()
+        ),
     )
 
 
 def _omission(strategies: dict[str, Any]) -> TableData:
     keys = ("p50", "p99", "p99.9", "max", "mean")
     return TableData(
-        "closed loop: decision latency (ms), measured / corrected for coordinated omission",
-        ("strategy", "interval ms", *keys),
+        "closed loop: decision latency (ms) as measured, and corrected for coordinated omission",
+        ("strategy", "latency", *keys, "interval ms"),
         tuple(
             (
                 name,
+                label,
+                *(number(s[field][k]) for k in keys),
                 number(s["expected_interval_ms"]),
-                *(
-                    f"{number(s['decision_ms'][k])} / {number(s['decision_ms_corrected'][k])}"
-                    for k in keys
-                ),
             )
             for name, s in strategies.items()
+            for label, field in (
+                ("measured", "decision_ms"),
+                ("corrected", "decision_ms_corrected"),
+            )
         ),
+        "interval ms: the interval the closed loop's clients expected between requests",
+        keys=2,
+        groups=(len(keys), 1),
     )
 
 
@@ -168,6 +197,7 @@ def _overshoot(strategies: dict[str, Any]) -> TableData:
             (name, *(number(s["timer_overshoot_ms"][k]) for k in LATENCY_KEYS))
             for name, s in strategies.items()
         ),
+        groups=(len(LATENCY_KEYS),),
     )
 
 
@@ -187,6 +217,7 @@ def _schedule_lag(strategies: dict[str, Any]) -> TableData:
         ""
         if all(s["scheduled_rate_per_s"] is not None for s in strategies.values())
         else "a closed loop's schedule is its clients' own: it has no scheduled rate",
+        groups=(len(LATENCY_KEYS), 2),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -40,12 +41,16 @@ def test_it_learns_to_avoid_a_slow_venue_and_one_that_never_fills():
     n = 4000
     # Uniform picks give each venue about a quarter of the requests (binomial sd ~27).
     assert all(abs(w - n / 4) < 150 for w in uniform["venue_wins"].values())
-    # Learned picks: the slow venue only by exploration (10% of picks, a quarter of those) and
-    # early on; the empty one is down-weighted by its fill rate; fills follow.
-    assert learned["venue_wins"]["slow"] < 0.05 * n
-    assert learned["venue_wins"]["empty"] < 0.8 * uniform["venue_wins"]["empty"]
-    assert learned["fill_rate"] > uniform["fill_rate"] + 0.05
-    assert learned["decision_ms"]["p50"] < uniform["decision_ms"]["p50"]
+    # Learned picks: the empty venue, never filled, only by exploration (10% of picks, a
+    # quarter of those: about 100); the slow one by exploration too, and when the two venues
+    # power of two choices compares are it and the empty one (a sixth of the other 90%): about
+    # 700, well under uniform's 1000. Fills follow: about 97.5% against uniform's 75%.
+    assert learned["venue_wins"]["empty"] < 0.05 * n
+    assert learned["venue_wins"]["slow"] < 0.8 * uniform["venue_wins"]["slow"]
+    assert learned["fill_rate"] > uniform["fill_rate"] + 0.15
+    # Its decisions are not the fastest (the empty venue quotes first), its fills are: a third
+    # of uniform's come from the slow venue (16 ms to a fill: quote and order), a sixth of its.
+    assert learned["fill_ms"]["mean"] < 0.8 * uniform["fill_ms"]["mean"]
     assert learned["venue_requests_per_decision"] == 1.0  # fanout 1: one venue per race
 
 
@@ -67,7 +72,10 @@ def test_observations_count_only_once_they_are_in_the_past():
     assert stats.latency == {0: pytest.approx(0.003)}
     stats.observe(3.0, 0, "fill", 0.0)
     stats.as_of(4.0, alpha=0.5)
-    assert stats.score(0) == pytest.approx(0.003 / 0.05)  # never filled: floor of 5%
+    assert stats.score(0) == math.inf  # never filled: never picked over a venue that fills
+    stats.observe(5.0, 0, "fill", 1.0)
+    stats.as_of(6.0, alpha=0.5)
+    assert stats.score(0) == pytest.approx(0.003 / 0.5)  # expected time to a fill
     assert stats.score(1) == 0.0  # never seen: try it first
 
 
