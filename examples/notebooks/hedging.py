@@ -157,7 +157,7 @@ assert stats["one_venue"]["venue_requests_per_decision"] == 1
 # two venues are both slow ($p^2$ = 0.04% of them) stay slow, its p99 is a fast latency.
 
 # %%
-learner = result.scenario.strategies[1].strategy
+learner = next(s.strategy for s in result.scenario.strategies if s.name == "hedged_p95")
 hedged_share = stats["hedged_p95"]["venue_requests_per_decision"] - 1
 noise = math.sqrt(0.05 * 0.95 / n + 0.05 * 0.95 / min(n, learner.window))
 print(f"hedged_p95 hedged {hedged_share:.1%} of requests (budget {learner.budget:.0%})")

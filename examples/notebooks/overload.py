@@ -252,7 +252,7 @@ plt.show()
 #
 # - At what rate does `first_wins`'s p99 cross `adaptive`'s? Bisect it with a few runs.
 # - Give every venue `capacity = 2` with a 2 ms mean service: the same utilization, a different
-#   queue. Does the mean wait go up or down? (An M/M/2 queue waits less.)
+#   queue. Does the mean queue wait go up or down? And the p99?
 # - Set `cancel_propagation = true` on the venues: cancelled requests leave the queue. Which
 #   strategy gains, and why? (The `tied-requests` scenario.)
 # - `examples/overload_rates.py` prints every strategy's p99 at four rates.

@@ -256,7 +256,7 @@ assert stats["best_price"]["fill_rate"] < stats["first_wins"]["fill_rate"]
 # `best_price`'s fills that took one order are the cheapest of all, cheaper than
 # `first_wins`'s; the fills that came after a reject cost more (checked above: by more than 4
 # standard errors, counted conservatively), each reject adding roughly the expected move
-# printed above, and a fifth of its requests are never filled.
+# printed above, and some of its requests are never filled (the table's `filled` column).
 # Its median fill is cheaper, its mean fill dearer: the cost of a stale quote is in the fills
 # it loses and in the retries, not in the price on the screen (`quoterace compare
 # stale-quotes` says which of these differences are significant).
