@@ -62,6 +62,7 @@ measured_ms = closed.records("first_wins")["decision_s"] * 1e3
 stalled = np.flatnonzero(np.asarray(closed.draws.venues[0].service_s[0]) * 1e3 >= STALL_MS)
 span_s = n / stats["requests_per_s"]
 print(f"{len(stalled)} stalls, at requests {stalled.tolist()}; the run lasted {span_s:.1f} s")
+assert len(stalled) > 0, "no stall in this run, nothing to show: more requests or another seed"
 
 keys = ["p50", "p90", "p99", "p99.9", "max", "mean"]
 print(f"{'':<12}" + "".join(f"{k:>10}" for k in keys))
@@ -91,37 +92,51 @@ assert (stats["decision_ms"]["p99"] < SLOW_MS) == (clients * len(stalled) / n < 
 # requests). A latency v that is longer than that means requests were *not* sent, and each
 # would have seen v - I, v - 2I, ... So every v also records v - kI for as long as that is at
 # least I. We rebuild the corrected sample with numpy and check quoterace's figures against it:
-# percentiles to HdrHistogram's 3 significant digits (0.1%), the mean exactly.
+# HdrHistogram's q-th percentile is the value of rank round(q n / 100) (at least 1), reported to
+# 3 significant digits (0.1%); the mean is exact.
+
 
 # %%
+def hdr_percentile(values: np.ndarray, q: float) -> float:
+    """The q-th percentile as HdrHistogram ranks it, from the exact values."""
+    rank = max(1, int(q * values.size / 100 + 0.5))
+    return float(np.sort(values)[rank - 1])
+
+
 interval = stats["expected_interval_ms"]
 added = [v - k * interval for v in measured_ms for k in range(1, int(v // interval) + 1)]
 corrected_ms = np.concatenate([measured_ms, [a for a in added if a >= interval]])
 print(f"I = {interval:.2f} ms: {corrected_ms.size - n} values added to {n}")
 for key, q in [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)]:
-    by_hand = np.percentile(corrected_ms, q, method="inverted_cdf")
+    by_hand = hdr_percentile(corrected_ms, q)
     assert math.isclose(stats["decision_ms_corrected"][key], by_hand, rel_tol=1e-3), key
 assert math.isclose(stats["decision_ms_corrected"]["mean"], corrected_ms.mean(), rel_tol=1e-6)
 
 # %% [markdown]
-# The correction can only add values at least I, so no corrected percentile is below the
-# measured one; and it moves the p99 into the stalls.
+# The correction only adds values of at least I, each below the value it came from. So every
+# figure the closed loop measured below I (its fast percentiles, and its mean) can only rise,
+# the max cannot change, and the p99 moves into the stalls. (A percentile already in a stall
+# may even fall: the added values, all below the stall, dilute it.)
 
 # %%
 for key in keys:
-    assert stats["decision_ms_corrected"][key] >= stats["decision_ms"][key], key
+    if stats["decision_ms"][key] < interval:
+        assert stats["decision_ms_corrected"][key] >= stats["decision_ms"][key], key
+assert stats["decision_ms_corrected"]["max"] == stats["decision_ms"]["max"]
 assert stats["decision_ms"]["p99"] < SLOW_MS < stats["decision_ms_corrected"]["p99"]
 
 # %% [markdown]
 # ## The open loop: what users would have seen
 #
 # Now the same venue, the same service draws, with requests on a Poisson schedule at the rate
-# the closed loop achieved. A request arriving x ms into a stall waits the remaining
-# `STALL - x` ms, plus the queue that built up behind the stall: at utilization
-# $\rho = \lambda \times 0.5\text{ ms}$, the backlog drains at $1 - \rho$. So each stall makes
-# about $\lambda (S - y) / (1 - \rho)$ requests slower than y, a Poisson count: we allow 4 of
-# its standard deviations. (This counts each stall on its own: we check first that no two
-# stalls fall within a second's worth of requests of each other.)
+# the closed loop achieved. A request arriving x into a stall of length S waits the remaining
+# S - x, plus the work queued ahead of it: at utilization $\rho = \lambda \times 0.5$ ms that
+# is $\rho x$, so it waits longer than y when $x < (S - y)/(1 - \rho)$. Each stall therefore
+# makes about $\lambda (S - y) / (1 - \rho)$ requests slower than y, a Poisson count: we allow
+# 4 of its standard deviations. That counts each stall on its own; stalls that come within a
+# second of each other pile up and delay more. Whatever the overlap, every request arriving
+# in the first S - y of a stall's service waits longer than y, so $\lambda (S - y)$ per stall
+# is a lower bound.
 
 # %%
 rate = stats["requests_per_s"]
@@ -132,12 +147,14 @@ opened = sim.run(dataclasses.replace(scenario, arrivals=poisson), requests=n)
 open_ms = opened.records("first_wins")["decision_s"] * 1e3
 open_stats = opened.summary["strategies"]["first_wins"]["decision_ms"]
 
-assert np.all(np.diff(stalled) > rate * STALL_MS / 1e3)  # stalls do not overlap
 rho = rate * normal.dist.mean_ms / 1e3
-expected = len(stalled) * rate * (STALL_MS - SLOW_MS) / 1e3 / (1 - rho)
+at_least = len(stalled) * rate * (STALL_MS - SLOW_MS) / 1e3
+expected = at_least / (1 - rho)
 slow_open = int(np.sum(open_ms > SLOW_MS))
 print(f"open loop at {rate:.0f}/s: {slow_open} slow requests, expected {expected:.0f}")
-assert abs(slow_open - expected) <= 4 * math.sqrt(expected)
+assert slow_open >= at_least - 4 * math.sqrt(at_least)
+if np.all(np.diff(stalled) > rate * STALL_MS / 1e3):  # no two stalls a second's requests apart
+    assert abs(slow_open - expected) <= 4 * math.sqrt(expected)
 assert open_stats["p99"] > SLOW_MS
 
 # %% [markdown]
@@ -159,7 +176,7 @@ share = {
 stalled_time = len(stalled) * (STALL_MS - SLOW_MS) / 1e3 / span_s
 for label, s in share.items():
     print(f"{label:<10} {s:7.2%} slower than {SLOW_MS:g} ms")
-print(f"time the venue spent more than {SLOW_MS:g} ms from the end of a stall: {stalled_time:.1%}")
+print(f"share of the run in which a stall had more than {SLOW_MS:g} ms to go: {stalled_time:.1%}")
 distance = {label: abs(math.log(s / share["open loop"])) for label, s in share.items()}
 assert distance["corrected"] < distance["measured"]
 assert share["open loop"] > 10 * share["measured"]
