@@ -10,7 +10,6 @@ the same draws. `--out` writes the comparison as JSON, CSV and a Markdown page.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,6 @@ from sim.measure.compare import (
 from sim.model.errors import ScenarioError
 from sim.report.atomic import write_atomic
 
-JSON, CSV = "comparison.json", "comparison.csv"
-PAGE_IN_RUN, PAGE = "comparison.md", "report.md"  # a run's folder has its own report.md
 # The options that only shape a run: two folders were run already.
 _NOT_RUN = {"scenario", "other", "json", "out", "quiet", "help", "resamples", "baseline", "holm"}
 
@@ -112,9 +109,8 @@ def _compare(args: argparse.Namespace) -> int:
     if folder is not None:
         from sim.report.results_dir import write_results
 
-        with writing(folder):
-            write_results(result, folder)
-            _write(comparison, folder, PAGE_IN_RUN)
+        with writing(folder):  # the run's files, its report.md showing the comparison
+            write_results(result, folder, comparison=comparison)
     _show(comparison, args.json)
     return _status([result.summary])
 
@@ -143,7 +139,7 @@ def _compare_folders(args: argparse.Namespace) -> int:
     comparison = compare_saved(a, b, args.resamples, args.holm)
     if args.out is not None:
         with writing(args.out):
-            _write(comparison, args.out, PAGE)
+            _write(comparison, args.out)
     _show(comparison, args.json)
     return 0
 
@@ -172,15 +168,15 @@ def _saved(folder: Path) -> SavedRun:
     return SavedRun(shown, summary, requests, side)
 
 
-def _write(comparison: dict[str, Any], folder: Path, page: str) -> None:
-    """comparison.json, comparison.csv and the Markdown page `page`, each atomically."""
-    from sim.report.comparison import comparison_csv
+def _write(comparison: dict[str, Any], folder: Path) -> None:
+    """Two folders' comparison.json, comparison.csv and report.md, each atomically."""
+    from sim.report.comparison import CSV_FILE, JSON_FILE, comparison_csv, comparison_json
     from sim.report.markdown import comparison_md
 
-    text = _json(comparison)
-    write_atomic(folder / JSON, lambda f: f.write(text))
-    write_atomic(folder / CSV, lambda f: f.write(comparison_csv(comparison)))
-    write_atomic(folder / page, lambda f: f.write(comparison_md(comparison, JSON, CSV)))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / JSON_FILE, lambda f: f.write(comparison_json(comparison)))
+    write_atomic(folder / CSV_FILE, lambda f: f.write(comparison_csv(comparison)))
+    write_atomic(folder / "report.md", lambda f: f.write(comparison_md(comparison)))
 
 
 def _show(comparison: dict[str, Any], as_json: bool) -> None:
@@ -197,12 +193,10 @@ def _show(comparison: dict[str, Any], as_json: bool) -> None:
                 file=sys.stderr,
             )
     if as_json:
-        sys.stdout.write(_json(comparison))
+        from sim.report.comparison import comparison_json
+
+        sys.stdout.write(comparison_json(comparison))
     else:
         from sim.report.console import print_comparison
 
         print_comparison(comparison)
-
-
-def _json(comparison: dict[str, Any]) -> str:
-    return json.dumps(comparison, indent=2, allow_nan=False) + "\n"

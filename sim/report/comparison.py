@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from sim.report.tables import TableData
@@ -18,6 +19,7 @@ _LABELS = {
     "fill_rate": ("fill rate", "{:.2%}"),
     "p99_decision_ms": ("p99 decision (ms)", "{:.3f}"),
 }
+JSON_FILE, CSV_FILE = "comparison.json", "comparison.csv"  # what `compare --out` writes
 CSV_COLUMNS = (
     "strategy",
     "metric",
@@ -71,6 +73,11 @@ def comparison_data(comparison: dict[str, Any]) -> TableData:
         keys=2,
         groups=(3, 2, 2 + holm),  # the values, the interval, the test
     )
+
+
+def comparison_json(comparison: dict[str, Any]) -> str:
+    """The comparison as JSON text (no NaN: an undefined value is null)."""
+    return json.dumps(comparison, indent=2, allow_nan=False) + "\n"
 
 
 def comparison_csv(comparison: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.report.comparison import comparison_data
+from sim.report.comparison import CSV_FILE, JSON_FILE, comparison_data
 from sim.report.plots import PLOTS, plot_names
 from sim.report.tables import TableData, result_tables
 
@@ -21,9 +21,14 @@ FILES = {
 }
 
 
-def report_md(summary: dict[str, Any], requests: str = "requests.csv") -> str:
+def report_md(
+    summary: dict[str, Any],
+    requests: str = "requests.csv",
+    comparison: dict[str, Any] | None = None,
+) -> str:
     """The report page for `summary`, linking the plots and files of its folder (its requests
-    file: `requests`, requests.csv or requests.parquet)."""
+    file: `requests`, requests.csv or requests.parquet); with the `comparison` of its
+    strategies (`compare --out`) first, and its files."""
     tables = result_tables(summary)
     clock = summary.get("clock", "virtual")
     lines = [f"# {summary['scenario']}", ""]
@@ -34,6 +39,7 @@ def report_md(summary: dict[str, Any], requests: str = "requests.csv") -> str:
         f"engine, {clock} clock. `quoterace report DIR` rebuilds this page and the plots from "
         f"summary.json and {requests}.",
         "",
+        *(_compared(comparison) if comparison is not None else ()),
         *markdown_table(tables[0]),  # latency, then its plots
         *_images(summary, "percentiles.png", "cdf.png"),
         *(line for table in tables[1:3] for line in markdown_table(table)),  # fills and costs
@@ -46,45 +52,40 @@ def report_md(summary: dict[str, Any], requests: str = "requests.csv") -> str:
             f"- `{requests if name == 'requests.csv' else name}`: {what}"
             for name, what in FILES.items()
         ),
+        *(_comparison_files() if comparison is not None else ()),
         "",
     ]
     return "\n".join(lines)
 
 
-def comparison_md(comparison: dict[str, Any], json_file: str, csv_file: str) -> str:
-    """The page of a comparison (sim.measure.compare), linking the files that hold its data."""
-    data = comparison_data(comparison)
-    if "folders" in comparison:
-        heading = "# Comparison of two results folders"
-        runs = [
-            f"- {side.upper()}: `{r['folder']}`: {r['scenario']}, seed {r['seed']}, "
-            f"{r['requests']:,} requests, {r['engine']} engine"
-            for side, r in comparison["folders"].items()
-        ]
-        intro = [*runs, ""]
-    else:
-        heading = f"# Comparison: {comparison['scenario']}"
-        intro = []
+def comparison_md(comparison: dict[str, Any]) -> str:
+    """The page of a comparison of two results folders (sim.measure.compare), linking the
+    files that hold its data."""
+    runs = [
+        f"- {side.upper()}: `{r['folder']}`: {r['scenario']}, seed {r['seed']}, "
+        f"{r['requests']:,} requests, {r['engine']} engine"
+        for side, r in comparison["folders"].items()
+    ]
+    heading = "# Comparison of two results folders"
+    files = ["## Files", "", *_comparison_files(), ""]
+    return "\n".join([heading, "", *runs, "", *_compared(comparison), *files])
+
+
+def _compared(comparison: dict[str, Any]) -> list[str]:
+    """A comparison's method, in a line, and its table."""
     how = (
         f"{comparison['pairing'].capitalize()} bootstrap of {comparison['resamples']:,} "
         "resamples: 95% percentile intervals and two-sided p-values"
         + (", Holm-adjusted over every row." if comparison["correction"] == "holm" else ".")
     )
-    return "\n".join(
-        [
-            heading,
-            "",
-            *intro,
-            how,
-            "",
-            *markdown_table(data),
-            "## Files",
-            "",
-            f"- `{json_file}`: the comparison as JSON (values to 6 decimals)",
-            f"- `{csv_file}`: the table, a row per strategy and metric",
-            "",
-        ]
-    )
+    return [how, "", *markdown_table(comparison_data(comparison))]
+
+
+def _comparison_files() -> list[str]:
+    return [
+        f"- `{JSON_FILE}`: the comparison as JSON (values to 6 decimals)",
+        f"- `{CSV_FILE}`: the comparison's table, a row per strategy and metric",
+    ]
 
 
 def markdown_table(table: TableData, heading: bool = True) -> list[str]:

@@ -20,6 +20,7 @@ from sim.measure.histograms import write_percentiles
 from sim.measure.run import RunResult
 from sim.model.errors import ScenarioError
 from sim.report.atomic import summary_json, write_atomic, write_atomic_bytes
+from sim.report.comparison import CSV_FILE, JSON_FILE, comparison_csv, comparison_json
 from sim.report.hlog import write_interval_log
 from sim.report.markdown import report_md
 from sim.report.plots import PLOTS, plot_names, png
@@ -34,16 +35,25 @@ INTERVAL_LOG = "latency.hlog"
 REPORT = "report.md"
 
 
-def write_results(result: RunResult, out: Path, requests_format: str = "csv") -> list[Path]:
+def write_results(
+    result: RunResult,
+    out: Path,
+    requests_format: str = "csv",
+    comparison: dict[str, Any] | None = None,
+) -> list[Path]:
     """Write the whole output folder of `result` into `out`; return the paths written.
     `requests_format`: "csv" for requests.csv, "parquet" for requests.parquet (needs pyarrow).
+    `comparison`: its strategies' (`compare --out`), written as comparison.json and .csv and
+    shown in report.md.
 
     summary.json goes first out and last in: until the rest is written the folder has none, so
     an interrupted run never leaves a summary beside another run's data. Histograms of
     strategies this run does not have are removed, and so is a requests file of the other
-    format.
+    format, and an earlier comparison when this run has none.
     """
     (out / SUMMARY).unlink(missing_ok=True)
+    for stale in (JSON_FILE, CSV_FILE):
+        (out / stale).unlink(missing_ok=True)
     names = set(result.strategies)
     for stale in out.glob("*.hgrm"):
         if stale.stem not in names:
@@ -73,8 +83,12 @@ def write_results(result: RunResult, out: Path, requests_format: str = "csv") ->
     written.append(
         write_atomic(out / INTERVAL_LOG, lambda f: write_interval_log(f, arrival_s, decision_s))
     )
+    if comparison is not None:
+        text, table = comparison_json(comparison), comparison_csv(comparison)
+        written.append(write_atomic(out / JSON_FILE, lambda f: f.write(text)))
+        written.append(write_atomic(out / CSV_FILE, lambda f: f.write(table)))
     # Plotted from the values as the file holds them, so that `rebuild` draws the same pixels.
-    written += _derived(result.summary, as_read, out, requests)
+    written += _derived(result.summary, as_read, out, requests, comparison)
     written.append(write_atomic(out / SUMMARY, lambda f: f.write(summary_json(result.summary))))
     return written
 
@@ -84,8 +98,9 @@ def rebuild(out: Path) -> list[Path]:
     requests.csv or requests.parquet; return the paths written. Bad or mismatched data is a
     ScenarioError naming the file (and the row, for requests.csv)."""
     summary, tables, path = read_results(out)
+    comparison = _read_comparison(out / JSON_FILE)
     try:
-        return _derived(summary, tables, out, path.name)
+        return _derived(summary, tables, out, path.name, comparison)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ScenarioError("", f"not a quoterace summary ({e!r})", str(out / SUMMARY)) from None
 
@@ -154,17 +169,36 @@ def _read_summary(path: Path) -> dict[str, Any]:
     return summary
 
 
+def _read_comparison(path: Path) -> dict[str, Any] | None:
+    """The comparison a folder holds (`compare --out`), None if none; bad JSON is a
+    ScenarioError naming the file."""
+    try:
+        comparison = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ScenarioError("", f"cannot read: {e}", str(path)) from None
+    if not isinstance(comparison, dict) or "comparisons" not in comparison:
+        raise ScenarioError("", "not a quoterace comparison", str(path))
+    return comparison
+
+
 def _derived(
-    summary: dict[str, Any], tables: dict[str, dict[str, np.ndarray]], out: Path, requests: str
+    summary: dict[str, Any],
+    tables: dict[str, dict[str, np.ndarray]],
+    out: Path,
+    requests: str,
+    comparison: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """The plots and report.md (which names the `requests` file), from the summary and the
-    per-request tables."""
+    """The plots and report.md (which names the `requests` file and shows the `comparison`, if
+    any), from the summary and the per-request tables."""
     drawn = plot_names(summary)
     for name in PLOTS:
         if name not in drawn:  # an earlier run's plot this run does not have
             (out / name).unlink(missing_ok=True)
     written = [write_atomic_bytes(out / name, png(name, summary, tables)) for name in drawn]
-    written.append(write_atomic(out / REPORT, lambda f: f.write(report_md(summary, requests))))
+    page = report_md(summary, requests, comparison)
+    written.append(write_atomic(out / REPORT, lambda f: f.write(page)))
     return written
 
 

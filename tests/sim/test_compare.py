@@ -242,7 +242,40 @@ def test_compare_out_writes_the_comparison_beside_the_run(tmp_path, capsys, toml
         ["best_price", "fill_rate"],
         ["best_price", "p99_decision_ms"],
     ]
-    page = (out / "comparison.md").read_text()
-    assert page.startswith("# Comparison: scenario\n")
-    assert "Paired bootstrap of 100 resamples" in page and "Holm-adjusted" in page
-    assert (out / "report.md").read_text().startswith("# scenario")  # the run's own page
+    page = (out / "report.md").read_text()  # the run's page, the comparison first
+    assert page.startswith("# scenario")
+    assert page.index("Paired bootstrap of 100 resamples") < page.index("decision latency")
+    assert "Holm-adjusted" in page and "`comparison.csv`" in page
+    assert "## scenario: paired differences against first_wins" in page
+    assert not (out / "comparison.md").exists()
+    # `quoterace report` rebuilds the page as it was; a plain run there drops the comparison
+    before = page
+    (out / "report.md").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").read_text() == before
+    assert main(["run", str(path), "--quiet", "--json", "--out", str(out)]) == 0
+    assert "paired differences" not in (out / "report.md").read_text()
+    assert not (out / "comparison.json").exists() and not (out / "comparison.csv").exists()
+
+
+def test_a_bad_comparison_json_is_one_line_naming_it(tmp_path, capsys, toml_file):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "compare",
+                str(toml_file(SMALL)),
+                "--resamples",
+                "100",
+                "--quiet",
+                "--json",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    (out / "comparison.json").write_text("{ not json")
+    line = one_error_line(capsys, main(["report", str(out)]))
+    assert line.startswith(f"{out / 'comparison.json'}: cannot read: ")
