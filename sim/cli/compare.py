@@ -26,6 +26,7 @@ from sim.cli.run import (
     _scenario_options,
     _status,
     _warn,
+    say_written,
 )
 from sim.cli.writing import writing
 from sim.measure.compare import (
@@ -110,7 +111,8 @@ def _compare(args: argparse.Namespace) -> int:
         from sim.report.results_dir import write_results
 
         with writing(folder):  # the run's files, its report.md showing the comparison
-            write_results(result, folder, comparison=comparison)
+            written = write_results(result, folder, comparison=comparison)
+        say_written(folder, written, args.quiet)
     _show(comparison, args.json)
     return _status([result.summary])
 
@@ -139,7 +141,8 @@ def _compare_folders(args: argparse.Namespace) -> int:
     comparison = compare_saved(a, b, args.resamples, args.holm)
     if args.out is not None:
         with writing(args.out):
-            _write(comparison, args.out)
+            written = _write(comparison, args.out)
+        say_written(args.out, written, args.quiet)
     _show(comparison, args.json)
     return 0
 
@@ -168,15 +171,18 @@ def _saved(folder: Path) -> SavedRun:
     return SavedRun(shown, summary, requests, side)
 
 
-def _write(comparison: dict[str, Any], folder: Path) -> None:
-    """Two folders' comparison.json, comparison.csv and report.md, each atomically."""
+def _write(comparison: dict[str, Any], folder: Path) -> list[Path]:
+    """Two folders' comparison.json, comparison.csv and report.md, each atomically; their
+    paths."""
     from sim.report.comparison import CSV_FILE, JSON_FILE, comparison_csv, comparison_json
     from sim.report.markdown import comparison_md
 
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / JSON_FILE, lambda f: f.write(comparison_json(comparison)))
-    write_atomic(folder / CSV_FILE, lambda f: f.write(comparison_csv(comparison)))
-    write_atomic(folder / "report.md", lambda f: f.write(comparison_md(comparison)))
+    return [
+        write_atomic(folder / JSON_FILE, lambda f: f.write(comparison_json(comparison))),
+        write_atomic(folder / CSV_FILE, lambda f: f.write(comparison_csv(comparison))),
+        write_atomic(folder / "report.md", lambda f: f.write(comparison_md(comparison))),
+    ]
 
 
 def _show(comparison: dict[str, Any], as_json: bool) -> None:

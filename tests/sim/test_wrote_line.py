@@ -34,3 +34,16 @@ def test_quiet_says_nothing(tmp_path, capsys) -> None:
     assert main([*ARGS, "--out", str(tmp_path), "--quiet"]) == 0
     assert capsys.readouterr().err == ""
     assert (tmp_path / "summary.json").is_file()
+
+
+def test_compare_out_says_so_too_for_a_run_and_for_two_folders(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    args = ["compare", "default", "--requests", "50", "--resamples", "100", "--json"]
+    assert main([*args, "--out", str(run)]) == 0
+    [line] = capsys.readouterr().err.splitlines()
+    assert wrote(line) == (str(run), {p.name for p in run.iterdir()})
+    assert {"comparison.json", "comparison.csv", "report.md"} <= wrote(line)[1]
+    both = tmp_path / "both"
+    assert main(["compare", str(run), str(run), "--json", "--out", str(both)]) == 0
+    [line] = capsys.readouterr().err.splitlines()
+    assert wrote(line) == (str(both), {"comparison.json", "comparison.csv", "report.md"})
