@@ -28,7 +28,8 @@ from sim.model.streams import Purpose, stream
 from sim.model.timestamps import UNIT_NS
 
 CHUNK_S = 1.0
-MAX_MARKET_UPDATES = 2e7  # a run's mid path is held in memory, 64 bytes an update
+MAX_MARKET_UPDATES = 2e7  # a run's mid path is held in memory: 16 bytes an update as arrays,
+# 64 more where it is looked up one time at a time (the trio engine), 16 more for `at`
 AT_END = ("hold", "loop")
 
 
@@ -84,12 +85,14 @@ class MarketSpec:
 class MidPath:
     """mid(t) for t >= 0 under `spec` and `seed`, generated on demand.
 
-    Chunk k is kept as lists (update times, mids after each update; bisect on a list is several
-    times faster than numpy's search for one value) with the mid it starts from, and with
-    `touch` (a recording of bids and asks) the bids and asks after each update with those it
-    starts from; a query generates every chunk up to its own, then searches that one. A run
-    that only looks forward from some time on can `forget_before` it, so that the path in
-    memory stays short.
+    Chunk k is kept as arrays (update times, mids after each update) with the mid it starts
+    from, and with `touch` (a recording of bids and asks) the bids and asks after each update
+    with those it starts from; a query generates every chunk up to its own, then searches that
+    one. A lookup of one time searches the chunk's values as lists, made on its first such
+    lookup (bisect on a list is several times faster than numpy's search for one value);
+    lookups of many (`at`, the fast engine's) search the arrays, never converted. A run that
+    only looks forward from some time on can `forget_before` it, so that the path in memory
+    stays short.
     """
 
     def __init__(
@@ -106,8 +109,7 @@ class MidPath:
         # the mid before time 0 (and at 0 until an update there)
         self._before = spec.mid if self._feed is None else self._feed.initial
         self._touch_before = None if self._feed is None else self._feed.initial_touch
-        # (times, mids, start mid, (bids, asks, start bid, start ask) or None)
-        self._chunks: list[tuple[list[float], list[float], float, _Touch | None]] = []
+        self._chunks: list[_Chunk] = []
         self._first = 0  # the chunk number of _chunks[0]: those before it are forgotten
         self._moves = spec.moves  # read on every lookup
         self._log_mid = math.log(spec.mid)
@@ -128,9 +130,10 @@ class MidPath:
             self._extend()
         if k < 0:
             raise RuntimeError(f"the market path before {self._first * CHUNK_S:g} s is forgotten")
-        times, mids, start_mid, _ = chunks[k]
+        chunk = chunks[k]
+        times, mids = chunk.lists()
         j = bisect.bisect_right(times, t) - 1
-        return start_mid if j < 0 else mids[j]
+        return chunk.start_mid if j < 0 else mids[j]
 
     def touch(self, t: float, side: float) -> float:
         """The recorded touch on `side` at engine time `t` (the last row at or before t): the
@@ -141,13 +144,12 @@ class MidPath:
         if t < 0:
             return self._touch_before[ask]
         self(t)  # the chunk made, or the same RuntimeError for a forgotten one
-        times, _, _, (bids, asks, start_bid, start_ask) = self._chunks[
-            int(t // CHUNK_S) - self._first
-        ]
+        chunk = self._chunks[int(t // CHUNK_S) - self._first]
+        (times, _), (bids, asks) = chunk.lists(), chunk.touch_lists()
         j = bisect.bisect_right(times, t) - 1
         if ask:
-            return start_ask if j < 0 else asks[j]
-        return start_bid if j < 0 else bids[j]
+            return chunk.start_touch[1] if j < 0 else asks[j]
+        return chunk.start_touch[0] if j < 0 else bids[j]
 
     def _flat_arrays(self, until: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Every update time kept, up to `until` at least, and the mid before the first of them
@@ -161,18 +163,13 @@ class MidPath:
             self._extend()
         if self._flat is None or self._flat[2] < len(self._chunks):
             chunks = self._chunks
-            times = np.concatenate([np.asarray(c[0], dtype=np.float64) for c in chunks])
+            times = np.concatenate([c.times for c in chunks])
             # the mid before the first update kept, then the mid after each update
-            mids = np.concatenate(
-                [[chunks[0][2]], *(np.asarray(c[1], dtype=np.float64) for c in chunks)]
-            )
+            mids = np.concatenate([[chunks[0].start_mid], *(c.mids for c in chunks)])
             touches = None
             if self.has_touch:
-                first = chunks[0][3]
-                touches = np.concatenate(
-                    [[[first[2]], [first[3]]], *(np.array(c[3][:2], ndmin=2) for c in chunks)],
-                    axis=1,
-                )
+                first = np.array(chunks[0].start_touch, ndmin=2).T
+                touches = np.concatenate([first, *(c.touch for c in chunks)], axis=1)
             self._flat = (times, mids, len(chunks), touches)
         return self._flat[0], self._flat[1], self._flat[3]
 
@@ -215,7 +212,7 @@ class MidPath:
         lookup that does is a RuntimeError, not a wrong mid)."""
         drop = min(max(int(t // CHUNK_S) - self._first, 0), len(self._chunks))
         if drop:
-            self._updates -= sum(len(chunk[0]) for chunk in self._chunks[:drop])
+            self._updates -= sum(chunk.times.size for chunk in self._chunks[:drop])
             del self._chunks[:drop]
             self._first += drop
             self._flat = None
@@ -230,10 +227,10 @@ class MidPath:
         rng = stream(self._seed, Purpose.MARKET, k)
         spec = self._spec
         diffusion = start + np.sort(rng.uniform(0.0, CHUNK_S, rng.poisson(spec.updates_per_s)))
-        previous = np.concatenate(([self._last_diffusion], diffusion[:-1]))
+        gaps = np.diff(diffusion, prepend=self._last_diffusion)
         if diffusion.size:
             self._last_diffusion = float(diffusion[-1])
-        sigma = spec.volatility_bps * 1e-4 * np.sqrt(diffusion - previous)
+        sigma = spec.volatility_bps * 1e-4 * np.sqrt(gaps)
         returns = sigma * rng.standard_normal(diffusion.size)
         times = diffusion
         if spec.jumps is not None:
@@ -248,16 +245,15 @@ class MidPath:
             self._log_mid = float(log_mids[-1])
         self._add(k, times, np.exp(log_mids))
 
-    def _add(self, k: int, times: np.ndarray, mids: np.ndarray, touch: tuple | None = None) -> None:
+    def _add(
+        self, k: int, times: np.ndarray, mids: np.ndarray, touch: np.ndarray | None = None
+    ) -> None:
         """Keep chunk k: its update times and the mid (and touch: bids, asks) after each."""
-        start_mid = self._last_mid
+        chunk = _Chunk(times, mids, self._last_mid, touch, self._last_touch)
         if mids.size:
             self._last_mid = float(mids[-1])
-        kept = None
-        if touch is not None:
-            kept = (touch[0].tolist(), touch[1].tolist(), *self._last_touch)
-            if times.size:
-                self._last_touch = (kept[0][-1], kept[1][-1])
+            if touch is not None:
+                self._last_touch = (float(touch[0, -1]), float(touch[1, -1]))
         self._updates += times.size
         if self._updates > MAX_MARKET_UPDATES:  # a closed loop, whose span was not known
             key = "market.updates_per_s" if self._feed is None else "market.file"
@@ -267,10 +263,40 @@ class MidPath:
                 f"{MAX_MARKET_UPDATES:g} mid updates (64 bytes each): lower the rate, the "
                 "requests or the latencies",
             )
-        self._chunks.append((times.tolist(), mids.tolist(), start_mid, kept))
+        self._chunks.append(chunk)
 
 
-_Touch = tuple[list[float], list[float], float, float]  # a chunk's bids, asks, and those before
+class _Chunk:
+    """CHUNK_S seconds of the path: its update times, the mid after each and the one before
+    them all, and for a path with a touch the bids and asks (a 2 x updates array) likewise;
+    as lists too, once looked up one time at a time."""
+
+    __slots__ = ("_lists", "_touch_lists", "mids", "start_mid", "start_touch", "times", "touch")
+
+    def __init__(
+        self,
+        times: np.ndarray,
+        mids: np.ndarray,
+        start_mid: float,
+        touch: np.ndarray | None,
+        start_touch: tuple[float, float] | None,
+    ) -> None:
+        self.times, self.mids, self.start_mid = times, mids, start_mid
+        self.touch, self.start_touch = touch, start_touch
+        self._lists: tuple[list[float], list[float]] | None = None
+        self._touch_lists: tuple[list[float], list[float]] | None = None
+
+    def lists(self) -> tuple[list[float], list[float]]:
+        """The times and mids as lists."""
+        if self._lists is None:
+            self._lists = self.times.tolist(), self.mids.tolist()
+        return self._lists
+
+    def touch_lists(self) -> tuple[list[float], list[float]]:
+        """The bids and asks as lists."""
+        if self._touch_lists is None:
+            self._touch_lists = self.touch[0].tolist(), self.touch[1].tolist()
+        return self._touch_lists
 
 
 class _Feed:
@@ -323,7 +349,9 @@ class _Feed:
         while not self._done and (not self._times.size or self._times[-1] < end):
             self._read()
         n = int(np.searchsorted(self._times, end, side="left"))
-        out = self._times[:n], self._mids[:n], self._touch[:, :n] if touch else None
+        # copies: a view would keep the whole array read alive as long as the chunk
+        out = self._times[:n].copy(), self._mids[:n].copy()
+        out += (self._touch[:, :n].copy() if touch else None,)
         self._drop(n)
         return out
 

@@ -476,6 +476,6 @@ def test_vectorized_mid_lookup_equals_the_scalar_one() -> None:
     rng = np.random.default_rng(0)
     times = np.concatenate([rng.uniform(-1.0, 4.5, 5000), [0.0, 1.0, 2.0, 3.0]])
     scalar(4.4)  # generate the chunks, then ask for their exact update times too
-    times = np.concatenate([times, np.asarray(scalar._chunks[1][0][:50])])
+    times = np.concatenate([times, scalar._chunks[1].times[:50]])
     expected = np.array([scalar(t) for t in times.tolist()])
     assert np.array_equal(vector.at(times), expected)
