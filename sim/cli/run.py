@@ -115,9 +115,6 @@ def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim.report.gallery import gallery_md
-    from sim.report.results_dir import write_results
-
     network = network_of(args)
     if args.all:
         if args.scenario is not None:
@@ -143,6 +140,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             result = _run_one(scenario, args, network)
             if folder is not None:
+                from sim.report.results_dir import write_results  # plots: matplotlib, 0.2 s
+
                 with writing(folder):
                     written = write_results(result, folder, args.format or "csv")
             summary = result.summary
@@ -155,6 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         if written:
             say_written(folder, written, args.quiet)
     if args.all and args.out is not None:
+        from sim.report.gallery import gallery_md
+
         gallery = folders[0].parent / "README.md"
         with writing(gallery.parent):
             write_atomic(gallery, lambda f: f.write(gallery_md(summaries)))

@@ -226,21 +226,29 @@ class MidPath:
             return
         rng = stream(self._seed, Purpose.MARKET, k)
         spec = self._spec
-        diffusion = start + np.sort(rng.uniform(0.0, CHUNK_S, rng.poisson(spec.updates_per_s)))
-        gaps = np.diff(diffusion, prepend=self._last_diffusion)
-        if diffusion.size:
-            self._last_diffusion = float(diffusion[-1])
-        sigma = spec.volatility_bps * 1e-4 * np.sqrt(gaps)
-        returns = sigma * rng.standard_normal(diffusion.size)
-        times = diffusion
+        # In place where numpy allows: a chunk is a few thousand values, and each temporary
+        # array costs as much as the arithmetic (the same operations, so the same floats).
+        times = rng.uniform(0.0, CHUNK_S, rng.poisson(spec.updates_per_s))
+        times.sort()
+        times += start
+        returns = times.copy()  # the gap since the update before, then the move over it
+        if times.size:
+            returns[1:] -= times[:-1]
+            returns[0] -= self._last_diffusion
+            self._last_diffusion = float(times[-1])
+        np.sqrt(returns, out=returns)
+        returns *= spec.volatility_bps * 1e-4
+        returns *= rng.standard_normal(times.size)
         if spec.jumps is not None:
-            jumps = start + rng.uniform(0.0, CHUNK_S, rng.poisson(spec.jumps.rate_per_s))
+            jumps = rng.uniform(0.0, CHUNK_S, rng.poisson(spec.jumps.rate_per_s))
             signs = np.where(rng.random(jumps.size) < 0.5, -1.0, 1.0)
-            times = np.concatenate((diffusion, jumps))
-            returns = np.concatenate((returns, signs * spec.jumps.size_bps * 1e-4))
-            order = np.argsort(times, kind="stable")
-            times, returns = times[order], returns[order]
-        log_mids = self._log_mid + np.cumsum(returns)
+            if jumps.size:  # (none in most chunks: the draws of none take nothing)
+                times = np.concatenate((times, jumps + start))
+                returns = np.concatenate((returns, signs * spec.jumps.size_bps * 1e-4))
+                order = np.argsort(times, kind="stable")
+                times, returns = times[order], returns[order]
+        log_mids = np.cumsum(returns)
+        log_mids += self._log_mid
         if log_mids.size:
             self._log_mid = float(log_mids[-1])
         self._add(k, times, np.exp(log_mids))
