@@ -116,7 +116,7 @@ def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
 
 def _run(args: argparse.Namespace) -> int:
     from sim.report.gallery import gallery_md
-    from sim.report.results_dir import write_results
+    from sim.report.results_dir import FORMATS, write_results
 
     network = network_of(args)
     if args.all:
@@ -157,7 +157,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.all and args.out is not None:
         gallery = folders[0].parent / "README.md"
         with writing(gallery.parent):
-            write_atomic(gallery, lambda f: f.write(gallery_md(summaries)))
+            page = gallery_md(summaries, FORMATS[args.format or "csv"])
+            write_atomic(gallery, lambda f: f.write(page))
         say_written(gallery.parent, [gallery], args.quiet)
     return _status(summaries)
 
