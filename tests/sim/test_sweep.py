@@ -307,3 +307,14 @@ def test_a_key_that_is_not_a_number_is_a_category_written_as_set() -> None:
     axes = figure.axes[0]
     figure.canvas.draw()
     assert [t.get_text() for t in axes.get_xticklabels()] == ["true", "false"]
+
+
+def test_a_key_of_whole_numbers_gets_ticks_at_whole_numbers_only() -> None:
+    # venues[*].capacity = 1, 2: no tick at 1.2 servers
+    rows = _rows({"first_wins": [3.0, 2.0]}, rates=(1, 2))
+    figure = _plot(rows, ["arrivals.rate_per_s"], "arrivals.rate_per_s", "p99_ms", "overload")
+    axes = figure.axes[0]
+    figure.canvas.draw()
+    low, high = axes.get_xlim()
+    ticks = [t for t in axes.get_xticks() if low <= t <= high]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
