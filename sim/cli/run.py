@@ -155,10 +155,12 @@ def _run(args: argparse.Namespace) -> int:
             say_written(folder, written, args.quiet)
     if args.all and args.out is not None:
         from sim.report.gallery import gallery_md
+        from sim.report.results_dir import FORMATS
 
         gallery = folders[0].parent / "README.md"
         with writing(gallery.parent):
-            write_atomic(gallery, lambda f: f.write(gallery_md(summaries)))
+            page = gallery_md(summaries, FORMATS[args.format or "csv"])
+            write_atomic(gallery, lambda f: f.write(page))
         say_written(gallery.parent, [gallery], args.quiet)
     return _status(summaries)
 

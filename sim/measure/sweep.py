@@ -191,7 +191,10 @@ def sweep(
         point = ", ".join(f"{k}={v}" for k, v in settings.items())
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise ScenarioError("sim.sweep", f"point {point} failed: {error}{more}")
-    return pandas.DataFrame(rows, columns=columns(plan.keys))
+    frame = pandas.DataFrame(rows, columns=columns(plan.keys))
+    # None (a metric the summary leaves out, as utilization without servers) as NaN in a
+    # float column, not an object column that arithmetic and plots refuse
+    return frame.astype({metric: "float64" for metric in METRICS if metric != "no_quote"})
 
 
 def _run_all(plan: Plan, workers: int | None, dask: str | None) -> Iterator[tuple[int, Any]]:

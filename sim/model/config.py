@@ -52,7 +52,7 @@ def build(
     """
     table = _expect_table(table, path)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    _reject_unknown(table, [*fields, *handled_elsewhere], path)
+    _reject_unknown(table, list(dict.fromkeys([*fields, *handled_elsewhere])), path)
     hints = typing.get_type_hints(cls)
     values = {}
     for name, f in fields.items():

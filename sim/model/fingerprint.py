@@ -1,8 +1,8 @@
 """A scenario's draws, named by a digest: equal digests mean request i saw the same draws.
 
 Every draw (sim.model.draws) and the market's mid path come from the seed, the request count
-and the scenario's world: arrivals, order, venues, market (a recording by its scan: rows and
-timestamps), shared latency, regime, the files' start, a replayed trace by its content's
+and the scenario's world: arrivals, order, venues, market (a recording by its rows' times and
+prices), shared latency, regime, the files' start, a replayed trace by its content's
 digest. The digest covers all of these and nothing else: not the strategies (every strategy of
 a run shares the draws, and a retry's draws are its own streams), nor names, the description,
 the file or the clock (venues' streams are keyed by their order, not their names). So two
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 DRAWS_VERSION = 1
 # Fields that name or place things rather than decide a draw (a recording's path differs
-# between machines; its scan, which stays in, says what it holds).
+# between machines; its scan and the digest of its rows, which stay in, say what it holds).
 _LEFT_OUT = frozenset(
     {"name", "description", "file", "clock", "strategies", "path", "shown", "key"}
 )

@@ -13,6 +13,7 @@ file and the row (1-based, the header being row 1) or the column.
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import math
 from collections.abc import Iterator
@@ -35,7 +36,9 @@ class Recording:
 
     `origin_ns` is engine time 0 (the first row's timestamp, or the scenario's `start`);
     `first_ns`/`last_ns` the first and last timestamps; `rows` how many rows there are;
-    `quoted` whether it records bids and asks (not only mids).
+    `quoted` whether it records bids and asks (not only mids); `digest` is of the rows'
+    values as read (times and prices), so that two files of the same span but other prices
+    draw as different markets (sim.model.fingerprint).
     """
 
     path: Path
@@ -48,6 +51,7 @@ class Recording:
     last_ns: int
     rows: int
     quoted: bool = False
+    digest: str = ""
 
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, Touch | None]]:
         """(timestamps in ns since the epoch, mids, (bids, asks) or None) ROWS at a time, in
@@ -70,13 +74,18 @@ def open_recording(
     epoch = _first_is_epoch(path, file, key)
     first = last = None
     rows, quoted = 0, False
-    for ns, _, touch in _checked(path, file, key, time_unit, epoch):
+    values = hashlib.blake2b(digest_size=8)
+    for ns, mid, touch in _checked(path, file, key, time_unit, epoch):
         first = int(ns[0]) if first is None else first
         last, rows, quoted = int(ns[-1]), rows + ns.size, touch is not None
+        for array in (ns, mid, *(touch or ())):
+            values.update(array.tobytes())
     if first is None:
         raise ScenarioError(key, f"{file} has no rows after its header (expected {EXPECTED})")
     origin = first if start_ns is None else start_ns
-    return Recording(path, file, key, time_unit, epoch, origin, first, last, rows, quoted)
+    return Recording(
+        path, file, key, time_unit, epoch, origin, first, last, rows, quoted, values.hexdigest()
+    )
 
 
 def _first_is_epoch(path: Path, file: str, key: str) -> bool:

@@ -11,9 +11,9 @@ from sim.report.tables import result_tables
 GALLERY_TITLE = "# quoterace reference results"
 
 
-def gallery_md(summaries: list[dict[str, Any]]) -> str:
+def gallery_md(summaries: list[dict[str, Any]], requests_file: str = "requests.csv") -> str:
     """The gallery page for the runs whose summaries are `summaries` (each in a subfolder
-    named after its scenario)."""
+    named after its scenario, its requests in `requests_file`)."""
     lines = [
         GALLERY_TITLE,
         "",
@@ -23,7 +23,7 @@ def gallery_md(summaries: list[dict[str, Any]]) -> str:
         "quoterace run --all --out results/",
         "```",
         "",
-        "Each folder holds the run's summary.json, requests.csv, HdrHistogram files, plots and "
+        f"Each folder holds the run's summary.json, {requests_file}, HdrHistogram files, plots and "
         "a report.md; `quoterace report results/<scenario>` redraws its plots. A test checks "
         "that a fresh run of the default scenario reproduces its summary byte for byte. "
         "`bench.json` is `quoterace bench`'s.",

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sim.measure.sweep import METRICS, columns
 
@@ -101,6 +102,8 @@ def _plot(rows: list[dict[str, Any]], keys: list[str], key: str, metric: str, sc
     xs = [x for points in lines.values() for x, _ in points]
     if numeric and min(xs) > 0 and max(xs) >= 20 * min(xs):
         axes.set_xscale("log")
+    elif numeric and all(isinstance(x, int) for x in xs):  # no tick at 1.5 servers
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     what, unit = WORDS[metric]
     by, by_unit = _key_words(key)
     axes.set_title(f"{scenario}: {_short(what)} against {by}")

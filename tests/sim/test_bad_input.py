@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from sim.cli.main import main
-from sim.model.scenario import bundled
+from sim.model.errors import ScenarioError
+from sim.model.scenario import bundled, bundled_dir, loads
 from tests.helpers.cli_checks import one_error_line
 from tests.helpers.scenarios import write_toml
 
@@ -751,3 +752,12 @@ def test_a_misspelt_max_retries_is_suggested(
     status = call(["validate", str(path)])
     key = "strategies[1].max_retry"
     assert_one_line_error(capsys, status, str(path), key, "did you mean 'max_retries'?")
+
+
+def test_an_unknown_strategy_key_lists_each_key_once() -> None:
+    default = (bundled_dir() / "default.toml").read_text()
+    text = default.replace('kind = "first_wins"', 'kind = "first_wins"\nzzz = 1', 1)
+    with pytest.raises(ScenarioError, match="unknown key") as error:
+        loads(text)
+    keys = str(error.value).split("expected one of ")[1].rstrip(")").split(", ")
+    assert "name" in keys and len(keys) == len(set(keys)), keys

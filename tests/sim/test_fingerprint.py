@@ -107,3 +107,29 @@ def test_every_bundled_scenario_has_one_and_the_summary_names_it():
         "latency = { dist = 'constant', ms = 1 }\n[[strategies]]\nkind = 'first_wins'\n"
     )
     assert run(small).summary["draws"] == draws_fingerprint(small)
+
+
+def test_a_recorded_market_counts_by_its_mids(tmp_path):
+    # Two recordings with the same timestamps but other prices: the same scan (rows, first
+    # and last times), another mid path, so not the same runs to pair.
+    text = """[scenario]
+seed = 3
+requests = 50
+[arrivals]
+rate_per_s = 1000
+[market]
+file = "m.csv"
+[[venues]]
+name = "a"
+latency = { dist = "constant", ms = 1 }
+[[strategies]]
+kind = "first_wins"
+"""
+    (tmp_path / "s.toml").write_text(text)
+    rows = [f"{i * 0.001:.3f},{100 + i % 7}" for i in range(100)]
+    (tmp_path / "m.csv").write_text("timestamp,mid\n" + "\n".join(rows) + "\n")
+    before = draws_fingerprint(load(tmp_path / "s.toml"))
+    assert before == draws_fingerprint(load(tmp_path / "s.toml"))
+    rows[10] = "0.010,150"
+    (tmp_path / "m.csv").write_text("timestamp,mid\n" + "\n".join(rows) + "\n")
+    assert draws_fingerprint(load(tmp_path / "s.toml")) != before

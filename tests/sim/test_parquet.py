@@ -245,3 +245,11 @@ def test_report_of_parquet_without_pyarrow_is_one_line(folders, tmp_path, monkey
 def test_format_without_out_is_one_line(capsys) -> None:
     line = one_error_line(capsys, main([*ARGS, "--format", "parquet"]))
     assert line == "--format: picks the requests file of --out: give --out too"
+
+
+def test_the_gallery_of_a_parquet_run_names_requests_parquet(tmp_path, capsys) -> None:
+    # --all --out DIR --format parquet: the gallery says what its folders hold.
+    argv = ["run", "--all", "--requests", "50", "--out", str(tmp_path), "--quiet"]
+    assert main([*argv, "--format", "parquet"]) == 0
+    gallery = (tmp_path / "README.md").read_text()
+    assert "requests.parquet" in gallery and "requests.csv" not in gallery

@@ -169,6 +169,17 @@ def test_sim_sweep_is_a_dataframe_of_the_rows_quoterace_sweep_writes(tmp_path) -
             assert float(row[metric]) == line[metric], metric
 
 
+def test_sim_sweep_metrics_are_numbers_nan_where_the_summary_has_none() -> None:
+    """A metric the summary leaves out (utilization without servers) is NaN in a float
+    column, so that the frame's arithmetic and plots work on it."""
+    pytest.importorskip("pandas")
+    frame = sim.sweep("default", {"arrivals.rate_per_s": [500, 1000]}, requests=200, workers=1)
+    for metric in ("utilization_max", "utilization_mean", "venue_work_wasted", "p99_ms"):
+        assert frame[metric].dtype == np.float64, metric
+    assert frame["utilization_max"].isna().all()
+    assert frame["no_quote"].dtype == np.int64
+
+
 def test_sim_sweep_takes_strategies_seed_and_requests_as_sim_summary_does() -> None:
     pytest.importorskip("pandas")
     frame = sim.sweep(
@@ -296,3 +307,14 @@ def test_a_key_that_is_not_a_number_is_a_category_written_as_set() -> None:
     axes = figure.axes[0]
     figure.canvas.draw()
     assert [t.get_text() for t in axes.get_xticklabels()] == ["true", "false"]
+
+
+def test_a_key_of_whole_numbers_gets_ticks_at_whole_numbers_only() -> None:
+    # venues[*].capacity = 1, 2: no tick at 1.2 servers
+    rows = _rows({"first_wins": [3.0, 2.0]}, rates=(1, 2))
+    figure = _plot(rows, ["arrivals.rate_per_s"], "arrivals.rate_per_s", "p99_ms", "overload")
+    axes = figure.axes[0]
+    figure.canvas.draw()
+    low, high = axes.get_xlim()
+    ticks = [t for t in axes.get_xticks() if low <= t <= high]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks

@@ -430,3 +430,16 @@ def test_a_remote_venues_comp_ids_and_extras_are_given_with_its_address():
     for bad in ("qf=h:1/a b", "qf=h:1/A/B/C", "qf=h:1+more"):
         with pytest.raises(argparse.ArgumentTypeError):
             _address(bad)
+
+
+async def test_a_standard_request_cancelled_by_its_request_number_frees_its_quote_req_id(serve):
+    # Request 0 is due in 10 s, by an alarm; a cancel naming it by (request, attempt), not by
+    # its QuoteReqID, must still forget that id, or the id stays "in flight" for good.
+    latency = grid(1e-3, requests=2)
+    latency[0][0] = 10.0
+    client = await connect(await serve(make_server(latency_s=latency, requests=2)), extras=False)
+    await client.send(QuoteAsk("QR-A", 1, 1.0))
+    await trio.sleep(0.01)
+    await client.send(QuoteCancel(0, 0), QuoteAsk("QR-A", 1, 1.0))
+    reply = await client.receive(timeout_s=1.0)
+    assert isinstance(reply, QuoteReply) and reply.quote_req_id == "QR-A", reply

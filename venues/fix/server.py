@@ -286,7 +286,7 @@ class _Connection:
                 key = self.ask_ids.get(quote_req_id, (request, attempt))
                 waiting = self.in_flight.get(key)
                 if isinstance(waiting, Alarm):  # a task's scope forgets it as the task ends
-                    self._forget(key, quote_req_id)
+                    self._forget(key, self._asked_as(key, quote_req_id))
                 if waiting is not None:  # else: answered already, or never asked
                     waiting.cancel()
             case NewOrderSingle():
@@ -331,6 +331,12 @@ class _Connection:
         """An alarm set by `_quote_request`: `request`'s quote is due."""
         self._forget((request.index, request.attempt), quote_req_id)
         self._answer(request, self.venue.quote_now(request), sent_after_s, quote_req_id)
+
+    def _asked_as(self, key: tuple[int, int], named: str | None) -> str | None:
+        """The QuoteReqID `key` was asked with (a cancel may name it by `key` alone)."""
+        if named is not None and self.ask_ids.get(named) == key:
+            return named
+        return next((i for i, k in self.ask_ids.items() if k == key), None)
 
     def _forget(self, key: tuple[int, int], quote_req_id: str | None) -> None:
         """`key` is no longer in flight."""
