@@ -101,7 +101,7 @@ class RunResult:
         all of it filled), `price` (the VWAP of what filled; NaN if nothing did),
         `filled_size` (all of the order, or what part of a split filled) and `orders`.
         """
-        r = self.strategies[strategy].records
+        r = self._strategy(strategy).records
         elsewhere = {"side": self.draws.side, "price": r.fill_price}  # not Records' own names
         table = np.empty(self.draws.requests, dtype=RECORD_FIELDS)
         for field in RECORD_FIELDS.names:
@@ -114,8 +114,16 @@ class RunResult:
         `fill_ms`), then `slippage_bps` and `shortfall_bps` (against the arrival mid and the
         oracle price, positive worse, NaN where nothing filled; the summary's definitions).
         `side`, `venue` and `outcome` stay codes as in `records`."""
-        mine = self.strategies[strategy]
+        mine = self._strategy(strategy)
         return request_columns(self.records(strategy), mine.arrival_mid, mine.oracle)
+
+    def _strategy(self, name: str) -> StrategyResult:
+        """The result of the strategy `name`; a KeyError naming the run's if it has none."""
+        try:
+            return self.strategies[name]
+        except KeyError:
+            known = ", ".join(self.strategies)
+            raise KeyError(f"no strategy {name!r} in this run (its strategies: {known})") from None
 
     def to_pandas(self, strategy: str | None = None) -> pd.DataFrame:
         """The requests of every strategy (or of `strategy` alone) as a pandas DataFrame, one

@@ -178,10 +178,8 @@ def sweep(
     Bad input raises ScenarioError before anything runs; so does a point that fails."""
     try:
         import pandas
-    except ImportError:
-        raise ScenarioError(
-            "sim.sweep", "returns a pandas DataFrame: pip install 'quoterace[pandas]'"
-        ) from None
+    except ImportError:  # as RunResult.to_pandas says it
+        raise ImportError("sim.sweep needs pandas: pip install 'quoterace[pandas]'") from None
     if not isinstance(sets, Mapping) or not sets:
         raise ScenarioError("sim.sweep", f"sets: give {{key: [values, ...]}} (got {sets!r})")
     plan = Plan(scenario, list(sets.items()), engine, strategies, seed, requests)

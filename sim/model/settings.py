@@ -37,7 +37,11 @@ def parse_setting(text: str) -> tuple[str, Any]:
     key, value = key.strip(), value.strip()
     steps(key)
     if "," in value and _toml(value) is None:
-        raise ScenarioError(OPTION, f"{text!r}: one value (quoterace sweep takes several)")
+        raise ScenarioError(
+            OPTION,
+            f"{text!r}: one value (quoterace sweep takes several); a text with a comma in TOML "
+            f"quotes: {key}='\"{value}\"'",
+        )
     return key, _value(value)
 
 

@@ -138,8 +138,10 @@ def read_results(out: Path) -> tuple[dict[str, Any], dict[str, dict[str, np.ndar
 
 def _requests_path(out: Path) -> Path:
     """The requests file of the folder `out`: requests.parquet where there is one, else
-    requests.csv; never both (a run writes one and removes the other)."""
+    requests.csv; never both (a run writes one and removes the other), nor neither."""
     if not (out / REQUESTS_PARQUET).exists():
+        if not (out / REQUESTS).exists() and (out / SUMMARY).exists():
+            raise ScenarioError("", f"no {REQUESTS} or {REQUESTS_PARQUET}", str(out))
         return out / REQUESTS
     if (out / REQUESTS).exists():
         raise ScenarioError(

@@ -119,3 +119,13 @@ def test_without_pandas_one_line_names_the_extra(result, monkeypatch) -> None:
         result.to_pandas()
     assert str(raised.value) == "to_pandas needs pandas: pip install 'quoterace[pandas]'"
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_a_strategy_the_run_does_not_have_is_named_with_those_it_has() -> None:
+    result = sim.run("default", requests=20)
+    for ask in (result.records, result.columns, result.to_pandas):
+        with pytest.raises(KeyError) as missing:
+            ask("nope")
+        assert "no strategy 'nope' in this run (its strategies: first_wins, best_price)" in str(
+            missing.value
+        )

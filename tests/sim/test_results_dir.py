@@ -269,7 +269,7 @@ def corrupt(folder: Path, tmp_path: Path, name: str, edit) -> Path:
         (
             "no-csv",
             lambda d: (d / "requests.csv").unlink(),
-            "requests.csv: cannot read: No such file or directory",
+            ": no requests.csv or requests.parquet",
         ),
         (
             "bad-outcome",

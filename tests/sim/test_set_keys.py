@@ -57,7 +57,8 @@ def test_values_are_toml_values_else_numbers_else_strings() -> None:
         ("venues[x].ms=1", "--set: 'venues[x].ms': not a key path like venues[0].latency.ms"),
         (
             "arrivals.rate_per_s=1,2",
-            "--set: 'arrivals.rate_per_s=1,2': one value (quoterace sweep takes several)",
+            "--set: 'arrivals.rate_per_s=1,2': one value (quoterace sweep takes several); a "
+            "text with a comma in TOML quotes: arrivals.rate_per_s='\"1,2\"'",
         ),
     ],
 )
