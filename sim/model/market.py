@@ -29,7 +29,7 @@ from sim.model.timestamps import UNIT_NS
 
 CHUNK_S = 1.0
 MAX_MARKET_UPDATES = 2e7  # a run's mid path is held in memory: 16 bytes an update as arrays,
-# 64 more where it is looked up one time at a time (the trio engine), 16 more for `at`
+# 16 more for `at` (the fast engine's), 64 more where looked up one time at a time (trio's)
 AT_END = ("hold", "loop")
 
 
@@ -268,7 +268,7 @@ class MidPath:
             raise ScenarioError(
                 key,
                 f"the run went on past {(k + 1) * CHUNK_S:g} s of virtual time, more than "
-                f"{MAX_MARKET_UPDATES:g} mid updates (64 bytes each): lower the rate, the "
+                f"{MAX_MARKET_UPDATES:g} mid updates (32 to 96 bytes each): lower the rate, the "
                 "requests or the latencies",
             )
         self._chunks.append(chunk)
