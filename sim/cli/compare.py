@@ -19,14 +19,14 @@ import numpy as np
 from sim.cli.arguments import whole
 from sim.cli.network import network_of
 from sim.cli.run import (
-    _BARE_OUT,
-    _load,
-    _out_folder,
-    _run_one,
-    _scenario_options,
-    _status,
-    _warn,
+    BARE_OUT,
+    exit_status,
+    load_scenario,
+    out_folder,
+    run_one,
     say_written,
+    scenario_options,
+    warn,
 )
 from sim.cli.writing import writing
 from sim.measure.compare import (
@@ -48,7 +48,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     """Register `quoterace compare`."""
     cmd = commands.add_parser(
         "compare",
-        parents=[_scenario_options()],
+        parents=[scenario_options()],
         help="compare a scenario's strategies, or two results folders, with 95%% CIs",
         description="compare [SCENARIO]: each strategy of a run against a baseline, paired. "
         "compare DIR_A DIR_B: two folders written by run --out, strategy by strategy (B's "
@@ -85,7 +85,7 @@ def _compare(args: argparse.Namespace) -> int:
     if args.other is not None:
         return _compare_folders(args)
     try:
-        scenario = _load(args)
+        scenario = load_scenario(args)
     except ScenarioError:
         if args.scenario is not None and Path(args.scenario).is_dir():
             why = "a folder, not a scenario: to compare two results folders, name both"
@@ -100,12 +100,12 @@ def _compare(args: argparse.Namespace) -> int:
             f"no strategy {args.baseline!r} in {scenario.name} (its strategies: "
             f"{', '.join(names)})",
         )
-    folder = _out_folder(args, scenario, several=False)
+    folder = out_folder(args, scenario, several=False)
     if folder is not None:
         with writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
-    result = _run_one(scenario, args, network_of(args))
-    _warn(result.summary)
+    result = run_one(scenario, args, network_of(args))
+    warn(result.summary)
     comparison = compare(result, args.resamples, args.baseline, args.holm)
     if folder is not None:
         from sim.report.results_dir import write_results
@@ -114,7 +114,7 @@ def _compare(args: argparse.Namespace) -> int:
             written = write_results(result, folder, comparison=comparison)
         say_written(folder, written, args.quiet)
     _show(comparison, args.json)
-    return _status([result.summary])
+    return exit_status([result.summary])
 
 
 def _compare_folders(args: argparse.Namespace) -> int:
@@ -125,7 +125,7 @@ def _compare_folders(args: argparse.Namespace) -> int:
         raise ScenarioError(
             "--baseline", "is for a scenario's strategies: two folders compare B's with A's"
         )
-    if args.out is _BARE_OUT:
+    if args.out is BARE_OUT:
         raise ScenarioError("--out", "needs a folder to write two folders' comparison to")
     a, b = _saved(Path(args.scenario)), _saved(Path(args.other))
     if not set(a.requests) & set(b.requests):

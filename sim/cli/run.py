@@ -21,7 +21,7 @@ from sim.report.console import print_tables
 from sim.report.progress import RunProgress
 
 DEFAULT = "default"  # the scenario run and compare take when none is named
-_BARE_OUT = object()  # `--out` given without a folder: RESULTS/<scenario>/
+BARE_OUT = object()  # `--out` given without a folder: RESULTS/<scenario>/
 
 # A wall-clock run in which some strategy decided none of its races (every venue failed, or
 # every race timed out): it completed, but measured nothing of that strategy, and a script
@@ -31,7 +31,7 @@ EXIT_NOTHING_DECIDED = 3
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register run and report."""
-    a_scenario = _scenario_options()
+    a_scenario = scenario_options()
     run_cmd = commands.add_parser(
         "run", parents=[a_scenario], help="run a scenario and compare its strategies"
     )
@@ -55,7 +55,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     report_cmd.set_defaults(handler=_report)
 
 
-def _scenario_options() -> argparse.ArgumentParser:
+def scenario_options() -> argparse.ArgumentParser:
     """The options run and compare share."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("scenario", nargs="?", help=f"bundled name or path (default: {DEFAULT})")
@@ -81,7 +81,7 @@ def _scenario_options() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         nargs="?",
-        const=_BARE_OUT,
+        const=BARE_OUT,
         help="write the results folder here (summary, requests.csv, histograms, plots, "
         "report.md); without a value: results/<scenario>/",
     )
@@ -101,7 +101,9 @@ def _scenario_options() -> argparse.ArgumentParser:
     return options
 
 
-def _load(args: argparse.Namespace, name: str | None = None) -> Scenario:
+def load_scenario(args: argparse.Namespace, name: str | None = None) -> Scenario:
+    """The scenario `name` (else the one named on the command line, else DEFAULT) with the
+    options of `scenario_options` applied: `--set` keys, then seed, requests and clock."""
     source = name or args.scenario or DEFAULT
     if args.sets and (args.network or args.venues):
         raise ScenarioError("--set", "not in network mode: venue servers read the file as written")
@@ -121,11 +123,11 @@ def _run(args: argparse.Namespace) -> int:
             raise ScenarioError("--all", f"runs every bundled scenario: drop {args.scenario!r}")
         if network is not None:
             raise ScenarioError("--all", "runs in process: network mode takes one scenario")
-        scenarios = [_load(args, name) for name in bundled()]
+        scenarios = [load_scenario(args, name) for name in bundled()]
     else:
-        scenarios = [_load(args)]
+        scenarios = [load_scenario(args)]
     _check_format(args)
-    folders = [_out_folder(args, s, len(scenarios) > 1) for s in scenarios]
+    folders = [out_folder(args, s, len(scenarios) > 1) for s in scenarios]
     if args.all and args.out is not None:
         _check_gallery(folders[0].parent / "README.md")
     for folder in folders:
@@ -138,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         if folder is None and network is None:  # nothing per request kept (sim.summary)
             summary = _summary_one(scenario, args)
         else:
-            result = _run_one(scenario, args, network)
+            result = run_one(scenario, args, network)
             if folder is not None:
                 from sim.report.results_dir import write_results  # plots: matplotlib, 0.2 s
 
@@ -150,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
             sys.stdout.write((summary_json_line if args.all else summary_json)(summary))
         else:
             print_tables(summary)
-        _warn(summary)  # after the tables, where they are seen
+        warn(summary)  # after the tables, where they are seen
         if written:
             say_written(folder, written, args.quiet)
     if args.all and args.out is not None:
@@ -162,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
             page = gallery_md(summaries, FORMATS[args.format or "csv"])
             write_atomic(gallery, lambda f: f.write(page))
         say_written(gallery.parent, [gallery], args.quiet)
-    return _status(summaries)
+    return exit_status(summaries)
 
 
 def say_written(folder: Path, written: list[Path], quiet: bool) -> None:
@@ -185,13 +187,13 @@ def _check_format(args: argparse.Namespace) -> None:
         require_pyarrow()
 
 
-def _warn(summary: dict) -> None:
+def warn(summary: dict) -> None:
     """A line on stderr for each of the run's warnings (a wall-clock run's; sim.measure.caveats)."""
     for warning in summary.get("warnings", ()):
         print(f"quoterace: warning: {summary['scenario']}: {warning['message']}", file=sys.stderr)
 
 
-def _status(summaries: list[dict]) -> int:
+def exit_status(summaries: list[dict]) -> int:
     """0, or EXIT_NOTHING_DECIDED when a wall-clock run has a strategy that decided no race."""
     for summary in summaries:
         if summary["clock"] == "real" and any(
@@ -212,12 +214,12 @@ def _check_gallery(path: Path) -> None:
             raise ScenarioError("--out", f"{path} exists and is not a quoterace gallery")
 
 
-def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> Path | None:
+def out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> Path | None:
     """Where `scenario`'s results go: `--out DIR` (DIR/<scenario> when running several), or
     results/<scenario> for a bare `--out`; None without `--out`."""
     if args.out is None:
         return None
-    if args.out is not _BARE_OUT and not several and args.scenario is None:
+    if args.out is not BARE_OUT and not several and args.scenario is None:
         name = str(args.out)
         if name in bundled() and name != DEFAULT and not args.out.exists():
             raise ScenarioError(
@@ -225,12 +227,12 @@ def _out_folder(args: argparse.Namespace, scenario: Scenario, several: bool) -> 
                 f"{name!r} is a bundled scenario: to run it, name it first (quoterace run "
                 f"{name} --out); for a folder of that name, write --out ./{name}",
             )
-    if args.out is _BARE_OUT:
+    if args.out is BARE_OUT:
         return RESULTS / scenario.name
     return args.out / scenario.name if several else args.out
 
 
-def _run_one(
+def run_one(
     scenario: Scenario, args: argparse.Namespace, network: Network | None = None
 ) -> RunResult:
     """`scenario` run, with a progress bar on stderr unless --quiet; over `network` if given."""
