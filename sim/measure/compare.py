@@ -30,7 +30,6 @@ import numpy as np
 from sim.engines.records import FILLED
 from sim.measure.run import RunResult
 from sim.model.streams import Purpose, stream
-from strategies.ranking import relative_cost_bps
 
 RESAMPLES = 1000
 ALPHA = 0.05
@@ -66,13 +65,11 @@ class Requests:
 
 
 def _run_requests(result: RunResult) -> dict[str, Requests]:
-    """Each strategy's requests of `result`, by name."""
-    side = result.draws.side.astype(float)
+    """Each strategy's requests of `result`, by name, from the columns requests.csv holds."""
     found = {}
-    for name, r in result.strategies.items():
-        mids = r.arrival_mid
-        slippage = relative_cost_bps(side, r.records.fill_price, mids, mids)
-        found[name] = Requests.of(slippage, r.records.outcome, r.records.decision_s * 1e3)
+    for name in result.strategies:
+        c = result.columns(name)
+        found[name] = Requests.of(c["slippage_bps"], c["outcome"], c["decision_ms"])
     return found
 
 

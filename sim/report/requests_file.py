@@ -26,13 +26,13 @@ from typing import IO
 import numpy as np
 
 from sim.engines.records import OUTCOMES
-from sim.measure.requests_table import column
+from sim.measure.requests_table import SIDES, column
 from sim.measure.run import RECORD_FIELDS
 from sim.model.streams import BLOCK
 
 COLUMNS = ("strategy", "request", *map(column, RECORD_FIELDS.names), "slippage_bps")
 NUMERIC = ("arrival_ms", "decision_ms", "fill_ms", "price", "filled_size", "slippage_bps")
-_SIDES = np.array(["sell", "", "buy"], dtype=object)  # index side + 1
+_SIDES = np.array([SIDES[1], "", SIDES[0]], dtype=object)  # index side + 1: sell, -, buy
 _OUTCOMES = np.array(OUTCOMES, dtype=object)
 
 
@@ -101,10 +101,7 @@ def read_requests(path: Path) -> dict[str, dict[str, np.ndarray]]:
     parsed: dict[str, np.ndarray] = {c: _checked(text[c], c, _floats) for c in NUMERIC}
     parsed["request"] = _checked(text["request"], "request", lambda t: t.astype(np.int64))
     parsed["orders"] = _checked(text["orders"], "orders", lambda t: t.astype(np.int64))
-    parsed["side"] = coded(text["side"], "side", {"buy": 1, "sell": -1}).astype(np.int8)
-    parsed["outcome"] = coded(
-        text["outcome"], "outcome", {o: i for i, o in enumerate(OUTCOMES)}
-    ).astype(np.int8)
+    parsed.update(side_and_outcome(text))
     parsed["venue"] = text["venue"].astype(object)
     return by_strategy(text["strategy"], parsed)
 
@@ -132,6 +129,18 @@ def _checked(text: np.ndarray, column: str, convert) -> np.ndarray:
             except ValueError:
                 raise ValueError(f"row {n}: {column}: not a number ({value!r})") from None
         raise
+
+
+def side_and_outcome(text: dict[str, np.ndarray], first_row: int = 2) -> dict[str, np.ndarray]:
+    """The `side` (+1 buy, -1 sell) and `outcome` (an index into OUTCOMES) columns from their
+    names in `text`; a ValueError naming the first row (counted from `first_row`) with an
+    unknown one."""
+    sides = {name: 1 - 2 * code for code, name in enumerate(SIDES)}  # buy +1, sell -1
+    outcomes = {o: i for i, o in enumerate(OUTCOMES)}
+    return {
+        "side": coded(text["side"], "side", sides, first_row).astype(np.int8),
+        "outcome": coded(text["outcome"], "outcome", outcomes, first_row).astype(np.int8),
+    }
 
 
 def coded(text: np.ndarray, column: str, codes: dict[str, int], first_row: int = 2) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from sim.engines.records import OUTCOMES
 from sim.measure.requests_table import SIDES, side_codes
 from sim.model.errors import ScenarioError
-from sim.report.requests_file import COLUMNS, NUMERIC, by_strategy, coded
+from sim.report.requests_file import COLUMNS, NUMERIC, by_strategy, side_and_outcome
 
 INSTALL = "pip install 'quoterace[data]'"
 _COUNTS = ("request", "orders")
@@ -37,17 +37,17 @@ _ENCODINGS = {
 }
 
 
-def require_pyarrow() -> None:
-    """Raise the one-line error for `--format parquet` without pyarrow (before a run, not
-    after it)."""
-    _pyarrow(ScenarioError("--format", f"parquet needs pyarrow: {INSTALL}"))
+def require_pyarrow() -> tuple[Any, Any]:
+    """pyarrow and pyarrow.parquet for writing; without them the one-line error for
+    `--format parquet` (asked before a run, not after it)."""
+    return _pyarrow(ScenarioError("--format", f"parquet needs pyarrow: {INSTALL}"))
 
 
 def requests_parquet(tables: dict[str, dict[str, np.ndarray]], venues: list[str]) -> bytes:
     """The Parquet file of every strategy's per-request `tables` (as for write_requests:
     numeric columns floats with NaN for none, `side` +1/-1, `venue` an index or -1, `outcome`
     an index into OUTCOMES)."""
-    pa, pq = _pyarrow(ScenarioError("--format", f"parquet needs pyarrow: {INSTALL}"))
+    pa, pq = require_pyarrow()
     strategies = list(tables)
     schema = pa.schema(
         [(c, _type(pa, c)) for c in COLUMNS],
@@ -99,9 +99,7 @@ def read_requests_parquet(path: Path) -> dict[str, dict[str, np.ndarray]]:
     except pa.ArrowException as e:
         raise ValueError(f"{c}: not numbers ({str(e).splitlines()[0]})") from None
     text = {c: _names(pa, table.column(c)) for c in _NAMES}
-    parsed["side"] = coded(text["side"], "side", {"buy": 1, "sell": -1}, 1).astype(np.int8)
-    outcomes = {o: i for i, o in enumerate(OUTCOMES)}
-    parsed["outcome"] = coded(text["outcome"], "outcome", outcomes, 1).astype(np.int8)
+    parsed.update(side_and_outcome(text, first_row=1))
     parsed["venue"] = text["venue"]
     return by_strategy(text["strategy"], parsed)
 
