@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -30,6 +31,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sim.bench.end_to_end import FAST_REQUESTS as E2E_FAST_REQUESTS
+from sim.bench.end_to_end import TRIO_REQUESTS as E2E_TRIO_REQUESTS
+from sim.bench.end_to_end import end_to_end_figures
 from sim.bench.network import RATES_PER_S, network_figures
 from sim.bench.skeleton import run_skeleton
 from sim.engines.fast import Prepared
@@ -59,9 +63,14 @@ def bench(
     network_requests: int = NETWORK_REQUESTS,
     network_rates: tuple[float, ...] = RATES_PER_S,
     network: bool = True,
+    end_to_end_requests: tuple[int, int] = (E2E_FAST_REQUESTS, E2E_TRIO_REQUESTS),
+    end_to_end_scenarios: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Measure, print a table, write `out` (JSON) atomically, and return the figures (without
-    `network`, network mode's are None: not measured)."""
+    `network`, network mode's are None: not measured). `end_to_end_requests`: the fast and
+    the trio engine's requests per whole process (sim.bench.end_to_end), on
+    `end_to_end_scenarios` (default: every bundled one and the sparse market)."""
+    load_before = os.getloadavg()
     scenario = load("default").with_overrides(requests=requests)
     draws = draw(scenario)
     world = {
@@ -100,11 +109,16 @@ def bench(
         "target_ratio": TARGET_RATIO,
         "strategies": figures,
         "fast_engine": fast,
+        "end_to_end": end_to_end_figures(end_to_end_scenarios, *end_to_end_requests),
         "memory": _memory(memory_requests),
         "network": network_figures(network_requests, network_rates) if network else None,
         "python": platform.python_version(),
         **{package: version(package) for package in ("trio", "numpy", "hdrhistogram")},
         "machine": platform.machine(),
+        "cpu": _cpu(),
+        "cores": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     _print(result)
     if out is not None:
@@ -159,6 +173,15 @@ def _memory(counts: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
+def _cpu() -> str | None:
+    """The processor's model name (Linux), for the figures' record."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    return next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), None)
+
+
 def _seconds(work: Any) -> float:
     gc.collect()
     start = time.perf_counter()
@@ -191,6 +214,32 @@ def _print_network(network: dict[str, Any]) -> None:
     Console().print(f"network mode holds {holds} ({network['requests']:,} requests a rate){why}")
 
 
+def _print_end_to_end(figures: dict[str, Any]) -> None:
+    """Whole processes: each scenario's rate and peak memory on both engines."""
+    table = Table(
+        title=f"end to end: whole `quoterace run` processes ({figures['fast_requests']:,} "
+        f"requests on the fast engine, {figures['trio_requests']:,} on trio)",
+        title_justify="left",
+    )
+    for column in ("scenario", "fast requests/s", "fast peak MB", "trio requests/s", "trio MB"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for name, engines in figures["scenarios"].items():
+        fast, trio = engines["fast"], engines["trio"]
+        cells = (
+            ("refused", "-")
+            if "refused" in fast
+            else (
+                f"{fast['requests_per_s']:,}",
+                f"{fast['peak_mb']:,}",
+            )
+        )
+        table.add_row(name, *cells, f"{trio['requests_per_s']:,}", f"{trio['peak_mb']:,}")
+    Console().print(table)
+    for name, engines in figures["scenarios"].items():
+        if "refused" in engines["fast"]:
+            Console().print(f"the fast engine refuses {name}: {engines['fast']['refused']}")
+
+
 def _print(result: dict[str, Any]) -> None:
     table = Table(
         title=f"{result['scenario']}: {result['requests']:,} races, {result['venues']} venues, "
@@ -213,6 +262,7 @@ def _print(result: dict[str, Any]) -> None:
         f"{' and '.join(fast['strategies'])}, histograms included; target >= "
         f"{fast['target_requests_per_s']:,})"
     )
+    _print_end_to_end(result["end_to_end"])
     if result["network"] is not None:
         _print_network(result["network"])
     memory = result["memory"]

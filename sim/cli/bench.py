@@ -8,6 +8,7 @@ from pathlib import Path
 from sim.cli.arguments import count
 from sim.cli.writing import RESULTS, writing
 from sim.model.errors import ScenarioError
+from sim.model.scenario import load
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -47,6 +48,20 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "not hold (default: 200 500 1000 2000 4000)",
     )
     bench.add_argument(
+        "--end-to-end-requests",
+        type=count,
+        nargs=2,
+        metavar=("FAST", "TRIO"),
+        help="requests per whole `quoterace run` process on the fast and the trio engine "
+        "(default: 4,000,000 20,000)",
+    )
+    bench.add_argument(
+        "--end-to-end-scenarios",
+        nargs="+",
+        metavar="SCENARIO",
+        help="scenarios to run end to end (default: every bundled one and the sparse market)",
+    )
+    bench.add_argument(
         "--no-network",
         dest="network",
         action="store_false",
@@ -66,6 +81,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     if not args.network and (args.network_requests or args.network_rates):
         raise ScenarioError("--no-network", "skips network mode: drop --network-requests/-rates")
+    for scenario in args.end_to_end_scenarios or ():
+        load(scenario)  # a bad name fails before the benchmark, not minutes into it
     with writing(args.out):  # fail before the benchmark, not after it
         args.out.parent.mkdir(parents=True, exist_ok=True)
     with writing(args.out):
@@ -74,6 +91,8 @@ def _bench(args: argparse.Namespace) -> int:
             "memory_requests": args.memory_requests and tuple(args.memory_requests),
             "network_requests": args.network_requests,
             "network_rates": args.network_rates and tuple(args.network_rates),
+            "end_to_end_requests": args.end_to_end_requests and tuple(args.end_to_end_requests),
+            "end_to_end_scenarios": args.end_to_end_scenarios and tuple(args.end_to_end_scenarios),
         }  # the others: sim.bench.suite's defaults
         bench(
             requests=args.requests,

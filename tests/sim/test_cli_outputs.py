@@ -26,6 +26,7 @@ import pytest
 import sim
 from sim.bench.network import holds
 from sim.cli.main import main
+from sim.engines.fast import unsupported
 from sim.model.scenario import Scenario, bundled, load
 from tests.helpers.cli_checks import one_error_line
 
@@ -412,6 +413,14 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     argv = ["bench", "--requests", "300", "--rounds", "1", "--fast-requests", "2000"]
     argv += ["--memory-requests", "1000", "3000", "--network-requests", "40"]
     argv += ["--network-rates", "200", "1000"]
+    argv += [
+        "--end-to-end-requests",
+        "3000",
+        "200",
+        "--end-to-end-scenarios",
+        "default",
+        "overload",
+    ]
     assert call([*argv, "--out", str(out_file)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
@@ -467,6 +476,19 @@ def test_bench_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert len(steps) == 2 or steps[-1]["fails"] is not None
     assert "network mode holds " in out
     assert len(fast["rates"]) == 1 and fast["requests_per_s"] == fast["rates"][0] > 0
+    whole = result["end_to_end"]
+    assert (whole["fast_requests"], whole["trio_requests"]) == (3000, 200)
+    assert list(whole["scenarios"]) == ["default", "overload"]
+    for name, engines in whole["scenarios"].items():
+        why = unsupported(load(name))
+        assert engines["fast"] == {"refused": why} if why else engines["fast"]["requests"] == 3000
+        assert engines["trio"]["requests"] == 200
+        for figures in engines.values():
+            if "refused" not in figures:
+                rate = figures["requests"] / figures["seconds"]  # seconds rounded to 1 ms
+                assert figures["requests_per_s"] == pytest.approx(rate, rel=2e-3)
+                assert figures["peak_mb"] >= memory["import_only_mb"]
+    assert "end to end: whole `quoterace run` processes" in out
     assert f"fast engine: {fast['requests_per_s']:,} requests/s" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
 

@@ -1,0 +1,76 @@
+"""End to end: whole `quoterace run` processes, as a user runs them, timed from outside.
+
+Each figure is a fresh process, `python -m sim run SCENARIO --engine E --requests N --quiet
+--json`: Python's start and imports, loading and drawing the scenario, the market path,
+deciding, the exact percentiles and the summary, everything a user waits for. Its rate is N
+over the process's wall time, and its peak memory the child's own maximum resident size
+(`os.wait4`). Every bundled scenario on both engines, and SPARSE: the fast engine's hardest
+case, where drawing the market and the latencies costs more than deciding. A scenario the
+fast engine cannot run is recorded with the reason it gives, not timed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sim.engines.fast import unsupported
+from sim.model.scenario import bundled, load
+
+SPARSE = Path(__file__).with_name("sparse-market.toml")
+SPARSE_TARGET = 1_000_000  # requests per second, whole process, on SPARSE
+FAST_REQUESTS = 4_000_000
+TRIO_REQUESTS = 20_000
+
+
+def end_to_end_figures(
+    scenarios: tuple[str, ...] | None = None,
+    fast_requests: int = FAST_REQUESTS,
+    trio_requests: int = TRIO_REQUESTS,
+) -> dict[str, Any]:
+    """For each of `scenarios` (bundled names or paths; default: every bundled one, then
+    SPARSE), a fresh `quoterace run` on each engine: requests, seconds, requests/s, peak MB."""
+    names = (*bundled(), str(SPARSE)) if scenarios is None else scenarios
+    figures = {}
+    for source in names:
+        scenario = load(source)
+        why = unsupported(scenario)
+        figures[scenario.name] = {
+            "fast": {"refused": why} if why else _timed(source, "fast", fast_requests),
+            "trio": _timed(source, "trio", trio_requests),
+        }
+    return {
+        "what": "whole `python -m sim run SCENARIO --engine E --requests N --quiet --json` "
+        "processes: requests/s over wall time, and peak resident MB",
+        "fast_requests": fast_requests,
+        "trio_requests": trio_requests,
+        "sparse_target_requests_per_s": SPARSE_TARGET,
+        "scenarios": figures,
+    }
+
+
+def _timed(source: str, engine: str, requests: int) -> dict[str, Any]:
+    """One fresh process running `source` on `engine`: its wall time, rate and peak memory."""
+    argv = [sys.executable, "-m", "sim", "run", source, "--engine", engine]
+    argv += ["--requests", str(requests), "--quiet", "--json"]
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            errors.seek(0)
+            said = errors.read().decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"{' '.join(argv[1:])} failed: {said[-1] if said else status}")
+    return {
+        "requests": requests,
+        "seconds": round(seconds, 3),
+        "requests_per_s": round(requests / seconds),
+        "peak_mb": round(usage.ru_maxrss / 1024),  # KB on Linux
+    }
