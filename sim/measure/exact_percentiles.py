@@ -62,39 +62,65 @@ class ExactPercentiles:
         n = self.count
         if n == 0:
             return None
+        ranks = sorted({k for q in qs for k in _ranks(n, q)})
         if self._file is None:
-            values = np.concatenate(self._kept)
-            return [_linear(n, q, lambda k, v=values: _pair(v, k)) for q in qs]
-        return [_linear(n, q, self._select) for q in qs]
+            parted = np.partition(np.concatenate(self._kept), ranks)
+            found = {k: float(parted[k]) for k in ranks}
+        else:
+            found = self._select(ranks)
+        return [_linear(n, q, lambda k: (found[k], found[min(k + 1, n - 1)])) for q in qs]
 
-    def _select(self, rank: int, both: bool = True) -> tuple[float, float]:
-        """The rank-th and (if `both`) the next smallest values (from 0; the last twice for the
-        last), found bucket by bucket of the sortable keys: one selection for both, unless the
-        next lies beyond the bucket gathered for the first."""
-        low, below = 0, 0  # keys from `low` on, `below` of the values under it
+    def _select(self, ranks: list[int]) -> dict[int, float]:
+        """The value of each rank (from 0) in `ranks`, found bucket by bucket of the sortable
+        keys, every rank in the same passes over the values: each pass counts, for every
+        bucket a rank has narrowed down to, the keys in each of its 2**BUCKET_BITS parts, until
+        a rank's part holds at most GATHER values (then they are read in and partitioned) or
+        a single key."""
+        low = dict.fromkeys(ranks, 0)  # each rank's keys from low on, `below` of the values
+        below = dict.fromkeys(ranks, 0)  # under it
+        narrowing, gathered = list(ranks), {}
         for shift in range(64 - BUCKET_BITS, -1, -BUCKET_BITS):
-            end = low + (1 << (shift + BUCKET_BITS))  # the bucket narrowed down so far
-            counts = np.zeros(1 << BUCKET_BITS, dtype=np.int64)
+            prefixes = np.unique([low[k] >> (shift + BUCKET_BITS) for k in narrowing])
+            prefixes = prefixes.astype(np.uint64)
+            counts = np.zeros((prefixes.size, 1 << BUCKET_BITS), dtype=np.int64)
             for keys in self._keys():
-                inside = keys[_within(keys, low, end)]
-                counts += np.bincount(
-                    ((inside - low) >> shift).astype(np.intp), minlength=1 << BUCKET_BITS
-                )
-            cumulative = np.cumsum(counts)
-            bucket = int(np.searchsorted(cumulative, rank - below, side="right"))
-            below += int(cumulative[bucket - 1]) if bucket else 0
-            low += bucket << shift
-            if counts[bucket] <= GATHER or shift == 0:
+                counts += _bucket_counts(keys, prefixes, shift)
+            cumulative = np.cumsum(counts, axis=1)
+            still = []
+            for k in narrowing:
+                row = int(np.searchsorted(prefixes, np.uint64(low[k] >> (shift + BUCKET_BITS))))
+                bucket = int(np.searchsorted(cumulative[row], k - below[k], side="right"))
+                below[k] += int(cumulative[row, bucket - 1]) if bucket else 0
+                low[k] += bucket << shift
+                if counts[row, bucket] <= GATHER or shift == 0:
+                    gathered[k] = shift
+                else:
+                    still.append(k)
+            narrowing = still
+            if not narrowing:
                 break
-        within = rank - below  # the rank inside the bucket
-        if both and within + 1 == counts[bucket] and rank + 1 < self.count:  # in a later bucket
-            return self._select(rank, False)[0], self._select(rank + 1, False)[0]
-        if shift == 0:  # one key: every value in the bucket is this one
-            value = float(_values_of(np.array([low], dtype=np.uint64))[0])
-            return value, value
-        end = low + (1 << shift)
-        gathered = np.concatenate([_values_of(k[_within(k, low, end)]) for k in self._keys()])
-        return _pair(gathered, within)
+        return self._gather(gathered, low, below)
+
+    def _gather(
+        self, shifts: dict[int, int], low: dict[int, int], below: dict[int, int]
+    ) -> dict[int, float]:
+        """Each rank's value, from the bucket [low, low + 2**shift) it was narrowed down to:
+        the one key there (shift 0), or its values read in, in one pass, and partitioned."""
+        found = {}
+        buckets = {(low[k], shifts[k]) for k in shifts if shifts[k]}
+        for k, shift in shifts.items():
+            if shift == 0:  # one key: every value in the bucket is this one
+                found[k] = float(_values_of(np.array([low[k]], dtype=np.uint64))[0])
+        parts: dict[tuple[int, int], list[np.ndarray]] = {b: [] for b in buckets}
+        for keys in self._keys():
+            for start, shift in buckets:
+                inside = keys[_within(keys, start, start + (1 << shift))]
+                parts[start, shift].append(_values_of(inside))
+        for bucket, values in parts.items():
+            ranks = sorted(k for k in shifts if (low[k], shifts[k]) == bucket)
+            parted = np.partition(np.concatenate(values), [k - below[k] for k in ranks])
+            found.update((k, float(parted[k - below[k]])) for k in ranks)
+        return found
 
     def _keys(self) -> Iterator[np.ndarray]:
         """Every value's sortable key, a chunk at a time."""
@@ -103,6 +129,15 @@ class ExactPercentiles:
             yield _keys_of(np.fromfile(self._file, dtype=np.float64, count=READ))
         for part in self._kept:
             yield _keys_of(part)
+
+
+def _ranks(n: int, q: float) -> tuple[int, ...]:
+    """The ranks (from 0) whose values `_linear` needs for percentile q of n values."""
+    index = (n - 1) * (q / 100)
+    if index >= n - 1:
+        return (n - 1,)
+    previous = math.floor(index)
+    return previous, min(previous + 1, n - 1)
 
 
 def _linear(n: int, q: float, pair: Callable[[int], tuple[float, float]]) -> float:
@@ -118,11 +153,18 @@ def _linear(n: int, q: float, pair: Callable[[int], tuple[float, float]]) -> flo
     return b - difference * (1 - gamma) if gamma >= 0.5 else a + difference * gamma
 
 
-def _pair(values: np.ndarray, k: int) -> tuple[float, float]:
-    """The k-th and the next smallest of `values` (the k-th twice if it is the last)."""
-    following = min(k + 1, values.size - 1)
-    parted = np.partition(values, [k, following])
-    return float(parted[k]), float(parted[following])
+def _bucket_counts(keys: np.ndarray, prefixes: np.ndarray, shift: int) -> np.ndarray:
+    """(prefix x part) how many `keys` lie in each 2**BUCKET_BITS part of the buckets whose
+    top bits (above shift + BUCKET_BITS) are `prefixes` (sorted)."""
+    parts = 1 << BUCKET_BITS
+    top = shift + BUCKET_BITS
+    prefix = keys >> np.uint64(top) if top < 64 else np.zeros(keys.size, dtype=np.uint64)
+    row = np.searchsorted(prefixes, prefix)
+    inside = row < prefixes.size
+    inside[inside] = prefixes[row[inside]] == prefix[inside]
+    part = (keys[inside] >> np.uint64(shift)) & np.uint64(parts - 1)
+    flat = row[inside].astype(np.intp) * parts + part.astype(np.intp)
+    return np.bincount(flat, minlength=prefixes.size * parts).reshape(prefixes.size, parts)
 
 
 def _within(keys: np.ndarray, low: int, end: int) -> np.ndarray:

@@ -181,10 +181,23 @@ def _venue_draws(
         return per_attempt(purpose, lambda rng, k: sample_s(dist, rng, k))
 
     latency_s = _correlated(latencies(Purpose.QUOTE_LATENCY, spec.latency), shared_s, scale)
+    # A venue that never fails answers every request, and one without noise adds 0.0 to every
+    # price: the values those draws would give, without drawing (each purpose has its own
+    # streams, so skipping one moves no other draw).
+    answers = (
+        np.ones((attempts, n), dtype=bool)
+        if spec.fail_prob == 0
+        else per_attempt(Purpose.FAILURE, lambda rng, k: rng.random(k) >= spec.fail_prob)
+    )
+    noise_bps = (
+        np.zeros((attempts, n))
+        if spec.noise_bps == 0
+        else per_attempt(Purpose.QUOTE_NOISE, lambda rng, k: rng.normal(0, spec.noise_bps, k))
+    )
     return VenueDraws(
         latency_s=_finite(latency_s, f"{key}.latency", scenario),
-        answers=per_attempt(Purpose.FAILURE, lambda rng, k: rng.random(k) >= spec.fail_prob),
-        noise_bps=per_attempt(Purpose.QUOTE_NOISE, lambda rng, k: rng.normal(0, spec.noise_bps, k)),
+        answers=answers,
+        noise_bps=noise_bps,
         order_latency_s=_within_an_hour(
             latencies(Purpose.ORDER_LATENCY, order_latency),
             f"{key}.order_latency" if spec.order_latency else f"{key}.latency",
