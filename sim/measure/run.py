@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -229,7 +230,7 @@ def summary(
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
-    for draws in draw_chunks(scenario, CHUNK):
+    for draws in _drawn_ahead(scenario, mid):
         mid.forget_before(float(draws.arrival_s.min()))  # no lookup goes back further
         prepared = Prepared(draws, mid, scenario.venues)
         mids = mid.at(draws.arrival_s)
@@ -242,6 +243,27 @@ def summary(
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
+
+
+def _drawn_ahead(scenario: Scenario, mid: MidPath) -> Iterator[Draws]:
+    """`draw_chunks(scenario, CHUNK)`, each chunk drawn in a background thread while the one
+    before is decided, and its market path made in another, as far as its quotes reach (the
+    strategies' longest timeout after its last arrival; lookups beyond make the rest): the
+    work a fast run leaves to one core, spread over both. Draws are keyed, so nothing moves."""
+    reach = max(entry.strategy.timeout_ms for entry in scenario.strategies) * 1e-3
+    chunks = draw_chunks(scenario, CHUNK)
+
+    def next_chunk() -> Draws | None:
+        draws = next(chunks, None)
+        if draws is not None and draws.requests:
+            mid.prefetch(float(draws.arrival_s[-1]) + reach)
+        return draws
+
+    with ThreadPoolExecutor(1, thread_name_prefix="draws") as pool:
+        ahead = pool.submit(next_chunk)
+        while (draws := ahead.result()) is not None:
+            ahead = pool.submit(next_chunk)
+            yield draws
 
 
 def read_scenario(source: Scenario | dict | str | Path) -> Scenario:

@@ -112,13 +112,14 @@ class MidPath:
         self._chunks: list[_Chunk] = []
         self._first = 0  # the chunk number of _chunks[0]: those before it are forgotten
         self._moves = spec.moves  # read on every lookup
-        self._log_mid = math.log(spec.mid)
+        self._synthetic = None if self._feed is not None else _Synthetic(spec, seed)
+        self._ahead: _Ahead | None = None  # chunks made in a background thread (`prefetch`)
         self._last_mid = self._before  # exactly: exp(log(mid)) can differ in the last bit
         self._last_touch = self._touch_before
-        self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
         self._updates = 0
         self._flat: tuple[np.ndarray, np.ndarray, int, np.ndarray | None] | None = None  # `at`
         self._maker = threading.current_thread()  # the only thread that may extend the path
+        self._prefetching = threading.Lock()
 
     def __call__(self, t: float) -> float:
         """The mid at engine time `t` (the last update at or before t)."""
@@ -217,13 +218,65 @@ class MidPath:
             self._first += drop
             self._flat = None
 
+    def prefetch(self, until: float) -> None:
+        """Make the chunks up to engine time `until` in a background thread from now on, so
+        that lookups reaching them find them made (the fast engine's summary asks for the
+        next chunk of requests' reach while it decides this one). Any thread may ask. The
+        chunks are made in order, each from its own keyed stream, so the path is the same."""
+        if self._synthetic is None or not self._moves:
+            return
+        with self._prefetching:  # never while `_extend` makes a chunk itself
+            if self._ahead is None:
+                self._ahead = _Ahead(self._synthetic)
+        self._ahead.ask(int(until // CHUNK_S))
+
     def _extend(self) -> None:
         """Generate the next chunk, k: [k, k+1) * CHUNK_S."""
         k = self._first + len(self._chunks)
-        start = k * CHUNK_S
         if self._feed is not None:
-            self._add(k, *self._feed.until(start + CHUNK_S, self.has_touch))
+            self._add(k, *self._feed.until((k + 1) * CHUNK_S, self.has_touch))
             return
+        with self._prefetching:
+            ahead = self._ahead
+            made = self._synthetic.chunk() if ahead is None else None
+        self._add(k, *(ahead.take(k) if made is None else made))
+
+    def _add(
+        self, k: int, times: np.ndarray, mids: np.ndarray, touch: np.ndarray | None = None
+    ) -> None:
+        """Keep chunk k: its update times and the mid (and touch: bids, asks) after each."""
+        chunk = _Chunk(times, mids, self._last_mid, touch, self._last_touch)
+        if mids.size:
+            self._last_mid = float(mids[-1])
+            if touch is not None:
+                self._last_touch = (float(touch[0, -1]), float(touch[1, -1]))
+        self._updates += times.size
+        if self._updates > MAX_MARKET_UPDATES:  # a closed loop, whose span was not known
+            key = "market.updates_per_s" if self._feed is None else "market.file"
+            raise ScenarioError(
+                key,
+                f"the run went on past {(k + 1) * CHUNK_S:g} s of virtual time, more than "
+                f"{MAX_MARKET_UPDATES:g} mid updates (32 to 96 bytes each): lower the rate, the "
+                "requests or the latencies",
+            )
+        self._chunks.append(chunk)
+
+
+class _Synthetic:
+    """The synthetic path's chunks, made one after another: each chunk's draws from its own
+    keyed stream, its moves on from the last update and log mid before it. `next`: the chunk
+    `chunk` makes next."""
+
+    def __init__(self, spec: MarketSpec, seed: int) -> None:
+        self._spec, self._seed = spec, seed
+        self._log_mid = math.log(spec.mid)
+        self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
+        self.next = 0
+
+    def chunk(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next chunk's update times and the mid after each."""
+        k, self.next = self.next, self.next + 1
+        start = k * CHUNK_S
         rng = stream(self._seed, Purpose.MARKET, k)
         spec = self._spec
         # In place where numpy allows: a chunk is a few thousand values, and each temporary
@@ -251,27 +304,57 @@ class MidPath:
         log_mids += self._log_mid
         if log_mids.size:
             self._log_mid = float(log_mids[-1])
-        self._add(k, times, np.exp(log_mids))
+        return times, np.exp(log_mids)
 
-    def _add(
-        self, k: int, times: np.ndarray, mids: np.ndarray, touch: np.ndarray | None = None
-    ) -> None:
-        """Keep chunk k: its update times and the mid (and touch: bids, asks) after each."""
-        chunk = _Chunk(times, mids, self._last_mid, touch, self._last_touch)
-        if mids.size:
-            self._last_mid = float(mids[-1])
-            if touch is not None:
-                self._last_touch = (float(touch[0, -1]), float(touch[1, -1]))
-        self._updates += times.size
-        if self._updates > MAX_MARKET_UPDATES:  # a closed loop, whose span was not known
-            key = "market.updates_per_s" if self._feed is None else "market.file"
-            raise ScenarioError(
-                key,
-                f"the run went on past {(k + 1) * CHUNK_S:g} s of virtual time, more than "
-                f"{MAX_MARKET_UPDATES:g} mid updates (32 to 96 bytes each): lower the rate, the "
-                "requests or the latencies",
-            )
-        self._chunks.append(chunk)
+
+class _Ahead:
+    """A _Synthetic's chunks made in a background thread, in order, from its next up to the
+    last one asked for, and handed over as taken. The thread waits while nothing is asked,
+    and is a daemon: a path dropped mid-run leaves only an idle thread behind."""
+
+    def __init__(self, synthetic: _Synthetic) -> None:
+        self._synthetic = synthetic
+        self._next = synthetic.next
+        self._until = self._next - 1
+        self._made: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._failed: BaseException | None = None
+        self._changed = threading.Condition()
+        threading.Thread(target=self._run, name="market", daemon=True).start()
+
+    def ask(self, last: int) -> None:
+        """Make chunks up to `last`."""
+        with self._changed:
+            if last > self._until:
+                self._until = last
+                self._changed.notify_all()
+
+    def take(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk k (the next one not taken), once made."""
+        self.ask(k)
+        with self._changed:
+            while k not in self._made and self._failed is None:
+                self._changed.wait()
+            if self._failed is not None:
+                raise self._failed
+            return self._made.pop(k)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while self._next > self._until:
+                    self._changed.wait()
+                k = self._next
+            try:
+                made = self._synthetic.chunk()
+            except BaseException as e:  # handed to the taker, whose lookup then fails
+                with self._changed:
+                    self._failed = e
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self._made[k] = made
+                self._next = k + 1
+                self._changed.notify_all()
 
 
 class _Chunk:

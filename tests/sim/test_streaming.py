@@ -9,6 +9,7 @@ chunk by chunk against the one made from every value at once.
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 
 import numpy as np
@@ -22,7 +23,7 @@ from sim.measure import run as runner
 from sim.measure.histograms import Latencies, latency_histogram, latency_ms
 from sim.model import streams
 from sim.model.draws import draw, draw_chunks
-from sim.model.market import MidPath
+from sim.model.market import Jumps, MarketSpec, MidPath
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
 
@@ -142,6 +143,24 @@ values = st.lists(
     ),
     max_size=300,
 )
+
+
+def test_a_path_made_ahead_in_the_background_is_the_same_path() -> None:
+    """`prefetch` asked from another thread while this one looks up and forgets (the summary's
+    draws thread and its main thread): the same mids, bit for bit, as a path made only when
+    looked up."""
+    spec = MarketSpec(volatility_bps=40.0, updates_per_s=1000.0, jumps=Jumps(5.0, 5.0))
+    plain, ahead = MidPath(spec, 7), MidPath(spec, 7)
+    times = np.linspace(0.0, 60.0, 12001)
+    assert ahead(0.5) == plain(0.5)  # made here first: the background takes over after it
+    asks = threading.Thread(target=lambda: [ahead.prefetch(t) for t in (3.0, 20.0, 45.0)])
+    asks.start()
+    got = [ahead(t) for t in times[:3000].tolist()]  # one at a time while the asks arrive
+    asks.join()
+    assert got == [plain(t) for t in times[:3000].tolist()]
+    ahead.forget_before(10.0)
+    assert np.array_equal(ahead.at(times[times >= 10.0]), plain.at(times[times >= 10.0]))
+    assert ahead._ahead is not None  # the background made them
 
 
 @settings(
