@@ -258,9 +258,9 @@ def _print(result: dict[str, Any]) -> None:
     Console().print(table)
     fast = result["fast_engine"]
     Console().print(
-        f"fast engine: {fast['requests_per_s']:,} requests/s ({fast['requests']:,} requests, "
-        f"{' and '.join(fast['strategies'])}, histograms included; target >= "
-        f"{fast['target_requests_per_s']:,})"
+        f"fast engine: {fast['requests_per_s']:,} requests/s engine only ({fast['requests']:,} "
+        f"requests, {' and '.join(fast['strategies'])}, histograms included; target >= "
+        f"{fast['target_requests_per_s']:,}); whole processes below"
     )
     _print_end_to_end(result["end_to_end"])
     if result["network"] is not None:
