@@ -486,5 +486,12 @@ def _each(items: list, work: Callable[[Any], Any]) -> list:
     """`work` on every item, in parallel threads when there are several."""
     if len(items) < 2:
         return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        return list(pool.map(work, items))
+    return list(_pool().map(work, items))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """The threads blocks run in, started once: starting threads for every phase of every
+    strategy costs more than some phases (and waits on the GIL behind a summary's background
+    drawing)."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="fast")
