@@ -220,8 +220,9 @@ def summary(
 
     On the fast engine the requests are drawn, decided and added up CHUNK at a time
     (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
-    however many requests there are (the README's "Memory" says how much). On the trio engine
-    this is `run(...).summary`. Arguments as for `run`.
+    however many requests there are (the README's "Memory" says how much); but with venue
+    servers, whose queues run from request to request, in one chunk. On the trio engine this
+    is `run(...).summary`. Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
     if choose_engine(engine, scenario) != "fast":
@@ -229,7 +230,8 @@ def summary(
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
-    for draws in draw_chunks(scenario, CHUNK):
+    served = any(v.service is not None for v in scenario.venues)
+    for draws in draw_chunks(scenario, max(scenario.requests, CHUNK) if served else CHUNK):
         mid.forget_before(float(draws.arrival_s.min()))  # no lookup goes back further
         prepared = Prepared(draws, mid, scenario.venues)
         mids = mid.at(draws.arrival_s)
@@ -268,8 +270,8 @@ def _scenario(scenario, strategies, seed: int | None, requests: int | None) -> S
 
 def _run_totals(before: Records | None, chunk: Records) -> Records:
     """`chunk`'s Records with the run-level counts of every chunk so far added up (the fast
-    engine's chunks have no venue servers or timers: the other run-level fields are the same
-    in each)."""
+    engine runs venue servers in one chunk and has no timers: the other run-level fields are
+    the same in each)."""
     if before is None:
         return chunk
     return dataclasses.replace(
