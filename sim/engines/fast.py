@@ -192,61 +192,50 @@ class Prepared:
     servers, if any venue has them (`queues`)."""
 
     def __init__(self, draws: Draws, mid: MidPath, venues: tuple[VenueSpec, ...]) -> None:
-        self.recorded = _recorded(venues)
+        self.recorded, self.mid = _recorded(venues), mid
         self.bounds = _bounds(draws.requests)
+        self.t0 = np.asarray(draws.arrival_s, dtype=np.float64)
+        self.latency = np.stack(draws.latency_s)
+        self.order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
+        self.answers = np.stack(draws.answers)
+        self.noise = np.stack([np.asarray(d.noise_bps[0]) for d in draws.venues])
+        self.side = draws.side.astype(np.float64)
+        self.blocks = [self._block(slice(a, b)) for a, b in self.bounds]
         self.queues = None
         if any(v.service is not None for v in venues):
             from sim.engines.queues import Queues  # numba, loaded only for venue servers
 
-            self.queues = Queues(
-                np.asarray(draws.arrival_s, dtype=np.float64),
-                np.stack(draws.latency_s),
-                np.stack(draws.answers),
-                [
-                    None if v.service is None else np.asarray(d.service_s[0], dtype=np.float64)
-                    for v, d in zip(venues, draws.venues, strict=True)
-                ],
-                [v.capacity for v in venues],
-                [v.cancel_propagation for v in venues],
-            )
-        latency = np.stack(draws.latency_s)
-        order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
-        answers = np.stack(draws.answers)
-        noise = np.stack([np.asarray(d.noise_bps[0]) for d in draws.venues])
-        side = draws.side.astype(np.float64)
-        self.blocks = [
-            _Block(
-                draws.arrival_s[a:b],
-                side[a:b],
-                latency[:, a:b],
-                answers[:, a:b],
-                noise[:, a:b],
-                order_latency[:, a:b],
-                mid,
-                self.recorded,
-            )
-            for a, b in self.bounds
-        ]
+            service = [
+                None if v.service is None else np.asarray(d.service_s[0], dtype=np.float64)
+                for v, d in zip(venues, draws.venues, strict=True)
+            ]
+            capacity = [v.capacity for v in venues]
+            propagates = [v.cancel_propagation for v in venues]
+            self.queues = Queues(self.t0, self.latency, self.answers, service, capacity, propagates)
 
-    def served(self, queued) -> list[_Block]:
-        """The blocks with their quotes through the venues' servers (`queued`:
-        sim.engines.queues.Queued)."""
-        q = queued
-        return [
-            _Block(
-                b.t0,
-                b.side,
-                q.latency[:, i:j],
-                b.answers,
-                b.noise,
-                b.order_latency,
-                b.mid,
-                b.recorded,
-                q.priced_at[:, i:j],
-                q.priced_after[:, i:j],
-            )
-            for b, (i, j) in zip(self.blocks, self.bounds, strict=True)
-        ]
+    def _block(self, requests, queued=None) -> _Block:
+        """A block of `requests` (a slice or indices), through the servers as `queued`
+        (sim.engines.queues.Queued) has them, if given."""
+        r, q = requests, queued
+        through = () if q is None else (q.priced_at[:, r], q.priced_after[:, r])
+        return _Block(
+            self.t0[r],
+            self.side[r],
+            self.latency[:, r] if q is None else q.latency[:, r],
+            self.answers[:, r],
+            self.noise[:, r],
+            self.order_latency[:, r],
+            self.mid,
+            self.recorded,
+            *through,
+        )
+
+    def served(self, queued, requests: np.ndarray | None = None) -> list[_Block]:
+        """Blocks of `requests` (None: all) with their quotes through the venues' servers
+        (`queued`: sim.engines.queues.Queued)."""
+        if requests is None:
+            return [self._block(slice(a, b), queued) for a, b in self.bounds]
+        return [self._block(requests[a:b], queued) for a, b in _bounds(requests.size)]
 
 
 def _retry_blocks(draws: Draws, attempt: int, rows, start, side, mid, recorded) -> list[_Block]:
@@ -475,10 +464,10 @@ def run_fast(
         if max_retries:
             raise ValueError("retries through venue servers: the trio engine runs them")
         mid.at(np.array([float(s.start.max(initial=0.0)) + timeout]))
-        size = [np.full(j - i, float(order_size)) for i, j in prepared.bounds]
 
-        def exits(queued) -> np.ndarray:
-            pairs = list(zip(prepared.served(queued), size, strict=True))
+        def exits(queued, requests: np.ndarray | None) -> np.ndarray:
+            blocks = prepared.served(queued, requests)
+            pairs = [(b, np.full(b.t0.size, float(order_size))) for b in blocks]
             decided = _each(pairs, lambda p: _exits(_decide(*p, rule, venues)))
             return np.concatenate(decided) if decided else np.empty(0)
 

@@ -1,188 +1,44 @@
 """Venue servers for the fast engine: each venue's FIFO queue, served as venues.servers serves it.
 
-`serve` runs one venue's servers over its quote requests of one attempt (all asked at their
-request's start), given when each one's cancel reaches the venue (infinity: never, as without
-cancel propagation). It is an event scan over the venue's instants, compiled with numba,
-handling each instant's events in the dispatcher's fixed order: completions (by request),
-arrivals (by arrival time, then request), cancels (by the time heard, then request), then
-starts from the queue head. It adds up busy time and queue wait in that order too, so that
-`busy_s` and `waited_s` are the trio engine's floats.
+A venue's servers are an event scan over its instants, compiled with numba, handling each
+instant's events in the dispatcher's fixed order: completions (by request), arrivals (by
+arrival time, then request), cancels (by the time heard, then request), then starts from the
+queue head. Busy time and queue wait are added up in that order too, so that `busy_s` and
+`waited_s` are the trio engine's floats.
+
+The scan runs a segment at a time: the queue served without any cancel falls idle between
+segments (every request before one finished before its first arrives), and cancels only
+shorten or drop work, which in a first-come-first-served queue never delays a start, so with
+any cancels the segments stay apart (checked). A change of cancels then rescans only the
+segments it touches (`Queues.settle`).
 
 numba is imported on first use, so that runs without venue servers never load it.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+# The fixed point of cancels and decisions takes a round per link of the longest chain of
+# races that cancels tie together (a cancel frees a server sooner, which speeds a later race,
+# whose decision moves its own cancels): more than this and the run is refused.
+MAX_ROUNDS = 500
+
 
 @dataclass(frozen=True)
 class Served:
-    """One venue's servers over one attempt: per request (in request order) when its service
-    started and how much of it was done (NaN: never started / no job, as for a request the
-    venue never answers), and whether a propagated cancel dropped it; per venue the run's
-    `busy_s` (service done), `waited_s` and
-    `started` (queue wait of the requests that began service, and their count) and
-    `last_completion` (the last instant a server was freed, 0 if none)."""
+    """One venue's servers over the run: `busy_s` (service done), `waited_s` and `started`
+    (queue wait of the requests that began service, and their count), `last_completion` (the
+    last instant a server was freed, 0 if none)."""
 
-    start: np.ndarray
-    spent: np.ndarray
-    dropped: np.ndarray
     busy_s: float
     waited_s: float
     started: int
     last_completion: float
-
-
-def serve(
-    arrive: np.ndarray,
-    service: np.ndarray,
-    heard: np.ndarray,
-    jobs: np.ndarray,
-    capacity: int | None,
-    order: np.ndarray | None = None,
-) -> Served:
-    """The servers of one venue: request i (those with `jobs[i]`) arrives at `arrive[i]`,
-    needs `service[i]`, and a cancel for it reaches the venue at `heard[i]` (infinity:
-    none); `capacity` servers (None: as many as needed). `order`: the jobs' indices by
-    arrival (`arrival_order`), when the caller already has them."""
-    n = arrive.size
-    if order is None:
-        order = arrival_order(arrive, jobs)
-    k = order.size
-    a, s, h = arrive[order], service[order], heard[order]
-    cancelled = np.flatnonzero(np.isfinite(h))
-    by_heard = cancelled[np.lexsort((order[cancelled], h[cancelled]))]  # ties: lower request
-    cap = k + 1 if capacity is None else int(capacity)
-    start, spent, dropped, totals = _scan()(a, s, h, order.astype(np.int64), by_heard, cap)
-    full_start, full_spent = np.full(n, np.nan), np.full(n, np.nan)
-    full_dropped = np.zeros(n, dtype=bool)
-    full_start[order], full_spent[order], full_dropped[order] = start, spent, dropped
-    return Served(
-        full_start, full_spent, full_dropped, totals[0], totals[1], int(totals[2]), totals[3]
-    )
-
-
-def arrival_order(arrive: np.ndarray, jobs: np.ndarray) -> np.ndarray:
-    """The indices of `jobs` by arrival at the venue, ties by request (a stable sort of
-    requests in index order)."""
-    queued = np.flatnonzero(jobs)
-    return queued[np.argsort(arrive[queued], kind="stable")]
-
-
-@functools.cache
-def _scan():
-    """The event scan, compiled on first use (numba caches it on disk)."""
-    from numba import njit
-
-    @njit(cache=True)
-    def heap_less(t, key, i, j):
-        return t[i] < t[j] or (t[i] == t[j] and key[i] < key[j])
-
-    @njit(cache=True)
-    def push(t, key, job, size, at, k, j):
-        t[size], key[size], job[size] = at, k, j
-        i = size
-        while i > 0:
-            parent = (i - 1) // 2
-            if not heap_less(t, key, i, parent):
-                break
-            t[i], t[parent] = t[parent], t[i]
-            key[i], key[parent] = key[parent], key[i]
-            job[i], job[parent] = job[parent], job[i]
-            i = parent
-        return size + 1
-
-    @njit(cache=True)
-    def pop(t, key, job, size):
-        top = job[0]
-        size -= 1
-        t[0], key[0], job[0] = t[size], key[size], job[size]
-        i = 0
-        while True:
-            left, smallest = 2 * i + 1, i
-            if left < size and heap_less(t, key, left, smallest):
-                smallest = left
-            if left + 1 < size and heap_less(t, key, left + 1, smallest):
-                smallest = left + 1
-            if smallest == i:
-                break
-            t[i], t[smallest] = t[smallest], t[i]
-            key[i], key[smallest] = key[smallest], key[i]
-            job[i], job[smallest] = job[smallest], job[i]
-            i = smallest
-        return top, size
-
-    @njit(cache=True)
-    def scan(arrive, service, heard, request, by_heard, capacity):
-        """Jobs in arrival order; returns each one's start, time spent and whether it was
-        dropped, and (busy_s, waited_s, started, last_completion)."""
-        k = arrive.size
-        start = np.full(k, np.nan)
-        spent = np.full(k, np.nan)
-        dropped = np.zeros(k, dtype=np.bool_)
-        heap_t = np.empty(k)
-        heap_key = np.empty(k, dtype=np.int64)
-        heap_job = np.empty(k, dtype=np.int64)
-        size = 0
-        arrived = head = cancels = busy = started = 0
-        busy_s = waited_s = last = 0.0
-        while True:
-            t = math.inf
-            if size:
-                t = heap_t[0]
-            if arrived < k and arrive[arrived] < t:
-                t = arrive[arrived]
-            if cancels < by_heard.size and heard[by_heard[cancels]] < t:
-                t = heard[by_heard[cancels]]
-            if t == math.inf:
-                break
-            while size and heap_t[0] <= t:
-                j, size = pop(heap_t, heap_key, heap_job, size)
-                if not dropped[j]:
-                    busy -= 1
-                    last = max(last, t)
-                    spent[j] = service[j]
-                    busy_s += service[j]
-            while arrived < k and arrive[arrived] <= t:
-                arrived += 1
-            while cancels < by_heard.size and heard[by_heard[cancels]] <= t:
-                j = by_heard[cancels]
-                cancels += 1
-                if not math.isnan(spent[j]):
-                    continue  # done before the cancel came
-                dropped[j] = True
-                if math.isnan(start[j]):
-                    spent[j] = 0.0  # still queued: no work done
-                else:
-                    busy -= 1
-                    last = max(last, t)
-                    spent[j] = t - start[j]
-                    busy_s += spent[j]
-            while busy < capacity and head < arrived:
-                j = head
-                head += 1
-                if dropped[j]:
-                    continue
-                busy += 1
-                start[j] = t
-                waited_s += t - arrive[j]
-                started += 1
-                size = push(heap_t, heap_key, heap_job, size, t + service[j], request[j], j)
-        return start, spent, dropped, np.array([busy_s, waited_s, float(started), last])
-
-    return scan
-
-
-# The fixed point of cancels and decisions takes a few rounds per link of the longest chain of
-# races that cancels tie together (a cancel frees a server sooner, which speeds a later race,
-# whose decision moves its own cancels): more than this and the run is refused.
-MAX_ROUNDS = 200
 
 
 @dataclass(frozen=True)
@@ -197,6 +53,78 @@ class Queued:
     priced_at: np.ndarray
     priced_after: np.ndarray
     servers: tuple[Served | None, ...]
+
+
+class _Venue:
+    """One venue's servers: its jobs (the requests it answers) in arrival order, their
+    segments, and the state of a scan (`start`, `spent`, `dropped`, the cancels `heard`, and
+    per segment the order its jobs added to busy time and wait, and its last freeing)."""
+
+    def __init__(self, arrive: np.ndarray, service: np.ndarray, jobs: np.ndarray, capacity):
+        queued = np.flatnonzero(jobs)
+        self.order = queued[np.argsort(arrive[queued], kind="stable")]  # ties: lower request
+        self.position = np.full(arrive.size, -1, dtype=np.int64)
+        self.position[self.order] = np.arange(self.order.size)
+        self.arrive, self.service = arrive[self.order], service[self.order]
+        self.request = self.order.astype(np.int64)
+        k = self.order.size
+        self.capacity = k + 1 if capacity is None else int(capacity)
+        self.heard = np.full(k, np.inf)
+        self.start, self.spent = np.full(k, np.nan), np.full(k, np.nan)
+        self.dropped = np.zeros(k, dtype=np.bool_)
+        self.busy_seq, self.wait_seq = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+        self.lo, self.hi = np.array([0], dtype=np.int64), np.array([k], dtype=np.int64)
+        self.counts = np.zeros((1, 2), dtype=np.int64)
+        self.last = np.zeros(1)
+        self._rescan(np.arange(1 if k else 0))
+        finish = np.maximum.accumulate(self.start + self.service) if k else np.empty(0)
+        firsts = np.flatnonzero(finish[:-1] < self.arrive[1:]) + 1
+        self.lo = np.concatenate(([0], firsts)).astype(np.int64) if k else self.lo[:0]
+        self.hi = np.concatenate((firsts, [k])).astype(np.int64) if k else self.hi[:0]
+        self.segment = np.repeat(np.arange(self.lo.size), self.hi - self.lo)
+        self.counts = np.zeros((self.lo.size, 2), dtype=np.int64)
+        self.last = np.zeros(self.lo.size)
+        self._rescan(np.arange(self.lo.size))  # the same, as segments (their counts and ends)
+
+    def copy(self) -> _Venue:
+        """A scan state of its own over the same jobs and segments."""
+        other = object.__new__(_Venue)
+        other.__dict__.update(self.__dict__)
+        for name in ("heard", "start", "spent", "dropped", "busy_seq", "wait_seq", "counts"):
+            setattr(other, name, getattr(self, name).copy())
+        other.last = self.last.copy()
+        return other
+
+    def cancel(self, requests: np.ndarray, heard: np.ndarray) -> np.ndarray:
+        """Cancels for `requests` heard at `heard` now: rescan the segments they change, and
+        return the requests whose service those segments hold."""
+        at = self.position[requests]
+        mine = at >= 0
+        at, heard = at[mine], heard[mine]
+        changed = self.heard[at] != heard
+        at = at[changed]
+        if not at.size:
+            return at
+        self.heard[at] = heard[changed]
+        dirty = np.zeros(self.lo.size, dtype=bool)
+        dirty[self.segment[at]] = True
+        self._rescan(np.flatnonzero(dirty))
+        return self.order[dirty[self.segment]]
+
+    def _rescan(self, segments: np.ndarray) -> None:
+        bad = _kernels().rescan(
+            segments.astype(np.int64), self.lo, self.hi, self.arrive, self.service, self.heard,
+            self.request, self.capacity, self.start, self.spent, self.dropped, self.busy_seq,
+            self.wait_seq, self.counts, self.last,
+        )  # fmt: skip
+        if bad >= 0:
+            raise RuntimeError(f"venue servers: segment {bad} ran into the next (a bug)")
+
+    def served(self) -> Served:
+        busy_s, waited_s, started = _kernels().totals(
+            self.lo, self.counts, self.busy_seq, self.wait_seq, self.spent, self.start, self.arrive
+        )
+        return Served(busy_s, waited_s, int(started), float(self.last.max(initial=0.0)))
 
 
 class Queues:
@@ -215,80 +143,91 @@ class Queues:
     ) -> None:
         self.t0, self.network, self.answers = t0, latency, answers
         self.service, self.capacity = service, capacity
-        self.propagates = np.array(propagates, dtype=bool) & np.array(
-            [s is not None for s in service]
-        )
+        served = np.array([s is not None for s in service], dtype=bool)
+        self.propagates = np.array(propagates, dtype=bool) & served
         self.half = 0.5 * latency
-        self.arrive = t0[None, :] + self.half  # (t0 + sent) + half, sent 0
-        self.order = [
-            None if s is None else arrival_order(self.arrive[v], answers[v])
+        arrive = t0[None, :] + self.half  # (t0 + sent) + half, sent 0
+        self.venues = [
+            None if s is None else _Venue(arrive[v], s, answers[v], capacity[v])
             for v, s in enumerate(service)
         ]
-        self._uncancelled: Queued | None = None
+        latency, priced_at, priced_after = latency.copy(), arrive.copy(), self.half.copy()
+        for v, venue in enumerate(self.venues):
+            if venue is not None:
+                self._quotes(v, venue, venue.order, latency, priced_at, priced_after)
+        self.uncancelled = Queued(
+            latency, priced_at, priced_after, tuple(v and v.served() for v in self.venues)
+        )
 
-    def queued(self, heard: np.ndarray | None = None) -> Queued:
-        """The servers with cancels reaching the venues at `heard` (venue x request;
-        infinity: none; None: no cancel at all)."""
-        if heard is None and self._uncancelled is not None:
-            return self._uncancelled
-        none = np.full(self.t0.size, np.inf)
-        latency = self.network.copy()
-        priced_at = self.t0[None, :] + self.half
-        priced_after = self.half.copy()
-        servers: list[Served | None] = []
-        for v, service in enumerate(self.service):
-            if service is None:
-                servers.append(None)
-                continue
-            h = none if heard is None else heard[v]
-            s = serve(self.arrive[v], service, h, self.answers[v], self.capacity[v], self.order[v])
-            servers.append(s)
-            jobs = self.answers[v]
-            done = jobs & ~s.dropped  # served in full
-            wait = s.start - self.arrive[v]
-            total = np.where(done, (self.network[v] + wait) + service, np.inf)
-            latency[v] = np.where(jobs, total, self.network[v])
-            priced_at[v] = np.where(done, s.start + service, self.t0)
-            priced_after[v] = np.where(done, total - self.half[v], 0.0)
-        out = Queued(latency, priced_at, priced_after, tuple(servers))
-        if heard is None:
-            self._uncancelled = out
-        return out
+    def _quotes(self, v, venue: _Venue, requests, latency, priced_at, priced_after) -> None:
+        """Venue v's quotes for `requests` (its jobs), from its scan, into the arrays."""
+        at = venue.position[requests]
+        start, service, dropped = venue.start[at], venue.service[at], venue.dropped[at]
+        wait = start - venue.arrive[at]
+        total = np.where(dropped, np.inf, (self.network[v, requests] + wait) + service)
+        latency[v, requests] = total
+        priced_at[v, requests] = np.where(dropped, self.t0[requests], start + service)
+        priced_after[v, requests] = np.where(dropped, 0.0, total - self.half[v, requests])
 
-    def heard(self, queued: Queued, exit_s: np.ndarray) -> np.ndarray:
-        """(venue x request) when each cancel reaches its venue, for races whose gathering
-        ended `exit_s` after the request: a quote still on its way then (arriving later by
-        the clock) is cancelled, and with propagation its venue hears of it after the
-        outbound half of the network latency."""
-        ended = self.t0 + exit_s  # the clock when the gather left (a quote's or a timer's time)
-        late = self.answers & self.propagates[:, None] & (self.t0[None, :] + queued.latency > ended)
-        return np.where(late, ended[None, :] + self.half, np.inf)
+    def _heard(self, latency: np.ndarray, exit_s: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(venue x cols) when each cancel of the requests `cols` reaches its venue, for
+        races whose gathering ended `exit_s` after the request: a quote still on its way then
+        (arriving later by the clock) is cancelled, and with propagation its venue hears of
+        it after the outbound half of the network latency."""
+        t0 = self.t0[cols]
+        ended = t0 + exit_s  # the clock when the gather left (a quote's or a timer's time)
+        late = self.answers[:, cols] & self.propagates[:, None]
+        late &= t0[None, :] + latency[:, cols] > ended
+        return np.where(late, ended[None, :] + self.half[:, cols], np.inf)
 
-    def settle(self, exits: Callable[[Queued], np.ndarray]) -> Queued:
+    def settle(self, exits: Callable[[Queued, np.ndarray | None], np.ndarray]) -> Queued:
         """The servers as the trio engine runs them, for a strategy whose races end their
-        gathering `exits(queued)` after each request.
+        gathering `exits(queued, requests)` after each of `requests` (None: all).
 
-        Without cancel propagation no race affects another's queue, so the servers are
-        served once, without cancels. With it, decisions and cancels feed each other: from
-        no cancel at all, each round serves the queues with the last round's cancels, decides,
-        and cancels what those decisions leave, until the cancels repeat. A fixed point is
-        trio's run: trio's cancels are one (its queues, decisions and cancels follow each
-        other as here), and there is only one, since a cancel follows from queues before it
-        by a positive delay (a decision at t depends only on cancels heard before t, less a
-        service and a network half; its cancels are heard after t, plus a network half), so two
-        fixed points agreeing on the cancels heard before some instant agree on the next.
-        More than MAX_ROUNDS rounds raise RuntimeError.
+        Without cancel propagation no race affects another's queue: the servers are served
+        once, without cancels, for every strategy. With it, decisions and cancels feed each
+        other: from no cancel at all, each round cancels what the decisions leave, rescans the
+        segments whose cancels changed, and decides again the requests whose quotes changed,
+        until the cancels repeat. A fixed point is trio's run: trio's cancels are one (its
+        queues, decisions and cancels follow each other as here), and there is only one, since
+        a cancel follows from the queues before it by a positive delay (a decision at t
+        depends only on cancels heard before t, less a service and a network half; its cancels
+        are heard after t, plus a network half), so two fixed points agreeing on the cancels
+        heard before some instant agree on the next. More than MAX_ROUNDS rounds raise
+        RuntimeError.
         """
-        queued = self.queued()
+        base = self.uncancelled
         if not self.propagates.any():
-            return queued
-        heard = None
+            return base
+        venues = [v and v.copy() for v in self.venues]
+        latency, priced_at = base.latency.copy(), base.priced_at.copy()
+        priced_after = base.priced_after.copy()
+        queued = Queued(latency, priced_at, priced_after, ())
+        n = self.t0.size
+        heard = np.full((len(venues), n), np.inf)
+        exit_s = exits(queued, None)
+        cols = np.arange(n)
         for _ in range(MAX_ROUNDS):
-            cancels = self.heard(queued, exits(queued))
-            if heard is not None and np.array_equal(cancels, heard):
-                return queued
-            heard = cancels
-            queued = self.queued(heard)
+            cancels = self._heard(latency, exit_s[cols], cols)
+            moved = (cancels != heard[:, cols]).any(axis=0)
+            if not moved.any():
+                servers = tuple(v and v.served() for v in venues)
+                return Queued(latency, priced_at, priced_after, servers)
+            cols, cancels = cols[moved], cancels[:, moved]
+            heard[:, cols] = cancels
+            touched = []
+            for v, venue in enumerate(venues):
+                if venue is not None and self.propagates[v]:
+                    requests = venue.cancel(cols, cancels[v])
+                    before = latency[v, requests], priced_at[v, requests]
+                    self._quotes(v, venue, requests, latency, priced_at, priced_after)
+                    after = latency[v, requests], priced_at[v, requests]
+                    touched.append(requests[(after[0] != before[0]) | (after[1] != before[1])])
+            changed = np.zeros(n, dtype=bool)
+            for requests in touched:
+                changed[requests] = True
+            cols = np.flatnonzero(changed)  # the requests whose quotes changed
+            exit_s[cols] = exits(queued, cols)
         raise RuntimeError(f"venue servers: cancels still changing after {MAX_ROUNDS} rounds")
 
     def used(self, venue: np.ndarray) -> np.ndarray:
@@ -320,3 +259,10 @@ class Queues:
             "venue_wait_s": wait,
             "venue_utilization": utilization,
         }
+
+
+def _kernels():
+    """The scans (sim.engines.queue_scan), compiled with numba on first use."""
+    from sim.engines import queue_scan
+
+    return queue_scan
