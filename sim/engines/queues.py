@@ -77,14 +77,17 @@ class _Venue:
         self.counts = np.zeros((1, 2), dtype=np.int64)
         self.last = np.zeros(1)
         self._rescan(np.arange(1 if k else 0))
-        finish = np.maximum.accumulate(self.start + self.service) if k else np.empty(0)
-        firsts = np.flatnonzero(finish[:-1] < self.arrive[1:]) + 1
+        finish = self.start + self.service
+        ends = np.maximum.accumulate(finish)
+        firsts = np.flatnonzero(ends[:-1] < self.arrive[1:]) + 1
         self.lo = np.concatenate(([0], firsts)).astype(np.int64) if k else self.lo[:0]
         self.hi = np.concatenate((firsts, [k])).astype(np.int64) if k else self.hi[:0]
         self.segment = np.repeat(np.arange(self.lo.size), self.hi - self.lo)
-        self.counts = np.zeros((self.lo.size, 2), dtype=np.int64)
-        self.last = np.zeros(self.lo.size)
-        self._rescan(np.arange(self.lo.size))  # the same, as segments (their counts and ends)
+        # Scanned as segments, the same: each job adds its service and its wait once, in the
+        # order of the whole scan, segment after segment; each segment's last freeing is its
+        # last completion.
+        self.counts = np.repeat((self.hi - self.lo)[:, None], 2, axis=1)
+        self.last = np.maximum.reduceat(finish, self.lo) if k else np.zeros(0)
 
     def copy(self) -> _Venue:
         """A scan state of its own over the same jobs and segments."""

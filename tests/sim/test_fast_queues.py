@@ -166,6 +166,56 @@ def test_bundled_scenarios_with_servers_agree(name, kinds, requests) -> None:
     assert summary_json(streamed) == summary_json(whole)
 
 
+SERVICE_1MS = {"dist": "constant", "ms": 1.0}
+INSTANT = {"dist": "constant", "ms": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("case", "venues", "kinds"),
+    [
+        (
+            "a venue that never answers queues nothing",
+            [
+                {"name": "a", "latency": {"dist": "constant", "ms": 0.2}, "fail_prob": 1.0}
+                | {"service": SERVICE_1MS, "capacity": 1},
+                {"name": "b", "latency": {"dist": "constant", "ms": 0.3}},
+            ],
+            [{"kind": "first_wins"}, {"kind": "best_price", "timeout_ms": 5.0}],
+        ),
+        (
+            "zero latency: requests and cancels reach the venue in their own instant",
+            [
+                {"name": "a", "latency": INSTANT, "service": SERVICE_1MS, "capacity": 1},
+                {"name": "b", "latency": INSTANT, "service": {"dist": "constant", "ms": 0.5}}
+                | {"capacity": 1},
+            ],
+            [{"kind": "first_wins"}, {"kind": "first_k", "k": 2}],
+        ),
+        (
+            "unlimited servers, every quote tied",
+            [
+                {"name": "a", "latency": {"dist": "constant", "ms": 0.2}, "service": SERVICE_1MS},
+                {"name": "b", "latency": {"dist": "constant", "ms": 0.2}, "service": SERVICE_1MS},
+            ],
+            [{"kind": "first_wins"}, {"kind": "deadline", "deadline_ms": 1.2}],
+        ),
+    ],
+)
+@pytest.mark.parametrize("propagate", [True, False])
+def test_edge_cases_agree(case, venues, kinds, propagate) -> None:
+    """Uniform arrivals every 0.5 ms, constant times: events tie exactly."""
+    served = [v | {"cancel_propagation": propagate} if "service" in v else v for v in venues]
+    scenario = parse(
+        {
+            "arrivals": {"process": "uniform", "rate_per_s": 2000.0},
+            "venues": served,
+            "strategies": kinds,
+        },
+        default_name="edge",
+    ).with_overrides(requests=40)
+    agree_with_load(scenario)
+
+
 def test_a_cancel_cuts_service_short() -> None:
     """One server, 10 ms service, a request every 1 ms, first_wins against a venue without
     servers that answers in 0.5 ms: with propagation each request, in service from 0.1 ms
