@@ -6,7 +6,7 @@ served for its drawn service time and travels back the other half. A client that
 sends a cancel, which takes the same outbound half to arrive; with `cancel_propagation` ("tied
 requests", Dean & Barroso) the venue then drops the request, queued or in service, and frees
 its server; without, it serves it anyway. Work done for a request whose quote the client did
-not act on is wasted, and counted (`used_s` is told which were used).
+not act on is wasted, and counted (`use` is told which were used).
 
 Ties in time never depend on trio's scheduling order. A dispatcher task wakes at each event
 time and handles that instant's events in a fixed order: service completions, arrivals (by
@@ -65,8 +65,9 @@ class Servers:
     latency), so that the dispatcher must wait for every task of the instant. After the
     run, `finish(end)` serves what is left and fixes the statistics: `busy_s` (service time
     done), `waited_s` and `started` (queue wait summed over requests that began service, and
-    their count), and `span_s`. `used_s` is the service time of the requests whose quotes a
-    client acted on, added by the venue as it hears of them.
+    their count), `span_s`, and `used_s`: the service time of the requests whose quotes a
+    client acted on (`use`), summed exactly (math.fsum), since clients act in an order that
+    ties in time leave to trio's scheduler.
     """
 
     def __init__(self, capacity: int | None, cancel_propagation: bool, settle: bool) -> None:
@@ -83,6 +84,7 @@ class Servers:
         self._handled = -math.inf  # the last instant the dispatcher handled
         self._last_completion = 0.0
         self.busy_s = 0.0
+        self._used: list[float] = []
         self.used_s = 0.0
         self.waited_s = 0.0
         self.started = 0
@@ -106,6 +108,10 @@ class Servers:
 
         await trio.lowlevel.wait_task_rescheduled(abort)
         return job
+
+    def use(self, service: float) -> None:
+        """A client acted on the quote of a request that needed `service` seconds."""
+        self._used.append(service)
 
     def cancel(self, job: Job) -> None:
         """The client stopped waiting for `job` now. With cancel propagation, the venue hears
@@ -183,3 +189,4 @@ class Servers:
         """After the run (ended at `end`): serve what is left, then fix `span_s`."""
         self._advance(math.inf)
         self.span_s = max(end, self._last_completion)
+        self.used_s = math.fsum(self._used)

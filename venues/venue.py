@@ -224,7 +224,7 @@ class Venue:
         """The client acted on this venue's quote for `request`'s attempt: its service time (if
         it has servers) was not wasted."""
         if self.servers is not None:
-            self.servers.used_s += self._draws.service_s[attempt][request]
+            self.servers.use(self._draws.service_s[attempt][request])
 
     def _walk(self, size: float) -> tuple[float, float]:
         """(spread, available) for an order of `size`, walked and kept (once per size, for the

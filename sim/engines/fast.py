@@ -4,8 +4,9 @@ Where requests do not interact, a race's outcome is a function of its own draws:
 answer, when, at what price, and what last look makes of the order. Then there is no need to
 run the races as tasks: arrays over (venue, request) give every decision at once, a few
 hundred times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
-engine instead (venue servers, a closed loop, the wall clock, a strategy with state or a rule
-this engine does not know); `run_fast` gives the same Records as `sim.engines.trio.run_trio`.
+engine instead (a closed loop, the wall clock, a strategy with state or a rule this engine
+does not know, retries or staggered asks through venue servers); `run_fast` gives the same
+Records as `sim.engines.trio.run_trio`.
 
 The rules are the strategies' own: each states its rule over arrays (`decide_arrays`, see
 strategies.arrays) beside its trio gatherer; last look is venues.last_look's `judge_arrays`.
@@ -13,6 +14,9 @@ This engine prices the orders a rule decides, judges them, and settles them atte
 attempt. Latencies are the drawn values, as the trio engine records them (the arrival of the
 quotes a strategy took). Legs are settled in the order the trio engine settles them, so that
 a partial fill, its VWAP and the size left to re-race are the same floats.
+
+Venue servers (sim.engines.queues) add queue wait and service to the quotes' latencies and
+price them when service ends: the rules then decide on those latencies as on drawn ones.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from venues.pricing import Ladder, quote_price
 from venues.venue import VenueSpec
 
 BLOCK = streams.BLOCK  # requests decided together: bounds the temporaries, blocks run in parallel
+ASKS_LATER = ("staggered",)  # kinds that ask venues after the request: not through servers yet
 
 
 def array_rule(strategy: object) -> Callable[[QuoteArrays], Decisions] | None:
@@ -61,8 +66,7 @@ def unsupported(scenario) -> str | None:
         return "the wall clock"
     if scenario.arrivals.closed:
         return "a closed loop (each request waits for the one before)"
-    if any(v.service is not None for v in scenario.venues):
-        return "venue servers (requests queue behind each other)"
+    served = any(v.service is not None for v in scenario.venues)
     for entry in scenario.strategies:
         strategy = entry.strategy
         if hasattr(strategy, "for_run") or hasattr(strategy, "observe_report"):
@@ -70,6 +74,10 @@ def unsupported(scenario) -> str | None:
             return f"strategy {entry.name} ({kind}: keeps state from race to race)"
         if array_rule(strategy) is None:
             return f"strategy {entry.name} ({strategy.kind}: a rule the fast engine does not know)"
+        if served and entry.max_retries:
+            return f"strategy {entry.name} with retries through venue servers (they queue again)"
+        if served and strategy.kind in ASKS_LATER:
+            return f"strategy {entry.name} ({strategy.kind}: asks venues later, through servers)"
     return None
 
 
@@ -82,14 +90,27 @@ def _recorded(venues: tuple[VenueSpec, ...]) -> np.ndarray | None:
 class _Block:
     """One block's draws for one attempt, (venue x request) arrays, and the mids its quotes
     were priced at (looked up on first use: strategies.arrays.Mids); `recorded`: which venues
-    price from the recorded touch instead (None: none)."""
+    price from the recorded touch instead (None: none). Through venue servers, `latency` is
+    the quotes' (sim.engines.queues.Queued), priced at the engine times `priced_at`,
+    `priced_after` their request; else a quote is priced halfway through its latency."""
 
     def __init__(
-        self, t0, side, latency, answers, noise, order_latency, mid: MidPath, recorded
+        self,
+        t0,
+        side,
+        latency,
+        answers,
+        noise,
+        order_latency,
+        mid: MidPath,
+        recorded,
+        priced_at=None,
+        priced_after=None,
     ) -> None:
         self.t0, self.side, self.latency, self.answers = t0, side, latency, answers
         self.noise, self.order_latency, self.mid = noise, order_latency, mid
         self.recorded = recorded
+        self.priced_at, self._priced_after = priced_at, priced_after
         self._quoted: tuple[float, np.ndarray] | None = None  # (until, mids)
         self._priced: tuple[float, np.ndarray] | None = None  # (until, mids or touches)
 
@@ -98,9 +119,22 @@ class _Block:
         (each quote is priced halfway through its latency; later ones are never looked at,
         and get the mid at t0)."""
         if self._quoted is None or self._quoted[0] < until:
-            latency = np.where(self.latency <= until, self.latency, 0.0)
-            self._quoted = until, self.mid.at(self.t0[None, :] + 0.5 * latency)
+            self._quoted = until, self.mid.at(self._instants(until))
         return self._quoted[1]
+
+    def _instants(self, until: float, rows=slice(None)) -> np.ndarray:
+        """When the quotes of venues `rows` arriving by `until` were priced (t0 for the
+        others)."""
+        latency = self.latency[rows]
+        if self.priced_at is not None:
+            return np.where(latency <= until, self.priced_at[rows], self.t0[None, :])
+        return self.t0[None, :] + 0.5 * np.where(latency <= until, latency, 0.0)
+
+    def priced_after(self, venue: np.ndarray, requests: np.ndarray) -> np.ndarray:
+        """How long after its request (asked at once) each quote was priced."""
+        if self._priced_after is not None:
+            return self._priced_after[venue, requests]
+        return 0.5 * self.latency[venue, requests]
 
     def priced(self, until: float) -> np.ndarray:
         """`quoted`, with the recorded touch on each request's side in the rows of venues
@@ -110,8 +144,7 @@ class _Block:
             return mids
         cap = self._quoted[0]  # the instants `quoted` looked up
         if self._priced is None or self._priced[0] != cap:
-            latency = self.latency[self.recorded]
-            t = self.t0[None, :] + 0.5 * np.where(latency <= cap, latency, 0.0)
+            t = self._instants(cap, self.recorded)
             priced = mids.copy()
             priced[self.recorded] = self.mid.touch_at(t, self.side[None, :])
             self._priced = cap, priced
@@ -123,14 +156,21 @@ class _Block:
     def touch_of(self, venue: np.ndarray, requests: np.ndarray, sent: np.ndarray) -> np.ndarray:
         """The recorded touch the quote of venue `venue[i]` for request `requests[i]`, asked
         `sent[i]` after it, was priced from: at the instant `quoted_mid_of` looks up."""
-        t = (self.t0[requests] + sent) + 0.5 * self.latency[venue, requests]
-        return self.mid.touch_at(t, self.side[requests])
+        return self.mid.touch_at(self._instant(venue, requests, sent), self.side[requests])
+
+    def _instant(self, venue: np.ndarray, requests: np.ndarray, sent: np.ndarray) -> np.ndarray:
+        """When the quote of venue `venue[i]` for request `requests[i]`, asked `sent[i]`
+        after it, was priced: (t0 + sent) + latency / 2, as the venue adds them (through
+        servers, asked at once: `priced_at`)."""
+        if self.priced_at is not None:
+            return self.priced_at[venue, requests]
+        return (self.t0[requests] + sent) + 0.5 * self.latency[venue, requests]
 
     def quoted_mid_of(self, venue: np.ndarray, requests: np.ndarray, sent: np.ndarray):
         """The same for the quote of venue `venue[i]` for request `requests[i]`, asked
         `sent[i]` after it: (t0 + sent) + latency / 2, as the venue adds them. The cache holds
         quotes asked at once (sent 0) up to its `until`; the others are looked up now."""
-        t0, latency = self.t0[requests], self.latency[venue, requests]
+        latency = self.latency[venue, requests]
         mids = np.full(requests.size, np.nan)
         fresh = np.ones(requests.size, dtype=bool)
         if self._quoted is not None:
@@ -138,7 +178,7 @@ class _Block:
             cached_ok = (sent == 0.0) & (latency <= cap)
             mids[cached_ok] = cached[venue[cached_ok], requests[cached_ok]]
             fresh = ~cached_ok
-        mids[fresh] = self.mid.at((t0[fresh] + sent[fresh]) + 0.5 * latency[fresh])
+        mids[fresh] = self.mid.at(self._instant(venue[fresh], requests[fresh], sent[fresh]))
         return mids
 
 
@@ -148,28 +188,54 @@ def _bounds(n: int) -> list[tuple[int, int]]:
 
 class Prepared:
     """What every strategy of a run shares: the first attempt's draws as blocks of requests
-    (and the mids their quotes are priced at, looked up on first use), for `venues`."""
+    (and the mids their quotes are priced at, looked up on first use), for `venues`; and their
+    servers, if any venue has them (`queues`)."""
 
     def __init__(self, draws: Draws, mid: MidPath, venues: tuple[VenueSpec, ...]) -> None:
-        self.recorded = _recorded(venues)
-        latency = np.stack(draws.latency_s)
-        order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
-        answers = np.stack(draws.answers)
-        noise = np.stack([np.asarray(d.noise_bps[0]) for d in draws.venues])
-        side = draws.side.astype(np.float64)
-        self.blocks = [
-            _Block(
-                draws.arrival_s[a:b],
-                side[a:b],
-                latency[:, a:b],
-                answers[:, a:b],
-                noise[:, a:b],
-                order_latency[:, a:b],
-                mid,
-                self.recorded,
-            )
-            for a, b in _bounds(draws.requests)
-        ]
+        self.recorded, self.mid = _recorded(venues), mid
+        self.bounds = _bounds(draws.requests)
+        self.t0 = np.asarray(draws.arrival_s, dtype=np.float64)
+        self.latency = np.stack(draws.latency_s)
+        self.order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
+        self.answers = np.stack(draws.answers)
+        self.noise = np.stack([np.asarray(d.noise_bps[0]) for d in draws.venues])
+        self.side = draws.side.astype(np.float64)
+        self.blocks = [self._block(slice(a, b)) for a, b in self.bounds]
+        self.queues = None
+        if any(v.service is not None for v in venues):
+            from sim.engines.queues import Queues  # numba, loaded only for venue servers
+
+            service = [
+                None if v.service is None else np.asarray(d.service_s[0], dtype=np.float64)
+                for v, d in zip(venues, draws.venues, strict=True)
+            ]
+            capacity = [v.capacity for v in venues]
+            propagates = [v.cancel_propagation for v in venues]
+            self.queues = Queues(self.t0, self.latency, self.answers, service, capacity, propagates)
+
+    def _block(self, requests, queued=None) -> _Block:
+        """A block of `requests` (a slice or indices), through the servers as `queued`
+        (sim.engines.queues.Queued) has them, if given."""
+        r, q = requests, queued
+        through = () if q is None else (q.priced_at[:, r], q.priced_after[:, r])
+        return _Block(
+            self.t0[r],
+            self.side[r],
+            self.latency[:, r] if q is None else q.latency[:, r],
+            self.answers[:, r],
+            self.noise[:, r],
+            self.order_latency[:, r],
+            self.mid,
+            self.recorded,
+            *through,
+        )
+
+    def served(self, queued, requests: np.ndarray | None = None) -> list[_Block]:
+        """Blocks of `requests` (None: all) with their quotes through the venues' servers
+        (`queued`: sim.engines.queues.Queued)."""
+        if requests is None:
+            return [self._block(slice(a, b), queued) for a, b in self.bounds]
+        return [self._block(requests[a:b], queued) for a, b in _bounds(requests.size)]
 
 
 def _retry_blocks(draws: Draws, attempt: int, rows, start, side, mid, recorded) -> list[_Block]:
@@ -245,13 +311,13 @@ class _Orders:
     checked_t: np.ndarray
 
 
-def _orders(
+def _decide(
     block: _Block, size: np.ndarray, rule: Callable, venues: tuple[VenueSpec, ...]
-) -> _Orders:
-    """The rule's decisions on `block` for orders of `size` (per request), priced."""
+) -> Decisions:
+    """The rule's decisions on `block` for orders of `size` (per request)."""
     c = _constants(venues)
     spread, available = _walked(venues, size)
-    d = rule(
+    return rule(
         QuoteArrays(
             latency=block.latency,
             answers=block.answers,
@@ -264,6 +330,21 @@ def _orders(
             mids=block,
         )
     )
+
+
+def _exits(decisions: Decisions) -> np.ndarray:
+    """When each race stopped gathering, after its request: at its decision, else when it
+    ended without one."""
+    return np.where(np.isnan(decisions.decided), decisions.ended, decisions.decided)
+
+
+def _orders(
+    block: _Block, size: np.ndarray, rule: Callable, venues: tuple[VenueSpec, ...]
+) -> _Orders:
+    """The rule's decisions on `block` for orders of `size` (per request), priced."""
+    c = _constants(venues)
+    spread, available = _walked(venues, size)
+    d = _decide(block, size, rule, venues)
     venue = d.venue
     has, pick = venue >= 0, np.maximum(venue, 0)
     requests = np.broadcast_to(np.arange(size.size), venue.shape)
@@ -288,7 +369,7 @@ def _orders(
         available[pick, requests],
         quoted_mid,
         order_latency + hold,
-        whole_ns(sent) + whole_ns(0.5 * block.latency[pick, requests]) + whole_ns(c.ttl_s[pick]),
+        whole_ns(sent) + whole_ns(block.priced_after(pick, requests)) + whole_ns(c.ttl_s[pick]),
         whole_ns(d.decided) + whole_ns(0.5 * order_latency) + whole_ns(hold),
         judged,
         (block.t0 + checked_after)[judged],
@@ -374,11 +455,24 @@ def run_fast(
     prepared = prepared or Prepared(draws, mid, venues)
     if not np.array_equal(prepared.recorded, _recorded(venues)):
         raise ValueError("prepared for venues that quote the recorded spread differently")
-    blocks = prepared.blocks
+    blocks, queues = prepared.blocks, prepared.queues
     n, timeout = draws.requests, strategy.timeout_ms * 1e-3
     side = draws.side.astype(np.float64)
     s = _Settled(n, len(venues), order_size, np.asarray(draws.arrival_s, dtype=np.float64))
-    active = np.arange(n)
+    active, first_legs = np.arange(n), None
+    if queues is not None:
+        if max_retries:
+            raise ValueError("retries through venue servers: the trio engine runs them")
+        mid.at(np.array([float(s.start.max(initial=0.0)) + timeout]))
+
+        def exits(queued, requests: np.ndarray | None) -> np.ndarray:
+            blocks = prepared.served(queued, requests)
+            pairs = [(b, np.full(b.t0.size, float(order_size))) for b in blocks]
+            decided = _each(pairs, lambda p: _exits(_decide(*p, rule, venues)))
+            return np.concatenate(decided) if decided else np.empty(0)
+
+        queued = queues.settle(exits)
+        blocks = prepared.served(queued)
     for attempt in range(max_retries + 1):
         if active.size == 0:
             break
@@ -393,9 +487,16 @@ def run_fast(
             mid.at(np.array([max(float(np.max(t)) for t in reach)]))
         pairs = list(zip(blocks, orders, strict=True))
         judged = _Attempt.joined(_each(pairs, lambda p: _judge(*p, venues)))
+        first_legs = judged.venue if first_legs is None else first_legs
         active = s.settle(active, judged, first=attempt == 0, last=attempt == max_retries)
+    span_s = float(s.ends.max()) if n else 0.0
+    load = {}
+    if queues is not None:
+        legs = first_legs if first_legs is not None else np.full((1, n), -1)
+        load = queues.load(queued, queues.used(legs), span_s)
     return _records(
         draws,
+        load,
         decision_s=s.decision_s,
         venue=s.venue,
         outcome=s.outcome,
@@ -405,7 +506,7 @@ def run_fast(
         orders=s.orders,
         rejects=s.rejects,
         venue_requests=s.asked,
-        span_s=float(s.ends.max()) if n else 0.0,
+        span_s=span_s,
     )
 
 
@@ -468,16 +569,17 @@ class _Settled:
         return active[again]
 
 
-def _records(draws: Draws, **fields: Any) -> Records:
-    """Records of a run without venue servers or a wall clock: no load, no timer overshoot."""
+def _records(draws: Draws, load: dict[str, np.ndarray], **fields: Any) -> Records:
+    """Records of a run on the virtual clock (no timer overshoot), with the venues' `load`
+    (sim.engines.queues.Queues.load; empty without servers: no load)."""
     count = len(draws.venues)
     return Records(
         **fields,
         arrival_s=np.asarray(draws.arrival_s, dtype=np.float64),
-        venue_busy_s=np.zeros(count),
-        venue_wasted_s=np.zeros(count),
-        venue_wait_s=np.zeros(count),
-        venue_utilization=np.full(count, np.nan),
+        venue_busy_s=load.get("venue_busy_s", np.zeros(count)),
+        venue_wasted_s=load.get("venue_wasted_s", np.zeros(count)),
+        venue_wait_s=load.get("venue_wait_s", np.zeros(count)),
+        venue_utilization=load.get("venue_utilization", np.full(count, np.nan)),
         timer_overshoot_s=np.empty(0),
     )
 

@@ -221,8 +221,9 @@ def summary(
 
     On the fast engine the requests are drawn, decided and added up CHUNK at a time
     (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
-    however many requests there are (the README's "Memory" says how much). On the trio engine
-    this is `run(...).summary`. Arguments as for `run`.
+    however many requests there are (the README's "Memory" says how much); but with venue
+    servers, whose queues run from request to request, in one chunk. On the trio engine this
+    is `run(...).summary`. Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
     if choose_engine(engine, scenario) != "fast":
@@ -230,7 +231,8 @@ def summary(
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
-    for draws in _drawn_ahead(scenario, mid):
+    served = any(v.service is not None for v in scenario.venues)
+    for draws in _drawn_ahead(scenario, mid, max(scenario.requests, CHUNK) if served else CHUNK):
         mid.forget_before(float(draws.arrival_s.min()))  # no lookup goes back further
         prepared = Prepared(draws, mid, scenario.venues)
         mids = mid.at(draws.arrival_s)
@@ -245,13 +247,13 @@ def summary(
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
 
 
-def _drawn_ahead(scenario: Scenario, mid: MidPath) -> Iterator[Draws]:
-    """`draw_chunks(scenario, CHUNK)`, each chunk drawn in a background thread while the one
+def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]:
+    """`draw_chunks(scenario, size)`, each chunk drawn in a background thread while the one
     before is decided, and its market path made in another, as far as its quotes reach (the
     strategies' longest timeout after its last arrival; lookups beyond make the rest): the
     work a fast run leaves to one core, spread over both. Draws are keyed, so nothing moves."""
     reach = max(entry.strategy.timeout_ms for entry in scenario.strategies) * 1e-3
-    chunks = draw_chunks(scenario, CHUNK)
+    chunks = draw_chunks(scenario, size)
 
     def next_chunk() -> Draws | None:
         draws = next(chunks, None)
@@ -290,8 +292,8 @@ def _scenario(scenario, strategies, seed: int | None, requests: int | None) -> S
 
 def _run_totals(before: Records | None, chunk: Records) -> Records:
     """`chunk`'s Records with the run-level counts of every chunk so far added up (the fast
-    engine's chunks have no venue servers or timers: the other run-level fields are the same
-    in each)."""
+    engine runs venue servers in one chunk and has no timers: the other run-level fields are
+    the same in each)."""
     if before is None:
         return chunk
     return dataclasses.replace(

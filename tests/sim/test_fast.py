@@ -362,7 +362,7 @@ def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
     ("name", "reason"),
     [
         ("hedging", "strategy one_venue (hedged"),
-        ("overload", "venue servers"),
+        ("overload", "strategy hedged (hedged"),
         ("coordinated-omission", "a closed loop"),
     ],
 )
