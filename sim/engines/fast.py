@@ -35,6 +35,7 @@ from sim.engines.records import (
     REJECTED,
     Records,
 )
+from sim.engines.scan import needs_scan, refused, scan
 from sim.model import streams
 from sim.model.draws import Draws
 from sim.model.market import MidPath
@@ -65,10 +66,11 @@ def unsupported(scenario) -> str | None:
         return "venue servers (requests queue behind each other)"
     for entry in scenario.strategies:
         strategy = entry.strategy
-        if hasattr(strategy, "for_run") or hasattr(strategy, "observe_report"):
-            kind = strategy.kind  # hedged, adaptive: what one race learns, the next uses
-            return f"strategy {entry.name} ({kind}: keeps state from race to race)"
-        if array_rule(strategy) is None:
+        if needs_scan(strategy):  # hedged, adaptive: what one race learns, the next uses
+            why = refused(strategy, entry.max_retries)
+            if why is not None:
+                return f"strategy {entry.name} ({strategy.kind}: {why})"
+        elif array_rule(strategy) is None:
             return f"strategy {entry.name} ({strategy.kind}: a rule the fast engine does not know)"
     return None
 
@@ -356,8 +358,10 @@ def run_fast(
     order_size: float = 1.0,
     prepared: Prepared | None = None,
     max_retries: int = 0,
+    seed: int = 0,
 ) -> Records:
-    """Every request of `draws` decided by `strategy` (one with an `array_rule`), as
+    """Every request of `draws` decided by `strategy` (one with an `array_rule`, or one that
+    learns within the run: sim.engines.scan decides those, keyed by `seed` as trio's are), as
     `run_trio` would, on the market path `mid` (looked up many at once: MidPath.at). Blocks
     of requests run in parallel threads (numpy lets go of the GIL). Strategies racing the same
     draws can share one `prepared`. With `max_retries`, a rejected request races again from
@@ -369,13 +373,26 @@ def run_fast(
     start (quotes are priced by then), then to the last order actually checked.
     """
     rule = array_rule(strategy)
-    if rule is None:
+    if rule is None and not needs_scan(strategy):
         raise ValueError(f"the fast engine has no rule for {type(strategy).__name__}")
     prepared = prepared or Prepared(draws, mid, venues)
     if not np.array_equal(prepared.recorded, _recorded(venues)):
         raise ValueError("prepared for venues that quote the recorded spread differently")
     blocks = prepared.blocks
     n, timeout = draws.requests, strategy.timeout_ms * 1e-3
+    rules = [rule] * len(blocks)
+    scanned = None
+    if needs_scan(strategy):
+        mid.at(np.array([float(np.max(draws.arrival_s, initial=0.0)) + timeout]))
+        scanned = scan(
+            draws,
+            strategy,
+            seed=seed,
+            names=tuple(v.name for v in venues),
+            round_trip=_round_trips(draws, venues),
+            if_taken=lambda: _if_taken(prepared, venues, mid, order_size, timeout),
+        )
+        rules = [_given(scanned.decisions, a, b) for a, b in _bounds(n)]
     side = draws.side.astype(np.float64)
     s = _Settled(n, len(venues), order_size, np.asarray(draws.arrival_s, dtype=np.float64))
     active = np.arange(n)
@@ -385,9 +402,11 @@ def run_fast(
         if attempt:
             start, recorded = s.start[active], prepared.recorded
             blocks = _retry_blocks(draws, attempt, active, start, side[active], mid, recorded)
+            rules = [rule] * len(blocks)
         mid.at(np.array([float(s.start[active].max()) + timeout]))
         sizes = np.split(s.remaining[active], [b for _, b in _bounds(active.size)][:-1])
-        orders = _each(list(zip(blocks, sizes, strict=True)), lambda p: _orders(*p, rule, venues))
+        work = list(zip(blocks, sizes, rules, strict=True))
+        orders = _each(work, lambda p: _orders(*p, venues))
         reach = [o.checked_t for o in orders if o.checked_t.size]
         if reach:
             mid.at(np.array([max(float(np.max(t)) for t in reach)]))
@@ -404,9 +423,41 @@ def run_fast(
         filled_size=s.filled_size,
         orders=s.orders,
         rejects=s.rejects,
-        venue_requests=s.asked,
+        venue_requests=s.asked if scanned is None else scanned.venue_requests,
         span_s=float(s.ends.max()) if n else 0.0,
     )
+
+
+def _given(d: Decisions, a: int, b: int) -> Callable[[QuoteArrays], Decisions]:
+    """A rule that answers requests a to b with the decisions `d` made for them before."""
+    sent = None if d.sent is None else d.sent[a:b]
+    part = Decisions(d.venue[:, a:b], d.decided[a:b], d.ended[a:b], sent=sent)
+    return lambda _: part
+
+
+def _round_trips(draws: Draws, venues: tuple[VenueSpec, ...]) -> np.ndarray:
+    """(venue x request) each venue's order round trip, hold included, on the first attempt."""
+    order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
+    return order_latency + _constants(venues).hold_s[:, None]
+
+
+def _if_taken(
+    prepared: Prepared, venues: tuple[VenueSpec, ...], mid: MidPath, size: float, timeout: float
+) -> np.ndarray:
+    """(venue x request) whether venue v would fill request i's order for `size` had the
+    request taken v's quote as it arrived (asked at once): last look and depth judged as
+    `run_fast` judges the orders a rule decides."""
+    fills = []
+    for v in range(len(venues)):
+        parts = []
+        for block in prepared.blocks:
+            d = Decisions.one(np.where(block.answers[v], v, -1), block.latency[v], timeout)
+            o = _orders(block, np.full(block.t0.size, float(size)), lambda _, d=d: d, venues)
+            if o.checked_t.size:
+                mid.at(np.array([float(np.max(o.checked_t))]))
+            parts.append(_judge(block, o, venues).reason[0] == 0)
+        fills.append(np.concatenate(parts) if parts else np.zeros(0, dtype=bool))
+    return np.stack(fills) if fills else np.zeros((0, 0), dtype=bool)
 
 
 class _Settled:

@@ -17,6 +17,7 @@ from hdrh.histogram import HdrHistogram
 
 from sim.engines.fast import Prepared, run_fast, unsupported
 from sim.engines.records import ORDER_REJECTS, Records
+from sim.engines.scan import needs_scan
 from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
 from sim.measure.frames import requests_frame
@@ -224,7 +225,7 @@ def summary(
     this is `run(...).summary`. Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
-    if choose_engine(engine, scenario) != "fast":
+    if choose_engine(engine, scenario) != "fast" or _learns(scenario):
         return run(scenario, progress=progress, engine=engine).summary
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
@@ -242,6 +243,12 @@ def summary(
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
+
+
+def _learns(scenario: Scenario) -> bool:
+    """Whether a strategy of `scenario` learns within the run (sim.engines.scan): its state
+    crosses chunks, so the fast engine decides the whole run at once."""
+    return any(needs_scan(entry.strategy) for entry in scenario.strategies)
 
 
 def read_scenario(source: Scenario | dict | str | Path) -> Scenario:
@@ -292,6 +299,7 @@ def fast_records(
         order_size=scenario.order.size,
         prepared=prepared,
         max_retries=entry.max_retries,
+        seed=scenario.seed,
     )
 
 

@@ -1,0 +1,149 @@
+"""Races that learn from each other, decided by one scan in event order, for the fast engine.
+
+A hedged or adaptive strategy keeps state from race to race, and a closed loop's client sends
+a request when its previous one has ended: what one race does depends on the races before it.
+But each reads only what happened strictly before the instant it reads
+(strategies.past_events), so a scan over the run's decision points in time order decides them
+exactly as the trio engine does: at each point, fold in the events strictly before it (sorted
+as PastEvents sorts them), decide, and record what the decision will make happen later (an
+observed latency, a hedge, a fill report, the client's next request) as pending events.
+
+The scan fixes each request's chosen venue and timing (`Decisions`); the fast engine then
+prices, judges and settles those orders with its vectorized machinery (sim.engines.fast). The
+one verdict that feeds back, adaptive's fill rate, is judged up front for every venue whose
+quote a request might take (`if_taken`: last look looks only at that quote and its order, so
+each is fixed before the scan), and the scan reads the verdict of the venue it chose.
+
+The scans are compiled with numba (imported on first use, so runs that need none never load
+it); adaptive's keyed random draws are made in Python beforehand, since which rng calls a
+request makes depends only on how many venues are left at each pick, not on the statistics.
+
+A venue's queue (servers) would join the scan as more events: a request's arrival at a venue
+(after the outbound half) takes a server or waits, a service end frees one and schedules the
+quote's arrival; the scan already orders events by time, so these only add kinds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.model.draws import Draws
+from strategies.arrays import Decisions
+
+HEDGE, LATENCY, REQUEST = 0, 1, 2  # a hedged ledger's events, in the order PastEvents sorts them
+FILL, SEEN = 0, 1  # adaptive's ("fill" sorts before "latency")
+
+
+def needs_scan(strategy: object) -> bool:
+    """Whether `strategy` learns within a run (hedged, adaptive), so that races interact."""
+    return hasattr(strategy, "for_run") or hasattr(strategy, "observe_report")
+
+
+def refused(strategy: object, max_retries: int) -> str | None:
+    """Why the scan cannot run `strategy` (one that `needs_scan`), or None."""
+    if getattr(strategy, "kind", None) not in ("hedged", "adaptive"):
+        return "keeps state from race to race, in a way the fast engine does not know"
+    if max_retries:
+        return "keeps state from race to race, and retries after a reject: trio only"
+    return None
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A run's decisions as the scan made them: per request, `decisions` (one leg each), and
+    quote requests per venue."""
+
+    decisions: Decisions
+    venue_requests: np.ndarray
+
+
+def scan(
+    draws: Draws,
+    strategy: object,
+    *,
+    seed: int,
+    names: tuple[str, ...],
+    round_trip: np.ndarray,
+    if_taken: Callable[[], np.ndarray] | None = None,
+) -> Scanned:
+    """Decide every request of `draws` (an open loop) by `strategy`, hedged or adaptive.
+    `round_trip[v, i]`: venue v's order round trip for request i; `if_taken()`: (venue x
+    request) whether venue v's order would fill had request i taken its quote (for adaptive,
+    only called when some venue has last look or can fall short)."""
+    strategy = strategy.for_run(seed)
+    latency = np.stack(draws.latency_s)
+    answers = np.stack(draws.answers)
+    loop = (np.ascontiguousarray(draws.arrival_s, dtype=np.float64), np.empty(0), 0)
+    timeout = strategy.timeout_ms * 1e-3
+    if strategy.kind == "hedged":
+        return _hedged(strategy, loop, latency, answers, timeout, names, round_trip)
+    return _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken)
+
+
+def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Scanned:
+    from sim.engines import scan_kernels
+
+    order = np.arange(latency.shape[0])  # the venues in the order the strategy asks them
+    if strategy.venues:
+        order = np.array([names.index(name) for name in strategy.venues], dtype=np.int64)
+    fixed = -1.0 if strategy.hedge_delay_ms is None else strategy.hedge_delay_ms * 1e-3
+    pos, decided, sent, asked, _ = scan_kernels.hedged(
+        *loop,
+        np.ascontiguousarray(latency[order]),
+        np.ascontiguousarray(answers[order]),
+        order,
+        round_trip,
+        fixed,
+        float(strategy.hedge_delay[1:]),
+        strategy.window,
+        strategy.budget,
+        min(strategy.max_attempts, order.size) - 1,
+        timeout,
+    )
+    venue = np.where(pos >= 0, order[np.maximum(pos, 0)], -1)
+    counts = np.zeros(latency.shape[0], dtype=np.int64)
+    counts[order] = (asked[None, :] > np.arange(order.size)[:, None]).sum(axis=1)
+    return Scanned(_one(venue, decided, sent, timeout), counts)
+
+
+def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken) -> Scanned:
+    from sim.engines import scan_kernels
+
+    count, n = latency.shape
+    fanout = min(strategy.fanout, count)
+    picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
+    fills = np.ones((count, n), dtype=np.bool_) if if_taken is None else if_taken()
+    winner, decided, counts, _ = scan_kernels.adaptive(
+        *loop, latency, answers, picks, fills, round_trip, 2.0 / (strategy.window + 1), timeout
+    )
+    return Scanned(_one(winner, decided, np.zeros(n), timeout), counts)
+
+
+def _one(venue, decided, sent, timeout) -> Decisions:
+    has = venue >= 0
+    return Decisions(
+        venue[None, :],
+        np.where(has, decided, np.nan),
+        np.full(venue.size, timeout),
+        sent=np.where(has, sent, 0.0),
+    )
+
+
+def _adaptive_draws(seed: int, n: int, count: int, fanout: int, explore: float) -> np.ndarray:
+    """(request, pick, 2) adaptive's random draws for each request's first attempt: per pick,
+    (index, -1) for a uniform pick of the venues left, else the pair of indices into them that
+    `random.sample` compares. ~7 µs a request: the keyed random.Random is made per request."""
+    out = np.empty((n, fanout, 2), dtype=np.int64)
+    for i in range(n):
+        rng = random.Random(f"{seed}:{i}:0")
+        for k in range(fanout):
+            left = count - k
+            if left == 1 or rng.random() < explore:
+                out[i, k, 0], out[i, k, 1] = rng.randrange(left), -1
+            else:
+                out[i, k] = rng.sample(range(left), 2)
+    return out
