@@ -361,7 +361,7 @@ def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("hedging", "strategy one_venue (hedged"),
+        ("tied-requests", "venue servers"),
         ("overload", "venue servers"),
         ("coordinated-omission", "a closed loop"),
     ],
