@@ -17,6 +17,7 @@ a partial fill, its VWAP and the size left to re-race are the same floats.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -35,9 +36,11 @@ from sim.engines.records import (
     REJECTED,
     Records,
 )
-from sim.engines.scan import needs_scan, refused, scan
+from sim.engines.scan import closed_loop_starts, needs_scan, refused, scan
 from sim.model import streams
+from sim.model.arrivals import MAX_SPAN_S
 from sim.model.draws import Draws
+from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
 from strategies.arrays import Decisions, QuoteArrays
 from venues.last_look import LastLook, adverse_move_bps, judge_arrays
@@ -60,11 +63,16 @@ def unsupported(scenario) -> str | None:
     """Why `scenario` needs the trio engine, or None when the fast engine can run it."""
     if scenario.clock != "virtual":
         return "the wall clock"
-    if scenario.arrivals.closed:
-        return "a closed loop (each request waits for the one before)"
     if any(v.service is not None for v in scenario.venues):
         return "venue servers (requests queue behind each other)"
+    closed = scenario.arrivals.closed
+    last_look = any(v.last_look is not None for v in scenario.venues)
     for entry in scenario.strategies:
+        if closed and entry.max_retries:
+            return f"strategy {entry.name} (retries in a closed loop: trio only)"
+        if closed and last_look and hasattr(entry.strategy, "observe_report"):
+            kind = entry.strategy.kind  # its verdicts feed the very races that time them
+            return f"strategy {entry.name} ({kind}: learns from last look in a closed loop)"
         strategy = entry.strategy
         if needs_scan(strategy):  # hedged, adaptive: what one race learns, the next uses
             why = refused(strategy, entry.max_retries)
@@ -359,6 +367,7 @@ def run_fast(
     prepared: Prepared | None = None,
     max_retries: int = 0,
     seed: int = 0,
+    clients: int | None = None,
 ) -> Records:
     """Every request of `draws` decided by `strategy` (one with an `array_rule`, or one that
     learns within the run: sim.engines.scan decides those, keyed by `seed` as trio's are), as
@@ -366,7 +375,9 @@ def run_fast(
     of requests run in parallel threads (numpy lets go of the GIL). Strategies racing the same
     draws can share one `prepared`. With `max_retries`, a rejected request races again from
     its last report, at the engine time trio's clock reads then ((start + decision) + round
-    trip), on its next attempt's draws, for what is left to fill.
+    trip), on its next attempt's draws, for what is left to fill. A closed loop's draws
+    (think times, sent by `clients` clients) start when the scan or `closed_loop_starts`
+    says, their arrivals recorded as the trio engine's client records them.
 
     Threads must not extend the market path, so it is made in this thread as far as each
     phase reaches, as the trio engine would reach it: first to the timeout after the last
@@ -375,23 +386,47 @@ def run_fast(
     rule = array_rule(strategy)
     if rule is None and not needs_scan(strategy):
         raise ValueError(f"the fast engine has no rule for {type(strategy).__name__}")
-    prepared = prepared or Prepared(draws, mid, venues)
-    if not np.array_equal(prepared.recorded, _recorded(venues)):
-        raise ValueError("prepared for venues that quote the recorded spread differently")
-    blocks = prepared.blocks
     n, timeout = draws.requests, strategy.timeout_ms * 1e-3
-    rules = [rule] * len(blocks)
-    scanned = None
+    closed, scanned = draws.think_s is not None, None
     if needs_scan(strategy):
-        mid.at(np.array([float(np.max(draws.arrival_s, initial=0.0)) + timeout]))
+        # a closed loop's verdicts (no last look) do not depend on when its requests start
+        timed = dataclasses.replace(draws, arrival_s=np.zeros(n)) if closed else draws
+        mid.at(np.array([float(np.max(timed.arrival_s, initial=0.0)) + timeout]))
+        prepared = None if closed else prepared or Prepared(draws, mid, venues)
         scanned = scan(
             draws,
             strategy,
             seed=seed,
             names=tuple(v.name for v in venues),
             round_trip=_round_trips(draws, venues),
-            if_taken=lambda: _if_taken(prepared, venues, mid, order_size, timeout),
+            if_taken=lambda: _if_taken(
+                prepared or Prepared(timed, mid, venues), venues, mid, order_size, timeout
+            ),
+            clients=clients,
         )
+        if closed:
+            draws = dataclasses.replace(draws, arrival_s=scanned.arrival_s)
+    elif closed:
+
+        def timing(starts: np.ndarray) -> tuple[np.ndarray, ...]:
+            timed = dataclasses.replace(draws, arrival_s=starts)
+            prepared = Prepared(timed, mid, venues)
+            return _first_race(prepared, rule, venues, mid, order_size, timeout)
+
+        starts = closed_loop_starts(draws.think_s, clients, timing)
+        draws, prepared = dataclasses.replace(draws, arrival_s=starts), None
+    if closed and n and float(draws.arrival_s.max()) > MAX_SPAN_S:
+        raise ScenarioError(
+            "arrivals",
+            f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine time "
+            "keeps sub-nanosecond resolution: fewer requests or shorter latencies",
+        )
+    prepared = prepared or Prepared(draws, mid, venues)
+    if not np.array_equal(prepared.recorded, _recorded(venues)):
+        raise ValueError("prepared for venues that quote the recorded spread differently")
+    blocks = prepared.blocks
+    rules = [rule] * len(blocks)
+    if scanned is not None:
         rules = [_given(scanned.decisions, a, b) for a, b in _bounds(n)]
     side = draws.side.astype(np.float64)
     s = _Settled(n, len(venues), order_size, np.asarray(draws.arrival_s, dtype=np.float64))
@@ -433,6 +468,37 @@ def _given(d: Decisions, a: int, b: int) -> Callable[[QuoteArrays], Decisions]:
     sent = None if d.sent is None else d.sent[a:b]
     part = Decisions(d.venue[:, a:b], d.decided[a:b], d.ended[a:b], sent=sent)
     return lambda _: part
+
+
+def _first_race(
+    prepared: Prepared,
+    rule: Callable,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    size: float,
+    timeout: float,
+) -> tuple[np.ndarray, ...]:
+    """Each request's first race by `rule` from its start (closed loops): whether it ordered,
+    when it asked the venue it took and when that quote came (scan_kernels.chain), the
+    order's round trip, and when a race without an order ended."""
+    starts = np.concatenate([block.t0 for block in prepared.blocks])
+    mid.at(np.array([float(np.max(starts, initial=0.0)) + timeout]))
+    work = [(block, np.full(block.t0.size, float(size)), rule) for block in prepared.blocks]
+    orders = _each(work, lambda p: _orders(*p, venues))
+    reach = [o.checked_t for o in orders if o.checked_t.size]
+    if reach:
+        mid.at(np.array([max(float(np.max(t)) for t in reach)]))
+    pairs = list(zip(prepared.blocks, orders, strict=True))
+    a = _Attempt.joined(_each(pairs, lambda p: _judge(*p, venues)))
+    sent, after = [], []  # trio's clock at the quote taken: (start + sent) + its latency
+    for block, o in pairs:
+        d, columns = o.decisions, np.arange(block.t0.size)
+        asked = np.zeros(columns.size) if d.sent is None else d.sent
+        latency = block.latency[np.maximum(o.venue[0], 0), columns]
+        sent.append(asked)
+        after.append(np.where(asked > 0, latency, d.decided))
+    has = (a.venue >= 0).any(axis=0)
+    return has, np.concatenate(sent), np.concatenate(after), a.round_trip, a.ended
 
 
 def _round_trips(draws: Draws, venues: tuple[VenueSpec, ...]) -> np.ndarray:

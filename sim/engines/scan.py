@@ -59,6 +59,7 @@ class Scanned:
 
     decisions: Decisions
     venue_requests: np.ndarray
+    arrival_s: np.ndarray
 
 
 def scan(
@@ -68,16 +69,21 @@ def scan(
     seed: int,
     names: tuple[str, ...],
     round_trip: np.ndarray,
-    if_taken: Callable[[], np.ndarray] | None = None,
+    if_taken: Callable[[], np.ndarray],
+    clients: int | None = None,
 ) -> Scanned:
-    """Decide every request of `draws` (an open loop) by `strategy`, hedged or adaptive.
+    """Decide every request of `draws` by `strategy`, hedged or adaptive: on the draws'
+    arrivals, or sent by `clients` closed-loop clients (the draws' think times).
     `round_trip[v, i]`: venue v's order round trip for request i; `if_taken()`: (venue x
-    request) whether venue v's order would fill had request i taken its quote (for adaptive,
-    only called when some venue has last look or can fall short)."""
+    request) whether venue v's order would fill had request i taken its quote (adaptive
+    learns from it; in a closed loop it must not depend on when requests start)."""
     strategy = strategy.for_run(seed)
     latency = np.stack(draws.latency_s)
     answers = np.stack(draws.answers)
-    loop = (np.ascontiguousarray(draws.arrival_s, dtype=np.float64), np.empty(0), 0)
+    if draws.think_s is None:
+        loop = (np.ascontiguousarray(draws.arrival_s, dtype=np.float64), np.empty(0), 0)
+    else:
+        loop = (np.empty(0), np.ascontiguousarray(draws.think_s, dtype=np.float64), clients)
     timeout = strategy.timeout_ms * 1e-3
     if strategy.kind == "hedged":
         return _hedged(strategy, loop, latency, answers, timeout, names, round_trip)
@@ -91,7 +97,7 @@ def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Sca
     if strategy.venues:
         order = np.array([names.index(name) for name in strategy.venues], dtype=np.int64)
     fixed = -1.0 if strategy.hedge_delay_ms is None else strategy.hedge_delay_ms * 1e-3
-    pos, decided, sent, asked, _ = scan_kernels.hedged(
+    pos, decided, sent, asked, t0 = scan_kernels.hedged(
         *loop,
         np.ascontiguousarray(latency[order]),
         np.ascontiguousarray(answers[order]),
@@ -107,7 +113,7 @@ def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Sca
     venue = np.where(pos >= 0, order[np.maximum(pos, 0)], -1)
     counts = np.zeros(latency.shape[0], dtype=np.int64)
     counts[order] = (asked[None, :] > np.arange(order.size)[:, None]).sum(axis=1)
-    return Scanned(_one(venue, decided, sent, timeout), counts)
+    return Scanned(_one(venue, decided, sent, timeout), counts, t0)
 
 
 def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken) -> Scanned:
@@ -116,11 +122,34 @@ def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_ta
     count, n = latency.shape
     fanout = min(strategy.fanout, count)
     picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
-    fills = np.ones((count, n), dtype=np.bool_) if if_taken is None else if_taken()
-    winner, decided, counts, _ = scan_kernels.adaptive(
-        *loop, latency, answers, picks, fills, round_trip, 2.0 / (strategy.window + 1), timeout
+    winner, decided, counts, t0 = scan_kernels.adaptive(
+        *loop, latency, answers, picks, if_taken(), round_trip, 2.0 / (strategy.window + 1), timeout
     )
-    return Scanned(_one(winner, decided, np.zeros(n), timeout), counts)
+    return Scanned(_one(winner, decided, np.zeros(n), timeout), counts, t0)
+
+
+def closed_loop_starts(
+    think_s: np.ndarray,
+    clients: int,
+    timing: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+) -> np.ndarray:
+    """A closed loop's start times for a strategy that does not learn, whose races the fast
+    engine decides given their starts: `timing(starts)` gives each request's (has an order,
+    decision, round trip, end without an order) after its start. Races may depend on when
+    they start (prices move), so starts are iterated to a fixed point: starts chained from
+    the races decided at those very starts. That is exact (a closed loop has one consistent
+    history: request i's start depends only on requests before it), and takes two rounds
+    when no race's timing depends on its start; each round settles at least one more request
+    per client."""
+    from sim.engines import scan_kernels
+
+    think = np.ascontiguousarray(think_s, dtype=np.float64)
+    starts = np.cumsum(think)  # a first guess: only the order of requests matters to it
+    while True:
+        chained = scan_kernels.chain(think, clients, *timing(starts))
+        if np.array_equal(chained, starts):
+            return starts
+        starts = chained
 
 
 def _one(venue, decided, sent, timeout) -> Decisions:

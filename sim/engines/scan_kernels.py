@@ -116,33 +116,38 @@ def hedged(
                 if arrives < best[i] or (arrives == best[i] and venue[step] < venue[best_pos[i]]):
                     best[i], best_pos[i] = arrives, step
             following = step + 1
-        ended = np.nan
+        ended, won = np.nan, False
         if following <= hedges[i]:
             within = following * delay[i]
             if best[i] <= min(timeout, within):
-                ended = _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, venue, trip)
+                won = True
             elif within >= timeout:
                 ended = t0[i] + timeout
             else:
                 heapq.heappush(points, (t0[i] + within, i, following))
         elif best[i] <= timeout:
-            ended = _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, venue, trip)
+            won = True
         else:
             ended = t0[i] + timeout
+        if won:
+            ended = _won(
+                i, t0, best, best_pos, delay, pos, decided, sent, pending, latency, venue, trip
+            )
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
     return pos, decided, sent, asked, t0
 
 
 @njit(cache=True)
-def _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, venue, trip):
-    """Request i takes its best quote: the latency observed; when its report comes."""
+def _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, latency, venue, trip):
+    """Request i takes its best quote: the latency observed (at t0 + its arrival, as hedged
+    records it); its report comes a round trip after trio's clock reads the quote's arrival
+    ((t0 + sent) + latency, as the venue sleeps)."""
     p = best_pos[i]
     pos[i], decided[i] = p, best[i]
     sent[i] = 0.0 if p == 0 else p * delay[i]
-    at = t0[i] + best[i]
-    heapq.heappush(pending, (at, LATENCY, best[i]))
-    return at + trip[venue[p], i]
+    heapq.heappush(pending, (t0[i] + best[i], LATENCY, best[i]))
+    return ((t0[i] + sent[i]) + latency[p, i]) + trip[venue[p], i]
 
 
 @njit(cache=True)
@@ -230,3 +235,21 @@ def _score(v, seen, has_seen, fill, has_fill):
         return 0.0
     rate = fill[v] if has_fill[v] else 1.0
     return seen[v] / rate if rate > 0 else np.inf
+
+
+@njit(cache=True)
+def chain(think, clients, has, sent, after, round_trip, ended):
+    """A closed loop's starts from each request's race, as its timing was decided: request i
+    is sent when request i - clients has ended and its client has thought `think[i]`. A race
+    ends with its order's report, ((start + sent) + after) + round trip as trio's clock adds
+    them (the quote taken was asked `sent` after the start and came `after` that; sent 0:
+    `after` is the decision), or at start + `ended` without an order."""
+    n = think.size
+    t0, end = np.empty(n), np.empty(n)
+    for i in range(n):
+        t0[i] = 0.0 + think[i] if i < clients else end[i - clients] + think[i]
+        if has[i]:
+            end[i] = ((t0[i] + sent[i]) + after[i]) + round_trip[i]
+        else:
+            end[i] = t0[i] + ended[i]
+    return t0

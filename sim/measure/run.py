@@ -171,7 +171,7 @@ def run(
     mid = scenario.mid_path()
     closed = scenario.arrivals.clients if scenario.arrivals.closed else None
     results, tallies = {}, {}
-    prepared = Prepared(draws, mid, scenario.venues) if engine == "fast" else None
+    prepared = Prepared(draws, mid, scenario.venues) if engine == "fast" and not closed else None
     scheduled = None  # an open loop's mids and oracle, the same for every strategy
     for entry in scenario.strategies:
         if engine == "fast":
@@ -225,7 +225,7 @@ def summary(
     this is `run(...).summary`. Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
-    if choose_engine(engine, scenario) != "fast" or _learns(scenario):
+    if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed or _learns(scenario):
         return run(scenario, progress=progress, engine=engine).summary
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
@@ -288,9 +288,13 @@ def _run_totals(before: Records | None, chunk: Records) -> Records:
 
 
 def fast_records(
-    scenario: Scenario, entry: NamedStrategy, draws: Draws, mid: MidPath, prepared: Prepared
+    scenario: Scenario,
+    entry: NamedStrategy,
+    draws: Draws,
+    mid: MidPath,
+    prepared: Prepared | None,
 ) -> Records:
-    """One strategy's run on the fast engine (strategies of a run share `prepared`)."""
+    """One strategy's run on the fast engine (an open loop's strategies share `prepared`)."""
     return run_fast(
         draws,
         entry.strategy,
@@ -300,6 +304,7 @@ def fast_records(
         prepared=prepared,
         max_retries=entry.max_retries,
         seed=scenario.seed,
+        clients=scenario.arrivals.clients if scenario.arrivals.closed else None,
     )
 
 

@@ -363,7 +363,7 @@ def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
     [
         ("tied-requests", "venue servers"),
         ("overload", "venue servers"),
-        ("coordinated-omission", "a closed loop"),
+        ("coordinated-omission", "venue servers"),
     ],
 )
 def test_scenarios_with_interactions_or_state_go_to_trio(name, reason, capsys) -> None:

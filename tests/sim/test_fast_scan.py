@@ -1,7 +1,8 @@
 """The fast engine's scan (sim.engines.scan) against the trio engine: strategies that learn
-within a run (hedged, adaptive) decided alike, request by request (`agree`, as for the rules
-over arrays), on randomized scenarios (hypothesis, derandomized) and on the bundled hedging
-scenario, whose summaries come out byte for byte the same."""
+within a run (hedged, adaptive) and closed loops decided alike, request by request (`agree`,
+as for the rules over arrays: a closed loop's arrivals exactly), on randomized scenarios
+(hypothesis, derandomized) and on the bundled hedging scenario, whose summaries come out byte
+for byte the same."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from sim.engines.fast import unsupported
 from sim.measure.run import run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
-from tests.sim.test_fast import agree, venues
+from tests.sim.test_fast import agree, latencies, venues
+from tests.sim.test_fast import strategies as array_rules
 
 REQUESTS = 120  # past hedged's warm-up of 20 observed latencies
+LATENCY = {"dist": "constant", "ms": 1.0}
 
 
 def hedged(count: int):
@@ -37,7 +40,7 @@ def hedged(count: int):
         st.sampled_from([0.0, 0.1, 0.5, 10.0]),
         st.integers(1, 4),
         st.sampled_from([20, 25, 1000]),
-        st.one_of(st.just([]), st.permutations(names).flatmap(lambda p: st.just(p[: count]))),
+        st.one_of(st.just([]), st.permutations(names).flatmap(lambda p: st.just(p[:count]))),
         st.sampled_from([3.0, 50.0]),
     )
 
@@ -137,3 +140,103 @@ def test_adaptive_learns_from_last_look_verdicts_alike(last_look) -> None:
     agree(scenario)
     rejected = run(scenario, engine="fast").strategies["adaptive"].records.rejects.sum()
     assert (rejected > 0) == last_look
+
+
+@st.composite
+def closed_loops(draw_from):
+    """Closed loops of 1 to 5 clients thinking a drawn time, racing learning strategies or
+    rules over arrays (no retries, no last look for adaptive: both go to trio)."""
+    count = draw_from(st.integers(1, 3))
+    learning = st.lists(st.one_of(hedged(count), adaptive), min_size=1, max_size=2)
+    kinds = draw_from(st.one_of(learning, array_rules))
+    adaptive_kind = any(s["kind"] == "adaptive" for s in kinds)
+    for i, s in enumerate(kinds):
+        s["name"] = f"s{i}"
+        s.pop("max_retries", None)
+    chosen = [draw_from(venues(i)) for i in range(count)]
+    if adaptive_kind:
+        for venue in chosen:
+            venue.pop("last_look", None)
+    return parse(
+        {
+            "scenario": {"seed": draw_from(st.integers(0, 2**32)), "requests": REQUESTS},
+            "arrivals": {
+                "process": "closed",
+                "clients": draw_from(st.integers(1, 5)),
+                "think_ms": draw_from(latencies),
+            },
+            "market": {"volatility_bps": draw_from(st.sampled_from([0.0, 200.0]))},
+            "venues": chosen,
+            "strategies": kinds,
+        },
+        default_name="closed",
+    )
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(closed_loops())
+def test_both_engines_run_closed_loops_alike(scenario) -> None:
+    assert unsupported(scenario) is None
+    agree(scenario)
+
+
+def test_a_closed_loop_summary_is_the_same_bytes() -> None:
+    """Its decision latency corrected for coordinated omission included."""
+    scenario = parse(
+        {
+            "scenario": {"seed": 7, "requests": 400},
+            "arrivals": {
+                "process": "closed",
+                "clients": 3,
+                "think_ms": {"dist": "constant", "ms": 2.0},
+            },
+            "market": {"volatility_bps": 100.0},
+            "venues": [
+                {"name": "a", "latency": {"dist": "lognormal", "median_ms": 1.0, "sigma": 0.6}},
+                {"name": "b", "latency": {"dist": "exponential", "mean_ms": 1.5}},
+            ],
+            "strategies": [{"kind": "hedged"}, {"kind": "adaptive"}, {"kind": "best_price"}],
+        },
+        default_name="closed",
+    )
+    by_fast, by_trio = (summary(scenario, engine=e) for e in ("fast", "trio"))
+    assert (by_fast.pop("engine"), by_trio.pop("engine")) == ("fast", "trio")
+    assert summary_json(by_fast) == summary_json(by_trio)
+    assert "decision_ms_corrected" in by_fast["strategies"]["hedged"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"max_retries": 1}, "strategy s (retries in a closed loop"),
+        ({"kind": "adaptive"}, "strategy s (adaptive: learns from last look in a closed loop"),
+    ],
+)
+def test_what_a_closed_loop_still_sends_to_trio(change, reason) -> None:
+    scenario = parse(
+        {
+            "arrivals": {"process": "closed", "clients": 2},
+            "venues": [{"name": "a", "latency": LATENCY, "last_look": {"hold_ms": 1.0}}],
+            "strategies": [{"kind": "first_wins", "name": "s"} | change],
+        },
+        default_name="closed",
+    )
+    assert unsupported(scenario).startswith(reason)
+
+
+def test_learning_with_retries_goes_to_trio() -> None:
+    scenario = load("hedging").with_overrides(requests=20)
+    retrying = parse(
+        {
+            "venues": [{"name": "a", "latency": LATENCY}],
+            "strategies": [{"kind": "hedged", "max_retries": 1}],
+        },
+        default_name="retries",
+    )
+    assert unsupported(scenario) is None
+    assert unsupported(retrying).startswith("strategy hedged (hedged: keeps state")
