@@ -78,18 +78,16 @@ def hedged(
                 hedged_count += 1
             elif what == REQUEST:
                 requests += 1
+            elif size == window:  # the oldest latency leaves as this one comes
+                _replace(ordered, size, recent[head], value)
+                recent[head] = value
+                head = (head + 1) % window
             else:
-                if size == window:
-                    old = recent[head]
-                    k = np.searchsorted(ordered[:size], old)
-                    ordered[k : size - 1] = ordered[k + 1 : size].copy()
-                    size -= 1
-                    recent[head] = value
-                    head = (head + 1) % window
-                else:
-                    recent[(head + size) % window] = value
-                k = np.searchsorted(ordered[:size], value)
-                ordered[k + 1 : size + 1] = ordered[k:size].copy()
+                recent[(head + size) % window] = value
+                k = size
+                while k > 0 and ordered[k - 1] > value:
+                    ordered[k] = ordered[k - 1]
+                    k -= 1
                 ordered[k] = value
                 size += 1
         if step == 0:  # the request starts
@@ -136,6 +134,20 @@ def hedged(
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
     return pos, decided, sent, asked, t0
+
+
+@njit(cache=True)
+def _replace(ordered, size, old, value):
+    """Sorted `ordered[:size]` with one `old` taken out and `value` put in, moving only the
+    values between the two."""
+    k = np.searchsorted(ordered[:size], old)
+    while k + 1 < size and ordered[k + 1] < value:
+        ordered[k] = ordered[k + 1]
+        k += 1
+    while k > 0 and ordered[k - 1] > value:
+        ordered[k] = ordered[k - 1]
+        k -= 1
+    ordered[k] = value
 
 
 @njit(cache=True)
