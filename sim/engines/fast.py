@@ -3,9 +3,11 @@
 Where requests do not interact, a race's outcome is a function of its own draws: which venues
 answer, when, at what price, and what last look makes of the order. Then there is no need to
 run the races as tasks: arrays over (venue, request) give every decision at once, a few
-hundred times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
-engine instead (venue servers, a closed loop, the wall clock, a strategy with state or a rule
-this engine does not know); `run_fast` gives the same Records as `sim.engines.trio.run_trio`.
+hundred times faster than trio. Where they do interact (a strategy that learns within the
+run, a closed loop), sim.engines.scan decides them in event order first. `unsupported(scenario)`
+says why a scenario needs the trio engine instead (venue servers, the wall clock, a rule this
+engine does not know, retries with state or in a closed loop); `run_fast` gives the same
+Records as `sim.engines.trio.run_trio`.
 
 The rules are the strategies' own: each states its rule over arrays (`decide_arrays`, see
 strategies.arrays) beside its trio gatherer; last look is venues.last_look's `judge_arrays`.

@@ -34,9 +34,6 @@ import numpy as np
 from sim.model.draws import Draws
 from strategies.arrays import Decisions
 
-HEDGE, LATENCY, REQUEST = 0, 1, 2  # a hedged ledger's events, in the order PastEvents sorts them
-FILL, SEEN = 0, 1  # adaptive's ("fill" sorts before "latency")
-
 
 def needs_scan(strategy: object) -> bool:
     """Whether `strategy` learns within a run (hedged, adaptive), so that races interact."""
@@ -81,7 +78,10 @@ def scan(
     latency = np.stack(draws.latency_s)
     answers = np.stack(draws.answers)
     if draws.think_s is None:
-        loop = (np.ascontiguousarray(draws.arrival_s, dtype=np.float64), np.empty(0), 0)
+        arrivals = np.ascontiguousarray(draws.arrival_s, dtype=np.float64)
+        if np.any(np.diff(arrivals) < 0):  # the scan starts request i + 1 after request i
+            raise ValueError("the scan needs arrivals in order")
+        loop = (arrivals, np.empty(0), 0)
     else:
         loop = (np.empty(0), np.ascontiguousarray(draws.think_s, dtype=np.float64), clients)
     timeout = strategy.timeout_ms * 1e-3
