@@ -38,7 +38,7 @@ from sim.engines.records import (
     REJECTED,
     Records,
 )
-from sim.engines.scan import closed_loop_starts, needs_scan, refused, scan
+from sim.engines.scan import Scanned, closed_loop_starts, needs_scan, refused, scan
 from sim.model import streams
 from sim.model.arrivals import MAX_SPAN_S
 from sim.model.draws import Draws
@@ -389,40 +389,9 @@ def run_fast(
     if rule is None and not needs_scan(strategy):
         raise ValueError(f"the fast engine has no rule for {type(strategy).__name__}")
     n, timeout = draws.requests, strategy.timeout_ms * 1e-3
-    closed, scanned = draws.think_s is not None, None
-    if needs_scan(strategy):
-        # a closed loop's verdicts (no last look) do not depend on when its requests start
-        timed = dataclasses.replace(draws, arrival_s=np.zeros(n)) if closed else draws
-        mid.at(np.array([float(np.max(timed.arrival_s, initial=0.0)) + timeout]))
-        prepared = None if closed else prepared or Prepared(draws, mid, venues)
-        scanned = scan(
-            draws,
-            strategy,
-            seed=seed,
-            names=tuple(v.name for v in venues),
-            round_trip=_round_trips(draws, venues),
-            if_taken=lambda: _if_taken(
-                prepared or Prepared(timed, mid, venues), venues, mid, order_size, timeout
-            ),
-            clients=clients,
-        )
-        if closed:
-            draws = dataclasses.replace(draws, arrival_s=scanned.arrival_s)
-    elif closed:
-
-        def timing(starts: np.ndarray) -> tuple[np.ndarray, ...]:
-            timed = dataclasses.replace(draws, arrival_s=starts)
-            prepared = Prepared(timed, mid, venues)
-            return _first_race(prepared, rule, venues, mid, order_size, timeout)
-
-        starts = closed_loop_starts(draws.think_s, clients, timing)
-        draws, prepared = dataclasses.replace(draws, arrival_s=starts), None
-    if closed and n and float(draws.arrival_s.max()) > MAX_SPAN_S:
-        raise ScenarioError(
-            "arrivals",
-            f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine time "
-            "keeps sub-nanosecond resolution: fewer requests or shorter latencies",
-        )
+    draws, prepared, scanned = _interacting(
+        draws, strategy, venues, mid, order_size, prepared, seed, clients
+    )
     prepared = prepared or Prepared(draws, mid, venues)
     if not np.array_equal(prepared.recorded, _recorded(venues)):
         raise ValueError("prepared for venues that quote the recorded spread differently")
@@ -463,6 +432,57 @@ def run_fast(
         venue_requests=s.asked if scanned is None else scanned.venue_requests,
         span_s=float(s.ends.max()) if n else 0.0,
     )
+
+
+def _interacting(
+    draws: Draws,
+    strategy: object,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    order_size: float,
+    prepared: Prepared | None,
+    seed: int,
+    clients: int | None,
+) -> tuple[Draws, Prepared | None, Scanned | None]:
+    """Where races interact, what the scan decides before the races are priced: a learning
+    strategy's decisions, and a closed loop's starts (the draws' arrivals from then on), with
+    the run's `prepared` if it still holds."""
+    n, timeout, rule = draws.requests, strategy.timeout_ms * 1e-3, array_rule(strategy)
+    closed, scanned = draws.think_s is not None, None
+    if needs_scan(strategy):
+        # a closed loop's verdicts (no last look) do not depend on when its requests start
+        timed = dataclasses.replace(draws, arrival_s=np.zeros(n)) if closed else draws
+        mid.at(np.array([float(np.max(timed.arrival_s, initial=0.0)) + timeout]))
+        prepared = None if closed else prepared or Prepared(draws, mid, venues)
+        scanned = scan(
+            draws,
+            strategy,
+            seed=seed,
+            names=tuple(v.name for v in venues),
+            round_trip=_round_trips(draws, venues),
+            if_taken=lambda: _if_taken(
+                prepared or Prepared(timed, mid, venues), venues, mid, order_size, timeout
+            ),
+            clients=clients,
+        )
+        if closed:
+            draws = dataclasses.replace(draws, arrival_s=scanned.arrival_s)
+    elif closed:
+
+        def timing(starts: np.ndarray) -> tuple[np.ndarray, ...]:
+            timed = dataclasses.replace(draws, arrival_s=starts)
+            prepared = Prepared(timed, mid, venues)
+            return _first_race(prepared, rule, venues, mid, order_size, timeout)
+
+        starts = closed_loop_starts(draws.think_s, clients, timing)
+        draws, prepared = dataclasses.replace(draws, arrival_s=starts), None
+    if closed and n and float(draws.arrival_s.max()) > MAX_SPAN_S:
+        raise ScenarioError(
+            "arrivals",
+            f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine time "
+            "keeps sub-nanosecond resolution: fewer requests or shorter latencies",
+        )
+    return draws, prepared, scanned
 
 
 def _given(d: Decisions, a: int, b: int) -> Callable[[QuoteArrays], Decisions]:

@@ -295,17 +295,20 @@ def fast_records(
     prepared: Prepared | None,
 ) -> Records:
     """One strategy's run on the fast engine (an open loop's strategies share `prepared`)."""
-    return run_fast(
-        draws,
-        entry.strategy,
-        venues=scenario.venues,
-        mid=mid,
-        order_size=scenario.order.size,
-        prepared=prepared,
-        max_retries=entry.max_retries,
-        seed=scenario.seed,
-        clients=scenario.arrivals.clients if scenario.arrivals.closed else None,
-    )
+    try:
+        return run_fast(
+            draws,
+            entry.strategy,
+            venues=scenario.venues,
+            mid=mid,
+            order_size=scenario.order.size,
+            prepared=prepared,
+            max_retries=entry.max_retries,
+            seed=scenario.seed,
+            clients=scenario.arrivals.clients if scenario.arrivals.closed else None,
+        )
+    except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
+        raise e.in_file(scenario.file) from None
 
 
 def trio_records(
