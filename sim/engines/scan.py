@@ -12,7 +12,11 @@ The scan fixes each request's chosen venue and timing (`Decisions`); the fast en
 prices, judges and settles those orders with its vectorized machinery (sim.engines.fast). The
 one verdict that feeds back, adaptive's fill rate, is judged up front for every venue whose
 quote a request might take (`if_taken`: last look looks only at that quote and its order, so
-each is fixed before the scan), and the scan reads the verdict of the venue it chose.
+each is fixed before the scan), and the scan reads the verdict of the venue it chose. In a
+closed loop those verdicts would depend on when requests start (last look reads the market
+then), so adaptive with last look in a closed loop goes to trio. A closed loop racing a rule
+over arrays has no state to scan: its starts are iterated to a fixed point
+(`closed_loop_starts`).
 
 The scans are compiled with numba (imported on first use, so runs that need none never load
 it); adaptive's keyed random draws are made in Python beforehand, since which rng calls a
