@@ -222,7 +222,9 @@ def summary(
     On the fast engine the requests are drawn, decided and added up CHUNK at a time
     (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
     however many requests there are (the README's "Memory" says how much). On the trio engine
-    this is `run(...).summary`. Arguments as for `run`.
+    this is `run(...).summary`, and so it is where the fast engine's scan decides requests that
+    interact (hedged, adaptive, closed loops: sim.engines.scan), whose state crosses chunks.
+    Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
     if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed or _learns(scenario):
