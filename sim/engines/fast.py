@@ -38,7 +38,14 @@ from sim.engines.records import (
     REJECTED,
     Records,
 )
-from sim.engines.scan import Scanned, closed_loop_starts, needs_scan, refused, scan
+from sim.engines.scan import (
+    Scanned,
+    closed_loop_starts,
+    needs_scan,
+    refused,
+    refused_in_closed_loop,
+    scan,
+)
 from sim.model import streams
 from sim.model.arrivals import MAX_SPAN_S
 from sim.model.draws import Draws
@@ -75,6 +82,9 @@ def unsupported(scenario) -> str | None:
         if closed and last_look and hasattr(entry.strategy, "observe_report"):
             kind = entry.strategy.kind  # its verdicts feed the very races that time them
             return f"strategy {entry.name} ({kind}: learns from last look in a closed loop)"
+        why = refused_in_closed_loop(entry.strategy) if closed else None
+        if why is not None:
+            return f"strategy {entry.name} ({entry.strategy.kind}: {why})"
         strategy = entry.strategy
         if needs_scan(strategy):  # hedged, adaptive: what one race learns, the next uses
             why = refused(strategy, entry.max_retries)

@@ -16,7 +16,8 @@ each is fixed before the scan), and the scan reads the verdict of the venue it c
 closed loop those verdicts would depend on when requests start (last look reads the market
 then), so adaptive with last look in a closed loop goes to trio. A closed loop racing a rule
 over arrays has no state to scan: its starts are iterated to a fixed point
-(`closed_loop_starts`).
+(`closed_loop_starts`), for the rules whose timing does not depend on prices
+(CLOSED_LOOP_RULES; for the others it takes a round per price comparison that flips).
 
 The scans are compiled with numba (imported on first use, so runs that need none never load
 it); adaptive's keyed random draws are made in Python beforehand, since which rng calls a
@@ -42,6 +43,19 @@ from strategies.arrays import Decisions
 def needs_scan(strategy: object) -> bool:
     """Whether `strategy` learns within a run (hedged, adaptive), so that races interact."""
     return hasattr(strategy, "for_run") or hasattr(strategy, "observe_report")
+
+
+# Rules over arrays whose races' timing does not depend on prices (the quote taken is the
+# first, or the first that can fill): a closed loop's starts settle in two rounds. Others
+# settle too, but a round per price comparison that flips as starts move: slower than trio.
+CLOSED_LOOP_RULES = ("first_wins", "staggered")
+
+
+def refused_in_closed_loop(strategy: object) -> str | None:
+    """Why the fast engine does not run `strategy` in a closed loop, or None."""
+    if needs_scan(strategy) or getattr(strategy, "kind", None) in CLOSED_LOOP_RULES:
+        return None
+    return "takes quotes by price in a closed loop, whose starts then settle slowly: trio"
 
 
 def refused(strategy: object, max_retries: int) -> str | None:

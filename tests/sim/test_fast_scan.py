@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.engines.fast import unsupported
+from sim.engines.scan import CLOSED_LOOP_RULES
 from sim.measure.run import run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
@@ -179,7 +180,8 @@ def closed_loops(draw_from):
     rules over arrays (no retries, no last look for adaptive: both go to trio)."""
     count = draw_from(st.integers(1, 3))
     learning = st.lists(st.one_of(hedged(count), adaptive), min_size=1, max_size=2)
-    kinds = draw_from(st.one_of(learning, array_rules))
+    rules = array_rules.map(lambda kinds: [s for s in kinds if s["kind"] in CLOSED_LOOP_RULES])
+    kinds = draw_from(st.one_of(learning, rules.filter(bool)))
     adaptive_kind = any(s["kind"] == "adaptive" for s in kinds)
     for i, s in enumerate(kinds):
         s["name"] = f"s{i}"
@@ -231,7 +233,7 @@ def test_a_closed_loop_summary_is_the_same_bytes() -> None:
                 {"name": "a", "latency": {"dist": "lognormal", "median_ms": 1.0, "sigma": 0.6}},
                 {"name": "b", "latency": {"dist": "exponential", "mean_ms": 1.5}},
             ],
-            "strategies": [{"kind": "hedged"}, {"kind": "adaptive"}, {"kind": "best_price"}],
+            "strategies": [{"kind": "hedged"}, {"kind": "adaptive"}, {"kind": "staggered"}],
         },
         default_name="closed",
     )
@@ -246,6 +248,7 @@ def test_a_closed_loop_summary_is_the_same_bytes() -> None:
     [
         ({"max_retries": 1}, "strategy s (retries in a closed loop"),
         ({"kind": "adaptive"}, "strategy s (adaptive: learns from last look in a closed loop"),
+        ({"kind": "best_price"}, "strategy s (best_price: takes quotes by price in a closed"),
     ],
 )
 def test_what_a_closed_loop_still_sends_to_trio(change, reason) -> None:
