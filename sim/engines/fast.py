@@ -3,9 +3,12 @@
 Where requests do not interact, a race's outcome is a function of its own draws: which venues
 answer, when, at what price, and what last look makes of the order. Then there is no need to
 run the races as tasks: arrays over (venue, request) give every decision at once, a few
-hundred times faster than trio. `unsupported(scenario)` says why a scenario needs the trio
-engine instead (a closed loop, the wall clock, a strategy with state or a rule this engine
-does not know, retries or staggered asks through venue servers); `run_fast` gives the same
+hundred times faster than trio. Where they do interact (a strategy that learns within the
+run, a closed loop), sim.engines.scan decides them in event order first; venue servers are
+queue scans (sim.engines.queues). `unsupported(scenario)` says why a scenario needs the trio
+engine instead (the wall clock, a rule this engine does not know, retries with state or in a
+closed loop, a closed loop or a learning strategy through venue servers, retries or staggered
+asks through them); `run_fast` gives the same
 Records as `sim.engines.trio.run_trio`.
 
 The rules are the strategies' own: each states its rule over arrays (`decide_arrays`, see
@@ -21,6 +24,7 @@ price them when service ends: the rules then decide on those latencies as on dra
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -39,8 +43,18 @@ from sim.engines.records import (
     REJECTED,
     Records,
 )
+from sim.engines.scan import (
+    Scanned,
+    closed_loop_starts,
+    needs_scan,
+    refused,
+    refused_in_closed_loop,
+    scan,
+)
 from sim.model import streams
+from sim.model.arrivals import MAX_SPAN_S
 from sim.model.draws import Draws
+from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
 from strategies.arrays import Decisions, QuoteArrays
 from venues.last_look import LastLook, adverse_move_bps, judge_arrays
@@ -64,15 +78,29 @@ def unsupported(scenario) -> str | None:
     """Why `scenario` needs the trio engine, or None when the fast engine can run it."""
     if scenario.clock != "virtual":
         return "the wall clock"
-    if scenario.arrivals.closed:
-        return "a closed loop (each request waits for the one before)"
+    closed = scenario.arrivals.closed
     served = any(v.service is not None for v in scenario.venues)
+    if closed and served:
+        return "a closed loop through venue servers (each client's request queues behind others')"
+    last_look = any(v.last_look is not None for v in scenario.venues)
     for entry in scenario.strategies:
+        if closed and entry.max_retries:
+            return f"strategy {entry.name} (retries in a closed loop: trio only)"
+        if closed and last_look and hasattr(entry.strategy, "observe_report"):
+            kind = entry.strategy.kind  # its verdicts feed the very races that time them
+            return f"strategy {entry.name} ({kind}: learns from last look in a closed loop)"
+        why = refused_in_closed_loop(entry.strategy) if closed else None
+        if why is not None:
+            return f"strategy {entry.name} ({entry.strategy.kind}: {why})"
         strategy = entry.strategy
-        if hasattr(strategy, "for_run") or hasattr(strategy, "observe_report"):
-            kind = strategy.kind  # hedged, adaptive: what one race learns, the next uses
-            return f"strategy {entry.name} ({kind}: keeps state from race to race)"
-        if array_rule(strategy) is None:
+        if needs_scan(strategy) and served:
+            kind = strategy.kind  # what it learns moves the queues, which move what it learns
+            return f"strategy {entry.name} ({kind}: learns from races through venue servers)"
+        if needs_scan(strategy):  # hedged, adaptive: what one race learns, the next uses
+            why = refused(strategy, entry.max_retries)
+            if why is not None:
+                return f"strategy {entry.name} ({strategy.kind}: {why})"
+        elif array_rule(strategy) is None:
             return f"strategy {entry.name} ({strategy.kind}: a rule the fast engine does not know)"
         if served and entry.max_retries:
             return f"strategy {entry.name} with retries through venue servers (they queue again)"
@@ -437,26 +465,34 @@ def run_fast(
     order_size: float = 1.0,
     prepared: Prepared | None = None,
     max_retries: int = 0,
+    seed: int = 0,
+    clients: int | None = None,
 ) -> Records:
-    """Every request of `draws` decided by `strategy` (one with an `array_rule`), as
+    """Every request of `draws` decided by `strategy` (one with an `array_rule`, or one that
+    learns within the run: sim.engines.scan decides those, keyed by `seed` as trio's are), as
     `run_trio` would, on the market path `mid` (looked up many at once: MidPath.at). Blocks
     of requests run in parallel threads (numpy lets go of the GIL). Strategies racing the same
     draws can share one `prepared`. With `max_retries`, a rejected request races again from
     its last report, at the engine time trio's clock reads then ((start + decision) + round
-    trip), on its next attempt's draws, for what is left to fill.
+    trip), on its next attempt's draws, for what is left to fill. A closed loop's draws
+    (think times, sent by `clients` clients) start when the scan or `closed_loop_starts`
+    says, their arrivals recorded as the trio engine's client records them.
 
     Threads must not extend the market path, so it is made in this thread as far as each
     phase reaches, as the trio engine would reach it: first to the timeout after the last
     start (quotes are priced by then), then to the last order actually checked.
     """
     rule = array_rule(strategy)
-    if rule is None:
+    if rule is None and not needs_scan(strategy):
         raise ValueError(f"the fast engine has no rule for {type(strategy).__name__}")
+    n, timeout = draws.requests, strategy.timeout_ms * 1e-3
+    draws, prepared, scanned = _interacting(
+        draws, strategy, venues, mid, order_size, prepared, seed, clients
+    )
     prepared = prepared or Prepared(draws, mid, venues)
     if not np.array_equal(prepared.recorded, _recorded(venues)):
         raise ValueError("prepared for venues that quote the recorded spread differently")
     blocks, queues = prepared.blocks, prepared.queues
-    n, timeout = draws.requests, strategy.timeout_ms * 1e-3
     side = draws.side.astype(np.float64)
     s = _Settled(n, len(venues), order_size, np.asarray(draws.arrival_s, dtype=np.float64))
     active, first_legs = np.arange(n), None
@@ -473,15 +509,20 @@ def run_fast(
 
         queued = queues.settle(exits)
         blocks = prepared.served(queued)
+    rules = [rule] * len(blocks)
+    if scanned is not None:
+        rules = [_given(scanned.decisions, a, b) for a, b in _bounds(n)]
     for attempt in range(max_retries + 1):
         if active.size == 0:
             break
         if attempt:
             start, recorded = s.start[active], prepared.recorded
             blocks = _retry_blocks(draws, attempt, active, start, side[active], mid, recorded)
+            rules = [rule] * len(blocks)
         mid.at(np.array([float(s.start[active].max()) + timeout]))
         sizes = np.split(s.remaining[active], [b for _, b in _bounds(active.size)][:-1])
-        orders = _each(list(zip(blocks, sizes, strict=True)), lambda p: _orders(*p, rule, venues))
+        work = list(zip(blocks, sizes, rules, strict=True))
+        orders = _each(work, lambda p: _orders(*p, venues))
         reach = [o.checked_t for o in orders if o.checked_t.size]
         if reach:
             mid.at(np.array([max(float(np.max(t)) for t in reach)]))
@@ -505,9 +546,123 @@ def run_fast(
         filled_size=s.filled_size,
         orders=s.orders,
         rejects=s.rejects,
-        venue_requests=s.asked,
+        venue_requests=s.asked if scanned is None else scanned.venue_requests,
         span_s=span_s,
     )
+
+
+def _interacting(
+    draws: Draws,
+    strategy: object,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    order_size: float,
+    prepared: Prepared | None,
+    seed: int,
+    clients: int | None,
+) -> tuple[Draws, Prepared | None, Scanned | None]:
+    """Where races interact, what the scan decides before the races are priced: a learning
+    strategy's decisions, and a closed loop's starts (the draws' arrivals from then on), with
+    the run's `prepared` if it still holds."""
+    n, timeout, rule = draws.requests, strategy.timeout_ms * 1e-3, array_rule(strategy)
+    closed, scanned = draws.think_s is not None, None
+    if needs_scan(strategy):
+        # a closed loop's verdicts (no last look) do not depend on when its requests start
+        timed = dataclasses.replace(draws, arrival_s=np.zeros(n)) if closed else draws
+        mid.at(np.array([float(np.max(timed.arrival_s, initial=0.0)) + timeout]))
+        prepared = None if closed else prepared or Prepared(draws, mid, venues)
+        scanned = scan(
+            draws,
+            strategy,
+            seed=seed,
+            names=tuple(v.name for v in venues),
+            round_trip=_round_trips(draws, venues),
+            if_taken=lambda: _if_taken(
+                prepared or Prepared(timed, mid, venues), venues, mid, order_size, timeout
+            ),
+            clients=clients,
+        )
+        if closed:
+            draws = dataclasses.replace(draws, arrival_s=scanned.arrival_s)
+    elif closed:
+
+        def timing(starts: np.ndarray) -> tuple[np.ndarray, ...]:
+            timed = dataclasses.replace(draws, arrival_s=starts)
+            prepared = Prepared(timed, mid, venues)
+            return _first_race(prepared, rule, venues, mid, order_size, timeout)
+
+        starts = closed_loop_starts(draws.think_s, clients, timing)
+        draws, prepared = dataclasses.replace(draws, arrival_s=starts), None
+    if closed and n and float(draws.arrival_s.max()) > MAX_SPAN_S:
+        raise ScenarioError(
+            "arrivals",
+            f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine time "
+            "keeps sub-nanosecond resolution: fewer requests or shorter latencies",
+        )
+    return draws, prepared, scanned
+
+
+def _given(d: Decisions, a: int, b: int) -> Callable[[QuoteArrays], Decisions]:
+    """A rule that answers requests a to b with the decisions `d` made for them before."""
+    sent = None if d.sent is None else d.sent[a:b]
+    part = Decisions(d.venue[:, a:b], d.decided[a:b], d.ended[a:b], sent=sent)
+    return lambda _: part
+
+
+def _first_race(
+    prepared: Prepared,
+    rule: Callable,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    size: float,
+    timeout: float,
+) -> tuple[np.ndarray, ...]:
+    """Each request's first race by `rule` from its start (closed loops): whether it ordered,
+    when it asked the venue it took and when that quote came (scan_kernels.chain), the
+    order's round trip, and when a race without an order ended."""
+    starts = np.concatenate([block.t0 for block in prepared.blocks])
+    mid.at(np.array([float(np.max(starts, initial=0.0)) + timeout]))
+    work = [(block, np.full(block.t0.size, float(size)), rule) for block in prepared.blocks]
+    orders = _each(work, lambda p: _orders(*p, venues))
+    reach = [o.checked_t for o in orders if o.checked_t.size]
+    if reach:
+        mid.at(np.array([max(float(np.max(t)) for t in reach)]))
+    pairs = list(zip(prepared.blocks, orders, strict=True))
+    a = _Attempt.joined(_each(pairs, lambda p: _judge(*p, venues)))
+    sent, after = [], []  # trio's clock at the quote taken: (start + sent) + its latency
+    for block, o in pairs:
+        d, columns = o.decisions, np.arange(block.t0.size)
+        asked = np.zeros(columns.size) if d.sent is None else d.sent
+        latency = block.latency[np.maximum(o.venue[0], 0), columns]
+        sent.append(asked)
+        after.append(np.where(asked > 0, latency, d.decided))
+    has = (a.venue >= 0).any(axis=0)
+    return has, np.concatenate(sent), np.concatenate(after), a.round_trip, a.ended
+
+
+def _round_trips(draws: Draws, venues: tuple[VenueSpec, ...]) -> np.ndarray:
+    """(venue x request) each venue's order round trip, hold included, on the first attempt."""
+    order_latency = np.stack([np.asarray(d.order_latency_s[0]) for d in draws.venues])
+    return order_latency + _constants(venues).hold_s[:, None]
+
+
+def _if_taken(
+    prepared: Prepared, venues: tuple[VenueSpec, ...], mid: MidPath, size: float, timeout: float
+) -> np.ndarray:
+    """(venue x request) whether venue v would fill request i's order for `size` had the
+    request taken v's quote as it arrived (asked at once): last look and depth judged as
+    `run_fast` judges the orders a rule decides."""
+    fills = []
+    for v in range(len(venues)):
+        parts = []
+        for block in prepared.blocks:
+            d = Decisions.one(np.where(block.answers[v], v, -1), block.latency[v], timeout)
+            o = _orders(block, np.full(block.t0.size, float(size)), lambda _, d=d: d, venues)
+            if o.checked_t.size:
+                mid.at(np.array([float(np.max(o.checked_t))]))
+            parts.append(_judge(block, o, venues).reason[0] == 0)
+        fills.append(np.concatenate(parts) if parts else np.zeros(0, dtype=bool))
+    return np.stack(fills) if fills else np.zeros((0, 0), dtype=bool)
 
 
 class _Settled:

@@ -18,6 +18,7 @@ from hdrh.histogram import HdrHistogram
 
 from sim.engines.fast import Prepared, run_fast, unsupported
 from sim.engines.records import ORDER_REJECTS, Records
+from sim.engines.scan import needs_scan
 from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
 from sim.measure.frames import requests_frame
@@ -171,7 +172,7 @@ def run(
     mid = scenario.mid_path()
     closed = scenario.arrivals.clients if scenario.arrivals.closed else None
     results, tallies = {}, {}
-    prepared = Prepared(draws, mid, scenario.venues) if engine == "fast" else None
+    prepared = Prepared(draws, mid, scenario.venues) if engine == "fast" and not closed else None
     scheduled = None  # an open loop's mids and oracle, the same for every strategy
     for entry in scenario.strategies:
         if engine == "fast":
@@ -223,10 +224,12 @@ def summary(
     (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
     however many requests there are (the README's "Memory" says how much); but with venue
     servers, whose queues run from request to request, in one chunk. On the trio engine this
-    is `run(...).summary`. Arguments as for `run`.
+    is `run(...).summary`, and so it is where the fast engine's scan decides requests that
+    interact (hedged, adaptive, closed loops: sim.engines.scan), whose state crosses chunks.
+    Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
-    if choose_engine(engine, scenario) != "fast":
+    if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed or _learns(scenario):
         return run(scenario, progress=progress, engine=engine).summary
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
@@ -268,6 +271,12 @@ def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]
             yield draws
 
 
+def _learns(scenario: Scenario) -> bool:
+    """Whether a strategy of `scenario` learns within the run (sim.engines.scan): its state
+    crosses chunks, so the fast engine decides the whole run at once."""
+    return any(needs_scan(entry.strategy) for entry in scenario.strategies)
+
+
 def read_scenario(source: Scenario | dict | str | Path) -> Scenario:
     """`source` as a Scenario: a dict as parsed TOML (`sim.model.scenario.parse`), a str with a
     newline as TOML text (a path or a bundled name never holds one), else a path or a bundled
@@ -305,18 +314,27 @@ def _run_totals(before: Records | None, chunk: Records) -> Records:
 
 
 def fast_records(
-    scenario: Scenario, entry: NamedStrategy, draws: Draws, mid: MidPath, prepared: Prepared
+    scenario: Scenario,
+    entry: NamedStrategy,
+    draws: Draws,
+    mid: MidPath,
+    prepared: Prepared | None,
 ) -> Records:
-    """One strategy's run on the fast engine (strategies of a run share `prepared`)."""
-    return run_fast(
-        draws,
-        entry.strategy,
-        venues=scenario.venues,
-        mid=mid,
-        order_size=scenario.order.size,
-        prepared=prepared,
-        max_retries=entry.max_retries,
-    )
+    """One strategy's run on the fast engine (an open loop's strategies share `prepared`)."""
+    try:
+        return run_fast(
+            draws,
+            entry.strategy,
+            venues=scenario.venues,
+            mid=mid,
+            order_size=scenario.order.size,
+            prepared=prepared,
+            max_retries=entry.max_retries,
+            seed=scenario.seed,
+            clients=scenario.arrivals.clients if scenario.arrivals.closed else None,
+        )
+    except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
+        raise e.in_file(scenario.file) from None
 
 
 def trio_records(

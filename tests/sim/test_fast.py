@@ -361,9 +361,9 @@ def test_blocks_decided_in_parallel_threads_agree(monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("hedging", "strategy one_venue (hedged"),
-        ("overload", "strategy hedged (hedged"),
-        ("coordinated-omission", "a closed loop"),
+        ("tied-requests", "strategy hedged (hedged: learns from races through venue servers"),
+        ("overload", "strategy hedged (hedged: learns from races through venue servers"),
+        ("coordinated-omission", "a closed loop through venue servers"),
     ],
 )
 def test_scenarios_with_interactions_or_state_go_to_trio(name, reason, capsys) -> None:

@@ -412,14 +412,17 @@ def test_a_closed_loop_running_past_the_limits_stops_with_one_line(monkeypatch):
     """A closed loop's span is known only as it runs: past engine time's resolution, or past
     the market path's memory, it stops with the key to change (limits lowered here so that the
     test is quick)."""
+    from sim.engines import fast
     from sim.engines import trio as engine
     from sim.model import market
 
     venue = {"name": "a", "latency": constant(1.0)}
     arrivals = {"process": "closed", "clients": 1}
     monkeypatch.setattr(engine, "MAX_SPAN_S", 1.0)
-    with pytest.raises(ScenarioError, match=r"^t: arrivals: the closed loop ran past 1 s"):
-        run(scenario([venue], arrivals=arrivals, requests=1000))  # 2 ms a request: 2 s
+    monkeypatch.setattr(fast, "MAX_SPAN_S", 1.0)
+    for name in ("trio", "fast"):
+        with pytest.raises(ScenarioError, match=r"^t: arrivals: the closed loop ran past 1 s"):
+            run(scenario([venue], arrivals=arrivals, requests=1000), engine=name)  # 2 s
     monkeypatch.undo()
     monkeypatch.setattr(market, "MAX_MARKET_UPDATES", 5000)
     moving = parse(
@@ -431,8 +434,9 @@ def test_a_closed_loop_running_past_the_limits_stops_with_one_line(monkeypatch):
         },
         default_name="t",
     ).with_overrides(requests=5000)  # 10 s: 10,000 updates
-    with pytest.raises(ScenarioError, match=r"^t: market\.updates_per_s: the run went on past"):
-        run(moving)
+    for name in ("trio", "fast"):
+        with pytest.raises(ScenarioError, match=r"^t: market\.updates_per_s: the run went on"):
+            run(moving, engine=name)
 
 
 def test_expected_interval_too_short_is_bad_input(tmp_path):

@@ -1,0 +1,196 @@
+"""Races that learn from each other, decided by one scan in event order, for the fast engine.
+
+A hedged or adaptive strategy keeps state from race to race, and a closed loop's client sends
+a request when its previous one has ended: what one race does depends on the races before it.
+But each reads only what happened strictly before the instant it reads
+(strategies.past_events), so a scan over the run's decision points in time order decides them
+exactly as the trio engine does: at each point, fold in the events strictly before it (sorted
+as PastEvents sorts them), decide, and record what the decision will make happen later (an
+observed latency, a hedge, a fill report, the client's next request) as pending events.
+
+The scan fixes each request's chosen venue and timing (`Decisions`); the fast engine then
+prices, judges and settles those orders with its vectorized machinery (sim.engines.fast). The
+one verdict that feeds back, adaptive's fill rate, is judged up front for every venue whose
+quote a request might take (`if_taken`: last look looks only at that quote and its order, so
+each is fixed before the scan), and the scan reads the verdict of the venue it chose. In a
+closed loop those verdicts would depend on when requests start (last look reads the market
+then), so adaptive with last look in a closed loop goes to trio. A closed loop racing a rule
+over arrays has no state to scan: its starts are iterated to a fixed point
+(`closed_loop_starts`), for the rules whose timing does not depend on prices
+(CLOSED_LOOP_RULES; for the others it takes a round per price comparison that flips).
+
+The scans are compiled with numba (imported on first use, so runs that need none never load
+it); adaptive's keyed random draws are made in Python beforehand, since which rng calls a
+request makes depends only on how many venues are left at each pick, not on the statistics.
+
+A venue's queue (servers) would join the scan as more events: a request's arrival at a venue
+(after the outbound half) takes a server or waits, a service end frees one and schedules the
+quote's arrival; the scan already orders events by time, so these only add kinds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.model.draws import Draws
+from strategies.arrays import Decisions
+
+
+def needs_scan(strategy: object) -> bool:
+    """Whether `strategy` learns within a run (hedged, adaptive), so that races interact."""
+    return hasattr(strategy, "for_run") or hasattr(strategy, "observe_report")
+
+
+# Rules over arrays whose races' timing does not depend on prices (the quote taken is the
+# first, or the first that can fill): a closed loop's starts settle in two rounds. Others
+# settle too, but a round per price comparison that flips as starts move: slower than trio.
+CLOSED_LOOP_RULES = ("first_wins", "staggered")
+
+
+def refused_in_closed_loop(strategy: object) -> str | None:
+    """Why the fast engine does not run `strategy` in a closed loop, or None."""
+    if needs_scan(strategy) or getattr(strategy, "kind", None) in CLOSED_LOOP_RULES:
+        return None
+    return "takes quotes by price in a closed loop, whose starts then settle slowly: trio"
+
+
+def refused(strategy: object, max_retries: int) -> str | None:
+    """Why the scan cannot run `strategy` (one that `needs_scan`), or None."""
+    if getattr(strategy, "kind", None) not in ("hedged", "adaptive"):
+        return "keeps state from race to race, in a way the fast engine does not know"
+    if max_retries:
+        return "keeps state from race to race, and retries after a reject: trio only"
+    return None
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A run's decisions as the scan made them: per request, `decisions` (one leg each), and
+    quote requests per venue."""
+
+    decisions: Decisions
+    venue_requests: np.ndarray
+    arrival_s: np.ndarray
+
+
+def scan(
+    draws: Draws,
+    strategy: object,
+    *,
+    seed: int,
+    names: tuple[str, ...],
+    round_trip: np.ndarray,
+    if_taken: Callable[[], np.ndarray],
+    clients: int | None = None,
+) -> Scanned:
+    """Decide every request of `draws` by `strategy`, hedged or adaptive: on the draws'
+    arrivals, or sent by `clients` closed-loop clients (the draws' think times).
+    `round_trip[v, i]`: venue v's order round trip for request i; `if_taken()`: (venue x
+    request) whether venue v's order would fill had request i taken its quote (adaptive
+    learns from it; in a closed loop it must not depend on when requests start)."""
+    strategy = strategy.for_run(seed)
+    latency = np.stack(draws.latency_s)
+    answers = np.stack(draws.answers)
+    if draws.think_s is None:
+        arrivals = np.ascontiguousarray(draws.arrival_s, dtype=np.float64)
+        if np.any(np.diff(arrivals) < 0):  # the scan starts request i + 1 after request i
+            raise ValueError("the scan needs arrivals in order")
+        loop = (arrivals, np.empty(0), 0)
+    else:
+        loop = (np.empty(0), np.ascontiguousarray(draws.think_s, dtype=np.float64), clients)
+    timeout = strategy.timeout_ms * 1e-3
+    if strategy.kind == "hedged":
+        return _hedged(strategy, loop, latency, answers, timeout, names, round_trip)
+    return _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken)
+
+
+def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Scanned:
+    from sim.engines import scan_kernels
+
+    order = np.arange(latency.shape[0])  # the venues in the order the strategy asks them
+    if strategy.venues:
+        order = np.array([names.index(name) for name in strategy.venues], dtype=np.int64)
+    fixed = -1.0 if strategy.hedge_delay_ms is None else strategy.hedge_delay_ms * 1e-3
+    pos, decided, sent, asked, t0 = scan_kernels.hedged(
+        *loop,
+        np.ascontiguousarray(latency[order]),
+        np.ascontiguousarray(answers[order]),
+        order,
+        round_trip,
+        fixed,
+        float(strategy.hedge_delay[1:]),
+        strategy.window,
+        strategy.budget,
+        min(strategy.max_attempts, order.size) - 1,
+        timeout,
+    )
+    venue = np.where(pos >= 0, order[np.maximum(pos, 0)], -1)
+    counts = np.zeros(latency.shape[0], dtype=np.int64)
+    counts[order] = (asked[None, :] > np.arange(order.size)[:, None]).sum(axis=1)
+    return Scanned(_one(venue, decided, sent, timeout), counts, t0)
+
+
+def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken) -> Scanned:
+    from sim.engines import scan_kernels
+
+    count, n = latency.shape
+    fanout = min(strategy.fanout, count)
+    picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
+    winner, decided, counts, t0 = scan_kernels.adaptive(
+        *loop, latency, answers, picks, if_taken(), round_trip, 2.0 / (strategy.window + 1), timeout
+    )
+    return Scanned(_one(winner, decided, np.zeros(n), timeout), counts, t0)
+
+
+def closed_loop_starts(
+    think_s: np.ndarray,
+    clients: int,
+    timing: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+) -> np.ndarray:
+    """A closed loop's start times for a strategy that does not learn, whose races the fast
+    engine decides given their starts: `timing(starts)` gives each request's (has an order,
+    decision, round trip, end without an order) after its start. Races may depend on when
+    they start (prices move), so starts are iterated to a fixed point: starts chained from
+    the races decided at those very starts. That is exact (a closed loop has one consistent
+    history: request i's start depends only on requests before it), and takes two rounds
+    when no race's timing depends on its start; each round settles at least one more request
+    per client."""
+    from sim.engines import scan_kernels
+
+    think = np.ascontiguousarray(think_s, dtype=np.float64)
+    starts = np.cumsum(think)  # a first guess: only the order of requests matters to it
+    while True:
+        chained = scan_kernels.chain(think, clients, *timing(starts))
+        if np.array_equal(chained, starts):
+            return starts
+        starts = chained
+
+
+def _one(venue, decided, sent, timeout) -> Decisions:
+    has = venue >= 0
+    return Decisions(
+        venue[None, :],
+        np.where(has, decided, np.nan),
+        np.full(venue.size, timeout),
+        sent=np.where(has, sent, 0.0),
+    )
+
+
+def _adaptive_draws(seed: int, n: int, count: int, fanout: int, explore: float) -> np.ndarray:
+    """(request, pick, 2) adaptive's random draws for each request's first attempt: per pick,
+    (index, -1) for a uniform pick of the venues left, else the pair of indices into them that
+    `random.sample` compares. ~7 µs a request: the keyed random.Random is made per request."""
+    out = np.empty((n, fanout, 2), dtype=np.int64)
+    for i in range(n):
+        rng = random.Random(f"{seed}:{i}:0")
+        for k in range(fanout):
+            left = count - k
+            if left == 1 or rng.random() < explore:
+                out[i, k, 0], out[i, k, 1] = rng.randrange(left), -1
+            else:
+                out[i, k] = rng.sample(range(left), 2)
+    return out
