@@ -81,8 +81,11 @@ def _bench(args: argparse.Namespace) -> int:
 
     if not args.network and (args.network_requests or args.network_rates):
         raise ScenarioError("--no-network", "skips network mode: drop --network-requests/-rates")
-    for scenario in args.end_to_end_scenarios or ():
-        load(scenario)  # a bad name fails before the benchmark, not minutes into it
+    # a bad name fails before the benchmark, not minutes into it; and each is one row, by name
+    names = [load(scenario).name for scenario in args.end_to_end_scenarios or ()]
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        message = f"{', '.join(twice)} given twice (each scenario is one row, by its name)"
+        raise ScenarioError("--end-to-end-scenarios", message)
     with writing(args.out):  # fail before the benchmark, not after it
         args.out.parent.mkdir(parents=True, exist_ok=True)
     with writing(args.out):

@@ -23,11 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The fixed point of cancels and decisions takes a round per link of the longest chain of
-# races that cancels tie together (a cancel frees a server sooner, which speeds a later race,
-# whose decision moves its own cancels): more than this and the run is refused.
-MAX_ROUNDS = 500
-
 
 @dataclass(frozen=True)
 class Served:
@@ -196,8 +191,12 @@ class Queues:
         a cancel follows from the queues before it by a positive delay (a decision at t
         depends only on cancels heard before t, less a service and a network half; its cancels
         are heard after t, plus a network half), so two fixed points agreeing on the cancels
-        heard before some instant agree on the next. More than MAX_ROUNDS rounds raise
-        RuntimeError.
+        heard before some instant agree on the next. The same order bounds the rounds: after
+        round r the r earliest decisions are trio's (each depends only on cancels from earlier
+        ones), so it takes a round per link of the longest chain of races that cancels tie
+        together (a cancel frees a server sooner, which speeds a later race, whose decision
+        moves its own cancels), which near a venue's capacity can be thousands; more than a
+        round per request, and one to see nothing move, would be a bug: RuntimeError.
         """
         base = self.uncancelled
         if not self.propagates.any():
@@ -210,7 +209,8 @@ class Queues:
         heard = np.full((len(venues), n), np.inf)
         exit_s = exits(queued, None)
         cols = np.arange(n)
-        for _ in range(MAX_ROUNDS):
+        rounds = n + 2
+        for _ in range(rounds):
             cancels = self._heard(latency, exit_s[cols], cols)
             moved = (cancels != heard[:, cols]).any(axis=0)
             if not moved.any():
@@ -231,7 +231,7 @@ class Queues:
                 changed[requests] = True
             cols = np.flatnonzero(changed)  # the requests whose quotes changed
             exit_s[cols] = exits(queued, cols)
-        raise RuntimeError(f"venue servers: cancels still changing after {MAX_ROUNDS} rounds")
+        raise RuntimeError(f"venue servers: cancels still changing after {rounds} rounds (a bug)")
 
     def used(self, venue: np.ndarray) -> np.ndarray:
         """(venue,) the service time of the quotes acted on: leg k of request i ordered from

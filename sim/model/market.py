@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -228,6 +229,7 @@ class MidPath:
         with self._prefetching:  # never while `_extend` makes a chunk itself
             if self._ahead is None:
                 self._ahead = _Ahead(self._synthetic)
+                weakref.finalize(self, self._ahead.close)  # a path dropped stops its thread
         self._ahead.ask(int(until // CHUNK_S))
 
     def _extend(self) -> None:
@@ -252,6 +254,8 @@ class MidPath:
                 self._last_touch = (float(touch[0, -1]), float(touch[1, -1]))
         self._updates += times.size
         if self._updates > MAX_MARKET_UPDATES:  # a closed loop, whose span was not known
+            if self._ahead is not None:
+                self._ahead.close()  # the run is over: make no more
             key = "market.updates_per_s" if self._feed is None else "market.file"
             raise ScenarioError(
                 key,
@@ -309,17 +313,22 @@ class _Synthetic:
 
 class _Ahead:
     """A _Synthetic's chunks made in a background thread, in order, from its next up to the
-    last one asked for, and handed over as taken. The thread waits while nothing is asked,
-    and is a daemon: a path dropped mid-run leaves only an idle thread behind."""
+    last one asked for, and handed over as taken. The thread waits while nothing is asked or
+    it holds more than MAX_MARKET_UPDATES updates not yet taken (as many as a path may hold:
+    a lookup as far would fail), and ends when closed (the path dropped or failed); it is a
+    daemon, so a process that fails mid-run exits at once."""
 
     def __init__(self, synthetic: _Synthetic) -> None:
         self._synthetic = synthetic
         self._next = synthetic.next
         self._until = self._next - 1
         self._made: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._held = 0  # updates in _made
         self._failed: BaseException | None = None
+        self._closed = False
         self._changed = threading.Condition()
-        threading.Thread(target=self._run, name="market", daemon=True).start()
+        self.thread = threading.Thread(target=self._run, name="market", daemon=True)
+        self.thread.start()
 
     def ask(self, last: int) -> None:
         """Make chunks up to `last`."""
@@ -332,17 +341,34 @@ class _Ahead:
         """Chunk k (the next one not taken), once made."""
         self.ask(k)
         with self._changed:
-            while k not in self._made and self._failed is None:
+            while k not in self._made and self._failed is None and not self._closed:
                 self._changed.wait()
             if self._failed is not None:
                 raise self._failed
-            return self._made.pop(k)
+            if self._closed:
+                raise RuntimeError("the market path's background thread was closed")
+            made = self._made.pop(k)
+            self._held -= made[0].size
+            self._changed.notify_all()
+            return made
+
+    def close(self) -> None:
+        """Make no more, drop what was made, and end the thread."""
+        with self._changed:
+            self._closed = True
+            self._made.clear()
+            self._held = 0
+            self._changed.notify_all()
 
     def _run(self) -> None:
         while True:
             with self._changed:
-                while self._next > self._until:
+                while not self._closed and (
+                    self._next > self._until or self._held > MAX_MARKET_UPDATES
+                ):
                     self._changed.wait()
+                if self._closed:
+                    return
                 k = self._next
             try:
                 made = self._synthetic.chunk()
@@ -352,7 +378,10 @@ class _Ahead:
                     self._changed.notify_all()
                 return
             with self._changed:
+                if self._closed:
+                    return
                 self._made[k] = made
+                self._held += made[0].size
                 self._next = k + 1
                 self._changed.notify_all()
 

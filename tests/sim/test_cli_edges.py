@@ -38,6 +38,27 @@ def test_a_misspelt_bundled_scenario_is_suggested(
     assert line == "hedgng: no such file, nor a bundled scenario (did you mean 'hedging'?)"
 
 
+@pytest.mark.parametrize(
+    ("scenarios", "said"),
+    [
+        (["hedgng"], "hedgng: no such file, nor a bundled scenario (did you mean 'hedging'?)"),
+        (
+            ["default", "overload", "default"],
+            "--end-to-end-scenarios: default given twice (each scenario is one row, by its name)",
+        ),
+    ],
+)
+def test_bench_checks_its_end_to_end_scenarios_first(
+    scenarios: list[str], said: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Before any figure is measured: a misspelt name, or one scenario twice (its second row
+    would silently replace the first)."""
+    argv = ["bench", "--no-network", "--out", str(tmp_path / "bench.json")]
+    line = one_error_line(capsys, main([*argv, "--end-to-end-scenarios", *scenarios]))
+    assert line == said
+    assert not (tmp_path / "bench.json").exists()
+
+
 @pytest.mark.parametrize("command", ["run", "compare"])
 def test_network_mode_refuses_the_virtual_clock(
     command: str, capsys: pytest.CaptureFixture[str]

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.engines import fast
+from sim.engines import fast, queues
 from sim.engines.fast import unsupported
 from sim.measure.run import run, summary
 from sim.model.scenario import NamedStrategy, load, parse
@@ -265,3 +265,41 @@ def test_runs_without_servers_never_load_numba() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_long_chain_of_cancels_settles() -> None:
+    """Three venues of one server each near their capacity, cancels propagated: a cancel frees
+    a server for the next race, whose decision moves its own cancels, in chains that take
+    hundreds of rounds to settle (more than 500 here, where a fixed cap once refused the run).
+    The first requests are trio's: request i depends only on those before it."""
+    venue = {
+        "latency": {"dist": "exponential", "mean_ms": 0.3},
+        "service": {"dist": "exponential", "mean_ms": 1.0},
+        "capacity": 1,
+        "cancel_propagation": True,
+    }
+    scenario = parse(
+        {
+            "scenario": {"seed": 1, "requests": 6000},
+            "arrivals": {"process": "poisson", "rate_per_s": 2100.0},
+            "venues": [venue | {"name": name} for name in "abc"],
+            "strategies": [{"kind": "first_wins", "timeout_ms": 20.0}],
+        },
+        default_name="chains",
+    )
+    rounds = []
+    heard = queues.Queues._heard
+
+    def counted(self, *args):
+        rounds.append(1)
+        return heard(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(queues.Queues, "_heard", counted)
+        whole = run(scenario, engine="fast").strategies["first_wins"].records
+    assert len(rounds) > 500
+    first = run(scenario.with_overrides(requests=300), engine="trio")
+    trio = first.strategies["first_wins"].records
+    assert np.array_equal(whole.venue[:300], trio.venue)
+    assert np.array_equal(whole.fill_price[:300], trio.fill_price, equal_nan=True)
+    assert np.allclose(whole.decision_s[:300], trio.decision_s, rtol=0, atol=1e-9, equal_nan=True)

@@ -9,6 +9,7 @@ chunk by chunk against the one made from every value at once.
 
 from __future__ import annotations
 
+import gc
 import threading
 import tracemalloc
 
@@ -21,8 +22,9 @@ import sim
 from sim.measure import exact_percentiles, tally
 from sim.measure import run as runner
 from sim.measure.histograms import Latencies, latency_histogram, latency_ms
-from sim.model import streams
+from sim.model import market, streams
 from sim.model.draws import draw, draw_chunks
+from sim.model.errors import ScenarioError
 from sim.model.market import Jumps, MarketSpec, MidPath
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
@@ -161,6 +163,41 @@ def test_a_path_made_ahead_in_the_background_is_the_same_path() -> None:
     ahead.forget_before(10.0)
     assert np.array_equal(ahead.at(times[times >= 10.0]), plain.at(times[times >= 10.0]))
     assert ahead._ahead is not None  # the background made them
+
+
+def test_a_path_made_ahead_holds_at_most_a_paths_worth_not_taken(monkeypatch) -> None:
+    """Asked for 10,000 s ahead, the background stops once it holds more updates than a path
+    may (a lookup that far would fail), instead of making them all."""
+    monkeypatch.setattr(market, "MAX_MARKET_UPDATES", 5000)
+    path = MidPath(MarketSpec(volatility_bps=10.0, updates_per_s=1000.0), 3)
+    path.prefetch(10_000.0)
+    ahead = path._ahead
+    with ahead._changed:
+        assert not ahead._changed.wait_for(lambda: ahead._next > 50, timeout=1.0)
+        assert ahead._held <= 5000 + 2000
+
+
+def test_a_failed_or_dropped_path_ends_its_background_thread(monkeypatch) -> None:
+    """A lookup past the path's limit (a ScenarioError) ends the thread making it ahead, and
+    so does dropping the path: neither keeps making chunks nobody will take."""
+    monkeypatch.setattr(market, "MAX_MARKET_UPDATES", 5000)
+    spec = MarketSpec(volatility_bps=10.0, updates_per_s=1000.0)
+    failed = MidPath(spec, 3)
+    failed.prefetch(3.0)
+    with pytest.raises(ScenarioError, match="updates"):
+        failed(100.0)
+    failed._ahead.ask(10**6)  # asked for more after all: made no more
+    thread = failed._ahead.thread
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    dropped = MidPath(spec, 3)
+    dropped.prefetch(2.0)
+    assert dropped(0.5) == MidPath(spec, 3)(0.5)
+    thread = dropped._ahead.thread
+    del dropped
+    gc.collect()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
 
 
 @settings(
