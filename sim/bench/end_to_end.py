@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.engines.fast import unsupported
+from sim.model.errors import ScenarioError
 from sim.model.scenario import bundled, load
 
 SPARSE = Path(__file__).with_name("sparse-market.toml")
@@ -67,7 +68,10 @@ def _timed(source: str, engine: str, requests: int) -> dict[str, Any]:
         if child.returncode:
             errors.seek(0)
             said = errors.read().decode(errors="replace").strip().splitlines()
-            raise RuntimeError(f"{' '.join(argv[1:])} failed: {said[-1] if said else status}")
+            why = f"quoterace run {source} --engine {engine} failed: {said[-1] if said else status}"
+            if child.returncode == 2:  # bad input, said in one line: passed on as such
+                raise ScenarioError("--end-to-end-scenarios", why)
+            raise RuntimeError(why)
     return {
         "requests": requests,
         "seconds": round(seconds, 3),

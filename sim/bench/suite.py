@@ -221,7 +221,13 @@ def _print_end_to_end(figures: dict[str, Any]) -> None:
         f"requests on the fast engine, {figures['trio_requests']:,} on trio)",
         title_justify="left",
     )
-    for column in ("scenario", "fast requests/s", "fast peak MB", "trio requests/s", "trio MB"):
+    for column in (
+        "scenario",
+        "fast requests/s",
+        "fast peak MB",
+        "trio requests/s",
+        "trio peak MB",
+    ):
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for name, engines in figures["scenarios"].items():
         fast, trio = engines["fast"], engines["trio"]

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sim.bench import end_to_end
 from sim.cli.main import main
+from sim.model.errors import ScenarioError
 from sim.model.scenario import bundled
 from tests.helpers.cli_checks import one_error_line
 
@@ -57,6 +59,18 @@ def test_bench_checks_its_end_to_end_scenarios_first(
     line = one_error_line(capsys, main([*argv, "--end-to-end-scenarios", *scenarios]))
     assert line == said
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_a_bench_child_that_refuses_its_input_is_one_line(tmp_path: Path) -> None:
+    """A scenario that loads but fails in its own process (here: gone by then) stops the
+    bench with the child's one line, as bad input, not a traceback."""
+    gone = tmp_path / "gone.toml"
+    with pytest.raises(ScenarioError) as caught:
+        end_to_end._timed(str(gone), "fast", 10)
+    assert str(caught.value).startswith(
+        f"--end-to-end-scenarios: quoterace run {gone} --engine fast failed: "
+        f"{gone}: no such file, nor a bundled scenario"
+    )
 
 
 @pytest.mark.parametrize("command", ["run", "compare"])
@@ -153,6 +167,7 @@ def test_bench_without_network_mode(tmp_path: Path, capsys: pytest.CaptureFixtur
     out_file = tmp_path / "bench.json"
     argv = ["bench", "--requests", "200", "--rounds", "1", "--fast-requests", "2000"]
     argv += ["--memory-requests", "1000", "--no-network", "--out", str(out_file)]
+    argv += ["--end-to-end-requests", "2000", "100", "--end-to-end-scenarios", "default"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     result = json.loads(out_file.read_text(encoding="utf-8"))
