@@ -285,3 +285,32 @@ def test_a_run_without_interactions_never_imports_numba() -> None:
         "assert 'numba' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"kind": "hedged", "hedge_delay_ms": 0.25, "max_attempts": 3, "budget": 10.0},
+        {"kind": "staggered", "stagger_ms": 0.25},
+    ],
+)
+def test_a_quote_due_exactly_at_the_next_ask_counts_on_both_engines(strategy) -> None:
+    """v1, asked at 0.25 ms, answers 0.25 ms later: exactly when v2 would be asked (0.5 ms
+    after the request), so it counts and v2 is never asked, though (t0 + 0.25 ms) + 0.25 ms
+    is an ulp past t0 + 0.5 ms for some arrivals (the venue wakes at t0 + its arrival after
+    the request, as the gatherer's deadlines are counted)."""
+    scenario = parse(
+        {
+            "scenario": {"requests": 60},
+            "arrivals": {"process": "uniform", "rate_per_s": 4000.0},
+            "venues": [
+                {"name": f"v{v}", "latency": {"dist": "constant", "ms": ms}}
+                for v, ms in enumerate([1.0, 0.25, 1.0])
+            ],
+            "strategies": [strategy],
+        },
+        default_name="tie",
+    )
+    agree(scenario)
+    records = run(scenario, engine="trio").strategies[strategy["kind"]].records
+    assert records.venue_requests.tolist() == [60, 60, 0]
