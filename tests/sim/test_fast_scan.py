@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from sim.engines.scan import CLOSED_LOOP_RULES
 from sim.measure.run import run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
+from strategies.hedged import Hedged
 from tests.sim.test_fast import LATENCY_TOLERANCE_S, agree, latencies, venues
 from tests.sim.test_fast import strategies as array_rules
 
@@ -274,6 +276,22 @@ def test_learning_with_retries_goes_to_trio() -> None:
     )
     assert unsupported(scenario) is None
     assert unsupported(retrying).startswith("strategy hedged (hedged: keeps state")
+
+
+def test_a_subclass_of_a_learning_strategy_goes_to_trio() -> None:
+    """The scan knows hedged and adaptive as they are: a subclass keeping the kind "hedged"
+    may decide otherwise (this one never takes a quote)."""
+
+    @dataclass(frozen=True)
+    class Never(Hedged):
+        async def decide(self, request, venues):
+            return None
+
+    scenario = load("hedging").with_overrides(requests=30).with_strategies([Never(name="n")])
+    assert unsupported(scenario).startswith("strategy n (hedged: keeps state from race to race")
+    result = run(scenario)
+    assert result.summary["engine"] == "trio"
+    assert (result.strategies["n"].records.venue == -1).all()
 
 
 def test_a_run_without_interactions_never_imports_numba() -> None:
