@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim.engines import fast
 from sim.engines.fast import unsupported
 from sim.engines.scan import CLOSED_LOOP_RULES
 from sim.measure.run import run, summary
@@ -26,6 +29,18 @@ from tests.sim.test_fast import LATENCY_TOLERANCE_S, agree, latencies, venues
 from tests.sim.test_fast import strategies as array_rules
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def blocks_of(size: int) -> Iterator[None]:
+    """The fast engine deciding `size` requests a block (threads, the scan's parts per block)."""
+    block, fast.BLOCK = fast.BLOCK, size
+    try:
+        yield
+    finally:
+        fast.BLOCK = block
+
+
 REQUESTS = 120  # past hedged's warm-up of 20 observed latencies
 LATENCY = {"dist": "constant", "ms": 1.0}
 
@@ -99,8 +114,10 @@ def scenarios(draw_from):
 )
 @given(scenarios())
 def test_both_engines_decide_learning_strategies_alike(scenario) -> None:
+    """Blocks of 16 requests, so that the scan's decisions are handed to the blocks in parts."""
     assert unsupported(scenario) is None
-    agree(scenario)
+    with blocks_of(16):
+        agree(scenario)
 
 
 def test_the_bundled_hedging_scenario_agrees_and_hedges() -> None:
@@ -217,7 +234,8 @@ def closed_loops(draw_from):
 @given(closed_loops())
 def test_both_engines_run_closed_loops_alike(scenario) -> None:
     assert unsupported(scenario) is None
-    agree_closed(scenario)
+    with blocks_of(16):
+        agree_closed(scenario)
 
 
 def test_a_closed_loop_summary_is_the_same_bytes() -> None:
