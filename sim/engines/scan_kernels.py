@@ -67,8 +67,9 @@ def hedged(
     pending = [(0.0, 0, 0.0)]
     pending.pop()
     requests, hedged_count = 0, 0
-    recent = np.empty(window)  # a ring of the last `window` latencies, oldest at `head`
-    ordered = np.empty(window)  # the same, sorted
+    kept = min(window, n)  # one latency a request at most: a window of 1e9 needs no 8 GB
+    recent = np.empty(kept)  # a ring of the last `window` latencies, oldest at `head`
+    ordered = np.empty(kept)  # the same, sorted
     head, size = 0, 0
     while points:
         now, i, step = heapq.heappop(points)

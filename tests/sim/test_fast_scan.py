@@ -296,6 +296,14 @@ def test_learning_with_retries_goes_to_trio() -> None:
     assert unsupported(retrying).startswith("strategy hedged (hedged: keeps state")
 
 
+def test_a_window_longer_than_the_run_keeps_only_what_it_sees() -> None:
+    """hedged's window bounds what it remembers, not what it allocates: 1e12 latencies
+    (8 TB) for a run of 300 requests is every latency it sees, as on trio."""
+    scenario = load("hedging").with_overrides(requests=300)
+    scenario = scenario.with_strategies([Hedged(window=10**12, hedge_delay="p50", budget=1.0)])
+    agree(scenario)
+
+
 def test_a_subclass_of_a_learning_strategy_goes_to_trio() -> None:
     """The scan knows hedged and adaptive as they are: a subclass keeping the kind "hedged"
     may decide otherwise (this one never takes a quote)."""
