@@ -159,7 +159,9 @@ class Venue:
         if self.servers is not None:
             return await self._served(request, latency)
         if latency:  # a quote due now (zero latency) is delivered at once: see _served
-            await trio.sleep_until(request.t0 + sent + latency)  # t0 + 0.0 is t0 exactly
+            # at t0 plus its arrival after the request, as a gatherer's deadlines are counted
+            # (strategies.scatter): a quote due exactly at one wakes with it, not an ulp later
+            await trio.sleep_until(request.t0 + (sent + latency))
         # Priced as of when the venue handled it; built only now, so that a quote cancelled
         # first (however long its drawn latency) never looks the market up.
         return self._quote(request, latency, request.t0 + sent + 0.5 * latency)
@@ -170,7 +172,7 @@ class Venue:
         a, i = request.attempt, request.index
         if self.servers is not None or not self._draws.answers[a][i]:
             return None
-        return request.t0 + request.sent_after_s + self._draws.latency_s[a][i]
+        return request.t0 + (request.sent_after_s + self._draws.latency_s[a][i])
 
     def quote_now(self, request: QuoteRequest) -> Quote | None:
         """`quote`'s answer at once if it is due (a venue server's client whose request took

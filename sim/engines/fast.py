@@ -618,8 +618,8 @@ def _first_race(
     timeout: float,
 ) -> tuple[np.ndarray, ...]:
     """Each request's first race by `rule` from its start (closed loops): whether it ordered,
-    when it asked the venue it took and when that quote came (scan_kernels.chain), the
-    order's round trip, and when a race without an order ended."""
+    when it took its quote (scan_kernels.chain), the order's round trip, and when a race
+    without an order ended."""
     starts = np.concatenate([block.t0 for block in prepared.blocks])
     mid.at(np.array([float(np.max(starts, initial=0.0)) + timeout]))
     work = [(block, np.full(block.t0.size, float(size)), rule) for block in prepared.blocks]
@@ -629,15 +629,8 @@ def _first_race(
         mid.at(np.array([max(float(np.max(t)) for t in reach)]))
     pairs = list(zip(prepared.blocks, orders, strict=True))
     a = _Attempt.joined(_each(pairs, lambda p: _judge(*p, venues)))
-    sent, after = [], []  # trio's clock at the quote taken: (start + sent) + its latency
-    for block, o in pairs:
-        d, columns = o.decisions, np.arange(block.t0.size)
-        asked = np.zeros(columns.size) if d.sent is None else d.sent
-        latency = block.latency[np.maximum(o.venue[0], 0), columns]
-        sent.append(asked)
-        after.append(np.where(asked > 0, latency, d.decided))
     has = (a.venue >= 0).any(axis=0)
-    return has, np.concatenate(sent), np.concatenate(after), a.round_trip, a.ended
+    return has, a.decided, a.round_trip, a.ended
 
 
 def _round_trips(draws: Draws, venues: tuple[VenueSpec, ...]) -> np.ndarray:

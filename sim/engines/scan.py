@@ -37,7 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.model.draws import Draws
+from strategies.adaptive import Adaptive
 from strategies.arrays import Decisions
+from strategies.hedged import Hedged
 
 
 def needs_scan(strategy: object) -> bool:
@@ -59,8 +61,9 @@ def refused_in_closed_loop(strategy: object) -> str | None:
 
 
 def refused(strategy: object, max_retries: int) -> str | None:
-    """Why the scan cannot run `strategy` (one that `needs_scan`), or None."""
-    if getattr(strategy, "kind", None) not in ("hedged", "adaptive"):
+    """Why the scan cannot run `strategy` (one that `needs_scan`), or None: it knows hedged
+    and adaptive themselves, not a subclass (which may decide or learn differently)."""
+    if type(strategy) not in (Hedged, Adaptive):
         return "keeps state from race to race, in a way the fast engine does not know"
     if max_retries:
         return "keeps state from race to race, and retries after a reject: trio only"

@@ -67,8 +67,9 @@ def hedged(
     pending = [(0.0, 0, 0.0)]
     pending.pop()
     requests, hedged_count = 0, 0
-    recent = np.empty(window)  # a ring of the last `window` latencies, oldest at `head`
-    ordered = np.empty(window)  # the same, sorted
+    kept = min(window, n)  # one latency a request at most: a window of 1e9 needs no 8 GB
+    recent = np.empty(kept)  # a ring of the last `window` latencies, oldest at `head`
+    ordered = np.empty(kept)  # the same, sorted
     head, size = 0, 0
     while points:
         now, i, step = heapq.heappop(points)
@@ -154,12 +155,12 @@ def _replace(ordered, size, old, value):
 def _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, latency, venue, trip):
     """Request i takes its best quote: the latency observed (at t0 + its arrival, as hedged
     records it); its report comes a round trip after trio's clock reads the quote's arrival
-    ((t0 + sent) + latency, as the venue sleeps)."""
+    (t0 + (sent + latency), as the venue sleeps)."""
     p = best_pos[i]
     pos[i], decided[i] = p, best[i]
     sent[i] = 0.0 if p == 0 else p * delay[i]
     heapq.heappush(pending, (t0[i] + best[i], LATENCY, best[i]))
-    return ((t0[i] + sent[i]) + latency[p, i]) + trip[venue[p], i]
+    return (t0[i] + best[i]) + trip[venue[p], i]
 
 
 @njit(cache=True)
@@ -250,18 +251,18 @@ def _score(v, seen, has_seen, fill, has_fill):
 
 
 @njit(cache=True)
-def chain(think, clients, has, sent, after, round_trip, ended):
+def chain(think, clients, has, decided, round_trip, ended):
     """A closed loop's starts from each request's race, as its timing was decided: request i
     is sent when request i - clients has ended and its client has thought `think[i]`. A race
-    ends with its order's report, ((start + sent) + after) + round trip as trio's clock adds
-    them (the quote taken was asked `sent` after the start and came `after` that; sent 0:
-    `after` is the decision), or at start + `ended` without an order."""
+    ends with its order's report, (start + decided) + round trip as trio's clock adds them
+    (the venue taken wakes at the start plus its quote's arrival after it), or at start +
+    `ended` without an order."""
     n = think.size
     t0, end = np.empty(n), np.empty(n)
     for i in range(n):
         t0[i] = 0.0 + think[i] if i < clients else end[i - clients] + think[i]
         if has[i]:
-            end[i] = ((t0[i] + sent[i]) + after[i]) + round_trip[i]
+            end[i] = (t0[i] + decided[i]) + round_trip[i]
         else:
             end[i] = t0[i] + ended[i]
     return t0

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +18,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim.engines import fast
 from sim.engines.fast import unsupported
 from sim.engines.scan import CLOSED_LOOP_RULES
 from sim.measure.run import run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
+from strategies.hedged import Hedged
 from tests.sim.test_fast import LATENCY_TOLERANCE_S, agree, latencies, venues
 from tests.sim.test_fast import strategies as array_rules
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def blocks_of(size: int) -> Iterator[None]:
+    """The fast engine deciding `size` requests a block (threads, the scan's parts per block)."""
+    block, fast.BLOCK = fast.BLOCK, size
+    try:
+        yield
+    finally:
+        fast.BLOCK = block
+
+
 REQUESTS = 120  # past hedged's warm-up of 20 observed latencies
 LATENCY = {"dist": "constant", "ms": 1.0}
 
@@ -97,8 +114,10 @@ def scenarios(draw_from):
 )
 @given(scenarios())
 def test_both_engines_decide_learning_strategies_alike(scenario) -> None:
+    """Blocks of 16 requests, so that the scan's decisions are handed to the blocks in parts."""
     assert unsupported(scenario) is None
-    agree(scenario)
+    with blocks_of(16):
+        agree(scenario)
 
 
 def test_the_bundled_hedging_scenario_agrees_and_hedges() -> None:
@@ -215,7 +234,8 @@ def closed_loops(draw_from):
 @given(closed_loops())
 def test_both_engines_run_closed_loops_alike(scenario) -> None:
     assert unsupported(scenario) is None
-    agree_closed(scenario)
+    with blocks_of(16):
+        agree_closed(scenario)
 
 
 def test_a_closed_loop_summary_is_the_same_bytes() -> None:
@@ -276,6 +296,30 @@ def test_learning_with_retries_goes_to_trio() -> None:
     assert unsupported(retrying).startswith("strategy hedged (hedged: keeps state")
 
 
+def test_a_window_longer_than_the_run_keeps_only_what_it_sees() -> None:
+    """hedged's window bounds what it remembers, not what it allocates: 1e12 latencies
+    (8 TB) for a run of 300 requests is every latency it sees, as on trio."""
+    scenario = load("hedging").with_overrides(requests=300)
+    scenario = scenario.with_strategies([Hedged(window=10**12, hedge_delay="p50", budget=1.0)])
+    agree(scenario)
+
+
+def test_a_subclass_of_a_learning_strategy_goes_to_trio() -> None:
+    """The scan knows hedged and adaptive as they are: a subclass keeping the kind "hedged"
+    may decide otherwise (this one never takes a quote)."""
+
+    @dataclass(frozen=True)
+    class Never(Hedged):
+        async def decide(self, request, venues):
+            return None
+
+    scenario = load("hedging").with_overrides(requests=30).with_strategies([Never(name="n")])
+    assert unsupported(scenario).startswith("strategy n (hedged: keeps state from race to race")
+    result = run(scenario)
+    assert result.summary["engine"] == "trio"
+    assert (result.strategies["n"].records.venue == -1).all()
+
+
 def test_a_run_without_interactions_never_imports_numba() -> None:
     """numba is loaded by the scan alone (a second or more of start-up)."""
     script = (
@@ -285,3 +329,32 @@ def test_a_run_without_interactions_never_imports_numba() -> None:
         "assert 'numba' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"kind": "hedged", "hedge_delay_ms": 0.25, "max_attempts": 3, "budget": 10.0},
+        {"kind": "staggered", "stagger_ms": 0.25},
+    ],
+)
+def test_a_quote_due_exactly_at_the_next_ask_counts_on_both_engines(strategy) -> None:
+    """v1, asked at 0.25 ms, answers 0.25 ms later: exactly when v2 would be asked (0.5 ms
+    after the request), so it counts and v2 is never asked, though (t0 + 0.25 ms) + 0.25 ms
+    is an ulp past t0 + 0.5 ms for some arrivals (the venue wakes at t0 + its arrival after
+    the request, as the gatherer's deadlines are counted)."""
+    scenario = parse(
+        {
+            "scenario": {"requests": 60},
+            "arrivals": {"process": "uniform", "rate_per_s": 4000.0},
+            "venues": [
+                {"name": f"v{v}", "latency": {"dist": "constant", "ms": ms}}
+                for v, ms in enumerate([1.0, 0.25, 1.0])
+            ],
+            "strategies": [strategy],
+        },
+        default_name="tie",
+    )
+    agree(scenario)
+    records = run(scenario, engine="trio").strategies[strategy["kind"]].records
+    assert records.venue_requests.tolist() == [60, 60, 0]
