@@ -31,7 +31,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sim.bench.end_to_end import FAST_REQUESTS as E2E_FAST_REQUESTS
 from sim.bench.end_to_end import TRIO_REQUESTS as E2E_TRIO_REQUESTS
 from sim.bench.end_to_end import end_to_end_figures
 from sim.bench.network import RATES_PER_S, network_figures
@@ -63,12 +62,12 @@ def bench(
     network_requests: int = NETWORK_REQUESTS,
     network_rates: tuple[float, ...] = RATES_PER_S,
     network: bool = True,
-    end_to_end_requests: tuple[int, int] = (E2E_FAST_REQUESTS, E2E_TRIO_REQUESTS),
+    end_to_end_requests: tuple[int | None, int] = (None, E2E_TRIO_REQUESTS),
     end_to_end_scenarios: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Measure, print a table, write `out` (JSON) atomically, and return the figures (without
-    `network`, network mode's are None: not measured). `end_to_end_requests`: the fast and
-    the trio engine's requests per whole process (sim.bench.end_to_end), on
+    `network`, network mode's are None: not measured). `end_to_end_requests`: the fast
+    (None: sim.bench.end_to_end's defaults) and the trio engine's requests per whole process, on
     `end_to_end_scenarios` (default: every bundled one and the sparse market)."""
     load_before = os.getloadavg()
     scenario = load("default").with_overrides(requests=requests)

@@ -53,7 +53,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         nargs=2,
         metavar=("FAST", "TRIO"),
         help="requests per whole `quoterace run` process on the fast and the trio engine "
-        "(default: 4,000,000 20,000)",
+        "(default: 1,000,000, 4,000,000 for the sparse market, and 20,000)",
     )
     bench.add_argument(
         "--end-to-end-scenarios",
