@@ -3,15 +3,14 @@
 Each figure is a fresh process, `python -m sim run SCENARIO --engine E --requests N --quiet
 --json`: Python's start and imports, loading and drawing the scenario, the market path,
 deciding, the exact percentiles and the summary, everything a user waits for. Its rate is N
-over the process's wall time, and its peak memory the child's own maximum resident size
-(`os.wait4`). Every bundled scenario on both engines, and SPARSE: the fast engine's hardest
-case, where drawing the market and the latencies costs more than deciding. A scenario the
-fast engine cannot run is recorded with the reason it gives, not timed.
+over the process's wall time, and its peak memory the child's own high-water mark (VmHWM,
+which it reports as it exits). Every bundled scenario on both engines, and SPARSE: the fast
+engine's hardest case, where drawing the market and the latencies costs more than deciding.
+A scenario the fast engine cannot run is recorded with the reason it gives, not timed.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -59,26 +58,39 @@ def end_to_end_figures(
     }
 
 
+# The child runs the command as `python -m sim` would, then says its own peak resident size:
+# VmHWM, the high-water mark of its own memory (the ru_maxrss of a wait carries over the
+# parent's peak through fork and exec).
+_CHILD = (
+    "import sys\n"
+    "from sim.cli.main import main\n"
+    "status = main(sys.argv[1:])\n"
+    "peak = [x for x in open('/proc/self/status') if x.startswith('VmHWM')]\n"
+    "sys.stderr.write(f'\\nVmHWM {peak[0].split()[1] if peak else 0}\\n')\n"
+    "sys.exit(status)\n"
+)
+
+
 def _timed(source: str, engine: str, requests: int) -> dict[str, Any]:
     """One fresh process running `source` on `engine`: its wall time, rate and peak memory."""
-    argv = [sys.executable, "-m", "sim", "run", source, "--engine", engine]
+    argv = [sys.executable, "-c", _CHILD, "run", source, "--engine", engine]
     argv += ["--requests", str(requests), "--quiet", "--json"]
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(child.pid, 0)
+        child = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=errors, check=False)
         seconds = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode:
-            errors.seek(0)
-            said = errors.read().decode(errors="replace").strip().splitlines()
-            why = f"quoterace run {source} --engine {engine} failed: {said[-1] if said else status}"
-            if child.returncode == 2:  # bad input, said in one line: passed on as such
-                raise ScenarioError("--end-to-end-scenarios", why)
-            raise RuntimeError(why)
+        errors.seek(0)
+        said = errors.read().decode(errors="replace").strip().splitlines()
+    peak_kb = int(said.pop().split()[1]) if said and said[-1].startswith("VmHWM") else 0
+    said = [line for line in said if line]
+    if child.returncode:
+        why = f"quoterace run {source} --engine {engine} failed: {said[-1] if said else ''}"
+        if child.returncode == 2:  # bad input, said in one line: passed on as such
+            raise ScenarioError("--end-to-end-scenarios", why)
+        raise RuntimeError(why)
     return {
         "requests": requests,
         "seconds": round(seconds, 3),
         "requests_per_s": round(requests / seconds),
-        "peak_mb": round(usage.ru_maxrss / 1024),  # KB on Linux
+        "peak_mb": round(peak_kb / 1024) if peak_kb else None,  # None: not Linux
     }
