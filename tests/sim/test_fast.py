@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -52,6 +54,16 @@ def agree(scenario) -> None:
         for field in ("filled_size", "orders", "rejects", "venue_requests", "arrival_s"):
             assert np.array_equal(getattr(trio, field), getattr(fast, field)), (name, field)
         assert abs(trio.span_s - fast.span_s) <= LATENCY_TOLERANCE_S
+
+
+@contextmanager
+def blocks_of(size: int) -> Iterator[None]:
+    """The fast engine deciding `size` requests a block (threads, the scan's parts per block)."""
+    block, fast.BLOCK = fast.BLOCK, size
+    try:
+        yield
+    finally:
+        fast.BLOCK = block
 
 
 # --- randomized scenarios -------------------------------------------------------------------
@@ -191,12 +203,8 @@ EXAMPLES = int(os.environ.get("QUOTERACE_FAST_EXAMPLES", "60"))
 def test_both_engines_decide_random_scenarios_alike(scenario) -> None:
     """Blocks of 16 requests, so that the 80 run as five blocks in threads."""
     assert unsupported(scenario) is None
-    block = fast.BLOCK
-    fast.BLOCK = 16
-    try:
+    with blocks_of(16):
         agree(scenario)
-    finally:
-        fast.BLOCK = block
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.engines import fast, queues
+from sim.engines import queues
 from sim.engines.fast import unsupported
 from sim.measure.run import run, summary
 from sim.model.scenario import NamedStrategy, load, parse
 from sim.report.atomic import summary_json
 from strategies.first_wins import FirstWins
-from tests.sim.test_fast import agree
+from tests.sim.test_fast import agree, blocks_of
 
 LOAD = ("venue_busy_s", "venue_wasted_s", "venue_wait_s", "venue_utilization")
 
@@ -141,12 +141,8 @@ def scenarios(draw_from):
 def test_both_engines_serve_random_scenarios_alike(scenario) -> None:
     """Blocks of 16 requests, so that the 60 run as four blocks in threads."""
     assert unsupported(scenario) is None
-    block = fast.BLOCK
-    fast.BLOCK = 16
-    try:
+    with blocks_of(16):
         agree_with_load(scenario)
-    finally:
-        fast.BLOCK = block
 
 
 @pytest.mark.parametrize(

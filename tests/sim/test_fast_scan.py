@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,27 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.engines import fast
 from sim.engines.fast import unsupported
 from sim.engines.scan import CLOSED_LOOP_RULES
 from sim.measure.run import run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
 from strategies.hedged import Hedged
-from tests.sim.test_fast import LATENCY_TOLERANCE_S, agree, latencies, venues
+from tests.sim.test_fast import LATENCY_TOLERANCE_S, agree, blocks_of, latencies, venues
 from tests.sim.test_fast import strategies as array_rules
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextmanager
-def blocks_of(size: int) -> Iterator[None]:
-    """The fast engine deciding `size` requests a block (threads, the scan's parts per block)."""
-    block, fast.BLOCK = fast.BLOCK, size
-    try:
-        yield
-    finally:
-        fast.BLOCK = block
 
 
 REQUESTS = 120  # past hedged's warm-up of 20 observed latencies
