@@ -222,6 +222,23 @@ def test_exact_percentiles_equal_numpys_whether_or_not_they_spill(
         assert collected.percentiles(qs) == np.percentile(finite + 0.0, qs).tolist()
 
 
+@pytest.mark.parametrize("in_memory", [0, 10**9])
+def test_exact_percentiles_of_values_apart_only_in_their_last_bits(monkeypatch, in_memory) -> None:
+    """A value repeated most of the time (one key: found in the pass that counts its bucket)
+    and neighbours that differ from each other only in their lowest bits (narrowed down to a
+    single key, 16 bits a pass)."""
+    monkeypatch.setattr(exact_percentiles, "READ", 13)
+    monkeypatch.setattr(exact_percentiles, "GATHER", 3)
+    rng = np.random.default_rng(8)
+    near = 1.0 + rng.integers(0, 2**20, 200) * np.finfo(float).eps
+    for xs in (np.where(rng.random(300) < 0.7, 0.5, rng.normal(size=300)), near):
+        collected = exact_percentiles.ExactPercentiles(in_memory=in_memory)
+        for part in np.array_split(xs, 4):
+            collected.add(part)
+        qs = [0, 50, 70, 95, 100]
+        assert collected.percentiles(qs) == np.percentile(xs, qs).tolist()
+
+
 def test_a_latency_tally_filled_in_chunks_is_the_tally_of_all_at_once() -> None:
     latency_s = np.random.default_rng(4).lognormal(-7, 1, 10_000)
     latency_s[::7] = np.nan
