@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.model.errors import ScenarioError
 from sim.model.recording import Recording
-from sim.model.streams import Purpose, stream
+from sim.model.streams import Purpose, streams
 from sim.model.timestamps import UNIT_NS
 
 CHUNK_S = 1.0
@@ -292,17 +292,18 @@ class _Synthetic:
         self._spec, self._seed = spec, seed
         self._log_mid = math.log(spec.mid)
         self._last_diffusion = 0.0  # time of the last diffusion update (jumps aside)
+        self._streams = streams(seed, Purpose.MARKET)  # chunk k's is the k-th
         self.next = 0
 
     def chunk(self) -> tuple[np.ndarray, np.ndarray]:
         """The next chunk's update times and the mid after each."""
         k, self.next = self.next, self.next + 1
         start = k * CHUNK_S
-        rng = stream(self._seed, Purpose.MARKET, k)
+        rng = next(self._streams)  # stream(seed, Purpose.MARKET, k)
         spec = self._spec
         # In place where numpy allows: a chunk is a few thousand values, and each temporary
         # array costs as much as the arithmetic (the same operations, so the same floats).
-        times = rng.uniform(0.0, CHUNK_S, rng.poisson(spec.updates_per_s))
+        times = _uniform(rng, rng.poisson(spec.updates_per_s))
         times.sort()
         times += start
         returns = times.copy()  # the gap since the update before, then the move over it
@@ -314,9 +315,9 @@ class _Synthetic:
         returns *= spec.volatility_bps * 1e-4
         returns *= rng.standard_normal(times.size)
         if spec.jumps is not None:
-            jumps = rng.uniform(0.0, CHUNK_S, rng.poisson(spec.jumps.rate_per_s))
-            signs = np.where(rng.random(jumps.size) < 0.5, -1.0, 1.0)
-            if jumps.size:  # (none in most chunks: the draws of none take nothing)
+            jumps = _uniform(rng, rng.poisson(spec.jumps.rate_per_s))
+            if jumps.size:  # (none in most chunks: the draws of none would take nothing)
+                signs = np.where(rng.random(jumps.size) < 0.5, -1.0, 1.0)
                 times = np.concatenate((times, jumps + start))
                 returns = np.concatenate((returns, signs * spec.jumps.size_bps * 1e-4))
                 order = np.argsort(times, kind="stable")
@@ -326,6 +327,14 @@ class _Synthetic:
         if log_mids.size:
             self._log_mid = float(log_mids[-1])
         return times, np.exp(log_mids)
+
+
+def _uniform(rng: np.random.Generator, n: int) -> np.ndarray:
+    """rng.uniform(0.0, CHUNK_S, n), the same draws and values (0.0 + CHUNK_S * u), sooner."""
+    times = rng.random(n)
+    if CHUNK_S != 1.0:
+        times *= CHUNK_S
+    return times
 
 
 class _Ahead:
