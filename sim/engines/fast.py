@@ -526,10 +526,17 @@ def run_fast(
         reach = [o.checked_t for o in orders if o.checked_t.size]
         if reach:
             mid.at(np.array([max(float(np.max(t)) for t in reach)]))
-        pairs = list(zip(blocks, orders, strict=True))
-        judged = _Attempt.joined(_each(pairs, lambda p: _judge(*p, venues)))
-        first_legs = judged.venue if first_legs is None else first_legs
-        active = s.settle(active, judged, first=attempt == 0, last=attempt == max_retries)
+        rows = [slice(a, b) if attempt == 0 else active[a:b] for a, b in _bounds(active.size)]
+        settle = functools.partial(
+            _settled, s, venues=venues, first=attempt == 0, last=attempt == max_retries
+        )  # each block judged and settled in a thread
+        work = list(zip(blocks, orders, rows, strict=True))
+        judged = _each(work, lambda p, settle=settle: settle(*p))
+        if first_legs is None:
+            first_legs = np.concatenate([a.venue for a, _, _ in judged], axis=1)
+        s.asked += sum(a.venue_requests for a, _, _ in judged)
+        s.rejects += sum(rejects for _, _, rejects in judged)
+        active = np.concatenate([again for _, again, _ in judged])
     span_s = float(s.ends.max()) if n else 0.0
     load = {}
     if queues is not None:
@@ -658,6 +665,22 @@ def _if_taken(
     return np.stack(fills) if fills else np.zeros((0, 0), dtype=bool)
 
 
+def _settled(
+    s: _Settled,
+    block: _Block,
+    o: _Orders,
+    rows: slice | np.ndarray,
+    *,
+    venues: tuple[VenueSpec, ...],
+    first: bool,
+    last: bool,
+) -> tuple[_Attempt, np.ndarray, np.ndarray]:
+    """One block's orders judged and settled into `s` (`rows`: its requests): the attempt,
+    the requests to race again and the rejects by reason."""
+    a = _judge(block, o, venues)
+    return a, *s.settle(rows, a, first=first, last=last)
+
+
 class _Settled:
     """Each request's results so far, attempt by attempt."""
 
@@ -673,20 +696,23 @@ class _Settled:
         self.ends = arrival_s.copy()  # when each race ended
         self.asked = np.zeros(count, dtype=np.int64)  # quote requests each venue received
 
-    def settle(self, active: np.ndarray, a: _Attempt, *, first: bool, last: bool) -> np.ndarray:
-        """The attempt `a` of the requests `active`, its legs settled in order (so that what
-        filled, its VWAP and what is left are trio's floats): the requests to race again."""
-        self.asked += a.venue_requests
+    def settle(self, rows: slice | np.ndarray, a: _Attempt, *, first: bool, last: bool):
+        """The attempt `a` of the requests `rows` (a slice of them, or their indices), its
+        legs settled in order (so that what filled, its VWAP and what is left are trio's
+        floats): the requests to race again (indices) and the attempt's rejects by reason.
+        Blocks of requests settle in parallel threads, so the counts are the caller's to add
+        up (with `a.venue_requests`)."""
         has = (a.venue >= 0).any(axis=0)  # else no quote: the race ends (at its timeout, mostly)
         if first:
-            self.decision_s = np.where(has, a.decided, np.nan)
-            self.venue = np.where(has, a.venue[0], -1).astype(np.int32)
-        start, elapsed = self.start[active], self.elapsed[active]
+            self.decision_s[rows] = np.where(has, a.decided, np.nan)
+            self.venue[rows] = np.where(has, a.venue[0], -1)
+        start, elapsed = self.start[rows], self.elapsed[rows]
         reported = (start + a.decided) + a.round_trip  # trio's clock at the last report
-        self.ends[active] = np.where(has, reported, start + a.ended)
+        self.ends[rows] = np.where(has, reported, start + a.ended)
         elapsed = np.where(has, (elapsed + a.decided) + a.round_trip, elapsed)
-        remaining, notional = self.remaining[active], self.notional[active]
-        orders, first_reason = self.orders[active], np.zeros(active.size, dtype=np.int8)
+        remaining, notional = self.remaining[rows], self.notional[rows]
+        orders, first_reason = self.orders[rows].copy(), np.zeros(has.size, dtype=np.int8)
+        rejects = np.zeros(len(ORDER_REJECTS), dtype=np.int64)
         for venue, size, price, reason in zip(a.venue, a.size, a.price, a.reason, strict=True):
             sent = venue >= 0
             orders += sent
@@ -694,27 +720,24 @@ class _Settled:
             remaining = np.where(fill, remaining - size, remaining)
             notional = np.where(fill, notional + size * price, notional)
             first_reason = np.where(reject & (first_reason == 0), reason, first_reason)
-            self.rejects += np.bincount(reason[reject], minlength=len(ORDER_REJECTS) + 1)[1:]
+            rejects += np.bincount(reason[reject], minlength=len(ORDER_REJECTS) + 1)[1:]
         filled = self.order_size - remaining
         done = has & (remaining <= self.order_size * FILLED_SHARE_SLACK)
         short = np.where(first_reason > 0, first_reason, REJECTED["no_liquidity"])
         some = has & (filled > 0)  # the VWAP of what filled, all of it or part
         with np.errstate(divide="ignore", invalid="ignore"):
             vwap = notional / filled
-        self.remaining[active], self.notional[active], self.orders[active] = (
-            remaining,
-            notional,
-            orders,
-        )
-        self.elapsed[active], self.filled_size[active] = elapsed, filled
-        self.fill_price[active] = np.where(some, vwap, self.fill_price[active])
-        self.outcome[active] = np.where(has, np.where(done, FILLED, short), self.outcome[active])
-        self.fill_s[active] = np.where(done, elapsed, self.fill_s[active])
+        self.remaining[rows], self.notional[rows], self.orders[rows] = remaining, notional, orders
+        self.elapsed[rows], self.filled_size[rows] = elapsed, filled
+        self.fill_price[rows] = np.where(some, vwap, self.fill_price[rows])
+        self.outcome[rows] = np.where(has, np.where(done, FILLED, short), self.outcome[rows])
+        self.fill_s[rows] = np.where(done, elapsed, self.fill_s[rows])
         if last:
-            return active[:0]  # the last reject ends its race
+            return np.empty(0, dtype=np.intp), rejects  # the last reject ends its race
         again = has & ~done
-        self.start[active[again]] = reported[again]
-        return active[again]
+        indices = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+        self.start[indices[again]] = reported[again]
+        return indices[again], rejects
 
 
 def _records(draws: Draws, load: dict[str, np.ndarray], **fields: Any) -> Records:
