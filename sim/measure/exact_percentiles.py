@@ -48,7 +48,8 @@ class ExactPercentiles:
     def add(self, values: np.ndarray) -> None:
         """Add the non-NaN `values` (-0.0 counts as 0.0, so equal values have one key)."""
         values = np.asarray(values, dtype=np.float64)
-        keys = _keys_of(values[~np.isnan(values)] + 0.0)
+        nan = np.isnan(values)
+        keys = _keys_of((values[~nan] if nan.any() else values) + 0.0)
         if keys.size:
             top = (keys >> _TOP).astype(np.intp)
             self._top += np.bincount(top, minlength=self._top.size)
@@ -193,10 +194,12 @@ def _within(keys: np.ndarray, low: int, end: int) -> np.ndarray:
 
 
 def _keys_of(values: np.ndarray) -> np.ndarray:
-    """Unsigned keys in the order of the floats: negatives' bits flipped, positives' sign set."""
-    bits = values.view(np.uint64)
-    negative = (bits >> np.uint64(63)).astype(bool)
-    return np.where(negative, ~bits, bits | np.uint64(1 << 63))
+    """Unsigned keys in the order of the floats: negatives' bits flipped, positives' sign set
+    (each value's bits xor its sign spread over all 64 bits, with the top one set)."""
+    flips = (values.view(np.int64) >> 63).view(np.uint64)
+    flips |= np.uint64(1 << 63)
+    flips ^= values.view(np.uint64)
+    return flips
 
 
 def _values_of(keys: np.ndarray) -> np.ndarray:

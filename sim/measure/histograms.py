@@ -148,7 +148,7 @@ class Latencies:
         """Add `latency_s` (seconds; NaN entries are skipped)."""
         values = latency_s[~np.isnan(latency_s)]
         if values.size:
-            record_all(self.histogram, _ns(values))
+            record_all(self.histogram, whole_ns(values).astype(np.int64))
             self._max_s = max(self._max_s, float(values.max()))
             self._sums.append(float(values.sum()))
             self._count += values.size
