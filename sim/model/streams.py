@@ -80,7 +80,7 @@ def streams(seed: int, purpose: Purpose, first: int = 0) -> Iterator[np.random.G
         k += SEEDS_AT_ONCE
 
 
-SEEDS_AT_ONCE = 64
+SEEDS_AT_ONCE = 1024
 # numpy's SeedSequence (numpy/random/bit_generator.pyx), a pool of 4 words
 _MASK = 0xFFFFFFFF
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
