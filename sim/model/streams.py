@@ -16,6 +16,7 @@ import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
 BLOCK = 1 << 16
+SEEDS_AT_ONCE = 1024  # seeds `streams` derives together
 
 
 class Purpose(IntEnum):
@@ -65,10 +66,10 @@ def blocked(
 
 
 def streams(seed: int, purpose: Purpose, first: int = 0) -> Iterator[np.random.Generator]:
-    """stream(seed, purpose, k) for k = first, first + 1, ... on and on (the market's chunks):
-    the same generators, their seeds derived SEEDS_AT_ONCE at a time with numpy (numpy's
-    SeedSequence, the same arithmetic over arrays of keys) rather than each by its own
-    SeedSequence, several times as long as the draws of a small chunk."""
+    """stream(seed, purpose, k) for k = first, first + 1, ... without end (the market's
+    chunks): the same generators, their seeds derived SEEDS_AT_ONCE at a time by numpy's
+    SeedSequence arithmetic over arrays of keys (`_seed_states`), where a SeedSequence of
+    its own took longer than drawing a second of the market."""
     k = first
     while True:
         if k + SEEDS_AT_ONCE > _MASK:  # keys of one 32-bit word only
@@ -80,7 +81,6 @@ def streams(seed: int, purpose: Purpose, first: int = 0) -> Iterator[np.random.G
         k += SEEDS_AT_ONCE
 
 
-SEEDS_AT_ONCE = 1024
 # numpy's SeedSequence (numpy/random/bit_generator.pyx), a pool of 4 words
 _MASK = 0xFFFFFFFF
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
