@@ -161,8 +161,8 @@ class _Block:
     def priced_after(self, venue: np.ndarray, requests: np.ndarray) -> np.ndarray:
         """How long after its request (asked at once) each quote was priced."""
         if self._priced_after is not None:
-            return self._priced_after[venue, requests]
-        return 0.5 * self.latency[venue, requests]
+            return _picked(self._priced_after, venue, requests)
+        return 0.5 * _picked(self.latency, venue, requests)
 
     def priced(self, until: float) -> np.ndarray:
         """`quoted`, with the recorded touch on each request's side in the rows of venues
@@ -191,20 +191,20 @@ class _Block:
         after it, was priced: (t0 + sent) + latency / 2, as the venue adds them (through
         servers, asked at once: `priced_at`)."""
         if self.priced_at is not None:
-            return self.priced_at[venue, requests]
-        return (self.t0[requests] + sent) + 0.5 * self.latency[venue, requests]
+            return _picked(self.priced_at, venue, requests)
+        return (self.t0[requests] + sent) + 0.5 * _picked(self.latency, venue, requests)
 
     def quoted_mid_of(self, venue: np.ndarray, requests: np.ndarray, sent: np.ndarray):
         """The same for the quote of venue `venue[i]` for request `requests[i]`, asked
         `sent[i]` after it: (t0 + sent) + latency / 2, as the venue adds them. The cache holds
         quotes asked at once (sent 0) up to its `until`; the others are looked up now."""
-        latency = self.latency[venue, requests]
+        latency = _picked(self.latency, venue, requests)
         mids = np.full(requests.size, np.nan)
         fresh = np.ones(requests.size, dtype=bool)
         if self._quoted is not None:
             cap, cached = self._quoted
             cached_ok = (sent == 0.0) & (latency <= cap)
-            mids[cached_ok] = cached[venue[cached_ok], requests[cached_ok]]
+            mids[cached_ok] = _picked(cached, venue[cached_ok], requests[cached_ok])
             fresh = ~cached_ok
         mids[fresh] = self.mid.at(self._instant(venue[fresh], requests[fresh], sent[fresh]))
         return mids
@@ -246,13 +246,14 @@ class Prepared:
         (sim.engines.queues.Queued) has them, if given."""
         r, q = requests, queued
         through = () if q is None else (q.priced_at[:, r], q.priced_after[:, r])
+        rows = np.ascontiguousarray  # (one flat index picks from each: _picked)
         return _Block(
             self.t0[r],
             self.side[r],
-            self.latency[:, r] if q is None else q.latency[:, r],
+            rows(self.latency[:, r] if q is None else q.latency[:, r]),
             self.answers[:, r],
-            self.noise[:, r],
-            self.order_latency[:, r],
+            rows(self.noise[:, r]),
+            rows(self.order_latency[:, r]),
             self.mid,
             self.recorded,
             *through,
@@ -288,17 +289,44 @@ class _Venues:
     hold_s: np.ndarray
     policies: tuple[LastLook | None, ...]
     last_look: np.ndarray
+    ttl_ns: np.ndarray  # whole_ns of ttl_s and hold_s
+    hold_ns: np.ndarray
 
 
 @functools.lru_cache(maxsize=64)
 def _constants(venues: tuple[VenueSpec, ...]) -> _Venues:
+    ttl_s = np.array(
+        [math.inf if v.quote_ttl_ms is None else v.quote_ttl_ms * 1e-3 for v in venues]
+    )
+    hold_s = np.array([0.0 if v.last_look is None else v.last_look.hold_ms * 1e-3 for v in venues])
     return _Venues(
         np.array([v.skew_bps for v in venues]),
-        np.array([math.inf if v.quote_ttl_ms is None else v.quote_ttl_ms * 1e-3 for v in venues]),
-        np.array([0.0 if v.last_look is None else v.last_look.hold_ms * 1e-3 for v in venues]),
+        ttl_s,
+        hold_s,
         tuple(v.last_look for v in venues),
         np.array([v.last_look is not None for v in venues], dtype=bool),
+        whole_ns(ttl_s),
+        whole_ns(hold_s),
     )
+
+
+def _picked(x: np.ndarray, venue: np.ndarray, requests: np.ndarray) -> np.ndarray:
+    """x[venue, requests] of a (venue x request) array, through one flat index where x is
+    contiguous (numpy indexes by two arrays several times slower), or from its first column
+    where every request's is the same (a broadcast)."""
+    if x.strides[1] == 0:
+        return x[:, 0].take(venue)
+    if not x.flags.c_contiguous:
+        return x[venue, requests]
+    return x.reshape(-1).take(venue * x.shape[1] + requests)
+
+
+def _expires_at(sent: np.ndarray | None, priced_ns: np.ndarray, ttl_ns: np.ndarray) -> np.ndarray:
+    """When each quote expires, in whole ns after its request: asked `sent` after it (None:
+    at once, which adds nothing), priced `priced_ns` after being asked, living `ttl_ns`."""
+    if sent is None:
+        return priced_ns + ttl_ns
+    return (whole_ns(np.broadcast_to(sent, priced_ns.shape)) + priced_ns) + ttl_ns
 
 
 @functools.lru_cache(maxsize=64)
@@ -379,26 +407,26 @@ def _orders(
     sent = np.broadcast_to(np.zeros(size.size) if d.sent is None else d.sent, venue.shape)
     quoted_mid = np.full(venue.shape, np.nan)
     quoted_mid[has] = block.quoted_mid_of(pick[has], requests[has], sent[has])
-    noise = block.noise[pick, requests]
+    noise = _picked(block.noise, pick, requests)
     base = quoted_mid  # a venue quoting the recorded spread prices from the touch
     if block.recorded is not None:
         touched = has & block.recorded[pick]
         base = quoted_mid.copy()
         base[touched] = block.touch_of(pick[touched], requests[touched], sent[touched])
-    price = quote_price(base, block.side, spread[pick, requests], c.skew[pick], noise)
-    order_latency, hold = block.order_latency[pick, requests], c.hold_s[pick]
-    judged = has & c.last_look[pick]
+    price = quote_price(base, block.side, _picked(spread, pick, requests), c.skew.take(pick), noise)
+    order_latency, hold = _picked(block.order_latency, pick, requests), c.hold_s.take(pick)
+    judged = has & c.last_look.take(pick)
     checked_after = d.decided + 0.5 * order_latency + hold
     return _Orders(
         d,
         venue,
         np.broadcast_to(size, venue.shape) if d.size is None else d.size,
         price,
-        available[pick, requests],
+        _picked(available, pick, requests),
         quoted_mid,
         order_latency + hold,
-        whole_ns(sent) + whole_ns(block.priced_after(pick, requests)) + whole_ns(c.ttl_s[pick]),
-        whole_ns(d.decided) + whole_ns(0.5 * order_latency) + whole_ns(hold),
+        _expires_at(d.sent, whole_ns(block.priced_after(pick, requests)), c.ttl_ns.take(pick)),
+        whole_ns(d.decided) + whole_ns(0.5 * order_latency) + c.hold_ns.take(pick),
         judged,
         (block.t0 + checked_after)[judged],
     )
