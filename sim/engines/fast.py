@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from sim.engines.records import (
     FILLED,
@@ -246,14 +247,13 @@ class Prepared:
         (sim.engines.queues.Queued) has them, if given."""
         r, q = requests, queued
         through = () if q is None else (q.priced_at[:, r], q.priced_after[:, r])
-        rows = np.ascontiguousarray  # (one flat index picks from each: _picked)
         return _Block(
             self.t0[r],
             self.side[r],
-            rows(self.latency[:, r] if q is None else q.latency[:, r]),
+            self.latency[:, r] if q is None else q.latency[:, r],
             self.answers[:, r],
-            rows(self.noise[:, r]),
-            rows(self.order_latency[:, r]),
+            self.noise[:, r],
+            self.order_latency[:, r],
             self.mid,
             self.recorded,
             *through,
@@ -311,14 +311,18 @@ def _constants(venues: tuple[VenueSpec, ...]) -> _Venues:
 
 
 def _picked(x: np.ndarray, venue: np.ndarray, requests: np.ndarray) -> np.ndarray:
-    """x[venue, requests] of a (venue x request) array, through one flat index where x is
-    contiguous (numpy indexes by two arrays several times slower), or from its first column
-    where every request's is the same (a broadcast)."""
+    """x[venue, requests] of a (venue x request) array: through one flat index over its rows
+    where a request's values lie side by side (a block's columns of a run's arrays; numpy
+    indexes by two arrays several times slower), or from its first column where every
+    request's are the same (a broadcast)."""
+    step = x.itemsize
     if x.strides[1] == 0:
         return x[:, 0].take(venue)
-    if not x.flags.c_contiguous:
+    if x.strides[1] != step or x.strides[0] % step or x.strides[0] <= 0 or 0 in x.shape:
         return x[venue, requests]
-    return x.reshape(-1).take(venue * x.shape[1] + requests)
+    row = x.strides[0] // step
+    rows = as_strided(x, shape=((x.shape[0] - 1) * row + x.shape[1],), strides=(step,))
+    return rows.take(venue * row + requests)
 
 
 def _expires_at(sent: np.ndarray | None, priced_ns: np.ndarray, ttl_ns: np.ndarray) -> np.ndarray:
