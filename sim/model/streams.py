@@ -72,7 +72,8 @@ def streams(seed: int, purpose: Purpose, first: int = 0) -> Iterator[np.random.G
     its own took longer than drawing a second of the market."""
     k = first
     while True:
-        if k + SEEDS_AT_ONCE > _MASK:  # keys of one 32-bit word only
+        # derived only for keys of one 32-bit word (and numpy's own error for a negative seed)
+        if seed < 0 or k + SEEDS_AT_ONCE > _MASK:
             yield stream(seed, purpose, k)
             k += 1
             continue
