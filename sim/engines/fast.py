@@ -728,7 +728,9 @@ class _Settled:
         self.ends = arrival_s.copy()  # when each race ended
         self.asked = np.zeros(count, dtype=np.int64)  # quote requests each venue received
 
-    def settle(self, rows: slice | np.ndarray, a: _Attempt, *, first: bool, last: bool):
+    def settle(
+        self, rows: slice | np.ndarray, a: _Attempt, *, first: bool, last: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The attempt `a` of the requests `rows` (a slice of them, or their indices), its
         legs settled in order (so that what filled, its VWAP and what is left are trio's
         floats): the requests to race again (indices) and the attempt's rejects by reason.
