@@ -46,8 +46,9 @@ class ExactPercentiles:
         return self._kept_count + self._spilled
 
     def add(self, values: np.ndarray) -> None:
-        """Add the non-NaN `values` (-0.0 counts as 0.0, so equal values have one key)."""
-        values = np.asarray(values, dtype=np.float64)
+        """Add the non-NaN `values`, of any shape (-0.0 counts as 0.0, so equal values have one
+        key)."""
+        values = np.asarray(values, dtype=np.float64).ravel()
         nan = np.isnan(values)
         keys = _keys_of((values[~nan] if nan.any() else values) + 0.0)
         if keys.size:
