@@ -172,7 +172,7 @@ class MidPath:
             if self.has_touch:
                 first = np.array(chunks[0].start_touch, ndmin=2).T
                 touches = np.concatenate([first, *(c.touch for c in chunks)], axis=1)
-            self._flat = _Flat(padded[:-1], mids, touches, len(chunks), _Index(padded))
+            self._flat = _Flat(mids, touches, len(chunks), _Index(padded))
         return self._flat
 
     def at(self, t: np.ndarray) -> np.ndarray:
@@ -414,11 +414,10 @@ class _Ahead:
 
 @dataclass(frozen=True)
 class _Flat:
-    """Every update time kept and the mid before the first and after each (one more), with
-    a touch the bids and asks likewise (2 x updates + 1); made from the first `chunks`
-    chunks kept, and where times fall among them (`index`)."""
+    """The mid before the first update kept and after each (one more), with a touch the bids
+    and asks likewise (2 x updates + 1); made from the first `chunks` chunks kept, and where
+    times fall among their updates (`index`, which holds the update times)."""
 
-    times: np.ndarray
     mids: np.ndarray
     touches: np.ndarray | None
     chunks: int
