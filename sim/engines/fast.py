@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from sim.engines.records import (
     FILLED,
@@ -161,8 +162,8 @@ class _Block:
     def priced_after(self, venue: np.ndarray, requests: np.ndarray) -> np.ndarray:
         """How long after its request (asked at once) each quote was priced."""
         if self._priced_after is not None:
-            return self._priced_after[venue, requests]
-        return 0.5 * self.latency[venue, requests]
+            return _picked(self._priced_after, venue, requests)
+        return 0.5 * _picked(self.latency, venue, requests)
 
     def priced(self, until: float) -> np.ndarray:
         """`quoted`, with the recorded touch on each request's side in the rows of venues
@@ -191,20 +192,20 @@ class _Block:
         after it, was priced: (t0 + sent) + latency / 2, as the venue adds them (through
         servers, asked at once: `priced_at`)."""
         if self.priced_at is not None:
-            return self.priced_at[venue, requests]
-        return (self.t0[requests] + sent) + 0.5 * self.latency[venue, requests]
+            return _picked(self.priced_at, venue, requests)
+        return (self.t0[requests] + sent) + 0.5 * _picked(self.latency, venue, requests)
 
     def quoted_mid_of(self, venue: np.ndarray, requests: np.ndarray, sent: np.ndarray):
         """The same for the quote of venue `venue[i]` for request `requests[i]`, asked
         `sent[i]` after it: (t0 + sent) + latency / 2, as the venue adds them. The cache holds
         quotes asked at once (sent 0) up to its `until`; the others are looked up now."""
-        latency = self.latency[venue, requests]
+        latency = _picked(self.latency, venue, requests)
         mids = np.full(requests.size, np.nan)
         fresh = np.ones(requests.size, dtype=bool)
         if self._quoted is not None:
             cap, cached = self._quoted
             cached_ok = (sent == 0.0) & (latency <= cap)
-            mids[cached_ok] = cached[venue[cached_ok], requests[cached_ok]]
+            mids[cached_ok] = _picked(cached, venue[cached_ok], requests[cached_ok])
             fresh = ~cached_ok
         mids[fresh] = self.mid.at(self._instant(venue[fresh], requests[fresh], sent[fresh]))
         return mids
@@ -288,17 +289,48 @@ class _Venues:
     hold_s: np.ndarray
     policies: tuple[LastLook | None, ...]
     last_look: np.ndarray
+    ttl_ns: np.ndarray  # whole_ns of ttl_s and hold_s
+    hold_ns: np.ndarray
 
 
 @functools.lru_cache(maxsize=64)
 def _constants(venues: tuple[VenueSpec, ...]) -> _Venues:
+    ttl_s = np.array(
+        [math.inf if v.quote_ttl_ms is None else v.quote_ttl_ms * 1e-3 for v in venues]
+    )
+    hold_s = np.array([0.0 if v.last_look is None else v.last_look.hold_ms * 1e-3 for v in venues])
     return _Venues(
         np.array([v.skew_bps for v in venues]),
-        np.array([math.inf if v.quote_ttl_ms is None else v.quote_ttl_ms * 1e-3 for v in venues]),
-        np.array([0.0 if v.last_look is None else v.last_look.hold_ms * 1e-3 for v in venues]),
+        ttl_s,
+        hold_s,
         tuple(v.last_look for v in venues),
         np.array([v.last_look is not None for v in venues], dtype=bool),
+        whole_ns(ttl_s),
+        whole_ns(hold_s),
     )
+
+
+def _picked(x: np.ndarray, venue: np.ndarray, requests: np.ndarray) -> np.ndarray:
+    """x[venue, requests] of a (venue x request) array: through one flat index over its rows
+    where a request's values lie side by side (a block's columns of a run's arrays; numpy
+    indexes by two arrays several times slower), or from its first column where every
+    request's are the same (a broadcast)."""
+    step = x.itemsize
+    if x.strides[1] == 0:
+        return x[:, 0].take(venue)
+    if x.strides[1] != step or x.strides[0] % step or x.strides[0] <= 0 or 0 in x.shape:
+        return x[venue, requests]
+    row = x.strides[0] // step
+    rows = as_strided(x, shape=((x.shape[0] - 1) * row + x.shape[1],), strides=(step,))
+    return rows.take(venue * row + requests)
+
+
+def _expires_at(sent: np.ndarray | None, priced_ns: np.ndarray, ttl_ns: np.ndarray) -> np.ndarray:
+    """When each quote expires, in whole ns after its request: asked `sent` after it (None:
+    at once, which adds nothing), priced `priced_ns` after being asked, living `ttl_ns`."""
+    if sent is None:
+        return priced_ns + ttl_ns
+    return (whole_ns(np.broadcast_to(sent, priced_ns.shape)) + priced_ns) + ttl_ns
 
 
 @functools.lru_cache(maxsize=64)
@@ -379,26 +411,26 @@ def _orders(
     sent = np.broadcast_to(np.zeros(size.size) if d.sent is None else d.sent, venue.shape)
     quoted_mid = np.full(venue.shape, np.nan)
     quoted_mid[has] = block.quoted_mid_of(pick[has], requests[has], sent[has])
-    noise = block.noise[pick, requests]
+    noise = _picked(block.noise, pick, requests)
     base = quoted_mid  # a venue quoting the recorded spread prices from the touch
     if block.recorded is not None:
         touched = has & block.recorded[pick]
         base = quoted_mid.copy()
         base[touched] = block.touch_of(pick[touched], requests[touched], sent[touched])
-    price = quote_price(base, block.side, spread[pick, requests], c.skew[pick], noise)
-    order_latency, hold = block.order_latency[pick, requests], c.hold_s[pick]
-    judged = has & c.last_look[pick]
+    price = quote_price(base, block.side, _picked(spread, pick, requests), c.skew.take(pick), noise)
+    order_latency, hold = _picked(block.order_latency, pick, requests), c.hold_s.take(pick)
+    judged = has & c.last_look.take(pick)
     checked_after = d.decided + 0.5 * order_latency + hold
     return _Orders(
         d,
         venue,
         np.broadcast_to(size, venue.shape) if d.size is None else d.size,
         price,
-        available[pick, requests],
+        _picked(available, pick, requests),
         quoted_mid,
         order_latency + hold,
-        whole_ns(sent) + whole_ns(block.priced_after(pick, requests)) + whole_ns(c.ttl_s[pick]),
-        whole_ns(d.decided) + whole_ns(0.5 * order_latency) + whole_ns(hold),
+        _expires_at(d.sent, whole_ns(block.priced_after(pick, requests)), c.ttl_ns.take(pick)),
+        whole_ns(d.decided) + whole_ns(0.5 * order_latency) + c.hold_ns.take(pick),
         judged,
         (block.t0 + checked_after)[judged],
     )
@@ -526,10 +558,17 @@ def run_fast(
         reach = [o.checked_t for o in orders if o.checked_t.size]
         if reach:
             mid.at(np.array([max(float(np.max(t)) for t in reach)]))
-        pairs = list(zip(blocks, orders, strict=True))
-        judged = _Attempt.joined(_each(pairs, lambda p: _judge(*p, venues)))
-        first_legs = judged.venue if first_legs is None else first_legs
-        active = s.settle(active, judged, first=attempt == 0, last=attempt == max_retries)
+        rows = [slice(a, b) if attempt == 0 else active[a:b] for a, b in _bounds(active.size)]
+        settle = functools.partial(
+            _settled, s, venues=venues, first=attempt == 0, last=attempt == max_retries
+        )  # each block judged and settled in a thread
+        work = list(zip(blocks, orders, rows, strict=True))
+        judged = _each(work, lambda p, settle=settle: settle(*p))
+        if first_legs is None:
+            first_legs = np.concatenate([a.venue for a, _, _ in judged], axis=1)
+        s.asked += sum(a.venue_requests for a, _, _ in judged)
+        s.rejects += sum(rejects for _, _, rejects in judged)
+        active = np.concatenate([again for _, again, _ in judged])
     span_s = float(s.ends.max()) if n else 0.0
     load = {}
     if queues is not None:
@@ -658,6 +697,22 @@ def _if_taken(
     return np.stack(fills) if fills else np.zeros((0, 0), dtype=bool)
 
 
+def _settled(
+    s: _Settled,
+    block: _Block,
+    o: _Orders,
+    rows: slice | np.ndarray,
+    *,
+    venues: tuple[VenueSpec, ...],
+    first: bool,
+    last: bool,
+) -> tuple[_Attempt, np.ndarray, np.ndarray]:
+    """One block's orders judged and settled into `s` (`rows`: its requests): the attempt,
+    the requests to race again and the rejects by reason."""
+    a = _judge(block, o, venues)
+    return a, *s.settle(rows, a, first=first, last=last)
+
+
 class _Settled:
     """Each request's results so far, attempt by attempt."""
 
@@ -673,20 +728,25 @@ class _Settled:
         self.ends = arrival_s.copy()  # when each race ended
         self.asked = np.zeros(count, dtype=np.int64)  # quote requests each venue received
 
-    def settle(self, active: np.ndarray, a: _Attempt, *, first: bool, last: bool) -> np.ndarray:
-        """The attempt `a` of the requests `active`, its legs settled in order (so that what
-        filled, its VWAP and what is left are trio's floats): the requests to race again."""
-        self.asked += a.venue_requests
+    def settle(
+        self, rows: slice | np.ndarray, a: _Attempt, *, first: bool, last: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The attempt `a` of the requests `rows` (a slice of them, or their indices), its
+        legs settled in order (so that what filled, its VWAP and what is left are trio's
+        floats): the requests to race again (indices) and the attempt's rejects by reason.
+        Blocks of requests settle in parallel threads, so the counts are the caller's to add
+        up (with `a.venue_requests`)."""
         has = (a.venue >= 0).any(axis=0)  # else no quote: the race ends (at its timeout, mostly)
         if first:
-            self.decision_s = np.where(has, a.decided, np.nan)
-            self.venue = np.where(has, a.venue[0], -1).astype(np.int32)
-        start, elapsed = self.start[active], self.elapsed[active]
+            self.decision_s[rows] = np.where(has, a.decided, np.nan)
+            self.venue[rows] = np.where(has, a.venue[0], -1)
+        start, elapsed = self.start[rows], self.elapsed[rows]
         reported = (start + a.decided) + a.round_trip  # trio's clock at the last report
-        self.ends[active] = np.where(has, reported, start + a.ended)
+        self.ends[rows] = np.where(has, reported, start + a.ended)
         elapsed = np.where(has, (elapsed + a.decided) + a.round_trip, elapsed)
-        remaining, notional = self.remaining[active], self.notional[active]
-        orders, first_reason = self.orders[active], np.zeros(active.size, dtype=np.int8)
+        remaining, notional = self.remaining[rows], self.notional[rows]
+        orders, first_reason = self.orders[rows].copy(), np.zeros(has.size, dtype=np.int8)
+        rejects = np.zeros(len(ORDER_REJECTS), dtype=np.int64)
         for venue, size, price, reason in zip(a.venue, a.size, a.price, a.reason, strict=True):
             sent = venue >= 0
             orders += sent
@@ -694,27 +754,24 @@ class _Settled:
             remaining = np.where(fill, remaining - size, remaining)
             notional = np.where(fill, notional + size * price, notional)
             first_reason = np.where(reject & (first_reason == 0), reason, first_reason)
-            self.rejects += np.bincount(reason[reject], minlength=len(ORDER_REJECTS) + 1)[1:]
+            rejects += np.bincount(reason[reject], minlength=len(ORDER_REJECTS) + 1)[1:]
         filled = self.order_size - remaining
         done = has & (remaining <= self.order_size * FILLED_SHARE_SLACK)
         short = np.where(first_reason > 0, first_reason, REJECTED["no_liquidity"])
         some = has & (filled > 0)  # the VWAP of what filled, all of it or part
         with np.errstate(divide="ignore", invalid="ignore"):
             vwap = notional / filled
-        self.remaining[active], self.notional[active], self.orders[active] = (
-            remaining,
-            notional,
-            orders,
-        )
-        self.elapsed[active], self.filled_size[active] = elapsed, filled
-        self.fill_price[active] = np.where(some, vwap, self.fill_price[active])
-        self.outcome[active] = np.where(has, np.where(done, FILLED, short), self.outcome[active])
-        self.fill_s[active] = np.where(done, elapsed, self.fill_s[active])
+        self.remaining[rows], self.notional[rows], self.orders[rows] = remaining, notional, orders
+        self.elapsed[rows], self.filled_size[rows] = elapsed, filled
+        self.fill_price[rows] = np.where(some, vwap, self.fill_price[rows])
+        self.outcome[rows] = np.where(has, np.where(done, FILLED, short), self.outcome[rows])
+        self.fill_s[rows] = np.where(done, elapsed, self.fill_s[rows])
         if last:
-            return active[:0]  # the last reject ends its race
+            return np.empty(0, dtype=np.intp), rejects  # the last reject ends its race
         again = has & ~done
-        self.start[active[again]] = reported[again]
-        return active[again]
+        indices = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+        self.start[indices[again]] = reported[again]
+        return indices[again], rejects
 
 
 def _records(draws: Draws, load: dict[str, np.ndarray], **fields: Any) -> Records:

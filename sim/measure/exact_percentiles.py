@@ -3,10 +3,12 @@
 Fill costs (slippage, shortfall) are reported as exact percentiles, np.percentile's "linear"
 method, not histogram buckets. A run of tens of millions of requests summarized chunk by chunk
 (sim.measure.tally) cannot keep them all in memory, so `ExactPercentiles` keeps up to `in_memory`
-values and spills the rest to an anonymous temporary file. It then finds each order statistic
-it needs by selection: a histogram of the values' sortable bit patterns, 16 bits at a time,
-narrows down the one bucket that holds the rank, and only that bucket's values are read in to
-be partitioned. Memory stays at `in_memory` values plus one chunk read back, whatever the
+values and spills the rest to an anonymous temporary file, as sortable bit patterns (keys). It
+then finds each order statistic it needs by selection: a histogram of the keys' top 16 bits,
+counted as values are added, narrows down the bucket that holds each rank; a pass over the keys
+then reads in the buckets small enough to partition, and counts the next 16 bits of the others
+(with their least and greatest key: a bucket of one repeated value is done at once), until
+every rank is found. Memory stays at `in_memory` values plus one chunk read back, whatever the
 count; the answer is the same bits whether or not anything spilled.
 """
 
@@ -22,6 +24,7 @@ IN_MEMORY = 1 << 20  # values kept before spilling (8 MB)
 READ = 1 << 20  # values read back at a time
 BUCKET_BITS = 16  # of the 64-bit key, narrowed per pass over the values
 GATHER = 1 << 20  # a bucket with at most this many values is read in whole
+_TOP = np.uint64(64 - BUCKET_BITS)
 
 
 class ExactPercentiles:
@@ -31,10 +34,11 @@ class ExactPercentiles:
 
     def __init__(self, in_memory: int = IN_MEMORY) -> None:
         self._in_memory = in_memory
-        self._kept: list[np.ndarray] = []
+        self._kept: list[np.ndarray] = []  # keys
         self._kept_count = 0
-        self._file = None  # values spilled, float64 in order
+        self._file = None  # keys spilled, uint64 in order
         self._spilled = 0
+        self._top = np.zeros(1 << BUCKET_BITS, dtype=np.int64)  # keys by their top bits
 
     @property
     def count(self) -> int:
@@ -42,17 +46,22 @@ class ExactPercentiles:
         return self._kept_count + self._spilled
 
     def add(self, values: np.ndarray) -> None:
-        """Add the non-NaN `values` (-0.0 counts as 0.0, so equal values have one key)."""
-        values = np.asarray(values, dtype=np.float64)
-        values = values[~np.isnan(values)] + 0.0
-        if self._kept_count + values.size <= self._in_memory:
-            self._kept.append(values)
-            self._kept_count += values.size
+        """Add the non-NaN `values`, of any shape (-0.0 counts as 0.0, so equal values have one
+        key)."""
+        values = np.asarray(values, dtype=np.float64).ravel()
+        nan = np.isnan(values)
+        keys = _keys_of((values[~nan] if nan.any() else values) + 0.0)
+        if keys.size:
+            top = (keys >> _TOP).astype(np.intp)
+            self._top += np.bincount(top, minlength=self._top.size)
+        if self._kept_count + keys.size <= self._in_memory:
+            self._kept.append(keys)
+            self._kept_count += keys.size
             return
         if self._file is None:
             # unlinked at once; closed (and gone) with this object
             self._file = tempfile.TemporaryFile()  # noqa: SIM115
-        for part in (*self._kept, values):
+        for part in (*self._kept, keys):
             part.tofile(self._file)
             self._spilled += part.size
         self._kept, self._kept_count = [], 0
@@ -65,70 +74,96 @@ class ExactPercentiles:
         ranks = sorted({k for q in qs for k in _ranks(n, q)})
         if self._file is None:
             parted = np.partition(np.concatenate(self._kept), ranks)
-            found = {k: float(parted[k]) for k in ranks}
+            found = {k: _value(int(parted[k])) for k in ranks}
         else:
             found = self._select(ranks)
         return [_linear(n, q, lambda k: (found[k], found[min(k + 1, n - 1)])) for q in qs]
 
     def _select(self, ranks: list[int]) -> dict[int, float]:
-        """The value of each rank (from 0) in `ranks`, found bucket by bucket of the sortable
-        keys, every rank in the same passes over the values: each pass counts, for every
-        bucket a rank has narrowed down to, the keys in each of its 2**BUCKET_BITS parts, until
-        a rank's part holds at most GATHER values (then they are read in and partitioned) or
-        a single key."""
-        low = dict.fromkeys(ranks, 0)  # each rank's keys from low on, `below` of the values
-        below = dict.fromkeys(ranks, 0)  # under it
-        narrowing, gathered = list(ranks), {}
-        for shift in range(64 - BUCKET_BITS, -1, -BUCKET_BITS):
-            prefixes = np.unique([low[k] >> (shift + BUCKET_BITS) for k in narrowing])
-            prefixes = prefixes.astype(np.uint64)
-            counts = np.zeros((prefixes.size, 1 << BUCKET_BITS), dtype=np.int64)
-            for keys in self._keys():
-                counts += _bucket_counts(keys, prefixes, shift)
-            cumulative = np.cumsum(counts, axis=1)
-            still = []
-            for k in narrowing:
-                row = int(np.searchsorted(prefixes, np.uint64(low[k] >> (shift + BUCKET_BITS))))
-                bucket = int(np.searchsorted(cumulative[row], k - below[k], side="right"))
-                below[k] += int(cumulative[row, bucket - 1]) if bucket else 0
-                low[k] += bucket << shift
-                if counts[row, bucket] <= GATHER or shift == 0:
-                    gathered[k] = shift
-                else:
-                    still.append(k)
-            narrowing = still
-            if not narrowing:
-                break
-        return self._gather(gathered, low, below)
-
-    def _gather(
-        self, shifts: dict[int, int], low: dict[int, int], below: dict[int, int]
-    ) -> dict[int, float]:
-        """Each rank's value, from the bucket [low, low + 2**shift) it was narrowed down to:
-        the one key there (shift 0), or its values read in, in one pass, and partitioned."""
-        found = {}
-        buckets = {(low[k], shifts[k]) for k in shifts if shifts[k]}
-        for k, shift in shifts.items():
-            if shift == 0:  # one key: every value in the bucket is this one
-                found[k] = float(_values_of(np.array([low[k]], dtype=np.uint64))[0])
-        parts: dict[tuple[int, int], list[np.ndarray]] = {b: [] for b in buckets}
-        for keys in self._keys():
-            for start, shift in buckets:
-                inside = keys[_within(keys, start, start + (1 << shift))]
-                parts[start, shift].append(_values_of(inside))
-        for bucket, values in parts.items():
-            ranks = sorted(k for k in shifts if (low[k], shifts[k]) == bucket)
-            parted = np.partition(np.concatenate(values), [k - below[k] for k in ranks])
-            found.update((k, float(parted[k - below[k]])) for k in ranks)
+        """The value of each rank (from 0) in `ranks`. Each rank is narrowed down to a bucket
+        of keys [low, low + 2**shift), `below` of the keys under it and `count` in it: first
+        by the top bits counted as keys were added, then pass by pass over the keys. A pass
+        reads in the buckets of at most GATHER keys, to be partitioned; in each other one it
+        counts the keys of each of its 2**BUCKET_BITS parts, and finds its least and greatest
+        key (when they are the same, every rank in the bucket has that key)."""
+        found: dict[int, float] = {}
+        at = {k: _narrowed(self._top, k, 0, 64 - BUCKET_BITS, 0) for k in ranks}
+        while at:
+            buckets: dict[tuple[int, int], list[int]] = {}
+            for k, (low, shift, _, _) in at.items():
+                buckets.setdefault((low, shift), []).append(k)
+            gathers = {(low, shift) for low, shift, _, count in at.values() if count <= GATHER}
+            counts, bounds, gathered = self._pass(set(buckets) - gathers, gathers)
+            still = {}
+            for bucket, here in buckets.items():
+                low, shift, below, _ = at[here[0]]
+                if bucket in gathers:
+                    parted = np.partition(gathered[bucket], [k - below for k in here])
+                    found.update((k, _value(parted[k - below])) for k in here)
+                    continue
+                least, greatest = bounds[bucket]
+                if least == greatest:
+                    found.update((k, _value(least)) for k in here)
+                    continue
+                for k in here:
+                    low_k, shift_k, below_k, count_k = _narrowed(
+                        counts[bucket], k, low, shift - BUCKET_BITS, below
+                    )
+                    if shift_k == 0:  # one key
+                        found[k] = _value(low_k)
+                    else:
+                        still[k] = low_k, shift_k, below_k, count_k
+            at = still
         return found
 
+    def _pass(
+        self, jobs: set[tuple[int, int]], gathers: set[tuple[int, int]]
+    ) -> tuple[dict, dict, dict]:
+        """One pass over the keys: for each bucket (low, shift) of `jobs`, how many keys are in
+        each of its 2**BUCKET_BITS parts and its least and greatest key; for each of
+        `gathers`, its keys."""
+        parts = 1 << BUCKET_BITS
+        counts = {b: np.zeros(parts, dtype=np.int64) for b in jobs}
+        bounds = dict.fromkeys(jobs, (2**64 - 1, 0))
+        pieces: dict[tuple[int, int], list[np.ndarray]] = {b: [] for b in gathers}
+        for keys in self._keys():
+            for low, shift in pieces:
+                pieces[low, shift].append(keys[_within(keys, low, low + (1 << shift))])
+            for low, shift in jobs:
+                inside = keys[_within(keys, low, low + (1 << shift))]
+                if inside.size:
+                    part = (inside >> np.uint64(shift - BUCKET_BITS)) & np.uint64(parts - 1)
+                    counts[low, shift] += np.bincount(part.astype(np.intp), minlength=parts)
+                    least, greatest = bounds[low, shift]
+                    bounds[low, shift] = (
+                        min(least, int(inside.min())),
+                        max(greatest, int(inside.max())),
+                    )
+        gathered = {b: np.concatenate(p) for b, p in pieces.items()}
+        return counts, bounds, gathered
+
     def _keys(self) -> Iterator[np.ndarray]:
-        """Every value's sortable key, a chunk at a time."""
+        """Every key, a chunk at a time."""
         self._file.seek(0)
         for _ in range(math.ceil(self._spilled / READ)):
-            yield _keys_of(np.fromfile(self._file, dtype=np.float64, count=READ))
-        for part in self._kept:
-            yield _keys_of(part)
+            yield np.fromfile(self._file, dtype=np.uint64, count=READ)
+        yield from self._kept
+
+
+def _narrowed(
+    counts: np.ndarray, k: int, low: int, shift: int, below: int
+) -> tuple[int, int, int, int]:
+    """Rank k's bucket among the parts of width 2**shift from `low` whose keys number
+    `counts`, `below` keys lying under `low`: (its low, shift, keys under it, keys in it)."""
+    cumulative = np.cumsum(counts)
+    part = int(np.searchsorted(cumulative, k - below, side="right"))
+    below += int(cumulative[part - 1]) if part else 0
+    return low + (part << shift), shift, below, int(counts[part])
+
+
+def _value(key: int) -> float:
+    """The float whose key this is."""
+    return float(_values_of(np.array([key], dtype=np.uint64))[0])
 
 
 def _ranks(n: int, q: float) -> tuple[int, ...]:
@@ -153,20 +188,6 @@ def _linear(n: int, q: float, pair: Callable[[int], tuple[float, float]]) -> flo
     return b - difference * (1 - gamma) if gamma >= 0.5 else a + difference * gamma
 
 
-def _bucket_counts(keys: np.ndarray, prefixes: np.ndarray, shift: int) -> np.ndarray:
-    """(prefix x part) how many `keys` lie in each 2**BUCKET_BITS part of the buckets whose
-    top bits (above shift + BUCKET_BITS) are `prefixes` (sorted)."""
-    parts = 1 << BUCKET_BITS
-    top = shift + BUCKET_BITS
-    prefix = keys >> np.uint64(top) if top < 64 else np.zeros(keys.size, dtype=np.uint64)
-    row = np.searchsorted(prefixes, prefix)
-    inside = row < prefixes.size
-    inside[inside] = prefixes[row[inside]] == prefix[inside]
-    part = (keys[inside] >> np.uint64(shift)) & np.uint64(parts - 1)
-    flat = row[inside].astype(np.intp) * parts + part.astype(np.intp)
-    return np.bincount(flat, minlength=prefixes.size * parts).reshape(prefixes.size, parts)
-
-
 def _within(keys: np.ndarray, low: int, end: int) -> np.ndarray:
     """Which keys are in [low, end) (end may be 2**64, past what uint64 holds)."""
     inside = keys >= np.uint64(low)
@@ -174,10 +195,12 @@ def _within(keys: np.ndarray, low: int, end: int) -> np.ndarray:
 
 
 def _keys_of(values: np.ndarray) -> np.ndarray:
-    """Unsigned keys in the order of the floats: negatives' bits flipped, positives' sign set."""
-    bits = values.view(np.uint64)
-    negative = (bits >> np.uint64(63)).astype(bool)
-    return np.where(negative, ~bits, bits | np.uint64(1 << 63))
+    """Unsigned keys in the order of the floats: negatives' bits flipped, positives' sign set
+    (each value's bits xor its sign spread over all 64 bits, with the top one set)."""
+    flips = (values.view(np.int64) >> 63).view(np.uint64)
+    flips |= np.uint64(1 << 63)
+    flips ^= values.view(np.uint64)
+    return flips
 
 
 def _values_of(keys: np.ndarray) -> np.ndarray:

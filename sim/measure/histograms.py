@@ -44,14 +44,16 @@ def record_all(histogram: HdrHistogram, values: np.ndarray) -> None:
     if low < 0 or high >= 2**53 or h._counts_index_for(high) >= h.counts_len:
         bad = low if low < 0 else high
         raise ValueError(f"latency {bad} ns is outside the histogram's range 0..{HIGHEST_NS}")
-    # bit length, exactly: below 2**53 every integer is an exact float, and frexp's exponent
-    # is its bit length
-    _, pow2ceiling = np.frexp((values | h.sub_bucket_mask).astype(np.float64))
-    bucket = pow2ceiling - h.unit_magnitude - (h.sub_bucket_half_count_magnitude + 1)
-    sub_bucket = values >> (bucket + h.unit_magnitude)
-    index = (
-        ((bucket + 1) << h.sub_bucket_half_count_magnitude) + sub_bucket - h.sub_bucket_half_count
-    )
+    # bit length, exactly: below 2**53 every integer is an exact float, whose exponent field
+    # is its bit length + 1022 (in place, where numpy allows: each pass is most of the cost)
+    bucket = (values | h.sub_bucket_mask).astype(np.float64).view(np.int64)
+    bucket >>= 52
+    bucket -= 1022 + h.unit_magnitude + h.sub_bucket_half_count_magnitude + 1
+    index = values >> (bucket + h.unit_magnitude)  # the sub-bucket
+    bucket += 1
+    bucket <<= h.sub_bucket_half_count_magnitude
+    index += bucket
+    index -= h.sub_bucket_half_count
     counts = np.ctypeslib.as_array(h.counts)
     counts += np.bincount(index, minlength=h.counts_len)[: h.counts_len].astype(counts.dtype)
     h.total_count += int(values.size)
@@ -148,7 +150,7 @@ class Latencies:
         """Add `latency_s` (seconds; NaN entries are skipped)."""
         values = latency_s[~np.isnan(latency_s)]
         if values.size:
-            record_all(self.histogram, _ns(values))
+            record_all(self.histogram, whole_ns(values).astype(np.int64))
             self._max_s = max(self._max_s, float(values.max()))
             self._sums.append(float(values.sum()))
             self._count += values.size

@@ -199,7 +199,7 @@ class Scenario:
             raise ScenarioError(
                 "market.updates_per_s",
                 f"{updates:.3g} mid updates over the run's {span_s:.3g} s (at most "
-                f"{MAX_MARKET_UPDATES:g}, 32 to 96 bytes each): lower the rate or the requests",
+                f"{MAX_MARKET_UPDATES:g}, 36 to 100 bytes each): lower the rate or the requests",
                 self.file,
             )
         if span_s > MAX_SPAN_S:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 from typing import Any
 
 import numpy as np
 import pytest
 
 from sim.model.draws import Draws, draw
-from sim.model.streams import BLOCK
+from sim.model.streams import BLOCK, SEEDS_AT_ONCE, Purpose, stream, streams
 from tests.helpers.scenarios import build_scenario
 
 SEED = 20240611
@@ -250,3 +251,13 @@ def test_latencies_are_in_seconds() -> None:
     """The constant venue's 1.0 ms + 0.1 ms shift is 1.1e-3 s (sample_s: ms * 1e-3)."""
     d = draw(_scenario([_venue("a", "constant")], requests=100))
     assert (d.latency_s[0] == (1.0 + 0.1) * 1e-3).all()
+
+
+@pytest.mark.parametrize("seed", [0, 11, SEED, 2**32 + 5, 2**70 + 3])
+@pytest.mark.parametrize("first", [0, 70, 2**32 - 1500])
+def test_streams_made_together_are_the_streams_made_one_by_one(seed: int, first: int) -> None:
+    """The market's chunk streams, their seeds derived many at once (past a batch, and on
+    to keys of two 32-bit words, where each is its own SeedSequence again)."""
+    together = itertools.islice(streams(seed, Purpose.MARKET, first), SEEDS_AT_ONCE + 600)
+    for k, rng in enumerate(together, start=first):
+        assert np.array_equal(rng.random(4), stream(seed, Purpose.MARKET, k).random(4)), k

@@ -408,3 +408,23 @@ def test_start_may_be_a_toml_date_time(tmp_path, written) -> None:
     bare = load(scenario_file(tmp_path, "", header=f"start = {written}"))
     assert bare.start_ns() == quoted.start_ns() == 1_709_303_400_500_000_000
     assert bare.mid_path()(0.0) == quoted.mid_path()(0.0)
+
+
+def test_rows_crowded_together_or_far_apart_give_the_same_mids_both_ways(tmp_path) -> None:
+    """Bursts of rows at one timestamp and within microseconds of each other, between long
+    gaps: many at once (a grid of cells, stepped through and bisected where crowded) as one
+    by one."""
+    rng = np.random.default_rng(3)
+    burst = np.repeat(1709303400000000, 40)  # microseconds: 40 rows at one instant
+    cluster = 1709303401000000 + rng.integers(0, 30, 200)
+    spread = 1709303400000000 + rng.integers(0, 60_000_000, 300)
+    stamps = np.sort(np.concatenate([burst, cluster, spread]), kind="stable")
+    rows = "".join(f"{s},{100 + i * 0.01:.2f}\n" for i, s in enumerate(stamps.tolist()))
+    path = scenario_file(tmp_path, 'time_unit = "us"', data="timestamp,mid\n" + rows)
+    offsets = (np.unique(stamps) - stamps[0]) * 1e-6
+    times = np.concatenate(
+        [rng.uniform(-1.0, 70.0, 2000), offsets, np.nextafter(offsets, -np.inf), [np.nan]]
+    )
+    got, one_by_one = load(path).mid_path().at(times), load(path).mid_path()
+    assert np.isnan(got[-1])
+    assert got[:-1].tolist() == [one_by_one(t) for t in times[:-1].tolist()]

@@ -222,6 +222,35 @@ def test_exact_percentiles_equal_numpys_whether_or_not_they_spill(
         assert collected.percentiles(qs) == np.percentile(finite + 0.0, qs).tolist()
 
 
+@pytest.mark.parametrize("in_memory", [0, 10**9])
+def test_exact_percentiles_of_values_apart_only_in_their_last_bits(monkeypatch, in_memory) -> None:
+    """A value repeated most of the time (one key: found in the pass that counts its bucket)
+    and neighbours that differ from each other only in their lowest bits (narrowed down to a
+    single key, 16 bits a pass)."""
+    monkeypatch.setattr(exact_percentiles, "READ", 13)
+    monkeypatch.setattr(exact_percentiles, "GATHER", 3)
+    rng = np.random.default_rng(8)
+    near = 1.0 + rng.integers(0, 2**20, 200) * np.finfo(float).eps
+    for xs in (np.where(rng.random(300) < 0.7, 0.5, rng.normal(size=300)), near):
+        collected = exact_percentiles.ExactPercentiles(in_memory=in_memory)
+        for part in np.array_split(xs, 4):
+            collected.add(part)
+        qs = [0, 50, 70, 95, 100]
+        assert collected.percentiles(qs) == np.percentile(xs, qs).tolist()
+
+
+@pytest.mark.parametrize("in_memory", [0, 10**9])
+def test_exact_percentiles_take_a_scalar_or_a_table_as_numpy_does(in_memory) -> None:
+    """Any shape is its values, flattened, as np.percentile takes them (with or without a
+    NaN among them)."""
+    added = [np.float64(2.0), 7.0, [[1.0, 9.0], [4.0, 3.0]], [[5.0, np.nan]]]
+    collected = exact_percentiles.ExactPercentiles(in_memory=in_memory)
+    for part in added:
+        collected.add(part)
+    qs = [0, 30, 50, 100]
+    assert collected.percentiles(qs) == np.percentile([2, 7, 1, 9, 4, 3, 5], qs).tolist()
+
+
 def test_a_latency_tally_filled_in_chunks_is_the_tally_of_all_at_once() -> None:
     latency_s = np.random.default_rng(4).lognormal(-7, 1, 10_000)
     latency_s[::7] = np.nan
