@@ -79,26 +79,16 @@ def hedged(
                 hedged_count += 1
             elif what == REQUEST:
                 requests += 1
-            elif size == window:  # the oldest latency leaves as this one comes
-                _replace(ordered, size, recent[head], value)
-                recent[head] = value
-                head = (head + 1) % window
             else:
-                recent[(head + size) % window] = value
-                k = size
-                while k > 0 and ordered[k - 1] > value:
-                    ordered[k] = ordered[k - 1]
-                    k -= 1
-                ordered[k] = value
-                size += 1
+                head, size = remember(recent, ordered, head, size, window, value)
         if step == 0:  # the request starts
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
             heapq.heappush(pending, (now, REQUEST, 0.0))
             if fixed >= 0.0:
                 delay[i] = fixed
-            elif size >= 20:  # strategies.hedged.WARM_UP
-                delay[i] = ordered[math.ceil((size - 1) * q / 100)]
+            else:
+                delay[i] = percentile(ordered, size, q)
             hedges[i] = hedges_max if delay[i] == delay[i] else 0
             asked[i] = 1
             if answers[0, i]:
@@ -135,6 +125,32 @@ def hedged(
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
     return pos, decided, sent, asked, t0
+
+
+@njit(cache=True)
+def remember(recent, ordered, head, size, window, value):
+    """hedged's last `window` latencies, `value` the newest: a ring `recent` (`size` of
+    them, the oldest at `head`) and the same sorted in `ordered`. Returns (head, size)."""
+    if size == window:  # the oldest latency leaves as this one comes
+        _replace(ordered, size, recent[head], value)
+        recent[head] = value
+        return (head + 1) % window, size
+    recent[(head + size) % window] = value
+    k = size
+    while k > 0 and ordered[k - 1] > value:
+        ordered[k] = ordered[k - 1]
+        k -= 1
+    ordered[k] = value
+    return head, size + 1
+
+
+@njit(cache=True)
+def percentile(ordered, size, q):
+    """hedged's delay: the q-th percentile of the `size` latencies in `ordered` (numpy's
+    "higher"), NaN before strategies.hedged.WARM_UP of them."""
+    if size < 20:
+        return np.nan
+    return ordered[math.ceil((size - 1) * q / 100)]
 
 
 @njit(cache=True)
@@ -188,33 +204,17 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
         while pending and pending[0][0] < now:
             _, v, what, value = heapq.heappop(pending)
             if what == FILL:
-                fill[v] = value if not has_fill[v] else fill[v] + alpha * (value - fill[v])
-                has_fill[v] = True
+                ewma(fill, has_fill, v, value, alpha)
             else:
-                seen[v] = value if not has_seen[v] else seen[v] + alpha * (value - seen[v])
-                has_seen[v] = True
+                ewma(seen, has_seen, v, value, alpha)
         ended = np.nan
         if step == 0:  # the request starts: choose, and see which quote comes first
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
-            for k in range(count):
-                left[k] = k
-            m = count
+            choose(picks[i], left, seen, has_seen, fill, has_fill, chosen[i])
             w, first = -1, np.inf
             for k in range(fanout):
-                a, b = picks[i, k, 0], picks[i, k, 1]
-                j = a
-                if b >= 0:
-                    sa, sb = (
-                        _score(left[a], seen, has_seen, fill, has_fill),
-                        _score(left[b], seen, has_seen, fill, has_fill),
-                    )
-                    if sb < sa or (sb == sa and left[b] < left[a]):
-                        j = b
-                v = left[j]
-                left[j : m - 1] = left[j + 1 : m].copy()
-                m -= 1
-                chosen[i, k] = v
+                v = chosen[i, k]
                 requests[v] += 1
                 late = not answers[v, i] or latency[v, i] > timeout
                 if not late and (latency[v, i] < first or (latency[v, i] == first and v < w)):
@@ -240,6 +240,35 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
     return winner, decided, requests, t0
+
+
+@njit(cache=True)
+def ewma(table, has, v, value, alpha):
+    """adaptive's running average of venue v's `table` (latency or fill) with `value` in."""
+    table[v] = value if not has[v] else table[v] + alpha * (value - table[v])
+    has[v] = True
+
+
+@njit(cache=True)
+def choose(picks, left, seen, has_seen, fill, has_fill, chosen):
+    """adaptive's picks for one request (its draws `picks`, sim.engines.scan) by the venues'
+    scores now, into `chosen`; `left`: room for every venue."""
+    for k in range(left.size):
+        left[k] = k
+    m = left.size
+    for k in range(chosen.size):
+        a, b = picks[k, 0], picks[k, 1]
+        j = a
+        if b >= 0:
+            sa, sb = (
+                _score(left[a], seen, has_seen, fill, has_fill),
+                _score(left[b], seen, has_seen, fill, has_fill),
+            )
+            if sb < sa or (sb == sa and left[b] < left[a]):
+                j = b
+        chosen[k] = left[j]
+        left[j : m - 1] = left[j + 1 : m].copy()
+        m -= 1
 
 
 @njit(cache=True)
