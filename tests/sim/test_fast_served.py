@@ -1,0 +1,297 @@
+"""The scan through venue servers (sim.engines.served_scan) against the trio engine: hedged
+and adaptive through servers, and closed loops through them (first_wins, hedged, adaptive),
+decided alike request by request, with the same venue load to the bit and the same summary
+bytes.
+
+Randomized scenarios (hypothesis, derandomized) put them through one to three venues with
+servers (capacity 1 to 3 or unlimited, constant service times for exact ties in time), with
+and without cancel propagation; constant times put quotes exactly at hedges and deadlines;
+the bundled overload, tied-requests and coordinated-omission run whole on both engines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sim.engines.fast import unsupported
+from sim.measure.run import run, summary
+from sim.model.scenario import load, parse
+from sim.report.atomic import summary_json
+from tests.sim.test_fast import agree, blocks_of
+from tests.sim.test_fast_queues import LOAD, agree_with_load, served_venues
+from tests.sim.test_fast_scan import adaptive, agree_closed, hedged
+
+REQUESTS = 100  # past hedged's warm-up of 20 observed latencies
+
+
+def same_load_and_summary(scenario) -> None:
+    """The venues' load to the bit and the summaries byte for byte (a closed loop's
+    arrivals within an ulp: `agree_closed`)."""
+    by_trio, by_fast = run(scenario, engine="trio"), run(scenario, engine="fast")
+    for entry in scenario.strategies:
+        trio = by_trio.strategies[entry.name].records
+        quick = by_fast.strategies[entry.name].records
+        for field in LOAD:
+            a, b = getattr(trio, field), getattr(quick, field)
+            assert np.array_equal(a, b, equal_nan=True), (entry.name, field, a, b)
+    trio_summary, fast_summary = by_trio.summary, by_fast.summary
+    assert (trio_summary.pop("engine"), fast_summary.pop("engine")) == ("trio", "fast")
+    assert summary_json(trio_summary) == summary_json(fast_summary)
+
+
+def _served(venues: list[dict]) -> list[dict]:
+    if not any("service" in v for v in venues):
+        venues[0] |= {"service": {"dist": "constant", "ms": 1.0}, "capacity": 1}
+    return venues
+
+
+def _for_adaptive(venues: list[dict], kinds: list[dict]) -> list[dict]:
+    """adaptive through servers learns fills that must not depend on when quotes come: no
+    last look, no expiry."""
+    if any(s["kind"] == "adaptive" for s in kinds):
+        for venue in venues:
+            venue.pop("last_look", None)
+            venue.pop("quote_ttl_ms", None)
+    return venues
+
+
+@st.composite
+def open_loops(draw_from):
+    count = draw_from(st.integers(1, 3))
+    kinds = draw_from(st.lists(st.one_of(hedged(count), adaptive), min_size=1, max_size=2))
+    for i, s in enumerate(kinds):
+        s["name"] = f"s{i}"
+    venues = _for_adaptive(_served([draw_from(served_venues(i)) for i in range(count)]), kinds)
+    return parse(
+        {
+            "scenario": {"seed": draw_from(st.integers(0, 2**32)), "requests": REQUESTS},
+            "arrivals": {
+                "process": draw_from(st.sampled_from(["poisson", "uniform"])),
+                "rate_per_s": draw_from(st.sampled_from([500.0, 1000.0, 3000.0])),
+            },
+            "market": {"volatility_bps": draw_from(st.sampled_from([0.0, 50.0]))},
+            "order": {"size": draw_from(st.sampled_from([1.0, 1.0, 3.0]))},
+            "venues": venues,
+            "strategies": kinds,
+        },
+        default_name="served",
+    )
+
+
+first_wins = st.builds(
+    lambda t: {"kind": "first_wins", "timeout_ms": t}, st.sampled_from([2.0, 50.0])
+)
+
+
+@st.composite
+def closed_loops(draw_from):
+    count = draw_from(st.integers(1, 3))
+    kinds = draw_from(
+        st.lists(st.one_of(first_wins, hedged(count), adaptive), min_size=1, max_size=2)
+    )
+    for i, s in enumerate(kinds):
+        s["name"] = f"s{i}"
+    venues = [draw_from(served_venues(i)) for i in range(count)]
+    venues = _served(venues)
+    for venue in venues:  # adaptive learns from last look: trio only in a closed loop
+        venue.pop("last_look", None)
+    return parse(
+        {
+            "scenario": {"seed": draw_from(st.integers(0, 2**32)), "requests": REQUESTS},
+            "arrivals": {
+                "process": "closed",
+                "clients": draw_from(st.integers(1, 5)),
+                "think_ms": draw_from(
+                    st.sampled_from(
+                        [
+                            {"dist": "constant", "ms": 0.5},
+                            {"dist": "constant", "ms": 2.0},
+                            {"dist": "exponential", "mean_ms": 1.0},
+                        ]
+                    )
+                ),
+            },
+            "market": {"volatility_bps": draw_from(st.sampled_from([0.0, 50.0]))},
+            "venues": _for_adaptive(venues, kinds),
+            "strategies": kinds,
+        },
+        default_name="closed",
+    )
+
+
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@SETTINGS
+@given(open_loops())
+def test_learning_strategies_through_servers_agree(scenario) -> None:
+    """Blocks of 16 requests, so that the scan's decisions are handed to the blocks in parts."""
+    assert unsupported(scenario) is None
+    with blocks_of(16):
+        agree_with_load(scenario)
+
+
+@SETTINGS
+@given(closed_loops())
+def test_closed_loops_through_servers_agree(scenario) -> None:
+    assert unsupported(scenario) is None
+    with blocks_of(16):
+        agree_closed(scenario)
+        same_load_and_summary(scenario)
+
+
+CONSTANT = {"dist": "constant", "ms": 0.5}
+TIED_HEDGE = {"kind": "hedged", "hedge_delay_ms": 1.5, "max_attempts": 3, "budget": 10.0}
+
+
+def _ties(strategy: dict, arrivals: dict, propagate: bool):
+    """Venue a answers 3.5 ms after it is asked (1 ms network, 2.5 ms service), b 1.5 ms
+    (0.5 + 1), c 0.25 ms (no servers), while their servers are free."""
+    servers = {"capacity": 1, "cancel_propagation": propagate}
+    return parse(
+        {
+            "arrivals": arrivals,
+            "venues": [
+                {"name": "a", "latency": {"dist": "constant", "ms": 1.0}}
+                | {"service": {"dist": "constant", "ms": 2.5}}
+                | servers,
+                {"name": "b", "latency": CONSTANT, "service": {"dist": "constant", "ms": 1.0}}
+                | servers,
+                {"name": "c", "latency": {"dist": "constant", "ms": 0.25}},
+            ],
+            "strategies": [strategy],
+        },
+        default_name="ties",
+    ).with_overrides(requests=60)
+
+
+@pytest.mark.parametrize("propagate", [True, False])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        TIED_HEDGE,
+        {"kind": "hedged", "hedge_delay_ms": 1.0, "max_attempts": 3, "budget": 0.5},
+        {"kind": "hedged", "hedge_delay": "p50", "max_attempts": 2, "budget": 1.0},
+        {"kind": "adaptive", "fanout": 2, "window": 5, "timeout_ms": 3.0},
+        {"kind": "first_wins", "timeout_ms": 2.5},
+    ],
+)
+@pytest.mark.parametrize(
+    "arrivals",
+    [
+        {"process": "uniform", "rate_per_s": 200.0},  # the servers free at each request
+        {"process": "uniform", "rate_per_s": 2000.0},  # queues, requests tied at the venues
+        {"process": "closed", "clients": 3, "think_ms": CONSTANT},
+    ],
+)
+def test_exact_ties_agree(strategy, propagate, arrivals) -> None:
+    """Constant times: quotes due exactly at hedges and deadlines, requests tied at the
+    venues, cancels heard as requests arrive."""
+    closed = arrivals["process"] == "closed"
+    if not closed and strategy["kind"] == "first_wins":
+        pytest.skip("first_wins in an open loop goes through the queue scans")
+    scenario = _ties(strategy, arrivals, propagate)
+    assert unsupported(scenario) is None
+    if closed:
+        agree_closed(scenario)
+        same_load_and_summary(scenario)
+    else:
+        agree_with_load(scenario)
+
+
+def test_a_quote_due_at_the_next_hedge_by_the_clock_alone() -> None:
+    """b, asked 1.5 ms after the request, answers 1.5 ms later: exactly at the second hedge
+    after the request, but the venue wakes at (t0 + 1.5 ms) + 1.5 ms, an ulp past
+    t0 + 3 ms for some requests, whose gather hedges to c before b's quote comes: on both
+    engines, for the same requests."""
+    scenario = _ties(TIED_HEDGE, {"process": "uniform", "rate_per_s": 200.0}, False)
+    agree(scenario)
+    requests = run(scenario, engine="fast").strategies["hedged"].records.venue_requests
+    assert requests[:2].tolist() == [60, 60] and 0 < requests[2] < 60
+
+
+INSTANT = {"dist": "constant", "ms": 0.0}
+
+
+@pytest.mark.parametrize("propagate", [True, False])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"kind": "hedged", "hedge_delay_ms": 0.5, "max_attempts": 3, "budget": 10.0},
+        {"kind": "hedged", "hedge_delay_ms": 0.0, "max_attempts": 3, "budget": 10.0},
+        {"kind": "adaptive", "fanout": 2},
+        {"kind": "first_wins"},
+    ],
+)
+@pytest.mark.parametrize("closed", [False, True])
+def test_zero_latency_agrees(strategy, propagate, closed) -> None:
+    """Requests and cancels reach the venue in their own instant, as trio's dispatcher
+    handles it for such venues (after every task of the instant has run)."""
+    if not closed and strategy["kind"] == "first_wins":
+        pytest.skip("first_wins in an open loop goes through the queue scans")
+    arrivals = {"process": "uniform", "rate_per_s": 2000.0}
+    if closed:
+        arrivals = {"process": "closed", "clients": 3, "think_ms": CONSTANT}
+    servers = {"capacity": 1, "cancel_propagation": propagate}
+    scenario = parse(
+        {
+            "arrivals": arrivals,
+            "venues": [
+                {"name": "a", "latency": INSTANT, "service": {"dist": "constant", "ms": 1.0}}
+                | servers,
+                {"name": "b", "latency": INSTANT, "service": CONSTANT} | servers,
+                {"name": "c", "latency": {"dist": "exponential", "mean_ms": 0.5}}
+                | {"service": CONSTANT, "capacity": 2, "cancel_propagation": propagate},
+            ],
+            "strategies": [strategy],
+        },
+        default_name="zero",
+    ).with_overrides(requests=40)
+    if closed:
+        agree_closed(scenario)
+        same_load_and_summary(scenario)
+    else:
+        agree_with_load(scenario)
+
+
+@pytest.mark.parametrize(
+    ("name", "requests"),
+    [("overload", 600), ("tied-requests", 800), ("coordinated-omission", 1500)],
+)
+def test_bundled_scenarios_through_servers_agree(name, requests) -> None:
+    """Every strategy of each, byte for byte; the streamed summary is the run's."""
+    scenario = load(name).with_overrides(requests=requests)
+    assert unsupported(scenario) is None
+    if scenario.arrivals.closed:
+        agree_closed(scenario)
+        same_load_and_summary(scenario)
+    else:
+        agree_with_load(scenario)
+    streamed, whole = summary(scenario, engine="fast"), run(scenario, engine="fast").summary
+    assert summary_json(streamed) == summary_json(whole)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"last_look": {"hold_ms": 1.0}}, "strategy adaptive (adaptive: learns from last look or"),
+        ({"quote_ttl_ms": 5.0}, "strategy adaptive (adaptive: learns from last look or expiry"),
+    ],
+)
+def test_adaptive_learning_fills_through_servers_goes_to_trio(change, reason) -> None:
+    """Its fill verdicts would depend on when the queues answer."""
+    venue = {"name": "a", "latency": CONSTANT, "service": CONSTANT, "capacity": 1}
+    scenario = parse(
+        {"venues": [venue | change], "strategies": [{"kind": "adaptive"}, {"kind": "hedged"}]},
+        default_name="fills",
+    )
+    assert unsupported(scenario).startswith(reason)
+    assert unsupported(scenario.with_strategies(["hedged"])) is None
