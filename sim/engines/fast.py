@@ -52,6 +52,7 @@ from sim.engines.scan import (
     refused_in_closed_loop,
     refused_through_servers,
     scan,
+    through_servers,
 )
 from sim.model import streams
 from sim.model.arrivals import MAX_SPAN_S
@@ -591,7 +592,7 @@ def _interacting(
     n, timeout, rule = draws.requests, strategy.timeout_ms * 1e-3, array_rule(strategy)
     closed, scanned = draws.think_s is not None, None
     servers = _servers(draws, venues)
-    if needs_scan(strategy) or (closed and servers is not None):
+    if needs_scan(strategy) or through_servers(strategy, closed, servers):
         # a closed loop's verdicts (no last look) do not depend on when its requests start,
         # nor through servers (no last look, no expiry) on when quotes come
         timed = dataclasses.replace(draws, arrival_s=np.zeros(n)) if closed else draws

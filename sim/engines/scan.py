@@ -75,6 +75,17 @@ def refused_through_servers(strategy: object, closed: bool) -> str | None:
     return None
 
 
+def through_servers(strategy: object, closed: bool, servers: Servers | None) -> bool:
+    """Whether the scan serves the venues (`servers`) as it decides `strategy`'s races: for
+    hedged and adaptive, and in a closed loop, whose races move the queues that move them;
+    and for first_wins with cancel propagation, where one pass beats the queue scans' rounds
+    to their fixed point (sim.engines.queues)."""
+    if servers is None:
+        return False
+    propagates = any(servers.propagates)
+    return needs_scan(strategy) or closed or (type(strategy) is FirstWins and propagates)
+
+
 def refused(strategy: object, max_retries: int) -> str | None:
     """Why the scan cannot run `strategy` (one that `needs_scan`), or None: it knows hedged
     and adaptive themselves, not a subclass (which may decide or learn differently)."""
@@ -269,14 +280,21 @@ def _one(venue, decided, sent, timeout) -> Decisions:
 def _adaptive_draws(seed: int, n: int, count: int, fanout: int, explore: float) -> np.ndarray:
     """(request, pick, 2) adaptive's random draws for each request's first attempt: per pick,
     (index, -1) for a uniform pick of the venues left, else the pair of indices into them that
-    `random.sample` compares. ~7 µs a request: the keyed random.Random is made per request."""
-    out = np.empty((n, fanout, 2), dtype=np.int64)
+    `random.sample` compares. The keyed random.Random is seeded per request (~3 µs); its
+    draws are those `randrange` and `sample` make (`_randbelow`: for a population of 21 or
+    fewer, sample takes an index, then one among the rest with the last in the first's place)."""
+    rng = random.Random()
+    reseed, uniform, below = rng.seed, rng.random, rng._randbelow
+    out = []
     for i in range(n):
-        rng = random.Random(f"{seed}:{i}:0")
+        reseed(f"{seed}:{i}:0")
         for k in range(fanout):
             left = count - k
-            if left == 1 or rng.random() < explore:
-                out[i, k, 0], out[i, k, 1] = rng.randrange(left), -1
+            if left == 1 or uniform() < explore:
+                out += (below(left), -1)
+            elif left <= 21:
+                a, b = below(left), below(left - 1)
+                out += (a, left - 1 if b == a else b)
             else:
-                out[i, k] = rng.sample(range(left), 2)
-    return out
+                out += rng.sample(range(left), 2)
+    return np.array(out, dtype=np.int64).reshape(n, fanout, 2)

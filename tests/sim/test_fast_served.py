@@ -1,7 +1,7 @@
 """The scan through venue servers (sim.engines.served_scan) against the trio engine: hedged
-and adaptive through servers, and closed loops through them (first_wins, hedged, adaptive),
-decided alike request by request, with the same venue load to the bit and the same summary
-bytes.
+and adaptive through servers, closed loops through them (first_wins, hedged, adaptive) and
+first_wins with cancel propagation (without, it goes through the queue scans), decided
+alike request by request, with the same venue load to the bit and the same summary bytes.
 
 Randomized scenarios (hypothesis, derandomized) put them through one to three venues with
 servers (capacity 1 to 3 or unlimited, constant service times for exact ties in time), with
@@ -196,8 +196,6 @@ def test_exact_ties_agree(strategy, propagate, arrivals) -> None:
     """Constant times: quotes due exactly at hedges and deadlines, requests tied at the
     venues, cancels heard as requests arrive."""
     closed = arrivals["process"] == "closed"
-    if not closed and strategy["kind"] == "first_wins":
-        pytest.skip("first_wins in an open loop goes through the queue scans")
     scenario = _ties(strategy, arrivals, propagate)
     assert unsupported(scenario) is None
     if closed:
@@ -235,8 +233,6 @@ INSTANT = {"dist": "constant", "ms": 0.0}
 def test_zero_latency_agrees(strategy, propagate, closed) -> None:
     """Requests and cancels reach the venue in their own instant, as trio's dispatcher
     handles it for such venues (after every task of the instant has run)."""
-    if not closed and strategy["kind"] == "first_wins":
-        pytest.skip("first_wins in an open loop goes through the queue scans")
     arrivals = {"process": "uniform", "rate_per_s": 2000.0}
     if closed:
         arrivals = {"process": "closed", "clients": 3, "think_ms": CONSTANT}
