@@ -73,14 +73,9 @@ def hedged(
     head, size = 0, 0
     while points:
         now, i, step = heapq.heappop(points)
-        while pending and pending[0][0] < now:
-            _, what, value = heapq.heappop(pending)
-            if what == HEDGE:
-                hedged_count += 1
-            elif what == REQUEST:
-                requests += 1
-            else:
-                head, size = remember(recent, ordered, head, size, window, value)
+        head, size, requests, hedged_count = fold_ledger(
+            pending, now, recent, ordered, head, size, window, requests, hedged_count
+        )
         if step == 0:  # the request starts
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
@@ -128,7 +123,23 @@ def hedged(
 
 
 @njit(cache=True)
-def remember(recent, ordered, head, size, window, value):
+def fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges):
+    """hedged's ledger as of `now`: its (time, what, value) events in `pending` before then
+    folded into its window of latencies (`_remember`) and its counts of requests and hedges.
+    Returns (head, size, requests, hedges)."""
+    while pending and pending[0][0] < now:
+        _, what, value = heapq.heappop(pending)
+        if what == HEDGE:
+            hedges += 1
+        elif what == REQUEST:
+            requests += 1
+        else:
+            head, size = _remember(recent, ordered, head, size, window, value)
+    return head, size, requests, hedges
+
+
+@njit(cache=True)
+def _remember(recent, ordered, head, size, window, value):
     """hedged's last `window` latencies, `value` the newest: a ring `recent` (`size` of
     them, the oldest at `head`) and the same sorted in `ordered`. Returns (head, size)."""
     if size == window:  # the oldest latency leaves as this one comes
@@ -201,12 +212,7 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
     pending.pop()
     while points:
         now, i, step = heapq.heappop(points)
-        while pending and pending[0][0] < now:
-            _, v, what, value = heapq.heappop(pending)
-            if what == FILL:
-                ewma(fill, has_fill, v, value, alpha)
-            else:
-                ewma(seen, has_seen, v, value, alpha)
+        fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
         ended = np.nan
         if step == 0:  # the request starts: choose, and see which quote comes first
             t0[i] = now
@@ -243,7 +249,19 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
 
 
 @njit(cache=True)
-def ewma(table, has, v, value, alpha):
+def fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
+    """adaptive's statistics as of `t`: its (time, venue, what, value) observations in
+    `pending` before then folded into its EWMAs."""
+    while pending and pending[0][0] < t:
+        _, v, what, value = heapq.heappop(pending)
+        if what == FILL:
+            _ewma(fill, has_fill, v, value, alpha)
+        else:
+            _ewma(seen, has_seen, v, value, alpha)
+
+
+@njit(cache=True)
+def _ewma(table, has, v, value, alpha):
     """adaptive's running average of venue v's `table` (latency or fill) with `value` in."""
     table[v] = value if not has[v] else table[v] + alpha * (value - table[v])
     has[v] = True

@@ -31,14 +31,21 @@ import heapq
 import numpy as np
 from numba import njit
 
-from sim.engines.scan_kernels import choose, ewma, percentile, remember
+from sim.engines.scan_kernels import (
+    FILL,
+    HEDGE,
+    LATENCY,
+    REQUEST,
+    SEEN,
+    choose,
+    fold_ledger,
+    fold_stats,
+    percentile,
+)
 
 FIRST_WINS, HEDGED, ADAPTIVE = 0, 1, 2
 # Event kinds, in their order at one instant: the races', then the venues'.
 DELIVER, WAKE, TIMER, START, COMPLETE, ARRIVE, CANCEL = range(7)
-# What the strategies learn (sim.engines.scan_kernels), sorted as their names sort.
-HEDGE, LATENCY, REQUEST = 0, 1, 2
-FILL, SEEN = 0, 1
 # A job's state at its venue.
 NONE, QUEUED, SERVING, DONE, DROPPED = range(5)
 
@@ -100,7 +107,9 @@ def served(
 
     events = [(0.0, 0, 0, 0)]
     events.pop()
-    pending = [(0.0, 0, 0, 0.0)]
+    ledger = [(0.0, 0, 0.0)]  # hedged's events: (time, what, value)
+    ledger.pop()
+    pending = [(0.0, 0, 0, 0.0)]  # adaptive's: (time, venue, what, value)
     pending.pop()
     if clients == 0:
         if n:
@@ -152,15 +161,10 @@ def served(
             if clients == 0 and i + 1 < n:
                 heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
             if kind == HEDGED:
-                while pending and pending[0][0] < now:
-                    _, _, learned, value = heapq.heappop(pending)
-                    if learned == HEDGE:
-                        hedged_count += 1
-                    elif learned == REQUEST:
-                        requests += 1
-                    else:
-                        ring, size = remember(recent, ordered, ring, size, window, value)
-                heapq.heappush(pending, (now, 0, REQUEST, 0.0))
+                ring, size, requests, hedged_count = fold_ledger(
+                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count
+                )
+                heapq.heappush(ledger, (now, REQUEST, 0.0))
                 delay[i] = fixed if fixed >= 0.0 else percentile(ordered, size, q)
                 hedges[i] = hedges_max if delay[i] == delay[i] else 0
                 _ask(order[0], i, 0.0, now, events, t0, latency, answers, has_servers, sent,
@@ -168,7 +172,7 @@ def served(
                 _next_deadline(i, 1, hedges, delay, timeout, t0, step, deadline, until, events)
             else:
                 if kind == ADAPTIVE:
-                    _fold(pending, now, seen, has_seen, fill, has_fill, alpha)
+                    fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
                     choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
                 for k in range(chosen.size if kind == ADAPTIVE else count):
                     v = chosen[k] if kind == ADAPTIVE else k
@@ -192,19 +196,14 @@ def served(
             if until[i] >= timeout:  # timed out: what arrived after it never counts
                 best_v[i] = -1
             elif kind == HEDGED and step[i] <= hedges[i]:  # no quote yet: hedge, if allowed
-                while pending and pending[0][0] < now:
-                    _, _, learned, value = heapq.heappop(pending)
-                    if learned == HEDGE:
-                        hedged_count += 1
-                    elif learned == REQUEST:
-                        requests += 1
-                    else:
-                        ring, size = remember(recent, ordered, ring, size, window, value)
+                ring, size, requests, hedged_count = fold_ledger(
+                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count
+                )
                 s = step[i]
                 if budget * requests - hedged_count < 1:
                     s = hedges[i] + 1  # no token: wait for a quote until the timeout
                 else:
-                    heapq.heappush(pending, (now, 0, HEDGE, 0.0))
+                    heapq.heappush(ledger, (now, HEDGE, 0.0))
                     _ask(order[s], i, s * delay[i], now, events, t0, latency, answers,
                          has_servers, sent, job, arrived_at, asked, quote_latency, priced_at,
                          priced_after)  # fmt: skip
@@ -224,10 +223,10 @@ def served(
             winner[i], decided[i], sent_won[i] = w, best[i], sent[w, i]
             ended = now + trip[w, i]
             if kind == HEDGED:
-                heapq.heappush(pending, (t0[i] + best[i], 0, LATENCY, best[i]))
+                heapq.heappush(ledger, (t0[i] + best[i], LATENCY, best[i]))
             elif kind == ADAPTIVE:
                 at = t0[i] + best[i]
-                _fold(pending, at, seen, has_seen, fill, has_fill, alpha)
+                fold_stats(pending, at, seen, has_seen, fill, has_fill, alpha)
                 for v in range(count):
                     if sent[v, i] == sent[v, i]:
                         value = quote_latency[w, i]
@@ -245,17 +244,6 @@ def served(
         t0, winner, decided, sent_won, asked, quote_latency, priced_at, priced_after, busy_s,
         waited_s, started, last,
     )  # fmt: skip
-
-
-@njit(cache=True)
-def _fold(pending, t, seen, has_seen, fill, has_fill, alpha):
-    """adaptive's statistics with every observation before `t` folded in."""
-    while pending and pending[0][0] < t:
-        _, v, learned, value = heapq.heappop(pending)
-        if learned == FILL:
-            ewma(fill, has_fill, v, value, alpha)
-        else:
-            ewma(seen, has_seen, v, value, alpha)
 
 
 @njit(cache=True)

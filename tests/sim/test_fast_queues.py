@@ -32,6 +32,11 @@ LOAD = ("venue_busy_s", "venue_wasted_s", "venue_wait_s", "venue_utilization")
 def agree_with_load(scenario) -> None:
     """`agree`, and the venues' load and the summaries exactly alike."""
     agree(scenario)
+    same_load_and_summary(scenario)
+
+
+def same_load_and_summary(scenario) -> None:
+    """The venues' load to the bit and the summaries byte for byte."""
     by_trio, by_fast = run(scenario, engine="trio"), run(scenario, engine="fast")
     for entry in scenario.strategies:
         trio = by_trio.strategies[entry.name].records
@@ -106,26 +111,45 @@ strategies = st.lists(
 )
 
 
+THINK = [{"dist": "constant", "ms": 0.5}, {"dist": "constant", "ms": 2.0}]
+THINK.append({"dist": "exponential", "mean_ms": 1.0})
+
+
 @st.composite
-def scenarios(draw_from):
+def scenarios(draw_from, kinds=lambda count: strategies, requests=60, closed=False):
+    """Scenarios of one to three venues, some with servers, racing `kinds(count)` (default:
+    rules over arrays) in an open loop, or in a closed loop of one to five clients. adaptive
+    through servers learns fills that must not depend on when quotes come (no last look, no
+    expiry); in a closed loop, nor on when requests start (no last look)."""
     count = draw_from(st.integers(1, 3))
     venues = [draw_from(served_venues(i)) for i in range(count)]
     if not any("service" in v for v in venues):
         venues[0] |= {"service": {"dist": "constant", "ms": 1.0}, "capacity": 1}
-    kinds = draw_from(strategies)
-    for i, s in enumerate(kinds):
+    chosen = draw_from(kinds(count))
+    for i, s in enumerate(chosen):
         s["name"] = f"s{i}"
+    for venue in venues:
+        if closed or any(s["kind"] == "adaptive" for s in chosen):
+            venue.pop("last_look", None)
+        if any(s["kind"] == "adaptive" for s in chosen):
+            venue.pop("quote_ttl_ms", None)
+    seed = draw_from(st.integers(0, 2**32))
+    if closed:
+        clients, think = draw_from(st.integers(1, 5)), draw_from(st.sampled_from(THINK))
+        arrivals = {"process": "closed", "clients": clients, "think_ms": think}
+    else:
+        arrivals = {
+            "process": draw_from(st.sampled_from(["poisson", "uniform"])),
+            "rate_per_s": draw_from(st.sampled_from([500.0, 1000.0, 3000.0])),
+        }
     return parse(
         {
-            "scenario": {"seed": draw_from(st.integers(0, 2**32)), "requests": 60},
-            "arrivals": {
-                "process": draw_from(st.sampled_from(["poisson", "uniform"])),
-                "rate_per_s": draw_from(st.sampled_from([500.0, 1000.0, 3000.0])),
-            },
+            "scenario": {"seed": seed, "requests": requests},
+            "arrivals": arrivals,
             "market": {"volatility_bps": draw_from(st.sampled_from([0.0, 50.0]))},
             "order": {"size": draw_from(st.sampled_from([1.0, 1.0, 3.0]))},
             "venues": venues,
-            "strategies": kinds,
+            "strategies": chosen,
         },
         default_name="served",
     )

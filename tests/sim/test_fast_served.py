@@ -11,7 +11,6 @@ the bundled overload, tied-requests and coordinated-omission run whole on both e
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,64 +20,10 @@ from sim.measure.run import run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
 from tests.sim.test_fast import agree, blocks_of
-from tests.sim.test_fast_queues import LOAD, agree_with_load, served_venues
+from tests.sim.test_fast_queues import agree_with_load, same_load_and_summary, scenarios
 from tests.sim.test_fast_scan import adaptive, agree_closed, hedged
 
 REQUESTS = 100  # past hedged's warm-up of 20 observed latencies
-
-
-def same_load_and_summary(scenario) -> None:
-    """The venues' load to the bit and the summaries byte for byte (a closed loop's
-    arrivals within an ulp: `agree_closed`)."""
-    by_trio, by_fast = run(scenario, engine="trio"), run(scenario, engine="fast")
-    for entry in scenario.strategies:
-        trio = by_trio.strategies[entry.name].records
-        quick = by_fast.strategies[entry.name].records
-        for field in LOAD:
-            a, b = getattr(trio, field), getattr(quick, field)
-            assert np.array_equal(a, b, equal_nan=True), (entry.name, field, a, b)
-    trio_summary, fast_summary = by_trio.summary, by_fast.summary
-    assert (trio_summary.pop("engine"), fast_summary.pop("engine")) == ("trio", "fast")
-    assert summary_json(trio_summary) == summary_json(fast_summary)
-
-
-def _served(venues: list[dict]) -> list[dict]:
-    if not any("service" in v for v in venues):
-        venues[0] |= {"service": {"dist": "constant", "ms": 1.0}, "capacity": 1}
-    return venues
-
-
-def _for_adaptive(venues: list[dict], kinds: list[dict]) -> list[dict]:
-    """adaptive through servers learns fills that must not depend on when quotes come: no
-    last look, no expiry."""
-    if any(s["kind"] == "adaptive" for s in kinds):
-        for venue in venues:
-            venue.pop("last_look", None)
-            venue.pop("quote_ttl_ms", None)
-    return venues
-
-
-@st.composite
-def open_loops(draw_from):
-    count = draw_from(st.integers(1, 3))
-    kinds = draw_from(st.lists(st.one_of(hedged(count), adaptive), min_size=1, max_size=2))
-    for i, s in enumerate(kinds):
-        s["name"] = f"s{i}"
-    venues = _for_adaptive(_served([draw_from(served_venues(i)) for i in range(count)]), kinds)
-    return parse(
-        {
-            "scenario": {"seed": draw_from(st.integers(0, 2**32)), "requests": REQUESTS},
-            "arrivals": {
-                "process": draw_from(st.sampled_from(["poisson", "uniform"])),
-                "rate_per_s": draw_from(st.sampled_from([500.0, 1000.0, 3000.0])),
-            },
-            "market": {"volatility_bps": draw_from(st.sampled_from([0.0, 50.0]))},
-            "order": {"size": draw_from(st.sampled_from([1.0, 1.0, 3.0]))},
-            "venues": venues,
-            "strategies": kinds,
-        },
-        default_name="served",
-    )
 
 
 first_wins = st.builds(
@@ -86,40 +31,12 @@ first_wins = st.builds(
 )
 
 
-@st.composite
-def closed_loops(draw_from):
-    count = draw_from(st.integers(1, 3))
-    kinds = draw_from(
-        st.lists(st.one_of(first_wins, hedged(count), adaptive), min_size=1, max_size=2)
-    )
-    for i, s in enumerate(kinds):
-        s["name"] = f"s{i}"
-    venues = [draw_from(served_venues(i)) for i in range(count)]
-    venues = _served(venues)
-    for venue in venues:  # adaptive learns from last look: trio only in a closed loop
-        venue.pop("last_look", None)
-    return parse(
-        {
-            "scenario": {"seed": draw_from(st.integers(0, 2**32)), "requests": REQUESTS},
-            "arrivals": {
-                "process": "closed",
-                "clients": draw_from(st.integers(1, 5)),
-                "think_ms": draw_from(
-                    st.sampled_from(
-                        [
-                            {"dist": "constant", "ms": 0.5},
-                            {"dist": "constant", "ms": 2.0},
-                            {"dist": "exponential", "mean_ms": 1.0},
-                        ]
-                    )
-                ),
-            },
-            "market": {"volatility_bps": draw_from(st.sampled_from([0.0, 50.0]))},
-            "venues": _for_adaptive(venues, kinds),
-            "strategies": kinds,
-        },
-        default_name="closed",
-    )
+def learning(count: int):
+    return st.lists(st.one_of(hedged(count), adaptive), min_size=1, max_size=2)
+
+
+def closed_kinds(count: int):
+    return st.lists(st.one_of(first_wins, hedged(count), adaptive), min_size=1, max_size=2)
 
 
 SETTINGS = settings(
@@ -131,7 +48,7 @@ SETTINGS = settings(
 
 
 @SETTINGS
-@given(open_loops())
+@given(scenarios(learning, REQUESTS))
 def test_learning_strategies_through_servers_agree(scenario) -> None:
     """Blocks of 16 requests, so that the scan's decisions are handed to the blocks in parts."""
     assert unsupported(scenario) is None
@@ -140,7 +57,7 @@ def test_learning_strategies_through_servers_agree(scenario) -> None:
 
 
 @SETTINGS
-@given(closed_loops())
+@given(scenarios(closed_kinds, REQUESTS, closed=True))
 def test_closed_loops_through_servers_agree(scenario) -> None:
     assert unsupported(scenario) is None
     with blocks_of(16):
