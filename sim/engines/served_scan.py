@@ -126,7 +126,7 @@ def served(
                     _starts(
                         v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
                         started_at, service, latency, sent, t0, quote_latency, priced_at,
-                        priced_after, waited_s, started,
+                        priced_after, waited_s, started, busy_s, last,
                     )  # fmt: skip
             if not events:
                 break
@@ -285,10 +285,12 @@ def _ask(
 @njit(cache=True)
 def _starts(
     v, now, events, job, behind, head, tail, busy, capacity, arrived_at, started_at, service,
-    latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started,
+    latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s, last,
 ):  # fmt: skip
     """Venue v's free servers take requests from its queue head at `now`; each one's quote
-    will reach its client at (t0 + sent) + total (venues.venue), priced when service ends."""
+    will reach its client at (t0 + sent) + total (venues.venue), priced when service ends.
+    A service that ends in the instant it starts frees its server for the next at once, as
+    trio's dispatcher handles the instant's completions again before any client runs."""
     while busy[v] < capacity[v] and head[v] >= 0:
         i = head[v]
         head[v] = behind[v, i]
@@ -301,7 +303,13 @@ def _starts(
         started_at[v, i] = now
         waited_s[v] += now - arrived_at[v, i]
         started[v] += 1
-        heapq.heappush(events, (now + service[v, i], COMPLETE, v, i))
+        if now + service[v, i] > now:
+            heapq.heappush(events, (now + service[v, i], COMPLETE, v, i))
+        else:
+            job[v, i] = DONE
+            busy[v] -= 1
+            last[v] = max(last[v], now)
+            busy_s[v] += service[v, i]
         total = (latency[v, i] + (now - arrived_at[v, i])) + service[v, i]
         quote_latency[v, i] = total
         priced_at[v, i] = now + service[v, i]

@@ -208,3 +208,26 @@ def test_adaptive_learning_fills_through_servers_goes_to_trio(change, reason) ->
     )
     assert unsupported(scenario).startswith(reason)
     assert unsupported(scenario.with_strategies(["hedged"])) is None
+
+
+@pytest.mark.parametrize("capacity", [1, 2])
+def test_a_server_free_again_in_the_instant_it_started(capacity) -> None:
+    """No service time: a server that starts a request is free again at once and takes the
+    next from its queue in the same instant (trio's dispatcher handles the instant's
+    completions again before any client runs), so venue a answers all three clients that
+    ask at once, and wins each race against b by its place in the venue order."""
+    instant = {"latency": INSTANT, "service": INSTANT}
+    scenario = parse(
+        {
+            "arrivals": {"process": "closed", "clients": 3, "think_ms": CONSTANT},
+            "venues": [
+                {"name": "a", "capacity": capacity} | instant,
+                {"name": "b", "capacity": 3} | instant,
+            ],
+            "strategies": [{"kind": "first_wins"}],
+        },
+        default_name="instant",
+    ).with_overrides(requests=30)
+    agree_closed(scenario)
+    same_load_and_summary(scenario)
+    assert run(scenario, engine="fast").strategies["first_wins"].records.venue.tolist() == [0] * 30
