@@ -6,7 +6,7 @@ run the races as tasks: arrays over (venue, request) give every decision at once
 hundred times faster than trio. Where they do interact (a strategy that learns within the
 run, a closed loop), sim.engines.scan decides them in event order first; venue servers are
 queue scans (sim.engines.queues), or events of that scan where races move the queues
-(sim.engines.served_scan). `unsupported(scenario)` says why a scenario needs the trio engine
+(sim.engines.scan_kernels.served). `unsupported(scenario)` says why a scenario needs the trio engine
 instead (the wall clock, a rule this engine does not know, retries with state or in a closed
 loop, retries or staggered asks through venue servers, adaptive learning from last look or
 expiry through them); `run_fast` gives the same Records as `sim.engines.trio.run_trio`.
@@ -530,7 +530,7 @@ def run_fast(
             decided = _each(pairs, lambda p: _exits(_decide(*p, rule, venues)))
             return np.concatenate(decided) if decided else np.empty(0)
 
-        # the scan served the venues as it decided (sim.engines.served_scan); rules over
+        # the scan served the venues as it decided (sim.engines.scan_kernels.served); rules over
         # arrays go through the queue scans
         queued = scanned.queued if scanned is not None else queues.settle(exits)
         blocks = prepared.served(queued)

@@ -25,7 +25,7 @@ request makes depends only on how many venues are left at each pick, not on the 
 
 Through venue servers a quote's arrival depends on the queue, and the queue on the races
 before (which venues they asked, when, and with cancel propagation when they ended): the
-venues' dispatchers join the scan as events (sim.engines.served_scan), which then also
+venues' dispatchers join the scan as events (sim.engines.scan_kernels.served), which then also
 serves first_wins in a closed loop. It hands the fast engine each quote as it came (latency,
 when it was priced) and the servers' load, as sim.engines.queues does for rules over arrays;
 adaptive's verdicts must then not depend on when quotes come (no last look, no expiry).
@@ -69,7 +69,7 @@ def refused_through_servers(strategy: object, closed: bool) -> str | None:
     """Why the fast engine does not run `strategy` through venue servers, or None: rules over
     arrays in an open loop go through the queue scans (sim.engines.queues), hedged and
     adaptive (and first_wins in a closed loop, whose starts the queues move) through the
-    scan with servers (sim.engines.served_scan)."""
+    scan with servers (sim.engines.scan_kernels.served)."""
     if closed and not needs_scan(strategy) and type(strategy) is not FirstWins:
         return "a closed loop through venue servers: first_wins, hedged or adaptive only"
     return None
@@ -134,7 +134,7 @@ def scan(
     `round_trip[v, i]`: venue v's order round trip for request i; `if_taken()`: (venue x
     request) whether venue v's order would fill had request i taken its quote (adaptive
     learns from it; in a closed loop, or through servers, it must not depend on when
-    requests start or quotes come). Through venue `servers` (sim.engines.served_scan), also
+    requests start or quotes come). Through venue `servers` (sim.engines.scan_kernels.served), also
     first_wins: the queues then decide when its races end."""
     if hasattr(strategy, "for_run"):
         strategy = strategy.for_run(seed)
@@ -207,28 +207,28 @@ def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_ta
 def _served(
     strategy, seed, names, round_trip, if_taken, servers, loop, latency, answers, timeout
 ) -> Scanned:
-    from sim.engines import served_scan
+    from sim.engines import scan_kernels
 
     count, n = latency.shape
     order, fixed, q = np.arange(count, dtype=np.int64), -1.0, 0.0
     window, budget, hedges, alpha = 1, 0.0, 0, 0.0
     picks = np.zeros((n, 0, 2), dtype=np.int64)
     fills = np.zeros((count, 0), dtype=bool)
-    kind = served_scan.FIRST_WINS
+    kind = scan_kernels.FIRST_WINS
     if strategy.kind == "hedged":
-        kind = served_scan.HEDGED
+        kind = scan_kernels.HEDGED
         order, fixed = _order(strategy, names, count), _fixed_delay(strategy)
         q, window, budget = float(strategy.hedge_delay[1:]), strategy.window, strategy.budget
         hedges = min(strategy.max_attempts, order.size) - 1
     elif strategy.kind == "adaptive":
-        kind, fanout = served_scan.ADAPTIVE, min(strategy.fanout, count)
+        kind, fanout = scan_kernels.ADAPTIVE, min(strategy.fanout, count)
         picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
         fills, alpha = if_taken(), 2.0 / (strategy.window + 1)
     has = np.array([s is not None for s in servers.service], dtype=bool)
     service = np.stack([np.zeros(n) if s is None else s for s in servers.service])
     capacity = np.array([n + 1 if c is None else c for c in servers.capacity], dtype=np.int64)
     (t0, venue, decided, sent, asked, latency_q, priced_at, priced_after, busy, waited, started,
-     last) = served_scan.served(
+     last) = scan_kernels.served(
         kind, *loop, latency, answers, np.ascontiguousarray(service, dtype=np.float64), has,
         capacity, np.array(servers.propagates, dtype=bool) & has, round_trip, timeout, order,
         fixed, q, window, budget, hedges, picks, fills, alpha,

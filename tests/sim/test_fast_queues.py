@@ -293,7 +293,7 @@ def test_a_long_chain_of_cancels_settles() -> None:
     hundreds of rounds to settle (more than 500 here, where a fixed cap once refused the run).
     The first requests are trio's: request i depends only on those before it. first_k of 1
     takes what first_wins takes, which the scan through servers decides in one pass
-    (sim.engines.served_scan): the two agree on every request."""
+    (sim.engines.scan_kernels.served): the two agree on every request."""
     venue = {
         "latency": {"dist": "exponential", "mean_ms": 0.3},
         "service": {"dist": "exponential", "mean_ms": 1.0},

@@ -1,4 +1,4 @@
-"""The scan through venue servers (sim.engines.served_scan) against the trio engine: hedged
+"""The scan through venue servers (sim.engines.scan_kernels.served) against the trio engine: hedged
 and adaptive through servers, closed loops through them (first_wins, hedged, adaptive) and
 first_wins with cancel propagation (without, it goes through the queue scans), decided
 alike request by request, with the same venue load to the bit and the same summary bytes.
