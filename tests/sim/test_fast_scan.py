@@ -365,3 +365,15 @@ def test_adaptive_draws_are_its_own(count, fanout, explore) -> None:
             else:
                 expected[i, k] = rng.sample(range(left), 2)
     assert np.array_equal(scan._adaptive_draws(seed, n, count, fanout, explore), expected)
+
+
+def test_compiled_functions_call_only_their_own_module() -> None:
+    """numba checks a function's disk cache against its own file only: one compiled in a
+    module that calls another module's would keep an old copy of it once that changed."""
+    compiled = [p for p in (ROOT / "sim").rglob("*.py") if "from numba import" in p.read_text()]
+    assert len(compiled) >= 2  # sim.engines.scan_kernels, sim.engines.queue_scan
+    own = ("__future__", "heapq", "math", "numpy", "numba")
+    for path in compiled:
+        lines = path.read_text().splitlines()
+        imported = [line for line in lines if line.startswith(("from ", "import "))]
+        assert all(line.split()[1] in own for line in imported), (path.name, imported)
