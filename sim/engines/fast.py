@@ -554,7 +554,8 @@ def run_fast(
         pairs = list(zip(blocks, orders, strict=True))
         judged = _Attempt.joined(_each(pairs, lambda p: _judge(*p, venues)))
         first_legs = judged.venue if first_legs is None else first_legs
-        active = s.settle(active, judged, first=attempt == 0, last=attempt == max_retries)
+        taken = scanned.taken_s if scanned is not None and attempt == 0 else None
+        active = s.settle(active, judged, taken, first=attempt == 0, last=attempt == max_retries)
     span_s = float(s.ends.max()) if n else 0.0
     load = {}
     if queues is not None:
@@ -701,16 +702,21 @@ class _Settled:
         self.ends = arrival_s.copy()  # when each race ended
         self.asked = np.zeros(count, dtype=np.int64)  # quote requests each venue received
 
-    def settle(self, active: np.ndarray, a: _Attempt, *, first: bool, last: bool) -> np.ndarray:
+    def settle(
+        self, active: np.ndarray, a: _Attempt, taken: np.ndarray | None, *, first: bool, last: bool
+    ) -> np.ndarray:
         """The attempt `a` of the requests `active`, its legs settled in order (so that what
-        filled, its VWAP and what is left are trio's floats): the requests to race again."""
+        filled, its VWAP and what is left are trio's floats): the requests to race again.
+        `taken`: the engine time each request took its quote, where the scan knows it better
+        than start + decision (sim.engines.scan.Scanned)."""
         self.asked += a.venue_requests
         has = (a.venue >= 0).any(axis=0)  # else no quote: the race ends (at its timeout, mostly)
         if first:
             self.decision_s = np.where(has, a.decided, np.nan)
             self.venue = np.where(has, a.venue[0], -1).astype(np.int32)
         start, elapsed = self.start[active], self.elapsed[active]
-        reported = (start + a.decided) + a.round_trip  # trio's clock at the last report
+        taken = start + a.decided if taken is None else taken[active]
+        reported = taken + a.round_trip  # trio's clock at the last report
         self.ends[active] = np.where(has, reported, start + a.ended)
         elapsed = np.where(has, (elapsed + a.decided) + a.round_trip, elapsed)
         remaining, notional = self.remaining[active], self.notional[active]

@@ -110,12 +110,15 @@ class Servers:
 class Scanned:
     """A run's decisions as the scan made them: per request, `decisions` (one leg each), and
     quote requests per venue; each request's start; through venue servers, the quotes and
-    the servers' load as they came (`queued`, sim.engines.queues.Queued), else None."""
+    the servers' load as they came (`queued`, sim.engines.queues.Queued) and the engine time
+    each request took its quote (`taken_s`, NaN: none; trio's clock then, which a quote
+    through servers reaches at (start + sent) + latency, not start + decision), else None."""
 
     decisions: Decisions
     venue_requests: np.ndarray
     arrival_s: np.ndarray
     queued: Queued | None = None
+    taken_s: np.ndarray | None = None
 
 
 def scan(
@@ -227,8 +230,8 @@ def _served(
     has = np.array([s is not None for s in servers.service], dtype=bool)
     service = np.stack([np.zeros(n) if s is None else s for s in servers.service])
     capacity = np.array([n + 1 if c is None else c for c in servers.capacity], dtype=np.int64)
-    (t0, venue, decided, sent, asked, latency_q, priced_at, priced_after, busy, waited, started,
-     last) = scan_kernels.served(
+    (t0, venue, decided, taken, sent, asked, latency_q, priced_at, priced_after, busy, waited,
+     started, last) = scan_kernels.served(
         kind, *loop, latency, answers, np.ascontiguousarray(service, dtype=np.float64), has,
         capacity, np.array(servers.propagates, dtype=bool) & has, round_trip, timeout, order,
         fixed, q, window, budget, hedges, picks, fills, alpha,
@@ -240,7 +243,7 @@ def _served(
         for v in range(count)
     )
     queued = Queued(latency_q, priced_at, priced_after, load)
-    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued)
+    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken)
 
 
 def closed_loop_starts(

@@ -363,15 +363,16 @@ def served(
     ADAPTIVE picks by `picks` (sim.engines.scan) and learns fills from `fills` with `alpha`.
 
     Returns per request its start, the venue taken (-1: none), the quote's arrival after
-    the request and when that venue was asked; per venue the quote requests; per (venue,
-    request) each quote's latency after it was asked (infinity: never asked), the engine
-    time it was priced at and how long after it was asked; per venue its busy time, queue
-    wait summed, starts and last freeing, added up in the dispatcher's order.
+    the request, the engine time it was taken (trio's clock then) and when that venue was
+    asked; per venue the quote requests; per (venue, request) each quote's latency after it
+    was asked (infinity: never asked), the engine time it was priced at and how long after
+    it was asked; per venue its busy time, queue wait summed, starts and last freeing, added
+    up in the dispatcher's order.
     """
     count, n = latency.shape
     t0 = np.full(n, np.nan)
     winner = np.full(n, -1, dtype=np.int64)
-    decided = np.full(n, np.nan)
+    decided, took_at = np.full(n, np.nan), np.full(n, np.nan)
     sent_won = np.zeros(n)
     asked = np.zeros(count, dtype=np.int64)
     quote_latency = np.full((count, n), np.inf)
@@ -518,7 +519,7 @@ def served(
                 heapq.heappush(events, (now + 0.5 * latency[v, i], CANCEL, v, i))
         ended = now
         if w >= 0:
-            winner[i], decided[i], sent_won[i] = w, best[i], sent[w, i]
+            winner[i], decided[i], took_at[i], sent_won[i] = w, best[i], now, sent[w, i]
             ended = now + trip[w, i]
             if kind == HEDGED:
                 heapq.heappush(ledger, (t0[i] + best[i], LATENCY, best[i]))
@@ -539,8 +540,8 @@ def served(
         if clients and i + clients < n:
             heapq.heappush(events, (ended + think[i + clients], START, i + clients, 0))
     return (
-        t0, winner, decided, sent_won, asked, quote_latency, priced_at, priced_after, busy_s,
-        waited_s, started, last,
+        t0, winner, decided, took_at, sent_won, asked, quote_latency, priced_at, priced_after,
+        busy_s, waited_s, started, last,
     )  # fmt: skip
 
 

@@ -231,3 +231,31 @@ def test_a_server_free_again_in_the_instant_it_started(capacity) -> None:
     agree_closed(scenario)
     same_load_and_summary(scenario)
     assert run(scenario, engine="fast").strategies["first_wins"].records.venue.tolist() == [0] * 30
+
+
+def test_a_hedge_through_servers_ends_when_trio_clock_says() -> None:
+    """trio's venue wakes its client at (t0 + sent) + total, an ulp or so off t0 + (sent +
+    total): the run ends, and the venues' utilization is counted, by that clock."""
+    served = {"service": {"dist": "constant", "ms": 0.5}, "capacity": 1}
+    fails = {"fail_prob": 0.2}
+    scenario = parse(
+        {
+            "scenario": {"seed": 7135, "requests": 100},
+            "arrivals": {"process": "poisson", "rate_per_s": 1000.0},
+            "venues": [
+                {"name": "a", "latency": {"dist": "constant", "ms": 0.1}} | served | fails,
+                {"name": "b", "latency": {"dist": "constant", "ms": 0.2}} | served,
+                {"name": "c", "latency": {"dist": "constant", "ms": 0.1}} | served,
+            ],
+            "strategies": [
+                {"kind": "hedged", "hedge_delay": "p50", "max_attempts": 3, "budget": 10.0}
+                | {"window": 20, "timeout_ms": 3.0}
+            ],
+        },
+        default_name="clock",
+    )
+    by_trio, by_fast = run(scenario, engine="trio"), run(scenario, engine="fast")
+    trio, fast = by_trio.strategies["hedged"].records, by_fast.strategies["hedged"].records
+    assert fast.venue_requests[1] > 0  # hedged to b
+    assert trio.span_s == fast.span_s
+    same_load_and_summary(scenario)
