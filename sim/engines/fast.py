@@ -5,11 +5,11 @@ answer, when, at what price, and what last look makes of the order. Then there i
 run the races as tasks: arrays over (venue, request) give every decision at once, a few
 hundred times faster than trio. Where they do interact (a strategy that learns within the
 run, a closed loop), sim.engines.scan decides them in event order first; venue servers are
-queue scans (sim.engines.queues). `unsupported(scenario)` says why a scenario needs the trio
-engine instead (the wall clock, a rule this engine does not know, retries with state or in a
-closed loop, a closed loop or a learning strategy through venue servers, retries or staggered
-asks through them); `run_fast` gives the same
-Records as `sim.engines.trio.run_trio`.
+queue scans (sim.engines.queues), or events of that scan where races move the queues
+(sim.engines.scan_kernels.served). `unsupported(scenario)` says why a scenario needs the trio engine
+instead (the wall clock, a rule this engine does not know, retries with state or in a closed
+loop, retries or staggered asks through venue servers, adaptive learning from last look or
+expiry through them); `run_fast` gives the same Records as `sim.engines.trio.run_trio`.
 
 The rules are the strategies' own: each states its rule over arrays (`decide_arrays`, see
 strategies.arrays) beside its trio gatherer; last look is venues.last_look's `judge_arrays`.
@@ -46,11 +46,14 @@ from sim.engines.records import (
 )
 from sim.engines.scan import (
     Scanned,
+    Servers,
     closed_loop_starts,
     needs_scan,
     refused,
     refused_in_closed_loop,
+    refused_through_servers,
     scan,
+    through_servers,
 )
 from sim.model import streams
 from sim.model.arrivals import MAX_SPAN_S
@@ -81,9 +84,8 @@ def unsupported(scenario) -> str | None:
         return "the wall clock"
     closed = scenario.arrivals.closed
     served = any(v.service is not None for v in scenario.venues)
-    if closed and served:
-        return "a closed loop through venue servers (each client's request queues behind others')"
     last_look = any(v.last_look is not None for v in scenario.venues)
+    expires = any(v.quote_ttl_ms is not None for v in scenario.venues)
     for entry in scenario.strategies:
         if closed and entry.max_retries:
             return f"strategy {entry.name} (retries in a closed loop: trio only)"
@@ -94,9 +96,14 @@ def unsupported(scenario) -> str | None:
         if why is not None:
             return f"strategy {entry.name} ({entry.strategy.kind}: {why})"
         strategy = entry.strategy
-        if needs_scan(strategy) and served:
-            kind = strategy.kind  # what it learns moves the queues, which move what it learns
-            return f"strategy {entry.name} ({kind}: learns from races through venue servers)"
+        if served and (last_look or expires) and hasattr(strategy, "observe_report"):
+            kind = strategy.kind  # its verdicts would depend on when the queues answer
+            return (
+                f"strategy {entry.name} ({kind}: learns from last look or expiry through servers)"
+            )
+        why = refused_through_servers(strategy, closed) if served else None
+        if why is not None:
+            return f"strategy {entry.name} ({strategy.kind}: {why})"
         if needs_scan(strategy):  # hedged, adaptive: what one race learns, the next uses
             why = refused(strategy, entry.max_retries)
             if why is not None:
@@ -211,6 +218,20 @@ class _Block:
         return mids
 
 
+def _servers(draws: Draws, venues: tuple[VenueSpec, ...]) -> Servers | None:
+    """The venues' servers on the first attempt's draws; None when no venue has any."""
+    if all(v.service is None for v in venues):
+        return None
+    return Servers(
+        tuple(
+            None if v.service is None else np.asarray(d.service_s[0], dtype=np.float64)
+            for v, d in zip(venues, draws.venues, strict=True)
+        ),
+        tuple(v.capacity for v in venues),
+        tuple(v.cancel_propagation for v in venues),
+    )
+
+
 def _bounds(n: int) -> list[tuple[int, int]]:
     return [(a, min(a + BLOCK, n)) for a in range(0, n, BLOCK)]
 
@@ -231,16 +252,18 @@ class Prepared:
         self.side = draws.side.astype(np.float64)
         self.blocks = [self._block(slice(a, b)) for a, b in self.bounds]
         self.queues = None
-        if any(v.service is not None for v in venues):
+        servers = _servers(draws, venues)
+        if servers is not None:
             from sim.engines.queues import Queues  # numba, loaded only for venue servers
 
-            service = [
-                None if v.service is None else np.asarray(d.service_s[0], dtype=np.float64)
-                for v, d in zip(venues, draws.venues, strict=True)
-            ]
-            capacity = [v.capacity for v in venues]
-            propagates = [v.cancel_propagation for v in venues]
-            self.queues = Queues(self.t0, self.latency, self.answers, service, capacity, propagates)
+            self.queues = Queues(
+                self.t0,
+                self.latency,
+                self.answers,
+                list(servers.service),
+                list(servers.capacity),
+                list(servers.propagates),
+            )
 
     def _block(self, requests, queued=None) -> _Block:
         """A block of `requests` (a slice or indices), through the servers as `queued`
@@ -539,7 +562,9 @@ def run_fast(
             decided = _each(pairs, lambda p: _exits(_decide(*p, rule, venues)))
             return np.concatenate(decided) if decided else np.empty(0)
 
-        queued = queues.settle(exits)
+        # the scan served the venues as it decided (sim.engines.scan_kernels.served); rules over
+        # arrays go through the queue scans
+        queued = scanned.queued if scanned is not None else queues.settle(exits)
         blocks = prepared.served(queued)
     rules = [rule] * len(blocks)
     if scanned is not None:
@@ -559,8 +584,9 @@ def run_fast(
         if reach:
             mid.at(np.array([max(float(np.max(t)) for t in reach)]))
         rows = [slice(a, b) if attempt == 0 else active[a:b] for a, b in _bounds(active.size)]
+        taken = scanned.taken_s if scanned is not None and attempt == 0 else None
         settle = functools.partial(
-            _settled, s, venues=venues, first=attempt == 0, last=attempt == max_retries
+            _settled, s, venues=venues, taken=taken, first=attempt == 0, last=attempt == max_retries
         )  # each block judged and settled in a thread
         work = list(zip(blocks, orders, rows, strict=True))
         judged = _each(work, lambda p, settle=settle: settle(*p))
@@ -605,8 +631,10 @@ def _interacting(
     the run's `prepared` if it still holds."""
     n, timeout, rule = draws.requests, strategy.timeout_ms * 1e-3, array_rule(strategy)
     closed, scanned = draws.think_s is not None, None
-    if needs_scan(strategy):
-        # a closed loop's verdicts (no last look) do not depend on when its requests start
+    servers = _servers(draws, venues)
+    if needs_scan(strategy) or through_servers(strategy, closed, servers):
+        # a closed loop's verdicts (no last look) do not depend on when its requests start,
+        # nor through servers (no last look, no expiry) on when quotes come
         timed = dataclasses.replace(draws, arrival_s=np.zeros(n)) if closed else draws
         mid.at(np.array([float(np.max(timed.arrival_s, initial=0.0)) + timeout]))
         prepared = None if closed else prepared or Prepared(draws, mid, venues)
@@ -620,6 +648,7 @@ def _interacting(
                 prepared or Prepared(timed, mid, venues), venues, mid, order_size, timeout
             ),
             clients=clients,
+            servers=servers,
         )
         if closed:
             draws = dataclasses.replace(draws, arrival_s=scanned.arrival_s)
@@ -704,13 +733,15 @@ def _settled(
     rows: slice | np.ndarray,
     *,
     venues: tuple[VenueSpec, ...],
+    taken: np.ndarray | None,
     first: bool,
     last: bool,
 ) -> tuple[_Attempt, np.ndarray, np.ndarray]:
-    """One block's orders judged and settled into `s` (`rows`: its requests): the attempt,
-    the requests to race again and the rejects by reason."""
+    """One block's orders judged and settled into `s` (`rows`: its requests; `taken` as
+    `_Settled.settle` reads it): the attempt, the requests to race again and the rejects by
+    reason."""
     a = _judge(block, o, venues)
-    return a, *s.settle(rows, a, first=first, last=last)
+    return a, *s.settle(rows, a, taken, first=first, last=last)
 
 
 class _Settled:
@@ -729,19 +760,27 @@ class _Settled:
         self.asked = np.zeros(count, dtype=np.int64)  # quote requests each venue received
 
     def settle(
-        self, rows: slice | np.ndarray, a: _Attempt, *, first: bool, last: bool
+        self,
+        rows: slice | np.ndarray,
+        a: _Attempt,
+        taken: np.ndarray | None,
+        *,
+        first: bool,
+        last: bool,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The attempt `a` of the requests `rows` (a slice of them, or their indices), its
         legs settled in order (so that what filled, its VWAP and what is left are trio's
         floats): the requests to race again (indices) and the attempt's rejects by reason.
         Blocks of requests settle in parallel threads, so the counts are the caller's to add
-        up (with `a.venue_requests`)."""
+        up (with `a.venue_requests`). `taken`: the engine time each request of the run took its
+        quote, where the scan knows it better than start + decision (sim.engines.scan.Scanned)."""
         has = (a.venue >= 0).any(axis=0)  # else no quote: the race ends (at its timeout, mostly)
         if first:
             self.decision_s[rows] = np.where(has, a.decided, np.nan)
             self.venue[rows] = np.where(has, a.venue[0], -1)
         start, elapsed = self.start[rows], self.elapsed[rows]
-        reported = (start + a.decided) + a.round_trip  # trio's clock at the last report
+        taken = start + a.decided if taken is None else taken[rows]
+        reported = taken + a.round_trip  # trio's clock at the last report
         self.ends[rows] = np.where(has, reported, start + a.ended)
         elapsed = np.where(has, (elapsed + a.decided) + a.round_trip, elapsed)
         remaining, notional = self.remaining[rows], self.notional[rows]

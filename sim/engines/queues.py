@@ -17,6 +17,7 @@ numba is imported on first use, so that runs without venue servers never load it
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,16 +145,26 @@ class Queues:
         served = np.array([s is not None for s in service], dtype=bool)
         self.propagates = np.array(propagates, dtype=bool) & served
         self.half = 0.5 * latency
-        arrive = t0[None, :] + self.half  # (t0 + sent) + half, sent 0
-        self.venues = [
-            None if s is None else _Venue(arrive[v], s, answers[v], capacity[v])
-            for v, s in enumerate(service)
+
+    @functools.cached_property
+    def venues(self) -> list[_Venue | None]:
+        """Each venue's servers, scanned without cancels (None: a venue without servers);
+        scanned on first use (a run whose scan serves the venues itself never needs them)."""
+        arrive = self.t0[None, :] + self.half  # (t0 + sent) + half, sent 0
+        return [
+            None if s is None else _Venue(arrive[v], s, self.answers[v], self.capacity[v])
+            for v, s in enumerate(self.service)
         ]
-        latency, priced_at, priced_after = latency.copy(), arrive.copy(), self.half.copy()
+
+    @functools.cached_property
+    def uncancelled(self) -> Queued:
+        """The quotes and load without any cancel."""
+        arrive = self.t0[None, :] + self.half
+        latency, priced_at, priced_after = self.network.copy(), arrive, self.half.copy()
         for v, venue in enumerate(self.venues):
             if venue is not None:
                 self._quotes(v, venue, venue.order, latency, priced_at, priced_after)
-        self.uncancelled = Queued(
+        return Queued(
             latency, priced_at, priced_after, tuple(v and v.served() for v in self.venues)
         )
 

@@ -23,9 +23,12 @@ The scans are compiled with numba (imported on first use, so runs that need none
 it); adaptive's keyed random draws are made in Python beforehand, since which rng calls a
 request makes depends only on how many venues are left at each pick, not on the statistics.
 
-A venue's queue (servers) would join the scan as more events: a request's arrival at a venue
-(after the outbound half) takes a server or waits, a service end frees one and schedules the
-quote's arrival; the scan already orders events by time, so these only add kinds.
+Through venue servers a quote's arrival depends on the queue, and the queue on the races
+before (which venues they asked, when, and with cancel propagation when they ended): the
+venues' dispatchers join the scan as events (sim.engines.scan_kernels.served), which then also
+serves first_wins in a closed loop. It hands the fast engine each quote as it came (latency,
+when it was priced) and the servers' load, as sim.engines.queues does for rules over arrays;
+adaptive's verdicts must then not depend on when quotes come (no last look, no expiry).
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.engines.queues import Queued, Served
 from sim.model.draws import Draws
 from strategies.adaptive import Adaptive
 from strategies.arrays import Decisions
+from strategies.first_wins import FirstWins
 from strategies.hedged import Hedged
 
 
@@ -60,6 +65,27 @@ def refused_in_closed_loop(strategy: object) -> str | None:
     return "takes quotes by price in a closed loop, whose starts then settle slowly: trio"
 
 
+def refused_through_servers(strategy: object, closed: bool) -> str | None:
+    """Why the fast engine does not run `strategy` through venue servers, or None: rules over
+    arrays in an open loop go through the queue scans (sim.engines.queues), hedged and
+    adaptive (and first_wins in a closed loop, whose starts the queues move) through the
+    scan with servers (sim.engines.scan_kernels.served)."""
+    if closed and not needs_scan(strategy) and type(strategy) is not FirstWins:
+        return "a closed loop through venue servers: first_wins, hedged or adaptive only"
+    return None
+
+
+def through_servers(strategy: object, closed: bool, servers: Servers | None) -> bool:
+    """Whether the scan serves the venues (`servers`) as it decides `strategy`'s races: for
+    hedged and adaptive, and in a closed loop, whose races move the queues that move them;
+    and for first_wins with cancel propagation, where one pass beats the queue scans' rounds
+    to their fixed point (sim.engines.queues)."""
+    if servers is None:
+        return False
+    propagates = any(servers.propagates)
+    return needs_scan(strategy) or closed or (type(strategy) is FirstWins and propagates)
+
+
 def refused(strategy: object, max_retries: int) -> str | None:
     """Why the scan cannot run `strategy` (one that `needs_scan`), or None: it knows hedged
     and adaptive themselves, not a subclass (which may decide or learn differently)."""
@@ -71,13 +97,28 @@ def refused(strategy: object, max_retries: int) -> str | None:
 
 
 @dataclass(frozen=True)
+class Servers:
+    """The venues' servers, for the scan: per venue its service times on the first attempt
+    (None: no servers), its `capacity` (None: unlimited) and whether it `propagates` cancels."""
+
+    service: tuple[np.ndarray | None, ...]
+    capacity: tuple[int | None, ...]
+    propagates: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
 class Scanned:
     """A run's decisions as the scan made them: per request, `decisions` (one leg each), and
-    quote requests per venue."""
+    quote requests per venue; each request's start; through venue servers, the quotes and
+    the servers' load as they came (`queued`, sim.engines.queues.Queued) and the engine time
+    each request took its quote (`taken_s`, NaN: none; trio's clock then, which a quote
+    through servers reaches at (start + sent) + latency, not start + decision), else None."""
 
     decisions: Decisions
     venue_requests: np.ndarray
     arrival_s: np.ndarray
+    queued: Queued | None = None
+    taken_s: np.ndarray | None = None
 
 
 def scan(
@@ -89,13 +130,17 @@ def scan(
     round_trip: np.ndarray,
     if_taken: Callable[[], np.ndarray],
     clients: int | None = None,
+    servers: Servers | None = None,
 ) -> Scanned:
     """Decide every request of `draws` by `strategy`, hedged or adaptive: on the draws'
     arrivals, or sent by `clients` closed-loop clients (the draws' think times).
     `round_trip[v, i]`: venue v's order round trip for request i; `if_taken()`: (venue x
     request) whether venue v's order would fill had request i taken its quote (adaptive
-    learns from it; in a closed loop it must not depend on when requests start)."""
-    strategy = strategy.for_run(seed)
+    learns from it; in a closed loop, or through servers, it must not depend on when
+    requests start or quotes come). Through venue `servers` (sim.engines.scan_kernels.served), also
+    first_wins: the queues then decide when its races end."""
+    if hasattr(strategy, "for_run"):
+        strategy = strategy.for_run(seed)
     latency = np.stack(draws.latency_s)
     answers = np.stack(draws.answers)
     if draws.think_s is None:
@@ -106,18 +151,31 @@ def scan(
     else:
         loop = (np.empty(0), np.ascontiguousarray(draws.think_s, dtype=np.float64), clients)
     timeout = strategy.timeout_ms * 1e-3
+    if servers is not None:
+        rules = (strategy, seed, names, round_trip, if_taken, servers)
+        return _served(*rules, loop, latency, answers, timeout)
     if strategy.kind == "hedged":
         return _hedged(strategy, loop, latency, answers, timeout, names, round_trip)
     return _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken)
 
 
+def _order(strategy, names: tuple[str, ...], count: int) -> np.ndarray:
+    """The venues in the order hedged asks them."""
+    if strategy.venues:
+        return np.array([names.index(name) for name in strategy.venues], dtype=np.int64)
+    return np.arange(count, dtype=np.int64)
+
+
+def _fixed_delay(strategy) -> float:
+    """hedged's fixed delay in seconds, -1 for a percentile of what it observed."""
+    return -1.0 if strategy.hedge_delay_ms is None else strategy.hedge_delay_ms * 1e-3
+
+
 def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Scanned:
     from sim.engines import scan_kernels
 
-    order = np.arange(latency.shape[0])  # the venues in the order the strategy asks them
-    if strategy.venues:
-        order = np.array([names.index(name) for name in strategy.venues], dtype=np.int64)
-    fixed = -1.0 if strategy.hedge_delay_ms is None else strategy.hedge_delay_ms * 1e-3
+    order = _order(strategy, names, latency.shape[0])
+    fixed = _fixed_delay(strategy)
     pos, decided, sent, asked, t0 = scan_kernels.hedged(
         *loop,
         np.ascontiguousarray(latency[order]),
@@ -147,6 +205,45 @@ def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_ta
         *loop, latency, answers, picks, if_taken(), round_trip, 2.0 / (strategy.window + 1), timeout
     )
     return Scanned(_one(winner, decided, np.zeros(n), timeout), counts, t0)
+
+
+def _served(
+    strategy, seed, names, round_trip, if_taken, servers, loop, latency, answers, timeout
+) -> Scanned:
+    from sim.engines import scan_kernels
+
+    count, n = latency.shape
+    order, fixed, q = np.arange(count, dtype=np.int64), -1.0, 0.0
+    window, budget, hedges, alpha = 1, 0.0, 0, 0.0
+    picks = np.zeros((n, 0, 2), dtype=np.int64)
+    fills = np.zeros((count, 0), dtype=bool)
+    kind = scan_kernels.FIRST_WINS
+    if strategy.kind == "hedged":
+        kind = scan_kernels.HEDGED
+        order, fixed = _order(strategy, names, count), _fixed_delay(strategy)
+        q, window, budget = float(strategy.hedge_delay[1:]), strategy.window, strategy.budget
+        hedges = min(strategy.max_attempts, order.size) - 1
+    elif strategy.kind == "adaptive":
+        kind, fanout = scan_kernels.ADAPTIVE, min(strategy.fanout, count)
+        picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
+        fills, alpha = if_taken(), 2.0 / (strategy.window + 1)
+    has = np.array([s is not None for s in servers.service], dtype=bool)
+    service = np.stack([np.zeros(n) if s is None else s for s in servers.service])
+    capacity = np.array([n + 1 if c is None else c for c in servers.capacity], dtype=np.int64)
+    (t0, venue, decided, taken, sent, asked, latency_q, priced_at, priced_after, busy, waited,
+     started, last) = scan_kernels.served(
+        kind, *loop, latency, answers, np.ascontiguousarray(service, dtype=np.float64), has,
+        capacity, np.array(servers.propagates, dtype=bool) & has, round_trip, timeout, order,
+        fixed, q, window, budget, hedges, picks, fills, alpha,
+    )  # fmt: skip
+    load = tuple(
+        Served(float(busy[v]), float(waited[v]), int(started[v]), float(last[v]))
+        if has[v]
+        else None
+        for v in range(count)
+    )
+    queued = Queued(latency_q, priced_at, priced_after, load)
+    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken)
 
 
 def closed_loop_starts(
@@ -186,14 +283,21 @@ def _one(venue, decided, sent, timeout) -> Decisions:
 def _adaptive_draws(seed: int, n: int, count: int, fanout: int, explore: float) -> np.ndarray:
     """(request, pick, 2) adaptive's random draws for each request's first attempt: per pick,
     (index, -1) for a uniform pick of the venues left, else the pair of indices into them that
-    `random.sample` compares. ~7 µs a request: the keyed random.Random is made per request."""
-    out = np.empty((n, fanout, 2), dtype=np.int64)
+    `random.sample` compares. The keyed random.Random is seeded per request (~3 µs); its
+    draws are those `randrange` and `sample` make (`_randbelow`: for a population of 21 or
+    fewer, sample takes an index, then one among the rest with the last in the first's place)."""
+    rng = random.Random()
+    reseed, uniform, below = rng.seed, rng.random, rng._randbelow
+    out = []
     for i in range(n):
-        rng = random.Random(f"{seed}:{i}:0")
+        reseed(f"{seed}:{i}:0")
         for k in range(fanout):
             left = count - k
-            if left == 1 or rng.random() < explore:
-                out[i, k, 0], out[i, k, 1] = rng.randrange(left), -1
+            if left == 1 or uniform() < explore:
+                out += (below(left), -1)
+            elif left <= 21:
+                a, b = below(left), below(left - 1)
+                out += (a, left - 1 if b == a else b)
             else:
-                out[i, k] = rng.sample(range(left), 2)
-    return out
+                out += rng.sample(range(left), 2)
+    return np.array(out, dtype=np.int64).reshape(n, fanout, 2)

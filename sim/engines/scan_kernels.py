@@ -7,6 +7,34 @@ Decision points are a heap of (time, request, step). An open loop pushes request
 when request i starts (arrivals are sorted); a closed loop (`clients` > 0) pushes request
 i + clients's start when request i ends, at the end plus its client's think time, as the trio
 engine's client does.
+
+One module for every scan: numba's disk cache of a function is checked against its own
+file only, so a scan cached in another file would keep an old copy of the helpers here.
+
+`served`: the scan through venue servers, races and venues' queues in one pass over the
+run's events in time order.
+
+Through servers a quote's arrival is known only once its request starts service, which
+depends on the races before it (and, with cancel propagation, on when they ended), so the
+venues' dispatchers (venues.servers) are events of the scan beside the races': a request
+reaches its venue after the outbound half of its latency (ARRIVE), waits for a server, is
+served (COMPLETE), or dropped by a cancel heard a half after its race ended (CANCEL); the
+quote reaches the client at (t0 + sent) + total, as the venue sleeps (DELIVER), where the
+race takes it (WAKE) or its next deadline does (TIMER); requests start (START) on the
+arrivals, or a client's think time after its previous request ended (closed loops).
+
+At each instant the races' events come first, then each venue's in its dispatcher's order
+(completions, arrivals, cancels by request), then the venues' starts, queue head first: as
+trio's dispatcher handles an instant once every task of it has run. A race at t only reaches
+a venue after a network half, and a venue's start at t only reaches a client after service
+and a half, so the order across the two sides matters only where a half vanishes in engine
+time; there it is the one trio's dispatcher keeps for such venues (`settle`).
+
+A gather takes quotes as strategies.scatter does: one delivered before its deadline wakes it
+(the first by arrival after the request, then venue); at the deadline it takes those that
+arrived by it after the request, and one delivered then but an ulp later after the request
+stays for its next wait. Strategies: FIRST_WINS (every venue asked at once), HEDGED and
+ADAPTIVE as `hedged` and `adaptive` read and learn them, strictly from earlier events.
 """
 
 from __future__ import annotations
@@ -19,6 +47,11 @@ from numba import njit
 
 HEDGE, LATENCY, REQUEST = 0, 1, 2  # hedged's events, sorted as "hedge" < "latency" < "request"
 FILL, SEEN = 0, 1  # adaptive's, sorted as "fill" < "latency"
+FIRST_WINS, HEDGED, ADAPTIVE = 0, 1, 2  # the strategies `served` knows
+# Event kinds, in their order at one instant: the races', then the venues'.
+DELIVER, WAKE, TIMER, START, COMPLETE, ARRIVE, CANCEL = range(7)
+# A job's state at its venue.
+NONE, QUEUED, SERVING, DONE, DROPPED = range(5)
 
 
 @njit(cache=True)
@@ -73,32 +106,17 @@ def hedged(
     head, size = 0, 0
     while points:
         now, i, step = heapq.heappop(points)
-        while pending and pending[0][0] < now:
-            _, what, value = heapq.heappop(pending)
-            if what == HEDGE:
-                hedged_count += 1
-            elif what == REQUEST:
-                requests += 1
-            elif size == window:  # the oldest latency leaves as this one comes
-                _replace(ordered, size, recent[head], value)
-                recent[head] = value
-                head = (head + 1) % window
-            else:
-                recent[(head + size) % window] = value
-                k = size
-                while k > 0 and ordered[k - 1] > value:
-                    ordered[k] = ordered[k - 1]
-                    k -= 1
-                ordered[k] = value
-                size += 1
+        head, size, requests, hedged_count = fold_ledger(
+            pending, now, recent, ordered, head, size, window, requests, hedged_count
+        )
         if step == 0:  # the request starts
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
             heapq.heappush(pending, (now, REQUEST, 0.0))
             if fixed >= 0.0:
                 delay[i] = fixed
-            elif size >= 20:  # strategies.hedged.WARM_UP
-                delay[i] = ordered[math.ceil((size - 1) * q / 100)]
+            else:
+                delay[i] = percentile(ordered, size, q)
             hedges[i] = hedges_max if delay[i] == delay[i] else 0
             asked[i] = 1
             if answers[0, i]:
@@ -135,6 +153,48 @@ def hedged(
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
     return pos, decided, sent, asked, t0
+
+
+@njit(cache=True)
+def fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges):
+    """hedged's ledger as of `now`: its (time, what, value) events in `pending` before then
+    folded into its window of latencies (`_remember`) and its counts of requests and hedges.
+    Returns (head, size, requests, hedges)."""
+    while pending and pending[0][0] < now:
+        _, what, value = heapq.heappop(pending)
+        if what == HEDGE:
+            hedges += 1
+        elif what == REQUEST:
+            requests += 1
+        else:
+            head, size = _remember(recent, ordered, head, size, window, value)
+    return head, size, requests, hedges
+
+
+@njit(cache=True)
+def _remember(recent, ordered, head, size, window, value):
+    """hedged's last `window` latencies, `value` the newest: a ring `recent` (`size` of
+    them, the oldest at `head`) and the same sorted in `ordered`. Returns (head, size)."""
+    if size == window:  # the oldest latency leaves as this one comes
+        _replace(ordered, size, recent[head], value)
+        recent[head] = value
+        return (head + 1) % window, size
+    recent[(head + size) % window] = value
+    k = size
+    while k > 0 and ordered[k - 1] > value:
+        ordered[k] = ordered[k - 1]
+        k -= 1
+    ordered[k] = value
+    return head, size + 1
+
+
+@njit(cache=True)
+def percentile(ordered, size, q):
+    """hedged's delay: the q-th percentile of the `size` latencies in `ordered` (numpy's
+    "higher"), NaN before strategies.hedged.WARM_UP of them."""
+    if size < 20:
+        return np.nan
+    return ordered[math.ceil((size - 1) * q / 100)]
 
 
 @njit(cache=True)
@@ -185,36 +245,15 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
     pending.pop()
     while points:
         now, i, step = heapq.heappop(points)
-        while pending and pending[0][0] < now:
-            _, v, what, value = heapq.heappop(pending)
-            if what == FILL:
-                fill[v] = value if not has_fill[v] else fill[v] + alpha * (value - fill[v])
-                has_fill[v] = True
-            else:
-                seen[v] = value if not has_seen[v] else seen[v] + alpha * (value - seen[v])
-                has_seen[v] = True
+        fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
         ended = np.nan
         if step == 0:  # the request starts: choose, and see which quote comes first
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
-            for k in range(count):
-                left[k] = k
-            m = count
+            choose(picks[i], left, seen, has_seen, fill, has_fill, chosen[i])
             w, first = -1, np.inf
             for k in range(fanout):
-                a, b = picks[i, k, 0], picks[i, k, 1]
-                j = a
-                if b >= 0:
-                    sa, sb = (
-                        _score(left[a], seen, has_seen, fill, has_fill),
-                        _score(left[b], seen, has_seen, fill, has_fill),
-                    )
-                    if sb < sa or (sb == sa and left[b] < left[a]):
-                        j = b
-                v = left[j]
-                left[j : m - 1] = left[j + 1 : m].copy()
-                m -= 1
-                chosen[i, k] = v
+                v = chosen[i, k]
                 requests[v] += 1
                 late = not answers[v, i] or latency[v, i] > timeout
                 if not late and (latency[v, i] < first or (latency[v, i] == first and v < w)):
@@ -243,6 +282,47 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
 
 
 @njit(cache=True)
+def fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
+    """adaptive's statistics as of `t`: its (time, venue, what, value) observations in
+    `pending` before then folded into its EWMAs."""
+    while pending and pending[0][0] < t:
+        _, v, what, value = heapq.heappop(pending)
+        if what == FILL:
+            _ewma(fill, has_fill, v, value, alpha)
+        else:
+            _ewma(seen, has_seen, v, value, alpha)
+
+
+@njit(cache=True)
+def _ewma(table, has, v, value, alpha):
+    """adaptive's running average of venue v's `table` (latency or fill) with `value` in."""
+    table[v] = value if not has[v] else table[v] + alpha * (value - table[v])
+    has[v] = True
+
+
+@njit(cache=True)
+def choose(picks, left, seen, has_seen, fill, has_fill, chosen):
+    """adaptive's picks for one request (its draws `picks`, sim.engines.scan) by the venues'
+    scores now, into `chosen`; `left`: room for every venue."""
+    for k in range(left.size):
+        left[k] = k
+    m = left.size
+    for k in range(chosen.size):
+        a, b = picks[k, 0], picks[k, 1]
+        j = a
+        if b >= 0:
+            sa, sb = (
+                _score(left[a], seen, has_seen, fill, has_fill),
+                _score(left[b], seen, has_seen, fill, has_fill),
+            )
+            if sb < sa or (sb == sa and left[b] < left[a]):
+                j = b
+        chosen[k] = left[j]
+        left[j : m - 1] = left[j + 1 : m].copy()
+        m -= 1
+
+
+@njit(cache=True)
 def _score(v, seen, has_seen, fill, has_fill):
     if not has_seen[v]:
         return 0.0
@@ -266,3 +346,271 @@ def chain(think, clients, has, decided, round_trip, ended):
         else:
             end[i] = t0[i] + ended[i]
     return t0
+
+
+@njit(cache=True)
+def served(
+    kind, t0_open, think, clients, latency, answers, service, has_servers, capacity,
+    propagates, trip, timeout, order, fixed, q, window, budget, hedges_max, picks, fills, alpha,
+):  # fmt: skip
+    """Every request of the run by strategy `kind` through the venues' servers.
+
+    Per (venue, request): the network `latency`, whether it `answers`, the `service` time
+    (venues `has_servers`, with `capacity` servers each and `propagates` cancels) and the
+    order round trip `trip`. An open loop starts on `t0_open`; a closed loop's `clients`
+    send after `think`. HEDGED asks the venues in `order` after its delay (`fixed`, or the
+    q-th percentile of the last `window` latencies), within `budget` and `hedges_max`;
+    ADAPTIVE picks by `picks` (sim.engines.scan) and learns fills from `fills` with `alpha`.
+
+    Returns per request its start, the venue taken (-1: none), the quote's arrival after
+    the request, the engine time it was taken (trio's clock then) and when that venue was
+    asked; per venue the quote requests; per (venue, request) each quote's latency after it
+    was asked (infinity: never asked), the engine time it was priced at and how long after
+    it was asked; per venue its busy time, queue wait summed, starts and last freeing, added
+    up in the dispatcher's order.
+    """
+    count, n = latency.shape
+    t0 = np.full(n, np.nan)
+    winner = np.full(n, -1, dtype=np.int64)
+    decided, took_at = np.full(n, np.nan), np.full(n, np.nan)
+    sent_won = np.zeros(n)
+    asked = np.zeros(count, dtype=np.int64)
+    quote_latency = np.full((count, n), np.inf)
+    priced_at = np.zeros((count, n))
+    priced_after = np.zeros((count, n))
+    busy_s, waited_s = np.zeros(count), np.zeros(count)
+    started, last = np.zeros(count, dtype=np.int64), np.zeros(count)
+    # the venues: each job (venue, request) and each venue's FIFO queue, linked by `behind`
+    sent = np.full((count, n), np.nan)
+    job = np.zeros((count, n), dtype=np.int8)
+    arrived_at, started_at = np.zeros((count, n)), np.zeros((count, n))
+    behind = np.full((count, n), -1, dtype=np.int64)
+    head, tail = np.full(count, -1, dtype=np.int64), np.full(count, -1, dtype=np.int64)
+    busy = np.zeros(count, dtype=np.int64)
+    touched = np.zeros(count, dtype=np.bool_)
+    # the races: each one's deadline, and the first quote delivered to it
+    racing = np.zeros(n, dtype=np.bool_)
+    deadline, until = np.zeros(n), np.zeros(n)
+    step, hedges = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    delay = np.full(n, np.nan)
+    best, best_v = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    # what the strategy has learned (hedged: its ledger; adaptive: its EWMAs)
+    requests, hedged_count = 0, 0
+    kept = min(window, n)
+    recent, ordered = np.empty(max(kept, 1)), np.empty(max(kept, 1))
+    ring, size = 0, 0
+    seen, has_seen = np.zeros(count), np.zeros(count, dtype=np.bool_)
+    fill, has_fill = np.zeros(count), np.zeros(count, dtype=np.bool_)
+    left = np.empty(count, dtype=np.int64)
+    chosen = np.empty(picks.shape[1], dtype=np.int64)
+
+    events = [(0.0, 0, 0, 0)]
+    events.pop()
+    ledger = [(0.0, 0, 0.0)]  # hedged's events: (time, what, value)
+    ledger.pop()
+    pending = [(0.0, 0, 0, 0.0)]  # adaptive's: (time, venue, what, value)
+    pending.pop()
+    if clients == 0:
+        if n:
+            heapq.heappush(events, (t0_open[0], START, 0, 0))
+    else:
+        for i in range(min(clients, n)):
+            heapq.heappush(events, (0.0 + think[i], START, i, 0))
+    now = -np.inf
+    while True:
+        if not events or events[0][0] > now:  # the instant is over but for the venues' starts
+            for v in range(count):
+                if touched[v]:
+                    touched[v] = False
+                    _starts(
+                        v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
+                        started_at, service, latency, sent, t0, quote_latency, priced_at,
+                        priced_after, waited_s, started, busy_s, last,
+                    )  # fmt: skip
+            if not events:
+                break
+        now, what, a, b = heapq.heappop(events)
+        if what >= COMPLETE:  # a venue's event: a, b the venue and the request
+            touched[a] = True
+            if what == COMPLETE:
+                if job[a, b] == SERVING:
+                    job[a, b] = DONE
+                    busy[a] -= 1
+                    last[a] = max(last[a], now)
+                    busy_s[a] += service[a, b]
+            elif what == ARRIVE:
+                if job[a, b] == QUEUED:
+                    if tail[a] < 0:
+                        head[a] = b
+                    else:
+                        behind[a, tail[a]] = b
+                    tail[a] = b
+            elif job[a, b] == QUEUED:  # a cancel reaches a request still queued (or coming)
+                job[a, b] = DROPPED
+            elif job[a, b] == SERVING:  # or in service: its server is free
+                job[a, b] = DROPPED
+                busy[a] -= 1
+                last[a] = max(last[a], now)
+                busy_s[a] += now - started_at[a, b]
+            continue
+        i = a
+        if what == START:
+            t0[i] = now
+            racing[i] = True
+            if clients == 0 and i + 1 < n:
+                heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
+            if kind == HEDGED:
+                ring, size, requests, hedged_count = fold_ledger(
+                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count
+                )
+                heapq.heappush(ledger, (now, REQUEST, 0.0))
+                delay[i] = fixed if fixed >= 0.0 else percentile(ordered, size, q)
+                hedges[i] = hedges_max if delay[i] == delay[i] else 0
+                _ask(order[0], i, 0.0, now, events, t0, latency, answers, has_servers, sent,
+                     job, arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
+                _next_deadline(i, 1, hedges, delay, timeout, t0, step, deadline, until, events)
+            else:
+                if kind == ADAPTIVE:
+                    fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
+                    choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
+                for k in range(chosen.size if kind == ADAPTIVE else count):
+                    v = chosen[k] if kind == ADAPTIVE else k
+                    _ask(v, i, 0.0, now, events, t0, latency, answers, has_servers, sent, job,
+                         arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
+                _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until, events)
+            continue
+        if not racing[i]:
+            continue  # the race has ended: what comes for it now is never seen
+        if what == DELIVER:  # venue b's quote reaches the client
+            arrival = sent[b, i] + quote_latency[b, i]
+            if arrival < best[i] or (arrival == best[i] and b < best_v[i]):
+                best[i], best_v[i] = arrival, b
+            if now < deadline[i]:
+                heapq.heappush(events, (now, WAKE, i, 0))
+            continue
+        if what == TIMER and b != step[i]:
+            continue  # a deadline the race has moved on from
+        taken = what == WAKE or best[i] <= until[i]
+        if not taken and what == TIMER:
+            if until[i] >= timeout:  # timed out: what arrived after it never counts
+                best_v[i] = -1
+            elif kind == HEDGED and step[i] <= hedges[i]:  # no quote yet: hedge, if allowed
+                ring, size, requests, hedged_count = fold_ledger(
+                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count
+                )
+                s = step[i]
+                if budget * requests - hedged_count < 1:
+                    s = hedges[i] + 1  # no token: wait for a quote until the timeout
+                else:
+                    heapq.heappush(ledger, (now, HEDGE, 0.0))
+                    _ask(order[s], i, s * delay[i], now, events, t0, latency, answers,
+                         has_servers, sent, job, arrived_at, asked, quote_latency, priced_at,
+                         priced_after)  # fmt: skip
+                    s += 1
+                if best_v[i] < 0:
+                    _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until,
+                                   events)  # fmt: skip
+                    continue
+            # else a quote delivered at the deadline, an ulp late after the request: taken now
+        racing[i] = False
+        w = best_v[i]
+        for v in range(count):  # cancel what is still on its way
+            if v != w and propagates[v] and (job[v, i] == QUEUED or job[v, i] == SERVING):
+                heapq.heappush(events, (now + 0.5 * latency[v, i], CANCEL, v, i))
+        ended = now
+        if w >= 0:
+            winner[i], decided[i], took_at[i], sent_won[i] = w, best[i], now, sent[w, i]
+            ended = now + trip[w, i]
+            if kind == HEDGED:
+                heapq.heappush(ledger, (t0[i] + best[i], LATENCY, best[i]))
+            elif kind == ADAPTIVE:
+                at = t0[i] + best[i]
+                fold_stats(pending, at, seen, has_seen, fill, has_fill, alpha)
+                for v in range(count):
+                    if sent[v, i] == sent[v, i]:
+                        value = quote_latency[w, i]
+                        if v != w:
+                            value = max(value, seen[v] if has_seen[v] else 0.0)
+                        heapq.heappush(pending, (at, v, SEEN, value))
+                heapq.heappush(pending, (ended, w, FILL, 1.0 if fills[w, i] else 0.0))
+        elif kind == ADAPTIVE:
+            for v in range(count):
+                if sent[v, i] == sent[v, i]:
+                    heapq.heappush(pending, (t0[i] + timeout, v, SEEN, timeout))
+        if clients and i + clients < n:
+            heapq.heappush(events, (ended + think[i + clients], START, i + clients, 0))
+    return (
+        t0, winner, decided, took_at, sent_won, asked, quote_latency, priced_at, priced_after,
+        busy_s, waited_s, started, last,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, events):
+    """Request i waits for a quote until its s-th hedge (from 1), or past its hedges until
+    the timeout, as strategies.scatter counts deadlines: t0 + their time after it."""
+    until[i] = timeout
+    if 1 <= s <= hedges[i]:
+        until[i] = min(timeout, s * delay[i])
+    step[i] = s
+    deadline[i] = t0[i] + until[i]
+    heapq.heappush(events, (deadline[i], TIMER, i, s))
+
+
+@njit(cache=True)
+def _ask(
+    v, i, s, now, events, t0, latency, answers, has_servers, sent, job, arrived_at, asked,
+    quote_latency, priced_at, priced_after,
+):  # fmt: skip
+    """Request i asks venue v, `s` after it (at `now`): through its servers, the request
+    reaches the venue a half later (venues.venue); else the quote comes back at
+    t0 + (s + latency), priced halfway."""
+    asked[v] += 1
+    sent[v, i] = s
+    if not answers[v, i]:
+        return
+    half = 0.5 * latency[v, i]
+    if has_servers[v]:
+        job[v, i] = QUEUED
+        arrived_at[v, i] = (t0[i] + s) + half
+        heapq.heappush(events, (arrived_at[v, i], ARRIVE, v, i))
+        return
+    quote_latency[v, i] = latency[v, i]
+    priced_at[v, i] = (t0[i] + s) + half
+    priced_after[v, i] = half
+    heapq.heappush(events, (max(t0[i] + (s + latency[v, i]), now), DELIVER, i, v))
+
+
+@njit(cache=True)
+def _starts(
+    v, now, events, job, behind, head, tail, busy, capacity, arrived_at, started_at, service,
+    latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s, last,
+):  # fmt: skip
+    """Venue v's free servers take requests from its queue head at `now`; each one's quote
+    will reach its client at (t0 + sent) + total (venues.venue), priced when service ends.
+    A service that ends in the instant it starts frees its server for the next at once, as
+    trio's dispatcher handles the instant's completions again before any client runs."""
+    while busy[v] < capacity[v] and head[v] >= 0:
+        i = head[v]
+        head[v] = behind[v, i]
+        if head[v] < 0:
+            tail[v] = -1
+        if job[v, i] != QUEUED:
+            continue  # dropped while queued
+        job[v, i] = SERVING
+        busy[v] += 1
+        started_at[v, i] = now
+        waited_s[v] += now - arrived_at[v, i]
+        started[v] += 1
+        if now + service[v, i] > now:
+            heapq.heappush(events, (now + service[v, i], COMPLETE, v, i))
+        else:
+            job[v, i] = DONE
+            busy[v] -= 1
+            last[v] = max(last[v], now)
+            busy_s[v] += service[v, i]
+        total = (latency[v, i] + (now - arrived_at[v, i])) + service[v, i]
+        quote_latency[v, i] = total
+        priced_at[v, i] = now + service[v, i]
+        priced_after[v, i] = total - 0.5 * latency[v, i]
+        heapq.heappush(events, (max((t0[i] + sent[v, i]) + total, now), DELIVER, i, v))

@@ -32,6 +32,11 @@ LOAD = ("venue_busy_s", "venue_wasted_s", "venue_wait_s", "venue_utilization")
 def agree_with_load(scenario) -> None:
     """`agree`, and the venues' load and the summaries exactly alike."""
     agree(scenario)
+    same_load_and_summary(scenario)
+
+
+def same_load_and_summary(scenario) -> None:
+    """The venues' load to the bit and the summaries byte for byte."""
     by_trio, by_fast = run(scenario, engine="trio"), run(scenario, engine="fast")
     for entry in scenario.strategies:
         trio = by_trio.strategies[entry.name].records
@@ -106,26 +111,45 @@ strategies = st.lists(
 )
 
 
+THINK = [{"dist": "constant", "ms": 0.5}, {"dist": "constant", "ms": 2.0}]
+THINK.append({"dist": "exponential", "mean_ms": 1.0})
+
+
 @st.composite
-def scenarios(draw_from):
+def scenarios(draw_from, kinds=lambda count: strategies, requests=60, closed=False):
+    """Scenarios of one to three venues, some with servers, racing `kinds(count)` (default:
+    rules over arrays) in an open loop, or in a closed loop of one to five clients. adaptive
+    through servers learns fills that must not depend on when quotes come (no last look, no
+    expiry); in a closed loop, nor on when requests start (no last look)."""
     count = draw_from(st.integers(1, 3))
     venues = [draw_from(served_venues(i)) for i in range(count)]
     if not any("service" in v for v in venues):
         venues[0] |= {"service": {"dist": "constant", "ms": 1.0}, "capacity": 1}
-    kinds = draw_from(strategies)
-    for i, s in enumerate(kinds):
+    chosen = draw_from(kinds(count))
+    for i, s in enumerate(chosen):
         s["name"] = f"s{i}"
+    for venue in venues:
+        if closed or any(s["kind"] == "adaptive" for s in chosen):
+            venue.pop("last_look", None)
+        if any(s["kind"] == "adaptive" for s in chosen):
+            venue.pop("quote_ttl_ms", None)
+    seed = draw_from(st.integers(0, 2**32))
+    if closed:
+        clients, think = draw_from(st.integers(1, 5)), draw_from(st.sampled_from(THINK))
+        arrivals = {"process": "closed", "clients": clients, "think_ms": think}
+    else:
+        arrivals = {
+            "process": draw_from(st.sampled_from(["poisson", "uniform"])),
+            "rate_per_s": draw_from(st.sampled_from([500.0, 1000.0, 3000.0])),
+        }
     return parse(
         {
-            "scenario": {"seed": draw_from(st.integers(0, 2**32)), "requests": 60},
-            "arrivals": {
-                "process": draw_from(st.sampled_from(["poisson", "uniform"])),
-                "rate_per_s": draw_from(st.sampled_from([500.0, 1000.0, 3000.0])),
-            },
+            "scenario": {"seed": seed, "requests": requests},
+            "arrivals": arrivals,
             "market": {"volatility_bps": draw_from(st.sampled_from([0.0, 50.0]))},
             "order": {"size": draw_from(st.sampled_from([1.0, 1.0, 3.0]))},
             "venues": venues,
-            "strategies": kinds,
+            "strategies": chosen,
         },
         default_name="served",
     )
@@ -267,7 +291,9 @@ def test_a_long_chain_of_cancels_settles() -> None:
     """Three venues of one server each near their capacity, cancels propagated: a cancel frees
     a server for the next race, whose decision moves its own cancels, in chains that take
     hundreds of rounds to settle (more than 500 here, where a fixed cap once refused the run).
-    The first requests are trio's: request i depends only on those before it."""
+    The first requests are trio's: request i depends only on those before it. first_k of 1
+    takes what first_wins takes, which the scan through servers decides in one pass
+    (sim.engines.scan_kernels.served): the two agree on every request."""
     venue = {
         "latency": {"dist": "exponential", "mean_ms": 0.3},
         "service": {"dist": "exponential", "mean_ms": 1.0},
@@ -279,7 +305,10 @@ def test_a_long_chain_of_cancels_settles() -> None:
             "scenario": {"seed": 1, "requests": 6000},
             "arrivals": {"process": "poisson", "rate_per_s": 2100.0},
             "venues": [venue | {"name": name} for name in "abc"],
-            "strategies": [{"kind": "first_wins", "timeout_ms": 20.0}],
+            "strategies": [
+                {"kind": "first_k", "k": 1, "timeout_ms": 20.0},
+                {"kind": "first_wins", "timeout_ms": 20.0},
+            ],
         },
         default_name="chains",
     )
@@ -292,10 +321,14 @@ def test_a_long_chain_of_cancels_settles() -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(queues.Queues, "_heard", counted)
-        whole = run(scenario, engine="fast").strategies["first_wins"].records
+        by_fast = run(scenario, engine="fast")
     assert len(rounds) > 500
+    whole, scanned = (by_fast.strategies[s].records for s in ("first_k", "first_wins"))
+    for field in ("venue", "decision_s", "fill_price", "venue_busy_s", "venue_wait_s"):
+        a, b = getattr(whole, field), getattr(scanned, field)
+        assert np.array_equal(a, b, equal_nan=True), field
     first = run(scenario.with_overrides(requests=300), engine="trio")
-    trio = first.strategies["first_wins"].records
+    trio = first.strategies["first_k"].records
     assert np.array_equal(whole.venue[:300], trio.venue)
     assert np.array_equal(whole.fill_price[:300], trio.fill_price, equal_nan=True)
     assert np.allclose(whole.decision_s[:300], trio.decision_s, rtol=0, atol=1e-9, equal_nan=True)

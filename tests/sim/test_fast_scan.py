@@ -6,6 +6,7 @@ for byte the same."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim.engines import scan
 from sim.engines.fast import unsupported
 from sim.engines.scan import CLOSED_LOOP_RULES
 from sim.measure.run import run, summary
@@ -345,3 +347,33 @@ def test_a_quote_due_exactly_at_the_next_ask_counts_on_both_engines(strategy) ->
     agree(scenario)
     records = run(scenario, engine="trio").strategies[strategy["kind"]].records
     assert records.venue_requests.tolist() == [60, 60, 0]
+
+
+@pytest.mark.parametrize(("count", "fanout"), [(1, 1), (2, 2), (4, 1), (4, 3), (21, 3), (25, 2)])
+@pytest.mark.parametrize("explore", [0.0, 0.3, 1.0])
+def test_adaptive_draws_are_its_own(count, fanout, explore) -> None:
+    """The scan's draws for adaptive are the ones random.Random makes for it: randrange, and
+    sample's pair (its pool for small populations, its set for larger ones)."""
+    seed, n = 7, 300
+    expected = np.empty((n, fanout, 2), dtype=np.int64)
+    for i in range(n):
+        rng = random.Random(f"{seed}:{i}:0")
+        for k in range(fanout):
+            left = count - k
+            if left == 1 or rng.random() < explore:
+                expected[i, k] = rng.randrange(left), -1
+            else:
+                expected[i, k] = rng.sample(range(left), 2)
+    assert np.array_equal(scan._adaptive_draws(seed, n, count, fanout, explore), expected)
+
+
+def test_compiled_functions_call_only_their_own_module() -> None:
+    """numba checks a function's disk cache against its own file only: one compiled in a
+    module that calls another module's would keep an old copy of it once that changed."""
+    compiled = [p for p in (ROOT / "sim").rglob("*.py") if "from numba import" in p.read_text()]
+    assert len(compiled) >= 2  # sim.engines.scan_kernels, sim.engines.queue_scan
+    own = ("__future__", "heapq", "math", "numpy", "numba")
+    for path in compiled:
+        lines = path.read_text().splitlines()
+        imported = [line for line in lines if line.startswith(("from ", "import "))]
+        assert all(line.split()[1] in own for line in imported), (path.name, imported)

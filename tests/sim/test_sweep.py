@@ -104,9 +104,10 @@ def test_bad_settings_are_one_line_before_anything_runs(tmp_path, capsys) -> Non
 def test_an_engine_the_scenario_cannot_use_is_one_line_and_no_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the --dask case writes results/ where it runs
     out = tmp_path / "never"
-    argv = ["sweep", "overload", "--set", REQUESTS, "--engine", "fast", "--out", str(out)]
-    line = one_error_line(capsys, main(argv))
-    assert line.startswith("--engine: the fast engine cannot run overload: strategy hedged (hedged")
+    expiring = "venues[0].quote_ttl_ms=5"  # adaptive learning from expiry through servers
+    argv = ["sweep", "overload", "--set", REQUESTS, "--set", expiring, "--engine", "fast"]
+    line = one_error_line(capsys, main([*argv, "--out", str(out)]))
+    assert line.startswith("--engine: the fast engine cannot run overload: strategy adaptive (")
     assert not out.exists()
     line = one_error_line(capsys, main(["sweep", "default", "--set", REQUESTS, "--dask", "x"]))
     assert line.startswith("--dask: cannot connect to x")
