@@ -1,10 +1,16 @@
 """venues.fix.alarms: callbacks at trio times from one task, as tasks sleeping until the same
 deadlines would have woken."""
 
+import os
+from collections.abc import Callable
+
+import pytest
 import trio
 import trio.testing
 
+from venues import timerfd
 from venues.fix.alarms import SLACK, Alarms
+from venues.wall_clock import WallClock
 
 
 async def test_alarms_run_at_their_times_in_time_order_ties_in_the_order_set(autojump_clock):
@@ -68,3 +74,48 @@ async def test_cancelled_alarms_do_not_pile_up(autojump_clock):
             alarms.at(trio.current_time() + 50.0, lambda: None).cancel()
             assert len(alarms._heap) <= 2 * 2 + SLACK  # two live at most, as each is set
         keep.cancel()
+
+
+timerfds = pytest.mark.skipif(not timerfd.available(), reason="no timerfds")
+
+
+@timerfds
+def test_on_a_timerfd_alarms_run_in_order_never_early_and_its_fd_is_closed():
+    """On a WallClock with timerfds the task waits on a timerfd of its own: alarms run in time
+    order (ties as set), none before its time, an earlier one set while it waits wakes it in
+    time, a cancelled one never runs; cancelled, the task closes its timerfd."""
+    ms = 1e-3
+
+    async def main() -> tuple[list[tuple[str, float, float]], int]:
+        ran: list[tuple[str, float, float]] = []
+        await trio.sleep(0.1 * ms)  # the clock's own timerfd is open from here
+        inside = _open_fds()
+        async with trio.open_nursery() as nursery:
+            alarms = Alarms(nursery.start_soon)
+            start = trio.current_time()
+
+            def note(name: str, due: float) -> Callable[[], None]:
+                return lambda: ran.append((name, due, trio.current_time()))
+
+            for name, after in (("c", 6), ("a", 2), ("b1", 4), ("b2", 4), ("gone", 5)):
+                due = start + after * ms
+                alarm = alarms.at(due, note(name, due))
+            alarm.cancel()  # "gone"
+            await trio.sleep(1 * ms)  # the task waits for "a"
+            alarms.at(start + 1.5 * ms, note("early", start + 1.5 * ms))
+            alarms.at(start, note("past", start))
+            await trio.sleep(10 * ms)
+            while_open = _open_fds() - inside
+            nursery.cancel_scope.cancel()
+        return ran, while_open
+
+    before = _open_fds()
+    ran, while_open = trio.run(main, clock=WallClock("timerfd"))
+    assert [name for name, _, _ in ran] == ["past", "early", "a", "b1", "b2", "c"]
+    assert all(at >= due for _, due, at in ran)
+    assert while_open == 1  # the alarms' own timerfd
+    assert _open_fds() == before
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
