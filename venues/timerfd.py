@@ -61,7 +61,7 @@ def create() -> int | None:
 
 def arm_at(fd: int, monotonic_s: float) -> None:
     """Make `fd` readable at `monotonic_s` (time.monotonic's clock), once; replaces any time
-    it was armed for. A time already past fires at once."""
+    it was armed for, and clears an expiry not read yet. A time already past fires at once."""
     monotonic_s = max(monotonic_s, 1e-9)  # 0 would disarm it
     if hasattr(os, "timerfd_settime"):
         os.timerfd_settime(fd, flags=os.TFD_TIMER_ABSTIME, initial=monotonic_s)

@@ -97,14 +97,15 @@ def test_on_a_timerfd_alarms_run_in_order_never_early_and_its_fd_is_closed():
             def note(name: str, due: float) -> Callable[[], None]:
                 return lambda: ran.append((name, due, trio.current_time()))
 
-            for name, after in (("c", 6), ("a", 2), ("b1", 4), ("b2", 4), ("gone", 5)):
+            for name, after in (("c", 300), ("a", 100), ("b1", 200), ("b2", 200), ("gone", 250)):
                 due = start + after * ms
                 alarm = alarms.at(due, note(name, due))
             alarm.cancel()  # "gone"
-            await trio.sleep(1 * ms)  # the task waits for "a"
-            alarms.at(start + 1.5 * ms, note("early", start + 1.5 * ms))
+            await trio.testing.wait_all_tasks_blocked()  # the task waits for "a"
+            early = trio.current_time() + 5 * ms  # long before "a", however late this runs
+            alarms.at(early, note("early", early))
             alarms.at(start, note("past", start))
-            await trio.sleep(10 * ms)
+            await trio.sleep_until(start + 350 * ms)
             while_open = _open_fds() - inside
             nursery.cancel_scope.cancel()
         return ran, while_open

@@ -169,3 +169,19 @@ def test_a_first_timer_as_the_run_ends_is_kept_without_a_timerfd():
     before = len(os.listdir("/proc/self/fd"))
     trio.run(main, clock=WallClock("timerfd"))
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.skipif(not timerfd.available(), reason="no timerfds")
+def test_arming_a_timerfd_clears_an_expiry_not_read():
+    """venues.fix.alarms re-arms its timerfd without reading it first."""
+    import select
+
+    fd = timerfd.create()
+    with select.epoll() as poll:
+        poll.register(fd, select.EPOLLIN)
+        timerfd.arm_at(fd, time.monotonic() - 1.0)
+        assert poll.poll(0.05)  # fired at once
+        timerfd.arm_at(fd, time.monotonic() + 0.05)
+        assert not poll.poll(0.01)  # not readable until it fires again
+        assert poll.poll(1.0)
+    timerfd.close(fd)

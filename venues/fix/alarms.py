@@ -105,9 +105,10 @@ class Alarms:
                     heap = self._heap  # an action may have set alarms, and so rebuilt it
                 self._armed = math.inf
                 if heap:
-                    self._arm(heap[0][0])
+                    self._arm(heap[0][0])  # which also clears it: no read needed
+                else:
+                    timerfd.clear(fd)  # fired: readable until read
                 await trio.lowlevel.wait_readable(fd)
-                timerfd.clear(fd)
         finally:
             self._running, self._timer, self._armed = False, None, math.inf
             os.close(fd)
