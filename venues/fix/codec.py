@@ -165,7 +165,8 @@ class Outgoing(FixMessage):
         self._text.append(f"{tag}={value}\x01")
 
 
-_TAGS = {tag: str(tag).encode() for tag in range(1, 1000)}  # tags as bytes, made once
+# tags as bytes, made once: FIX's and quoterace's own
+_TAGS = {tag: str(tag).encode() for tag in (*range(1, 1000), *range(5000, 5010))}
 _BEGIN_STRING = BEGIN_STRING.encode()
 _second = -1
 _second_text = b""
@@ -499,14 +500,15 @@ def _decimals(text: bytes | None) -> int | None:
 
 def _value(fix: FixMessage, tag: int, required: bool = True) -> bytes | None:
     """The value of `tag`, which must occur once (or, not `required`, not at all)."""
-    fix = _indexed(fix)
+    if type(fix) is not Received:
+        fix = _indexed(fix)
     name = _TAGS.get(tag) or str(tag).encode()
     value = fix.fields.get(name)
     if value is None:
         if required:
             raise FixError(f"missing tag {tag}")
         return None
-    if name in fix.repeated:
+    if fix.repeated and name in fix.repeated:
         raise FixError(f"tag {tag} repeated")
     return value
 
