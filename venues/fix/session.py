@@ -303,11 +303,11 @@ class Link:
         now. A venue counts a request's latency from it, so that the time the request took to
         reach it (the loopback, its own wake-up and reading, other clients read first) is part
         of the drawn latency rather than added to it."""
-        now = trio.current_time()
         if not self._same_clock or self._handling is None:
-            return now
+            return trio.current_time()
         sent = _sent_unix(self._handling.get(52))
-        transit = math.nan if sent is None else time.time() - sent
+        # the two clocks read back to back: a pause between them would move the answer
+        now, transit = trio.current_time(), math.nan if sent is None else time.time() - sent
         return now - transit if 0.0 <= transit <= MAX_TRANSIT_S else now
 
     def logout(self) -> None:
