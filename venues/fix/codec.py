@@ -1,8 +1,8 @@
 """Encoding of quoterace's messages (venues.fix.messages) as FIX 4.4 tag=value fields, and back.
 
-simplefix's `FixMessage` builds messages (it computes BodyLength and CheckSum); framing
-incoming bytes is venues.fix.reader's job, and the session header (CompIDs, MsgSeqNum,
-SendingTime) venues.fix.session's.
+`encode` gives a simplefix `FixMessage` (an `Outgoing`, whose body is kept as text until its
+pairs are asked for); framing incoming bytes is venues.fix.reader's job, and the session header
+(CompIDs, MsgSeqNum, SendingTime), BodyLength and CheckSum venues.fix.session's.
 
 Every message is standard FIX 4.4: it validates against the stock FIX44.xml dictionary under
 a standard engine's default validation (tests/venues/test_quickfix.py checks it with QuickFIX).
