@@ -19,7 +19,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import os
 from collections.abc import Callable
 
 import trio
@@ -111,7 +110,7 @@ class Alarms:
                 await trio.lowlevel.wait_readable(fd)
         finally:
             self._running, self._timer, self._armed = False, None, math.inf
-            os.close(fd)
+            timerfd.close(fd)
 
     async def _run_in_scopes(self) -> None:
         """Run alarms as they come due, sleeping under a cancel scope until the next, until
