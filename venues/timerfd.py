@@ -16,6 +16,11 @@ import time
 _NONBLOCK = 0o4000  # TFD_NONBLOCK (= O_NONBLOCK)
 _CLOEXEC = 0o2000000  # TFD_CLOEXEC (= O_CLOEXEC)
 _ABSTIME = 1  # TFD_TIMER_ABSTIME
+# Times beyond this (~35,000 years of uptime) are armed for it: never, in practice. Further
+# ones would not fit the kernel's timespec (its long seconds wrap: a time past, which fires
+# at once), and infinity would not convert at all; an alarm due at a drawn latency from a
+# heavy tail can be either.
+_NEVER_S = 2.0**40
 
 
 # struct itimerspec: it_interval then it_value, each a struct timespec (tv_sec, tv_nsec), as
@@ -61,8 +66,9 @@ def create() -> int | None:
 
 def arm_at(fd: int, monotonic_s: float) -> None:
     """Make `fd` readable at `monotonic_s` (time.monotonic's clock), once; replaces any time
-    it was armed for, and clears an expiry not read yet. A time already past fires at once."""
-    monotonic_s = max(monotonic_s, 1e-9)  # 0 would disarm it
+    it was armed for, and clears an expiry not read yet. A time already past fires at once; one
+    too far to arm (infinity among them), never."""
+    monotonic_s = min(max(monotonic_s, 1e-9), _NEVER_S)  # 0 would disarm it
     if hasattr(os, "timerfd_settime"):
         os.timerfd_settime(fd, flags=os.TFD_TIMER_ABSTIME, initial=monotonic_s)
         return

@@ -1,6 +1,7 @@
 """venues.fix.alarms: callbacks at trio times from one task, as tasks sleeping until the same
 deadlines would have woken."""
 
+import math
 import os
 from collections.abc import Callable
 
@@ -116,6 +117,25 @@ def test_on_a_timerfd_alarms_run_in_order_never_early_and_its_fd_is_closed():
     assert all(at >= due for _, due, at in ran)
     assert while_open == 1  # the alarms' own timerfd
     assert _open_fds() == before
+
+
+@timerfds
+def test_on_a_timerfd_an_alarm_never_due_waits_and_later_ones_still_run():
+    """An alarm at infinity (a drawn latency from a heavy tail) leaves the task waiting, not
+    failed: one set after it runs in time."""
+
+    async def main() -> list[str]:
+        ran: list[str] = []
+        async with trio.open_nursery() as nursery:
+            alarms = Alarms(nursery.start_soon)
+            alarms.at(math.inf, lambda: ran.append("never"))
+            await trio.testing.wait_all_tasks_blocked()  # the task waits, armed for it
+            alarms.at(trio.current_time() + 1e-3, lambda: ran.append("soon"))
+            await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+        return ran
+
+    assert trio.run(main, clock=WallClock("timerfd")) == ["soon"]
 
 
 def _open_fds() -> int:
