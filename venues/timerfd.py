@@ -8,7 +8,6 @@ returns None where there are none (not Linux, or a C library without them).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -17,14 +16,16 @@ import time
 _NONBLOCK = 0o4000  # TFD_NONBLOCK (= O_NONBLOCK)
 _CLOEXEC = 0o2000000  # TFD_CLOEXEC (= O_CLOEXEC)
 _ABSTIME = 1  # TFD_TIMER_ABSTIME
+# Times beyond this (~35,000 years of uptime) are armed for it: never, in practice. Further
+# ones would not fit the kernel's timespec (its long seconds wrap: a time past, which fires
+# at once), and infinity would not convert at all; an alarm due at a drawn latency from a
+# heavy tail can be either.
+_NEVER_S = 2.0**40
 
 
-class _Timespec(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
-
-
-class _Itimerspec(ctypes.Structure):
-    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+# struct itimerspec: it_interval then it_value, each a struct timespec (tv_sec, tv_nsec), as
+# four longs: made for each call in one go (the nested ctypes structures cost 4 times more)
+_Itimerspec = ctypes.c_long * 4
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -41,6 +42,7 @@ def _libc() -> ctypes.CDLL | None:
 
 
 _LIBC = _libc()
+_settime = None if _LIBC is None else _LIBC.timerfd_settime
 
 
 def available() -> bool:
@@ -64,15 +66,15 @@ def create() -> int | None:
 
 def arm_at(fd: int, monotonic_s: float) -> None:
     """Make `fd` readable at `monotonic_s` (time.monotonic's clock), once; replaces any time
-    it was armed for. A time already past fires at once."""
-    monotonic_s = max(monotonic_s, 1e-9)  # 0 would disarm it
+    it was armed for, and clears an expiry not read yet. A time already past fires at once; one
+    too far to arm (infinity among them), never."""
+    monotonic_s = min(max(monotonic_s, 1e-9), _NEVER_S)  # 0 would disarm it
     if hasattr(os, "timerfd_settime"):
         os.timerfd_settime(fd, flags=os.TFD_TIMER_ABSTIME, initial=monotonic_s)
         return
     seconds = int(monotonic_s)
     nanoseconds = max(int((monotonic_s - seconds) * 1e9), 1 if seconds == 0 else 0)
-    spec = _Itimerspec(_Timespec(0, 0), _Timespec(seconds, nanoseconds))
-    if _LIBC.timerfd_settime(fd, _ABSTIME, ctypes.byref(spec), None) != 0:
+    if _settime(fd, _ABSTIME, _Itimerspec(0, 0, seconds, nanoseconds), None) != 0:
         raise OSError(ctypes.get_errno(), "timerfd_settime")
 
 
@@ -83,5 +85,7 @@ def close(fd: int) -> None:
 
 def clear(fd: int) -> None:
     """Read `fd`'s expirations, so that it is not readable until it fires again."""
-    with contextlib.suppress(BlockingIOError):  # not fired (a wake-up that found nothing)
+    try:  # noqa: SIM105 (a context manager costs more than the read)
         os.read(fd, 8)
+    except BlockingIOError:  # not fired (a wake-up that found nothing)
+        pass

@@ -71,6 +71,10 @@ class WallClock(trio.abc.Clock):
     def current_time(self) -> float:
         return time.monotonic() - self._offset
 
+    def monotonic_at(self, t: float) -> float:
+        """`time.monotonic()`'s reading at this clock's time `t` (a timerfd's clock)."""
+        return t + self._offset
+
     def deadline_to_sleep_time(self, deadline: float) -> float:
         left = deadline - self.current_time()
         if self.timers == "epoll" or math.isinf(left):

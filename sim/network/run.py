@@ -215,5 +215,6 @@ def _race(
             opened.extend(connections)
             yield connections
 
-    records = trio_records(scenario, entry, draws, mid, None, progress, Remote(clock, connect))
+    clients = scenario.arrivals.clients if scenario.arrivals.closed else None
+    records = trio_records(scenario, entry, draws, mid, clients, progress, Remote(clock, connect))
     return records, {c.name: c.failure for c in opened}, {c.name: c.rejects for c in opened}

@@ -633,3 +633,14 @@ def test_timers_reach_the_servers_and_the_client_reports_those_it_used(
     assert command[at + 1] == network.timers == result.summary["network"]["timers"]
     expected = "epoll" if network.timers == "timerfd" else "spin"
     assert result.summary["network"]["client_timers"] == expected
+
+
+def test_a_closed_loop_runs_over_the_network(scenario_file: Path) -> None:
+    """Clients that send when their last request ends race venues over TCP as in process:
+    every request accounted for, by the same number of clients."""
+    closed = SCENARIO.replace(
+        'process = "uniform"\nrate_per_s = 100', 'process = "closed"\nclients = 2'
+    )
+    scenario_file.write_text(closed.replace("requests = 60", "requests = 20"), encoding="utf-8")
+    result = sim.run(scenario_file, network=Network())
+    accounted(result.summary, 20)

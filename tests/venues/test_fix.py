@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -34,6 +36,7 @@ from venues.fix import (
     decode,
     encode,
 )
+from venues.fix.reader import _checked, _message
 from venues.last_look import REJECT_REASONS
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
@@ -550,3 +553,40 @@ def test_the_reader_matches_simplefix_on_valid_input():
     ours = FixReader().feed(data)
     theirs = [parser.get_message(), parser.get_message()]
     assert [m.encode() for m in ours] == [m.encode() for m in theirs]
+
+
+field_bytes = st.sampled_from([b"=", b"\x01", b"0", b"8", b"9", b"10", b"35", b"58", b"a", b"\xff"])
+
+
+@FUZZ
+@given(st.lists(field_bytes, max_size=30).map(b"".join))
+def test_a_body_is_read_as_field_by_field_whatever_it_holds(tail):
+    body = b"35=0\x01" + tail
+    try:
+        slow = _checked(body)
+    except FixError as error:
+        with pytest.raises(FixError, match=re.escape(error.reason)):
+            _message(body)
+    else:
+        assert _message(body).pairs == slow.pairs
+
+
+@FUZZ
+@given(messages, st.booleans())
+def test_a_message_encode_built_goes_out_as_simplefix_would_put_its_fields(message, extras):
+    built = encode(message, extras)
+    with mock.patch("venues.fix.session._sending_time", lambda: b"20260101-00:00:00.000000"):
+        ours = Session("C", "V").encode(built)  # from its text
+        plain = FixMessage()
+        for tag, value in built.pairs:  # made now, from the same text
+            plain.append_pair(tag, value, header=tag in (b"8", b"35"))
+        assert ours == Session("C", "V").encode(plain)
+
+
+def test_a_message_encode_built_then_changed_goes_out_changed():
+    fix = encode(QuoteCancel(3, 0))
+    fix.append_pair(58, "why")
+    assert fix.get(131) == b"3:0"
+    fix.append_pair(1, "ACCT")
+    data = Session("C", "V").encode(fix)
+    assert data.endswith(b"\x0158=why\x011=ACCT\x01" + data[-7:]) and b"\x01131=3:0\x01" in data

@@ -269,7 +269,10 @@ async def test_a_client_asking_for_endless_sizes_does_not_grow_the_venue(serve):
 # --------------------------------------------------------------------------- from the SendingTime
 
 SLOW_S = 0.3  # a latency long enough to tell counting from the SendingTime or the arrival
-EARLY_S = 0.08  # how long before it is sent a message says it was (under MAX_TRANSIT_S)
+# How long before it is sent a message says it was: under MAX_TRANSIT_S (0.1 s) by as much as
+# it is over the 10 ms the checks below leave, so that a server reading it late (a busy
+# machine: two busy loops beside the tests delayed it past 20 ms in 1 run in 2) still trusts it
+EARLY_S = 0.055
 
 
 def stamped(data: bytes, sent: float, decimals: int = 6) -> bytes:

@@ -4,6 +4,7 @@ one."""
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -169,3 +170,36 @@ def test_a_first_timer_as_the_run_ends_is_kept_without_a_timerfd():
     before = len(os.listdir("/proc/self/fd"))
     trio.run(main, clock=WallClock("timerfd"))
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.skipif(not timerfd.available(), reason="no timerfds")
+def test_arming_a_timerfd_clears_an_expiry_not_read():
+    """venues.fix.alarms re-arms its timerfd without reading it first."""
+    import select
+
+    fd = timerfd.create()
+    with select.epoll() as poll:
+        poll.register(fd, select.EPOLLIN)
+        timerfd.arm_at(fd, time.monotonic() - 1.0)
+        assert poll.poll(0.05)  # fired at once
+        timerfd.arm_at(fd, time.monotonic() + 0.05)
+        assert not poll.poll(0.01)  # not readable until it fires again
+        assert poll.poll(1.0)
+    timerfd.close(fd)
+
+
+@pytest.mark.skipif(not timerfd.available(), reason="no timerfds")
+@pytest.mark.parametrize("far_s", [math.inf, 1e20, 2.0**64 + 4096])
+def test_a_timerfd_armed_too_far_to_fit_never_fires(far_s):
+    """A time beyond what the kernel takes (its seconds would wrap, to a time past for the
+    last) or infinity is armed as never, not an error or an expiry at once."""
+    import select
+
+    fd = timerfd.create()
+    with select.epoll() as poll:
+        poll.register(fd, select.EPOLLIN)
+        timerfd.arm_at(fd, time.monotonic() - 1.0)
+        assert poll.poll(0.05)  # fired at once
+        timerfd.arm_at(fd, far_s)
+        assert not poll.poll(0.01)
+    timerfd.close(fd)

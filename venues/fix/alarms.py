@@ -6,15 +6,25 @@ the rest of the answer's work: measured with `tmicro`-style loops, ~0.1 ms to sp
 task and as much again to cancel it, against a heap push and a flag. One task per connection
 sleeps until the earliest alarm and runs every alarm due, in time order (ties in the order they
 were set), exactly when a task sleeping until the same deadline would have woken.
+
+On a venues.wall_clock.WallClock with timerfds the task sleeps on a timerfd of its own, armed
+for the earliest alarm, rather than under a cancel scope's deadline: a trio deadline wakes the
+clock's timerfd task first and then cancels the sleep with an exception, which measured, on a
+loaded 2-core machine, twice the CPU of the wake-up itself (~135 us a timer against ~70). That
+task lives as long as the alarms' nursery, its timerfd with it.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Callable
 
 import trio
+
+from venues import timerfd
+from venues.wall_clock import WallClock
 
 SLACK = 64  # cancelled alarms kept in the heap beyond the live ones before it is rebuilt
 
@@ -45,12 +55,16 @@ class Alarms:
         self._live = 0
         self._running = False
         self._sleep: trio.CancelScope | None = None
+        self._timer: tuple[int, WallClock] | None = None  # the task's timerfd, and its clock
+        self._armed = math.inf  # the time it is armed for
 
     def at(self, when: float, action: Callable[[], None]) -> Alarm:
         """Call `action` at trio time `when` (at once, in the alarms' task, if it is past)."""
         alarm = Alarm(self, action)
         if self._heap and when < self._heap[0][0] and self._sleep is not None:
             self._sleep.deadline = when
+        if when < self._armed and self._timer is not None:
+            self._arm(when)
         heapq.heappush(self._heap, (when, next(self._order), alarm))
         self._live += 1
         if len(self._heap) > 2 * self._live + SLACK:
@@ -61,7 +75,46 @@ class Alarms:
             self._start_soon(self._run)
         return alarm
 
+    def _arm(self, when: float) -> None:
+        fd, clock = self._timer
+        self._armed = when
+        timerfd.arm_at(fd, clock.monotonic_at(when))
+
     async def _run(self) -> None:
+        clock = trio.lowlevel.current_clock()
+        if isinstance(clock, WallClock) and clock.timers == "timerfd":
+            fd = timerfd.create()
+            if fd is not None:
+                await self._run_on(fd, clock)
+                return
+        await self._run_in_scopes()
+
+    async def _run_on(self, fd: int, clock: WallClock) -> None:
+        """Run alarms as they come due, woken by timerfd `fd` on `clock`, until cancelled."""
+        self._timer = fd, clock
+        try:
+            while True:
+                heap, now = self._heap, trio.current_time()
+                while heap and (heap[0][2].action is None or heap[0][0] <= now):
+                    alarm = heapq.heappop(heap)[2]
+                    if alarm.action is not None:
+                        action, alarm.action = alarm.action, None
+                        self._live -= 1
+                        action()
+                    heap = self._heap  # an action may have set alarms, and so rebuilt it
+                self._armed = math.inf
+                if heap:
+                    self._arm(heap[0][0])  # which also clears it: no read needed
+                else:
+                    timerfd.clear(fd)  # fired: readable until read
+                await trio.lowlevel.wait_readable(fd)
+        finally:
+            self._running, self._timer, self._armed = False, None, math.inf
+            timerfd.close(fd)
+
+    async def _run_in_scopes(self) -> None:
+        """Run alarms as they come due, sleeping under a cancel scope until the next, until
+        none is left."""
         try:
             while self._heap:
                 heap = self._heap  # `at` may have rebuilt it while this slept

@@ -1,8 +1,8 @@
 """Encoding of quoterace's messages (venues.fix.messages) as FIX 4.4 tag=value fields, and back.
 
-simplefix's `FixMessage` builds messages (it computes BodyLength and CheckSum); framing
-incoming bytes is venues.fix.reader's job, and the session header (CompIDs, MsgSeqNum,
-SendingTime) venues.fix.session's.
+`encode` gives a simplefix `FixMessage` (an `Outgoing`, whose body is kept as text until its
+pairs are asked for); framing incoming bytes is venues.fix.reader's job, and the session header
+(CompIDs, MsgSeqNum, SendingTime), BodyLength and CheckSum venues.fix.session's.
 
 Every message is standard FIX 4.4: it validates against the stock FIX44.xml dictionary under
 a standard engine's default validation (tests/venues/test_quickfix.py checks it with QuickFIX).
@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+import time
 from decimal import Decimal
 
 from simplefix import FixMessage
@@ -116,35 +116,72 @@ def encode(message: Message, extras: bool = False) -> FixMessage:
     kind = _TYPES.get(type(message))
     if kind is None:
         raise TypeError(f"not a quoterace FIX message: {message!r}")
-    fix = _Outgoing()
-    fix.append_pair(8, BEGIN_STRING, header=True)
-    fix.append_pair(35, kind, header=True)
+    fix = Outgoing(kind)
     if not _session_fields(fix, message):
         _application_fields(fix, message, extras)
     return fix
 
 
-class _Outgoing(FixMessage):
-    """A FixMessage being built, whose `append_pair` converts only what encode gives it (int
-    tags; str, int or bytes values): simplefix's general one costs most of an encode."""
+class Outgoing(FixMessage):
+    """A FixMessage being built by `encode`, of MsgType `kind`: its body kept as text, a
+    "tag=value<SOH>" string per field, which Session.encode joins once for the wire
+    (`body`). simplefix's `append_pair` converts each tag and value to bytes, and its pairs
+    would then be formatted again: the two cost most of an encode. The pairs are made only
+    if something asks for them (`pairs`: a test, a decode of a message built here); from
+    then on the message is an ordinary FixMessage."""
+
+    def __init__(self, kind: str) -> None:
+        self._text: list[str] | None = []
+        super().__init__()
+        self.begin_string, self.message_type = _BEGIN_STRING, kind.encode()
+        self.header_index = 2  # BeginString and MsgType, once pairs are made
+
+    @property
+    def pairs(self) -> list[tuple[bytes, bytes]]:
+        if self._text is not None:
+            body, self._text = self.body(), None
+            fields = [f.partition(b"=")[::2] for f in body.split(b"\x01")[:-1]]
+            self._pairs = [(b"8", self.begin_string), (b"35", self.message_type), *fields]
+        return self._pairs
+
+    @pairs.setter
+    def pairs(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        self._pairs = pairs
+
+    def body(self) -> bytes | None:
+        """The fields after MsgType as on the wire; None once its pairs were made (they
+        may have changed)."""
+        return None if self._text is None else "".join(self._text).encode()
 
     def append_pair(self, tag: int, value: object, header: bool = False) -> None:
+        """Field `tag` (an int) = `value` (str, int or ASCII bytes; None: no field)."""
         if value is None:
             return
-        text = value if type(value) is bytes else str(value).encode()
-        if tag == 8:
-            self.begin_string = text
-        elif tag == 35:
-            self.message_type = text
-        pair = (_TAGS.get(tag) or str(tag).encode(), text)
-        if header:
-            self.pairs.insert(self.header_index, pair)
-            self.header_index += 1
-        else:
-            self.pairs.append(pair)
+        if self._text is None or header:
+            super().append_pair(tag, value, header)  # `pairs` made first: a FixMessage now
+            return
+        if type(value) is bytes:
+            value = value.decode()
+        self._text.append(f"{tag}={value}\x01")
 
 
-_TAGS = {tag: str(tag).encode() for tag in range(1, 1000)}  # tags as bytes, made once
+# tags as bytes, made once: FIX's and quoterace's own
+_TAGS = {tag: str(tag).encode() for tag in (*range(1, 1000), *range(5000, 5010))}
+_BEGIN_STRING = BEGIN_STRING.encode()
+_second = -1
+_second_text = b""
+
+
+def utc_timestamp() -> bytes:
+    """UTC now as a FIX timestamp to the microsecond (YYYYMMDD-HH:MM:SS.ffffff); the date and
+    time of day formatted once a second."""
+    global _second, _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second:
+        _second, _second_text = second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second))
+        _second_text = _second_text.encode()
+    return b"%s.%06d" % (_second_text, min(int((now - second) * 1e6), 999_999))
 
 
 def _session_fields(fix: FixMessage, message: Message) -> bool:
@@ -228,7 +265,7 @@ def _application_fields(fix: FixMessage, message: Message, extras: bool) -> None
             add(54, _side(message.side))
             add(38, _number(message.size))
             add(44, _number(message.price))
-            fix.append_utc_timestamp(60, datetime.now(UTC), precision=6)
+            add(60, utc_timestamp())
         case OrderReport(cl_ord_id=cl_ord_id, report=report):
             _report_fields(fix, message, checked_text(cl_ord_id, "ClOrdID"), report, extras)
 
@@ -267,7 +304,7 @@ def _report_fields(
     else:
         add(103, ORD_REJ_REASON.get(report.reason, OTHER))
         add(58, checked_text(report.reason, "Text"))
-    fix.append_utc_timestamp(60, datetime.now(UTC), precision=6)
+    add(60, utc_timestamp())
     if extras:
         add(5003, _nonnegative(report.venue, "VenueIndex"))
         add(5006, _number(report.round_trip_s))
@@ -463,14 +500,15 @@ def _decimals(text: bytes | None) -> int | None:
 
 def _value(fix: FixMessage, tag: int, required: bool = True) -> bytes | None:
     """The value of `tag`, which must occur once (or, not `required`, not at all)."""
-    fix = _indexed(fix)
+    if type(fix) is not Received:
+        fix = _indexed(fix)
     name = _TAGS.get(tag) or str(tag).encode()
     value = fix.fields.get(name)
     if value is None:
         if required:
             raise FixError(f"missing tag {tag}")
         return None
-    if name in fix.repeated:
+    if fix.repeated and name in fix.repeated:
         raise FixError(f"tag {tag} repeated")
     return value
 

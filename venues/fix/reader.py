@@ -29,6 +29,10 @@ _FRAMING = (b"8", b"9", b"10", b"35")  # BeginString, BodyLength, CheckSum, MsgT
 _BEGIN_STRING = BEGIN_STRING.encode()
 _OTHER_FIX = b"8=FIX"  # another BeginString (FIX.4.2, FIXT.1.1): named, so a Logout can say so
 _SENDER = re.compile(rb"\x0149=([\x20-\x7e]{1,64})\x01")
+# A body as `_message` checks it, field by field: MsgType first, then tag=value fields with
+# tags of 1 to _TAG_DIGITS digits and no framing tag among them; and its fields, once it is.
+_BODY = re.compile(rb"35=[^\x01]+(?:\x01(?!(?:8|9|10|35)=)[1-9][0-9]{0,8}=[^\x01]+)*")
+_FIELD = re.compile(rb"([^\x01=]+)=([^\x01]+)")
 
 
 class WrongBeginString(FixError):
@@ -140,20 +144,38 @@ class Received(FixMessage):
     def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
         super().__init__()
         self.pairs = pairs
-        self.fields: dict[bytes, bytes] = {}
+        self.fields: dict[bytes, bytes] = dict(pairs)  # the last values: right if no repeats
         self.repeated: set[bytes] = set()
-        for tag, value in pairs:
-            if tag in self.fields:
-                self.repeated.add(tag)
-            else:
-                self.fields[tag] = value
+        if len(self.fields) < len(pairs):
+            self.fields.clear()
+            for tag, value in pairs:
+                if tag in self.fields:
+                    self.repeated.add(tag)
+                else:
+                    self.fields[tag] = value
         self.begin_string, self.message_type = self.fields.get(b"8"), self.fields.get(b"35")
+
+    def get(self, tag: int | str | bytes, nth: int = 1) -> bytes | None:
+        """simplefix's `get`: the `nth` value of `tag` (None if there is none); the first
+        one from `fields`."""
+        if nth != 1:
+            return super().get(tag, nth)
+        return self.fields.get(tag if isinstance(tag, bytes) else str(tag).encode())
 
 
 def _message(body: bytes) -> Received:
     """The message of a framed body (fields without the final SOH), checked field by field.
     Its pairs are set at once: simplefix's `append_pair` converts each tag and value again,
-    which costs more than the framing (this runs for every message a venue or client reads)."""
+    which costs more than the framing (this runs for every message a venue or client reads).
+    A well-formed body (nearly all) is checked and split by regular expressions at once; any
+    other is gone through field by field, to say what is wrong with it."""
+    if _BODY.fullmatch(body):
+        return Received([(b"8", _BEGIN_STRING), *_FIELD.findall(body)])
+    return _checked(body)
+
+
+def _checked(body: bytes) -> Received:
+    """`_message`, field by field: FixError naming the first field that is wrong."""
     pairs = [field.partition(b"=")[::2] for field in body.split(b"\x01")]
     for n, (tag, value) in enumerate(pairs):
         if not (value and 0 < len(tag) <= _TAG_DIGITS and tag.isdigit() and tag[0] != _ZERO):
