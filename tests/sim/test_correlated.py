@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.measure.run import run
@@ -19,7 +19,7 @@ from sim.model.errors import ScenarioError
 from sim.model.regime import Regime
 from sim.model.streams import BLOCK
 from tests.helpers.scenarios import build_scenario
-from tests.sim.test_fast import agree, latencies, scenarios
+from tests.sim.test_fast import agree, agreement, latencies, scenarios
 
 scenario = functools.partial(build_scenario, seed=11, requests=3000, rate=2000.0)
 CONSTANT_MS = (1.0, 2.0, 3.0)
@@ -163,12 +163,7 @@ def correlated_scenarios(draw_from):
     return dataclasses.replace(base, shared_latency=shared, regime=regime)
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@agreement(30)
 @given(correlated_scenarios())
 def test_both_engines_agree_on_correlated_slowness(correlated) -> None:
     agree(correlated)

@@ -194,12 +194,18 @@ def scenarios(draw_from):
 EXAMPLES = int(os.environ.get("QUOTERACE_FAST_EXAMPLES", "60"))
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def agreement(examples: int) -> settings:
+    """hypothesis settings of the tests that run random scenarios on both engines: the same
+    examples every run, no deadline (trio's runs and numba's first compile are slow)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@agreement(EXAMPLES)
 @given(scenarios())
 def test_both_engines_decide_random_scenarios_alike(scenario) -> None:
     """Blocks of 16 requests, so that the 80 run as five blocks in threads."""

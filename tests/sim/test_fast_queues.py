@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.engines import queues
@@ -24,7 +24,7 @@ from sim.measure.run import run, summary
 from sim.model.scenario import NamedStrategy, load, parse
 from sim.report.atomic import summary_json
 from strategies.first_wins import FirstWins
-from tests.sim.test_fast import agree, blocks_of
+from tests.sim.test_fast import agree, agreement, blocks_of
 
 LOAD = ("venue_busy_s", "venue_wasted_s", "venue_wait_s", "venue_utilization")
 
@@ -155,12 +155,7 @@ def scenarios(draw_from, kinds=lambda count: strategies, requests=60, closed=Fal
     )
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@agreement(25)
 @given(scenarios())
 def test_both_engines_serve_random_scenarios_alike(scenario) -> None:
     """Blocks of 16 requests, so that the 60 run as four blocks in threads."""

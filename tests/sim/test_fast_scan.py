@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.engines import scan
@@ -24,7 +24,7 @@ from sim.measure.run import run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
 from strategies.hedged import Hedged
-from tests.sim.test_fast import LATENCY_TOLERANCE_S, agree, blocks_of, latencies, venues
+from tests.sim.test_fast import LATENCY_TOLERANCE_S, agree, agreement, blocks_of, latencies, venues
 from tests.sim.test_fast import strategies as array_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,12 +95,7 @@ def scenarios(draw_from):
     )
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@agreement(25)
 @given(scenarios())
 def test_both_engines_decide_learning_strategies_alike(scenario) -> None:
     """Blocks of 16 requests, so that the scan's decisions are handed to the blocks in parts."""
@@ -214,12 +209,7 @@ def closed_loops(draw_from):
     )
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@agreement(25)
 @given(closed_loops())
 def test_both_engines_run_closed_loops_alike(scenario) -> None:
     assert unsupported(scenario) is None

@@ -12,14 +12,14 @@ the bundled overload, tied-requests and coordinated-omission run whole on both e
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.engines.fast import unsupported
 from sim.measure.run import run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
-from tests.sim.test_fast import agree, blocks_of
+from tests.sim.test_fast import agree, agreement, blocks_of
 from tests.sim.test_fast_queues import agree_with_load, same_load_and_summary, scenarios
 from tests.sim.test_fast_scan import adaptive, agree_closed, hedged
 
@@ -39,12 +39,7 @@ def closed_kinds(count: int):
     return st.lists(st.one_of(first_wins, hedged(count), adaptive), min_size=1, max_size=2)
 
 
-SETTINGS = settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = agreement(25)
 
 
 @SETTINGS
