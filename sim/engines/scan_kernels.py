@@ -106,7 +106,7 @@ def hedged(
     head, size = 0, 0
     while points:
         now, i, step = heapq.heappop(points)
-        head, size, requests, hedged_count = fold_ledger(
+        head, size, requests, hedged_count = _fold_ledger(
             pending, now, recent, ordered, head, size, window, requests, hedged_count
         )
         if step == 0:  # the request starts
@@ -116,7 +116,7 @@ def hedged(
             if fixed >= 0.0:
                 delay[i] = fixed
             else:
-                delay[i] = percentile(ordered, size, q)
+                delay[i] = _percentile(ordered, size, q)
             hedges[i] = hedges_max if delay[i] == delay[i] else 0
             asked[i] = 1
             if answers[0, i]:
@@ -156,7 +156,7 @@ def hedged(
 
 
 @njit(cache=True)
-def fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges):
+def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges):
     """hedged's ledger as of `now`: its (time, what, value) events in `pending` before then
     folded into its window of latencies (`_remember`) and its counts of requests and hedges.
     Returns (head, size, requests, hedges)."""
@@ -189,7 +189,7 @@ def _remember(recent, ordered, head, size, window, value):
 
 
 @njit(cache=True)
-def percentile(ordered, size, q):
+def _percentile(ordered, size, q):
     """hedged's delay: the q-th percentile of the `size` latencies in `ordered` (numpy's
     "higher"), NaN before strategies.hedged.WARM_UP of them."""
     if size < 20:
@@ -245,12 +245,12 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
     pending.pop()
     while points:
         now, i, step = heapq.heappop(points)
-        fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
+        _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
         ended = np.nan
         if step == 0:  # the request starts: choose, and see which quote comes first
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
-            choose(picks[i], left, seen, has_seen, fill, has_fill, chosen[i])
+            _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen[i])
             w, first = -1, np.inf
             for k in range(fanout):
                 v = chosen[i, k]
@@ -282,7 +282,7 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
 
 
 @njit(cache=True)
-def fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
+def _fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
     """adaptive's statistics as of `t`: its (time, venue, what, value) observations in
     `pending` before then folded into its EWMAs."""
     while pending and pending[0][0] < t:
@@ -301,7 +301,7 @@ def _ewma(table, has, v, value, alpha):
 
 
 @njit(cache=True)
-def choose(picks, left, seen, has_seen, fill, has_fill, chosen):
+def _choose(picks, left, seen, has_seen, fill, has_fill, chosen):
     """adaptive's picks for one request (its draws `picks`, sim.engines.scan) by the venues'
     scores now, into `chosen`; `left`: room for every venue."""
     for k in range(left.size):
@@ -460,19 +460,19 @@ def served(
             if clients == 0 and i + 1 < n:
                 heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
             if kind == HEDGED:
-                ring, size, requests, hedged_count = fold_ledger(
+                ring, size, requests, hedged_count = _fold_ledger(
                     ledger, now, recent, ordered, ring, size, window, requests, hedged_count
                 )
                 heapq.heappush(ledger, (now, REQUEST, 0.0))
-                delay[i] = fixed if fixed >= 0.0 else percentile(ordered, size, q)
+                delay[i] = fixed if fixed >= 0.0 else _percentile(ordered, size, q)
                 hedges[i] = hedges_max if delay[i] == delay[i] else 0
                 _ask(order[0], i, 0.0, now, events, t0, latency, answers, has_servers, sent,
                      job, arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
                 _next_deadline(i, 1, hedges, delay, timeout, t0, step, deadline, until, events)
             else:
                 if kind == ADAPTIVE:
-                    fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
-                    choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
+                    _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
+                    _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
                 for k in range(chosen.size if kind == ADAPTIVE else count):
                     v = chosen[k] if kind == ADAPTIVE else k
                     _ask(v, i, 0.0, now, events, t0, latency, answers, has_servers, sent, job,
@@ -495,7 +495,7 @@ def served(
             if until[i] >= timeout:  # timed out: what arrived after it never counts
                 best_v[i] = -1
             elif kind == HEDGED and step[i] <= hedges[i]:  # no quote yet: hedge, if allowed
-                ring, size, requests, hedged_count = fold_ledger(
+                ring, size, requests, hedged_count = _fold_ledger(
                     ledger, now, recent, ordered, ring, size, window, requests, hedged_count
                 )
                 s = step[i]
@@ -525,7 +525,7 @@ def served(
                 heapq.heappush(ledger, (t0[i] + best[i], LATENCY, best[i]))
             elif kind == ADAPTIVE:
                 at = t0[i] + best[i]
-                fold_stats(pending, at, seen, has_seen, fill, has_fill, alpha)
+                _fold_stats(pending, at, seen, has_seen, fill, has_fill, alpha)
                 for v in range(count):
                     if sent[v, i] == sent[v, i]:
                         value = quote_latency[w, i]
