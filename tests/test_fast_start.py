@@ -41,3 +41,18 @@ def test_starts_without_heavy_libraries(code: str) -> None:
 def test_the_probe_sees_a_heavy_library_when_one_loads() -> None:
     """The check can fail: a results folder needs plotting, and the probe sees it."""
     assert "matplotlib" in loaded_after("import sim.report.plots")
+
+
+def test_a_fast_run_loads_no_test_tooling() -> None:
+    """trio.testing imports pytest when it is installed (as it is here, not in a plain
+    `pip install .`): a run on the fast engine needs neither, nor the trio engine's clock."""
+    code = (
+        "from sim.cli.main import main\n"
+        "main(['run', 'default', '--engine', 'fast', '--requests', '300', '--quiet', '--json'])\n"
+        "import json, sys\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('pytest', 'trio.testing')))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout.splitlines()[-1]) == []

@@ -26,7 +26,6 @@ import math
 from collections import deque
 
 import trio
-import trio.testing
 
 
 class Job:
@@ -127,7 +126,9 @@ class Servers:
                 await trio.sleep_forever()
             self._wake = None
             if self._settle:
-                await trio.testing.wait_all_tasks_blocked()
+                from trio.testing import wait_all_tasks_blocked  # loads pytest, if installed
+
+                await wait_all_tasks_blocked()
             self._advance(trio.current_time())
 
     def _push(self, heap: list, t: float, job: Job) -> None:

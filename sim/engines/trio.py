@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import trio
-import trio.testing
 
 from sim.engines.ledger import Counted, Ledger
 from sim.engines.records import FILLED_SHARE_SLACK, Records
@@ -143,7 +142,9 @@ def run_trio(
     if remote is not None:
         return engine.run(remote.clock, remote.connect)
     if clock == "virtual":
-        return engine.run(trio.testing.MockClock(autojump_threshold=0))
+        from trio.testing import MockClock  # loads pytest, if installed: only when needed
+
+        return engine.run(MockClock(autojump_threshold=0))
     return engine.run(WallClock())
 
 
