@@ -121,13 +121,13 @@ class Servers:
 
     async def run(self) -> None:
         """Handle events as their times come; runs until cancelled."""
+        from trio.testing import wait_all_tasks_blocked  # loads pytest, if installed
+
         while True:
             with trio.CancelScope(deadline=self._next_time()) as self._wake:
                 await trio.sleep_forever()
             self._wake = None
             if self._settle:
-                from trio.testing import wait_all_tasks_blocked  # loads pytest, if installed
-
                 await wait_all_tasks_blocked()
             self._advance(trio.current_time())
 
