@@ -138,8 +138,9 @@ def _keys(prefix, suffix, first, digits, lanes, key, w, words):
             i //= 10
         for t in range(16):
             word = np.uint64(0)
-            for b in range(8 * t, 8 * t + 8):
-                word = (word << np.uint64(8)) | np.uint64(key[b])
+            if t <= size // 8 or t == 15:  # else zeros: keys are shorter than the padding
+                for b in range(8 * t, 8 * t + 8):
+                    word = (word << np.uint64(8)) | np.uint64(key[b])
             w[t * LANES + lane] = word
         for j in range((size + 3) // 4):
             word = 0
@@ -183,15 +184,16 @@ def _init_by_array(mt, words, used):
         mt[lane] = _GENRAND[0]
     j = 0
     for i in range(1, N):
-        start = _GENRAND[i]
-        for lane in range(LANES):
+        start, key = _GENRAND[i], words[j * LANES : (j + 1) * LANES]  # a row: lanes index
+        for lane in range(LANES):  # it with no wrapping (vector loads, not gathers)
             mixed = start ^ _mix(mt[(i - 1) * LANES + lane], 1664525)
-            mt[i * LANES + lane] = _u32(_u32(mixed + words[j * LANES + lane]) + _u32(j))
+            mt[i * LANES + lane] = _u32(_u32(mixed + key[lane]) + _u32(j))
         j = j + 1 if j + 1 < used else 0
+    key = words[j * LANES : (j + 1) * LANES]
     for lane in range(LANES):
         before = mt[lane] = mt[(N - 1) * LANES + lane]
         mixed = mt[LANES + lane] ^ _mix(before, 1664525)
-        mt[LANES + lane] = _u32(_u32(mixed + words[j * LANES + lane]) + _u32(j))
+        mt[LANES + lane] = _u32(_u32(mixed + key[lane]) + _u32(j))
     for i in range(2, N):
         for lane in range(LANES):
             mixed = mt[i * LANES + lane] ^ _mix(mt[(i - 1) * LANES + lane], 1566083941)
