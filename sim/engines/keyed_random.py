@@ -5,11 +5,11 @@ the scans that need it (sim.engines.scan), so that a run that needs none never l
 Seeding with a str (version 2) is SHA-512 of its bytes appended to them, read as a big-endian
 integer, whose 32-bit words (least significant first) MT19937's init_by_array folds into the
 state init_genrand(19650218) starts. That fold is a serial chain of 1247 steps per key, so
-keys of one length go side by side in lanes (state arrays of shape (624, lanes), the inner
-loop over lanes), which the compiler vectorizes. Only the first words a request draws are
-generated: word k of MT19937's twist needs only words k, k + 1 and k + 397 of the state before
-it (or after, past 227), so each is twisted in place when drawn, in order, as the whole twist
-would.
+keys of one length go side by side in LANES lanes (arrays of rows of LANES, the inner loops
+over lanes), which the compiler vectorizes; SHA-512 the same way. Only the first words a
+request draws are generated: word k of MT19937's twist needs only words k, k + 1 and k + 397
+of the state before it (or after, past 227), so each is twisted in place when drawn, in
+order, as the whole twist would.
 
 Draws as CPython's: `random()` from two words, ((a >> 5) * 2**26 + (b >> 6)) / 2**53;
 `_randbelow(n)` from getrandbits(n.bit_length()), one word shifted right, rejected while >= n.
