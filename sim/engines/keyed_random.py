@@ -272,7 +272,10 @@ def adaptive_draws(
 ) -> np.ndarray:
     """(request, pick, 2) adaptive's draws (`_adaptive`) of `fanout` picks among `count`
     venues for requests first..first+n-1, request i's from
-    random.Random(prefix + str(i).encode() + suffix)."""
+    random.Random(prefix + str(i).encode() + suffix). Keys starting with a NUL byte are
+    refused: CPython's seed integer drops those bytes, and with them words to fold in."""
+    if prefix.startswith(b"\0"):
+        raise ValueError("keys starting with a NUL byte are not drawn")
     if len(prefix) + len(str(max(first + n - 1, 0))) + len(suffix) > BLOCK or first + n >= 10**18:
         raise ValueError(f"keys of at most {BLOCK} bytes (one SHA-512 block) only")
     if not 1 <= fanout <= count < 2**32:

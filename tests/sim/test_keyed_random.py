@@ -82,6 +82,22 @@ def test_keys_up_to_one_block() -> None:
         drawn("p" * 105, ":0", 9990, 20, 5, 2, 0.2)  # 112 bytes
 
 
+def test_explore_equal_to_a_draw() -> None:
+    """A pick is uniform only when random() is below `explore`, not when equal to it."""
+    for i in range(8):
+        args = ("3:", ":0", 0, 8, 5, 2, random.Random(f"3:{i}:0").random())
+        assert np.array_equal(drawn(*args), expected(*args)), args
+
+
+def test_keys_starting_with_nul_refused() -> None:
+    """CPython's seed integer drops a key's leading NUL bytes, and with them words to fold
+    in (here 68 significant bytes of 69 with the digest): refused, not drawn otherwise."""
+    args = ("\1a", ":0", 0, 3, 4, 2, 0.5)
+    assert np.array_equal(drawn(*args), expected(*args))
+    with pytest.raises(ValueError):
+        drawn("\0a", *args[1:])
+
+
 def test_draws_past_the_first_twist() -> None:
     """Hundreds of picks from a large population: a request draws past MT19937's first 227
     words (whose twist reads words already twisted) and past its first 624 (a second twist)."""
