@@ -33,7 +33,6 @@ adaptive's verdicts must then not depend on when quotes come (no last look, no e
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -283,21 +282,9 @@ def _one(venue, decided, sent, timeout) -> Decisions:
 def _adaptive_draws(seed: int, n: int, count: int, fanout: int, explore: float) -> np.ndarray:
     """(request, pick, 2) adaptive's random draws for each request's first attempt: per pick,
     (index, -1) for a uniform pick of the venues left, else the pair of indices into them that
-    `random.sample` compares. The keyed random.Random is seeded per request (~3 µs); its
-    draws are those `randrange` and `sample` make (`_randbelow`: for a population of 21 or
-    fewer, sample takes an index, then one among the rest with the last in the first's place)."""
-    rng = random.Random()
-    reseed, uniform, below = rng.seed, rng.random, rng._randbelow
-    out = []
-    for i in range(n):
-        reseed(f"{seed}:{i}:0")
-        for k in range(fanout):
-            left = count - k
-            if left == 1 or uniform() < explore:
-                out += (below(left), -1)
-            elif left <= 21:
-                a, b = below(left), below(left - 1)
-                out += (a, left - 1 if b == a else b)
-            else:
-                out += rng.sample(range(left), 2)
-    return np.array(out, dtype=np.int64).reshape(n, fanout, 2)
+    `random.sample` compares. Request i's are those of random.Random(f"{seed}:{i}:0"), as
+    strategies.adaptive keys them, made compiled and many requests at once
+    (sim.engines.keyed_random)."""
+    from sim.engines import keyed_random
+
+    return keyed_random.adaptive_draws(f"{seed}:".encode(), b":0", n, count, fanout, explore)
