@@ -50,7 +50,8 @@ def test_a_fast_run_loads_no_test_tooling() -> None:
         "from sim.cli.main import main\n"
         "main(['run', 'default', '--engine', 'fast', '--requests', '300', '--quiet', '--json'])\n"
         "import json, sys\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('pytest', 'trio.testing')))))"
+        "tooling = ('pytest', 'trio.testing')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(tooling))))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

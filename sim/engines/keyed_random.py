@@ -60,6 +60,7 @@ BLOCK = 111  # the longest key SHA-512 pads into one block of 128 bytes
 
 
 def _init_genrand(s: int) -> np.ndarray:
+    """MT19937's state seeded by the integer `s` (init_genrand), as init_by_array starts it."""
     mt = [s]
     for i in range(1, N):
         mt.append((1812433253 * (mt[-1] ^ (mt[-1] >> 30)) + i) & 0xFFFFFFFF)
@@ -71,6 +72,7 @@ _GENRAND = _init_genrand(19650218)  # the state init_by_array starts from
 
 @njit(cache=True)
 def _rotr(x, n):
+    """`x` rotated right by `n` bits (64-bit words, as SHA-512 rotates)."""
     return (x >> np.uint64(n)) | (x << np.uint64(64 - n))
 
 
@@ -163,6 +165,7 @@ def _digest_words(a, e, words):
 
 @njit(cache=True)
 def _u32(x):
+    """`x` as a 32-bit word: numba would widen mixed arithmetic to 64 bits."""
     return np.uint32(x)
 
 
@@ -276,13 +279,15 @@ def adaptive_draws(
     refused: CPython's seed integer drops those bytes, and with them words to fold in."""
     if prefix.startswith(b"\0"):
         raise ValueError("keys starting with a NUL byte are not drawn")
-    if len(prefix) + len(str(max(first + n - 1, 0))) + len(suffix) > BLOCK or first + n >= 10**18:
+    if first + n >= 10**18:
+        raise ValueError("request indices below 10**18 only")
+    if len(prefix) + len(str(max(first + n - 1, 0))) + len(suffix) > BLOCK:
         raise ValueError(f"keys of at most {BLOCK} bytes (one SHA-512 block) only")
     if not 1 <= fanout <= count < 2**32:
         raise ValueError("1 <= fanout <= count < 2**32 only")
     out = np.empty((n, fanout, 2), dtype=np.int64)
-    as_array = lambda b: np.frombuffer(b, dtype=np.uint8)  # noqa: E731
-    _adaptive_picks(as_array(prefix), as_array(suffix), first, count, explore, out)
+    key = np.frombuffer(prefix, dtype=np.uint8), np.frombuffer(suffix, dtype=np.uint8)
+    _adaptive_picks(*key, first, count, explore, out)
     return out
 
 

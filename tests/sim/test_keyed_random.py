@@ -78,8 +78,10 @@ def test_keys_up_to_one_block() -> None:
     for size in range(100, keyed_random.BLOCK + 1):
         args = ("p" * (size - 7), ":0", 9990, 20, 5, 2, 0.2)  # 4 digits, then 5
         assert np.array_equal(drawn(*args), expected(*args)), args
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one SHA-512 block"):
         drawn("p" * 105, ":0", 9990, 20, 5, 2, 0.2)  # 112 bytes
+    with pytest.raises(ValueError, match="below 10\\*\\*18"):
+        drawn("p", ":0", 10**18 - 5, 10, 5, 2, 0.2)
 
 
 def test_explore_equal_to_a_draw() -> None:
