@@ -20,8 +20,9 @@ over arrays has no state to scan: its starts are iterated to a fixed point
 (CLOSED_LOOP_RULES; for the others it takes a round per price comparison that flips).
 
 The scans are compiled with numba (imported on first use, so runs that need none never load
-it); adaptive's keyed random draws are made in Python beforehand, since which rng calls a
-request makes depends only on how many venues are left at each pick, not on the statistics.
+it); adaptive's keyed random draws are made beforehand (compiled: sim.engines.keyed_random),
+since which rng calls a request makes depends only on how many venues are left at each pick,
+not on the statistics.
 
 Through venue servers a quote's arrival depends on the queue, and the queue on the races
 before (which venues they asked, when, and with cancel propagation when they ended): the
