@@ -45,6 +45,7 @@ from sim.engines.records import (
     Records,
 )
 from sim.engines.scan import (
+    Carried,
     Scanned,
     Servers,
     closed_loop_starts,
@@ -522,6 +523,7 @@ def run_fast(
     max_retries: int = 0,
     seed: int = 0,
     clients: int | None = None,
+    scanned: Scanned | None = None,
 ) -> Records:
     """Every request of `draws` decided by `strategy` (one with an `array_rule`, or one that
     learns within the run: sim.engines.scan decides those, keyed by `seed` as trio's are), as
@@ -531,7 +533,9 @@ def run_fast(
     its last report, at the engine time trio's clock reads then ((start + decision) + round
     trip), on its next attempt's draws, for what is left to fill. A closed loop's draws
     (think times, sent by `clients` clients) start when the scan or `closed_loop_starts`
-    says, their arrivals recorded as the trio engine's client records them.
+    says, their arrivals recorded as the trio engine's client records them. `scanned`: the
+    scan's decisions of these very requests, made already (a run decided a chunk at a time,
+    sim.measure.run.summary), for an open loop.
 
     Threads must not extend the market path, so it is made in this thread as far as each
     phase reaches, as the trio engine would reach it: first to the timeout after the last
@@ -541,9 +545,10 @@ def run_fast(
     if rule is None and not needs_scan(strategy):
         raise ValueError(f"the fast engine has no rule for {type(strategy).__name__}")
     n, timeout = draws.requests, strategy.timeout_ms * 1e-3
-    draws, prepared, scanned = _interacting(
-        draws, strategy, venues, mid, order_size, prepared, seed, clients
-    )
+    if scanned is None:
+        draws, prepared, scanned = _interacting(
+            draws, strategy, venues, mid, order_size, prepared, seed, clients
+        )
     prepared = prepared or Prepared(draws, mid, venues)
     if not np.array_equal(prepared.recorded, _recorded(venues)):
         raise ValueError("prepared for venues that quote the recorded spread differently")
@@ -668,6 +673,33 @@ def _interacting(
             "keeps sub-nanosecond resolution: fewer requests or shorter latencies",
         )
     return draws, prepared, scanned
+
+
+def resumed(
+    draws: Draws,
+    strategy: object,
+    *,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    seed: int,
+    carried: Carried,
+    pause: bool,
+) -> Scanned:
+    """The scan of an open loop's `draws` by a `resumable` strategy, resumed from what it
+    learned before (`carried`), up to the last idle instant if `pause` (sim.engines.scan.scan):
+    `run_fast` then settles the requests it decided, given it as `scanned`."""
+    timeout = strategy.timeout_ms * 1e-3
+    mid.at(np.array([float(np.max(draws.arrival_s, initial=0.0)) + timeout]))
+    return scan(
+        draws,
+        strategy,
+        seed=seed,
+        names=tuple(v.name for v in venues),
+        round_trip=_round_trips(draws, venues),
+        if_taken=lambda: np.zeros((len(venues), 0), dtype=bool),  # hedged learns no fills
+        carried=carried,
+        pause=pause,
+    )
 
 
 def _given(d: Decisions, a: int, b: int) -> Callable[[QuoteArrays], Decisions]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 
@@ -106,6 +107,23 @@ class Servers:
     propagates: tuple[bool, ...]
 
 
+def resumable(strategy: object, closed: bool, servers: Servers | None) -> bool:
+    """Whether the scan of `strategy`'s races can stop at an idle instant and resume from
+    what it learned (`Carried`), so that a run is decided a chunk at a time: hedged in an
+    open loop without venue servers."""
+    return type(strategy) is Hedged and not closed and servers is None
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a scan stopped at an idle instant hands the scan that resumes there: hedged's
+    ledger (its window of latencies, oldest first, and its counts of requests and hedges)."""
+
+    ring: np.ndarray = dataclass_field(default_factory=lambda: np.empty(0))
+    requests: int = 0
+    hedges: int = 0
+
+
 @dataclass(frozen=True)
 class Scanned:
     """A run's decisions as the scan made them: per request, `decisions` (one leg each), and
@@ -119,6 +137,7 @@ class Scanned:
     arrival_s: np.ndarray
     queued: Queued | None = None
     taken_s: np.ndarray | None = None
+    carried: Carried | None = None  # resumed: what the scan learned by its last request
 
 
 def scan(
@@ -131,6 +150,8 @@ def scan(
     if_taken: Callable[[], np.ndarray],
     clients: int | None = None,
     servers: Servers | None = None,
+    carried: Carried | None = None,
+    pause: bool = False,
 ) -> Scanned:
     """Decide every request of `draws` by `strategy`, hedged or adaptive: on the draws'
     arrivals, or sent by `clients` closed-loop clients (the draws' think times).
@@ -138,7 +159,13 @@ def scan(
     request) whether venue v's order would fill had request i taken its quote (adaptive
     learns from it; in a closed loop, or through servers, it must not depend on when
     requests start or quotes come). Through venue `servers` (sim.engines.scan_kernels.served), also
-    first_wins: the queues then decide when its races end."""
+    first_wins: the queues then decide when its races end.
+
+    `carried` (a `resumable` strategy): resume from what a scan before learned. `pause`: stop
+    at the last idle instant, where the requests before it have done all they will do (their
+    decision points passed, what they taught folded in), so that what comes after depends on
+    them only through what was learned: the Scanned holds the requests before it (none when
+    there is no such instant) and what was learned by then (`carried`), to resume from."""
     if hasattr(strategy, "for_run"):
         strategy = strategy.for_run(seed)
     latency = np.stack(draws.latency_s)
@@ -155,7 +182,7 @@ def scan(
         rules = (strategy, seed, names, round_trip, if_taken, servers)
         return _served(*rules, loop, latency, answers, timeout)
     if strategy.kind == "hedged":
-        return _hedged(strategy, loop, latency, answers, timeout, names, round_trip)
+        return _hedged(strategy, loop, latency, answers, timeout, names, round_trip, carried, pause)
     return _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken)
 
 
@@ -171,12 +198,15 @@ def _fixed_delay(strategy) -> float:
     return -1.0 if strategy.hedge_delay_ms is None else strategy.hedge_delay_ms * 1e-3
 
 
-def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Scanned:
+def _hedged(
+    strategy, loop, latency, answers, timeout, names, round_trip, carried, pause
+) -> Scanned:
     from sim.engines import scan_kernels
 
     order = _order(strategy, names, latency.shape[0])
     fixed = _fixed_delay(strategy)
-    pos, decided, sent, asked, t0 = scan_kernels.hedged(
+    before = Carried() if carried is None else carried
+    pos, decided, sent, asked, t0, folded, idle, (logged, requests, hedges) = scan_kernels.hedged(
         *loop,
         np.ascontiguousarray(latency[order]),
         np.ascontiguousarray(answers[order]),
@@ -188,11 +218,20 @@ def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Sca
         strategy.budget,
         min(strategy.max_attempts, order.size) - 1,
         timeout,
+        np.ascontiguousarray(before.ring, dtype=np.float64),
+        before.requests,
+        before.hedges,
     )
+    if pause:
+        ring = np.concatenate([before.ring, folded[:logged]])[-strategy.window :]
+        carried = Carried(ring, requests, hedges)
+        pos, decided, sent, asked, t0 = (x[:idle] for x in (pos, decided, sent, asked, t0))
     venue = np.where(pos >= 0, order[np.maximum(pos, 0)], -1)
     counts = np.zeros(latency.shape[0], dtype=np.int64)
     counts[order] = (asked[None, :] > np.arange(order.size)[:, None]).sum(axis=1)
-    return Scanned(_one(venue, decided, sent, timeout), counts, t0)
+    return Scanned(
+        _one(venue, decided, sent, timeout), counts, t0, carried=carried if pause else None
+    )
 
 
 def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken) -> Scanned:

@@ -78,12 +78,19 @@ def _after(points, t0, think, clients, n, i, ended):
 @njit(cache=True)
 def hedged(
     t0_open, think, clients, latency, answers, venue, trip, fixed, q, window, budget,
-    hedges_max, timeout,
+    hedges_max, timeout, ring_in, requests_in, hedges_in,
 ):  # fmt: skip
     """strategies.hedged over every request: `latency`/`answers` rows in the strategy's venue
     order (`venue[k]`: the index of the k-th), `round_trip[v, i]` venue v's order round trip
     (closed loops). Per request: the position chosen (-1: none), its arrival after the request,
-    when it was asked, how many venues were asked, and its start."""
+    when it was asked, how many venues were asked, and its start.
+
+    The ledger starts as carried in (`ring_in`: its window of latencies, oldest first, and
+    its counts of requests and hedges; empty and 0 for a run's start). Also returned: the
+    latencies folded into the window, in the order folded, and the last idle instant
+    (`idle`: the request, from 1, before whose start every event of the requests before it
+    was folded and none of them has a decision point left; 0 if none), with the number of
+    latencies folded, requests and hedges as of then: the ledger a resumed scan carries."""
     n = latency.shape[1]
     t0 = np.full(n, np.nan)
     pos = np.full(n, -1, dtype=np.int64)
@@ -99,17 +106,25 @@ def hedged(
     _first_starts(points, t0_open, think, clients, n)
     pending = [(0.0, 0, 0.0)]
     pending.pop()
-    requests, hedged_count = 0, 0
-    kept = min(window, n)  # one latency a request at most: a window of 1e9 needs no 8 GB
-    recent = np.empty(kept)  # a ring of the last `window` latencies, oldest at `head`
-    ordered = np.empty(kept)  # the same, sorted
-    head, size = 0, 0
+    requests, hedged_count = requests_in, hedges_in
+    # one latency a request at most: a window of 1e9 needs no 8 GB
+    kept = min(window, ring_in.size + n)
+    recent = np.empty(max(kept, 1))  # a ring of the last `window` latencies, oldest at `head`
+    ordered = np.empty(max(kept, 1))  # the same, sorted
+    head, size = 0, ring_in.size
+    recent[:size] = ring_in
+    ordered[:size] = np.sort(ring_in)
+    folded = np.empty(n)  # the latencies folded in, in order (one a request at most)
+    logged, idle, idle_state = 0, 0, (0, 0, 0)
     while points:
         now, i, step = heapq.heappop(points)
-        head, size, requests, hedged_count = _fold_ledger(
-            pending, now, recent, ordered, head, size, window, requests, hedged_count
-        )
+        head, size, requests, hedged_count, logged = _fold_ledger(
+            pending, now, recent, ordered, head, size, window, requests, hedged_count, folded,
+            logged,
+        )  # fmt: skip
         if step == 0:  # the request starts
+            if i and not points and not pending:
+                idle, idle_state = i, (logged, requests, hedged_count)
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
             heapq.heappush(pending, (now, REQUEST, 0.0))
@@ -152,14 +167,14 @@ def hedged(
             )
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
-    return pos, decided, sent, asked, t0
+    return pos, decided, sent, asked, t0, folded[:logged], idle, idle_state
 
 
 @njit(cache=True)
-def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges):
+def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges, log, logged):
     """hedged's ledger as of `now`: its (time, what, value) events in `pending` before then
-    folded into its window of latencies (`_remember`) and its counts of requests and hedges.
-    Returns (head, size, requests, hedges)."""
+    folded into its window of latencies (`_remember`, and after the `logged` first of `log`)
+    and its counts of requests and hedges. Returns (head, size, requests, hedges, logged)."""
     while pending and pending[0][0] < now:
         _, what, value = heapq.heappop(pending)
         if what == HEDGE:
@@ -168,7 +183,9 @@ def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, he
             requests += 1
         else:
             head, size = _remember(recent, ordered, head, size, window, value)
-    return head, size, requests, hedges
+            log[logged] = value
+            logged += 1
+    return head, size, requests, hedges, logged
 
 
 @njit(cache=True)
@@ -399,6 +416,7 @@ def served(
     kept = min(window, n)
     recent, ordered = np.empty(max(kept, 1)), np.empty(max(kept, 1))
     ring, size = 0, 0
+    folded, logged = np.empty(n), 0
     seen, has_seen = np.zeros(count), np.zeros(count, dtype=np.bool_)
     fill, has_fill = np.zeros(count), np.zeros(count, dtype=np.bool_)
     left = np.empty(count, dtype=np.int64)
@@ -460,9 +478,10 @@ def served(
             if clients == 0 and i + 1 < n:
                 heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
             if kind == HEDGED:
-                ring, size, requests, hedged_count = _fold_ledger(
-                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count
-                )
+                ring, size, requests, hedged_count, logged = _fold_ledger(
+                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count,
+                    folded, logged,
+                )  # fmt: skip
                 heapq.heappush(ledger, (now, REQUEST, 0.0))
                 delay[i] = fixed if fixed >= 0.0 else _percentile(ordered, size, q)
                 hedges[i] = hedges_max if delay[i] == delay[i] else 0
@@ -495,9 +514,10 @@ def served(
             if until[i] >= timeout:  # timed out: what arrived after it never counts
                 best_v[i] = -1
             elif kind == HEDGED and step[i] <= hedges[i]:  # no quote yet: hedge, if allowed
-                ring, size, requests, hedged_count = _fold_ledger(
-                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count
-                )
+                ring, size, requests, hedged_count, logged = _fold_ledger(
+                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count,
+                    folded, logged,
+                )  # fmt: skip
                 s = step[i]
                 if budget * requests - hedged_count < 1:
                     s = hedges[i] + 1  # no token: wait for a quote until the timeout

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from sim.engines.fast import Prepared, run_fast, unsupported
+from sim.engines.fast import Prepared, resumed, run_fast, unsupported
 from sim.engines.records import ORDER_REJECTS, Records
-from sim.engines.scan import needs_scan
+from sim.engines.scan import Carried, needs_scan, resumable
 from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
 from sim.measure.frames import requests_frame
@@ -222,32 +223,149 @@ def summary(
 
     On the fast engine the requests are drawn, decided and added up CHUNK at a time
     (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
-    however many requests there are (the README's "Memory" says how much); but with venue
-    servers, whose queues run from request to request, in one chunk. On the trio engine this
-    is `run(...).summary`, and so it is where the fast engine's scan decides requests that
-    interact (hedged, adaptive, closed loops: sim.engines.scan), whose state crosses chunks.
-    Arguments as for `run`.
+    however many requests there are (the README's "Memory" says how much). A strategy that
+    learns within the run and can resume (sim.engines.scan.resumable) is decided STEP
+    requests at a time up to the last idle instant of each, carrying what it learned and the
+    requests after that instant into the next. With venue servers, whose queues run from
+    request to request, the run is one chunk. Else (a closed loop, learning the scan cannot
+    resume) and on the trio engine this is `run(...).summary`. Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
-    if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed or _learns(scenario):
+    served = any(v.service is not None for v in scenario.venues)
+    learning = [e for e in scenario.strategies if needs_scan(e.strategy)]
+    if (
+        choose_engine(engine, scenario) != "fast"
+        or scenario.arrivals.closed
+        or any(not resumable(e.strategy, False, None) or served for e in learning)
+    ):
         return run(scenario, progress=progress, engine=engine).summary
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
-    served = any(v.service is not None for v in scenario.venues)
+    resumed = {e.name: _Resumed(scenario, e, mid, tallies[e.name]) for e in learning}
+    decided = 0
     for draws in _drawn_ahead(scenario, mid, max(scenario.requests, CHUNK) if served else CHUNK):
-        mid.forget_before(float(draws.arrival_s.min()))  # no lookup goes back further
+        earliest = [r.earliest() for r in resumed.values()]
+        mid.forget_before(min([float(draws.arrival_s.min()), *earliest]))  # no lookup goes back
         prepared = Prepared(draws, mid, scenario.venues)
         mids = mid.at(draws.arrival_s)
         touches = arrival_touches(mid, draws.arrival_s, draws.side)
         oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
+        decided += draws.requests
         for entry in scenario.strategies:
-            records = fast_records(scenario, entry, draws, mid, prepared)
-            tallies[entry.name].add(records, draws.side, mids, oracle)
-            totals[entry.name] = _run_totals(totals.get(entry.name), records)
+            if entry.name in resumed:
+                records = resumed[entry.name].decide(draws, mids, oracle, decided)
+            else:
+                records = fast_records(scenario, entry, draws, mid, prepared)
+                tallies[entry.name].add(records, draws.side, mids, oracle)
+            if records is not None:
+                totals[entry.name] = _run_totals(totals.get(entry.name), records)
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
+
+
+STEP = CHUNK  # requests a resumed scan decides at a time (its last idle instant ends each)
+
+
+class _Resumed:
+    """One learning strategy's run in a `summary`, decided STEP requests at a time: each
+    scan resumes from what the one before learned, and stops at its last idle instant
+    (sim.engines.fast.resumed); the requests after it wait for the next. Their records are
+    added to the tally a chunk of requests at a time, in order, as `Tally.add_in_chunks` adds
+    a whole run's."""
+
+    def __init__(self, scenario: Scenario, entry: NamedStrategy, mid: MidPath, tally: Tally):
+        self.scenario, self.entry, self.mid, self.tally = scenario, entry, mid, tally
+        self.carried = Carried()
+        self.waiting: Draws | None = None  # drawn, not yet decided
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # to add up
+        self.pieces: list[Records] = []  # decided, not yet added up
+
+    def earliest(self) -> float:
+        """The first arrival not yet decided (infinity: none)."""
+        waiting = self.waiting
+        return float(waiting.arrival_s[0]) if waiting and waiting.requests else math.inf
+
+    def decide(
+        self, draws: Draws, mids: np.ndarray, oracle: np.ndarray, drawn: int
+    ) -> Records | None:
+        """Decide what `draws` (a chunk, with the mids and oracle prices at its arrivals)
+        lets decide, and add up each chunk whose requests are all decided: the run-level
+        records of the requests decided (None: none). `drawn`: requests drawn so far."""
+        self.chunks.append((draws.side, mids, oracle))
+        last = drawn == self.scenario.requests
+        decided = []
+        for a in range(0, draws.requests, STEP):
+            piece = draws.rows(slice(a, a + STEP))
+            self.waiting = piece if self.waiting is None else self.waiting.then(piece)
+            end = last and a + STEP >= draws.requests
+            records = self._scan(pause=not end)
+            if records is not None:
+                decided.append(records)
+        self._add_up()
+        if not decided:
+            return None
+        return functools.reduce(_run_totals, decided[1:], decided[0])
+
+    def _scan(self, pause: bool) -> Records | None:
+        """The waiting requests decided up to the last idle instant (all, unless `pause`)."""
+        s, entry, waiting = self.scenario, self.entry, self.waiting
+        scanned = resumed(
+            waiting,
+            entry.strategy,
+            venues=s.venues,
+            mid=self.mid,
+            seed=s.seed,
+            carried=self.carried,
+            pause=pause,
+        )
+        cut = scanned.arrival_s.size
+        if cut == 0:
+            return None
+        if pause:
+            self.carried = scanned.carried
+        head, self.waiting = waiting.rows(slice(0, cut)), waiting.rows(slice(cut, None))
+        records = run_fast(
+            head,
+            entry.strategy,
+            venues=s.venues,
+            mid=self.mid,
+            order_size=s.order.size,
+            max_retries=entry.max_retries,
+            seed=s.seed,
+            scanned=scanned,
+        )
+        self.pieces.append(records)
+        return records
+
+    def _add_up(self) -> None:
+        """Add to the tally every chunk whose requests are all decided."""
+        have = sum(p.decision_s.size for p in self.pieces)
+        while self.chunks and have >= self.chunks[0][0].size:
+            side, mids, oracle = self.chunks.pop(0)
+            joined = _joined(self.pieces)
+            self.tally.add(joined, side, mids, oracle, slice(0, side.size))
+            self.pieces = [_rows(joined, slice(side.size, None))]
+            have -= side.size
+
+
+# Records' per-request fields (the others are the run's)
+PER_REQUEST = ("arrival_s", "decision_s", "venue", "outcome", "fill_price", "fill_s")
+PER_REQUEST += ("filled_size", "orders")
+
+
+def _joined(pieces: list[Records]) -> Records:
+    """Records of consecutive requests as one: their per-request fields joined (the run-level
+    ones are the last piece's)."""
+    fields = {n: np.concatenate([getattr(p, n) for p in pieces]) for n in PER_REQUEST}
+    return dataclasses.replace(pieces[-1], **fields)
+
+
+def _rows(records: Records, rows: slice) -> Records:
+    """The per-request fields of `records` for `rows` alone."""
+    fields = {n: getattr(records, n)[rows] for n in PER_REQUEST}
+    return dataclasses.replace(records, **fields)
 
 
 def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]:
@@ -269,12 +387,6 @@ def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]
         while (draws := ahead.result()) is not None:
             ahead = pool.submit(next_chunk)
             yield draws
-
-
-def _learns(scenario: Scenario) -> bool:
-    """Whether a strategy of `scenario` learns within the run (sim.engines.scan): its state
-    crosses chunks, so the fast engine decides the whole run at once."""
-    return any(needs_scan(entry.strategy) for entry in scenario.strategies)
 
 
 def read_scenario(source: Scenario | dict | str | Path) -> Scenario:
