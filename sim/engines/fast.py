@@ -53,6 +53,7 @@ from sim.engines.scan import (
     refused,
     refused_in_closed_loop,
     refused_through_servers,
+    resumable,
     scan,
     through_servers,
 )
@@ -675,18 +676,30 @@ def _interacting(
     return draws, prepared, scanned
 
 
+def resumes(strategy: object, venues: tuple[VenueSpec, ...]) -> bool:
+    """Whether an open loop's races by `strategy` over `venues` can be decided a chunk at a
+    time by resuming their scan (sim.engines.scan.resumable)."""
+    if all(v.service is None for v in venues):
+        return resumable(strategy, False, None)
+    service = tuple(None if v.service is None else np.empty(0) for v in venues)
+    capacity = tuple(v.capacity for v in venues)
+    propagates = tuple(v.cancel_propagation for v in venues)
+    return resumable(strategy, False, Servers(service, capacity, propagates))
+
+
 def resumed(
     draws: Draws,
     strategy: object,
     *,
     venues: tuple[VenueSpec, ...],
     mid: MidPath,
+    order_size: float,
     seed: int,
     carried: Carried,
     pause: bool,
 ) -> Scanned:
-    """The scan of an open loop's `draws` by a `resumable` strategy, resumed from what it
-    learned before (`carried`), up to the last idle instant if `pause` (sim.engines.scan.scan):
+    """The scan of an open loop's `draws` by a strategy that `resumes`, from what it learned
+    before (`carried`), up to the last idle instant if `pause` (sim.engines.scan.scan):
     `run_fast` then settles the requests it decided, given it as `scanned`."""
     timeout = strategy.timeout_ms * 1e-3
     mid.at(np.array([float(np.max(draws.arrival_s, initial=0.0)) + timeout]))
@@ -696,7 +709,8 @@ def resumed(
         seed=seed,
         names=tuple(v.name for v in venues),
         round_trip=_round_trips(draws, venues),
-        if_taken=lambda: np.zeros((len(venues), 0), dtype=bool),  # hedged learns no fills
+        if_taken=lambda: _if_taken(Prepared(draws, mid, venues), venues, mid, order_size, timeout),
+        servers=_servers(draws, venues),
         carried=carried,
         pause=pause,
     )

@@ -109,19 +109,28 @@ class Servers:
 
 def resumable(strategy: object, closed: bool, servers: Servers | None) -> bool:
     """Whether the scan of `strategy`'s races can stop at an idle instant and resume from
-    what it learned (`Carried`), so that a run is decided a chunk at a time: hedged in an
-    open loop without venue servers."""
-    return type(strategy) is Hedged and not closed and servers is None
+    what it learned (`Carried`), so that a run is decided a chunk at a time: in an open loop,
+    hedged, and through venue servers also adaptive and first_wins (`through_servers`)."""
+    if closed:
+        return False
+    if servers is None:
+        return type(strategy) is Hedged
+    return through_servers(strategy, closed, servers)
 
 
 @dataclass(frozen=True)
 class Carried:
     """What a scan stopped at an idle instant hands the scan that resumes there: hedged's
-    ledger (its window of latencies, oldest first, and its counts of requests and hedges)."""
+    ledger (its window of latencies, oldest first, and its counts of requests and hedges);
+    through servers, adaptive's EWMAs (`learned`: per venue the latency seen, whether seen,
+    the fill rate, whether filled) and the venues' load so far (`served`: per venue busy time
+    and queue wait added up, starts, last freeing)."""
 
     ring: np.ndarray = dataclass_field(default_factory=lambda: np.empty(0))
     requests: int = 0
     hedges: int = 0
+    learned: np.ndarray | None = None
+    served: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +188,7 @@ def scan(
         loop = (np.empty(0), np.ascontiguousarray(draws.think_s, dtype=np.float64), clients)
     timeout = strategy.timeout_ms * 1e-3
     if servers is not None:
-        rules = (strategy, seed, names, round_trip, if_taken, servers)
+        rules = (strategy, seed, names, round_trip, if_taken, servers, carried, pause)
         return _served(*rules, loop, latency, answers, timeout)
     if strategy.kind == "hedged":
         return _hedged(strategy, loop, latency, answers, timeout, names, round_trip, carried, pause)
@@ -247,8 +256,9 @@ def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_ta
 
 
 def _served(
-    strategy, seed, names, round_trip, if_taken, servers, loop, latency, answers, timeout
-) -> Scanned:
+    strategy, seed, names, round_trip, if_taken, servers, carried, pause, loop, latency, answers,
+    timeout,
+) -> Scanned:  # fmt: skip
     from sim.engines import scan_kernels
 
     count, n = latency.shape
@@ -264,25 +274,42 @@ def _served(
         hedges = min(strategy.max_attempts, order.size) - 1
     elif strategy.kind == "adaptive":
         kind, fanout = scan_kernels.ADAPTIVE, min(strategy.fanout, count)
-        picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
+        first = 0 if carried is None else carried.requests
+        picks = _adaptive_draws(seed, n, count, fanout, strategy.explore, first)
         fills, alpha = if_taken(), 2.0 / (strategy.window + 1)
+    before = Carried() if carried is None else carried
+    learned = np.zeros((4, count)) if before.learned is None else before.learned
+    so_far = np.zeros((4, count)) if before.served is None else before.served
     has = np.array([s is not None for s in servers.service], dtype=bool)
     service = np.stack([np.zeros(n) if s is None else s for s in servers.service])
     capacity = np.array([n + 1 if c is None else c for c in servers.capacity], dtype=np.int64)
     (t0, venue, decided, taken, sent, asked, latency_q, priced_at, priced_after, busy, waited,
-     started, last) = scan_kernels.served(
+     started, last, folded, idle, (logged, requests, hedged), idle_learned, idle_sums,
+     ) = scan_kernels.served(
         kind, *loop, latency, answers, np.ascontiguousarray(service, dtype=np.float64), has,
         capacity, np.array(servers.propagates, dtype=bool) & has, round_trip, timeout, order,
         fixed, q, window, budget, hedges, picks, fills, alpha,
+        np.ascontiguousarray(before.ring, dtype=np.float64), before.requests, before.hedges,
+        learned, np.ascontiguousarray(so_far[:2]),
     )  # fmt: skip
+    if pause:  # the requests before the last idle instant, and what the scan had then
+        (busy, waited, started, last), asked = idle_sums[:4], idle_sums[4].astype(np.int64)
+        t0, venue, decided, taken, sent = (x[:idle] for x in (t0, venue, decided, taken, sent))
+        latency_q, priced_at, priced_after = (
+            x[:, :idle] for x in (latency_q, priced_at, priced_after)
+        )
+    totals = np.stack([busy, waited, so_far[2] + started, np.maximum(so_far[3], last)])
+    if kind == scan_kernels.HEDGED:
+        ring = np.concatenate([before.ring, folded[:logged]])[-window:]
+    else:
+        ring, requests = before.ring, before.requests + idle  # the run's request index
+    after = Carried(ring, requests, hedged, idle_learned, totals) if pause else None
     load = tuple(
-        Served(float(busy[v]), float(waited[v]), int(started[v]), float(last[v]))
-        if has[v]
-        else None
-        for v in range(count)
+        Served(float(b), float(w), int(k), float(e)) if has[v] else None
+        for v, (b, w, k, e) in enumerate(totals.T)
     )
     queued = Queued(latency_q, priced_at, priced_after, load)
-    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken)
+    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken, after)
 
 
 def closed_loop_starts(
@@ -319,7 +346,9 @@ def _one(venue, decided, sent, timeout) -> Decisions:
     )
 
 
-def _adaptive_draws(seed: int, n: int, count: int, fanout: int, explore: float) -> np.ndarray:
+def _adaptive_draws(
+    seed: int, n: int, count: int, fanout: int, explore: float, first: int = 0
+) -> np.ndarray:
     """(request, pick, 2) adaptive's random draws for each request's first attempt: per pick,
     (index, -1) for a uniform pick of the venues left, else the pair of indices into them that
     `random.sample` compares. The keyed random.Random is seeded per request (~3 µs); its
@@ -328,7 +357,7 @@ def _adaptive_draws(seed: int, n: int, count: int, fanout: int, explore: float) 
     rng = random.Random()
     reseed, uniform, below = rng.seed, rng.random, rng._randbelow
     out = []
-    for i in range(n):
+    for i in range(first, first + n):  # the run's requests first on
         reseed(f"{seed}:{i}:0")
         for k in range(fanout):
             left = count - k

@@ -369,6 +369,7 @@ def chain(think, clients, has, decided, round_trip, ended):
 def served(
     kind, t0_open, think, clients, latency, answers, service, has_servers, capacity,
     propagates, trip, timeout, order, fixed, q, window, budget, hedges_max, picks, fills, alpha,
+    ring_in, requests_in, hedges_in, learned_in, sums_in,
 ):  # fmt: skip
     """Every request of the run by strategy `kind` through the venues' servers.
 
@@ -385,6 +386,15 @@ def served(
     was asked (infinity: never asked), the engine time it was priced at and how long after
     it was asked; per venue its busy time, queue wait summed, starts and last freeing, added
     up in the dispatcher's order.
+
+    A scan resumed at an idle instant of an open loop starts from what was learned
+    (hedged's ledger as `hedged` carries it, adaptive's EWMAs `learned_in`: latency seen,
+    whether seen, fill, whether filled, per venue) and the busy time and queue wait added up
+    (`sums_in`), idle venues. Also returned: the latencies hedged folded in, in order; the
+    last idle instant (the request, from 1, before whose start every event of the requests
+    before it has passed and been folded in, every venue idle; 0 if none), and as of then
+    hedged's counts (latencies folded, requests, hedges), adaptive's EWMAs, and per venue the
+    busy time and wait added up, starts, last freeing and quote requests.
     """
     count, n = latency.shape
     t0 = np.full(n, np.nan)
@@ -395,7 +405,7 @@ def served(
     quote_latency = np.full((count, n), np.inf)
     priced_at = np.zeros((count, n))
     priced_after = np.zeros((count, n))
-    busy_s, waited_s = np.zeros(count), np.zeros(count)
+    busy_s, waited_s = sums_in[0].copy(), sums_in[1].copy()
     started, last = np.zeros(count, dtype=np.int64), np.zeros(count)
     # the venues: each job (venue, request) and each venue's FIFO queue, linked by `behind`
     sent = np.full((count, n), np.nan)
@@ -412,13 +422,17 @@ def served(
     delay = np.full(n, np.nan)
     best, best_v = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
     # what the strategy has learned (hedged: its ledger; adaptive: its EWMAs)
-    requests, hedged_count = 0, 0
-    kept = min(window, n)
+    requests, hedged_count = requests_in, hedges_in
+    kept = min(window, ring_in.size + n)
     recent, ordered = np.empty(max(kept, 1)), np.empty(max(kept, 1))
-    ring, size = 0, 0
+    ring, size = 0, ring_in.size
+    recent[:size] = ring_in
+    ordered[:size] = np.sort(ring_in)
     folded, logged = np.empty(n), 0
-    seen, has_seen = np.zeros(count), np.zeros(count, dtype=np.bool_)
-    fill, has_fill = np.zeros(count), np.zeros(count, dtype=np.bool_)
+    seen, has_seen = learned_in[0].copy(), learned_in[1] > 0
+    fill, has_fill = learned_in[2].copy(), learned_in[3] > 0
+    idle, idle_counts = 0, (0, 0, 0)
+    idle_learned, idle_sums = np.zeros((4, count)), np.zeros((5, count))
     left = np.empty(count, dtype=np.int64)
     chosen = np.empty(picks.shape[1], dtype=np.int64)
 
@@ -475,13 +489,23 @@ def served(
         if what == START:
             t0[i] = now
             racing[i] = True
-            if clients == 0 and i + 1 < n:
-                heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
             if kind == HEDGED:
                 ring, size, requests, hedged_count, logged = _fold_ledger(
                     ledger, now, recent, ordered, ring, size, window, requests, hedged_count,
                     folded, logged,
                 )  # fmt: skip
+            elif kind == ADAPTIVE:
+                _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
+            quiet = len(events) + len(ledger) + len(pending) == 0 and not busy.any()
+            if clients == 0 and i and quiet and (head < 0).all():
+                idle, idle_counts = i, (logged, requests, hedged_count)
+                idle_learned[0], idle_learned[1] = seen, has_seen
+                idle_learned[2], idle_learned[3] = fill, has_fill
+                idle_sums[0], idle_sums[1] = busy_s, waited_s
+                idle_sums[2], idle_sums[3], idle_sums[4] = started, last, asked
+            if clients == 0 and i + 1 < n:
+                heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
+            if kind == HEDGED:
                 heapq.heappush(ledger, (now, REQUEST, 0.0))
                 delay[i] = fixed if fixed >= 0.0 else _percentile(ordered, size, q)
                 hedges[i] = hedges_max if delay[i] == delay[i] else 0
@@ -490,7 +514,6 @@ def served(
                 _next_deadline(i, 1, hedges, delay, timeout, t0, step, deadline, until, events)
             else:
                 if kind == ADAPTIVE:
-                    _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
                     _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
                 for k in range(chosen.size if kind == ADAPTIVE else count):
                     v = chosen[k] if kind == ADAPTIVE else k
@@ -561,7 +584,8 @@ def served(
             heapq.heappush(events, (ended + think[i + clients], START, i + clients, 0))
     return (
         t0, winner, decided, took_at, sent_won, asked, quote_latency, priced_at, priced_after,
-        busy_s, waited_s, started, last,
+        busy_s, waited_s, started, last, folded[:logged], idle, idle_counts, idle_learned,
+        idle_sums,
     )  # fmt: skip
 
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from sim.engines.fast import Prepared, resumed, run_fast, unsupported
+from sim.engines.fast import Prepared, resumed, resumes, run_fast, unsupported
+from sim.engines.queues import Queued, Queues, Served
 from sim.engines.records import ORDER_REJECTS, Records
-from sim.engines.scan import Carried, needs_scan, resumable
+from sim.engines.scan import Carried, needs_scan
 from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
 from sim.measure.frames import requests_frame
@@ -232,17 +233,17 @@ def summary(
     """
     scenario = _scenario(scenario, strategies, seed, requests)
     served = any(v.service is not None for v in scenario.venues)
-    learning = [e for e in scenario.strategies if needs_scan(e.strategy)]
-    if (
-        choose_engine(engine, scenario) != "fast"
-        or scenario.arrivals.closed
-        or any(not resumable(e.strategy, False, None) or served for e in learning)
-    ):
+    interacting = [e for e in scenario.strategies if needs_scan(e.strategy) or served]
+    resuming = [e for e in interacting if resumes(e.strategy, scenario.venues)]
+    if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed:
         return run(scenario, progress=progress, engine=engine).summary
+    if any(needs_scan(e.strategy) for e in interacting if e not in resuming):
+        return run(scenario, progress=progress, engine=engine).summary
+    served = len(resuming) < len(interacting)  # rules over arrays through the queue scans
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
-    resumed = {e.name: _Resumed(scenario, e, mid, tallies[e.name]) for e in learning}
+    resumed = {e.name: _Resumed(scenario, e, mid, tallies[e.name]) for e in resuming}
     decided = 0
     for draws in _drawn_ahead(scenario, mid, max(scenario.requests, CHUNK) if served else CHUNK):
         earliest = [r.earliest() for r in resumed.values()]
@@ -262,6 +263,8 @@ def summary(
                 totals[entry.name] = _run_totals(totals.get(entry.name), records)
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
+    for name, r in resumed.items():
+        totals[name] = r.load(totals[name])
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
 
 
@@ -281,6 +284,8 @@ class _Resumed:
         self.waiting: Draws | None = None  # drawn, not yet decided
         self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # to add up
         self.pieces: list[Records] = []  # decided, not yet added up
+        self.served: tuple[Served | None, ...] = ()  # the venues' load so far, through servers
+        self.used = [[] for _ in scenario.venues]  # service of the quotes taken: exact sums
 
     def earliest(self) -> float:
         """The first arrival not yet decided (infinity: none)."""
@@ -316,6 +321,7 @@ class _Resumed:
             entry.strategy,
             venues=s.venues,
             mid=self.mid,
+            order_size=s.order.size,
             seed=s.seed,
             carried=self.carried,
             pause=pause,
@@ -326,6 +332,13 @@ class _Resumed:
         if pause:
             self.carried = scanned.carried
         head, self.waiting = waiting.rows(slice(0, cut)), waiting.rows(slice(cut, None))
+        if scanned.queued is not None:
+            self.served = scanned.queued.servers
+            taken = scanned.decisions.venue[0]
+            for v, d in enumerate(head.venues):
+                if d.service_s is not None:
+                    service = np.asarray(d.service_s[0])[taken == v]
+                    self.used[v] = _exactly([*self.used[v], *service.tolist()])
         records = run_fast(
             head,
             entry.strategy,
@@ -339,6 +352,25 @@ class _Resumed:
         self.pieces.append(records)
         return records
 
+    def load(self, records: Records) -> Records:
+        """`records` (the run's, added up) with the venues' load over the whole run, as
+        sim.engines.queues.Queues.load has it for a run decided at once."""
+        if not self.served:
+            return records
+        venues = self.scenario.venues
+        none = np.empty((len(venues), 0))
+        queues = Queues(
+            none[0],
+            none,
+            none.astype(bool),
+            [None if v.service is None else none[0] for v in venues],
+            [v.capacity for v in venues],
+            [v.cancel_propagation for v in venues],
+        )
+        used = np.array([math.fsum(u) for u in self.used])
+        load = queues.load(Queued(none, none, none, self.served), used, records.span_s)
+        return dataclasses.replace(records, **load)
+
     def _add_up(self) -> None:
         """Add to the tally every chunk whose requests are all decided."""
         have = sum(p.decision_s.size for p in self.pieces)
@@ -348,6 +380,16 @@ class _Resumed:
             self.tally.add(joined, side, mids, oracle, slice(0, side.size))
             self.pieces = [_rows(joined, slice(side.size, None))]
             have -= side.size
+
+
+def _exactly(values: list[float]) -> list[float]:
+    """A few floats whose sum is exactly that of `values` (so that math.fsum of them and more
+    values is fsum's of all those values): each the rounded rest of the sum less the ones
+    before."""
+    terms: list[float] = []
+    while rest := math.fsum([*values, *(-t for t in terms)]):
+        terms.append(rest)
+    return terms
 
 
 # Records' per-request fields (the others are the run's)
