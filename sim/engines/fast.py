@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from sim.engines.queues import Queued
 from sim.engines.records import (
     FILLED,
     FILLED_SHARE_SLACK,
@@ -526,6 +527,35 @@ def run_fast(
     clients: int | None = None,
     scanned: Scanned | None = None,
 ) -> Records:
+    """Every request of `draws` decided by `strategy`: `run_fast_legs`'s records."""
+    return run_fast_legs(
+        draws,
+        strategy,
+        venues=venues,
+        mid=mid,
+        order_size=order_size,
+        prepared=prepared,
+        max_retries=max_retries,
+        seed=seed,
+        clients=clients,
+        scanned=scanned,
+    )[0]
+
+
+def run_fast_legs(
+    draws: Draws,
+    strategy: object,
+    *,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    order_size: float = 1.0,
+    prepared: Prepared | None = None,
+    max_retries: int = 0,
+    seed: int = 0,
+    clients: int | None = None,
+    scanned: Scanned | None = None,
+    queued: Queued | None = None,
+) -> tuple[Records, np.ndarray]:
     """Every request of `draws` decided by `strategy` (one with an `array_rule`, or one that
     learns within the run: sim.engines.scan decides those, keyed by `seed` as trio's are), as
     `run_trio` would, on the market path `mid` (looked up many at once: MidPath.at). Blocks
@@ -536,7 +566,10 @@ def run_fast(
     (think times, sent by `clients` clients) start when the scan or `closed_loop_starts`
     says, their arrivals recorded as the trio engine's client records them. `scanned`: the
     scan's decisions of these very requests, made already (a run decided a chunk at a time,
-    sim.measure.run.summary), for an open loop.
+    sim.measure.run.summary), for an open loop; `queued`, for a rule over arrays, their
+    quotes through the venues' servers, where no race moves the queues (no cancel
+    propagation: sim.engines.queues.Queued). Returns the Records and the first attempt's
+    legs, (leg x request) the venue each ordered from (-1: none).
 
     Threads must not extend the market path, so it is made in this thread as far as each
     phase reaches, as the trio engine would reach it: first to the timeout after the last
@@ -570,7 +603,10 @@ def run_fast(
 
         # the scan served the venues as it decided (sim.engines.scan_kernels.served); rules over
         # arrays go through the queue scans
-        queued = scanned.queued if scanned is not None else queues.settle(exits)
+        if scanned is not None:
+            queued = scanned.queued
+        elif queued is None:
+            queued = queues.settle(exits)
         blocks = prepared.served(queued)
     rules = [rule] * len(blocks)
     if scanned is not None:
@@ -603,10 +639,10 @@ def run_fast(
         active = np.concatenate([again for _, again, _ in judged])
     span_s = float(s.ends.max()) if n else 0.0
     load = {}
+    legs = first_legs if first_legs is not None else np.full((1, n), -1)
     if queues is not None:
-        legs = first_legs if first_legs is not None else np.full((1, n), -1)
         load = queues.load(queued, queues.used(legs), span_s)
-    return _records(
+    records = _records(
         draws,
         load,
         decision_s=s.decision_s,
@@ -620,6 +656,7 @@ def run_fast(
         venue_requests=s.asked if scanned is None else scanned.venue_requests,
         span_s=span_s,
     )
+    return records, legs
 
 
 def _interacting(

@@ -431,6 +431,7 @@ def served(
     folded, logged = np.empty(n), 0
     seen, has_seen = learned_in[0].copy(), learned_in[1] > 0
     fill, has_fill = learned_in[2].copy(), learned_in[3] > 0
+    racing_now, opened = 0, 0  # races on, jobs queued or in service (or on their way)
     idle, idle_counts = 0, (0, 0, 0)
     idle_learned, idle_sums = np.zeros((4, count)), np.zeros((5, count))
     left = np.empty(count, dtype=np.int64)
@@ -454,7 +455,7 @@ def served(
             for v in range(count):
                 if touched[v]:
                     touched[v] = False
-                    _starts(
+                    opened -= _starts(
                         v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
                         started_at, service, latency, sent, t0, quote_latency, priced_at,
                         priced_after, waited_s, started, busy_s, last,
@@ -467,6 +468,7 @@ def served(
             if what == COMPLETE:
                 if job[a, b] == SERVING:
                     job[a, b] = DONE
+                    opened -= 1
                     busy[a] -= 1
                     last[a] = max(last[a], now)
                     busy_s[a] += service[a, b]
@@ -479,8 +481,10 @@ def served(
                     tail[a] = b
             elif job[a, b] == QUEUED:  # a cancel reaches a request still queued (or coming)
                 job[a, b] = DROPPED
+                opened -= 1
             elif job[a, b] == SERVING:  # or in service: its server is free
                 job[a, b] = DROPPED
+                opened -= 1
                 busy[a] -= 1
                 last[a] = max(last[a], now)
                 busy_s[a] += now - started_at[a, b]
@@ -496,13 +500,15 @@ def served(
                 )  # fmt: skip
             elif kind == ADAPTIVE:
                 _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
-            quiet = len(events) + len(ledger) + len(pending) == 0 and not busy.any()
-            if clients == 0 and i and quiet and (head < 0).all():
+            # idle: no race on, no job at a venue, nothing learned left to fold in
+            quiet = racing_now == 0 and opened == 0 and len(ledger) + len(pending) == 0
+            if clients == 0 and i and quiet:
                 idle, idle_counts = i, (logged, requests, hedged_count)
                 idle_learned[0], idle_learned[1] = seen, has_seen
                 idle_learned[2], idle_learned[3] = fill, has_fill
                 idle_sums[0], idle_sums[1] = busy_s, waited_s
                 idle_sums[2], idle_sums[3], idle_sums[4] = started, last, asked
+            racing_now += 1
             if clients == 0 and i + 1 < n:
                 heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
             if kind == HEDGED:
@@ -511,6 +517,7 @@ def served(
                 hedges[i] = hedges_max if delay[i] == delay[i] else 0
                 _ask(order[0], i, 0.0, now, events, t0, latency, answers, has_servers, sent,
                      job, arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
+                opened += job[order[0], i] == QUEUED
                 _next_deadline(i, 1, hedges, delay, timeout, t0, step, deadline, until, events)
             else:
                 if kind == ADAPTIVE:
@@ -519,6 +526,7 @@ def served(
                     v = chosen[k] if kind == ADAPTIVE else k
                     _ask(v, i, 0.0, now, events, t0, latency, answers, has_servers, sent, job,
                          arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
+                    opened += job[v, i] == QUEUED
                 _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until, events)
             continue
         if not racing[i]:
@@ -549,6 +557,7 @@ def served(
                     _ask(order[s], i, s * delay[i], now, events, t0, latency, answers,
                          has_servers, sent, job, arrived_at, asked, quote_latency, priced_at,
                          priced_after)  # fmt: skip
+                    opened += job[order[s], i] == QUEUED
                     s += 1
                 if best_v[i] < 0:
                     _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until,
@@ -556,6 +565,7 @@ def served(
                     continue
             # else a quote delivered at the deadline, an ulp late after the request: taken now
         racing[i] = False
+        racing_now -= 1
         w = best_v[i]
         for v in range(count):  # cancel what is still on its way
             if v != w and propagates[v] and (job[v, i] == QUEUED or job[v, i] == SERVING):
@@ -633,7 +643,9 @@ def _starts(
     """Venue v's free servers take requests from its queue head at `now`; each one's quote
     will reach its client at (t0 + sent) + total (venues.venue), priced when service ends.
     A service that ends in the instant it starts frees its server for the next at once, as
-    trio's dispatcher handles the instant's completions again before any client runs."""
+    trio's dispatcher handles the instant's completions again before any client runs.
+    Returns how many of those there were (jobs done as they started)."""
+    done = 0
     while busy[v] < capacity[v] and head[v] >= 0:
         i = head[v]
         head[v] = behind[v, i]
@@ -650,6 +662,7 @@ def _starts(
             heapq.heappush(events, (now + service[v, i], COMPLETE, v, i))
         else:
             job[v, i] = DONE
+            done += 1
             busy[v] -= 1
             last[v] = max(last[v], now)
             busy_s[v] += service[v, i]
@@ -658,3 +671,4 @@ def _starts(
         priced_at[v, i] = now + service[v, i]
         priced_after[v, i] = total - 0.5 * latency[v, i]
         heapq.heappush(events, (max((t0[i] + sent[v, i]) + total, now), DELIVER, i, v))
+    return done
