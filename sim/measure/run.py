@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from sim.engines.fast import Prepared, resumed, resumes, run_fast, unsupported
+from sim.engines.fast import Prepared, resumed, resumes, run_fast, run_fast_legs, unsupported
 from sim.engines.queues import Queued, Queues, Served
 from sim.engines.records import ORDER_REJECTS, Records
 from sim.engines.scan import Carried, needs_scan
@@ -34,6 +34,7 @@ from sim.model.errors import ScenarioError
 from sim.model.fingerprint import draws_fingerprint
 from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario, load, loads, parse
+from strategies.first_wins import FirstWins
 from strategies.registry import Strategy
 
 if TYPE_CHECKING:
@@ -232,60 +233,89 @@ def summary(
     resume) and on the trio engine this is `run(...).summary`. Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
-    served = any(v.service is not None for v in scenario.venues)
-    interacting = [e for e in scenario.strategies if needs_scan(e.strategy) or served]
-    resuming = [e for e in interacting if resumes(e.strategy, scenario.venues)]
     if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed:
         return run(scenario, progress=progress, engine=engine).summary
-    if any(needs_scan(e.strategy) for e in interacting if e not in resuming):
+    groups = _resuming(scenario)
+    if groups is None:
         return run(scenario, progress=progress, engine=engine).summary
-    served = len(resuming) < len(interacting)  # rules over arrays through the queue scans
+    served = any(v.service is not None for v in scenario.venues)
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
-    resumed = {e.name: _Resumed(scenario, e, mid, tallies[e.name]) for e in resuming}
+    resumed = [_Resumed(scenario, entries, by, mid, tallies) for entries, by in groups]
+    by_name = {e.name: r for r in resumed for e in r.entries}
     decided = 0
-    for draws in _drawn_ahead(scenario, mid, max(scenario.requests, CHUNK) if served else CHUNK):
-        earliest = [r.earliest() for r in resumed.values()]
+    for draws in _drawn_ahead(scenario, mid, CHUNK):
+        earliest = [r.earliest() for r in resumed]
         mid.forget_before(min([float(draws.arrival_s.min()), *earliest]))  # no lookup goes back
         prepared = Prepared(draws, mid, scenario.venues)
         mids = mid.at(draws.arrival_s)
         touches = arrival_touches(mid, draws.arrival_s, draws.side)
         oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
         decided += draws.requests
+        for r in resumed:
+            for name, records in r.decide(draws, mids, oracle, decided).items():
+                totals[name] = _run_totals(totals.get(name), records)
         for entry in scenario.strategies:
-            if entry.name in resumed:
-                records = resumed[entry.name].decide(draws, mids, oracle, decided)
-            else:
+            if entry.name not in by_name:
                 records = fast_records(scenario, entry, draws, mid, prepared)
                 tallies[entry.name].add(records, draws.side, mids, oracle)
-            if records is not None:
                 totals[entry.name] = _run_totals(totals.get(entry.name), records)
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
-    for name, r in resumed.items():
-        totals[name] = r.load(totals[name])
+    if served:
+        totals = {n: by_name[n].load(n, r) if n in by_name else r for n, r in totals.items()}
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
+
+
+def _resuming(scenario: Scenario) -> list[tuple[list[NamedStrategy], object]] | None:
+    """The strategies of an open loop on the fast engine whose races interact, in groups
+    that `_Resumed` decides a chunk at a time, each with the strategy it scans; None when
+    some cannot be (a learning strategy the scan cannot resume, rules over arrays through
+    servers that propagate cancels: their races move the queues)."""
+    served = any(v.service is not None for v in scenario.venues)
+    groups: list[tuple[list[NamedStrategy], object]] = []
+    rules = []
+    for entry in scenario.strategies:
+        if resumes(entry.strategy, scenario.venues):
+            groups.append(([entry], entry.strategy))
+        elif needs_scan(entry.strategy):
+            return None
+        elif served:
+            rules.append(entry)
+    if rules:
+        if any(v.cancel_propagation for v in scenario.venues if v.service is not None):
+            return None
+        timeout = max(e.strategy.timeout_ms for e in rules)
+        groups.append((rules, FirstWins(timeout_ms=timeout)))
+    return groups
 
 
 STEP = CHUNK  # requests a resumed scan decides at a time (its last idle instant ends each)
 
 
 class _Resumed:
-    """One learning strategy's run in a `summary`, decided STEP requests at a time: each
-    scan resumes from what the one before learned, and stops at its last idle instant
-    (sim.engines.fast.resumed); the requests after it wait for the next. Their records are
-    added to the tally a chunk of requests at a time, in order, as `Tally.add_in_chunks` adds
-    a whole run's."""
+    """Strategies' run in a `summary`, decided STEP requests at a time by a scan that resumes
+    from what the one before learned and stops at its last idle instant
+    (sim.engines.fast.resumed); the requests after it wait for the next. `scan_as`: the
+    strategy scanned, each of `entries` itself (one that learns, or first_wins through
+    servers), or first_wins for rules over arrays whose races do not move the venues'
+    queues (no cancel propagation): its scan serves the queues, and each rule decides on
+    the quotes they gave."""
 
-    def __init__(self, scenario: Scenario, entry: NamedStrategy, mid: MidPath, tally: Tally):
-        self.scenario, self.entry, self.mid, self.tally = scenario, entry, mid, tally
+    def __init__(
+        self,
+        scenario: Scenario,
+        entries: list[NamedStrategy],
+        scan_as: object,
+        mid: MidPath,
+        tallies: dict[str, Tally],
+    ) -> None:
+        self.scenario, self.entries, self.scan_as, self.mid = scenario, entries, scan_as, mid
         self.carried = Carried()
         self.waiting: Draws | None = None  # drawn, not yet decided
-        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # to add up
-        self.pieces: list[Records] = []  # decided, not yet added up
         self.served: tuple[Served | None, ...] = ()  # the venues' load so far, through servers
-        self.used = [[] for _ in scenario.venues]  # service of the quotes taken: exact sums
+        self.kept = {e.name: _Kept(tallies[e.name], len(scenario.venues)) for e in entries}
 
     def earliest(self) -> float:
         """The first arrival not yet decided (infinity: none)."""
@@ -294,31 +324,30 @@ class _Resumed:
 
     def decide(
         self, draws: Draws, mids: np.ndarray, oracle: np.ndarray, drawn: int
-    ) -> Records | None:
+    ) -> dict[str, Records]:
         """Decide what `draws` (a chunk, with the mids and oracle prices at its arrivals)
-        lets decide, and add up each chunk whose requests are all decided: the run-level
-        records of the requests decided (None: none). `drawn`: requests drawn so far."""
-        self.chunks.append((draws.side, mids, oracle))
+        lets decide, and add up each chunk whose requests are all decided: per strategy the
+        run-level records of the requests decided (none: no strategy). `drawn`: requests
+        drawn so far."""
+        for kept in self.kept.values():
+            kept.chunks.append((draws.side, mids, oracle))
         last = drawn == self.scenario.requests
-        decided = []
+        decided: dict[str, Records] = {}
         for a in range(0, draws.requests, STEP):
             piece = draws.rows(slice(a, a + STEP))
             self.waiting = piece if self.waiting is None else self.waiting.then(piece)
-            end = last and a + STEP >= draws.requests
-            records = self._scan(pause=not end)
-            if records is not None:
-                decided.append(records)
-        self._add_up()
-        if not decided:
-            return None
-        return functools.reduce(_run_totals, decided[1:], decided[0])
+            for name, records in self._scan(pause=not (last and a + STEP >= draws.requests)):
+                decided[name] = _run_totals(decided.get(name), records)
+        for kept in self.kept.values():
+            kept.add_up()
+        return decided
 
-    def _scan(self, pause: bool) -> Records | None:
+    def _scan(self, pause: bool) -> Iterator[tuple[str, Records]]:
         """The waiting requests decided up to the last idle instant (all, unless `pause`)."""
-        s, entry, waiting = self.scenario, self.entry, self.waiting
+        s, waiting = self.scenario, self.waiting
         scanned = resumed(
             waiting,
-            entry.strategy,
+            self.scan_as,
             venues=s.venues,
             mid=self.mid,
             order_size=s.order.size,
@@ -328,33 +357,31 @@ class _Resumed:
         )
         cut = scanned.arrival_s.size
         if cut == 0:
-            return None
+            return
         if pause:
             self.carried = scanned.carried
         head, self.waiting = waiting.rows(slice(0, cut)), waiting.rows(slice(cut, None))
         if scanned.queued is not None:
             self.served = scanned.queued.servers
-            taken = scanned.decisions.venue[0]
-            for v, d in enumerate(head.venues):
-                if d.service_s is not None:
-                    service = np.asarray(d.service_s[0])[taken == v]
-                    self.used[v] = _exactly([*self.used[v], *service.tolist()])
-        records = run_fast(
-            head,
-            entry.strategy,
-            venues=s.venues,
-            mid=self.mid,
-            order_size=s.order.size,
-            max_retries=entry.max_retries,
-            seed=s.seed,
-            scanned=scanned,
-        )
-        self.pieces.append(records)
-        return records
+        for entry in self.entries:
+            itself = entry.strategy is self.scan_as
+            records, legs = run_fast_legs(
+                head,
+                entry.strategy,
+                venues=s.venues,
+                mid=self.mid,
+                order_size=s.order.size,
+                max_retries=entry.max_retries,
+                seed=s.seed,
+                scanned=scanned if itself else None,
+                queued=None if itself else scanned.queued,
+            )
+            self.kept[entry.name].decided(records, legs, head)
+            yield entry.name, records
 
-    def load(self, records: Records) -> Records:
-        """`records` (the run's, added up) with the venues' load over the whole run, as
-        sim.engines.queues.Queues.load has it for a run decided at once."""
+    def load(self, name: str, records: Records) -> Records:
+        """`records` (strategy `name`'s, added up) with the venues' load over the whole run,
+        as sim.engines.queues.Queues.load has it for a run decided at once."""
         if not self.served:
             return records
         venues = self.scenario.venues
@@ -367,11 +394,32 @@ class _Resumed:
             [v.capacity for v in venues],
             [v.cancel_propagation for v in venues],
         )
-        used = np.array([math.fsum(u) for u in self.used])
+        used = np.array([math.fsum(u) for u in self.kept[name].used])
         load = queues.load(Queued(none, none, none, self.served), used, records.span_s)
         return dataclasses.replace(records, **load)
 
-    def _add_up(self) -> None:
+
+class _Kept:
+    """One strategy's requests decided in pieces (`_Resumed`), added to its tally a chunk of
+    requests at a time, in order, as `Tally.add_in_chunks` adds a whole run's; and the
+    service time of the quotes it acted on, summed exactly."""
+
+    def __init__(self, tally: Tally, venues: int) -> None:
+        self.tally = tally
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # to add up
+        self.pieces: list[Records] = []  # decided, not yet added up
+        self.used: list[list[float]] = [[] for _ in range(venues)]
+
+    def decided(self, records: Records, legs: np.ndarray, draws: Draws) -> None:
+        """The next requests decided: their `records`, and the first attempt's `legs`
+        (leg x request, the venue of each order) on `draws`."""
+        self.pieces.append(records)
+        for v, d in enumerate(draws.venues):
+            if d.service_s is not None:
+                service = np.broadcast_to(np.asarray(d.service_s[0]), legs.shape)[legs == v]
+                self.used[v] = _exactly([*self.used[v], *service.tolist()])
+
+    def add_up(self) -> None:
         """Add to the tally every chunk whose requests are all decided."""
         have = sum(p.decision_s.size for p in self.pieces)
         while self.chunks and have >= self.chunks[0][0].size:
