@@ -394,7 +394,7 @@ class _Resumed:
             [v.capacity for v in venues],
             [v.cancel_propagation for v in venues],
         )
-        used = np.array([math.fsum(u) for u in self.kept[name].used])
+        used = np.array([u / EXACT_UNITS for u in self.kept[name].used])
         load = queues.load(Queued(none, none, none, self.served), used, records.span_s)
         return dataclasses.replace(records, **load)
 
@@ -408,7 +408,7 @@ class _Kept:
         self.tally = tally
         self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # to add up
         self.pieces: list[Records] = []  # decided, not yet added up
-        self.used: list[list[float]] = [[] for _ in range(venues)]
+        self.used = [0] * venues  # in EXACT_UNITs
 
     def decided(self, records: Records, legs: np.ndarray, draws: Draws) -> None:
         """The next requests decided: their `records`, and the first attempt's `legs`
@@ -417,7 +417,7 @@ class _Kept:
         for v, d in enumerate(draws.venues):
             if d.service_s is not None:
                 service = np.broadcast_to(np.asarray(d.service_s[0]), legs.shape)[legs == v]
-                self.used[v] = _exactly([*self.used[v], *service.tolist()])
+                self.used[v] += _exactly(service)
 
     def add_up(self) -> None:
         """Add to the tally every chunk whose requests are all decided."""
@@ -430,14 +430,28 @@ class _Kept:
             have -= side.size
 
 
-def _exactly(values: list[float]) -> list[float]:
-    """A few floats whose sum is exactly that of `values` (so that math.fsum of them and more
-    values is fsum's of all those values): each the rounded rest of the sum less the ones
-    before."""
-    terms: list[float] = []
-    while rest := math.fsum([*values, *(-t for t in terms)]):
-        terms.append(rest)
-    return terms
+EXACT_UNITS = 2**1126  # every double is a whole number of 1 / EXACT_UNITS
+
+
+def _exactly(values: np.ndarray) -> int:
+    """The sum of `values` (finite floats, fewer than 2**26) exactly, in 1 / EXACT_UNITS: a
+    Python int, so that sums of chunks add up exactly, and int / int rounds the total once,
+    as math.fsum of all the values would. Each value is its 53-bit mantissa times a power of
+    two; mantissas are summed per power in halves of 26 and 27 bits, which float64 sums hold
+    exactly."""
+    if not values.size:
+        return 0
+    mantissa, exponent = np.frexp(np.asarray(values, dtype=np.float64))
+    whole = (mantissa * 2.0**53).astype(np.int64)
+    lowest = int(exponent.min())
+    which = exponent - lowest
+    high = np.bincount(which, weights=whole >> 26)
+    low = np.bincount(which, weights=whole & (2**26 - 1))
+    total = 0
+    for power in np.flatnonzero(high.astype(bool) | low.astype(bool)).tolist():
+        part = (int(high[power]) << 26) + int(low[power])
+        total += part << (power + lowest + 1073)  # mantissa * 2**(exponent - 53), scaled
+    return total
 
 
 # Records' per-request fields (the others are the run's)

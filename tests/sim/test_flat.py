@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 
+import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 import sim.measure.run as run_module
 from sim.engines.fast import unsupported
 from sim.engines.scan import Carried
-from sim.measure.run import run, summary
+from sim.measure.run import EXACT_UNITS, _exactly, run, summary
 from sim.model.scenario import load
 from sim.report.atomic import summary_json
 from tests.sim.test_fast import agreement
@@ -120,3 +122,11 @@ def test_random_scenarios_streamed_are_the_run(scenario) -> None:
         same(scenario)
     finally:
         run_module.STEP = step
+
+
+@given(st.lists(st.lists(st.floats(-1e300, 1e300), max_size=30), max_size=4))
+def test_sums_in_pieces_add_up_to_fsum_of_all(pieces) -> None:
+    """The service of the quotes acted on, summed a piece at a time, is math.fsum's sum of
+    all of it (as sim.engines.queues.Queues.used sums a run decided at once)."""
+    exact = sum(_exactly(np.array(p, dtype=np.float64)) for p in pieces)
+    assert exact / EXACT_UNITS == math.fsum(x for p in pieces for x in p)
