@@ -225,12 +225,13 @@ def summary(
 
     On the fast engine the requests are drawn, decided and added up CHUNK at a time
     (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
-    however many requests there are (the README's "Memory" says how much). A strategy that
-    learns within the run and can resume (sim.engines.scan.resumable) is decided STEP
-    requests at a time up to the last idle instant of each, carrying what it learned and the
-    requests after that instant into the next. With venue servers, whose queues run from
-    request to request, the run is one chunk. Else (a closed loop, learning the scan cannot
-    resume) and on the trio engine this is `run(...).summary`. Arguments as for `run`.
+    however many requests there are (the README's "Memory" says how much). Races that
+    interact (a learning strategy, venue servers) are decided STEP requests at a time up to
+    the last idle instant of each piece, what was learned and the venues' load carried across
+    and the requests after that instant decided with the next (`_Resumed`). Where they cannot
+    be (a closed loop, learning the scan cannot resume, rules over arrays through servers that
+    propagate cancels) and on the trio engine this is `run(...).summary`. Arguments as for
+    `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
     if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed:
