@@ -110,11 +110,11 @@ class Servers:
 def resumable(strategy: object, closed: bool, servers: Servers | None) -> bool:
     """Whether the scan of `strategy`'s races can stop at an idle instant and resume from
     what it learned (`Carried`), so that a run is decided a chunk at a time: in an open loop,
-    hedged, and through venue servers also adaptive and first_wins (`through_servers`)."""
+    hedged and adaptive, and through venue servers first_wins too (`through_servers`)."""
     if closed:
         return False
     if servers is None:
-        return type(strategy) is Hedged
+        return type(strategy) in (Hedged, Adaptive)
     return through_servers(strategy, closed, servers)
 
 
@@ -192,7 +192,9 @@ def scan(
         return _served(*rules, loop, latency, answers, timeout)
     if strategy.kind == "hedged":
         return _hedged(strategy, loop, latency, answers, timeout, names, round_trip, carried, pause)
-    return _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken)
+    return _adaptive(
+        strategy, loop, latency, answers, timeout, seed, round_trip, if_taken, carried, pause
+    )
 
 
 def _order(strategy, names: tuple[str, ...], count: int) -> np.ndarray:
@@ -243,16 +245,25 @@ def _hedged(
     )
 
 
-def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken) -> Scanned:
+def _adaptive(
+    strategy, loop, latency, answers, timeout, seed, round_trip, if_taken, carried, pause
+) -> Scanned:
     from sim.engines import scan_kernels
 
     count, n = latency.shape
     fanout = min(strategy.fanout, count)
-    picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
-    winner, decided, counts, t0 = scan_kernels.adaptive(
-        *loop, latency, answers, picks, if_taken(), round_trip, 2.0 / (strategy.window + 1), timeout
+    before = Carried() if carried is None else carried
+    picks = _adaptive_draws(seed, n, count, fanout, strategy.explore, before.requests)
+    learned = np.zeros((4, count)) if before.learned is None else before.learned
+    alpha = 2.0 / (strategy.window + 1)
+    winner, decided, counts, t0, idle, idle_learned, idle_counts = scan_kernels.adaptive(
+        *loop, latency, answers, picks, if_taken(), round_trip, alpha, timeout, learned
     )
-    return Scanned(_one(winner, decided, np.zeros(n), timeout), counts, t0)
+    after = None
+    if pause:  # the requests before the last idle instant, and what was learned by then
+        winner, decided, t0, counts = winner[:idle], decided[:idle], t0[:idle], idle_counts
+        after = Carried(requests=before.requests + idle, learned=idle_learned)
+    return Scanned(_one(winner, decided, np.zeros(t0.size), timeout), counts, t0, carried=after)
 
 
 def _served(

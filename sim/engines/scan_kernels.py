@@ -241,10 +241,14 @@ def _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, latency, ven
 
 
 @njit(cache=True)
-def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip, alpha, timeout):
+def adaptive(
+    t0_open, think, clients, latency, answers, picks, fills, round_trip, alpha, timeout, learned_in
+):  # fmt: skip
     """strategies.adaptive over every request: `picks` its random draws (sim.engines.scan),
-    `fills[v, i]` whether venue v would fill request i's order. Per request: the venue taken
-    (-1: none) and its quote's latency; quote requests per venue; each request's start."""
+    `fills[v, i]` whether venue v would fill request i's order, its EWMAs as carried in
+    (`learned_in`, as `served` has them). Per request: the venue taken (-1: none) and its
+    quote's latency; quote requests per venue; each request's start. Also the last idle
+    instant (as `hedged` has it; 0 if none), and as of then its EWMAs and quote requests."""
     count, n = latency.shape
     fanout = picks.shape[1]
     t0 = np.full(n, np.nan)
@@ -252,8 +256,9 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
     decided = np.full(n, np.nan)
     chosen = np.full((n, fanout), -1, dtype=np.int64)
     requests = np.zeros(count, dtype=np.int64)
-    seen, has_seen = np.zeros(count), np.zeros(count, dtype=np.bool_)
-    fill, has_fill = np.zeros(count), np.zeros(count, dtype=np.bool_)
+    seen, has_seen = learned_in[0].copy(), learned_in[1] > 0
+    fill, has_fill = learned_in[2].copy(), learned_in[3] > 0
+    idle, idle_learned, idle_requests = 0, np.zeros((4, count)), np.zeros(count, dtype=np.int64)
     left = np.empty(count, dtype=np.int64)
     points = [(0.0, 0, 0)]
     points.pop()
@@ -265,6 +270,10 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
         _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
         ended = np.nan
         if step == 0:  # the request starts: choose, and see which quote comes first
+            if clients == 0 and i and len(points) + len(pending) == 0:
+                idle, idle_requests[:] = i, requests
+                idle_learned[0], idle_learned[1] = seen, has_seen
+                idle_learned[2], idle_learned[3] = fill, has_fill
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
             _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen[i])
@@ -295,7 +304,7 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
             heapq.heappush(pending, (ended, w, FILL, 1.0 if fills[w, i] else 0.0))
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
-    return winner, decided, requests, t0
+    return winner, decided, requests, t0, idle, idle_learned, idle_requests
 
 
 @njit(cache=True)

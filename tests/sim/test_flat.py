@@ -22,11 +22,12 @@ import sim.measure.run as run_module
 from sim.engines.fast import unsupported
 from sim.engines.scan import Carried
 from sim.measure.run import EXACT_UNITS, _exactly, run, summary
-from sim.model.scenario import load
+from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
 from tests.sim.test_fast import agreement
 from tests.sim.test_fast_queues import scenarios
 from tests.sim.test_fast_queues import strategies as rules
+from tests.sim.test_fast_scan import _adaptive_scenario
 from tests.sim.test_fast_served import learning
 
 
@@ -103,6 +104,18 @@ def test_the_state_carried_across_a_cut_matters(monkeypatch, cuts, name) -> None
     forgetful = summary(scenario, engine="fast")
     assert cuts["cut"]
     assert summary_json(forgetful) != summary_json(whole)
+
+
+@pytest.mark.parametrize("last_look", [False, True])
+def test_adaptive_without_servers_streamed_is_the_run(cuts, last_look) -> None:
+    """adaptive's statistics carried across cuts (with last look, the fill rates it learns
+    from its verdicts), its keyed draws by the run's request index."""
+    table = _adaptive_scenario(last_look)
+    table["scenario"]["requests"] = 1500
+    table["arrivals"]["rate_per_s"] = 300.0
+    table["strategies"][0] |= {"fanout": 2, "explore": 0.1}
+    same(parse(table, default_name="adaptive"))
+    assert cuts["cut"] > 10
 
 
 def kinds(count: int):
