@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 import sim.measure.run as run_module
 from sim.engines.fast import unsupported
 from sim.engines.scan import Carried
+from sim.measure import tally
 from sim.measure.run import EXACT_UNITS, _exactly, run, summary
+from sim.model import streams
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
 from tests.sim.test_fast import agreement
@@ -88,6 +90,33 @@ def test_an_overloaded_queue_waits_for_an_idle_instant(cuts) -> None:
     scenario = scenario.with_strategies(["first_wins", "best_price", "hedged"])
     arrivals = dataclasses.replace(scenario.arrivals, rate_per_s=2000.0)
     same(dataclasses.replace(scenario, arrivals=arrivals))
+    assert cuts["none"] and not cuts["cut"]
+
+
+def test_requests_waiting_across_chunks_keep_the_market_behind_them(monkeypatch, cuts) -> None:
+    """A queue that never empties over minutes of a moving market, drawn 128 requests at a
+    time: the path behind each chunk is forgotten only up to the first request still
+    waiting to be decided (their quotes and last look look it up)."""
+    monkeypatch.setattr(streams, "BLOCK", 64)
+    monkeypatch.setattr(tally, "CHUNK", 128)
+    monkeypatch.setattr(run_module, "CHUNK", 128)
+    slow = {"dist": "constant", "ms": 2000.0}
+    table = {
+        "scenario": {"seed": 3, "requests": 300},
+        "arrivals": {"process": "poisson", "rate_per_s": 1.0},
+        "market": {"volatility_bps": 100.0, "updates_per_s": 50.0},
+        "venues": [
+            {"name": "a", "latency": {"dist": "constant", "ms": 1.0}, "service": slow}
+            | {"capacity": 1},
+            {"name": "b", "latency": {"dist": "exponential", "mean_ms": 3.0}}
+            | {"last_look": {"hold_ms": 1500.0, "tolerance_bps": 0.0}},
+        ],
+        "strategies": [
+            {"kind": "hedged", "hedge_delay_ms": 5.0, "timeout_ms": 50.0},
+            {"kind": "best_price", "timeout_ms": 50.0},
+        ],
+    }
+    same(parse(table, default_name="waiting"))
     assert cuts["none"] and not cuts["cut"]
 
 
