@@ -525,7 +525,6 @@ def run_fast(
     max_retries: int = 0,
     seed: int = 0,
     clients: int | None = None,
-    scanned: Scanned | None = None,
 ) -> Records:
     """Every request of `draws` decided by `strategy`: `run_fast_legs`'s records."""
     return run_fast_legs(
@@ -538,7 +537,6 @@ def run_fast(
         max_retries=max_retries,
         seed=seed,
         clients=clients,
-        scanned=scanned,
     )[0]
 
 
