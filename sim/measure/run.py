@@ -315,6 +315,7 @@ class _Resumed:
         self.scenario, self.entries, self.scan_as, self.mid = scenario, entries, scan_as, mid
         self.carried = Carried()
         self.waiting: Draws | None = None  # drawn, not yet decided
+        self.patience = 0  # waiting requests to scan at once (doubled while no idle instant)
         self.served: tuple[Served | None, ...] = ()  # the venues' load so far, through servers
         self.kept = {e.name: _Kept(tallies[e.name], len(scenario.venues)) for e in entries}
 
@@ -337,14 +338,19 @@ class _Resumed:
         for a in range(0, draws.requests, STEP):
             piece = draws.rows(slice(a, a + STEP))
             self.waiting = piece if self.waiting is None else self.waiting.then(piece)
-            for name, records in self._scan(pause=not (last and a + STEP >= draws.requests)):
+            end = last and a + STEP >= draws.requests
+            if not end and self.waiting.requests < self.patience:
+                continue  # scanned already without an idle instant: wait for twice as many
+            for name, records in self._scan(pause=not end):
                 decided[name] = _run_totals(decided.get(name), records)
         for kept in self.kept.values():
             kept.add_up()
         return decided
 
     def _scan(self, pause: bool) -> Iterator[tuple[str, Records]]:
-        """The waiting requests decided up to the last idle instant (all, unless `pause`)."""
+        """The waiting requests decided up to the last idle instant (all, unless `pause`).
+        None: the scan waits for twice as many, so that a queue that never empties is scanned
+        a bounded number of times over (each scan starts from the first waiting request)."""
         s, waiting = self.scenario, self.waiting
         scanned = resumed(
             waiting,
@@ -357,6 +363,7 @@ class _Resumed:
             pause=pause,
         )
         cut = scanned.arrival_s.size
+        self.patience = 0 if cut else 2 * waiting.requests
         if cut == 0:
             return
         if pause:

@@ -36,7 +36,8 @@ from tests.sim.test_fast_served import learning
 @pytest.fixture
 def cuts(monkeypatch) -> collections.Counter:
     """Pieces of 100 requests; counts the scans by outcome: "cut" (stopped at an idle
-    instant before the end), "none" (no idle instant: the piece waits), "end" (the last)."""
+    instant before the end), "none" (no idle instant: the piece waits), "end" (the last),
+    and the requests scanned ("scanned")."""
     counted: collections.Counter = collections.Counter()
     scanned = run_module.resumed
 
@@ -44,6 +45,7 @@ def cuts(monkeypatch) -> collections.Counter:
         s = scanned(draws, strategy, **kw)
         n = s.arrival_s.size
         counted["end" if not kw["pause"] else "cut" if n else "none"] += 1
+        counted["scanned"] += draws.requests
         return s
 
     monkeypatch.setattr(run_module, "STEP", 100)
@@ -85,12 +87,15 @@ def test_streamed_summaries_are_the_trio_engines(cuts, name, requests) -> None:
 
 def test_an_overloaded_queue_waits_for_an_idle_instant(cuts) -> None:
     """Scattered to every venue at twice their capacity, queues never empty: pieces find no
-    idle instant and wait, and the run is decided at the end, as at once."""
+    idle instant and wait, and the run is decided at the end, as at once. Each scan that
+    finds none waits for twice the requests: a few times the run's scanned, not a piece's
+    worth more each piece (quadratic in the run)."""
     scenario = load("overload").with_overrides(requests=600)
     scenario = scenario.with_strategies(["first_wins", "best_price", "hedged"])
     arrivals = dataclasses.replace(scenario.arrivals, rate_per_s=2000.0)
     same(dataclasses.replace(scenario, arrivals=arrivals))
     assert cuts["none"] and not cuts["cut"]
+    assert cuts["scanned"] <= 3 * 2 * 600  # two scans: the rules' queues, and hedged
 
 
 def test_requests_waiting_across_chunks_keep_the_market_behind_them(monkeypatch, cuts) -> None:
