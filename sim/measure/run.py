@@ -525,8 +525,8 @@ def _scenario(scenario, strategies, seed: int | None, requests: int | None) -> S
 
 def _run_totals(before: Records | None, chunk: Records) -> Records:
     """`chunk`'s Records with the run-level counts of every chunk so far added up (the fast
-    engine runs venue servers in one chunk and has no timers: the other run-level fields are
-    the same in each)."""
+    engine has no timers, and the venues' load through servers `_Resumed.load` makes for the
+    whole run: the other run-level fields are the same in each)."""
     if before is None:
         return chunk
     return dataclasses.replace(
