@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from sim.engines.queues import Queued
 from sim.engines.records import (
     FILLED,
     FILLED_SHARE_SLACK,
@@ -45,6 +46,7 @@ from sim.engines.records import (
     Records,
 )
 from sim.engines.scan import (
+    Carried,
     Scanned,
     Servers,
     closed_loop_starts,
@@ -52,6 +54,7 @@ from sim.engines.scan import (
     refused,
     refused_in_closed_loop,
     refused_through_servers,
+    resumable,
     scan,
     through_servers,
 )
@@ -523,6 +526,34 @@ def run_fast(
     seed: int = 0,
     clients: int | None = None,
 ) -> Records:
+    """Every request of `draws` decided by `strategy`: `run_fast_legs`'s records."""
+    return run_fast_legs(
+        draws,
+        strategy,
+        venues=venues,
+        mid=mid,
+        order_size=order_size,
+        prepared=prepared,
+        max_retries=max_retries,
+        seed=seed,
+        clients=clients,
+    )[0]
+
+
+def run_fast_legs(
+    draws: Draws,
+    strategy: object,
+    *,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    order_size: float = 1.0,
+    prepared: Prepared | None = None,
+    max_retries: int = 0,
+    seed: int = 0,
+    clients: int | None = None,
+    scanned: Scanned | None = None,
+    queued: Queued | None = None,
+) -> tuple[Records, np.ndarray]:
     """Every request of `draws` decided by `strategy` (one with an `array_rule`, or one that
     learns within the run: sim.engines.scan decides those, keyed by `seed` as trio's are), as
     `run_trio` would, on the market path `mid` (looked up many at once: MidPath.at). Blocks
@@ -531,7 +562,12 @@ def run_fast(
     its last report, at the engine time trio's clock reads then ((start + decision) + round
     trip), on its next attempt's draws, for what is left to fill. A closed loop's draws
     (think times, sent by `clients` clients) start when the scan or `closed_loop_starts`
-    says, their arrivals recorded as the trio engine's client records them.
+    says, their arrivals recorded as the trio engine's client records them. `scanned`: the
+    scan's decisions of these very requests, made already (a run decided a chunk at a time,
+    sim.measure.run.summary), for an open loop; `queued`, for a rule over arrays, their
+    quotes through the venues' servers, where no race moves the queues (no cancel
+    propagation: sim.engines.queues.Queued). Returns the Records and the first attempt's
+    legs, (leg x request) the venue each ordered from (-1: none).
 
     Threads must not extend the market path, so it is made in this thread as far as each
     phase reaches, as the trio engine would reach it: first to the timeout after the last
@@ -541,9 +577,10 @@ def run_fast(
     if rule is None and not needs_scan(strategy):
         raise ValueError(f"the fast engine has no rule for {type(strategy).__name__}")
     n, timeout = draws.requests, strategy.timeout_ms * 1e-3
-    draws, prepared, scanned = _interacting(
-        draws, strategy, venues, mid, order_size, prepared, seed, clients
-    )
+    if scanned is None:
+        draws, prepared, scanned = _interacting(
+            draws, strategy, venues, mid, order_size, prepared, seed, clients
+        )
     prepared = prepared or Prepared(draws, mid, venues)
     if not np.array_equal(prepared.recorded, _recorded(venues)):
         raise ValueError("prepared for venues that quote the recorded spread differently")
@@ -564,7 +601,10 @@ def run_fast(
 
         # the scan served the venues as it decided (sim.engines.scan_kernels.served); rules over
         # arrays go through the queue scans
-        queued = scanned.queued if scanned is not None else queues.settle(exits)
+        if scanned is not None:
+            queued = scanned.queued
+        elif queued is None:
+            queued = queues.settle(exits)
         blocks = prepared.served(queued)
     rules = [rule] * len(blocks)
     if scanned is not None:
@@ -597,10 +637,10 @@ def run_fast(
         active = np.concatenate([again for _, again, _ in judged])
     span_s = float(s.ends.max()) if n else 0.0
     load = {}
+    legs = first_legs if first_legs is not None else np.full((1, n), -1)
     if queues is not None:
-        legs = first_legs if first_legs is not None else np.full((1, n), -1)
         load = queues.load(queued, queues.used(legs), span_s)
-    return _records(
+    records = _records(
         draws,
         load,
         decision_s=s.decision_s,
@@ -614,6 +654,7 @@ def run_fast(
         venue_requests=s.asked if scanned is None else scanned.venue_requests,
         span_s=span_s,
     )
+    return records, legs
 
 
 def _interacting(
@@ -668,6 +709,46 @@ def _interacting(
             "keeps sub-nanosecond resolution: fewer requests or shorter latencies",
         )
     return draws, prepared, scanned
+
+
+def resumes(strategy: object, venues: tuple[VenueSpec, ...]) -> bool:
+    """Whether an open loop's races by `strategy` over `venues` can be decided a chunk at a
+    time by resuming their scan (sim.engines.scan.resumable)."""
+    if all(v.service is None for v in venues):
+        return resumable(strategy, False, None)
+    service = tuple(None if v.service is None else np.empty(0) for v in venues)
+    capacity = tuple(v.capacity for v in venues)
+    propagates = tuple(v.cancel_propagation for v in venues)
+    return resumable(strategy, False, Servers(service, capacity, propagates))
+
+
+def resumed(
+    draws: Draws,
+    strategy: object,
+    *,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    order_size: float,
+    seed: int,
+    carried: Carried,
+    pause: bool,
+) -> Scanned:
+    """The scan of an open loop's `draws` by a strategy that `resumes`, from what it learned
+    before (`carried`), up to the last idle instant if `pause` (sim.engines.scan.scan):
+    `run_fast` then settles the requests it decided, given it as `scanned`."""
+    timeout = strategy.timeout_ms * 1e-3
+    mid.at(np.array([float(np.max(draws.arrival_s, initial=0.0)) + timeout]))
+    return scan(
+        draws,
+        strategy,
+        seed=seed,
+        names=tuple(v.name for v in venues),
+        round_trip=_round_trips(draws, venues),
+        if_taken=lambda: _if_taken(Prepared(draws, mid, venues), venues, mid, order_size, timeout),
+        servers=_servers(draws, venues),
+        carried=carried,
+        pause=pause,
+    )
 
 
 def _given(d: Decisions, a: int, b: int) -> Callable[[QuoteArrays], Decisions]:

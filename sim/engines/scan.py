@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 
@@ -106,6 +107,32 @@ class Servers:
     propagates: tuple[bool, ...]
 
 
+def resumable(strategy: object, closed: bool, servers: Servers | None) -> bool:
+    """Whether the scan of `strategy`'s races can stop at an idle instant and resume from
+    what it learned (`Carried`), so that a run is decided a chunk at a time: in an open loop,
+    hedged and adaptive, and through venue servers first_wins too (`through_servers`)."""
+    if closed:
+        return False
+    if servers is None:
+        return type(strategy) in (Hedged, Adaptive)
+    return through_servers(strategy, closed, servers)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a scan stopped at an idle instant hands the scan that resumes there: hedged's
+    ledger (its window of latencies, oldest first, and its counts of requests and hedges);
+    through servers, adaptive's EWMAs (`learned`: per venue the latency seen, whether seen,
+    the fill rate, whether filled) and the venues' load so far (`served`: per venue busy time
+    and queue wait added up, starts, last freeing)."""
+
+    ring: np.ndarray = dataclass_field(default_factory=lambda: np.empty(0))
+    requests: int = 0
+    hedges: int = 0
+    learned: np.ndarray | None = None
+    served: np.ndarray | None = None
+
+
 @dataclass(frozen=True)
 class Scanned:
     """A run's decisions as the scan made them: per request, `decisions` (one leg each), and
@@ -119,6 +146,7 @@ class Scanned:
     arrival_s: np.ndarray
     queued: Queued | None = None
     taken_s: np.ndarray | None = None
+    carried: Carried | None = None  # resumed: what the scan learned by its last request
 
 
 def scan(
@@ -131,6 +159,8 @@ def scan(
     if_taken: Callable[[], np.ndarray],
     clients: int | None = None,
     servers: Servers | None = None,
+    carried: Carried | None = None,
+    pause: bool = False,
 ) -> Scanned:
     """Decide every request of `draws` by `strategy`, hedged or adaptive: on the draws'
     arrivals, or sent by `clients` closed-loop clients (the draws' think times).
@@ -138,7 +168,13 @@ def scan(
     request) whether venue v's order would fill had request i taken its quote (adaptive
     learns from it; in a closed loop, or through servers, it must not depend on when
     requests start or quotes come). Through venue `servers` (sim.engines.scan_kernels.served), also
-    first_wins: the queues then decide when its races end."""
+    first_wins: the queues then decide when its races end.
+
+    `carried` (a `resumable` strategy): resume from what a scan before learned. `pause`: stop
+    at the last idle instant, where the requests before it have done all they will do (their
+    decision points passed, what they taught folded in), so that what comes after depends on
+    them only through what was learned: the Scanned holds the requests before it (none when
+    there is no such instant) and what was learned by then (`carried`), to resume from."""
     if hasattr(strategy, "for_run"):
         strategy = strategy.for_run(seed)
     latency = np.stack(draws.latency_s)
@@ -152,11 +188,13 @@ def scan(
         loop = (np.empty(0), np.ascontiguousarray(draws.think_s, dtype=np.float64), clients)
     timeout = strategy.timeout_ms * 1e-3
     if servers is not None:
-        rules = (strategy, seed, names, round_trip, if_taken, servers)
+        rules = (strategy, seed, names, round_trip, if_taken, servers, carried, pause)
         return _served(*rules, loop, latency, answers, timeout)
     if strategy.kind == "hedged":
-        return _hedged(strategy, loop, latency, answers, timeout, names, round_trip)
-    return _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken)
+        return _hedged(strategy, loop, latency, answers, timeout, names, round_trip, carried, pause)
+    return _adaptive(
+        strategy, loop, latency, answers, timeout, seed, round_trip, if_taken, carried, pause
+    )
 
 
 def _order(strategy, names: tuple[str, ...], count: int) -> np.ndarray:
@@ -171,12 +209,15 @@ def _fixed_delay(strategy) -> float:
     return -1.0 if strategy.hedge_delay_ms is None else strategy.hedge_delay_ms * 1e-3
 
 
-def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Scanned:
+def _hedged(
+    strategy, loop, latency, answers, timeout, names, round_trip, carried, pause
+) -> Scanned:
     from sim.engines import scan_kernels
 
     order = _order(strategy, names, latency.shape[0])
     fixed = _fixed_delay(strategy)
-    pos, decided, sent, asked, t0 = scan_kernels.hedged(
+    before = Carried() if carried is None else carried
+    pos, decided, sent, asked, t0, folded, idle, (logged, requests, hedges) = scan_kernels.hedged(
         *loop,
         np.ascontiguousarray(latency[order]),
         np.ascontiguousarray(answers[order]),
@@ -188,28 +229,47 @@ def _hedged(strategy, loop, latency, answers, timeout, names, round_trip) -> Sca
         strategy.budget,
         min(strategy.max_attempts, order.size) - 1,
         timeout,
+        np.ascontiguousarray(before.ring, dtype=np.float64),
+        before.requests,
+        before.hedges,
     )
+    if pause:
+        ring = np.concatenate([before.ring, folded[:logged]])[-strategy.window :]
+        carried = Carried(ring, requests, hedges)
+        pos, decided, sent, asked, t0 = (x[:idle] for x in (pos, decided, sent, asked, t0))
     venue = np.where(pos >= 0, order[np.maximum(pos, 0)], -1)
     counts = np.zeros(latency.shape[0], dtype=np.int64)
     counts[order] = (asked[None, :] > np.arange(order.size)[:, None]).sum(axis=1)
-    return Scanned(_one(venue, decided, sent, timeout), counts, t0)
+    return Scanned(
+        _one(venue, decided, sent, timeout), counts, t0, carried=carried if pause else None
+    )
 
 
-def _adaptive(strategy, loop, latency, answers, timeout, seed, round_trip, if_taken) -> Scanned:
+def _adaptive(
+    strategy, loop, latency, answers, timeout, seed, round_trip, if_taken, carried, pause
+) -> Scanned:
     from sim.engines import scan_kernels
 
     count, n = latency.shape
     fanout = min(strategy.fanout, count)
-    picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
-    winner, decided, counts, t0 = scan_kernels.adaptive(
-        *loop, latency, answers, picks, if_taken(), round_trip, 2.0 / (strategy.window + 1), timeout
+    before = Carried() if carried is None else carried
+    picks = _adaptive_draws(seed, n, count, fanout, strategy.explore, before.requests)
+    learned = np.zeros((4, count)) if before.learned is None else before.learned
+    alpha = 2.0 / (strategy.window + 1)
+    winner, decided, counts, t0, idle, idle_learned, idle_counts = scan_kernels.adaptive(
+        *loop, latency, answers, picks, if_taken(), round_trip, alpha, timeout, learned
     )
-    return Scanned(_one(winner, decided, np.zeros(n), timeout), counts, t0)
+    after = None
+    if pause:  # the requests before the last idle instant, and what was learned by then
+        winner, decided, t0, counts = winner[:idle], decided[:idle], t0[:idle], idle_counts
+        after = Carried(requests=before.requests + idle, learned=idle_learned)
+    return Scanned(_one(winner, decided, np.zeros(t0.size), timeout), counts, t0, carried=after)
 
 
 def _served(
-    strategy, seed, names, round_trip, if_taken, servers, loop, latency, answers, timeout
-) -> Scanned:
+    strategy, seed, names, round_trip, if_taken, servers, carried, pause, loop, latency, answers,
+    timeout,
+) -> Scanned:  # fmt: skip
     from sim.engines import scan_kernels
 
     count, n = latency.shape
@@ -225,25 +285,42 @@ def _served(
         hedges = min(strategy.max_attempts, order.size) - 1
     elif strategy.kind == "adaptive":
         kind, fanout = scan_kernels.ADAPTIVE, min(strategy.fanout, count)
-        picks = _adaptive_draws(seed, n, count, fanout, strategy.explore)
+        first = 0 if carried is None else carried.requests
+        picks = _adaptive_draws(seed, n, count, fanout, strategy.explore, first)
         fills, alpha = if_taken(), 2.0 / (strategy.window + 1)
+    before = Carried() if carried is None else carried
+    learned = np.zeros((4, count)) if before.learned is None else before.learned
+    so_far = np.zeros((4, count)) if before.served is None else before.served
     has = np.array([s is not None for s in servers.service], dtype=bool)
     service = np.stack([np.zeros(n) if s is None else s for s in servers.service])
     capacity = np.array([n + 1 if c is None else c for c in servers.capacity], dtype=np.int64)
     (t0, venue, decided, taken, sent, asked, latency_q, priced_at, priced_after, busy, waited,
-     started, last) = scan_kernels.served(
+     started, last, folded, idle, (logged, requests, hedged), idle_learned, idle_sums,
+     ) = scan_kernels.served(
         kind, *loop, latency, answers, np.ascontiguousarray(service, dtype=np.float64), has,
         capacity, np.array(servers.propagates, dtype=bool) & has, round_trip, timeout, order,
         fixed, q, window, budget, hedges, picks, fills, alpha,
+        np.ascontiguousarray(before.ring, dtype=np.float64), before.requests, before.hedges,
+        learned, np.ascontiguousarray(so_far[:2]),
     )  # fmt: skip
+    if pause:  # the requests before the last idle instant, and what the scan had then
+        (busy, waited, started, last), asked = idle_sums[:4], idle_sums[4].astype(np.int64)
+        t0, venue, decided, taken, sent = (x[:idle] for x in (t0, venue, decided, taken, sent))
+        latency_q, priced_at, priced_after = (
+            x[:, :idle] for x in (latency_q, priced_at, priced_after)
+        )
+    totals = np.stack([busy, waited, so_far[2] + started, np.maximum(so_far[3], last)])
+    if kind == scan_kernels.HEDGED:
+        ring = np.concatenate([before.ring, folded[:logged]])[-window:]
+    else:
+        ring, requests = before.ring, before.requests + idle  # the run's request index
+    after = Carried(ring, requests, hedged, idle_learned, totals) if pause else None
     load = tuple(
-        Served(float(busy[v]), float(waited[v]), int(started[v]), float(last[v]))
-        if has[v]
-        else None
-        for v in range(count)
+        Served(float(b), float(w), int(k), float(e)) if has[v] else None
+        for v, (b, w, k, e) in enumerate(totals.T)
     )
     queued = Queued(latency_q, priced_at, priced_after, load)
-    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken)
+    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken, after)
 
 
 def closed_loop_starts(
@@ -280,12 +357,14 @@ def _one(venue, decided, sent, timeout) -> Decisions:
     )
 
 
-def _adaptive_draws(seed: int, n: int, count: int, fanout: int, explore: float) -> np.ndarray:
+def _adaptive_draws(
+    seed: int, n: int, count: int, fanout: int, explore: float, first: int = 0
+) -> np.ndarray:
     """(request, pick, 2) adaptive's random draws for each request's first attempt: per pick,
     (index, -1) for a uniform pick of the venues left, else the pair of indices into them that
-    `random.sample` compares. Request i's are those of random.Random(f"{seed}:{i}:0"), as
-    strategies.adaptive keys them, made compiled and many requests at once
-    (sim.engines.keyed_random)."""
+    `random.sample` compares. Request i's (the run's requests `first` on) are those of
+    random.Random(f"{seed}:{i}:0"), as strategies.adaptive keys them, made compiled and many
+    requests at once (sim.engines.keyed_random)."""
     from sim.engines import keyed_random
 
-    return keyed_random.adaptive_draws(f"{seed}:".encode(), b":0", n, count, fanout, explore)
+    return keyed_random.adaptive_draws(f"{seed}:".encode(), b":0", n, count, fanout, explore, first)

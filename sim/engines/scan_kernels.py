@@ -78,12 +78,19 @@ def _after(points, t0, think, clients, n, i, ended):
 @njit(cache=True)
 def hedged(
     t0_open, think, clients, latency, answers, venue, trip, fixed, q, window, budget,
-    hedges_max, timeout,
+    hedges_max, timeout, ring_in, requests_in, hedges_in,
 ):  # fmt: skip
     """strategies.hedged over every request: `latency`/`answers` rows in the strategy's venue
     order (`venue[k]`: the index of the k-th), `round_trip[v, i]` venue v's order round trip
     (closed loops). Per request: the position chosen (-1: none), its arrival after the request,
-    when it was asked, how many venues were asked, and its start."""
+    when it was asked, how many venues were asked, and its start.
+
+    The ledger starts as carried in (`ring_in`: its window of latencies, oldest first, and
+    its counts of requests and hedges; empty and 0 for a run's start). Also returned: the
+    latencies folded into the window, in the order folded, and the last idle instant
+    (`idle`: the request, from 1, before whose start every event of the requests before it
+    was folded and none of them has a decision point left; 0 if none), with the number of
+    latencies folded, requests and hedges as of then: the ledger a resumed scan carries."""
     n = latency.shape[1]
     t0 = np.full(n, np.nan)
     pos = np.full(n, -1, dtype=np.int64)
@@ -99,17 +106,25 @@ def hedged(
     _first_starts(points, t0_open, think, clients, n)
     pending = [(0.0, 0, 0.0)]
     pending.pop()
-    requests, hedged_count = 0, 0
-    kept = min(window, n)  # one latency a request at most: a window of 1e9 needs no 8 GB
-    recent = np.empty(kept)  # a ring of the last `window` latencies, oldest at `head`
-    ordered = np.empty(kept)  # the same, sorted
-    head, size = 0, 0
+    requests, hedged_count = requests_in, hedges_in
+    # one latency a request at most: a window of 1e9 needs no 8 GB
+    kept = min(window, ring_in.size + n)
+    recent = np.empty(max(kept, 1))  # a ring of the last `window` latencies, oldest at `head`
+    ordered = np.empty(max(kept, 1))  # the same, sorted
+    head, size = 0, ring_in.size
+    recent[:size] = ring_in
+    ordered[:size] = np.sort(ring_in)
+    folded = np.empty(n)  # the latencies folded in, in order (one a request at most)
+    logged, idle, idle_state = 0, 0, (0, 0, 0)
     while points:
         now, i, step = heapq.heappop(points)
-        head, size, requests, hedged_count = _fold_ledger(
-            pending, now, recent, ordered, head, size, window, requests, hedged_count
-        )
+        head, size, requests, hedged_count, logged = _fold_ledger(
+            pending, now, recent, ordered, head, size, window, requests, hedged_count, folded,
+            logged,
+        )  # fmt: skip
         if step == 0:  # the request starts
+            if i and not points and not pending:
+                idle, idle_state = i, (logged, requests, hedged_count)
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
             heapq.heappush(pending, (now, REQUEST, 0.0))
@@ -152,14 +167,14 @@ def hedged(
             )
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
-    return pos, decided, sent, asked, t0
+    return pos, decided, sent, asked, t0, folded[:logged], idle, idle_state
 
 
 @njit(cache=True)
-def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges):
+def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges, log, logged):
     """hedged's ledger as of `now`: its (time, what, value) events in `pending` before then
-    folded into its window of latencies (`_remember`) and its counts of requests and hedges.
-    Returns (head, size, requests, hedges)."""
+    folded into its window of latencies (`_remember`, and after the `logged` first of `log`)
+    and its counts of requests and hedges. Returns (head, size, requests, hedges, logged)."""
     while pending and pending[0][0] < now:
         _, what, value = heapq.heappop(pending)
         if what == HEDGE:
@@ -168,7 +183,9 @@ def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, he
             requests += 1
         else:
             head, size = _remember(recent, ordered, head, size, window, value)
-    return head, size, requests, hedges
+            log[logged] = value
+            logged += 1
+    return head, size, requests, hedges, logged
 
 
 @njit(cache=True)
@@ -224,10 +241,14 @@ def _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, latency, ven
 
 
 @njit(cache=True)
-def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip, alpha, timeout):
+def adaptive(
+    t0_open, think, clients, latency, answers, picks, fills, round_trip, alpha, timeout, learned_in
+):  # fmt: skip
     """strategies.adaptive over every request: `picks` its random draws (sim.engines.scan),
-    `fills[v, i]` whether venue v would fill request i's order. Per request: the venue taken
-    (-1: none) and its quote's latency; quote requests per venue; each request's start."""
+    `fills[v, i]` whether venue v would fill request i's order, its EWMAs as carried in
+    (`learned_in`, as `served` has them). Per request: the venue taken (-1: none) and its
+    quote's latency; quote requests per venue; each request's start. Also the last idle
+    instant (as `hedged` has it; 0 if none), and as of then its EWMAs and quote requests."""
     count, n = latency.shape
     fanout = picks.shape[1]
     t0 = np.full(n, np.nan)
@@ -235,8 +256,9 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
     decided = np.full(n, np.nan)
     chosen = np.full((n, fanout), -1, dtype=np.int64)
     requests = np.zeros(count, dtype=np.int64)
-    seen, has_seen = np.zeros(count), np.zeros(count, dtype=np.bool_)
-    fill, has_fill = np.zeros(count), np.zeros(count, dtype=np.bool_)
+    seen, has_seen = learned_in[0].copy(), learned_in[1] > 0
+    fill, has_fill = learned_in[2].copy(), learned_in[3] > 0
+    idle, idle_learned, idle_requests = 0, np.zeros((4, count)), np.zeros(count, dtype=np.int64)
     left = np.empty(count, dtype=np.int64)
     points = [(0.0, 0, 0)]
     points.pop()
@@ -248,6 +270,10 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
         _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
         ended = np.nan
         if step == 0:  # the request starts: choose, and see which quote comes first
+            if clients == 0 and i and len(points) + len(pending) == 0:
+                idle, idle_requests[:] = i, requests
+                idle_learned[0], idle_learned[1] = seen, has_seen
+                idle_learned[2], idle_learned[3] = fill, has_fill
             t0[i] = now
             _after(points, t0_open, think, clients, n, i, np.nan)
             _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen[i])
@@ -278,7 +304,7 @@ def adaptive(t0_open, think, clients, latency, answers, picks, fills, round_trip
             heapq.heappush(pending, (ended, w, FILL, 1.0 if fills[w, i] else 0.0))
         if ended == ended:
             _after(points, t0_open, think, clients, n, i, ended)
-    return winner, decided, requests, t0
+    return winner, decided, requests, t0, idle, idle_learned, idle_requests
 
 
 @njit(cache=True)
@@ -352,6 +378,7 @@ def chain(think, clients, has, decided, round_trip, ended):
 def served(
     kind, t0_open, think, clients, latency, answers, service, has_servers, capacity,
     propagates, trip, timeout, order, fixed, q, window, budget, hedges_max, picks, fills, alpha,
+    ring_in, requests_in, hedges_in, learned_in, sums_in,
 ):  # fmt: skip
     """Every request of the run by strategy `kind` through the venues' servers.
 
@@ -368,6 +395,15 @@ def served(
     was asked (infinity: never asked), the engine time it was priced at and how long after
     it was asked; per venue its busy time, queue wait summed, starts and last freeing, added
     up in the dispatcher's order.
+
+    A scan resumed at an idle instant of an open loop starts from what was learned
+    (hedged's ledger as `hedged` carries it, adaptive's EWMAs `learned_in`: latency seen,
+    whether seen, fill, whether filled, per venue) and the busy time and queue wait added up
+    (`sums_in`), idle venues. Also returned: the latencies hedged folded in, in order; the
+    last idle instant (the request, from 1, before whose start every event of the requests
+    before it has passed and been folded in, every venue idle; 0 if none), and as of then
+    hedged's counts (latencies folded, requests, hedges), adaptive's EWMAs, and per venue the
+    busy time and wait added up, starts, last freeing and quote requests.
     """
     count, n = latency.shape
     t0 = np.full(n, np.nan)
@@ -378,7 +414,7 @@ def served(
     quote_latency = np.full((count, n), np.inf)
     priced_at = np.zeros((count, n))
     priced_after = np.zeros((count, n))
-    busy_s, waited_s = np.zeros(count), np.zeros(count)
+    busy_s, waited_s = sums_in[0].copy(), sums_in[1].copy()
     started, last = np.zeros(count, dtype=np.int64), np.zeros(count)
     # the venues: each job (venue, request) and each venue's FIFO queue, linked by `behind`
     sent = np.full((count, n), np.nan)
@@ -395,12 +431,18 @@ def served(
     delay = np.full(n, np.nan)
     best, best_v = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
     # what the strategy has learned (hedged: its ledger; adaptive: its EWMAs)
-    requests, hedged_count = 0, 0
-    kept = min(window, n)
+    requests, hedged_count = requests_in, hedges_in
+    kept = min(window, ring_in.size + n)
     recent, ordered = np.empty(max(kept, 1)), np.empty(max(kept, 1))
-    ring, size = 0, 0
-    seen, has_seen = np.zeros(count), np.zeros(count, dtype=np.bool_)
-    fill, has_fill = np.zeros(count), np.zeros(count, dtype=np.bool_)
+    ring, size = 0, ring_in.size
+    recent[:size] = ring_in
+    ordered[:size] = np.sort(ring_in)
+    folded, logged = np.empty(n), 0
+    seen, has_seen = learned_in[0].copy(), learned_in[1] > 0
+    fill, has_fill = learned_in[2].copy(), learned_in[3] > 0
+    racing_now, opened = 0, 0  # races on, jobs queued or in service (or on their way)
+    idle, idle_counts = 0, (0, 0, 0)
+    idle_learned, idle_sums = np.zeros((4, count)), np.zeros((5, count))
     left = np.empty(count, dtype=np.int64)
     chosen = np.empty(picks.shape[1], dtype=np.int64)
 
@@ -422,7 +464,7 @@ def served(
             for v in range(count):
                 if touched[v]:
                     touched[v] = False
-                    _starts(
+                    opened -= _starts(
                         v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
                         started_at, service, latency, sent, t0, quote_latency, priced_at,
                         priced_after, waited_s, started, busy_s, last,
@@ -435,6 +477,7 @@ def served(
             if what == COMPLETE:
                 if job[a, b] == SERVING:
                     job[a, b] = DONE
+                    opened -= 1
                     busy[a] -= 1
                     last[a] = max(last[a], now)
                     busy_s[a] += service[a, b]
@@ -447,8 +490,10 @@ def served(
                     tail[a] = b
             elif job[a, b] == QUEUED:  # a cancel reaches a request still queued (or coming)
                 job[a, b] = DROPPED
+                opened -= 1
             elif job[a, b] == SERVING:  # or in service: its server is free
                 job[a, b] = DROPPED
+                opened -= 1
                 busy[a] -= 1
                 last[a] = max(last[a], now)
                 busy_s[a] += now - started_at[a, b]
@@ -457,26 +502,40 @@ def served(
         if what == START:
             t0[i] = now
             racing[i] = True
+            if kind == HEDGED:
+                ring, size, requests, hedged_count, logged = _fold_ledger(
+                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count,
+                    folded, logged,
+                )  # fmt: skip
+            elif kind == ADAPTIVE:
+                _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
+            # idle: no race on, no job at a venue, nothing learned left to fold in
+            quiet = racing_now == 0 and opened == 0 and len(ledger) + len(pending) == 0
+            if clients == 0 and i and quiet:
+                idle, idle_counts = i, (logged, requests, hedged_count)
+                idle_learned[0], idle_learned[1] = seen, has_seen
+                idle_learned[2], idle_learned[3] = fill, has_fill
+                idle_sums[0], idle_sums[1] = busy_s, waited_s
+                idle_sums[2], idle_sums[3], idle_sums[4] = started, last, asked
+            racing_now += 1
             if clients == 0 and i + 1 < n:
                 heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
             if kind == HEDGED:
-                ring, size, requests, hedged_count = _fold_ledger(
-                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count
-                )
                 heapq.heappush(ledger, (now, REQUEST, 0.0))
                 delay[i] = fixed if fixed >= 0.0 else _percentile(ordered, size, q)
                 hedges[i] = hedges_max if delay[i] == delay[i] else 0
                 _ask(order[0], i, 0.0, now, events, t0, latency, answers, has_servers, sent,
                      job, arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
+                opened += job[order[0], i] == QUEUED
                 _next_deadline(i, 1, hedges, delay, timeout, t0, step, deadline, until, events)
             else:
                 if kind == ADAPTIVE:
-                    _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
                     _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
                 for k in range(chosen.size if kind == ADAPTIVE else count):
                     v = chosen[k] if kind == ADAPTIVE else k
                     _ask(v, i, 0.0, now, events, t0, latency, answers, has_servers, sent, job,
                          arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
+                    opened += job[v, i] == QUEUED
                 _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until, events)
             continue
         if not racing[i]:
@@ -495,9 +554,10 @@ def served(
             if until[i] >= timeout:  # timed out: what arrived after it never counts
                 best_v[i] = -1
             elif kind == HEDGED and step[i] <= hedges[i]:  # no quote yet: hedge, if allowed
-                ring, size, requests, hedged_count = _fold_ledger(
-                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count
-                )
+                ring, size, requests, hedged_count, logged = _fold_ledger(
+                    ledger, now, recent, ordered, ring, size, window, requests, hedged_count,
+                    folded, logged,
+                )  # fmt: skip
                 s = step[i]
                 if budget * requests - hedged_count < 1:
                     s = hedges[i] + 1  # no token: wait for a quote until the timeout
@@ -506,6 +566,7 @@ def served(
                     _ask(order[s], i, s * delay[i], now, events, t0, latency, answers,
                          has_servers, sent, job, arrived_at, asked, quote_latency, priced_at,
                          priced_after)  # fmt: skip
+                    opened += job[order[s], i] == QUEUED
                     s += 1
                 if best_v[i] < 0:
                     _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until,
@@ -513,6 +574,7 @@ def served(
                     continue
             # else a quote delivered at the deadline, an ulp late after the request: taken now
         racing[i] = False
+        racing_now -= 1
         w = best_v[i]
         for v in range(count):  # cancel what is still on its way
             if v != w and propagates[v] and (job[v, i] == QUEUED or job[v, i] == SERVING):
@@ -541,7 +603,8 @@ def served(
             heapq.heappush(events, (ended + think[i + clients], START, i + clients, 0))
     return (
         t0, winner, decided, took_at, sent_won, asked, quote_latency, priced_at, priced_after,
-        busy_s, waited_s, started, last,
+        busy_s, waited_s, started, last, folded[:logged], idle, idle_counts, idle_learned,
+        idle_sums,
     )  # fmt: skip
 
 
@@ -589,7 +652,9 @@ def _starts(
     """Venue v's free servers take requests from its queue head at `now`; each one's quote
     will reach its client at (t0 + sent) + total (venues.venue), priced when service ends.
     A service that ends in the instant it starts frees its server for the next at once, as
-    trio's dispatcher handles the instant's completions again before any client runs."""
+    trio's dispatcher handles the instant's completions again before any client runs.
+    Returns how many of those there were (jobs done as they started)."""
+    done = 0
     while busy[v] < capacity[v] and head[v] >= 0:
         i = head[v]
         head[v] = behind[v, i]
@@ -606,6 +671,7 @@ def _starts(
             heapq.heappush(events, (now + service[v, i], COMPLETE, v, i))
         else:
             job[v, i] = DONE
+            done += 1
             busy[v] -= 1
             last[v] = max(last[v], now)
             busy_s[v] += service[v, i]
@@ -614,3 +680,4 @@ def _starts(
         priced_at[v, i] = now + service[v, i]
         priced_after[v, i] = total - 0.5 * latency[v, i]
         heapq.heappush(events, (max((t0[i] + sent[v, i]) + total, now), DELIVER, i, v))
+    return done

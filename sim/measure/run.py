@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from sim.engines.fast import Prepared, run_fast, unsupported
+from sim.engines.fast import Prepared, resumed, resumes, run_fast, run_fast_legs, unsupported
+from sim.engines.queues import Queued, Queues, Served
 from sim.engines.records import ORDER_REJECTS, Records
-from sim.engines.scan import needs_scan
+from sim.engines.scan import Carried, needs_scan
 from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
 from sim.measure.frames import requests_frame
@@ -32,6 +34,7 @@ from sim.model.errors import ScenarioError
 from sim.model.fingerprint import draws_fingerprint
 from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario, load, loads, parse
+from strategies.first_wins import FirstWins
 from strategies.registry import Strategy
 
 if TYPE_CHECKING:
@@ -222,32 +225,259 @@ def summary(
 
     On the fast engine the requests are drawn, decided and added up CHUNK at a time
     (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
-    however many requests there are (the README's "Memory" says how much); but with venue
-    servers, whose queues run from request to request, in one chunk. On the trio engine this
-    is `run(...).summary`, and so it is where the fast engine's scan decides requests that
-    interact (hedged, adaptive, closed loops: sim.engines.scan), whose state crosses chunks.
-    Arguments as for `run`.
+    however many requests there are (the README's "Memory" says how much). Races that
+    interact (a learning strategy, venue servers) are decided STEP requests at a time up to
+    the last idle instant of each piece, what was learned and the venues' load carried across
+    and the requests after that instant decided with the next (`_Resumed`). Where they cannot
+    be (a closed loop, learning the scan cannot resume, rules over arrays through servers that
+    propagate cancels) and on the trio engine this is `run(...).summary`. Arguments as for
+    `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
-    if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed or _learns(scenario):
+    if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed:
         return run(scenario, progress=progress, engine=engine).summary
+    groups = _resuming(scenario)
+    if groups is None:
+        return run(scenario, progress=progress, engine=engine).summary
+    served = any(v.service is not None for v in scenario.venues)
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
     totals: dict[str, Records] = {}
-    served = any(v.service is not None for v in scenario.venues)
-    for draws in _drawn_ahead(scenario, mid, max(scenario.requests, CHUNK) if served else CHUNK):
-        mid.forget_before(float(draws.arrival_s.min()))  # no lookup goes back further
+    resumed = [_Resumed(scenario, entries, by, mid, tallies) for entries, by in groups]
+    by_name = {e.name: r for r in resumed for e in r.entries}
+    decided = 0
+    for draws in _drawn_ahead(scenario, mid, CHUNK):
+        earliest = [r.earliest() for r in resumed]
+        mid.forget_before(min([float(draws.arrival_s.min()), *earliest]))  # no lookup goes back
         prepared = Prepared(draws, mid, scenario.venues)
         mids = mid.at(draws.arrival_s)
         touches = arrival_touches(mid, draws.arrival_s, draws.side)
         oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
+        decided += draws.requests
+        for r in resumed:
+            for name, records in r.decide(draws, mids, oracle, decided).items():
+                totals[name] = _run_totals(totals.get(name), records)
         for entry in scenario.strategies:
-            records = fast_records(scenario, entry, draws, mid, prepared)
-            tallies[entry.name].add(records, draws.side, mids, oracle)
-            totals[entry.name] = _run_totals(totals.get(entry.name), records)
+            if entry.name not in by_name:
+                records = fast_records(scenario, entry, draws, mid, prepared)
+                tallies[entry.name].add(records, draws.side, mids, oracle)
+                totals[entry.name] = _run_totals(totals.get(entry.name), records)
             if progress is not None:
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
+    if served:
+        totals = {n: by_name[n].load(n, r) if n in by_name else r for n, r in totals.items()}
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
+
+
+def _resuming(scenario: Scenario) -> list[tuple[list[NamedStrategy], object]] | None:
+    """The strategies of an open loop on the fast engine whose races interact, in groups
+    that `_Resumed` decides a chunk at a time, each with the strategy it scans; None when
+    some cannot be (a learning strategy the scan cannot resume, rules over arrays through
+    servers that propagate cancels: their races move the queues)."""
+    served = any(v.service is not None for v in scenario.venues)
+    groups: list[tuple[list[NamedStrategy], object]] = []
+    rules = []
+    for entry in scenario.strategies:
+        if resumes(entry.strategy, scenario.venues):
+            groups.append(([entry], entry.strategy))
+        elif needs_scan(entry.strategy):
+            return None
+        elif served:
+            rules.append(entry)
+    if rules:
+        if any(v.cancel_propagation for v in scenario.venues if v.service is not None):
+            return None
+        timeout = max(e.strategy.timeout_ms for e in rules)
+        groups.append((rules, FirstWins(timeout_ms=timeout)))
+    return groups
+
+
+STEP = CHUNK  # requests a resumed scan decides at a time (its last idle instant ends each)
+
+
+class _Resumed:
+    """Strategies' run in a `summary`, decided STEP requests at a time by a scan that resumes
+    from what the one before learned and stops at its last idle instant
+    (sim.engines.fast.resumed); the requests after it wait for the next. `scan_as`: the
+    strategy scanned, each of `entries` itself (one that learns, or first_wins through
+    servers), or first_wins for rules over arrays whose races do not move the venues'
+    queues (no cancel propagation): its scan serves the queues, and each rule decides on
+    the quotes they gave."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        entries: list[NamedStrategy],
+        scan_as: object,
+        mid: MidPath,
+        tallies: dict[str, Tally],
+    ) -> None:
+        self.scenario, self.entries, self.scan_as, self.mid = scenario, entries, scan_as, mid
+        self.carried = Carried()
+        self.waiting: Draws | None = None  # drawn, not yet decided
+        self.patience = 0  # waiting requests to scan at once (doubled while no idle instant)
+        self.served: tuple[Served | None, ...] = ()  # the venues' load so far, through servers
+        self.kept = {e.name: _Kept(tallies[e.name], len(scenario.venues)) for e in entries}
+
+    def earliest(self) -> float:
+        """The first arrival not yet decided (infinity: none)."""
+        waiting = self.waiting
+        return float(waiting.arrival_s[0]) if waiting and waiting.requests else math.inf
+
+    def decide(
+        self, draws: Draws, mids: np.ndarray, oracle: np.ndarray, drawn: int
+    ) -> dict[str, Records]:
+        """Decide what `draws` (a chunk, with the mids and oracle prices at its arrivals)
+        lets decide, and add up each chunk whose requests are all decided: per strategy the
+        run-level records of the requests decided (none: no strategy). `drawn`: requests
+        drawn so far."""
+        for kept in self.kept.values():
+            kept.chunks.append((draws.side, mids, oracle))
+        last = drawn == self.scenario.requests
+        decided: dict[str, Records] = {}
+        for a in range(0, draws.requests, STEP):
+            piece = draws.rows(slice(a, a + STEP))
+            self.waiting = piece if self.waiting is None else self.waiting.then(piece)
+            end = last and a + STEP >= draws.requests
+            if not end and self.waiting.requests < self.patience:
+                continue  # scanned already without an idle instant: wait for twice as many
+            for name, records in self._scan(pause=not end):
+                decided[name] = _run_totals(decided.get(name), records)
+        for kept in self.kept.values():
+            kept.add_up()
+        return decided
+
+    def _scan(self, pause: bool) -> Iterator[tuple[str, Records]]:
+        """The waiting requests decided up to the last idle instant (all, unless `pause`).
+        None: the scan waits for twice as many, so that a queue that never empties is scanned
+        a bounded number of times over (each scan starts from the first waiting request)."""
+        s, waiting = self.scenario, self.waiting
+        scanned = resumed(
+            waiting,
+            self.scan_as,
+            venues=s.venues,
+            mid=self.mid,
+            order_size=s.order.size,
+            seed=s.seed,
+            carried=self.carried,
+            pause=pause,
+        )
+        cut = scanned.arrival_s.size
+        self.patience = 0 if cut else 2 * waiting.requests
+        if cut == 0:
+            return
+        if pause:
+            self.carried = scanned.carried
+        head, self.waiting = waiting.rows(slice(0, cut)), waiting.rows(slice(cut, None))
+        if scanned.queued is not None:
+            self.served = scanned.queued.servers
+        for entry in self.entries:
+            itself = entry.strategy is self.scan_as
+            records, legs = run_fast_legs(
+                head,
+                entry.strategy,
+                venues=s.venues,
+                mid=self.mid,
+                order_size=s.order.size,
+                max_retries=entry.max_retries,
+                seed=s.seed,
+                scanned=scanned if itself else None,
+                queued=None if itself else scanned.queued,
+            )
+            self.kept[entry.name].decided(records, legs, head)
+            yield entry.name, records
+
+    def load(self, name: str, records: Records) -> Records:
+        """`records` (strategy `name`'s, added up) with the venues' load over the whole run,
+        as sim.engines.queues.Queues.load has it for a run decided at once."""
+        if not self.served:
+            return records
+        venues = self.scenario.venues
+        none = np.empty((len(venues), 0))
+        queues = Queues(
+            none[0],
+            none,
+            none.astype(bool),
+            [None if v.service is None else none[0] for v in venues],
+            [v.capacity for v in venues],
+            [v.cancel_propagation for v in venues],
+        )
+        used = np.array([u / EXACT_UNITS for u in self.kept[name].used])
+        load = queues.load(Queued(none, none, none, self.served), used, records.span_s)
+        return dataclasses.replace(records, **load)
+
+
+class _Kept:
+    """One strategy's requests decided in pieces (`_Resumed`), added to its tally a chunk of
+    requests at a time, in order, as `Tally.add_in_chunks` adds a whole run's; and the
+    service time of the quotes it acted on, summed exactly."""
+
+    def __init__(self, tally: Tally, venues: int) -> None:
+        self.tally = tally
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # to add up
+        self.pieces: list[Records] = []  # decided, not yet added up
+        self.used = [0] * venues  # in EXACT_UNITs
+
+    def decided(self, records: Records, legs: np.ndarray, draws: Draws) -> None:
+        """The next requests decided: their `records`, and the first attempt's `legs`
+        (leg x request, the venue of each order) on `draws`."""
+        self.pieces.append(records)
+        for v, d in enumerate(draws.venues):
+            if d.service_s is not None:
+                service = np.broadcast_to(np.asarray(d.service_s[0]), legs.shape)[legs == v]
+                self.used[v] += _exactly(service)
+
+    def add_up(self) -> None:
+        """Add to the tally every chunk whose requests are all decided."""
+        have = sum(p.decision_s.size for p in self.pieces)
+        while self.chunks and have >= self.chunks[0][0].size:
+            side, mids, oracle = self.chunks.pop(0)
+            joined = _joined(self.pieces)
+            self.tally.add(joined, side, mids, oracle, slice(0, side.size))
+            self.pieces = [_rows(joined, slice(side.size, None))]
+            have -= side.size
+
+
+EXACT_UNITS = 2**1126  # every double is a whole number of 1 / EXACT_UNITS
+
+
+def _exactly(values: np.ndarray) -> int:
+    """The sum of `values` (finite floats, fewer than 2**26) exactly, in 1 / EXACT_UNITS: a
+    Python int, so that sums of chunks add up exactly, and int / int rounds the total once,
+    as math.fsum of all the values would. Each value is its 53-bit mantissa times a power of
+    two; mantissas are summed per power in halves of 26 and 27 bits, which float64 sums hold
+    exactly."""
+    if not values.size:
+        return 0
+    mantissa, exponent = np.frexp(np.asarray(values, dtype=np.float64))
+    whole = (mantissa * 2.0**53).astype(np.int64)
+    lowest = int(exponent.min())
+    which = exponent - lowest
+    high = np.bincount(which, weights=whole >> 26)
+    low = np.bincount(which, weights=whole & (2**26 - 1))
+    total = 0
+    for power in np.flatnonzero(high.astype(bool) | low.astype(bool)).tolist():
+        part = (int(high[power]) << 26) + int(low[power])
+        total += part << (power + lowest + 1073)  # mantissa * 2**(exponent - 53), scaled
+    return total
+
+
+# Records' per-request fields (the others are the run's)
+PER_REQUEST = ("arrival_s", "decision_s", "venue", "outcome", "fill_price", "fill_s")
+PER_REQUEST += ("filled_size", "orders")
+
+
+def _joined(pieces: list[Records]) -> Records:
+    """Records of consecutive requests as one: their per-request fields joined (the run-level
+    ones are the last piece's)."""
+    fields = {n: np.concatenate([getattr(p, n) for p in pieces]) for n in PER_REQUEST}
+    return dataclasses.replace(pieces[-1], **fields)
+
+
+def _rows(records: Records, rows: slice) -> Records:
+    """The per-request fields of `records` for `rows` alone."""
+    fields = {n: getattr(records, n)[rows] for n in PER_REQUEST}
+    return dataclasses.replace(records, **fields)
 
 
 def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]:
@@ -269,12 +499,6 @@ def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]
         while (draws := ahead.result()) is not None:
             ahead = pool.submit(next_chunk)
             yield draws
-
-
-def _learns(scenario: Scenario) -> bool:
-    """Whether a strategy of `scenario` learns within the run (sim.engines.scan): its state
-    crosses chunks, so the fast engine decides the whole run at once."""
-    return any(needs_scan(entry.strategy) for entry in scenario.strategies)
 
 
 def read_scenario(source: Scenario | dict | str | Path) -> Scenario:
@@ -301,8 +525,8 @@ def _scenario(scenario, strategies, seed: int | None, requests: int | None) -> S
 
 def _run_totals(before: Records | None, chunk: Records) -> Records:
     """`chunk`'s Records with the run-level counts of every chunk so far added up (the fast
-    engine runs venue servers in one chunk and has no timers: the other run-level fields are
-    the same in each)."""
+    engine has no timers, and the venues' load through servers `_Resumed.load` makes for the
+    whole run: the other run-level fields are the same in each)."""
     if before is None:
         return chunk
     return dataclasses.replace(

@@ -11,6 +11,7 @@ venue server over the network, sees them alike.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -59,6 +60,32 @@ class Draws:
     def answers(self) -> tuple[np.ndarray, ...]:
         """Whether each venue answers each request's first attempt."""
         return tuple(np.asarray(v.answers[0]) for v in self.venues)
+
+    def rows(self, requests: slice) -> Draws:
+        """The draws of `requests` alone (an open loop's), indexed from 0."""
+        return _mapped(lambda x: x[..., requests], self)
+
+    def then(self, later: Draws) -> Draws:
+        """These draws, then `later`'s (an open loop's): requests indexed on from these."""
+        return _mapped(lambda x, y: np.concatenate([x, y], axis=-1), self, later)
+
+
+def _mapped(f: Callable, *draws: Draws) -> Draws:
+    """Draws with `f` applied to the arrays of `draws` alike (arrivals, sides, every venue's)."""
+
+    def venue(*vs: VenueDraws) -> VenueDraws:
+        def mapped(name: str) -> np.ndarray | None:
+            if getattr(vs[0], name) is None:
+                return None
+            return f(*(getattr(v, name) for v in vs))
+
+        return VenueDraws(*(mapped(x.name) for x in dataclasses.fields(VenueDraws)))
+
+    return Draws(
+        arrival_s=f(*(d.arrival_s for d in draws)),
+        side=f(*(d.side for d in draws)),
+        venues=tuple(venue(*vs) for vs in zip(*(d.venues for d in draws), strict=True)),
+    )
 
 
 def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
