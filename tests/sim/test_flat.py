@@ -21,20 +21,23 @@ from hypothesis import strategies as st
 import sim.measure.run as run_module
 from sim.engines.fast import unsupported
 from sim.engines.scan import Carried
-from sim.measure.run import EXACT_UNITS, _exactly, run, summary
+from sim.measure.exact_percentiles import ExactPercentiles
+from sim.measure.histograms import EXACT_UNITS, Corrected, corrected_latency_ms, exactly
+from sim.measure.run import _median, run, summary
 from sim.model.scenario import load, parse
 from sim.report.atomic import summary_json
 from tests.sim.test_fast import agreement
 from tests.sim.test_fast_queues import scenarios
 from tests.sim.test_fast_queues import strategies as rules
-from tests.sim.test_fast_scan import _adaptive_scenario
+from tests.sim.test_fast_scan import _adaptive_scenario, hedged
 from tests.sim.test_fast_served import learning
 
 
 @pytest.fixture
 def cuts(monkeypatch) -> collections.Counter:
     """Pieces of 100 requests; counts the scans by outcome: "cut" (stopped at an idle
-    instant before the end), "none" (no idle instant: the piece waits), "end" (the last)."""
+    instant before the end), "none" (no idle instant: the piece waits), "end" (the last),
+    and checks that each decided every request before its cut."""
     counted: collections.Counter = collections.Counter()
     scanned = run_module.resumed
 
@@ -42,6 +45,7 @@ def cuts(monkeypatch) -> collections.Counter:
         s = scanned(draws, strategy, **kw)
         n = s.arrival_s.size
         counted["end" if not kw["pause"] else "cut" if n else "none"] += 1
+        assert np.isfinite(s.arrival_s).all()  # a prefix of the requests: each one started
         return s
 
     monkeypatch.setattr(run_module, "STEP", 100)
@@ -70,8 +74,52 @@ def test_bundled_scenarios_streamed_are_the_run(cuts, name, requests, pieces) ->
 
 
 def test_a_closed_loop_streamed_is_the_run(cuts) -> None:
-    """Coordinated omission's closed loop is decided at once."""
-    same(load("coordinated-omission").with_overrides(requests=400))
+    """Coordinated omission's closed loop through its server cuts many times, at idle
+    instants where every request before the cut has started (the `cuts` fixture checks)
+    and ended, its clients' next starts carried; its correction for coordinated omission
+    (the median interval, the corrected histogram and mean) is the run's."""
+    same(load("coordinated-omission").with_overrides(requests=1500))
+    assert cuts["cut"] > 10
+
+
+def test_a_closed_loop_streamed_is_the_trio_engines(cuts) -> None:
+    same(load("coordinated-omission").with_overrides(requests=400), engine="trio")
+    assert cuts["cut"]
+
+
+def test_the_carried_client_starts_matter(monkeypatch, cuts) -> None:
+    """Resuming each closed-loop scan with its clients starting afresh (after their think
+    times from 0) instead of at the starts carried changes the summary."""
+    scenario = load("coordinated-omission").with_overrides(requests=1500)
+    whole = run(scenario, engine="fast").summary
+    counting = run_module.resumed
+
+    def forgetful(d, s, **kw):
+        return counting(d, s, **(kw | {"carried": dataclasses.replace(kw["carried"], starts=None)}))
+
+    monkeypatch.setattr(run_module, "resumed", forgetful)
+    assert summary_json(summary(scenario, engine="fast")) != summary_json(whole)
+    assert cuts["cut"]
+
+
+def test_an_expected_interval_given_streamed_is_the_run(cuts) -> None:
+    scenario = load("coordinated-omission").with_overrides(requests=1500)
+    arrivals = dataclasses.replace(scenario.arrivals, expected_interval_ms=3.0)
+    same(dataclasses.replace(scenario, arrivals=arrivals))
+    assert cuts["cut"]
+
+
+@pytest.mark.parametrize("servers", [False, True])
+def test_closed_loops_the_scan_cannot_cut_are_decided_at_once(cuts, servers) -> None:
+    """Without venue servers (rules over arrays: `closed_loop_starts`) and adaptive (its
+    verdicts read the market path from time 0) a closed loop is decided whole."""
+    scenario = load("coordinated-omission").with_overrides(requests=300)
+    if servers:
+        scenario = scenario.with_strategies(["adaptive"])
+    else:
+        venues = tuple(dataclasses.replace(v, service=None, capacity=None) for v in scenario.venues)
+        scenario = dataclasses.replace(scenario, venues=venues)
+    same(scenario)
     assert not cuts
 
 
@@ -137,9 +185,56 @@ def test_random_scenarios_streamed_are_the_run(scenario) -> None:
         run_module.STEP = step
 
 
+def closed_kinds(count: int):
+    """first_wins and hedged, which a closed loop through servers resumes."""
+    first_wins = st.builds(
+        lambda t: {"kind": "first_wins", "timeout_ms": t}, st.sampled_from([2.0, 50.0])
+    )
+    return st.lists(st.one_of(first_wins, hedged(count)), min_size=1, max_size=2)
+
+
+@agreement(25)
+@given(scenarios(closed_kinds, 300, closed=True), st.integers(1, 8))
+def test_random_closed_loops_streamed_are_the_run(scenario, clients) -> None:
+    """Closed loops of 1 to 8 clients through venue servers, in pieces of 16 requests."""
+    arrivals = dataclasses.replace(scenario.arrivals, clients=clients)
+    scenario = dataclasses.replace(scenario, arrivals=arrivals)
+    assume(unsupported(scenario) is None)
+    step = run_module.STEP
+    run_module.STEP = 16
+    try:
+        same(scenario)
+    finally:
+        run_module.STEP = step
+
+
+@given(
+    st.lists(st.lists(st.floats(0.0, 2.0) | st.just(math.nan), max_size=40), max_size=4),
+    st.sampled_from([1e-3, 0.05, 0.3]),
+)
+def test_the_correction_a_chunk_at_a_time_is_the_whole(pieces, interval_s) -> None:
+    """`Corrected` fed in pieces gives `corrected_latency_ms` of all the latencies at once."""
+    corrected = Corrected(interval_s)
+    for p in pieces:
+        corrected.record(np.array(p, dtype=np.float64))
+    whole = np.array([x for p in pieces for x in p], dtype=np.float64)
+    assert corrected.ms() == corrected_latency_ms(whole, interval_s)
+
+
+@given(st.lists(st.floats(-1e6, 1e6), max_size=60), st.integers(1, 8))
+def test_the_median_interval_is_numpys(values, in_memory) -> None:
+    """The expected interval of a closed loop summed up in pieces (spilled to disk past
+    `in_memory` values) is np.median's, bit for bit."""
+    kept = ExactPercentiles(in_memory)
+    for a in range(0, len(values), 7):
+        kept.add(np.array(values[a : a + 7], dtype=np.float64))
+    expected = float(np.median(values)) if values else 0.0
+    assert _median(kept) == expected or (expected == 0.0 and _median(kept) == 0.0)
+
+
 @given(st.lists(st.lists(st.floats(-1e300, 1e300), max_size=30), max_size=4))
 def test_sums_in_pieces_add_up_to_fsum_of_all(pieces) -> None:
     """The service of the quotes acted on, summed a piece at a time, is math.fsum's sum of
     all of it (as sim.engines.queues.Queues.used sums a run decided at once)."""
-    exact = sum(_exactly(np.array(p, dtype=np.float64)) for p in pieces)
+    exact = sum(exactly(np.array(p, dtype=np.float64)) for p in pieces)
     assert exact / EXACT_UNITS == math.fsum(x for p in pieces for x in p)
