@@ -704,7 +704,7 @@ def _interacting(
             prepared = Prepared(timed, mid, venues)
             return _first_race(prepared, rule, venues, mid, order_size, timeout)
 
-        starts = closed_loop_starts(draws.think_s, clients, timing)
+        starts, _ = closed_loop_starts(draws.think_s, clients, timing)
         draws, prepared = dataclasses.replace(draws, arrival_s=starts), None
     if closed and n and float(draws.arrival_s.max()) > MAX_SPAN_S:
         raise ScenarioError("arrivals", _PAST_SPAN)
@@ -764,6 +764,34 @@ def resumed(
     if closed and scanned.arrival_s.size and float(scanned.arrival_s.max()) > MAX_SPAN_S:
         raise ScenarioError("arrivals", _PAST_SPAN)
     return scanned
+
+
+def chained(
+    draws: Draws,
+    strategy: object,
+    *,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    order_size: float,
+    clients: int,
+    before: np.ndarray | None,
+) -> tuple[Draws, np.ndarray]:
+    """A closed loop's `draws` raced by a rule over arrays without venue servers, their
+    clients' first requests sent once the `clients` requests before them ended (`before`;
+    None: at the run's start), as `run_fast` chains them (sim.engines.scan.closed_loop_starts):
+    the draws with their starts as arrivals (an open loop's, for `run_fast`), and each
+    request's end, from which the next chunk's requests start."""
+    timeout = strategy.timeout_ms * 1e-3
+    rule = array_rule(strategy)
+
+    def timing(starts: np.ndarray) -> tuple[np.ndarray, ...]:
+        timed = dataclasses.replace(draws, arrival_s=starts)
+        return _first_race(Prepared(timed, mid, venues), rule, venues, mid, order_size, timeout)
+
+    starts, ends = closed_loop_starts(draws.think_s, clients, timing, before)
+    if starts.size and float(starts.max()) > MAX_SPAN_S:
+        raise ScenarioError("arrivals", _PAST_SPAN)
+    return dataclasses.replace(draws, arrival_s=starts, think_s=None), ends
 
 
 def _given(d: Decisions, a: int, b: int) -> Callable[[QuoteArrays], Decisions]:

@@ -337,23 +337,28 @@ def closed_loop_starts(
     think_s: np.ndarray,
     clients: int,
     timing: Callable[[np.ndarray], tuple[np.ndarray, ...]],
-) -> np.ndarray:
-    """A closed loop's start times for a strategy that does not learn, whose races the fast
-    engine decides given their starts: `timing(starts)` gives each request's (has an order,
-    decision, round trip, end without an order) after its start. Races may depend on when
-    they start (prices move), so starts are iterated to a fixed point: starts chained from
-    the races decided at those very starts. That is exact (a closed loop has one consistent
-    history: request i's start depends only on requests before it), and takes two rounds
-    when no race's timing depends on its start; each round settles at least one more request
-    per client."""
+    before: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A closed loop's start and end times for a strategy that does not learn, whose races
+    the fast engine decides given their starts: `timing(starts)` gives each request's (has
+    an order, decision, round trip, end without an order) after its start. Races may depend
+    on when they start (prices move), so starts are iterated to a fixed point: starts
+    chained from the races decided at those very starts. That is exact (a closed loop has
+    one consistent history: request i's start depends only on requests before it), and
+    takes two rounds when no race's timing depends on its start; each round settles at
+    least one more request per client. `before`: the ends of the `clients` requests before
+    these (a run decided a chunk at a time), else they start after their think times."""
     from sim.engines import scan_kernels
 
     think = np.ascontiguousarray(think_s, dtype=np.float64)
-    starts = np.cumsum(think)  # a first guess: only the order of requests matters to it
+    if before is None:
+        before = np.zeros(min(clients, think.size))
+    # a first guess: only the order of requests matters to it (none before `before`)
+    starts = np.cumsum(think) + (before.min() if before.size else 0.0)
     while True:
-        chained = scan_kernels.chain(think, clients, *timing(starts))
+        chained, ends = scan_kernels.chain(think, clients, *timing(starts), before)
         if np.array_equal(chained, starts):
-            return starts
+            return starts, ends
         starts = chained
 
 

@@ -357,21 +357,22 @@ def _score(v, seen, has_seen, fill, has_fill):
 
 
 @njit(cache=True)
-def chain(think, clients, has, decided, round_trip, ended):
-    """A closed loop's starts from each request's race, as its timing was decided: request i
-    is sent when request i - clients has ended and its client has thought `think[i]`. A race
-    ends with its order's report, (start + decided) + round trip as trio's clock adds them
-    (the venue taken wakes at the start plus its quote's arrival after it), or at start +
-    `ended` without an order."""
+def chain(think, clients, has, decided, round_trip, ended, before):
+    """A closed loop's starts and ends from each request's race, as its timing was decided:
+    request i is sent when request i - clients has ended and its client has thought
+    `think[i]` (the first `clients` after `before`: 0 at the run's start, or the ends of the
+    requests before these). A race ends with its order's report, (start + decided) + round
+    trip as trio's clock adds them (the venue taken wakes at the start plus its quote's
+    arrival after it), or at start + `ended` without an order."""
     n = think.size
     t0, end = np.empty(n), np.empty(n)
     for i in range(n):
-        t0[i] = 0.0 + think[i] if i < clients else end[i - clients] + think[i]
+        t0[i] = before[i] + think[i] if i < clients else end[i - clients] + think[i]
         if has[i]:
             end[i] = (t0[i] + decided[i]) + round_trip[i]
         else:
             end[i] = t0[i] + ended[i]
-    return t0
+    return t0, end
 
 
 @njit(cache=True)

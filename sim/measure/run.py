@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from sim.engines.fast import Prepared, resumed, resumes, run_fast, run_fast_legs, unsupported
+from sim.engines.fast import (
+    Prepared,
+    chained,
+    resumed,
+    resumes,
+    run_fast,
+    run_fast_legs,
+    unsupported,
+)
 from sim.engines.queues import Queued, Queues, Served
 from sim.engines.records import ORDER_REJECTS, Records
 from sim.engines.scan import Carried, needs_scan
@@ -258,12 +266,15 @@ def summary(
     by_name = {e.name: r for r in resumed for e in r.entries}
     decided = 0
     closed = scenario.arrivals.closed
+    # a closed loop of rules without servers: each strategy's clients chained chunk to chunk
+    chains = {e.name: _Chain(scenario, e, mid) for e in scenario.strategies} if closed else {}
+    chains = {n: c for n, c in chains.items() if n not in by_name}
     for draws in _drawn_ahead(scenario, mid, CHUNK):
-        earliest = [r.earliest() for r in resumed]
+        earliest = [r.earliest() for r in resumed] + [c.earliest() for c in chains.values()]
         if not closed:
             earliest.append(float(draws.arrival_s.min()))
         mid.forget_before(min(earliest))  # no lookup goes back
-        if closed:  # every strategy resumes; its arrivals are known once decided
+        if closed:  # arrivals known once decided
             mids = oracle = prepared = None
         else:
             prepared = Prepared(draws, mid, scenario.venues)
@@ -275,7 +286,10 @@ def summary(
             for name, records in r.decide(draws, mids, oracle, decided).items():
                 totals[name] = _run_totals(totals.get(name), records)
         for entry in scenario.strategies:
-            if entry.name not in by_name:
+            if entry.name in chains:
+                records = chains[entry.name].decide(draws, tallies[entry.name])
+                totals[entry.name] = _run_totals(totals.get(entry.name), records)
+            elif entry.name not in by_name:
                 records = fast_records(scenario, entry, draws, mid, prepared)
                 tallies[entry.name].add(records, draws.side, mids, oracle)
                 totals[entry.name] = _run_totals(totals.get(entry.name), records)
@@ -283,7 +297,9 @@ def summary(
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
     if served:
         totals = {n: by_name[n].load(n, r) if n in by_name else r for n, r in totals.items()}
-    loops = {n: by_name[n].loops[n].summary() for n in tallies} if closed else None
+    loops = None
+    if closed:
+        loops = {n: (chains[n] if n in chains else by_name[n].loops[n]).summary() for n in tallies}
     return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast", loops=loops)
 
 
@@ -292,9 +308,14 @@ def _resuming(scenario: Scenario) -> list[tuple[list[NamedStrategy], object]] | 
     that `_Resumed` decides a chunk at a time, each with the strategy it scans; None when
     some cannot be (a learning strategy the scan cannot resume, rules over arrays through
     servers that propagate cancels: their races move the queues). In a closed loop, every
-    strategy alone, when all resume there (through servers)."""
+    strategy alone, when all resume there (through servers); without servers, none (rules
+    over arrays are chained, `_Chain`), unless some learn."""
     served = any(v.service is not None for v in scenario.venues)
     if scenario.arrivals.closed:
+        if scenario.arrivals.clients > CHUNK:  # a chunk's clients all wait on the one before
+            return None
+        if not served:  # rules over arrays, chained chunk to chunk (`_Chain`)
+            return None if any(needs_scan(e.strategy) for e in scenario.strategies) else []
         # each strategy its own closed loop; adaptive's verdicts are read at time 0 on
         # (sim.engines.fast.resumed), where the forgetful market path no longer reaches
         if all(
@@ -439,6 +460,53 @@ class _Resumed:
         used = np.array([u / EXACT_UNITS for u in self.kept[name].used])
         load = queues.load(Queued(none, none, none, self.served), used, records.span_s)
         return dataclasses.replace(records, **load)
+
+
+class _Chain:
+    """One strategy's closed loop of a rule over arrays without venue servers in a
+    `summary`, decided a chunk at a time: each request starts once its client's request
+    before it ended (`clients` requests back), so each chunk's first requests start after
+    the ends of the last ones of the chunk before (sim.engines.fast.chained)."""
+
+    def __init__(self, scenario: Scenario, entry: NamedStrategy, mid: MidPath) -> None:
+        self.scenario, self.entry, self.mid = scenario, entry, mid
+        self.before: np.ndarray | None = None  # the ends of the last requests decided
+        self.loop = _Loop(scenario)
+
+    def earliest(self) -> float:
+        """The earliest the requests not yet decided can start."""
+        return 0.0 if self.before is None else float(self.before.min())
+
+    def decide(self, draws: Draws, tally: Tally) -> Records:
+        """Decide the chunk `draws` and add it to `tally`: its Records."""
+        s, mid = self.scenario, self.mid
+        clients = s.arrivals.clients
+        try:
+            timed, ends = chained(
+                draws,
+                self.entry.strategy,
+                venues=s.venues,
+                mid=mid,
+                order_size=s.order.size,
+                clients=clients,
+                before=self.before,
+            )
+            self.before = ends[-clients:]
+            records = run_fast(
+                timed, self.entry.strategy, venues=s.venues, mid=mid, order_size=s.order.size
+            )  # an open loop's, on the starts chained
+        except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
+            raise e.in_file(s.file) from None
+        mids = mid.at(records.arrival_s)
+        touches = arrival_touches(mid, records.arrival_s, draws.side)
+        tally.add(
+            records, draws.side, mids, oracle_prices(draws, s.venues, mids, s.order.size, touches)
+        )
+        self.loop.decided(records)
+        return records
+
+    def summary(self) -> dict[str, Any]:
+        return self.loop.summary()
 
 
 class _Loop:

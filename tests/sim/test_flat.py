@@ -19,12 +19,14 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import sim.measure.run as run_module
+import sim.measure.tally as tally_module
 from sim.engines.fast import unsupported
 from sim.engines.scan import Carried
 from sim.measure.exact_percentiles import ExactPercentiles
 from sim.measure.histograms import EXACT_UNITS, Corrected, corrected_latency_ms, exactly
 from sim.measure.run import _median, run, summary
 from sim.model.scenario import load, parse
+from sim.model.streams import BLOCK
 from sim.report.atomic import summary_json
 from tests.sim.test_fast import agreement
 from tests.sim.test_fast_queues import scenarios
@@ -109,18 +111,53 @@ def test_an_expected_interval_given_streamed_is_the_run(cuts) -> None:
     assert cuts["cut"]
 
 
-@pytest.mark.parametrize("servers", [False, True])
-def test_closed_loops_the_scan_cannot_cut_are_decided_at_once(cuts, servers) -> None:
-    """Without venue servers (rules over arrays: `closed_loop_starts`) and adaptive (its
-    verdicts read the market path from time 0) a closed loop is decided whole."""
+@pytest.mark.parametrize(
+    ("servers", "kind"), [(True, "adaptive"), (False, "hedged"), (False, "adaptive")]
+)
+def test_closed_loops_the_scan_cannot_cut_are_decided_at_once(cuts, servers, kind) -> None:
+    """adaptive through servers (its verdicts read the market path from time 0 on) and
+    learning strategies without servers (their scans resume in open loops only): a closed
+    loop decided whole."""
     scenario = load("coordinated-omission").with_overrides(requests=300)
-    if servers:
-        scenario = scenario.with_strategies(["adaptive"])
-    else:
-        venues = tuple(dataclasses.replace(v, service=None, capacity=None) for v in scenario.venues)
-        scenario = dataclasses.replace(scenario, venues=venues)
-    same(scenario)
+    if not servers:
+        scenario = _without_servers(scenario)
+    same(scenario.with_strategies([kind]))
     assert not cuts
+
+
+def _without_servers(scenario):
+    venues = tuple(dataclasses.replace(v, service=None, capacity=None) for v in scenario.venues)
+    return dataclasses.replace(scenario, venues=venues)
+
+
+@pytest.fixture
+def blocks(monkeypatch):
+    """Chunks of one block of requests (the least the draws are keyed by), in the summary
+    and in the run's tally alike."""
+    monkeypatch.setattr(run_module, "CHUNK", BLOCK)
+    monkeypatch.setattr(tally_module, "CHUNK", BLOCK)
+
+
+def _chained_loop():
+    """Coordinated omission without its server, rules over arrays, three chunks."""
+    scenario = load("coordinated-omission").with_overrides(requests=2 * BLOCK + 1000)
+    return _without_servers(scenario).with_strategies(["first_wins", "staggered"])
+
+
+def test_a_closed_loop_of_rules_chained_chunk_to_chunk_is_the_run(blocks) -> None:
+    """Without servers, each chunk's clients start after the last requests of the chunk
+    before ended (`closed_loop_starts` given their ends)."""
+    same(_chained_loop())
+
+
+def test_the_ends_carried_from_chunk_to_chunk_matter(blocks, monkeypatch) -> None:
+    scenario = _chained_loop()
+    whole = run(scenario, engine="fast").summary
+    chained = run_module.chained
+    monkeypatch.setattr(
+        run_module, "chained", lambda d, s, **kw: chained(d, s, **(kw | {"before": None}))
+    )
+    assert summary_json(summary(scenario, engine="fast")) != summary_json(whole)
 
 
 @pytest.mark.parametrize(("name", "requests"), [("overload", 300), ("hedging", 600)])
