@@ -530,7 +530,7 @@ class _Loop:
             arrivals = np.concatenate([self.last, records.arrival_s])
             if arrivals.size > k:
                 self.gaps.add(arrivals[k:] - arrivals[:-k])
-            self.last = arrivals[-k:]
+            self.last = arrivals[-k:].copy()  # not a view holding the whole piece
         decision_s = records.decision_s[~np.isnan(records.decision_s)]
         decision_s.tofile(self.latency)
         self.latencies += decision_s.size
