@@ -707,14 +707,16 @@ def _interacting(
         starts, _ = closed_loop_starts(draws.think_s, clients, timing)
         draws, prepared = dataclasses.replace(draws, arrival_s=starts), None
     if closed and n and float(draws.arrival_s.max()) > MAX_SPAN_S:
-        raise ScenarioError("arrivals", _PAST_SPAN)
+        raise ScenarioError("arrivals", _past_span())
     return draws, prepared, scanned
 
 
-_PAST_SPAN = (
-    f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine time "
-    "keeps sub-nanosecond resolution: fewer requests or shorter latencies"
-)
+def _past_span() -> str:
+    """Why a closed loop that ran past MAX_SPAN_S stops."""
+    return (
+        f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine time "
+        "keeps sub-nanosecond resolution: fewer requests or shorter latencies"
+    )
 
 
 def resumes(strategy: object, venues: tuple[VenueSpec, ...], closed: bool = False) -> bool:
@@ -762,7 +764,7 @@ def resumed(
         pause=pause,
     )
     if closed and scanned.arrival_s.size and float(scanned.arrival_s.max()) > MAX_SPAN_S:
-        raise ScenarioError("arrivals", _PAST_SPAN)
+        raise ScenarioError("arrivals", _past_span())
     return scanned
 
 
@@ -790,7 +792,7 @@ def chained(
 
     starts, ends = closed_loop_starts(draws.think_s, clients, timing, before)
     if starts.size and float(starts.max()) > MAX_SPAN_S:
-        raise ScenarioError("arrivals", _PAST_SPAN)
+        raise ScenarioError("arrivals", _past_span())
     return dataclasses.replace(draws, arrival_s=starts, think_s=None), ends
 
 

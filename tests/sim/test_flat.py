@@ -25,6 +25,7 @@ from sim.engines.scan import Carried
 from sim.measure.exact_percentiles import ExactPercentiles
 from sim.measure.histograms import EXACT_UNITS, Corrected, corrected_latency_ms, exactly
 from sim.measure.run import _median, run, summary
+from sim.model.errors import ScenarioError
 from sim.model.scenario import load, parse
 from sim.model.streams import BLOCK
 from sim.report.atomic import summary_json
@@ -274,3 +275,15 @@ def test_sums_in_pieces_add_up_to_fsum_of_all(pieces) -> None:
     all of it (as sim.engines.queues.Queues.used sums a run decided at once)."""
     exact = sum(exactly(np.array(p, dtype=np.float64)) for p in pieces)
     assert exact / EXACT_UNITS == math.fsum(x for p in pieces for x in p)
+
+
+@pytest.mark.parametrize("servers", [True, False])
+def test_a_closed_loop_past_engine_times_resolution_stops_in_pieces_too(monkeypatch, servers):
+    """The span limit holds chunk by chunk as for the run decided at once."""
+    from sim.engines import fast
+
+    monkeypatch.setattr(fast, "MAX_SPAN_S", 1.0)
+    scenario = load("coordinated-omission").with_overrides(requests=400)  # ~1.1 s
+    scenario = scenario if servers else _without_servers(scenario)
+    with pytest.raises(ScenarioError, match=r"arrivals: the closed loop ran past 1 s"):
+        summary(scenario, engine="fast")
