@@ -581,6 +581,8 @@ def run_fast_legs(
         draws, prepared, scanned = _interacting(
             draws, strategy, venues, mid, order_size, prepared, seed, clients
         )
+    elif draws.think_s is not None:  # a closed loop's requests start when the scan said
+        draws = dataclasses.replace(draws, arrival_s=scanned.arrival_s)
     prepared = prepared or Prepared(draws, mid, venues)
     if not np.array_equal(prepared.recorded, _recorded(venues)):
         raise ValueError("prepared for venues that quote the recorded spread differently")
@@ -700,26 +702,30 @@ def _interacting(
             prepared = Prepared(timed, mid, venues)
             return _first_race(prepared, rule, venues, mid, order_size, timeout)
 
-        starts = closed_loop_starts(draws.think_s, clients, timing)
+        starts, _ = closed_loop_starts(draws.think_s, clients, timing)
         draws, prepared = dataclasses.replace(draws, arrival_s=starts), None
     if closed and n and float(draws.arrival_s.max()) > MAX_SPAN_S:
-        raise ScenarioError(
-            "arrivals",
-            f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine time "
-            "keeps sub-nanosecond resolution: fewer requests or shorter latencies",
-        )
+        raise ScenarioError("arrivals", _past_span())
     return draws, prepared, scanned
 
 
-def resumes(strategy: object, venues: tuple[VenueSpec, ...]) -> bool:
-    """Whether an open loop's races by `strategy` over `venues` can be decided a chunk at a
-    time by resuming their scan (sim.engines.scan.resumable)."""
+def _past_span() -> str:
+    """Why a closed loop that ran past MAX_SPAN_S stops."""
+    return (
+        f"the closed loop ran past {MAX_SPAN_S:g} s of virtual time, where engine time "
+        "keeps sub-nanosecond resolution: fewer requests or shorter latencies"
+    )
+
+
+def resumes(strategy: object, venues: tuple[VenueSpec, ...], closed: bool = False) -> bool:
+    """Whether races by `strategy` over `venues` (in a `closed` loop or an open one) can be
+    decided a chunk at a time by resuming their scan (sim.engines.scan.resumable)."""
     if all(v.service is None for v in venues):
-        return resumable(strategy, False, None)
+        return resumable(strategy, closed, None)
     service = tuple(None if v.service is None else np.empty(0) for v in venues)
     capacity = tuple(v.capacity for v in venues)
     propagates = tuple(v.cancel_propagation for v in venues)
-    return resumable(strategy, False, Servers(service, capacity, propagates))
+    return resumable(strategy, closed, Servers(service, capacity, propagates))
 
 
 def resumed(
@@ -732,23 +738,60 @@ def resumed(
     seed: int,
     carried: Carried,
     pause: bool,
+    clients: int | None = None,
 ) -> Scanned:
-    """The scan of an open loop's `draws` by a strategy that `resumes`, from what it learned
-    before (`carried`), up to the last idle instant if `pause` (sim.engines.scan.scan):
-    `run_fast` then settles the requests it decided, given it as `scanned`."""
-    timeout = strategy.timeout_ms * 1e-3
-    mid.at(np.array([float(np.max(draws.arrival_s, initial=0.0)) + timeout]))
-    return scan(
+    """The scan of `draws` (an open loop's, or a closed loop's sent by `clients` clients) by
+    a strategy that `resumes`, from what it learned before (`carried`), up to the last idle
+    instant if `pause` (sim.engines.scan.scan): `run_fast` then settles the requests it
+    decided, given it as `scanned`."""
+    timeout, closed = strategy.timeout_ms * 1e-3, draws.think_s is not None
+    # a closed loop's verdicts do not depend on when its requests start (as `_interacting`)
+    timed = dataclasses.replace(draws, arrival_s=np.zeros(draws.requests)) if closed else draws
+    if not closed or strategy.kind == "adaptive":  # the market path made as far as read
+        mid.at(np.array([float(np.max(timed.arrival_s, initial=0.0)) + timeout]))
+    scanned = scan(
         draws,
         strategy,
         seed=seed,
         names=tuple(v.name for v in venues),
         round_trip=_round_trips(draws, venues),
-        if_taken=lambda: _if_taken(Prepared(draws, mid, venues), venues, mid, order_size, timeout),
+        if_taken=lambda: _if_taken(Prepared(timed, mid, venues), venues, mid, order_size, timeout),
+        clients=clients,
         servers=_servers(draws, venues),
         carried=carried,
         pause=pause,
     )
+    if closed and scanned.arrival_s.size and float(scanned.arrival_s.max()) > MAX_SPAN_S:
+        raise ScenarioError("arrivals", _past_span())
+    return scanned
+
+
+def chained(
+    draws: Draws,
+    strategy: object,
+    *,
+    venues: tuple[VenueSpec, ...],
+    mid: MidPath,
+    order_size: float,
+    clients: int,
+    before: np.ndarray | None,
+) -> tuple[Draws, np.ndarray]:
+    """A closed loop's `draws` raced by a rule over arrays without venue servers, their
+    clients' first requests sent once the `clients` requests before them ended (`before`;
+    None: at the run's start), as `run_fast` chains them (sim.engines.scan.closed_loop_starts):
+    the draws with their starts as arrivals (an open loop's, for `run_fast`), and each
+    request's end, from which the next chunk's requests start."""
+    timeout = strategy.timeout_ms * 1e-3
+    rule = array_rule(strategy)
+
+    def timing(starts: np.ndarray) -> tuple[np.ndarray, ...]:
+        timed = dataclasses.replace(draws, arrival_s=starts)
+        return _first_race(Prepared(timed, mid, venues), rule, venues, mid, order_size, timeout)
+
+    starts, ends = closed_loop_starts(draws.think_s, clients, timing, before)
+    if starts.size and float(starts.max()) > MAX_SPAN_S:
+        raise ScenarioError("arrivals", _past_span())
+    return dataclasses.replace(draws, arrival_s=starts, think_s=None), ends
 
 
 def _given(d: Decisions, a: int, b: int) -> Callable[[QuoteArrays], Decisions]:

@@ -110,11 +110,10 @@ class Servers:
 def resumable(strategy: object, closed: bool, servers: Servers | None) -> bool:
     """Whether the scan of `strategy`'s races can stop at an idle instant and resume from
     what it learned (`Carried`), so that a run is decided a chunk at a time: in an open loop,
-    hedged and adaptive, and through venue servers first_wins too (`through_servers`)."""
-    if closed:
-        return False
+    hedged and adaptive, and through venue servers first_wins too (`through_servers`), in a
+    closed loop too (its clients' next starts carried)."""
     if servers is None:
-        return type(strategy) in (Hedged, Adaptive)
+        return not closed and type(strategy) in (Hedged, Adaptive)
     return through_servers(strategy, closed, servers)
 
 
@@ -124,13 +123,15 @@ class Carried:
     ledger (its window of latencies, oldest first, and its counts of requests and hedges);
     through servers, adaptive's EWMAs (`learned`: per venue the latency seen, whether seen,
     the fill rate, whether filled) and the venues' load so far (`served`: per venue busy time
-    and queue wait added up, starts, last freeing)."""
+    and queue wait added up, starts, last freeing); a closed loop's next starts (`starts`:
+    of the first request after the instant and the clients' after it, one per client)."""
 
     ring: np.ndarray = dataclass_field(default_factory=lambda: np.empty(0))
     requests: int = 0
     hedges: int = 0
     learned: np.ndarray | None = None
     served: np.ndarray | None = None
+    starts: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -296,12 +297,12 @@ def _served(
     capacity = np.array([n + 1 if c is None else c for c in servers.capacity], dtype=np.int64)
     (t0, venue, decided, taken, sent, asked, latency_q, priced_at, priced_after, busy, waited,
      started, last, folded, idle, (logged, requests, hedged), idle_learned, idle_sums,
-     ) = scan_kernels.served(
+     idle_starts) = scan_kernels.served(
         kind, *loop, latency, answers, np.ascontiguousarray(service, dtype=np.float64), has,
         capacity, np.array(servers.propagates, dtype=bool) & has, round_trip, timeout, order,
         fixed, q, window, budget, hedges, picks, fills, alpha,
         np.ascontiguousarray(before.ring, dtype=np.float64), before.requests, before.hedges,
-        learned, np.ascontiguousarray(so_far[:2]),
+        learned, np.ascontiguousarray(so_far[:2]), _first_starts(loop, before),
     )  # fmt: skip
     if pause:  # the requests before the last idle instant, and what the scan had then
         (busy, waited, started, last), asked = idle_sums[:4], idle_sums[4].astype(np.int64)
@@ -314,7 +315,7 @@ def _served(
         ring = np.concatenate([before.ring, folded[:logged]])[-window:]
     else:
         ring, requests = before.ring, before.requests + idle  # the run's request index
-    after = Carried(ring, requests, hedged, idle_learned, totals) if pause else None
+    after = Carried(ring, requests, hedged, idle_learned, totals, idle_starts) if pause else None
     load = tuple(
         Served(float(b), float(w), int(k), float(e)) if has[v] else None
         for v, (b, w, k, e) in enumerate(totals.T)
@@ -323,27 +324,41 @@ def _served(
     return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken, after)
 
 
+def _first_starts(loop, carried: Carried) -> np.ndarray:
+    """A closed loop's first starts, one per client: after their think times, or as a scan
+    stopped at an idle instant left them (`carried`)."""
+    _, think, clients = loop
+    if carried.starts is not None:
+        return np.ascontiguousarray(carried.starts, dtype=np.float64)
+    return 0.0 + think[:clients]
+
+
 def closed_loop_starts(
     think_s: np.ndarray,
     clients: int,
     timing: Callable[[np.ndarray], tuple[np.ndarray, ...]],
-) -> np.ndarray:
-    """A closed loop's start times for a strategy that does not learn, whose races the fast
-    engine decides given their starts: `timing(starts)` gives each request's (has an order,
-    decision, round trip, end without an order) after its start. Races may depend on when
-    they start (prices move), so starts are iterated to a fixed point: starts chained from
-    the races decided at those very starts. That is exact (a closed loop has one consistent
-    history: request i's start depends only on requests before it), and takes two rounds
-    when no race's timing depends on its start; each round settles at least one more request
-    per client."""
+    before: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A closed loop's start and end times for a strategy that does not learn, whose races
+    the fast engine decides given their starts: `timing(starts)` gives each request's (has
+    an order, decision, round trip, end without an order) after its start. Races may depend
+    on when they start (prices move), so starts are iterated to a fixed point: starts
+    chained from the races decided at those very starts. That is exact (a closed loop has
+    one consistent history: request i's start depends only on requests before it), and
+    takes two rounds when no race's timing depends on its start; each round settles at
+    least one more request per client. `before`: the ends of the `clients` requests before
+    these (a run decided a chunk at a time), else they start after their think times."""
     from sim.engines import scan_kernels
 
     think = np.ascontiguousarray(think_s, dtype=np.float64)
-    starts = np.cumsum(think)  # a first guess: only the order of requests matters to it
+    if before is None:
+        before = np.zeros(min(clients, think.size))
+    # a first guess: only the order of requests matters to it (none before `before`)
+    starts = np.cumsum(think) + (before.min() if before.size else 0.0)
     while True:
-        chained = scan_kernels.chain(think, clients, *timing(starts))
+        chained, ends = scan_kernels.chain(think, clients, *timing(starts), before)
         if np.array_equal(chained, starts):
-            return starts
+            return starts, ends
         starts = chained
 
 

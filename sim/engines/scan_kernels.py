@@ -357,28 +357,29 @@ def _score(v, seen, has_seen, fill, has_fill):
 
 
 @njit(cache=True)
-def chain(think, clients, has, decided, round_trip, ended):
-    """A closed loop's starts from each request's race, as its timing was decided: request i
-    is sent when request i - clients has ended and its client has thought `think[i]`. A race
-    ends with its order's report, (start + decided) + round trip as trio's clock adds them
-    (the venue taken wakes at the start plus its quote's arrival after it), or at start +
-    `ended` without an order."""
+def chain(think, clients, has, decided, round_trip, ended, before):
+    """A closed loop's starts and ends from each request's race, as its timing was decided:
+    request i is sent when request i - clients has ended and its client has thought
+    `think[i]` (the first `clients` after `before`: 0 at the run's start, or the ends of the
+    requests before these). A race ends with its order's report, (start + decided) + round
+    trip as trio's clock adds them (the venue taken wakes at the start plus its quote's
+    arrival after it), or at start + `ended` without an order."""
     n = think.size
     t0, end = np.empty(n), np.empty(n)
     for i in range(n):
-        t0[i] = 0.0 + think[i] if i < clients else end[i - clients] + think[i]
+        t0[i] = before[i] + think[i] if i < clients else end[i - clients] + think[i]
         if has[i]:
             end[i] = (t0[i] + decided[i]) + round_trip[i]
         else:
             end[i] = t0[i] + ended[i]
-    return t0
+    return t0, end
 
 
 @njit(cache=True)
 def served(
     kind, t0_open, think, clients, latency, answers, service, has_servers, capacity,
     propagates, trip, timeout, order, fixed, q, window, budget, hedges_max, picks, fills, alpha,
-    ring_in, requests_in, hedges_in, learned_in, sums_in,
+    ring_in, requests_in, hedges_in, learned_in, sums_in, starts_in,
 ):  # fmt: skip
     """Every request of the run by strategy `kind` through the venues' servers.
 
@@ -396,14 +397,18 @@ def served(
     it was asked; per venue its busy time, queue wait summed, starts and last freeing, added
     up in the dispatcher's order.
 
-    A scan resumed at an idle instant of an open loop starts from what was learned
+    A closed loop's first `clients` requests start at `starts_in` (a run's first: after their
+    think times). A scan resumed at an idle instant starts from what was learned
     (hedged's ledger as `hedged` carries it, adaptive's EWMAs `learned_in`: latency seen,
     whether seen, fill, whether filled, per venue) and the busy time and queue wait added up
     (`sums_in`), idle venues. Also returned: the latencies hedged folded in, in order; the
-    last idle instant (the request, from 1, before whose start every event of the requests
-    before it has passed and been folded in, every venue idle; 0 if none), and as of then
-    hedged's counts (latencies folded, requests, hedges), adaptive's EWMAs, and per venue the
-    busy time and wait added up, starts, last freeing and quote requests.
+    last idle instant (the request, from 1, before which every request has started, and
+    before whose start every event of those has passed and been folded in, every venue idle:
+    in a closed loop the one a request starts at while the others' clients think, when
+    they started in order; 0 if none), and as of then hedged's counts (latencies folded,
+    requests, hedges), adaptive's EWMAs, per venue the busy time and wait added up, starts,
+    last freeing and quote requests, and a closed loop's next `clients` starts (of the
+    request idle and those after it, one per client).
     """
     count, n = latency.shape
     t0 = np.full(n, np.nan)
@@ -443,6 +448,9 @@ def served(
     racing_now, opened = 0, 0  # races on, jobs queued or in service (or on their way)
     idle, idle_counts = 0, (0, 0, 0)
     idle_learned, idle_sums = np.zeros((4, count)), np.zeros((5, count))
+    # a closed loop's clients: each one's next start (request j's client: j % clients)
+    next_start, idle_starts = np.zeros(max(clients, 1)), np.zeros(max(clients, 1))
+    begun, top = 0, -1  # requests started so far, and the highest of them
     left = np.empty(count, dtype=np.int64)
     chosen = np.empty(picks.shape[1], dtype=np.int64)
 
@@ -457,7 +465,8 @@ def served(
             heapq.heappush(events, (t0_open[0], START, 0, 0))
     else:
         for i in range(min(clients, n)):
-            heapq.heappush(events, (0.0 + think[i], START, i, 0))
+            next_start[i] = starts_in[i]
+            heapq.heappush(events, (starts_in[i], START, i, 0))
     now = -np.inf
     while True:
         if not events or events[0][0] > now:  # the instant is over but for the venues' starts
@@ -511,12 +520,16 @@ def served(
                 _fold_stats(pending, now, seen, has_seen, fill, has_fill, alpha)
             # idle: no race on, no job at a venue, nothing learned left to fold in
             quiet = racing_now == 0 and opened == 0 and len(ledger) + len(pending) == 0
-            if clients == 0 and i and quiet:
-                idle, idle_counts = i, (logged, requests, hedged_count)
+            # and every request before `begun` ended; a closed loop's clients' next starts known
+            if begun and top == begun - 1 and quiet and begun + clients <= n:
+                idle, idle_counts = begun, (logged, requests, hedged_count)
+                for j in range(begun, begun + clients):
+                    idle_starts[j - begun] = next_start[j % clients]
                 idle_learned[0], idle_learned[1] = seen, has_seen
                 idle_learned[2], idle_learned[3] = fill, has_fill
                 idle_sums[0], idle_sums[1] = busy_s, waited_s
                 idle_sums[2], idle_sums[3], idle_sums[4] = started, last, asked
+            begun, top = begun + 1, max(top, i)
             racing_now += 1
             if clients == 0 and i + 1 < n:
                 heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
@@ -600,11 +613,12 @@ def served(
                 if sent[v, i] == sent[v, i]:
                     heapq.heappush(pending, (t0[i] + timeout, v, SEEN, timeout))
         if clients and i + clients < n:
-            heapq.heappush(events, (ended + think[i + clients], START, i + clients, 0))
+            next_start[(i + clients) % clients] = ended + think[i + clients]
+            heapq.heappush(events, (next_start[(i + clients) % clients], START, i + clients, 0))
     return (
         t0, winner, decided, took_at, sent_won, asked, quote_latency, priced_at, priced_after,
         busy_s, waited_s, started, last, folded[:logged], idle, idle_counts, idle_learned,
-        idle_sums,
+        idle_sums, idle_starts[:clients],
     )  # fmt: skip
 
 

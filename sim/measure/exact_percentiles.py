@@ -71,13 +71,16 @@ class ExactPercentiles:
         n = self.count
         if n == 0:
             return None
-        ranks = sorted({k for q in qs for k in _ranks(n, q)})
+        found = self.ranked([k for q in qs for k in _ranks(n, q)])
+        return [_linear(n, q, lambda k: (found[k], found[min(k + 1, n - 1)])) for q in qs]
+
+    def ranked(self, ranks: Sequence[int]) -> dict[int, float]:
+        """The value of each rank (from 0, in sorted order) in `ranks`."""
+        ranks = sorted(set(ranks))
         if self._file is None:
             parted = np.partition(np.concatenate(self._kept), ranks)
-            found = {k: _value(int(parted[k])) for k in ranks}
-        else:
-            found = self._select(ranks)
-        return [_linear(n, q, lambda k: (found[k], found[min(k + 1, n - 1)])) for q in qs]
+            return {k: _value(int(parted[k])) for k in ranks}
+        return self._select(ranks)
 
     def _select(self, ranks: list[int]) -> dict[int, float]:
         """The value of each rank (from 0) in `ranks`. Each rank is narrowed down to a bucket

@@ -80,33 +80,100 @@ def corrected_histogram(latency_s: np.ndarray, interval_s: float) -> HdrHistogra
     counts = _added_counts(ns, interval_ns)
     total = int(counts.sum())
     if total > MAX_CORRECTED_VALUES:
-        raise ValueError(
-            f"the correction would add {total:.3g} values (at most {MAX_CORRECTED_VALUES:.0e}): "
-            "the expected interval is too short"
-        )
-    # for each v, k = 1..m: v - k I
+        raise ValueError(_too_many(total))
+    histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+    record_all(histogram, np.concatenate((ns, _added(ns, counts, interval_ns))))
+    return histogram
+
+
+def _too_many(total: int) -> str:
+    return (
+        f"the correction would add {total:.3g} values (at most {MAX_CORRECTED_VALUES:.0e}): "
+        "the expected interval is too short"
+    )
+
+
+def _added(ns: np.ndarray, counts: np.ndarray, interval_ns: int) -> np.ndarray:
+    """The values the correction adds: for each v (in ns) adding m, v - k I for k = 1..m."""
+    total = int(counts.sum())
     first = np.repeat(np.cumsum(counts) - counts, counts)
     k = np.arange(total) - first + 1
-    added = np.repeat(ns, counts) - k * interval_ns
-    histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
-    record_all(histogram, np.concatenate((ns, added)))
-    return histogram
+    return np.repeat(ns, counts) - k * interval_ns
 
 
 def corrected_latency_ms(latency_s: np.ndarray, interval_s: float) -> dict[str, float | None]:
     """`latency_ms` of the corrected histogram; max is the exact max (the correction adds only
-    smaller values) and mean the exact mean of the measured and added values."""
-    histogram = corrected_histogram(latency_s, interval_s)
-    summary = latency_ms(histogram, latency_s)
-    values = latency_s[~np.isnan(latency_s)]
-    if values.size:
-        interval_ns = round(interval_s * 1e9)
-        m = _added_counts(_ns(latency_s), interval_ns)
+    smaller values) and mean the mean of the measured and added values, from sums made
+    exactly (so that `Corrected`, a chunk at a time, has the same)."""
+    corrected = Corrected(interval_s)
+    corrected.record(latency_s)
+    return corrected.ms()
+
+
+class Corrected:
+    """`corrected_latency_ms` of latencies recorded a chunk at a time, for an interval known
+    before (the same figures, whatever the chunks)."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_ns = round(interval_s * 1e9)
+        self.histogram = HdrHistogram(1, HIGHEST_NS, SIGNIFICANT_DIGITS)
+        self.max_s = -math.inf
+        self.count = self.added = self.pairs = 0
+        self.sum = self.weighted = 0  # of the values and of m v, in 1 / EXACT_UNITS
+
+    def record(self, latency_s: np.ndarray) -> None:
+        """Add `latency_s` (seconds; NaN skipped) and the values the correction adds for them."""
+        values = latency_s[~np.isnan(latency_s)]
+        if not values.size:
+            return
+        ns = _ns(latency_s)
+        m = _added_counts(ns, self.interval_ns)
+        self.added += int(m.sum())
+        if self.added <= MAX_CORRECTED_VALUES:  # else `ms` says so: no use recording more
+            record_all(self.histogram, np.concatenate((ns, _added(ns, m, self.interval_ns))))
+        self.max_s = max(self.max_s, float(values.max()))
+        self.count += values.size
+        self.pairs += int((m * (m + 1)).sum())
+        self.sum += exactly(values)
+        self.weighted += exactly(m * values)
+
+    def ms(self) -> dict[str, float | None]:
+        """The corrected figures; a ValueError if the correction would add too many values."""
+        if self.added > MAX_CORRECTED_VALUES:
+            raise ValueError(_too_many(self.added))
+        if not self.count:
+            return dict.fromkeys(LATENCY_KEYS)
         # the values added for v are v - I, ..., v - mI: they sum to m v - I m (m + 1) / 2
-        added_s = float((m * values).sum()) - interval_ns * 1e-9 * float((m * (m + 1)).sum()) / 2
-        mean_s = (values.sum() + added_s) / (values.size + int(m.sum()))
-        summary["mean"] = round(float(mean_s) * 1e9 / 1e6, 6)
-    return summary
+        added_s = self.weighted / EXACT_UNITS - self.interval_ns * 1e-9 * float(self.pairs) / 2
+        mean_s = (self.sum / EXACT_UNITS + added_s) / (self.count + self.added)
+        return _ms(self.histogram, self.max_s, mean_s)
+
+
+EXACT_UNITS = 2**1126  # every double is a whole number of 1 / EXACT_UNITS
+
+
+def exactly(values: np.ndarray) -> int:
+    """The sum of `values` (finite floats) exactly, in 1 / EXACT_UNITS: a
+    Python int, so that sums of chunks add up exactly, and int / int rounds the total once,
+    as math.fsum of all the values would. Each value is its 53-bit mantissa times a power of
+    two; mantissas are summed per power in halves of 26 and 27 bits, which float64 sums hold
+    exactly."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size > 2**25:  # float64 sums of the halves stay exact
+        return sum(exactly(values[a : a + 2**25]) for a in range(0, values.size, 2**25))
+    if not values.size:
+        return 0
+    mantissa, exponent = np.frexp(np.asarray(values, dtype=np.float64))
+    whole = (mantissa * 2.0**53).astype(np.int64)
+    lowest = int(exponent.min())
+    which = exponent - lowest
+    high = np.bincount(which, weights=whole >> 26)
+    low = np.bincount(which, weights=whole & (2**26 - 1))
+    total = 0
+    for power in np.flatnonzero(high.astype(bool) | low.astype(bool)).tolist():
+        part = (int(high[power]) << 26) + int(low[power])
+        total += part << (power + lowest + 1073)  # mantissa * 2**(exponent - 53), scaled
+    return total
 
 
 def _ns(latency_s: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,14 +18,30 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from sim.engines.fast import Prepared, resumed, resumes, run_fast, run_fast_legs, unsupported
+from sim.engines.fast import (
+    Prepared,
+    chained,
+    resumed,
+    resumes,
+    run_fast,
+    run_fast_legs,
+    unsupported,
+)
 from sim.engines.queues import Queued, Queues, Served
 from sim.engines.records import ORDER_REJECTS, Records
 from sim.engines.scan import Carried, needs_scan
 from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
+from sim.measure.exact_percentiles import ExactPercentiles
 from sim.measure.frames import requests_frame
-from sim.measure.histograms import corrected_latency_ms, latency_histogram, latency_ms
+from sim.measure.histograms import (
+    EXACT_UNITS,
+    Corrected,
+    corrected_latency_ms,
+    exactly,
+    latency_histogram,
+    latency_ms,
+)
 from sim.measure.lag import schedule_lag_summary
 from sim.measure.quality import arrival_touches, oracle_prices
 from sim.measure.requests_table import request_columns
@@ -229,12 +246,14 @@ def summary(
     interact (a learning strategy, venue servers) are decided STEP requests at a time up to
     the last idle instant of each piece, what was learned and the venues' load carried across
     and the requests after that instant decided with the next (`_Resumed`). Where they cannot
-    be (a closed loop, learning the scan cannot resume, rules over arrays through servers that
-    propagate cancels) and on the trio engine this is `run(...).summary`. Arguments as for
-    `run`.
+    be (learning the scan cannot resume, rules over arrays through servers that propagate
+    cancels, a closed loop but through servers) and on the trio engine this is
+    `run(...).summary`. A closed loop's cuts carry its clients' next starts; its correction
+    for coordinated omission is made once its expected interval is known (`_Loop`). Arguments
+    as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
-    if choose_engine(engine, scenario) != "fast" or scenario.arrivals.closed:
+    if choose_engine(engine, scenario) != "fast":
         return run(scenario, progress=progress, engine=engine).summary
     groups = _resuming(scenario)
     if groups is None:
@@ -246,19 +265,31 @@ def summary(
     resumed = [_Resumed(scenario, entries, by, mid, tallies) for entries, by in groups]
     by_name = {e.name: r for r in resumed for e in r.entries}
     decided = 0
+    closed = scenario.arrivals.closed
+    # a closed loop of rules without servers: each strategy's clients chained chunk to chunk
+    chains = {e.name: _Chain(scenario, e, mid) for e in scenario.strategies} if closed else {}
+    chains = {n: c for n, c in chains.items() if n not in by_name}
     for draws in _drawn_ahead(scenario, mid, CHUNK):
-        earliest = [r.earliest() for r in resumed]
-        mid.forget_before(min([float(draws.arrival_s.min()), *earliest]))  # no lookup goes back
-        prepared = Prepared(draws, mid, scenario.venues)
-        mids = mid.at(draws.arrival_s)
-        touches = arrival_touches(mid, draws.arrival_s, draws.side)
-        oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
+        earliest = [r.earliest() for r in resumed] + [c.earliest() for c in chains.values()]
+        if not closed:
+            earliest.append(float(draws.arrival_s.min()))
+        mid.forget_before(min(earliest))  # no lookup goes back
+        if closed:  # arrivals known once decided
+            mids = oracle = prepared = None
+        else:
+            prepared = Prepared(draws, mid, scenario.venues)
+            mids = mid.at(draws.arrival_s)
+            touches = arrival_touches(mid, draws.arrival_s, draws.side)
+            oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
         decided += draws.requests
         for r in resumed:
             for name, records in r.decide(draws, mids, oracle, decided).items():
                 totals[name] = _run_totals(totals.get(name), records)
         for entry in scenario.strategies:
-            if entry.name not in by_name:
+            if entry.name in chains:
+                records = chains[entry.name].decide(draws, tallies[entry.name])
+                totals[entry.name] = _run_totals(totals.get(entry.name), records)
+            elif entry.name not in by_name:
                 records = fast_records(scenario, entry, draws, mid, prepared)
                 tallies[entry.name].add(records, draws.side, mids, oracle)
                 totals[entry.name] = _run_totals(totals.get(entry.name), records)
@@ -266,15 +297,33 @@ def summary(
                 progress(f"{scenario.name}: {entry.name}", draws.requests)
     if served:
         totals = {n: by_name[n].load(n, r) if n in by_name else r for n, r in totals.items()}
-    return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast")
+    loops = None
+    if closed:
+        loops = {n: (chains[n] if n in chains else by_name[n].loops[n]).summary() for n in tallies}
+    return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast", loops=loops)
 
 
 def _resuming(scenario: Scenario) -> list[tuple[list[NamedStrategy], object]] | None:
     """The strategies of an open loop on the fast engine whose races interact, in groups
     that `_Resumed` decides a chunk at a time, each with the strategy it scans; None when
     some cannot be (a learning strategy the scan cannot resume, rules over arrays through
-    servers that propagate cancels: their races move the queues)."""
+    servers that propagate cancels: their races move the queues). In a closed loop, every
+    strategy alone, when all resume there (through servers); without servers, none (rules
+    over arrays are chained, `_Chain`), unless some learn."""
     served = any(v.service is not None for v in scenario.venues)
+    if scenario.arrivals.closed:
+        if scenario.arrivals.clients > CHUNK:  # a chunk's clients all wait on the one before
+            return None
+        if not served:  # rules over arrays, chained chunk to chunk (`_Chain`)
+            return None if any(needs_scan(e.strategy) for e in scenario.strategies) else []
+        # each strategy its own closed loop; adaptive's verdicts are read at time 0 on
+        # (sim.engines.fast.resumed), where the forgetful market path no longer reaches
+        if all(
+            resumes(e.strategy, scenario.venues, closed=True) and e.strategy.kind != "adaptive"
+            for e in scenario.strategies
+        ):
+            return [([entry], entry.strategy) for entry in scenario.strategies]
+        return None
     groups: list[tuple[list[NamedStrategy], object]] = []
     rules = []
     for entry in scenario.strategies:
@@ -318,9 +367,15 @@ class _Resumed:
         self.patience = 0  # waiting requests to scan at once (doubled while no idle instant)
         self.served: tuple[Served | None, ...] = ()  # the venues' load so far, through servers
         self.kept = {e.name: _Kept(tallies[e.name], len(scenario.venues)) for e in entries}
+        self.clients = scenario.arrivals.clients if scenario.arrivals.closed else None
+        self.loops = {e.name: _Loop(scenario) for e in entries} if self.clients else {}
 
     def earliest(self) -> float:
-        """The first arrival not yet decided (infinity: none)."""
+        """The first arrival not yet decided (infinity: none); in a closed loop, the first of
+        the starts carried (0 before any)."""
+        if self.clients:  # the requests not yet drawn start after those carried
+            starts = self.carried.starts
+            return 0.0 if starts is None else float(starts.min())
         waiting = self.waiting
         return float(waiting.arrival_s[0]) if waiting and waiting.requests else math.inf
 
@@ -361,6 +416,7 @@ class _Resumed:
             seed=s.seed,
             carried=self.carried,
             pause=pause,
+            clients=self.clients,
         )
         cut = scanned.arrival_s.size
         self.patience = 0 if cut else 2 * waiting.requests
@@ -384,7 +440,13 @@ class _Resumed:
                 scanned=scanned if itself else None,
                 queued=None if itself else scanned.queued,
             )
-            self.kept[entry.name].decided(records, legs, head)
+            at = None
+            if self.clients:  # the mids and oracle prices at its arrivals, known now
+                mids = self.mid.at(records.arrival_s)
+                touches = arrival_touches(self.mid, records.arrival_s, head.side)
+                at = mids, oracle_prices(head, s.venues, mids, s.order.size, touches)
+                self.loops[entry.name].decided(records)
+            self.kept[entry.name].decided(records, legs, head, at)
             yield entry.name, records
 
     def load(self, name: str, records: Records) -> Records:
@@ -407,6 +469,109 @@ class _Resumed:
         return dataclasses.replace(records, **load)
 
 
+class _Chain:
+    """One strategy's closed loop of a rule over arrays without venue servers in a
+    `summary`, decided a chunk at a time: each request starts once its client's request
+    before it ended (`clients` requests back), so each chunk's first requests start after
+    the ends of the last ones of the chunk before (sim.engines.fast.chained)."""
+
+    def __init__(self, scenario: Scenario, entry: NamedStrategy, mid: MidPath) -> None:
+        self.scenario, self.entry, self.mid = scenario, entry, mid
+        self.before: np.ndarray | None = None  # the ends of the last requests decided
+        self.loop = _Loop(scenario)
+
+    def earliest(self) -> float:
+        """The earliest the requests not yet decided can start."""
+        return 0.0 if self.before is None else float(self.before.min())
+
+    def decide(self, draws: Draws, tally: Tally) -> Records:
+        """Decide the chunk `draws` and add it to `tally`: its Records."""
+        s, mid = self.scenario, self.mid
+        clients = s.arrivals.clients
+        try:
+            timed, ends = chained(
+                draws,
+                self.entry.strategy,
+                venues=s.venues,
+                mid=mid,
+                order_size=s.order.size,
+                clients=clients,
+                before=self.before,
+            )
+            self.before = ends[-clients:]
+            records = run_fast(
+                timed, self.entry.strategy, venues=s.venues, mid=mid, order_size=s.order.size
+            )  # an open loop's, on the starts chained
+        except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
+            raise e.in_file(s.file) from None
+        mids = mid.at(records.arrival_s)
+        touches = arrival_touches(mid, records.arrival_s, draws.side)
+        tally.add(
+            records, draws.side, mids, oracle_prices(draws, s.venues, mids, s.order.size, touches)
+        )
+        self.loop.decided(records)
+        return records
+
+    def summary(self) -> dict[str, Any]:
+        return self.loop.summary()
+
+
+class _Loop:
+    """One strategy's closed loop in a `summary`, a piece of requests at a time, for what
+    `_closed_loop_summary` makes of all of them: the gaps between each client's consecutive
+    starts (their exact median is the expected interval, unless the scenario gives it) and
+    the decision latencies, kept on disk until that interval is known, then corrected."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        given = scenario.arrivals.expected_interval_ms is not None
+        self.gaps = None if given else ExactPercentiles()
+        self.last = np.empty(0)  # the arrivals of the last `clients` requests so far
+        self.latency = tempfile.TemporaryFile()  # noqa: SIM115 (closed once read back)
+        self.latencies = 0
+
+    def decided(self, records: Records) -> None:
+        """The next requests decided, in order: their `records`."""
+        if self.gaps is not None:  # request i + clients is its client's next after i
+            k = self.scenario.arrivals.clients
+            arrivals = np.concatenate([self.last, records.arrival_s])
+            if arrivals.size > k:
+                self.gaps.add(arrivals[k:] - arrivals[:-k])
+            self.last = arrivals[-k:].copy()  # not a view holding the whole piece
+        decision_s = records.decision_s[~np.isnan(records.decision_s)]
+        decision_s.tofile(self.latency)
+        self.latencies += decision_s.size
+
+    def summary(self) -> dict[str, Any]:
+        """`_closed_loop_summary` of every request decided."""
+        arrivals = self.scenario.arrivals
+        if self.gaps is None:
+            interval_s = arrivals.expected_interval_ms * 1e-3
+        else:
+            interval_s = _median(self.gaps)
+        corrected = Corrected(interval_s)
+        with self.latency as latency:
+            latency.seek(0)
+            for _ in range(0, self.latencies, CHUNK):
+                corrected.record(np.fromfile(latency, dtype=np.float64, count=CHUNK))
+        try:
+            ms = corrected.ms()
+        except ValueError as e:
+            file = self.scenario.file
+            raise ScenarioError("arrivals.expected_interval_ms", str(e), file) from None
+        return {"expected_interval_ms": round(interval_s * 1e3, 6), "decision_ms_corrected": ms}
+
+
+def _median(values: ExactPercentiles) -> float:
+    """np.median of `values` (0 if none), as `_median_interval` takes it."""
+    n = values.count
+    if not n:
+        return 0.0
+    ranks = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
+    found = values.ranked(ranks)
+    return found[n // 2] if n % 2 else (found[n // 2 - 1] + found[n // 2]) / 2
+
+
 class _Kept:
     """One strategy's requests decided in pieces (`_Resumed`), added to its tally a chunk of
     requests at a time, in order, as `Tally.add_in_chunks` adds a whole run's; and the
@@ -414,18 +579,29 @@ class _Kept:
 
     def __init__(self, tally: Tally, venues: int) -> None:
         self.tally = tally
-        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # to add up
+        # to add up: sides, and an open loop's mids and oracle prices
+        self.chunks: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = []
         self.pieces: list[Records] = []  # decided, not yet added up
+        self.at: list[tuple[np.ndarray, np.ndarray]] = []  # a closed loop's: theirs
         self.used = [0] * venues  # in EXACT_UNITs
 
-    def decided(self, records: Records, legs: np.ndarray, draws: Draws) -> None:
+    def decided(
+        self,
+        records: Records,
+        legs: np.ndarray,
+        draws: Draws,
+        at: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         """The next requests decided: their `records`, and the first attempt's `legs`
-        (leg x request, the venue of each order) on `draws`."""
+        (leg x request, the venue of each order) on `draws`; a closed loop's mids and oracle
+        prices at their arrivals (`at`)."""
         self.pieces.append(records)
+        if at is not None:
+            self.at.append(at)
         for v, d in enumerate(draws.venues):
             if d.service_s is not None:
                 service = np.broadcast_to(np.asarray(d.service_s[0]), legs.shape)[legs == v]
-                self.used[v] += _exactly(service)
+                self.used[v] += exactly(service)
 
     def add_up(self) -> None:
         """Add to the tally every chunk whose requests are all decided."""
@@ -433,33 +609,13 @@ class _Kept:
         while self.chunks and have >= self.chunks[0][0].size:
             side, mids, oracle = self.chunks.pop(0)
             joined = _joined(self.pieces)
-            self.tally.add(joined, side, mids, oracle, slice(0, side.size))
-            self.pieces = [_rows(joined, slice(side.size, None))]
-            have -= side.size
-
-
-EXACT_UNITS = 2**1126  # every double is a whole number of 1 / EXACT_UNITS
-
-
-def _exactly(values: np.ndarray) -> int:
-    """The sum of `values` (finite floats, fewer than 2**26) exactly, in 1 / EXACT_UNITS: a
-    Python int, so that sums of chunks add up exactly, and int / int rounds the total once,
-    as math.fsum of all the values would. Each value is its 53-bit mantissa times a power of
-    two; mantissas are summed per power in halves of 26 and 27 bits, which float64 sums hold
-    exactly."""
-    if not values.size:
-        return 0
-    mantissa, exponent = np.frexp(np.asarray(values, dtype=np.float64))
-    whole = (mantissa * 2.0**53).astype(np.int64)
-    lowest = int(exponent.min())
-    which = exponent - lowest
-    high = np.bincount(which, weights=whole >> 26)
-    low = np.bincount(which, weights=whole & (2**26 - 1))
-    total = 0
-    for power in np.flatnonzero(high.astype(bool) | low.astype(bool)).tolist():
-        part = (int(high[power]) << 26) + int(low[power])
-        total += part << (power + lowest + 1073)  # mantissa * 2**(exponent - 53), scaled
-    return total
+            k = side.size
+            if mids is None:
+                mids, oracle = (np.concatenate(x) for x in zip(*self.at, strict=True))
+                self.at = [(mids[k:], oracle[k:])]
+            self.tally.add(joined, side, mids[:k], oracle[:k], slice(0, k))
+            self.pieces = [_rows(joined, slice(k, None))]
+            have -= k
 
 
 # Records' per-request fields (the others are the run's)
@@ -490,7 +646,7 @@ def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]
 
     def next_chunk() -> Draws | None:
         draws = next(chunks, None)
-        if draws is not None and draws.requests:
+        if draws is not None and draws.requests and draws.arrival_s is not None:
             mid.prefetch(float(draws.arrival_s[-1]) + reach)
         return draws
 
@@ -611,12 +767,15 @@ def summarize(
     engine: str = "trio",
     network: dict[str, Any] | None = None,
     failures: dict[str, dict[str, str | None]] | None = None,
+    loops: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The summary, from each strategy's tally of its requests and its run-level records: a
     contract whose keys later versions only add to. A network run adds where its venues were
     (`network`) and, per strategy, why any of them failed (`failures`); a wall-clock run adds
-    `warnings`, what makes its numbers mean little (sim.measure.caveats). `draws` names the
-    run's draws (sim.model.fingerprint), so that two runs' results are known to pair."""
+    `warnings`, what makes its numbers mean little (sim.measure.caveats); a closed loop
+    summed up a piece at a time gives each strategy's corrected figures (`loops`, `_Loop`).
+    `draws` names the run's draws (sim.model.fingerprint), so that two runs' results are
+    known to pair."""
     summary = {
         "scenario": scenario.name,
         "description": scenario.description,
@@ -628,7 +787,9 @@ def summarize(
         "transport": "in-process" if network is None else "fix-tcp",
         **({} if network is None else {"network": network}),
         "strategies": {
-            name: _strategy_summary(scenario, tally, records)
+            name: _strategy_summary(
+                scenario, tally, records, None if loops is None else loops[name]
+            )
             | ({} if failures is None else {"venue_failures": failures[name]})
             for name, (tally, records) in strategies.items()
         },
@@ -638,7 +799,9 @@ def summarize(
     return summary
 
 
-def _strategy_summary(scenario: Scenario, tally: Tally, records: Records) -> dict[str, Any]:
+def _strategy_summary(
+    scenario: Scenario, tally: Tally, records: Records, loop: dict[str, Any] | None
+) -> dict[str, Any]:
     n = scenario.requests
     decided = int(tally.wins.sum())
     asked = int(records.venue_requests.sum())
@@ -658,7 +821,7 @@ def _strategy_summary(scenario: Scenario, tally: Tally, records: Records) -> dic
         "fill_ms": tally.fill.ms(),
         "venue_requests_per_fill": _ratio(asked, tally.filled),
         **_load_summary(scenario, records),
-        **_closed_loop_summary(scenario, records),
+        **(_closed_loop_summary(scenario, records) if loop is None else loop),
         **_real_clock_summary(scenario, records),
     }
 

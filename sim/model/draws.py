@@ -62,11 +62,11 @@ class Draws:
         return tuple(np.asarray(v.answers[0]) for v in self.venues)
 
     def rows(self, requests: slice) -> Draws:
-        """The draws of `requests` alone (an open loop's), indexed from 0."""
+        """The draws of `requests` alone, indexed from 0."""
         return _mapped(lambda x: x[..., requests], self)
 
     def then(self, later: Draws) -> Draws:
-        """These draws, then `later`'s (an open loop's): requests indexed on from these."""
+        """These draws, then `later`'s: requests indexed on from these."""
         return _mapped(lambda x, y: np.concatenate([x, y], axis=-1), self, later)
 
 
@@ -81,10 +81,15 @@ def _mapped(f: Callable, *draws: Draws) -> Draws:
 
         return VenueDraws(*(mapped(x.name) for x in dataclasses.fields(VenueDraws)))
 
+    def each(name: str) -> np.ndarray | None:  # an open loop's arrivals, a closed one's thinking
+        arrays = [getattr(d, name) for d in draws]
+        return None if arrays[0] is None else f(*arrays)
+
     return Draws(
-        arrival_s=f(*(d.arrival_s for d in draws)),
+        arrival_s=each("arrival_s"),
         side=f(*(d.side for d in draws)),
         venues=tuple(venue(*vs) for vs in zip(*(d.venues for d in draws), strict=True)),
+        think_s=each("think_s"),
     )
 
 
@@ -100,10 +105,16 @@ def draw(scenario: Scenario, attempts: int | None = None) -> Draws:
 
 
 def draw_chunks(scenario: Scenario, size: int, attempts: int | None = None) -> Iterator[Draws]:
-    """The draws of an open loop, `size` requests at a time (a multiple of sim.model.streams.BLOCK,
+    """The draws of `scenario`, `size` requests at a time (a multiple of sim.model.streams.BLOCK,
     or all of them at once): chunk c holds requests c * size onwards, indexed from 0, exactly
     as `draw` has them."""
     n = scenario.requests
+    if scenario.arrivals.closed:
+        _check_thinking(scenario, size)
+        for first in range(0, n, size):
+            think_s = _think_chunk(scenario, first, min(size, n - first))
+            yield _draws(scenario, attempts, first, think_s.size, None, think_s)
+        return
     times = arrival_chunks(scenario.arrivals, scenario.seed, n, size)
     chains = _chains(scenario)
     for first, arrival_s in zip(range(0, n, size), times, strict=True):
@@ -179,6 +190,31 @@ def _thinking(scenario: Scenario) -> np.ndarray:
     per_client = np.bincount(np.arange(n) % arrivals.clients, weights=think_s)
     scenario.check_span(float(per_client.max()), "arrivals.think_ms", "the clients think too long")
     return think_s
+
+
+def _think_chunk(scenario: Scenario, first: int, n: int) -> np.ndarray:
+    """A closed loop's think times of requests first .. first + n - 1, as `think_times` draws
+    them all (keyed by block)."""
+    think = scenario.arrivals.think_ms
+    if think is None:
+        return np.zeros(n)
+    return blocked(
+        scenario.seed, Purpose.THINK, (), n, lambda rng, k: sample_s(think, rng, k), first
+    )
+
+
+def _check_thinking(scenario: Scenario, size: int) -> None:
+    """`_thinking`'s checks, on its think times drawn `size` at a time."""
+    clients, n = scenario.arrivals.clients, scenario.requests
+    per_client = np.zeros(clients)
+    for first in range(0, n, size):
+        think_s = _finite(
+            _think_chunk(scenario, first, min(size, n - first)), "arrivals.think_ms", scenario
+        )
+        per_client += np.bincount(
+            (first + np.arange(think_s.size)) % clients, weights=think_s, minlength=clients
+        )
+    scenario.check_span(float(per_client.max()), "arrivals.think_ms", "the clients think too long")
 
 
 def _venue_draws(

@@ -19,17 +19,21 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import sim.measure.run as run_module
+import sim.measure.tally as tally_module
 from sim.engines.fast import unsupported
 from sim.engines.scan import Carried
-from sim.measure import tally
-from sim.measure.run import EXACT_UNITS, _exactly, run, summary
+from sim.measure.exact_percentiles import ExactPercentiles
+from sim.measure.histograms import EXACT_UNITS, Corrected, corrected_latency_ms, exactly
+from sim.measure.run import _median, run, summary
 from sim.model import streams
+from sim.model.errors import ScenarioError
 from sim.model.scenario import load, parse
+from sim.model.streams import BLOCK
 from sim.report.atomic import summary_json
 from tests.sim.test_fast import agreement
 from tests.sim.test_fast_queues import scenarios
 from tests.sim.test_fast_queues import strategies as rules
-from tests.sim.test_fast_scan import _adaptive_scenario
+from tests.sim.test_fast_scan import _adaptive_scenario, hedged
 from tests.sim.test_fast_served import learning
 
 
@@ -37,7 +41,8 @@ from tests.sim.test_fast_served import learning
 def cuts(monkeypatch) -> collections.Counter:
     """Pieces of 100 requests; counts the scans by outcome: "cut" (stopped at an idle
     instant before the end), "none" (no idle instant: the piece waits), "end" (the last),
-    and the requests scanned ("scanned")."""
+    and the requests scanned ("scanned"); checks that each decided every request before its
+    cut."""
     counted: collections.Counter = collections.Counter()
     scanned = run_module.resumed
 
@@ -46,6 +51,7 @@ def cuts(monkeypatch) -> collections.Counter:
         n = s.arrival_s.size
         counted["end" if not kw["pause"] else "cut" if n else "none"] += 1
         counted["scanned"] += draws.requests
+        assert np.isfinite(s.arrival_s).all()  # a prefix of the requests: each one started
         return s
 
     monkeypatch.setattr(run_module, "STEP", 100)
@@ -74,9 +80,88 @@ def test_bundled_scenarios_streamed_are_the_run(cuts, name, requests, pieces) ->
 
 
 def test_a_closed_loop_streamed_is_the_run(cuts) -> None:
-    """Coordinated omission's closed loop is decided at once."""
-    same(load("coordinated-omission").with_overrides(requests=400))
+    """Coordinated omission's closed loop through its server cuts many times, at idle
+    instants where every request before the cut has started (the `cuts` fixture checks)
+    and ended, its clients' next starts carried; its correction for coordinated omission
+    (the median interval, the corrected histogram and mean) is the run's."""
+    same(load("coordinated-omission").with_overrides(requests=1500))
+    assert cuts["cut"] > 10
+
+
+def test_a_closed_loop_streamed_is_the_trio_engines(cuts) -> None:
+    same(load("coordinated-omission").with_overrides(requests=400), engine="trio")
+    assert cuts["cut"]
+
+
+def test_the_carried_client_starts_matter(monkeypatch, cuts) -> None:
+    """Resuming each closed-loop scan with its clients starting afresh (after their think
+    times from 0) instead of at the starts carried changes the summary."""
+    scenario = load("coordinated-omission").with_overrides(requests=1500)
+    whole = run(scenario, engine="fast").summary
+    counting = run_module.resumed
+
+    def forgetful(d, s, **kw):
+        return counting(d, s, **(kw | {"carried": dataclasses.replace(kw["carried"], starts=None)}))
+
+    monkeypatch.setattr(run_module, "resumed", forgetful)
+    assert summary_json(summary(scenario, engine="fast")) != summary_json(whole)
+    assert cuts["cut"]
+
+
+def test_an_expected_interval_given_streamed_is_the_run(cuts) -> None:
+    scenario = load("coordinated-omission").with_overrides(requests=1500)
+    arrivals = dataclasses.replace(scenario.arrivals, expected_interval_ms=3.0)
+    same(dataclasses.replace(scenario, arrivals=arrivals))
+    assert cuts["cut"]
+
+
+@pytest.mark.parametrize(
+    ("servers", "kind"), [(True, "adaptive"), (False, "hedged"), (False, "adaptive")]
+)
+def test_closed_loops_the_scan_cannot_cut_are_decided_at_once(cuts, servers, kind) -> None:
+    """adaptive through servers (its verdicts read the market path from time 0 on) and
+    learning strategies without servers (their scans resume in open loops only): a closed
+    loop decided whole."""
+    scenario = load("coordinated-omission").with_overrides(requests=300)
+    if not servers:
+        scenario = _without_servers(scenario)
+    same(scenario.with_strategies([kind]))
     assert not cuts
+
+
+def _without_servers(scenario):
+    venues = tuple(dataclasses.replace(v, service=None, capacity=None) for v in scenario.venues)
+    return dataclasses.replace(scenario, venues=venues)
+
+
+@pytest.fixture
+def blocks(monkeypatch):
+    """Chunks of one block of requests (the least the draws are keyed by), in the summary
+    and in the run's tally alike."""
+    monkeypatch.setattr(run_module, "CHUNK", BLOCK)
+    monkeypatch.setattr(tally_module, "CHUNK", BLOCK)
+
+
+def _chained_loop():
+    """Coordinated omission without its server, rules over arrays, three chunks."""
+    scenario = load("coordinated-omission").with_overrides(requests=2 * BLOCK + 1000)
+    return _without_servers(scenario).with_strategies(["first_wins", "staggered"])
+
+
+def test_a_closed_loop_of_rules_chained_chunk_to_chunk_is_the_run(blocks) -> None:
+    """Without servers, each chunk's clients start after the last requests of the chunk
+    before ended (`closed_loop_starts` given their ends)."""
+    same(_chained_loop())
+
+
+def test_the_ends_carried_from_chunk_to_chunk_matter(blocks, monkeypatch) -> None:
+    scenario = _chained_loop()
+    whole = run(scenario, engine="fast").summary
+    chained = run_module.chained
+    monkeypatch.setattr(
+        run_module, "chained", lambda d, s, **kw: chained(d, s, **(kw | {"before": None}))
+    )
+    assert summary_json(summary(scenario, engine="fast")) != summary_json(whole)
 
 
 @pytest.mark.parametrize(("name", "requests"), [("overload", 300), ("hedging", 600)])
@@ -103,7 +188,7 @@ def test_requests_waiting_across_chunks_keep_the_market_behind_them(monkeypatch,
     time: the path behind each chunk is forgotten only up to the first request still
     waiting to be decided (their quotes and last look look it up)."""
     monkeypatch.setattr(streams, "BLOCK", 64)
-    monkeypatch.setattr(tally, "CHUNK", 128)
+    monkeypatch.setattr(tally_module, "CHUNK", 128)
     monkeypatch.setattr(run_module, "CHUNK", 128)
     slow = {"dist": "constant", "ms": 2000.0}
     table = {
@@ -171,9 +256,67 @@ def test_random_scenarios_streamed_are_the_run(scenario) -> None:
         run_module.STEP = step
 
 
+def closed_kinds(count: int):
+    """first_wins and hedged, which a closed loop through servers resumes."""
+    first_wins = st.builds(
+        lambda t: {"kind": "first_wins", "timeout_ms": t}, st.sampled_from([2.0, 50.0])
+    )
+    return st.lists(st.one_of(first_wins, hedged(count)), min_size=1, max_size=2)
+
+
+@agreement(25)
+@given(scenarios(closed_kinds, 300, closed=True), st.integers(1, 8))
+def test_random_closed_loops_streamed_are_the_run(scenario, clients) -> None:
+    """Closed loops of 1 to 8 clients through venue servers, in pieces of 16 requests."""
+    arrivals = dataclasses.replace(scenario.arrivals, clients=clients)
+    scenario = dataclasses.replace(scenario, arrivals=arrivals)
+    assume(unsupported(scenario) is None)
+    step = run_module.STEP
+    run_module.STEP = 16
+    try:
+        same(scenario)
+    finally:
+        run_module.STEP = step
+
+
+@given(
+    st.lists(st.lists(st.floats(0.0, 2.0) | st.just(math.nan), max_size=40), max_size=4),
+    st.sampled_from([1e-3, 0.05, 0.3]),
+)
+def test_the_correction_a_chunk_at_a_time_is_the_whole(pieces, interval_s) -> None:
+    """`Corrected` fed in pieces gives `corrected_latency_ms` of all the latencies at once."""
+    corrected = Corrected(interval_s)
+    for p in pieces:
+        corrected.record(np.array(p, dtype=np.float64))
+    whole = np.array([x for p in pieces for x in p], dtype=np.float64)
+    assert corrected.ms() == corrected_latency_ms(whole, interval_s)
+
+
+@given(st.lists(st.floats(-1e6, 1e6), max_size=60), st.integers(1, 8))
+def test_the_median_interval_is_numpys(values, in_memory) -> None:
+    """The expected interval of a closed loop summed up in pieces (spilled to disk past
+    `in_memory` values) is np.median's, bit for bit."""
+    kept = ExactPercentiles(in_memory)
+    for a in range(0, len(values), 7):
+        kept.add(np.array(values[a : a + 7], dtype=np.float64))
+    assert _median(kept) == (float(np.median(values)) if values else 0.0)
+
+
 @given(st.lists(st.lists(st.floats(-1e300, 1e300), max_size=30), max_size=4))
 def test_sums_in_pieces_add_up_to_fsum_of_all(pieces) -> None:
     """The service of the quotes acted on, summed a piece at a time, is math.fsum's sum of
     all of it (as sim.engines.queues.Queues.used sums a run decided at once)."""
-    exact = sum(_exactly(np.array(p, dtype=np.float64)) for p in pieces)
+    exact = sum(exactly(np.array(p, dtype=np.float64)) for p in pieces)
     assert exact / EXACT_UNITS == math.fsum(x for p in pieces for x in p)
+
+
+@pytest.mark.parametrize("servers", [True, False])
+def test_a_closed_loop_past_engine_times_resolution_stops_in_pieces_too(monkeypatch, servers):
+    """The span limit holds chunk by chunk as for the run decided at once."""
+    from sim.engines import fast
+
+    monkeypatch.setattr(fast, "MAX_SPAN_S", 1.0)
+    scenario = load("coordinated-omission").with_overrides(requests=400)  # ~1.1 s
+    scenario = scenario if servers else _without_servers(scenario)
+    with pytest.raises(ScenarioError, match=r"arrivals: the closed loop ran past 1 s"):
+        summary(scenario, engine="fast")
