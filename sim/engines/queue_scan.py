@@ -160,3 +160,132 @@ def totals(lo, counts, busy_seq, wait_seq, spent, start, arrive):
             waited_s += start[j] - arrive[j]
             started += 1
     return busy_s, waited_s, started
+
+
+@njit(cache=True, nogil=True)
+def arrival_order(t0, half, jobs):
+    """The requests `jobs` marks (a venue's), in order of arrival t0 + half (ties: the lower
+    request first). Arrivals come nearly in request order, so an insertion sort takes them in
+    one pass; should they not, a stable merge sort."""
+    n = t0.size
+    order = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        if jobs[i]:
+            order[k] = i
+            k += 1
+    order = order[:k]
+    moves, limit = 0, 16 * k + 64
+    for p in range(1, k):
+        j = order[p]
+        a = t0[j] + half[j]
+        q = p
+        while q > 0 and t0[order[q - 1]] + half[order[q - 1]] > a:
+            order[q] = order[q - 1]
+            q -= 1
+        order[q] = j
+        moves += p - q
+        if moves > limit:  # far from sorted: sort them all at once instead
+            order = np.sort(order)
+            arrive = t0[order] + half[order]
+            return order[np.argsort(arrive, kind="mergesort")]
+    return order
+
+
+@njit(cache=True, nogil=True)
+def uncancelled(t0, half, network, service, jobs, capacity, latency, priced_at, priced_after):
+    """One venue's servers without any cancel, from idle: its jobs (`jobs`, the requests it
+    answers) in arrival order, each started as soon as a server is free and every job before
+    it has started; its quotes into the rows `latency`, `priced_at`, `priced_after` (the
+    other requests' too: the network alone). Returns the jobs in arrival order, their starts,
+    and the busy time, wait, starts and last freeing added up as `scan` adds them (with one
+    server, jobs start and end in arrival order: its recursion; else `scan` itself)."""
+    n = t0.size
+    for i in range(n):
+        latency[i], priced_at[i], priced_after[i] = network[i], t0[i] + half[i], half[i]
+    order = arrival_order(t0, half, jobs)
+    k = order.size
+    start = np.empty(k)
+    busy_s = waited_s = last = 0.0
+    if capacity == 1:
+        free = -math.inf
+        for p in range(k):
+            j = order[p]
+            arrive = t0[j] + half[j]
+            start[p] = max(arrive, free)
+            free = start[p] + service[j]
+            busy_s += service[j]
+            waited_s += start[p] - arrive
+            last = max(last, free)
+    else:
+        arrive, served = np.empty(k), np.empty(k)
+        for p in range(k):
+            arrive[p], served[p] = t0[order[p]] + half[order[p]], service[order[p]]
+        spent, dropped = np.empty(k), np.empty(k, np.bool_)
+        busy_seq, wait_seq = np.empty(k, np.int64), np.empty(k, np.int64)
+        work, keys, jobs_at = np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64)
+        nb, nw, last = scan(
+            0, k, arrive, served, np.full(k, math.inf), order, capacity, start, spent, dropped,
+            busy_seq, wait_seq, work, np.empty(k), keys, jobs_at,
+        )  # fmt: skip
+        for i in range(nb):
+            busy_s += spent[busy_seq[i]]
+        for i in range(nw):
+            waited_s += start[wait_seq[i]] - arrive[wait_seq[i]]
+    for p in range(k):
+        j = order[p]
+        total = (network[j] + (start[p] - (t0[j] + half[j]))) + service[j]
+        latency[j], priced_at[j], priced_after[j] = total, start[p] + service[j], total - half[j]
+    return order, start, busy_s, waited_s, k, last
+
+
+@njit(cache=True, nogil=True)
+def exact_sum(service, venue, v):
+    """math.fsum of service[i] over the legs k, i with venue[k, i] == v: the correctly rounded
+    sum (Shewchuk's partials, rounded half to even as CPython rounds them), so in any order
+    the same. NaN if a term is not finite (math.fsum then decides)."""
+    partials = np.empty(1100)  # non-overlapping doubles: far fewer ever
+    m = 0
+    legs, n = venue.shape
+    for leg in range(legs):
+        for i in range(n):
+            if venue[leg, i] != v:
+                continue
+            x = service[i]
+            if not math.isfinite(x):
+                return math.nan
+            kept = 0
+            for q in range(m):
+                y = partials[q]
+                if abs(x) < abs(y):
+                    x, y = y, x
+                hi = x + y
+                lo = y - (hi - x)
+                if lo != 0.0:
+                    partials[kept] = lo
+                    kept += 1
+                x = hi
+            m = kept
+            if x != 0.0:
+                if not math.isfinite(x):
+                    return math.nan
+                partials[m] = x
+                m += 1
+    hi = lo = 0.0
+    if m > 0:
+        m -= 1
+        hi = partials[m]
+        while m > 0:
+            x = hi
+            m -= 1
+            y = partials[m]
+            hi = x + y
+            lo = y - (hi - x)
+            if lo != 0.0:
+                break
+        if m > 0 and ((lo < 0.0 and partials[m - 1] < 0.0) or (lo > 0.0 and partials[m - 1] > 0.0)):
+            y = lo * 2.0
+            x = hi + y
+            if y == x - hi:
+                hi = x
+    return hi

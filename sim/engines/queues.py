@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,15 +160,28 @@ class Queues:
 
     @functools.cached_property
     def uncancelled(self) -> Queued:
-        """The quotes and load without any cancel."""
-        arrive = self.t0[None, :] + self.half
-        latency, priced_at, priced_after = self.network.copy(), arrive, self.half.copy()
-        for v, venue in enumerate(self.venues):
-            if venue is not None:
-                self._quotes(v, venue, venue.order, latency, priced_at, priced_after)
-        return Queued(
-            latency, priced_at, priced_after, tuple(v and v.served() for v in self.venues)
-        )
+        """The quotes and load without any cancel: each venue served in one compiled pass,
+        venues in parallel threads (sim.engines.queue_scan.uncancelled). The same for every
+        strategy of a run that asks every venue at once, so the run's `Prepared` shares it."""
+        latency, priced_at = np.empty_like(self.network), np.empty_like(self.network)
+        priced_after = np.empty_like(self.network)
+        kernels = _kernels()
+
+        def serve(v: int) -> Served | None:
+            if self.service[v] is None:
+                latency[v], priced_at[v], priced_after[v] = self.network[v], 0.0, self.half[v]
+                np.add(self.t0, self.half[v], out=priced_at[v])  # (t0 + sent) + half, sent 0
+                return None
+            capacity = self.capacity[v]
+            *_, busy_s, waited_s, started, last = kernels.uncancelled(
+                self.t0, self.half[v], self.network[v], self.service[v], self.answers[v],
+                self.t0.size + 1 if capacity is None else capacity,
+                latency[v], priced_at[v], priced_after[v],
+            )  # fmt: skip
+            return Served(busy_s, waited_s, started, last)
+
+        servers = tuple(_pool().map(serve, range(len(self.service))))
+        return Queued(latency, priced_at, priced_after, servers)
 
     def _quotes(self, v, venue: _Venue, requests, latency, priced_at, priced_after) -> None:
         """Venue v's quotes for `requests` (its jobs), from its scan, into the arrays."""
@@ -246,12 +261,15 @@ class Queues:
 
     def used(self, venue: np.ndarray) -> np.ndarray:
         """(venue,) the service time of the quotes acted on: leg k of request i ordered from
-        `venue[k, i]` (-1: none). Summed exactly, as venues.servers sums it."""
+        `venue[k, i]` (-1: none). Summed exactly, as venues.servers sums it (math.fsum)."""
         used = np.zeros(len(self.service))
-        requests = np.broadcast_to(np.arange(self.t0.size), venue.shape)
+        venue = np.ascontiguousarray(venue, dtype=np.int64)
         for v, service in enumerate(self.service):
             if service is not None:
-                used[v] = math.fsum(service[requests[venue == v]].tolist())
+                used[v] = _kernels().exact_sum(service, venue, v)
+                if np.isnan(used[v]):  # a term not finite: math.fsum says what comes of it
+                    requests = np.broadcast_to(np.arange(self.t0.size), venue.shape)
+                    used[v] = math.fsum(service[requests[venue == v]].tolist())
         return used
 
     def load(self, queued: Queued, used: np.ndarray, end: float) -> dict[str, np.ndarray]:
@@ -273,6 +291,12 @@ class Queues:
             "venue_wait_s": wait,
             "venue_utilization": utilization,
         }
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the venues' scans (compiled without the GIL), started once."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="queues")
 
 
 def _kernels():
