@@ -124,30 +124,7 @@ def scan(a, b, arrive, service, heard, request, capacity, start, spent, dropped,
             size = push(heap_t, heap_key, heap_job, size, t + service[j], request[j], j)
 
 
-@njit(cache=True)
-def rescan(segments, lo, hi, arrive, service, heard, request, capacity, start, spent,
-           dropped, busy_seq, wait_seq, counts, last):  # fmt: skip
-    """Scan `segments`; the first that ends after the next begins (else -1)."""
-    k = arrive.size
-    work, heap_keys, heap_jobs = (
-        np.empty(k, np.int64),
-        np.empty(k, np.int64),
-        np.empty(k, np.int64),
-    )
-    heap_times = np.empty(k)
-    for s in segments:
-        a, b = lo[s], hi[s]
-        nb, nw, end = scan(
-            a, b, arrive, service, heard, request, capacity, start, spent, dropped,
-            busy_seq, wait_seq, work, heap_times, heap_keys, heap_jobs,
-        )  # fmt: skip
-        counts[s, 0], counts[s, 1], last[s] = nb, nw, end
-        if b < arrive.size and end >= arrive[b]:
-            return s
-    return -1
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def totals(lo, counts, busy_seq, wait_seq, spent, start, arrive):
     """Busy time and wait added up in the order the scans did, segment after segment."""
     busy_s = waited_s = 0.0
@@ -289,3 +266,113 @@ def exact_sum(service, venue, v):
             if y == x - hi:
                 hi = x
     return hi
+
+
+@njit(cache=True, nogil=True)
+def cancel_round(cols, exit_s, t0, half, network, latency, priced_at, priced_after, position,
+                 segment, lo, hi, arrive, service, heard, request, capacity, start, spent,
+                 dropped, busy_seq, wait_seq, counts, last, dirty, changed):  # fmt: skip
+    """One round of a venue's cancels (sim.engines.queues.Queues.settle), for the requests
+    `cols`, whose races ended their gathering `exit_s` after them: a quote still on its way
+    then (by the row `latency`) is cancelled, heard a network half after the race ended. The
+    segments whose cancels changed are scanned again, and their jobs' quotes written into the
+    rows; the requests whose quote (latency or pricing instant) moved go into `changed`.
+    Returns (cancels that changed, requests changed), or (-1 - s, 0) for a segment s that
+    ran into the next (a bug). `dirty`: room for a flag per segment, all False."""
+    moved = 0
+    picked = np.empty(cols.size, np.int64)
+    for i in cols:
+        p = position[i]
+        if p < 0:
+            continue
+        ended = t0[i] + exit_s[i]  # the clock when the gather left
+        h = ended + half[i] if t0[i] + latency[i] > ended else math.inf
+        if heard[p] != h:
+            # a cancel heard once the job is done, before and now, changes nothing: its
+            # segment's scan stands (at one instant, a cancel comes after the job ends and
+            # before it starts)
+            first = min(heard[p], h)
+            done = not dropped[p] and start[p] < first and start[p] + service[p] <= first
+            heard[p] = h
+            moved += 1
+            s = segment[p]
+            if done:
+                picked[moved - 1] = -1
+            elif not dirty[s]:
+                dirty[s] = True
+                picked[moved - 1] = s
+            else:
+                picked[moved - 1] = -1
+    segments = np.sort(picked[:moved])
+    k = arrive.size
+    work, keys, jobs = np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64)
+    times = np.empty(k)
+    c = 0
+    for s in segments:
+        if s < 0:
+            continue
+        dirty[s] = False
+        a, b = lo[s], hi[s]
+        nb, nw, end = scan(
+            a, b, arrive, service, heard, request, capacity, start, spent, dropped,
+            busy_seq, wait_seq, work, times, keys, jobs,
+        )  # fmt: skip
+        counts[s, 0], counts[s, 1], last[s] = nb, nw, end
+        if b < k and end >= arrive[b]:
+            return -1 - s, 0
+        for p in range(a, b):
+            r = request[p]
+            if dropped[p]:
+                total, at, after = math.inf, t0[r], 0.0
+            else:
+                total = (network[r] + (start[p] - arrive[p])) + service[p]
+                at, after = start[p] + service[p], total - half[r]
+            if total != latency[r] or at != priced_at[r]:
+                changed[c] = r
+                c += 1
+            latency[r], priced_at[r], priced_after[r] = total, at, after
+    return moved, c
+
+
+@njit(cache=True, nogil=True)
+def segmented(order, start, t0, half, service, capacity):
+    """A venue's scan state without cancels, from `uncancelled`'s jobs in arrival order and
+    their starts: per job its arrival, service, start, service done, drop and cancel heard;
+    per request its job (-1: none); the order jobs added to busy time and wait (with one
+    server, theirs; else the event scan's); the segments (runs of jobs that keep a server
+    busy: each one starts before every job before it has finished) as bounds `lo`, `hi`, the
+    segment of each job, and per segment how many added busy time and wait and its last
+    freeing."""
+    k, n = order.size, t0.size
+    arrive, served = np.empty(k), np.empty(k)
+    position = np.full(n, -1, np.int64)
+    for p in range(k):
+        j = order[p]
+        arrive[p], served[p], position[j] = t0[j] + half[j], service[j], p
+    start, spent = start.copy(), served.copy()
+    dropped, heard = np.zeros(k, np.bool_), np.full(k, math.inf)
+    busy_seq, wait_seq = np.arange(k), np.arange(k)
+    if capacity != 1:  # completions come out of order: as the event scan takes them
+        work, keys, jobs = np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64)
+        scan(
+            0, k, arrive, served, heard, order, capacity, start, spent, dropped, busy_seq,
+            wait_seq, work, np.empty(k), keys, jobs,
+        )  # fmt: skip
+    lo, segment, last = np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k)
+    count, end = 0, -math.inf
+    for p in range(k):
+        finish = start[p] + served[p]
+        if p == 0 or end < arrive[p]:  # every job before has finished: a new segment
+            lo[count], last[count] = p, finish
+            count += 1
+        end = max(end, finish)
+        last[count - 1] = max(last[count - 1], finish)
+        segment[p] = count - 1
+    lo, last = lo[:count].copy(), last[:count].copy()
+    hi = np.empty(count, np.int64)
+    hi[: count - 1], hi[count - 1 :] = lo[1:], k
+    counts = np.empty((count, 2), np.int64)
+    for s in range(count):
+        counts[s, 0] = counts[s, 1] = hi[s] - lo[s]
+    return (arrive, served, position, start, spent, dropped, heard, busy_seq, wait_seq, lo, hi,
+            segment, counts, last)  # fmt: skip
