@@ -303,12 +303,11 @@ def cancel_round(cols, exit_s, t0, half, network, latency, priced_at, priced_aft
                 picked[moved - 1] = s
             else:
                 picked[moved - 1] = -1
-    segments = np.sort(picked[:moved])
     k = arrive.size
     work, keys, jobs = np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64)
     times = np.empty(k)
     c = 0
-    for s in segments:
+    for s in picked[:moved]:  # in any order: segments are apart
         if s < 0:
             continue
         dirty[s] = False

@@ -71,15 +71,6 @@ class _Venue:
          self.last) = _kernels().segmented(order, start, t0, half, service, capacity)  # fmt: skip
         self.dirty = np.zeros(self.lo.size, dtype=np.bool_)  # room for cancel_round
 
-    def copy(self) -> _Venue:
-        """A scan state of its own over the same jobs and segments."""
-        other = object.__new__(_Venue)
-        other.__dict__.update(self.__dict__)
-        mutable = ("heard", "start", "spent", "dropped", "busy_seq", "wait_seq", "counts")
-        for name in (*mutable, "dirty", "last"):
-            setattr(other, name, getattr(self, name).copy())
-        return other
-
     def cancel_round(self, cols, exit_s, t0, half, network, latency, priced_at, priced_after):
         """One round of cancels for the requests `cols`, whose races ended their gathering
         `exit_s` after them (sim.engines.queue_scan.cancel_round), into this venue's rows of
@@ -123,10 +114,10 @@ class Queues:
         self.half = 0.5 * latency
         self._scanned: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by `uncancelled`
 
-    @functools.cached_property
-    def venues(self) -> list[_Venue | None]:
-        """The servers of each venue that propagates cancels, scanned without cancels (None
-        for the others), in parallel threads; on first use (only `settle` needs them)."""
+    def _venues(self) -> list[_Venue | None]:
+        """The scan state of each venue that propagates cancels, from its pass without
+        cancels (None for the others), in parallel threads: a state of its own for each
+        `settle`, built afresh (cheaper than copying one)."""
 
         def venue(v: int) -> _Venue | None:
             if not self.propagates[v]:
@@ -205,10 +196,10 @@ class Queues:
         round per request, and one to see nothing move, would be a bug: RuntimeError. A round
         is compiled, but for the decisions (`_round`).
         """
-        base = self.uncancelled  # before `venues`, which start from its scans
+        base = self.uncancelled  # before `_venues`, which start from its scans
         if not self.propagates.any():
             return base
-        venues = [v and v.copy() for v in self.venues]
+        venues = self._venues()
         latency, priced_at = base.latency.copy(), base.priced_at.copy()
         queued = Queued(latency, priced_at, base.priced_after.copy(), ())
         exit_s = exits(queued, None)
