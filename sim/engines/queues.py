@@ -10,7 +10,12 @@ The scan runs a segment at a time: the queue served without any cancel falls idl
 segments (every request before one finished before its first arrives), and cancels only
 shorten or drop work, which in a first-come-first-served queue never delays a start, so with
 any cancels the segments stay apart (checked). A change of cancels then rescans only the
-segments it touches (`Queues.settle`).
+segments it touches (`Queues.settle`), in compiled rounds, venues in parallel threads; a
+cancel heard once its job is done changes nothing and rescans nothing.
+
+Without cancels (no propagation, or before the first round) each venue is one compiled pass
+over its jobs, with one server the recursion start = max(arrival, previous end); the run's
+strategies that ask every venue at once share it (`Queues.uncancelled`, cached).
 
 numba is imported on first use, so that runs without venue servers never load it.
 """
@@ -19,7 +24,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,70 +61,30 @@ class Queued:
 class _Venue:
     """One venue's servers: its jobs (the requests it answers) in arrival order, their
     segments, and the state of a scan (`start`, `spent`, `dropped`, the cancels `heard`, and
-    per segment the order its jobs added to busy time and wait, and its last freeing)."""
+    per segment the order its jobs added to busy time and wait, and its last freeing), from
+    its scan without cancels (`order`, `start`: sim.engines.queue_scan.uncancelled)."""
 
-    def __init__(self, arrive: np.ndarray, service: np.ndarray, jobs: np.ndarray, capacity):
-        queued = np.flatnonzero(jobs)
-        self.order = queued[np.argsort(arrive[queued], kind="stable")]  # ties: lower request
-        self.position = np.full(arrive.size, -1, dtype=np.int64)
-        self.position[self.order] = np.arange(self.order.size)
-        self.arrive, self.service = arrive[self.order], service[self.order]
-        self.request = self.order.astype(np.int64)
-        k = self.order.size
-        self.capacity = k + 1 if capacity is None else int(capacity)
-        self.heard = np.full(k, np.inf)
-        self.start, self.spent = np.full(k, np.nan), np.full(k, np.nan)
-        self.dropped = np.zeros(k, dtype=np.bool_)
-        self.busy_seq, self.wait_seq = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
-        self.lo, self.hi = np.array([0], dtype=np.int64), np.array([k], dtype=np.int64)
-        self.counts = np.zeros((1, 2), dtype=np.int64)
-        self.last = np.zeros(1)
-        self._rescan(np.arange(1 if k else 0))
-        finish = self.start + self.service
-        ends = np.maximum.accumulate(finish)
-        firsts = np.flatnonzero(ends[:-1] < self.arrive[1:]) + 1
-        self.lo = np.concatenate(([0], firsts)).astype(np.int64) if k else self.lo[:0]
-        self.hi = np.concatenate((firsts, [k])).astype(np.int64) if k else self.hi[:0]
-        self.segment = np.repeat(np.arange(self.lo.size), self.hi - self.lo)
-        # Scanned as segments, the same: each job adds its service and its wait once, in the
-        # order of the whole scan, segment after segment; each segment's last freeing is its
-        # last completion.
-        self.counts = np.repeat((self.hi - self.lo)[:, None], 2, axis=1)
-        self.last = np.maximum.reduceat(finish, self.lo) if k else np.zeros(0)
+    def __init__(self, order, start, t0, half, service, capacity: int) -> None:
+        self.order, self.request, self.capacity = order, order, capacity
+        (self.arrive, self.service, self.position, self.start, self.spent, self.dropped,
+         self.heard, self.busy_seq, self.wait_seq, self.lo, self.hi, self.segment, self.counts,
+         self.last) = _kernels().segmented(order, start, t0, half, service, capacity)  # fmt: skip
+        self.dirty = np.zeros(self.lo.size, dtype=np.bool_)  # room for cancel_round
 
-    def copy(self) -> _Venue:
-        """A scan state of its own over the same jobs and segments."""
-        other = object.__new__(_Venue)
-        other.__dict__.update(self.__dict__)
-        for name in ("heard", "start", "spent", "dropped", "busy_seq", "wait_seq", "counts"):
-            setattr(other, name, getattr(self, name).copy())
-        other.last = self.last.copy()
-        return other
-
-    def cancel(self, requests: np.ndarray, heard: np.ndarray) -> np.ndarray:
-        """Cancels for `requests` heard at `heard` now: rescan the segments they change, and
-        return the requests whose service those segments hold."""
-        at = self.position[requests]
-        mine = at >= 0
-        at, heard = at[mine], heard[mine]
-        changed = self.heard[at] != heard
-        at = at[changed]
-        if not at.size:
-            return at
-        self.heard[at] = heard[changed]
-        dirty = np.zeros(self.lo.size, dtype=bool)
-        dirty[self.segment[at]] = True
-        self._rescan(np.flatnonzero(dirty))
-        return self.order[dirty[self.segment]]
-
-    def _rescan(self, segments: np.ndarray) -> None:
-        bad = _kernels().rescan(
-            segments.astype(np.int64), self.lo, self.hi, self.arrive, self.service, self.heard,
-            self.request, self.capacity, self.start, self.spent, self.dropped, self.busy_seq,
-            self.wait_seq, self.counts, self.last,
+    def cancel_round(self, cols, exit_s, t0, half, network, latency, priced_at, priced_after):
+        """One round of cancels for the requests `cols`, whose races ended their gathering
+        `exit_s` after them (sim.engines.queue_scan.cancel_round), into this venue's rows of
+        the quotes: how many of its cancels changed, and the requests whose quotes moved."""
+        changed = np.empty(self.order.size, dtype=np.int64)
+        moved, count = _kernels().cancel_round(
+            cols, exit_s, t0, half, network, latency, priced_at, priced_after, self.position,
+            self.segment, self.lo, self.hi, self.arrive, self.service, self.heard, self.request,
+            self.capacity, self.start, self.spent, self.dropped, self.busy_seq, self.wait_seq,
+            self.counts, self.last, self.dirty, changed,
         )  # fmt: skip
-        if bad >= 0:
-            raise RuntimeError(f"venue servers: segment {bad} ran into the next (a bug)")
+        if moved < 0:
+            raise RuntimeError(f"venue servers: segment {-1 - moved} ran into the next (a bug)")
+        return moved, changed[:count]
 
     def served(self) -> Served:
         busy_s, waited_s, started = _kernels().totals(
@@ -145,49 +112,68 @@ class Queues:
         served = np.array([s is not None for s in service], dtype=bool)
         self.propagates = np.array(propagates, dtype=bool) & served
         self.half = 0.5 * latency
+        self._scanned: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # by `uncancelled`
 
-    @functools.cached_property
-    def venues(self) -> list[_Venue | None]:
-        """Each venue's servers, scanned without cancels (None: a venue without servers);
-        scanned on first use (a run whose scan serves the venues itself never needs them)."""
-        arrive = self.t0[None, :] + self.half  # (t0 + sent) + half, sent 0
-        return [
-            None if s is None else _Venue(arrive[v], s, self.answers[v], self.capacity[v])
-            for v, s in enumerate(self.service)
-        ]
+    def _venues(self) -> list[_Venue | None]:
+        """The scan state of each venue that propagates cancels, from its pass without
+        cancels (None for the others), in parallel threads: a state of its own for each
+        `settle`, built afresh (cheaper than copying one)."""
+
+        def venue(v: int) -> _Venue | None:
+            if not self.propagates[v]:
+                return None
+            order, start = self._scanned[v]
+            capacity = self._capacity(v)
+            return _Venue(order, start, self.t0, self.half[v], self.service[v], capacity)
+
+        return list(_pool().map(venue, range(len(self.service))))
 
     @functools.cached_property
     def uncancelled(self) -> Queued:
-        """The quotes and load without any cancel."""
-        arrive = self.t0[None, :] + self.half
-        latency, priced_at, priced_after = self.network.copy(), arrive, self.half.copy()
-        for v, venue in enumerate(self.venues):
-            if venue is not None:
-                self._quotes(v, venue, venue.order, latency, priced_at, priced_after)
-        return Queued(
-            latency, priced_at, priced_after, tuple(v and v.served() for v in self.venues)
-        )
+        """The quotes and load without any cancel: each venue served in one compiled pass,
+        venues in parallel threads (sim.engines.queue_scan.uncancelled). The same for every
+        strategy of a run that asks every venue at once, so the run's `Prepared` shares it."""
+        latency, priced_at = np.empty_like(self.network), np.empty_like(self.network)
+        priced_after = np.empty_like(self.network)
+        kernels = _kernels()
 
-    def _quotes(self, v, venue: _Venue, requests, latency, priced_at, priced_after) -> None:
-        """Venue v's quotes for `requests` (its jobs), from its scan, into the arrays."""
-        at = venue.position[requests]
-        start, service, dropped = venue.start[at], venue.service[at], venue.dropped[at]
-        wait = start - venue.arrive[at]
-        total = np.where(dropped, np.inf, (self.network[v, requests] + wait) + service)
-        latency[v, requests] = total
-        priced_at[v, requests] = np.where(dropped, self.t0[requests], start + service)
-        priced_after[v, requests] = np.where(dropped, 0.0, total - self.half[v, requests])
+        def serve(v: int) -> Served | None:
+            if self.service[v] is None:
+                latency[v], priced_at[v], priced_after[v] = self.network[v], 0.0, self.half[v]
+                np.add(self.t0, self.half[v], out=priced_at[v])  # (t0 + sent) + half, sent 0
+                return None
+            order, start, busy_s, waited_s, started, last = kernels.uncancelled(
+                self.t0, self.half[v], self.network[v], self.service[v], self.answers[v],
+                self._capacity(v), latency[v], priced_at[v], priced_after[v],
+            )  # fmt: skip
+            if self.propagates[v]:
+                self._scanned[v] = order, start  # where `settle` starts from
+            return Served(busy_s, waited_s, started, last)
 
-    def _heard(self, latency: np.ndarray, exit_s: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """(venue x cols) when each cancel of the requests `cols` reaches its venue, for
-        races whose gathering ended `exit_s` after the request: a quote still on its way then
-        (arriving later by the clock) is cancelled, and with propagation its venue hears of
-        it after the outbound half of the network latency."""
-        t0 = self.t0[cols]
-        ended = t0 + exit_s  # the clock when the gather left (a quote's or a timer's time)
-        late = self.answers[:, cols] & self.propagates[:, None]
-        late &= t0[None, :] + latency[:, cols] > ended
-        return np.where(late, ended[None, :] + self.half[:, cols], np.inf)
+        servers = tuple(_pool().map(serve, range(len(self.service))))
+        return Queued(latency, priced_at, priced_after, servers)
+
+    def _capacity(self, v: int) -> int:
+        """Venue v's servers, unlimited as one more than there are requests."""
+        capacity = self.capacity[v]
+        return self.t0.size + 1 if capacity is None else int(capacity)
+
+    def _round(self, venues, cols, exit_s, queued: Queued) -> tuple[int, np.ndarray]:
+        """A round of `settle`: each venue's cancels of the requests `cols` as their races now
+        end (`exit_s`), its segments they change scanned again and its quotes in `queued`
+        updated, venues in parallel threads. How many cancels changed, and the requests whose
+        quotes moved."""
+
+        def cancel(v: int) -> tuple[int, np.ndarray]:
+            rows = (queued.latency[v], queued.priced_at[v], queued.priced_after[v])
+            network = self.network[v]
+            return venues[v].cancel_round(cols, exit_s, self.t0, self.half[v], network, *rows)
+
+        done = list(_pool().map(cancel, [v for v, venue in enumerate(venues) if venue]))
+        changed = np.zeros(self.t0.size, dtype=bool)
+        for _, requests in done:
+            changed[requests] = True
+        return sum(moved for moved, _ in done), np.flatnonzero(changed)
 
     def settle(self, exits: Callable[[Queued, np.ndarray | None], np.ndarray]) -> Queued:
         """The servers as the trio engine runs them, for a strategy whose races end their
@@ -207,51 +193,38 @@ class Queues:
         ones), so it takes a round per link of the longest chain of races that cancels tie
         together (a cancel frees a server sooner, which speeds a later race, whose decision
         moves its own cancels), which near a venue's capacity can be thousands; more than a
-        round per request, and one to see nothing move, would be a bug: RuntimeError.
+        round per request, and one to see nothing move, would be a bug: RuntimeError. A round
+        is compiled, but for the decisions (`_round`).
         """
-        base = self.uncancelled
+        base = self.uncancelled  # before `_venues`, which start from its scans
         if not self.propagates.any():
             return base
-        venues = [v and v.copy() for v in self.venues]
+        venues = self._venues()
         latency, priced_at = base.latency.copy(), base.priced_at.copy()
-        priced_after = base.priced_after.copy()
-        queued = Queued(latency, priced_at, priced_after, ())
-        n = self.t0.size
-        heard = np.full((len(venues), n), np.inf)
+        queued = Queued(latency, priced_at, base.priced_after.copy(), ())
         exit_s = exits(queued, None)
-        cols = np.arange(n)
-        rounds = n + 2
+        cols = np.arange(self.t0.size)
+        rounds = self.t0.size + 2
         for _ in range(rounds):
-            cancels = self._heard(latency, exit_s[cols], cols)
-            moved = (cancels != heard[:, cols]).any(axis=0)
-            if not moved.any():
-                servers = tuple(v and v.served() for v in venues)
-                return Queued(latency, priced_at, priced_after, servers)
-            cols, cancels = cols[moved], cancels[:, moved]
-            heard[:, cols] = cancels
-            touched = []
-            for v, venue in enumerate(venues):
-                if venue is not None and self.propagates[v]:
-                    requests = venue.cancel(cols, cancels[v])
-                    before = latency[v, requests], priced_at[v, requests]
-                    self._quotes(v, venue, requests, latency, priced_at, priced_after)
-                    after = latency[v, requests], priced_at[v, requests]
-                    touched.append(requests[(after[0] != before[0]) | (after[1] != before[1])])
-            changed = np.zeros(n, dtype=bool)
-            for requests in touched:
-                changed[requests] = True
-            cols = np.flatnonzero(changed)  # the requests whose quotes changed
+            moved, cols = self._round(venues, cols, exit_s, queued)
+            if not moved:
+                kept = zip(venues, base.servers, strict=True)
+                servers = tuple(b if v is None else v.served() for v, b in kept)
+                return Queued(latency, priced_at, queued.priced_after, servers)
             exit_s[cols] = exits(queued, cols)
         raise RuntimeError(f"venue servers: cancels still changing after {rounds} rounds (a bug)")
 
     def used(self, venue: np.ndarray) -> np.ndarray:
         """(venue,) the service time of the quotes acted on: leg k of request i ordered from
-        `venue[k, i]` (-1: none). Summed exactly, as venues.servers sums it."""
+        `venue[k, i]` (-1: none). Summed exactly, as venues.servers sums it (math.fsum)."""
         used = np.zeros(len(self.service))
-        requests = np.broadcast_to(np.arange(self.t0.size), venue.shape)
+        venue = np.ascontiguousarray(venue, dtype=np.int64)
         for v, service in enumerate(self.service):
             if service is not None:
-                used[v] = math.fsum(service[requests[venue == v]].tolist())
+                used[v] = _kernels().exact_sum(service, venue, v)
+                if np.isnan(used[v]):  # a term not finite: math.fsum says what comes of it
+                    requests = np.broadcast_to(np.arange(self.t0.size), venue.shape)
+                    used[v] = math.fsum(service[requests[venue == v]].tolist())
         return used
 
     def load(self, queued: Queued, used: np.ndarray, end: float) -> dict[str, np.ndarray]:
@@ -273,6 +246,12 @@ class Queues:
             "venue_wait_s": wait,
             "venue_utilization": utilization,
         }
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the venues' scans (compiled without the GIL), started once."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="queues")
 
 
 def _kernels():

@@ -308,14 +308,14 @@ def test_a_long_chain_of_cancels_settles() -> None:
         default_name="chains",
     )
     rounds = []
-    heard = queues.Queues._heard
+    round_of = queues.Queues._round
 
     def counted(self, *args):
         rounds.append(1)
-        return heard(self, *args)
+        return round_of(self, *args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(queues.Queues, "_heard", counted)
+        patch.setattr(queues.Queues, "_round", counted)
         by_fast = run(scenario, engine="fast")
     assert len(rounds) > 500
     whole, scanned = (by_fast.strategies[s].records for s in ("first_k", "first_wins"))
