@@ -267,8 +267,11 @@ def summary(
     decided = 0
     closed = scenario.arrivals.closed
     # a closed loop of rules without servers: each strategy's clients chained chunk to chunk
-    chains = {e.name: _Chain(scenario, e, mid) for e in scenario.strategies} if closed else {}
-    chains = {n: c for n, c in chains.items() if n not in by_name}
+    chains = {
+        e.name: _Chain(scenario, e, mid)
+        for e in scenario.strategies
+        if closed and e.name not in by_name
+    }
     for draws in _drawn_ahead(scenario, mid, CHUNK):
         earliest = [r.earliest() for r in resumed] + [c.earliest() for c in chains.values()]
         if not closed:
