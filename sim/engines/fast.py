@@ -963,5 +963,9 @@ def _each(items: list, work: Callable[[Any], Any]) -> list:
 def _pool() -> ThreadPoolExecutor:
     """The threads blocks run in, started once: starting threads for every phase of every
     strategy costs more than some phases (and waits on the GIL behind a summary's background
-    drawing)."""
+    drawing). A forked child (a sweep's worker) has none of its parent's threads: it starts
+    its own."""
     return ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="fast")
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)

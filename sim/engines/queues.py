@@ -250,8 +250,12 @@ class Queues:
 
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
-    """Threads for the venues' scans (compiled without the GIL), started once."""
+    """Threads for the venues' scans (compiled without the GIL), started once (once more in a
+    forked child, which has none of its parent's threads: a sweep's workers)."""
     return ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="queues")
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def _kernels():

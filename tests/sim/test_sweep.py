@@ -8,6 +8,7 @@ runs); the Dask path is checked against an in-process `distributed.LocalCluster`
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import sys
 from pathlib import Path
 
@@ -317,3 +318,17 @@ def test_a_key_of_whole_numbers_gets_ticks_at_whole_numbers_only() -> None:
     low, high = axes.get_xlim()
     ticks = [t for t in axes.get_xticks() if low <= t <= high]
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def _tied_summary(requests: int) -> dict:
+    return sim.summary("tied-requests", engine="fast", requests=requests)
+
+
+def test_a_forked_worker_runs_the_fast_engine_after_its_parent_has() -> None:
+    """A sweep's workers are forked (Linux) from a process whose fast engine may already have
+    started its thread pools: a child has none of those threads, so it must start its own
+    rather than wait forever on work given to threads that do not exist."""
+    expected = _tied_summary(300)  # the parent's pools started (blocks, venues' queues)
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # terminated on leaving
+        got = pool.apply_async(_tied_summary, (300,)).get(timeout=120)
+    assert got == expected
