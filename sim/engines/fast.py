@@ -514,30 +514,10 @@ def _judge(block: _Block, o: _Orders, venues: tuple[VenueSpec, ...]) -> _Attempt
     )
 
 
-def run_fast(
-    draws: Draws,
-    strategy: object,
-    *,
-    venues: tuple[VenueSpec, ...],
-    mid: MidPath,
-    order_size: float = 1.0,
-    prepared: Prepared | None = None,
-    max_retries: int = 0,
-    seed: int = 0,
-    clients: int | None = None,
-) -> Records:
-    """Every request of `draws` decided by `strategy`: `run_fast_legs`'s records."""
-    return run_fast_legs(
-        draws,
-        strategy,
-        venues=venues,
-        mid=mid,
-        order_size=order_size,
-        prepared=prepared,
-        max_retries=max_retries,
-        seed=seed,
-        clients=clients,
-    )[0]
+def run_fast(draws: Draws, strategy: object, **options: Any) -> Records:
+    """Every request of `draws` decided by `strategy`: `run_fast_legs`'s records (its keyword
+    options)."""
+    return run_fast_legs(draws, strategy, **options)[0]
 
 
 def run_fast_legs(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -228,24 +228,32 @@ class Queues:
         return used
 
     def load(self, queued: Queued, used: np.ndarray, end: float) -> dict[str, np.ndarray]:
-        """The Records' venue load fields (sim.engines.ledger) of a run that ended at `end`."""
-        count = len(self.service)
-        busy, wasted, wait = np.zeros(count), np.zeros(count), np.zeros(count)
-        utilization = np.full(count, np.nan)
-        for v, s in enumerate(queued.servers):
-            if s is None:
-                continue
-            busy[v], wasted[v] = s.busy_s, max(s.busy_s - used[v], 0.0)
-            wait[v] = s.waited_s / s.started if s.started else 0.0
-            span = max(end, s.last_completion)
-            if self.capacity[v] is not None and span:
-                utilization[v] = s.busy_s / (self.capacity[v] * span)
-        return {
-            "venue_busy_s": busy,
-            "venue_wasted_s": wasted,
-            "venue_wait_s": wait,
-            "venue_utilization": utilization,
-        }
+        """The Records' venue load fields of a run through these servers (`venue_load`)."""
+        return venue_load(queued.servers, self.capacity, used, end)
+
+
+def venue_load(
+    servers: Sequence[Served | None], capacity: Sequence[int | None], used: np.ndarray, end: float
+) -> dict[str, np.ndarray]:
+    """The Records' venue load fields (sim.engines.ledger) of a run that ended at `end`: each
+    venue's `servers` (its `capacity`), and the service time of the quotes acted on (`used`)."""
+    count = len(servers)
+    busy, wasted, wait = np.zeros(count), np.zeros(count), np.zeros(count)
+    utilization = np.full(count, np.nan)
+    for v, s in enumerate(servers):
+        if s is None:
+            continue
+        busy[v], wasted[v] = s.busy_s, max(s.busy_s - used[v], 0.0)
+        wait[v] = s.waited_s / s.started if s.started else 0.0
+        span = max(end, s.last_completion)
+        if capacity[v] is not None and span:
+            utilization[v] = s.busy_s / (capacity[v] * span)
+    return {
+        "venue_busy_s": busy,
+        "venue_wasted_s": wasted,
+        "venue_wait_s": wait,
+        "venue_utilization": utilization,
+    }
 
 
 @functools.cache

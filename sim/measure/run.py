@@ -27,7 +27,7 @@ from sim.engines.fast import (
     run_fast_legs,
     unsupported,
 )
-from sim.engines.queues import Queued, Queues, Served
+from sim.engines.queues import Served, venue_load
 from sim.engines.records import ORDER_REJECTS, Records
 from sim.engines.scan import Carried, needs_scan
 from sim.engines.trio import Remote, run_trio
@@ -407,8 +407,9 @@ class _Resumed:
 
     def _scan(self, pause: bool) -> Iterator[tuple[str, Records]]:
         """The waiting requests decided up to the last idle instant (all, unless `pause`).
-        None: the scan waits for twice as many, so that a queue that never empties is scanned
-        a bounded number of times over (each scan starts from the first waiting request)."""
+        A scan that finds none decides nothing, and the next waits for twice as many, so that
+        a queue that never empties is scanned a bounded number of times over (each scan
+        starts from the first waiting request)."""
         s, waiting = self.scenario, self.waiting
         scanned = resumed(
             waiting,
@@ -454,21 +455,12 @@ class _Resumed:
 
     def load(self, name: str, records: Records) -> Records:
         """`records` (strategy `name`'s, added up) with the venues' load over the whole run,
-        as sim.engines.queues.Queues.load has it for a run decided at once."""
+        as `venue_load` gives it for a run decided at once."""
         if not self.served:
             return records
-        venues = self.scenario.venues
-        none = np.empty((len(venues), 0))
-        queues = Queues(
-            none[0],
-            none,
-            none.astype(bool),
-            [None if v.service is None else none[0] for v in venues],
-            [v.capacity for v in venues],
-            [v.cancel_propagation for v in venues],
-        )
+        capacity = [v.capacity for v in self.scenario.venues]
         used = np.array([u / EXACT_UNITS for u in self.kept[name].used])
-        load = queues.load(Queued(none, none, none, self.served), used, records.span_s)
+        load = venue_load(self.served, capacity, used, records.span_s)
         return dataclasses.replace(records, **load)
 
 
