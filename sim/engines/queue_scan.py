@@ -217,58 +217,6 @@ def uncancelled(t0, half, network, service, jobs, capacity, latency, priced_at, 
 
 
 @njit(cache=True, nogil=True)
-def exact_sum(service, venue, v):
-    """math.fsum of service[i] over the legs k, i with venue[k, i] == v: the correctly rounded
-    sum (Shewchuk's partials, rounded half to even as CPython rounds them), so in any order
-    the same. NaN if a term is not finite (math.fsum then decides)."""
-    partials = np.empty(1100)  # non-overlapping doubles: far fewer ever
-    m = 0
-    legs, n = venue.shape
-    for leg in range(legs):
-        for i in range(n):
-            if venue[leg, i] != v:
-                continue
-            x = service[i]
-            if not math.isfinite(x):
-                return math.nan
-            kept = 0
-            for q in range(m):
-                y = partials[q]
-                if abs(x) < abs(y):
-                    x, y = y, x
-                hi = x + y
-                lo = y - (hi - x)
-                if lo != 0.0:
-                    partials[kept] = lo
-                    kept += 1
-                x = hi
-            m = kept
-            if x != 0.0:
-                if not math.isfinite(x):
-                    return math.nan
-                partials[m] = x
-                m += 1
-    hi = lo = 0.0
-    if m > 0:
-        m -= 1
-        hi = partials[m]
-        while m > 0:
-            x = hi
-            m -= 1
-            y = partials[m]
-            hi = x + y
-            lo = y - (hi - x)
-            if lo != 0.0:
-                break
-        if m > 0 and ((lo < 0.0 and partials[m - 1] < 0.0) or (lo > 0.0 and partials[m - 1] > 0.0)):
-            y = lo * 2.0
-            x = hi + y
-            if y == x - hi:
-                hi = x
-    return hi
-
-
-@njit(cache=True, nogil=True)
 def cancel_round(cols, exit_s, t0, half, network, latency, priced_at, priced_after, position,
                  segment, lo, hi, arrive, service, heard, request, capacity, start, spent,
                  dropped, busy_seq, wait_seq, counts, last, dirty, changed):  # fmt: skip

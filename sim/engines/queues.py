@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.engines.exact_sum import EXACT_UNITS, exactly
+
 
 @dataclass(frozen=True)
 class Served:
@@ -218,13 +220,11 @@ class Queues:
         """(venue,) the service time of the quotes acted on: leg k of request i ordered from
         `venue[k, i]` (-1: none). Summed exactly, as venues.servers sums it (math.fsum)."""
         used = np.zeros(len(self.service))
-        venue = np.ascontiguousarray(venue, dtype=np.int64)
         for v, service in enumerate(self.service):
             if service is not None:
-                used[v] = _kernels().exact_sum(service, venue, v)
-                if np.isnan(used[v]):  # a term not finite: math.fsum says what comes of it
-                    requests = np.broadcast_to(np.arange(self.t0.size), venue.shape)
-                    used[v] = math.fsum(service[requests[venue == v]].tolist())
+                s = np.broadcast_to(service, venue.shape)[venue == v]
+                finite = np.isfinite(s).all()  # else math.fsum says what comes of it
+                used[v] = exactly(s) / EXACT_UNITS if finite else math.fsum(s.tolist())
         return used
 
     def load(self, queued: Queued, used: np.ndarray, end: float) -> dict[str, np.ndarray]:

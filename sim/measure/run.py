@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from sim.engines.exact_sum import EXACT_UNITS, exactly
 from sim.engines.fast import (
     Prepared,
     chained,
@@ -34,14 +35,7 @@ from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
 from sim.measure.exact_percentiles import ExactPercentiles
 from sim.measure.frames import requests_frame
-from sim.measure.histograms import (
-    EXACT_UNITS,
-    Corrected,
-    corrected_latency_ms,
-    exactly,
-    latency_histogram,
-    latency_ms,
-)
+from sim.measure.histograms import Corrected, corrected_latency_ms, latency_histogram, latency_ms
 from sim.measure.lag import schedule_lag_summary
 from sim.measure.quality import arrival_touches, oracle_prices
 from sim.measure.requests_table import request_columns

@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 
 import sim.measure.run as run_module
 import sim.measure.tally as tally_module
+from sim.engines.exact_sum import EXACT_UNITS, exactly
 from sim.engines.fast import unsupported
 from sim.engines.scan import Carried
 from sim.measure.exact_percentiles import ExactPercentiles
-from sim.measure.histograms import EXACT_UNITS, Corrected, corrected_latency_ms, exactly
+from sim.measure.histograms import Corrected, corrected_latency_ms
 from sim.measure.run import _median, run, summary
 from sim.model import streams
 from sim.model.errors import ScenarioError

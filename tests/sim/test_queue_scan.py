@@ -118,23 +118,6 @@ def test_arrival_order_is_a_stable_sort(gaps, seed, scale) -> None:
     assert np.array_equal(queue_scan.arrival_order(t0, half, jobs), expected)
 
 
-finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
-edges = st.sampled_from([1e16, 1.0, 1e-16, 0.1, -1e16])  # sums that round across partials
-tiny = st.floats(min_value=0.0, max_value=1e-300, allow_nan=False, allow_subnormal=True)
-
-
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.lists(st.one_of(finite, tiny, edges), max_size=40))
-def test_exact_sum_is_fsum(terms) -> None:
-    service = np.array([*terms, 5.0], dtype=float)
-    venue = np.full((2, service.size), -1, dtype=np.int64)
-    venue[0, :-1] = 0
-    venue[1, ::3] = 0  # a request's second leg at the same venue counts again
-    picked = [service[i] for leg in venue for i in np.flatnonzero(leg == 0)]
-    assert queue_scan.exact_sum(service, venue, 0) == math.fsum(picked)
-    assert queue_scan.exact_sum(service, venue, 1) == 0.0
-
-
 def kth_quote(k: int, timeout: float):
     """A race that ends at its k-th quote (its latency after the request), else the timeout."""
 
@@ -166,3 +149,23 @@ def test_settled_cancels_are_the_fixed_point_of_whole_scans(q: Queues, k, timeou
     assert np.array_equal(got.priced_at, priced_at)
     assert np.array_equal(got.priced_after, priced_after)
     assert got.servers == servers
+
+
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+edges = st.sampled_from([1e16, 1.0, 1e-16, 0.1, -1e16])  # sums that round across partials
+tiny = st.floats(min_value=0.0, max_value=1e-300, allow_nan=False, allow_subnormal=True)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(finite, tiny, edges), max_size=40))
+def test_the_service_used_is_fsum_of_the_legs_ordered_from_each_venue(terms) -> None:
+    service = np.array([*terms, 5.0], dtype=float)
+    n = service.size
+    q = Queues(
+        np.zeros(n), np.ones((2, n)), np.ones((2, n), bool), [service, None], [1, 1], [False] * 2
+    )
+    venue = np.full((2, n), -1, dtype=np.int64)
+    venue[0, :-1] = 0
+    venue[1, ::3] = 0  # a request's second leg at the same venue counts again
+    picked = [service[i] for leg in venue for i in np.flatnonzero(leg == 0)]
+    assert q.used(venue).tolist() == [math.fsum(picked), 0.0]
