@@ -266,32 +266,42 @@ def summary(
         for e in scenario.strategies
         if closed and e.name not in by_name
     }
-    for draws in _drawn_ahead(scenario, mid, CHUNK):
-        earliest = [r.earliest() for r in resumed] + [c.earliest() for c in chains.values()]
-        if not closed:
-            earliest.append(float(draws.arrival_s.min()))
-        mid.forget_before(min(earliest))  # no lookup goes back
-        if closed:  # arrivals known once decided
-            mids = oracle = prepared = None
-        else:
-            prepared = Prepared(draws, mid, scenario.venues)
-            mids = mid.at(draws.arrival_s)
-            touches = arrival_touches(mid, draws.arrival_s, draws.side)
-            oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
-        decided += draws.requests
-        for r in resumed:
-            for name, records in r.decide(draws, mids, oracle, decided).items():
-                totals[name] = _run_totals(totals.get(name), records)
-        for entry in scenario.strategies:
-            if entry.name in chains:
-                records = chains[entry.name].decide(draws, tallies[entry.name])
-                totals[entry.name] = _run_totals(totals.get(entry.name), records)
-            elif entry.name not in by_name:
-                records = fast_records(scenario, entry, draws, mid, prepared)
-                tallies[entry.name].add(records, draws.side, mids, oracle)
-                totals[entry.name] = _run_totals(totals.get(entry.name), records)
-            if progress is not None:
-                progress(f"{scenario.name}: {entry.name}", draws.requests)
+    # the groups' scans release the GIL: each chunk's groups decided side by side, on a
+    # market that never moves (a moving one is extended only by the thread that made it)
+    threads = len(resumed) if len(resumed) > 1 and not scenario.market.moves else 0
+    with ThreadPoolExecutor(threads or 1, thread_name_prefix="pieces") as pool:
+        for draws in _drawn_ahead(scenario, mid, CHUNK):
+            earliest = [r.earliest() for r in resumed] + [c.earliest() for c in chains.values()]
+            if not closed:
+                earliest.append(float(draws.arrival_s.min()))
+            mid.forget_before(min(earliest))  # no lookup goes back
+            if closed:  # arrivals known once decided
+                mids = oracle = prepared = None
+            else:
+                prepared = Prepared(draws, mid, scenario.venues)
+                mids = mid.at(draws.arrival_s)
+                touches = arrival_touches(mid, draws.arrival_s, draws.side)
+                oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
+            decided += draws.requests
+            chunk = (draws, mids, oracle, decided)
+            if threads:
+                futures = [pool.submit(r.decide, *chunk) for r in resumed]
+                outcomes = [f.result() for f in futures]  # in the groups' order, as one thread
+            else:
+                outcomes = [r.decide(*chunk) for r in resumed]
+            for outcome in outcomes:
+                for name, records in outcome.items():
+                    totals[name] = _run_totals(totals.get(name), records)
+            for entry in scenario.strategies:
+                if entry.name in chains:
+                    records = chains[entry.name].decide(draws, tallies[entry.name])
+                    totals[entry.name] = _run_totals(totals.get(entry.name), records)
+                elif entry.name not in by_name:
+                    records = fast_records(scenario, entry, draws, mid, prepared)
+                    tallies[entry.name].add(records, draws.side, mids, oracle)
+                    totals[entry.name] = _run_totals(totals.get(entry.name), records)
+                if progress is not None:
+                    progress(f"{scenario.name}: {entry.name}", draws.requests)
     if served:
         totals = {n: by_name[n].load(n, r) if n in by_name else r for n, r in totals.items()}
     loops = None
