@@ -37,6 +37,7 @@ from sim.model.draws import Draws, draw_chunks
 from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario
+from sim.model.streams import BLOCK
 from strategies.first_wins import FirstWins
 
 # strategies decided together by one scan: those it decides, and the strategy it scans
@@ -64,6 +65,7 @@ def in_pieces(
         for e in scenario.strategies
         if closed and e.name not in by_name
     }
+    alone = [e for e in scenario.strategies if e.name not in by_name and e.name not in chains]
     # the groups' scans release the GIL: each chunk's groups decided side by side, on a
     # market that never moves (a moving one is extended only by the thread that made it)
     threads = len(resumed) if len(resumed) > 1 and not scenario.market.moves else 0
@@ -73,10 +75,10 @@ def in_pieces(
             if not closed:
                 earliest.append(float(draws.arrival_s.min()))
             mid.forget_before(min(earliest))  # no lookup goes back
-            if closed:  # arrivals known once decided
-                mids = oracle = prepared = None
-            else:
+            mids = oracle = prepared = None
+            if alone and not closed:  # shared by the rules decided at once
                 prepared = Prepared(draws, mid, scenario.venues)
+            if not closed:  # a closed loop's arrivals are known once decided
                 mids = mid.at(draws.arrival_s)
                 touches = arrival_touches(mid, draws.arrival_s, draws.side)
                 oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
@@ -146,7 +148,9 @@ def resuming(scenario: Scenario) -> Groups | None:
     return groups
 
 
-STEP = CHUNK  # requests a resumed scan decides at a time (its last idle instant ends each)
+# requests a resumed scan decides at a time (its last idle instant ends each): a quarter of a
+# chunk, whose scans' temporaries the allocator keeps, where a chunk's are mapped afresh
+STEP = BLOCK
 
 
 class _Resumed:
