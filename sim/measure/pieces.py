@@ -68,8 +68,8 @@ def in_pieces(
     alone = [e for e in scenario.strategies if e.name not in by_name and e.name not in chains]
     # the groups' scans release the GIL: each chunk's groups decided side by side, on a
     # market that never moves (a moving one is extended only by the thread that made it)
-    threads = len(resumed) if len(resumed) > 1 and not scenario.market.moves else 0
-    with ThreadPoolExecutor(threads or 1, thread_name_prefix="pieces") as pool:
+    side_by_side = len(resumed) > 1 and not scenario.market.moves
+    with ThreadPoolExecutor(len(resumed) or 1, thread_name_prefix="pieces") as pool:
         for draws in _drawn_ahead(scenario, mid, CHUNK):
             earliest = [r.earliest() for r in resumed] + [c.earliest() for c in chains.values()]
             if not closed:
@@ -84,12 +84,7 @@ def in_pieces(
                 oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
             decided += draws.requests
             chunk = (draws, mids, oracle, decided)
-            if threads:
-                futures = [pool.submit(r.decide, *chunk) for r in resumed]
-                outcomes = [f.result() for f in futures]  # in the groups' order, as one thread
-            else:
-                outcomes = [r.decide(*chunk) for r in resumed]
-            for outcome in outcomes:
+            for outcome in _decided(resumed, chunk, pool if side_by_side else None):
                 for name, records in outcome.items():
                     totals[name] = _run_totals(totals.get(name), records)
             for entry in scenario.strategies:
@@ -108,6 +103,16 @@ def in_pieces(
     if closed:
         loops = {n: (chains[n] if n in chains else by_name[n].loops[n]).summary() for n in tallies}
     return {n: (tallies[n], totals[n]) for n in tallies}, loops
+
+
+def _decided(
+    resumed: list[_Resumed], chunk: tuple, pool: ThreadPoolExecutor | None
+) -> list[dict[str, Records]]:
+    """Each group's `decide(*chunk)`, side by side in `pool`'s threads (None: one after
+    another), in the groups' order however the threads ran."""
+    if pool is None:
+        return [r.decide(*chunk) for r in resumed]
+    return [f.result() for f in [pool.submit(r.decide, *chunk) for r in resumed]]
 
 
 def resuming(scenario: Scenario) -> Groups | None:
