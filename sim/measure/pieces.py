@@ -14,6 +14,8 @@ chunk to chunk (`_Chain`).
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import math
 import tempfile
@@ -66,15 +68,30 @@ def in_pieces(
         if closed and e.name not in by_name
     }
     alone = [e for e in scenario.strategies if e.name not in by_name and e.name not in chains]
-    # the groups' scans release the GIL: each chunk's groups decided side by side, on a
-    # market that never moves (a moving one is extended only by the thread that made it)
-    side_by_side = len(resumed) > 1 and not scenario.market.moves
-    with ThreadPoolExecutor(len(resumed) or 1, thread_name_prefix="pieces") as pool:
+    # the groups' scans release the GIL: each group decides its chunks in a thread of its own,
+    # one chunk ahead of the rest at most, on a market that never moves (a moving one is
+    # extended, and forgotten behind, only by the thread that made it)
+    lanes = bool(resumed) and not scenario.market.moves
+    ahead: collections.deque[tuple[Draws, list]] = collections.deque()
+
+    def add_up(draws: Draws, outcomes: list) -> None:
+        """A chunk's groups' records added up, in the groups' order, once decided."""
+        for outcome in outcomes:
+            for name, records in (outcome.result() if lanes else outcome).items():
+                totals[name] = _run_totals(totals.get(name), records)
+        if progress is not None:
+            for name in by_name:
+                progress(f"{scenario.name}: {name}", draws.requests)
+
+    with contextlib.ExitStack() as stack:
+        threads = [_lane(stack, i) for i in range(len(resumed) if lanes else 0)]
         for draws in _drawn_ahead(scenario, mid, CHUNK):
-            earliest = [r.earliest() for r in resumed] + [c.earliest() for c in chains.values()]
-            if not closed:
-                earliest.append(float(draws.arrival_s.min()))
-            mid.forget_before(min(earliest))  # no lookup goes back
+            if not lanes:  # the groups are all done with the chunk before
+                earliest = [r.earliest() for r in resumed]
+                earliest += [c.earliest() for c in chains.values()]
+                if not closed:
+                    earliest.append(float(draws.arrival_s.min()))
+                mid.forget_before(min(earliest))  # no lookup goes back
             mids = oracle = prepared = None
             if alone and not closed:  # shared by the rules decided at once
                 prepared = Prepared(draws, mid, scenario.venues)
@@ -84,19 +101,26 @@ def in_pieces(
                 oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
             decided += draws.requests
             chunk = (draws, mids, oracle, decided)
-            for outcome in _decided(resumed, chunk, pool if side_by_side else None):
-                for name, records in outcome.items():
-                    totals[name] = _run_totals(totals.get(name), records)
+            if lanes:
+                work = [t.submit(r.decide, *chunk) for t, r in zip(threads, resumed, strict=True)]
+            else:
+                work = [r.decide(*chunk) for r in resumed]
+            ahead.append((draws, work))
             for entry in scenario.strategies:
                 if entry.name in chains:
                     records = chains[entry.name].decide(draws, tallies[entry.name])
-                    totals[entry.name] = _run_totals(totals.get(entry.name), records)
                 elif entry.name not in by_name:
                     records = fast_records(scenario, entry, draws, mid, prepared)
                     tallies[entry.name].add(records, draws.side, mids, oracle)
-                    totals[entry.name] = _run_totals(totals.get(entry.name), records)
+                else:
+                    continue
+                totals[entry.name] = _run_totals(totals.get(entry.name), records)
                 if progress is not None:
                     progress(f"{scenario.name}: {entry.name}", draws.requests)
+            while len(ahead) > (1 if lanes else 0):  # the chunk before this one, decided
+                add_up(*ahead.popleft())
+        while ahead:
+            add_up(*ahead.popleft())
     if served:
         totals = {n: by_name[n].load(n, r) if n in by_name else r for n, r in totals.items()}
     loops = None
@@ -105,14 +129,12 @@ def in_pieces(
     return {n: (tallies[n], totals[n]) for n in tallies}, loops
 
 
-def _decided(
-    resumed: list[_Resumed], chunk: tuple, pool: ThreadPoolExecutor | None
-) -> list[dict[str, Records]]:
-    """Each group's `decide(*chunk)`, side by side in `pool`'s threads (None: one after
-    another), in the groups' order however the threads ran."""
-    if pool is None:
-        return [r.decide(*chunk) for r in resumed]
-    return [f.result() for f in [pool.submit(r.decide, *chunk) for r in resumed]]
+def _lane(stack: contextlib.ExitStack, i: int) -> ThreadPoolExecutor:
+    """A thread that decides one group's chunks in order, ended with `stack` (what it has
+    not begun is dropped: a group failed)."""
+    lane = ThreadPoolExecutor(1, thread_name_prefix=f"pieces_{i}")
+    stack.callback(lane.shutdown, cancel_futures=True)
+    return lane
 
 
 def resuming(scenario: Scenario) -> Groups | None:
