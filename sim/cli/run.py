@@ -10,8 +10,9 @@ from pathlib import Path
 from sim.cli.arguments import count, seed
 from sim.cli.network import add_network_options, network_of
 from sim.cli.writing import RESULTS, writing
-from sim.measure.run import ENGINES, RunResult, run
+from sim.measure.run import RunResult, run
 from sim.measure.run import summary as run_summary
+from sim.measure.strategy_runs import ENGINES
 from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
 from sim.model.settings import parse_setting, read_source

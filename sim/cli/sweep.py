@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sim.cli.arguments import whole
 from sim.cli.writing import RESULTS, writing
-from sim.measure.run import ENGINES
+from sim.measure.strategy_runs import ENGINES
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:

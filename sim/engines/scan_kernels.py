@@ -54,7 +54,7 @@ DELIVER, WAKE, TIMER, START, COMPLETE, ARRIVE, CANCEL = range(7)
 NONE, QUEUED, SERVING, DONE, DROPPED = range(5)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _first_starts(points, t0, think, clients, n):
     if clients == 0:
         if n:
@@ -64,7 +64,7 @@ def _first_starts(points, t0, think, clients, n):
             heapq.heappush(points, (0.0 + think[i], i, 0))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _after(points, t0, think, clients, n, i, ended):
     """The next start due once request i has started (open loop: i + 1, `ended` NaN) or
     ended at `ended` (closed loop: i + clients, after its client's think time)."""
@@ -75,7 +75,7 @@ def _after(points, t0, think, clients, n, i, ended):
         heapq.heappush(points, (ended + think[i + clients], i + clients, 0))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def hedged(
     t0_open, think, clients, latency, answers, venue, trip, fixed, q, window, budget,
     hedges_max, timeout, ring_in, requests_in, hedges_in,
@@ -170,7 +170,7 @@ def hedged(
     return pos, decided, sent, asked, t0, folded[:logged], idle, idle_state
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges, log, logged):
     """hedged's ledger as of `now`: its (time, what, value) events in `pending` before then
     folded into its window of latencies (`_remember`, and after the `logged` first of `log`)
@@ -188,7 +188,7 @@ def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, he
     return head, size, requests, hedges, logged
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _remember(recent, ordered, head, size, window, value):
     """hedged's last `window` latencies, `value` the newest: a ring `recent` (`size` of
     them, the oldest at `head`) and the same sorted in `ordered`. Returns (head, size)."""
@@ -205,7 +205,7 @@ def _remember(recent, ordered, head, size, window, value):
     return head, size + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _percentile(ordered, size, q):
     """hedged's delay: the q-th percentile of the `size` latencies in `ordered` (numpy's
     "higher"), NaN before strategies.hedged.WARM_UP of them."""
@@ -214,7 +214,7 @@ def _percentile(ordered, size, q):
     return ordered[math.ceil((size - 1) * q / 100)]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _replace(ordered, size, old, value):
     """Sorted `ordered[:size]` with one `old` taken out and `value` put in, moving only the
     values between the two."""
@@ -228,7 +228,7 @@ def _replace(ordered, size, old, value):
     ordered[k] = value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, latency, venue, trip):
     """Request i takes its best quote: the latency observed (at t0 + its arrival, as hedged
     records it); its report comes a round trip after trio's clock reads the quote's arrival
@@ -240,7 +240,7 @@ def _won(i, t0, best, best_pos, delay, pos, decided, sent, pending, latency, ven
     return (t0[i] + best[i]) + trip[venue[p], i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def adaptive(
     t0_open, think, clients, latency, answers, picks, fills, round_trip, alpha, timeout, learned_in
 ):  # fmt: skip
@@ -307,7 +307,7 @@ def adaptive(
     return winner, decided, requests, t0, idle, idle_learned, idle_requests
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
     """adaptive's statistics as of `t`: its (time, venue, what, value) observations in
     `pending` before then folded into its EWMAs."""
@@ -319,14 +319,14 @@ def _fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
             _ewma(seen, has_seen, v, value, alpha)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ewma(table, has, v, value, alpha):
     """adaptive's running average of venue v's `table` (latency or fill) with `value` in."""
     table[v] = value if not has[v] else table[v] + alpha * (value - table[v])
     has[v] = True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _choose(picks, left, seen, has_seen, fill, has_fill, chosen):
     """adaptive's picks for one request (its draws `picks`, sim.engines.scan) by the venues'
     scores now, into `chosen`; `left`: room for every venue."""
@@ -348,7 +348,7 @@ def _choose(picks, left, seen, has_seen, fill, has_fill, chosen):
         m -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _score(v, seen, has_seen, fill, has_fill):
     if not has_seen[v]:
         return 0.0
@@ -356,7 +356,7 @@ def _score(v, seen, has_seen, fill, has_fill):
     return seen[v] / rate if rate > 0 else np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def chain(think, clients, has, decided, round_trip, ended, before):
     """A closed loop's starts and ends from each request's race, as its timing was decided:
     request i is sent when request i - clients has ended and its client has thought
@@ -375,7 +375,7 @@ def chain(think, clients, has, decided, round_trip, ended, before):
     return t0, end
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def served(
     kind, t0_open, think, clients, latency, answers, service, has_servers, capacity,
     propagates, trip, timeout, order, fixed, q, window, budget, hedges_max, picks, fills, alpha,
@@ -622,7 +622,7 @@ def served(
     )  # fmt: skip
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, events):
     """Request i waits for a quote until its s-th hedge (from 1), or past its hedges until
     the timeout, as strategies.scatter counts deadlines: t0 + their time after it."""
@@ -634,7 +634,7 @@ def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, even
     heapq.heappush(events, (deadline[i], TIMER, i, s))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ask(
     v, i, s, now, events, t0, latency, answers, has_servers, sent, job, arrived_at, asked,
     quote_latency, priced_at, priced_after,
@@ -658,7 +658,7 @@ def _ask(
     heapq.heappush(events, (max(t0[i] + (s + latency[v, i]), now), DELIVER, i, v))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _starts(
     v, now, events, job, behind, head, tail, busy, capacity, arrived_at, started_at, service,
     latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s, last,

@@ -5,12 +5,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import math
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,34 +13,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from sim.engines.exact_sum import EXACT_UNITS, exactly
-from sim.engines.fast import (
-    Prepared,
-    chained,
-    resumed,
-    resumes,
-    run_fast,
-    run_fast_legs,
-    unsupported,
-)
-from sim.engines.queues import Served, venue_load
+from sim.engines.fast import Prepared
 from sim.engines.records import ORDER_REJECTS, Records
-from sim.engines.scan import Carried, needs_scan
-from sim.engines.trio import Remote, run_trio
 from sim.measure.caveats import caveats
-from sim.measure.exact_percentiles import ExactPercentiles
 from sim.measure.frames import requests_frame
-from sim.measure.histograms import Corrected, corrected_latency_ms, latency_histogram, latency_ms
+from sim.measure.histograms import corrected_latency_ms, latency_histogram, latency_ms
 from sim.measure.lag import schedule_lag_summary
+from sim.measure.pieces import in_pieces, resuming
 from sim.measure.quality import arrival_touches, oracle_prices
 from sim.measure.requests_table import request_columns
-from sim.measure.tally import CHUNK, Tally
-from sim.model.draws import Draws, draw, draw_chunks
+from sim.measure.strategy_runs import choose_engine, fast_records, trio_records
+from sim.measure.tally import Tally
+from sim.model.draws import Draws, draw
 from sim.model.errors import ScenarioError
 from sim.model.fingerprint import draws_fingerprint
-from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario, load, loads, parse
-from strategies.first_wins import FirstWins
 from strategies.registry import Strategy
 
 if TYPE_CHECKING:
@@ -234,416 +216,18 @@ def summary(
 ) -> dict[str, Any]:
     """`run(...).summary`, byte for byte, without keeping per-request records or draws.
 
-    On the fast engine the requests are drawn, decided and added up CHUNK at a time
-    (sim.measure.tally), and the market path behind them is forgotten, so that memory stays flat
-    however many requests there are (the README's "Memory" says how much). Races that
-    interact (a learning strategy, venue servers) are decided STEP requests at a time up to
-    the last idle instant of each piece, what was learned and the venues' load carried across
-    and the requests after that instant decided with the next (`_Resumed`). Where they cannot
-    be (learning the scan cannot resume, rules over arrays through servers that propagate
-    cancels, a closed loop but through servers) and on the trio engine this is
-    `run(...).summary`. A closed loop's cuts carry its clients' next starts; its correction
-    for coordinated omission is made once its expected interval is known (`_Loop`). Arguments
-    as for `run`.
+    On the fast engine the requests are decided in pieces, a chunk at a time, so that memory
+    stays flat however many requests there are (sim.measure.pieces; the README's "Memory"
+    says how much). Where they cannot be (learning the scan cannot resume, rules over arrays
+    through servers that propagate cancels, a closed loop but through servers) and on the
+    trio engine this is `run(...).summary`. Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
-    if choose_engine(engine, scenario) != "fast":
-        return run(scenario, progress=progress, engine=engine).summary
-    groups = _resuming(scenario)
+    groups = resuming(scenario) if choose_engine(engine, scenario) == "fast" else None
     if groups is None:
         return run(scenario, progress=progress, engine=engine).summary
-    served = any(v.service is not None for v in scenario.venues)
-    mid = scenario.mid_path()
-    tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
-    totals: dict[str, Records] = {}
-    resumed = [_Resumed(scenario, entries, by, mid, tallies) for entries, by in groups]
-    by_name = {e.name: r for r in resumed for e in r.entries}
-    decided = 0
-    closed = scenario.arrivals.closed
-    # a closed loop of rules without servers: each strategy's clients chained chunk to chunk
-    chains = {
-        e.name: _Chain(scenario, e, mid)
-        for e in scenario.strategies
-        if closed and e.name not in by_name
-    }
-    for draws in _drawn_ahead(scenario, mid, CHUNK):
-        earliest = [r.earliest() for r in resumed] + [c.earliest() for c in chains.values()]
-        if not closed:
-            earliest.append(float(draws.arrival_s.min()))
-        mid.forget_before(min(earliest))  # no lookup goes back
-        if closed:  # arrivals known once decided
-            mids = oracle = prepared = None
-        else:
-            prepared = Prepared(draws, mid, scenario.venues)
-            mids = mid.at(draws.arrival_s)
-            touches = arrival_touches(mid, draws.arrival_s, draws.side)
-            oracle = oracle_prices(draws, scenario.venues, mids, scenario.order.size, touches)
-        decided += draws.requests
-        for r in resumed:
-            for name, records in r.decide(draws, mids, oracle, decided).items():
-                totals[name] = _run_totals(totals.get(name), records)
-        for entry in scenario.strategies:
-            if entry.name in chains:
-                records = chains[entry.name].decide(draws, tallies[entry.name])
-                totals[entry.name] = _run_totals(totals.get(entry.name), records)
-            elif entry.name not in by_name:
-                records = fast_records(scenario, entry, draws, mid, prepared)
-                tallies[entry.name].add(records, draws.side, mids, oracle)
-                totals[entry.name] = _run_totals(totals.get(entry.name), records)
-            if progress is not None:
-                progress(f"{scenario.name}: {entry.name}", draws.requests)
-    if served:
-        totals = {n: by_name[n].load(n, r) if n in by_name else r for n, r in totals.items()}
-    loops = None
-    if closed:
-        loops = {n: (chains[n] if n in chains else by_name[n].loops[n]).summary() for n in tallies}
-    return summarize(scenario, {n: (tallies[n], totals[n]) for n in tallies}, "fast", loops=loops)
-
-
-def _resuming(scenario: Scenario) -> list[tuple[list[NamedStrategy], object]] | None:
-    """The strategies of an open loop on the fast engine whose races interact, in groups
-    that `_Resumed` decides a chunk at a time, each with the strategy it scans; None when
-    some cannot be (a learning strategy the scan cannot resume, rules over arrays through
-    servers that propagate cancels: their races move the queues). In a closed loop, every
-    strategy alone, when all resume there (through servers); without servers, none (rules
-    over arrays are chained, `_Chain`), unless some learn."""
-    served = any(v.service is not None for v in scenario.venues)
-    if scenario.arrivals.closed:
-        if scenario.arrivals.clients > CHUNK:  # a chunk's clients all wait on the one before
-            return None
-        if not served:  # rules over arrays, chained chunk to chunk (`_Chain`)
-            return None if any(needs_scan(e.strategy) for e in scenario.strategies) else []
-        # each strategy its own closed loop; adaptive's verdicts are read at time 0 on
-        # (sim.engines.fast.resumed), where the forgetful market path no longer reaches
-        if all(
-            resumes(e.strategy, scenario.venues, closed=True) and e.strategy.kind != "adaptive"
-            for e in scenario.strategies
-        ):
-            return [([entry], entry.strategy) for entry in scenario.strategies]
-        return None
-    groups: list[tuple[list[NamedStrategy], object]] = []
-    rules = []
-    for entry in scenario.strategies:
-        if resumes(entry.strategy, scenario.venues):
-            groups.append(([entry], entry.strategy))
-        elif needs_scan(entry.strategy):
-            return None
-        elif served:
-            rules.append(entry)
-    if rules:
-        if any(v.cancel_propagation for v in scenario.venues if v.service is not None):
-            return None
-        timeout = max(e.strategy.timeout_ms for e in rules)
-        groups.append((rules, FirstWins(timeout_ms=timeout)))
-    return groups
-
-
-STEP = CHUNK  # requests a resumed scan decides at a time (its last idle instant ends each)
-
-
-class _Resumed:
-    """Strategies' run in a `summary`, decided STEP requests at a time by a scan that resumes
-    from what the one before learned and stops at its last idle instant
-    (sim.engines.fast.resumed); the requests after it wait for the next. `scan_as`: the
-    strategy scanned, each of `entries` itself (one that learns, or first_wins through
-    servers), or first_wins for rules over arrays whose races do not move the venues'
-    queues (no cancel propagation): its scan serves the queues, and each rule decides on
-    the quotes they gave."""
-
-    def __init__(
-        self,
-        scenario: Scenario,
-        entries: list[NamedStrategy],
-        scan_as: object,
-        mid: MidPath,
-        tallies: dict[str, Tally],
-    ) -> None:
-        self.scenario, self.entries, self.scan_as, self.mid = scenario, entries, scan_as, mid
-        self.carried = Carried()
-        self.waiting: Draws | None = None  # drawn, not yet decided
-        self.patience = 0  # waiting requests to scan at once (doubled while no idle instant)
-        self.served: tuple[Served | None, ...] = ()  # the venues' load so far, through servers
-        self.kept = {e.name: _Kept(tallies[e.name], len(scenario.venues)) for e in entries}
-        self.clients = scenario.arrivals.clients if scenario.arrivals.closed else None
-        self.loops = {e.name: _Loop(scenario) for e in entries} if self.clients else {}
-
-    def earliest(self) -> float:
-        """The first arrival not yet decided (infinity: none); in a closed loop, the first of
-        the starts carried (0 before any)."""
-        if self.clients:  # the requests not yet drawn start after those carried
-            starts = self.carried.starts
-            return 0.0 if starts is None else float(starts.min())
-        waiting = self.waiting
-        return float(waiting.arrival_s[0]) if waiting and waiting.requests else math.inf
-
-    def decide(
-        self, draws: Draws, mids: np.ndarray, oracle: np.ndarray, drawn: int
-    ) -> dict[str, Records]:
-        """Decide what `draws` (a chunk, with the mids and oracle prices at its arrivals)
-        lets decide, and add up each chunk whose requests are all decided: per strategy the
-        run-level records of the requests decided (none: no strategy). `drawn`: requests
-        drawn so far."""
-        for kept in self.kept.values():
-            kept.chunks.append((draws.side, mids, oracle))
-        last = drawn == self.scenario.requests
-        decided: dict[str, Records] = {}
-        for a in range(0, draws.requests, STEP):
-            piece = draws.rows(slice(a, a + STEP))
-            self.waiting = piece if self.waiting is None else self.waiting.then(piece)
-            end = last and a + STEP >= draws.requests
-            if not end and self.waiting.requests < self.patience:
-                continue  # scanned already without an idle instant: wait for twice as many
-            for name, records in self._scan(pause=not end):
-                decided[name] = _run_totals(decided.get(name), records)
-        for kept in self.kept.values():
-            kept.add_up()
-        return decided
-
-    def _scan(self, pause: bool) -> Iterator[tuple[str, Records]]:
-        """The waiting requests decided up to the last idle instant (all, unless `pause`).
-        A scan that finds none decides nothing, and the next waits for twice as many, so that
-        a queue that never empties is scanned a bounded number of times over (each scan
-        starts from the first waiting request)."""
-        s, waiting = self.scenario, self.waiting
-        scanned = resumed(
-            waiting,
-            self.scan_as,
-            venues=s.venues,
-            mid=self.mid,
-            order_size=s.order.size,
-            seed=s.seed,
-            carried=self.carried,
-            pause=pause,
-            clients=self.clients,
-        )
-        cut = scanned.arrival_s.size
-        self.patience = 0 if cut else 2 * waiting.requests
-        if cut == 0:
-            return
-        if pause:
-            self.carried = scanned.carried
-        head, self.waiting = waiting.rows(slice(0, cut)), waiting.rows(slice(cut, None))
-        if scanned.queued is not None:
-            self.served = scanned.queued.servers
-        for entry in self.entries:
-            itself = entry.strategy is self.scan_as
-            records, legs = run_fast_legs(
-                head,
-                entry.strategy,
-                venues=s.venues,
-                mid=self.mid,
-                order_size=s.order.size,
-                max_retries=entry.max_retries,
-                seed=s.seed,
-                scanned=scanned if itself else None,
-                queued=None if itself else scanned.queued,
-            )
-            at = None
-            if self.clients:  # the mids and oracle prices at its arrivals, known now
-                mids = self.mid.at(records.arrival_s)
-                touches = arrival_touches(self.mid, records.arrival_s, head.side)
-                at = mids, oracle_prices(head, s.venues, mids, s.order.size, touches)
-                self.loops[entry.name].decided(records)
-            self.kept[entry.name].decided(records, legs, head, at)
-            yield entry.name, records
-
-    def load(self, name: str, records: Records) -> Records:
-        """`records` (strategy `name`'s, added up) with the venues' load over the whole run,
-        as `venue_load` gives it for a run decided at once."""
-        if not self.served:
-            return records
-        capacity = [v.capacity for v in self.scenario.venues]
-        used = np.array([u / EXACT_UNITS for u in self.kept[name].used])
-        load = venue_load(self.served, capacity, used, records.span_s)
-        return dataclasses.replace(records, **load)
-
-
-class _Chain:
-    """One strategy's closed loop of a rule over arrays without venue servers in a
-    `summary`, decided a chunk at a time: each request starts once its client's request
-    before it ended (`clients` requests back), so each chunk's first requests start after
-    the ends of the last ones of the chunk before (sim.engines.fast.chained)."""
-
-    def __init__(self, scenario: Scenario, entry: NamedStrategy, mid: MidPath) -> None:
-        self.scenario, self.entry, self.mid = scenario, entry, mid
-        self.before: np.ndarray | None = None  # the ends of the last requests decided
-        self.loop = _Loop(scenario)
-
-    def earliest(self) -> float:
-        """The earliest the requests not yet decided can start."""
-        return 0.0 if self.before is None else float(self.before.min())
-
-    def decide(self, draws: Draws, tally: Tally) -> Records:
-        """Decide the chunk `draws` and add it to `tally`: its Records."""
-        s, mid = self.scenario, self.mid
-        clients = s.arrivals.clients
-        try:
-            timed, ends = chained(
-                draws,
-                self.entry.strategy,
-                venues=s.venues,
-                mid=mid,
-                order_size=s.order.size,
-                clients=clients,
-                before=self.before,
-            )
-            self.before = ends[-clients:]
-            records = run_fast(
-                timed, self.entry.strategy, venues=s.venues, mid=mid, order_size=s.order.size
-            )  # an open loop's, on the starts chained
-        except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
-            raise e.in_file(s.file) from None
-        mids = mid.at(records.arrival_s)
-        touches = arrival_touches(mid, records.arrival_s, draws.side)
-        tally.add(
-            records, draws.side, mids, oracle_prices(draws, s.venues, mids, s.order.size, touches)
-        )
-        self.loop.decided(records)
-        return records
-
-    def summary(self) -> dict[str, Any]:
-        return self.loop.summary()
-
-
-class _Loop:
-    """One strategy's closed loop in a `summary`, a piece of requests at a time, for what
-    `_closed_loop_summary` makes of all of them: the gaps between each client's consecutive
-    starts (their exact median is the expected interval, unless the scenario gives it) and
-    the decision latencies, kept on disk until that interval is known, then corrected."""
-
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
-        given = scenario.arrivals.expected_interval_ms is not None
-        self.gaps = None if given else ExactPercentiles()
-        self.last = np.empty(0)  # the arrivals of the last `clients` requests so far
-        self.latency = tempfile.TemporaryFile()  # noqa: SIM115 (closed once read back)
-        self.latencies = 0
-
-    def decided(self, records: Records) -> None:
-        """The next requests decided, in order: their `records`."""
-        if self.gaps is not None:  # request i + clients is its client's next after i
-            k = self.scenario.arrivals.clients
-            arrivals = np.concatenate([self.last, records.arrival_s])
-            if arrivals.size > k:
-                self.gaps.add(arrivals[k:] - arrivals[:-k])
-            self.last = arrivals[-k:].copy()  # not a view holding the whole piece
-        decision_s = records.decision_s[~np.isnan(records.decision_s)]
-        decision_s.tofile(self.latency)
-        self.latencies += decision_s.size
-
-    def summary(self) -> dict[str, Any]:
-        """`_closed_loop_summary` of every request decided."""
-        arrivals = self.scenario.arrivals
-        if self.gaps is None:
-            interval_s = arrivals.expected_interval_ms * 1e-3
-        else:
-            interval_s = _median(self.gaps)
-        corrected = Corrected(interval_s)
-        with self.latency as latency:
-            latency.seek(0)
-            for _ in range(0, self.latencies, CHUNK):
-                corrected.record(np.fromfile(latency, dtype=np.float64, count=CHUNK))
-        try:
-            ms = corrected.ms()
-        except ValueError as e:
-            file = self.scenario.file
-            raise ScenarioError("arrivals.expected_interval_ms", str(e), file) from None
-        return {"expected_interval_ms": round(interval_s * 1e3, 6), "decision_ms_corrected": ms}
-
-
-def _median(values: ExactPercentiles) -> float:
-    """np.median of `values` (0 if none), as `_median_interval` takes it."""
-    n = values.count
-    if not n:
-        return 0.0
-    ranks = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
-    found = values.ranked(ranks)
-    return found[n // 2] if n % 2 else (found[n // 2 - 1] + found[n // 2]) / 2
-
-
-class _Kept:
-    """One strategy's requests decided in pieces (`_Resumed`), added to its tally a chunk of
-    requests at a time, in order, as `Tally.add_in_chunks` adds a whole run's; and the
-    service time of the quotes it acted on, summed exactly."""
-
-    def __init__(self, tally: Tally, venues: int) -> None:
-        self.tally = tally
-        # to add up: sides, and an open loop's mids and oracle prices
-        self.chunks: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = []
-        self.pieces: list[Records] = []  # decided, not yet added up
-        self.at: list[tuple[np.ndarray, np.ndarray]] = []  # a closed loop's: theirs
-        self.used = [0] * venues  # in EXACT_UNITs
-
-    def decided(
-        self,
-        records: Records,
-        legs: np.ndarray,
-        draws: Draws,
-        at: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> None:
-        """The next requests decided: their `records`, and the first attempt's `legs`
-        (leg x request, the venue of each order) on `draws`; a closed loop's mids and oracle
-        prices at their arrivals (`at`)."""
-        self.pieces.append(records)
-        if at is not None:
-            self.at.append(at)
-        for v, d in enumerate(draws.venues):
-            if d.service_s is not None:
-                service = np.broadcast_to(np.asarray(d.service_s[0]), legs.shape)[legs == v]
-                self.used[v] += exactly(service)
-
-    def add_up(self) -> None:
-        """Add to the tally every chunk whose requests are all decided."""
-        have = sum(p.decision_s.size for p in self.pieces)
-        while self.chunks and have >= self.chunks[0][0].size:
-            side, mids, oracle = self.chunks.pop(0)
-            joined = _joined(self.pieces)
-            k = side.size
-            if mids is None:
-                mids, oracle = (np.concatenate(x) for x in zip(*self.at, strict=True))
-                self.at = [(mids[k:], oracle[k:])]
-            self.tally.add(joined, side, mids[:k], oracle[:k], slice(0, k))
-            self.pieces = [_rows(joined, slice(k, None))]
-            have -= k
-
-
-# Records' per-request fields (the others are the run's)
-PER_REQUEST = ("arrival_s", "decision_s", "venue", "outcome", "fill_price", "fill_s")
-PER_REQUEST += ("filled_size", "orders")
-
-
-def _joined(pieces: list[Records]) -> Records:
-    """Records of consecutive requests as one: their per-request fields joined (the run-level
-    ones are the last piece's)."""
-    fields = {n: np.concatenate([getattr(p, n) for p in pieces]) for n in PER_REQUEST}
-    return dataclasses.replace(pieces[-1], **fields)
-
-
-def _rows(records: Records, rows: slice) -> Records:
-    """The per-request fields of `records` for `rows` alone."""
-    fields = {n: getattr(records, n)[rows] for n in PER_REQUEST}
-    return dataclasses.replace(records, **fields)
-
-
-def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]:
-    """`draw_chunks(scenario, size)`, each chunk drawn in a background thread while the one
-    before is decided, and its market path made in another, as far as its quotes reach (the
-    strategies' longest timeout after its last arrival; lookups beyond make the rest): the
-    work a fast run leaves to one core, spread over both. Draws are keyed, so nothing moves."""
-    reach = max(entry.strategy.timeout_ms for entry in scenario.strategies) * 1e-3
-    chunks = draw_chunks(scenario, size)
-
-    def next_chunk() -> Draws | None:
-        draws = next(chunks, None)
-        if draws is not None and draws.requests and draws.arrival_s is not None:
-            mid.prefetch(float(draws.arrival_s[-1]) + reach)
-        return draws
-
-    with ThreadPoolExecutor(1, thread_name_prefix="draws") as pool:
-        ahead = pool.submit(next_chunk)
-        while (draws := ahead.result()) is not None:
-            ahead = pool.submit(next_chunk)
-            yield draws
+    decided, loops = in_pieces(scenario, groups, progress)
+    return summarize(scenario, decided, "fast", loops=loops)
 
 
 def read_scenario(source: Scenario | dict | str | Path) -> Scenario:
@@ -668,88 +252,6 @@ def _scenario(scenario, strategies, seed: int | None, requests: int | None) -> S
     return scenario if strategies is None else scenario.with_strategies(strategies)
 
 
-def _run_totals(before: Records | None, chunk: Records) -> Records:
-    """`chunk`'s Records with the run-level counts of every chunk so far added up (the fast
-    engine has no timers, and the venues' load through servers `_Resumed.load` makes for the
-    whole run: the other run-level fields are the same in each)."""
-    if before is None:
-        return chunk
-    return dataclasses.replace(
-        chunk,
-        rejects=before.rejects + chunk.rejects,
-        venue_requests=before.venue_requests + chunk.venue_requests,
-        span_s=max(before.span_s, chunk.span_s),
-    )
-
-
-def fast_records(
-    scenario: Scenario,
-    entry: NamedStrategy,
-    draws: Draws,
-    mid: MidPath,
-    prepared: Prepared | None,
-) -> Records:
-    """One strategy's run on the fast engine (an open loop's strategies share `prepared`)."""
-    try:
-        return run_fast(
-            draws,
-            entry.strategy,
-            venues=scenario.venues,
-            mid=mid,
-            order_size=scenario.order.size,
-            prepared=prepared,
-            max_retries=entry.max_retries,
-            seed=scenario.seed,
-            clients=scenario.arrivals.clients if scenario.arrivals.closed else None,
-        )
-    except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
-        raise e.in_file(scenario.file) from None
-
-
-def trio_records(
-    scenario: Scenario,
-    entry: NamedStrategy,
-    draws: Draws,
-    mid: Callable[[float], float],
-    clients: int | None,
-    progress: Callable[[str, int], None] | None,
-    remote: Remote | None = None,
-) -> Records:
-    """One strategy's run on the trio engine; `remote`: its venues in network mode
-    (sim.network.run)."""
-    try:
-        return run_trio(
-            draws,
-            entry.strategy,
-            venues=scenario.venues,
-            mid=mid,
-            order_size=scenario.order.size,
-            max_retries=entry.max_retries,
-            seed=scenario.seed,
-            clients=clients,
-            clock=scenario.clock,
-            on_progress=None
-            if progress is None
-            else functools.partial(progress, f"{scenario.name}: {entry.name}"),
-            remote=remote,
-        )
-    except ScenarioError as e:  # a limit met only during the run (a closed loop's span)
-        raise e.in_file(scenario.file) from None
-
-
-ENGINES = ("auto", "trio", "fast")
-
-
-def choose_engine(engine: str, scenario: Scenario) -> str:
-    """The engine that will run `scenario`: "auto" is the fast one where it can."""
-    if engine not in ENGINES:
-        raise ScenarioError("--engine", f"must be one of {', '.join(ENGINES)} (got {engine!r})")
-    why = unsupported(scenario)
-    if engine == "fast" and why is not None:
-        raise ScenarioError("--engine", f"the fast engine cannot run {scenario.name}: {why}")
-    return "trio" if engine == "trio" or why is not None else "fast"
-
-
 def summarize(
     scenario: Scenario,
     strategies: dict[str, tuple[Tally, Records]],
@@ -762,9 +264,9 @@ def summarize(
     contract whose keys later versions only add to. A network run adds where its venues were
     (`network`) and, per strategy, why any of them failed (`failures`); a wall-clock run adds
     `warnings`, what makes its numbers mean little (sim.measure.caveats); a closed loop
-    summed up a piece at a time gives each strategy's corrected figures (`loops`, `_Loop`).
-    `draws` names the run's draws (sim.model.fingerprint), so that two runs' results are
-    known to pair."""
+    summed up a piece at a time gives each strategy's corrected figures (`loops`:
+    sim.measure.pieces). `draws` names the run's draws (sim.model.fingerprint), so that two
+    runs' results are known to pair."""
     summary = {
         "scenario": scenario.name,
         "description": scenario.description,

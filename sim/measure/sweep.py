@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.measure.run import choose_engine, summary
+from sim.measure.run import summary
+from sim.measure.strategy_runs import choose_engine
 from sim.model.errors import ScenarioError
 from sim.model.scenario import NamedStrategy
 from sim.model.settings import OPTION, Source, read_source, steps

@@ -1,6 +1,6 @@
 """`sim.summary` on the fast engine where races interact (learning strategies, venue servers):
 decided a piece at a time, cut at idle instants, with what the scan learned and the venues'
-load carried across (sim.measure.run._Resumed), it is the summary of the run decided at once,
+load carried across (sim.measure.pieces._Resumed), it is the summary of the run decided at once,
 byte for byte.
 
 Pieces of STEP requests, made small here, so that runs of a few hundred requests cut many
@@ -18,14 +18,15 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-import sim.measure.run as run_module
+import sim.measure.pieces as pieces_module
 import sim.measure.tally as tally_module
 from sim.engines.exact_sum import EXACT_UNITS, exactly
 from sim.engines.fast import unsupported
 from sim.engines.scan import Carried
 from sim.measure.exact_percentiles import ExactPercentiles
 from sim.measure.histograms import Corrected, corrected_latency_ms
-from sim.measure.run import _median, run, summary
+from sim.measure.pieces import _median
+from sim.measure.run import run, summary
 from sim.model import streams
 from sim.model.errors import ScenarioError
 from sim.model.scenario import load, parse
@@ -45,7 +46,7 @@ def cuts(monkeypatch) -> collections.Counter:
     and the requests scanned ("scanned"); checks that each decided every request before its
     cut."""
     counted: collections.Counter = collections.Counter()
-    scanned = run_module.resumed
+    scanned = pieces_module.resumed
 
     def counting(draws, strategy, **kw):
         s = scanned(draws, strategy, **kw)
@@ -55,8 +56,8 @@ def cuts(monkeypatch) -> collections.Counter:
         assert np.isfinite(s.arrival_s).all()  # a prefix of the requests: each one started
         return s
 
-    monkeypatch.setattr(run_module, "STEP", 100)
-    monkeypatch.setattr(run_module, "resumed", counting)
+    monkeypatch.setattr(pieces_module, "STEP", 100)
+    monkeypatch.setattr(pieces_module, "resumed", counting)
     return counted
 
 
@@ -99,12 +100,12 @@ def test_the_carried_client_starts_matter(monkeypatch, cuts) -> None:
     times from 0) instead of at the starts carried changes the summary."""
     scenario = load("coordinated-omission").with_overrides(requests=1500)
     whole = run(scenario, engine="fast").summary
-    counting = run_module.resumed
+    counting = pieces_module.resumed
 
     def forgetful(d, s, **kw):
         return counting(d, s, **(kw | {"carried": dataclasses.replace(kw["carried"], starts=None)}))
 
-    monkeypatch.setattr(run_module, "resumed", forgetful)
+    monkeypatch.setattr(pieces_module, "resumed", forgetful)
     assert summary_json(summary(scenario, engine="fast")) != summary_json(whole)
     assert cuts["cut"]
 
@@ -139,7 +140,7 @@ def _without_servers(scenario):
 def blocks(monkeypatch):
     """Chunks of one block of requests (the least the draws are keyed by), in the summary
     and in the run's tally alike."""
-    monkeypatch.setattr(run_module, "CHUNK", BLOCK)
+    monkeypatch.setattr(pieces_module, "CHUNK", BLOCK)
     monkeypatch.setattr(tally_module, "CHUNK", BLOCK)
 
 
@@ -158,9 +159,9 @@ def test_a_closed_loop_of_rules_chained_chunk_to_chunk_is_the_run(blocks) -> Non
 def test_the_ends_carried_from_chunk_to_chunk_matter(blocks, monkeypatch) -> None:
     scenario = _chained_loop()
     whole = run(scenario, engine="fast").summary
-    chained = run_module.chained
+    chained = pieces_module.chained
     monkeypatch.setattr(
-        run_module, "chained", lambda d, s, **kw: chained(d, s, **(kw | {"before": None}))
+        pieces_module, "chained", lambda d, s, **kw: chained(d, s, **(kw | {"before": None}))
     )
     assert summary_json(summary(scenario, engine="fast")) != summary_json(whole)
 
@@ -190,7 +191,7 @@ def test_requests_waiting_across_chunks_keep_the_market_behind_them(monkeypatch,
     waiting to be decided (their quotes and last look look it up)."""
     monkeypatch.setattr(streams, "BLOCK", 64)
     monkeypatch.setattr(tally_module, "CHUNK", 128)
-    monkeypatch.setattr(run_module, "CHUNK", 128)
+    monkeypatch.setattr(pieces_module, "CHUNK", 128)
     slow = {"dist": "constant", "ms": 2000.0}
     table = {
         "scenario": {"seed": 3, "requests": 300},
@@ -217,9 +218,9 @@ def test_the_state_carried_across_a_cut_matters(monkeypatch, cuts, name) -> None
     venues' load so far) changes the summary: the carrying is what keeps it exact."""
     scenario = load(name).with_overrides(requests=1500)
     whole = run(scenario, engine="fast").summary
-    counting = run_module.resumed
+    counting = pieces_module.resumed
     monkeypatch.setattr(
-        run_module, "resumed", lambda d, s, **kw: counting(d, s, **(kw | {"carried": Carried()}))
+        pieces_module, "resumed", lambda d, s, **kw: counting(d, s, **(kw | {"carried": Carried()}))
     )
     forgetful = summary(scenario, engine="fast")
     assert cuts["cut"]
@@ -255,12 +256,12 @@ def test_random_scenarios_streamed_are_the_run(scenario) -> None:
 def in_pieces_of_16(scenario) -> None:
     """`same`, with pieces of 16 requests (a hypothesis test cannot take the `cuts`
     fixture)."""
-    step = run_module.STEP
-    run_module.STEP = 16
+    step = pieces_module.STEP
+    pieces_module.STEP = 16
     try:
         same(scenario)
     finally:
-        run_module.STEP = step
+        pieces_module.STEP = step
 
 
 def closed_kinds(count: int):

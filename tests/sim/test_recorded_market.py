@@ -20,7 +20,7 @@ import pytest
 
 import sim
 from sim.cli.main import main
-from sim.measure import run as runner
+from sim.measure import pieces as pieces_module
 from sim.measure import tally
 from sim.model import recording as recording_module
 from sim.model import streams
@@ -198,7 +198,7 @@ def test_a_streamed_summary_is_the_runs(tmp_path, monkeypatch) -> None:
     """In chunks of 128 requests, the path behind each forgotten: the same bytes."""
     monkeypatch.setattr(streams, "BLOCK", 64)
     monkeypatch.setattr(tally, "CHUNK", 128)
-    monkeypatch.setattr(runner, "CHUNK", 128)
+    monkeypatch.setattr(pieces_module, "CHUNK", 128)
     rows = "\n".join(f"{i * 10},{100 + 0.01 * (i % 37)}" for i in range(400))
     path = scenario_file(tmp_path, 'time_unit = "ms"', data=f"timestamp,mid\n{rows}\n")
     assert summary_json(sim.summary(path)) == summary_json(sim.run(path).summary)

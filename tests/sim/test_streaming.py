@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim.measure import exact_percentiles, tally
-from sim.measure import run as runner
+from sim.measure import pieces as pieces_module
 from sim.measure.histograms import Latencies, latency_histogram, latency_ms
 from sim.model import market, streams
 from sim.model.draws import draw, draw_chunks
@@ -36,7 +36,7 @@ def small_chunks(monkeypatch):
     requests make several chunks (both `run` and `summary` see the same setting)."""
     monkeypatch.setattr(streams, "BLOCK", 64)
     monkeypatch.setattr(tally, "CHUNK", 128)
-    monkeypatch.setattr(runner, "CHUNK", 128)
+    monkeypatch.setattr(pieces_module, "CHUNK", 128)
 
 
 SPLIT_AND_BURSTS = {
