@@ -479,10 +479,22 @@ def served(
         for i in range(min(clients, n)):
             next_start[i] = starts_in[i]
             heapq.heappush(events, (starts_in[i], START, i, 0))
+    # an open loop's timeouts but hedged's, each a race's start plus the same timeout, come in
+    # the order the races start: a queue beside the heap of the other events (the timers of
+    # races that ended long before would fill it), its head skipped once its race has ended
+    queued_timers = clients == 0 and kind != HEDGED
+    timers = np.empty(n if queued_timers else 0, dtype=np.int64)
+    first_timer, timers_set = 0, 0
     now = -np.inf
     while True:
-        if not events or events[0][0] > now:  # the instant is over but for the venues' starts
-            for v in range(count):
+        while first_timer < timers_set and not racing[timers[first_timer]]:
+            first_timer += 1  # its race has ended: it would do nothing
+        timed = first_timer < timers_set
+        timer = (np.inf, TIMER, 0, 0)
+        if timed:
+            timer = (deadline[timers[first_timer]], TIMER, timers[first_timer], 0)
+        if (not events or events[0][0] > now) and (not timed or timer[0] > now):
+            for v in range(count):  # the instant is over but for the venues' starts
                 if touched[v]:
                     touched[v] = False
                     opened -= _starts(
@@ -490,9 +502,13 @@ def served(
                         started_at, service, latency, sent, t0, quote_latency, priced_at,
                         priced_after, waited_s, started, busy_s, last,
                     )  # fmt: skip
-            if not events:
+            if not events and not timed:
                 break
-        now, what, a, b = heapq.heappop(events)
+        if timed and (not events or timer < events[0]):
+            now, what, a, b = timer
+            first_timer += 1
+        else:
+            now, what, a, b = heapq.heappop(events)
         if what >= COMPLETE:  # a venue's event: a, b the venue and the request
             touched[a] = True
             if what == COMPLETE:
@@ -561,7 +577,12 @@ def served(
                     _ask(v, i, 0.0, now, events, t0, latency, answers, has_servers, sent, job,
                          arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
                     opened += job[v, i] == QUEUED
-                _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until, events)
+                if queued_timers:
+                    until[i], deadline[i] = timeout, t0[i] + timeout
+                    timers[timers_set] = i
+                    timers_set += 1
+                else:
+                    _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until, events)
             continue
         if not racing[i]:
             continue  # the race has ended: what comes for it now is never seen
