@@ -497,6 +497,8 @@ def served(
             for v in range(count):  # the instant is over but for the venues' starts
                 if touched[v]:
                     touched[v] = False
+                    if busy[v] >= capacity[v] or head[v] < 0:
+                        continue  # no server free, or nothing queued: none starts
                     opened -= _starts(
                         v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
                         started_at, service, latency, sent, t0, quote_latency, priced_at,
