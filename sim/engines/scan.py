@@ -301,7 +301,8 @@ def _served(
     picks = np.zeros((n, 0, 2), dtype=np.int64)
     fills = np.zeros((count, 0), dtype=bool)
     kind, want = scan_kernels.FIRST_WINS, 1
-    if gathers(strategy, count) not in (None, 1):
+    if type(strategy) is not FirstWins and gathers(strategy, count) is not None:
+        # its own rule chooses among the quotes taken, even one (split: for what it holds)
         kind, want = scan_kernels.FIRST_K, gathers(strategy, count)
     elif strategy.kind == "hedged":
         kind = scan_kernels.HEDGED

@@ -125,3 +125,33 @@ def test_tied_requests_streamed_is_the_run() -> None:
     assert all(resumes(e.strategy, scenario.venues) for e in scenario.strategies)
     with no_rounds():
         in_pieces_of_16(scenario)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [{"kind": "split"}, {"kind": "best_price"}, {"kind": "first_k", "k": 1}],
+)
+def test_one_venue_keeps_its_rule(kind) -> None:
+    """A rule that waits for every venue's quote, or for one, on a single venue still chooses
+    by its own rule: split orders only what the venue's depth holds (first_wins would order
+    the whole size, rejected for want of liquidity)."""
+    venue = {
+        "name": "a",
+        "latency": {"dist": "exponential", "mean_ms": 0.3},
+        "depth": [{"size": 1.0, "spread_bps": 1.0}, {"size": 0.5, "spread_bps": 3.0}],
+        "service": {"dist": "exponential", "mean_ms": 0.5},
+        "capacity": 1,
+        "cancel_propagation": True,
+    }
+    scenario = parse(
+        {
+            "scenario": {"seed": 1, "requests": 40},
+            "arrivals": {"process": "poisson", "rate_per_s": 1000.0},
+            "order": {"size": 3.0},
+            "venues": [venue],
+            "strategies": [kind | {"timeout_ms": 2.0}],
+        },
+        default_name="one-venue",
+    )
+    with no_rounds():
+        agree_with_load(scenario)
