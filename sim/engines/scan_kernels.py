@@ -442,7 +442,7 @@ def served(
     delay = np.full(n, np.nan)
     best, best_v = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
     # FIRST_K: the quotes delivered to each race, and those it took
-    delivered = np.zeros(n, dtype=np.int64)
+    delivered = np.zeros(n if kind == FIRST_K else 0, dtype=np.int64)
     got = np.zeros((count, n if kind == FIRST_K else 0), dtype=np.bool_)
     took = np.zeros((count, n if kind == FIRST_K else 0), dtype=np.bool_)
     awaited = min(want, count)
@@ -667,7 +667,7 @@ def served(
     )  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _take(i, want, timed_out, timeout, got, sent, quote_latency, line, took, best, best_v):
     """FIRST_K's request i takes the first `want` quotes delivered to it, by (arrival after
     the request, venue), into `took` (at its timeout only those that arrived by it, as
