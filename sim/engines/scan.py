@@ -72,8 +72,9 @@ def refused_in_closed_loop(strategy: object) -> str | None:
 def refused_through_servers(strategy: object, closed: bool) -> str | None:
     """Why the fast engine does not run `strategy` through venue servers, or None: rules over
     arrays in an open loop go through the queue scans (sim.engines.queues), hedged and
-    adaptive (and first_wins in a closed loop, whose starts the queues move) through the
-    scan with servers (sim.engines.scan_kernels.served)."""
+    adaptive (and first_wins in a closed loop, whose starts the queues move, and with cancel
+    propagation the rules that wait for k quotes, `gathers`) through the scan with servers
+    (sim.engines.scan_kernels.served)."""
     if closed and not needs_scan(strategy) and type(strategy) is not FirstWins:
         return "a closed loop through venue servers: first_wins, hedged or adaptive only"
     return None
