@@ -268,16 +268,18 @@ class Prepared:
                 list(servers.propagates),
             )
 
-    def _block(self, requests, queued=None) -> _Block:
+    def _block(self, requests, queued=None, took=None) -> _Block:
         """A block of `requests` (a slice or indices), through the servers as `queued`
-        (sim.engines.queues.Queued) has them, if given."""
+        (sim.engines.queues.Queued) has them, if given; only the quotes in `took` (venue x
+        request) answering, if given."""
         r, q = requests, queued
         through = () if q is None else (q.priced_at[:, r], q.priced_after[:, r])
+        answers = self.answers[:, r] if took is None else self.answers[:, r] & took[:, r]
         return _Block(
             self.t0[r],
             self.side[r],
             self.latency[:, r] if q is None else q.latency[:, r],
-            self.answers[:, r],
+            answers,
             self.noise[:, r],
             self.order_latency[:, r],
             self.mid,
@@ -285,11 +287,14 @@ class Prepared:
             *through,
         )
 
-    def served(self, queued, requests: np.ndarray | None = None) -> list[_Block]:
+    def served(
+        self, queued, requests: np.ndarray | None = None, took: np.ndarray | None = None
+    ) -> list[_Block]:
         """Blocks of `requests` (None: all) with their quotes through the venues' servers
-        (`queued`: sim.engines.queues.Queued)."""
+        (`queued`: sim.engines.queues.Queued), only those in `took` answering (all: None;
+        the quotes a race that waits for k took, sim.engines.scan.Scanned)."""
         if requests is None:
-            return [self._block(slice(a, b), queued) for a, b in self.bounds]
+            return [self._block(slice(a, b), queued, took) for a, b in self.bounds]
         return [self._block(requests[a:b], queued) for a, b in _bounds(requests.size)]
 
 
@@ -581,15 +586,16 @@ def run_fast_legs(
             decided = _each(pairs, lambda p: _exits(_decide(*p, rule, venues)))
             return np.concatenate(decided) if decided else np.empty(0)
 
-        # the scan served the venues as it decided (sim.engines.scan_kernels.served); rules over
-        # arrays go through the queue scans
+        # the scan served the venues as it decided (sim.engines.scan_kernels.served), and
+        # said which quotes a rule that waits for k took; other rules over arrays go through
+        # the queue scans
         if scanned is not None:
             queued = scanned.queued
         elif queued is None:
             queued = queues.settle(exits)
-        blocks = prepared.served(queued)
+        blocks = prepared.served(queued, took=None if scanned is None else scanned.took)
     rules = [rule] * len(blocks)
-    if scanned is not None:
+    if scanned is not None and scanned.took is None:
         rules = [_given(scanned.decisions, a, b) for a, b in _bounds(n)]
     for attempt in range(max_retries + 1):
         if active.size == 0:

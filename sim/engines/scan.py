@@ -44,8 +44,11 @@ from sim.engines.queues import Queued, Served
 from sim.model.draws import Draws
 from strategies.adaptive import Adaptive
 from strategies.arrays import Decisions
+from strategies.best_price import BestPrice
+from strategies.first_k import FirstK
 from strategies.first_wins import FirstWins
 from strategies.hedged import Hedged
+from strategies.split import Split
 
 
 def needs_scan(strategy: object) -> bool:
@@ -69,22 +72,38 @@ def refused_in_closed_loop(strategy: object) -> str | None:
 def refused_through_servers(strategy: object, closed: bool) -> str | None:
     """Why the fast engine does not run `strategy` through venue servers, or None: rules over
     arrays in an open loop go through the queue scans (sim.engines.queues), hedged and
-    adaptive (and first_wins in a closed loop, whose starts the queues move) through the
-    scan with servers (sim.engines.scan_kernels.served)."""
+    adaptive (and first_wins in a closed loop, whose starts the queues move, and with cancel
+    propagation the rules that wait for k quotes, `gathers`) through the scan with servers
+    (sim.engines.scan_kernels.served)."""
     if closed and not needs_scan(strategy) and type(strategy) is not FirstWins:
         return "a closed loop through venue servers: first_wins, hedged or adaptive only"
+    return None
+
+
+def gathers(strategy: object, count: int) -> int | None:
+    """How many quotes a rule over arrays waits for before it chooses, when that is all
+    that ends its race (else its timeout): first_wins 1, first_k its k, best_price and split
+    all `count` venues'; None for the others (a deadline, or a price, ends theirs)."""
+    if type(strategy) is FirstWins:
+        return 1
+    if type(strategy) is FirstK:
+        return strategy.k
+    if type(strategy) in (BestPrice, Split):
+        return count
     return None
 
 
 def through_servers(strategy: object, closed: bool, servers: Servers | None) -> bool:
     """Whether the scan serves the venues (`servers`) as it decides `strategy`'s races: for
     hedged and adaptive, and in a closed loop, whose races move the queues that move them;
-    and for first_wins with cancel propagation, where one pass beats the queue scans' rounds
-    to their fixed point (sim.engines.queues)."""
+    and with cancel propagation for the rules that wait for k quotes or their timeout
+    (`gathers`), where one pass beats the queue scans' rounds to their fixed point
+    (sim.engines.queues)."""
     if servers is None:
         return False
     propagates = any(servers.propagates)
-    return needs_scan(strategy) or closed or (type(strategy) is FirstWins and propagates)
+    waits = gathers(strategy, len(servers.service)) is not None
+    return needs_scan(strategy) or closed or (waits and propagates)
 
 
 def refused(strategy: object, max_retries: int) -> str | None:
@@ -110,8 +129,8 @@ class Servers:
 def resumable(strategy: object, closed: bool, servers: Servers | None) -> bool:
     """Whether the scan of `strategy`'s races can stop at an idle instant and resume from
     what it learned (`Carried`), so that a run is decided a chunk at a time: in an open loop,
-    hedged and adaptive, and through venue servers first_wins too (`through_servers`), in a
-    closed loop too (its clients' next starts carried)."""
+    hedged and adaptive, and through venue servers the rules it serves them for too
+    (`through_servers`), in a closed loop too (its clients' next starts carried)."""
     if servers is None:
         return not closed and type(strategy) in (Hedged, Adaptive)
     return through_servers(strategy, closed, servers)
@@ -140,7 +159,9 @@ class Scanned:
     quote requests per venue; each request's start; through venue servers, the quotes and
     the servers' load as they came (`queued`, sim.engines.queues.Queued) and the engine time
     each request took its quote (`taken_s`, NaN: none; trio's clock then, which a quote
-    through servers reaches at (start + sent) + latency, not start + decision), else None."""
+    through servers reaches at (start + sent) + latency, not start + decision), else None;
+    for a rule that waits for k quotes, (venue x request) the quotes each race took (`took`),
+    among which its rule chooses (its `decisions` then only say which races took any)."""
 
     decisions: Decisions
     venue_requests: np.ndarray
@@ -148,6 +169,7 @@ class Scanned:
     queued: Queued | None = None
     taken_s: np.ndarray | None = None
     carried: Carried | None = None  # resumed: what the scan learned by its last request
+    took: np.ndarray | None = None
 
 
 def scan(
@@ -169,7 +191,8 @@ def scan(
     request) whether venue v's order would fill had request i taken its quote (adaptive
     learns from it; in a closed loop, or through servers, it must not depend on when
     requests start or quotes come). Through venue `servers` (sim.engines.scan_kernels.served), also
-    first_wins: the queues then decide when its races end.
+    the rules that wait for k quotes (`gathers`): the queues then decide when their races
+    end, and which quotes they take.
 
     `carried` (a `resumable` strategy): resume from what a scan before learned. `pause`: stop
     at the last idle instant, where the requests before it have done all they will do (their
@@ -278,8 +301,11 @@ def _served(
     window, budget, hedges, alpha = 1, 0.0, 0, 0.0
     picks = np.zeros((n, 0, 2), dtype=np.int64)
     fills = np.zeros((count, 0), dtype=bool)
-    kind = scan_kernels.FIRST_WINS
-    if strategy.kind == "hedged":
+    kind, want = scan_kernels.FIRST_WINS, 1
+    if type(strategy) is not FirstWins and gathers(strategy, count) is not None:
+        # its own rule chooses among the quotes taken, even one (split: for what it holds)
+        kind, want = scan_kernels.FIRST_K, gathers(strategy, count)
+    elif strategy.kind == "hedged":
         kind = scan_kernels.HEDGED
         order, fixed = _order(strategy, names, count), _fixed_delay(strategy)
         q, window, budget = float(strategy.hedge_delay[1:]), strategy.window, strategy.budget
@@ -297,18 +323,18 @@ def _served(
     capacity = np.array([n + 1 if c is None else c for c in servers.capacity], dtype=np.int64)
     (t0, venue, decided, taken, sent, asked, latency_q, priced_at, priced_after, busy, waited,
      started, last, folded, idle, (logged, requests, hedged), idle_learned, idle_sums,
-     idle_starts) = scan_kernels.served(
+     idle_starts, took) = scan_kernels.served(
         kind, *loop, latency, answers, np.ascontiguousarray(service, dtype=np.float64), has,
         capacity, np.array(servers.propagates, dtype=bool) & has, round_trip, timeout, order,
-        fixed, q, window, budget, hedges, picks, fills, alpha,
+        fixed, q, window, budget, hedges, picks, fills, alpha, want,
         np.ascontiguousarray(before.ring, dtype=np.float64), before.requests, before.hedges,
         learned, np.ascontiguousarray(so_far[:2]), _first_starts(loop, before),
     )  # fmt: skip
     if pause:  # the requests before the last idle instant, and what the scan had then
         (busy, waited, started, last), asked = idle_sums[:4], idle_sums[4].astype(np.int64)
         t0, venue, decided, taken, sent = (x[:idle] for x in (t0, venue, decided, taken, sent))
-        latency_q, priced_at, priced_after = (
-            x[:, :idle] for x in (latency_q, priced_at, priced_after)
+        latency_q, priced_at, priced_after, took = (
+            x[:, :idle] for x in (latency_q, priced_at, priced_after, took)
         )
     totals = np.stack([busy, waited, so_far[2] + started, np.maximum(so_far[3], last)])
     if kind == scan_kernels.HEDGED:
@@ -321,7 +347,8 @@ def _served(
         for v, (b, w, k, e) in enumerate(totals.T)
     )
     queued = Queued(latency_q, priced_at, priced_after, load)
-    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken, after)
+    took = took if kind == scan_kernels.FIRST_K else None
+    return Scanned(_one(venue, decided, sent, timeout), asked, t0, queued, taken, after, took)
 
 
 def _first_starts(loop, carried: Carried) -> np.ndarray:

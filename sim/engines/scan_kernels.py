@@ -34,7 +34,11 @@ A gather takes quotes as strategies.scatter does: one delivered before its deadl
 (the first by arrival after the request, then venue); at the deadline it takes those that
 arrived by it after the request, and one delivered then but an ulp later after the request
 stays for its next wait. Strategies: FIRST_WINS (every venue asked at once), HEDGED and
-ADAPTIVE as `hedged` and `adaptive` read and learn them, strictly from earlier events.
+ADAPTIVE as `hedged` and `adaptive` read and learn them, strictly from earlier events, and
+FIRST_K: every venue asked at once, the race woken once `want` quotes (or every venue's) have
+been delivered, when it takes the first `want` of those delivered by (arrival after the
+request, venue), or at its timeout those that arrived by it (`Quotes.collect(k)`); the rule
+then chooses among the quotes taken (sim.engines.fast).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from numba import njit
 
 HEDGE, LATENCY, REQUEST = 0, 1, 2  # hedged's events, sorted as "hedge" < "latency" < "request"
 FILL, SEEN = 0, 1  # adaptive's, sorted as "fill" < "latency"
-FIRST_WINS, HEDGED, ADAPTIVE = 0, 1, 2  # the strategies `served` knows
+FIRST_WINS, HEDGED, ADAPTIVE, FIRST_K = 0, 1, 2, 3  # the strategies `served` knows
 # Event kinds, in their order at one instant: the races', then the venues'.
 DELIVER, WAKE, TIMER, START, COMPLETE, ARRIVE, CANCEL = range(7)
 # A job's state at its venue.
@@ -379,7 +383,7 @@ def chain(think, clients, has, decided, round_trip, ended, before):
 def served(
     kind, t0_open, think, clients, latency, answers, service, has_servers, capacity,
     propagates, trip, timeout, order, fixed, q, window, budget, hedges_max, picks, fills, alpha,
-    ring_in, requests_in, hedges_in, learned_in, sums_in, starts_in,
+    want, ring_in, requests_in, hedges_in, learned_in, sums_in, starts_in,
 ):  # fmt: skip
     """Every request of the run by strategy `kind` through the venues' servers.
 
@@ -389,13 +393,15 @@ def served(
     send after `think`. HEDGED asks the venues in `order` after its delay (`fixed`, or the
     q-th percentile of the last `window` latencies), within `budget` and `hedges_max`;
     ADAPTIVE picks by `picks` (sim.engines.scan) and learns fills from `fills` with `alpha`.
+    FIRST_K waits for `want` quotes.
 
     Returns per request its start, the venue taken (-1: none), the quote's arrival after
     the request, the engine time it was taken (trio's clock then) and when that venue was
     asked; per venue the quote requests; per (venue, request) each quote's latency after it
     was asked (infinity: never asked), the engine time it was priced at and how long after
     it was asked; per venue its busy time, queue wait summed, starts and last freeing, added
-    up in the dispatcher's order.
+    up in the dispatcher's order; FIRST_K's (venue x request) whether each quote was taken
+    (else none: no requests).
 
     A closed loop's first `clients` requests start at `starts_in` (a run's first: after their
     think times). A scan resumed at an idle instant starts from what was learned
@@ -435,6 +441,12 @@ def served(
     step, hedges = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     delay = np.full(n, np.nan)
     best, best_v = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    # FIRST_K: the quotes delivered to each race, and those it took
+    delivered = np.zeros(n if kind == FIRST_K else 0, dtype=np.int64)
+    got = np.zeros((count, n if kind == FIRST_K else 0), dtype=np.bool_)
+    took = np.zeros((count, n if kind == FIRST_K else 0), dtype=np.bool_)
+    awaited = min(want, count)
+    line = np.empty(count, dtype=np.int64)
     # what the strategy has learned (hedged: its ledger; adaptive: its EWMAs)
     requests, hedged_count = requests_in, hedges_in
     kept = min(window, ring_in.size + n)
@@ -467,20 +479,38 @@ def served(
         for i in range(min(clients, n)):
             next_start[i] = starts_in[i]
             heapq.heappush(events, (starts_in[i], START, i, 0))
+    # an open loop's timeouts but hedged's, each a race's start plus the same timeout, come in
+    # the order the races start: a queue beside the heap of the other events (the timers of
+    # races that ended long before would fill it), its head skipped once its race has ended
+    queued_timers = clients == 0 and kind != HEDGED
+    timers = np.empty(n if queued_timers else 0, dtype=np.int64)
+    first_timer, timers_set = 0, 0
     now = -np.inf
     while True:
-        if not events or events[0][0] > now:  # the instant is over but for the venues' starts
-            for v in range(count):
+        while first_timer < timers_set and not racing[timers[first_timer]]:
+            first_timer += 1  # its race has ended: it would do nothing
+        timed = first_timer < timers_set
+        timer = (np.inf, TIMER, 0, 0)
+        if timed:
+            timer = (deadline[timers[first_timer]], TIMER, timers[first_timer], 0)
+        if (not events or events[0][0] > now) and (not timed or timer[0] > now):
+            for v in range(count):  # the instant is over but for the venues' starts
                 if touched[v]:
                     touched[v] = False
+                    if busy[v] >= capacity[v] or head[v] < 0:
+                        continue  # no server free, or nothing queued: none starts
                     opened -= _starts(
                         v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
                         started_at, service, latency, sent, t0, quote_latency, priced_at,
                         priced_after, waited_s, started, busy_s, last,
                     )  # fmt: skip
-            if not events:
+            if not events and not timed:
                 break
-        now, what, a, b = heapq.heappop(events)
+        if timed and (not events or timer < events[0]):
+            now, what, a, b = timer
+            first_timer += 1
+        else:
+            now, what, a, b = heapq.heappop(events)
         if what >= COMPLETE:  # a venue's event: a, b the venue and the request
             touched[a] = True
             if what == COMPLETE:
@@ -549,10 +579,21 @@ def served(
                     _ask(v, i, 0.0, now, events, t0, latency, answers, has_servers, sent, job,
                          arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
                     opened += job[v, i] == QUEUED
-                _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until, events)
+                if queued_timers:
+                    until[i], deadline[i] = timeout, t0[i] + timeout
+                    timers[timers_set] = i
+                    timers_set += 1
+                else:
+                    _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until, events)
             continue
         if not racing[i]:
             continue  # the race has ended: what comes for it now is never seen
+        if what == DELIVER and kind == FIRST_K:  # the race wakes once it has `want`
+            got[b, i] = True
+            delivered[i] += 1
+            if delivered[i] >= awaited and now < deadline[i]:
+                heapq.heappush(events, (now, WAKE, i, 0))
+            continue
         if what == DELIVER:  # venue b's quote reaches the client
             arrival = sent[b, i] + quote_latency[b, i]
             if arrival < best[i] or (arrival == best[i] and b < best_v[i]):
@@ -562,8 +603,10 @@ def served(
             continue
         if what == TIMER and b != step[i]:
             continue  # a deadline the race has moved on from
-        taken = what == WAKE or best[i] <= until[i]
-        if not taken and what == TIMER:
+        if kind == FIRST_K:  # its quotes taken (at its timeout, maybe none)
+            _take(i, want, what == TIMER, timeout, got, sent, quote_latency, line, took, best,
+                  best_v)  # fmt: skip
+        elif what == TIMER and not best[i] <= until[i]:  # no quote taken yet
             if until[i] >= timeout:  # timed out: what arrived after it never counts
                 best_v[i] = -1
             elif kind == HEDGED and step[i] <= hedges[i]:  # no quote yet: hedge, if allowed
@@ -591,6 +634,8 @@ def served(
         w = best_v[i]
         for v in range(count):  # cancel what is still on its way
             if v != w and propagates[v] and (job[v, i] == QUEUED or job[v, i] == SERVING):
+                if kind == FIRST_K and got[v, i]:
+                    continue  # its task has delivered: nothing to cancel
                 heapq.heappush(events, (now + 0.5 * latency[v, i], CANCEL, v, i))
         ended = now
         if w >= 0:
@@ -618,8 +663,30 @@ def served(
     return (
         t0, winner, decided, took_at, sent_won, asked, quote_latency, priced_at, priced_after,
         busy_s, waited_s, started, last, folded[:logged], idle, idle_counts, idle_learned,
-        idle_sums, idle_starts[:clients],
+        idle_sums, idle_starts[:clients], took,
     )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _take(i, want, timed_out, timeout, got, sent, quote_latency, line, took, best, best_v):
+    """FIRST_K's request i takes the first `want` quotes delivered to it, by (arrival after
+    the request, venue), into `took` (at its timeout only those that arrived by it, as
+    strategies.scatter's gather drops a quote delivered then but an ulp later): `best`,
+    `best_v` the last taken's arrival and venue (-1: none taken)."""
+    m = 0
+    for v in range(got.shape[0]):
+        if got[v, i] and (not timed_out or sent[v, i] + quote_latency[v, i] <= timeout):
+            a, k = sent[v, i] + quote_latency[v, i], m  # insertion by (arrival, venue)
+            while k > 0 and sent[line[k - 1], i] + quote_latency[line[k - 1], i] > a:
+                line[k] = line[k - 1]
+                k -= 1
+            line[k] = v
+            m += 1
+    best[i], best_v[i] = np.inf, -1
+    for k in range(min(want, m)):
+        v = line[k]
+        took[v, i] = True
+        best[i], best_v[i] = sent[v, i] + quote_latency[v, i], v
 
 
 @njit(cache=True, nogil=True)

@@ -140,10 +140,11 @@ def _lane(stack: contextlib.ExitStack, i: int) -> ThreadPoolExecutor:
 def resuming(scenario: Scenario) -> Groups | None:
     """The strategies of an open loop on the fast engine whose races interact, in groups
     that `_Resumed` decides a chunk at a time, each with the strategy it scans; None when
-    some cannot be (a learning strategy the scan cannot resume, rules over arrays through
-    servers that propagate cancels: their races move the queues). In a closed loop, every
-    strategy alone, when all resume there (through servers); without servers, none (rules
-    over arrays are chained, `_Chain`), unless some learn."""
+    some cannot be (a learning strategy the scan cannot resume, rules over arrays that the
+    scan does not serve, as deadline, through servers that propagate cancels: their races
+    move the queues). In a closed loop, every strategy alone, when all resume there (through
+    servers); without servers, none (rules over arrays are chained, `_Chain`), unless some
+    learn."""
     served = any(v.service is not None for v in scenario.venues)
     if scenario.arrivals.closed:
         if scenario.arrivals.clients > CHUNK:  # a chunk's clients all wait on the one before

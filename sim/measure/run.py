@@ -219,8 +219,9 @@ def summary(
     On the fast engine the requests are decided in pieces, a chunk at a time, so that memory
     stays flat however many requests there are (sim.measure.pieces; the README's "Memory"
     says how much). Where they cannot be (learning the scan cannot resume, rules over arrays
-    through servers that propagate cancels, a closed loop but through servers) and on the
-    trio engine this is `run(...).summary`. Arguments as for `run`.
+    the scan does not serve (deadline, threshold) through servers that propagate cancels, a
+    closed loop but through servers) and on the trio engine this is `run(...).summary`.
+    Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
     groups = resuming(scenario) if choose_engine(engine, scenario) == "fast" else None

@@ -286,9 +286,10 @@ def test_a_long_chain_of_cancels_settles() -> None:
     """Three venues of one server each near their capacity, cancels propagated: a cancel frees
     a server for the next race, whose decision moves its own cancels, in chains that take
     hundreds of rounds to settle (more than 500 here, where a fixed cap once refused the run).
-    The first requests are trio's: request i depends only on those before it. first_k of 1
-    takes what first_wins takes, which the scan through servers decides in one pass
-    (sim.engines.scan_kernels.served): the two agree on every request."""
+    The first requests are trio's: request i depends only on those before it. A deadline
+    of 0 takes the first quote after it, what first_wins takes, which the scan through
+    servers decides in one pass (sim.engines.scan_kernels.served): the two agree on every
+    request."""
     venue = {
         "latency": {"dist": "exponential", "mean_ms": 0.3},
         "service": {"dist": "exponential", "mean_ms": 1.0},
@@ -301,7 +302,7 @@ def test_a_long_chain_of_cancels_settles() -> None:
             "arrivals": {"process": "poisson", "rate_per_s": 2100.0},
             "venues": [venue | {"name": name} for name in "abc"],
             "strategies": [
-                {"kind": "first_k", "k": 1, "timeout_ms": 20.0},
+                {"kind": "deadline", "deadline_ms": 0.0, "timeout_ms": 20.0},
                 {"kind": "first_wins", "timeout_ms": 20.0},
             ],
         },
@@ -318,12 +319,12 @@ def test_a_long_chain_of_cancels_settles() -> None:
         patch.setattr(queues.Queues, "_round", counted)
         by_fast = run(scenario, engine="fast")
     assert len(rounds) > 500
-    whole, scanned = (by_fast.strategies[s].records for s in ("first_k", "first_wins"))
+    whole, scanned = (by_fast.strategies[s].records for s in ("deadline", "first_wins"))
     for field in ("venue", "decision_s", "fill_price", "venue_busy_s", "venue_wait_s"):
         a, b = getattr(whole, field), getattr(scanned, field)
         assert np.array_equal(a, b, equal_nan=True), field
     first = run(scenario.with_overrides(requests=300), engine="trio")
-    trio = first.strategies["first_k"].records
+    trio = first.strategies["deadline"].records
     assert np.array_equal(whole.venue[:300], trio.venue)
     assert np.array_equal(whole.fill_price[:300], trio.fill_price, equal_nan=True)
     assert np.allclose(whole.decision_s[:300], trio.decision_s, rtol=0, atol=1e-9, equal_nan=True)
