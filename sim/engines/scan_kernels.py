@@ -701,7 +701,7 @@ def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, even
     heapq.heappush(events, (deadline[i], TIMER, i, s))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _ask(
     v, i, s, now, events, t0, latency, answers, has_servers, sent, job, arrived_at, asked,
     quote_latency, priced_at, priced_after,
@@ -725,7 +725,7 @@ def _ask(
     heapq.heappush(events, (max(t0[i] + (s + latency[v, i]), now), DELIVER, i, v))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _starts(
     v, now, events, job, behind, head, tail, busy, capacity, arrived_at, started_at, service,
     latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s, last,
