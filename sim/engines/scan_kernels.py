@@ -511,7 +511,7 @@ def served(
                     opened -= _starts(
                         v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
                         started_at, service, latency, sent, t0, quote_latency, priced_at,
-                        priced_after, waited_s, started, busy_s, last,
+                        priced_after, waited_s, started, busy_s, last, racing,
                     )  # fmt: skip
             if not events and not timed:
                 break
@@ -740,9 +740,11 @@ def _ask(
 def _starts(
     v, now, events, job, behind, head, tail, busy, capacity, arrived_at, started_at, service,
     latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s, last,
+    racing,
 ):  # fmt: skip
     """Venue v's free servers take requests from its queue head at `now`; each one's quote
-    will reach its client at (t0 + sent) + total (venues.venue), priced when service ends.
+    will reach its client at (t0 + sent) + total (venues.venue), priced when service ends (an
+    event only while its race is `racing`: an ended race never sees it).
     A service that ends in the instant it starts frees its server for the next at once, as
     trio's dispatcher handles the instant's completions again before any client runs.
     Returns how many of those there were (jobs done as they started)."""
@@ -771,5 +773,6 @@ def _starts(
         quote_latency[v, i] = total
         priced_at[v, i] = now + service[v, i]
         priced_after[v, i] = total - 0.5 * latency[v, i]
-        heapq.heappush(events, (max((t0[i] + sent[v, i]) + total, now), _key(DELIVER, i, v)))
+        if racing[i]:  # else its race has ended, and would never see it
+            heapq.heappush(events, (max((t0[i] + sent[v, i]) + total, now), _key(DELIVER, i, v)))
     return done
