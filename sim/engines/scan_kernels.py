@@ -181,7 +181,7 @@ def hedged(
     return pos, decided, sent, asked, t0, folded[:logged], idle, idle_state
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges, log, logged):
     """hedged's ledger as of `now`: its (time, what, value) events in `pending` before then
     folded into its window of latencies (`_remember`, and after the `logged` first of `log`)
@@ -318,7 +318,7 @@ def adaptive(
     return winner, decided, requests, t0, idle, idle_learned, idle_requests
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
     """adaptive's statistics as of `t`: its (time, venue, what, value) observations in
     `pending` before then folded into its EWMAs."""
