@@ -56,6 +56,13 @@ FIRST_WINS, HEDGED, ADAPTIVE, FIRST_K = 0, 1, 2, 3  # the strategies `served` kn
 DELIVER, WAKE, TIMER, START, COMPLETE, ARRIVE, CANCEL = range(7)
 # A job's state at its venue.
 NONE, QUEUED, SERVING, DONE, DROPPED = range(5)
+MASK = (1 << 30) - 1  # an event's request or venue (or step) fits in 30 bits
+
+
+@njit(cache=True, inline="always")
+def _key(what, a, b):
+    """`served`'s event (what, a, b) as one int that sorts as the tuple does."""
+    return (what << 60) | (a << 30) | b
 
 
 @njit(cache=True, nogil=True)
@@ -174,7 +181,7 @@ def hedged(
     return pos, decided, sent, asked, t0, folded[:logged], idle, idle_state
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _fold_ledger(pending, now, recent, ordered, head, size, window, requests, hedges, log, logged):
     """hedged's ledger as of `now`: its (time, what, value) events in `pending` before then
     folded into its window of latencies (`_remember`, and after the `logged` first of `log`)
@@ -311,7 +318,7 @@ def adaptive(
     return winner, decided, requests, t0, idle, idle_learned, idle_requests
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
     """adaptive's statistics as of `t`: its (time, venue, what, value) observations in
     `pending` before then folded into its EWMAs."""
@@ -417,6 +424,8 @@ def served(
     request idle and those after it, one per client).
     """
     count, n = latency.shape
+    if n > MASK:
+        raise ValueError("served: more requests than an event's key holds")
     t0 = np.full(n, np.nan)
     winner = np.full(n, -1, dtype=np.int64)
     decided, took_at = np.full(n, np.nan), np.full(n, np.nan)
@@ -466,7 +475,7 @@ def served(
     left = np.empty(count, dtype=np.int64)
     chosen = np.empty(picks.shape[1], dtype=np.int64)
 
-    events = [(0.0, 0, 0, 0)]
+    events = [(0.0, 0)]  # (time, _key(what, a, b))
     events.pop()
     ledger = [(0.0, 0, 0.0)]  # hedged's events: (time, what, value)
     ledger.pop()
@@ -474,11 +483,11 @@ def served(
     pending.pop()
     if clients == 0:
         if n:
-            heapq.heappush(events, (t0_open[0], START, 0, 0))
+            heapq.heappush(events, (t0_open[0], _key(START, 0, 0)))
     else:
         for i in range(min(clients, n)):
             next_start[i] = starts_in[i]
-            heapq.heappush(events, (starts_in[i], START, i, 0))
+            heapq.heappush(events, (starts_in[i], _key(START, i, 0)))
     # an open loop's timeouts but hedged's, each a race's start plus the same timeout, come in
     # the order the races start: a queue beside the heap of the other events (the timers of
     # races that ended long before would fill it), its head skipped once its race has ended
@@ -490,9 +499,9 @@ def served(
         while first_timer < timers_set and not racing[timers[first_timer]]:
             first_timer += 1  # its race has ended: it would do nothing
         timed = first_timer < timers_set
-        timer = (np.inf, TIMER, 0, 0)
+        timer = (np.inf, 0)
         if timed:
-            timer = (deadline[timers[first_timer]], TIMER, timers[first_timer], 0)
+            timer = (deadline[timers[first_timer]], _key(TIMER, timers[first_timer], 0))
         if (not events or events[0][0] > now) and (not timed or timer[0] > now):
             for v in range(count):  # the instant is over but for the venues' starts
                 if touched[v]:
@@ -502,15 +511,16 @@ def served(
                     opened -= _starts(
                         v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
                         started_at, service, latency, sent, t0, quote_latency, priced_at,
-                        priced_after, waited_s, started, busy_s, last,
+                        priced_after, waited_s, started, busy_s, last, racing,
                     )  # fmt: skip
             if not events and not timed:
                 break
         if timed and (not events or timer < events[0]):
-            now, what, a, b = timer
+            now, key = timer
             first_timer += 1
         else:
-            now, what, a, b = heapq.heappop(events)
+            now, key = heapq.heappop(events)
+        what, a, b = key >> 60, (key >> 30) & MASK, key & MASK
         if what >= COMPLETE:  # a venue's event: a, b the venue and the request
             touched[a] = True
             if what == COMPLETE:
@@ -562,7 +572,7 @@ def served(
             begun, top = begun + 1, max(top, i)
             racing_now += 1
             if clients == 0 and i + 1 < n:
-                heapq.heappush(events, (t0_open[i + 1], START, i + 1, 0))
+                heapq.heappush(events, (t0_open[i + 1], _key(START, i + 1, 0)))
             if kind == HEDGED:
                 heapq.heappush(ledger, (now, REQUEST, 0.0))
                 delay[i] = fixed if fixed >= 0.0 else _percentile(ordered, size, q)
@@ -592,14 +602,14 @@ def served(
             got[b, i] = True
             delivered[i] += 1
             if delivered[i] >= awaited and now < deadline[i]:
-                heapq.heappush(events, (now, WAKE, i, 0))
+                heapq.heappush(events, (now, _key(WAKE, i, 0)))
             continue
         if what == DELIVER:  # venue b's quote reaches the client
             arrival = sent[b, i] + quote_latency[b, i]
             if arrival < best[i] or (arrival == best[i] and b < best_v[i]):
                 best[i], best_v[i] = arrival, b
             if now < deadline[i]:
-                heapq.heappush(events, (now, WAKE, i, 0))
+                heapq.heappush(events, (now, _key(WAKE, i, 0)))
             continue
         if what == TIMER and b != step[i]:
             continue  # a deadline the race has moved on from
@@ -636,7 +646,7 @@ def served(
             if v != w and propagates[v] and (job[v, i] == QUEUED or job[v, i] == SERVING):
                 if kind == FIRST_K and got[v, i]:
                     continue  # its task has delivered: nothing to cancel
-                heapq.heappush(events, (now + 0.5 * latency[v, i], CANCEL, v, i))
+                heapq.heappush(events, (now + 0.5 * latency[v, i], _key(CANCEL, v, i)))
         ended = now
         if w >= 0:
             winner[i], decided[i], took_at[i], sent_won[i] = w, best[i], now, sent[w, i]
@@ -658,8 +668,9 @@ def served(
                 if sent[v, i] == sent[v, i]:
                     heapq.heappush(pending, (t0[i] + timeout, v, SEEN, timeout))
         if clients and i + clients < n:
-            next_start[(i + clients) % clients] = ended + think[i + clients]
-            heapq.heappush(events, (next_start[(i + clients) % clients], START, i + clients, 0))
+            j = i + clients
+            next_start[j % clients] = ended + think[j]
+            heapq.heappush(events, (next_start[j % clients], _key(START, j, 0)))
     return (
         t0, winner, decided, took_at, sent_won, asked, quote_latency, priced_at, priced_after,
         busy_s, waited_s, started, last, folded[:logged], idle, idle_counts, idle_learned,
@@ -698,10 +709,10 @@ def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, even
         until[i] = min(timeout, s * delay[i])
     step[i] = s
     deadline[i] = t0[i] + until[i]
-    heapq.heappush(events, (deadline[i], TIMER, i, s))
+    heapq.heappush(events, (deadline[i], _key(TIMER, i, s)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _ask(
     v, i, s, now, events, t0, latency, answers, has_servers, sent, job, arrived_at, asked,
     quote_latency, priced_at, priced_after,
@@ -717,21 +728,23 @@ def _ask(
     if has_servers[v]:
         job[v, i] = QUEUED
         arrived_at[v, i] = (t0[i] + s) + half
-        heapq.heappush(events, (arrived_at[v, i], ARRIVE, v, i))
+        heapq.heappush(events, (arrived_at[v, i], _key(ARRIVE, v, i)))
         return
     quote_latency[v, i] = latency[v, i]
     priced_at[v, i] = (t0[i] + s) + half
     priced_after[v, i] = half
-    heapq.heappush(events, (max(t0[i] + (s + latency[v, i]), now), DELIVER, i, v))
+    heapq.heappush(events, (max(t0[i] + (s + latency[v, i]), now), _key(DELIVER, i, v)))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _starts(
     v, now, events, job, behind, head, tail, busy, capacity, arrived_at, started_at, service,
     latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s, last,
+    racing,
 ):  # fmt: skip
     """Venue v's free servers take requests from its queue head at `now`; each one's quote
-    will reach its client at (t0 + sent) + total (venues.venue), priced when service ends.
+    will reach its client at (t0 + sent) + total (venues.venue), priced when service ends (an
+    event only while its race is `racing`: an ended race never sees it).
     A service that ends in the instant it starts frees its server for the next at once, as
     trio's dispatcher handles the instant's completions again before any client runs.
     Returns how many of those there were (jobs done as they started)."""
@@ -749,7 +762,7 @@ def _starts(
         waited_s[v] += now - arrived_at[v, i]
         started[v] += 1
         if now + service[v, i] > now:
-            heapq.heappush(events, (now + service[v, i], COMPLETE, v, i))
+            heapq.heappush(events, (now + service[v, i], _key(COMPLETE, v, i)))
         else:
             job[v, i] = DONE
             done += 1
@@ -760,5 +773,6 @@ def _starts(
         quote_latency[v, i] = total
         priced_at[v, i] = now + service[v, i]
         priced_after[v, i] = total - 0.5 * latency[v, i]
-        heapq.heappush(events, (max((t0[i] + sent[v, i]) + total, now), DELIVER, i, v))
+        if racing[i]:  # else its race has ended, and would never see it
+            heapq.heappush(events, (max((t0[i] + sent[v, i]) + total, now), _key(DELIVER, i, v)))
     return done
