@@ -59,7 +59,7 @@ NONE, QUEUED, SERVING, DONE, DROPPED = range(5)
 MASK = (1 << 30) - 1  # an event's request or venue (or step) fits in 30 bits
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _key(what, a, b):
     """`served`'s event (what, a, b) as one int that sorts as the tuple does."""
     return (what << 60) | (a << 30) | b
