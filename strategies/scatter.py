@@ -45,12 +45,24 @@ class QuoteSource(Protocol):
     is this source's `index`) once it has arrived, with no checkpoint between waking at its
     arrival time and returning: quotes due at the same instant as a timeout must be delivered
     in the batch that wakes them.
+
+    A source may also have `ask_quote(request, deliver) -> Pending`: send the request now and call
+    `deliver(quote)` when the quote comes, from whatever task reads it (a connection's reader),
+    without a checkpoint. A scatter then starts no task for it, and cancels its Pending when it
+    ends; without it, a task per request awaits `quote`.
     """
 
     index: int
     name: str
 
     async def quote(self, request: QuoteRequest) -> Quote: ...
+
+
+class Pending(Protocol):
+    """A request sent to a source that delivers its quote itself (`ask_quote`)."""
+
+    def cancel(self) -> None:
+        """Stop waiting: nothing is delivered from now on (harmless once delivered)."""
 
 
 class LastEvent:
@@ -89,6 +101,7 @@ class Quotes:
         "_elapsed_s",
         "_expected",
         "_nursery",
+        "_pending",
         "_ready",
         "_request",
         "_taken",
@@ -111,6 +124,7 @@ class Quotes:
         self._waiter: trio.lowlevel.Task | None = None
         self._wanted = 1
         self._elapsed_s = 0.0  # exact time of the last event seen, after the request
+        self._pending: list[Pending] = []  # requests sent to sources that deliver themselves
 
     @property
     def timed_out(self) -> bool:
@@ -127,10 +141,15 @@ class Quotes:
 
     def _start(self, venue: QuoteSource, request: QuoteRequest) -> None:
         self._expected += 1
-        self._nursery.start_soon(_ask, venue, request, self)
+        ask_quote = getattr(venue, "ask_quote", None)
+        if ask_quote is None:
+            self._nursery.start_soon(_ask, venue, request, self)
+        else:  # no task: the source delivers itself (see QuoteSource)
+            self._pending.append(ask_quote(request, self.deliver))
 
     def deliver(self, quote: Quote) -> None:
-        """Called by a venue's task when its quote arrives."""
+        """Called with each quote as it arrives: by its venue's task, or by a source that
+        delivers itself (`ask_quote`)."""
         self._arrived.append(quote)
         if self._waiter is not None and len(self._arrived) >= self._wanted:
             trio.lowlevel.reschedule(self._waiter)
@@ -230,7 +249,7 @@ def _arrival_order(quote: Quote) -> tuple[float, int]:
 class Scatter:
     """Async context manager returned by `scatter`."""
 
-    __slots__ = ("_nursery", "_nursery_manager", "_request", "_timeout_s", "_venues")
+    __slots__ = ("_nursery", "_nursery_manager", "_quotes", "_request", "_timeout_s", "_venues")
 
     def __init__(
         self, request: QuoteRequest, venues: Sequence[QuoteSource], timeout_s: float
@@ -243,7 +262,7 @@ class Scatter:
         self._nursery_manager = trio.open_nursery()
         nursery = await self._nursery_manager.__aenter__()
         self._nursery = nursery
-        quotes = Quotes(nursery, self._request, self._timeout_s)
+        quotes = self._quotes = Quotes(nursery, self._request, self._timeout_s)
         for venue in self._venues:
             quotes._start(venue, self._request)  # sent at t0 exactly
         return quotes
@@ -254,6 +273,8 @@ class Scatter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        for pending in self._quotes._pending:
+            pending.cancel()
         self._nursery.cancel_scope.cancel()
         try:
             return await self._nursery_manager.__aexit__(exc_type, exc, tb)
