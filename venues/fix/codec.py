@@ -42,6 +42,7 @@ expiry, no price).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -78,6 +79,7 @@ _INT = re.compile(rb"0|-?[1-9][0-9]{0,17}")
 _FLOAT = re.compile(rb"-?[0-9]{1,400}(\.[0-9]{1,400})?")
 _KEY = re.compile(rb"(0|[1-9][0-9]{0,17}):(0|[1-9][0-9]{0,8})")
 _TEXT = re.compile(rb"[\x20-\x7e]{1,256}")  # every message then fits in MAX_MESSAGE_BYTES
+_COUNT = re.compile(rb"0|[1-9][0-9]{0,17}")
 
 # FIX's OrdRejReason for each of quoterace's reject reasons: too late to enter, broker/exchange
 # option (last look is the venue's option), order exceeds limit.
@@ -401,6 +403,9 @@ def _session_message(fix: FixMessage, kind: bytes) -> Message | None:
 
 def _quote_request(fix: FixMessage) -> QuoteRequest | QuoteAsk:
     """quoterace's own QuoteRequest (QuoteReqID "index:attempt"), or a standard client's."""
+    if type(fix) is Received and not fix.repeated:
+        with contextlib.suppress(_Unusual):
+            return _own_quote_request(fix.fields)
     quote_req_id = text_field(fix, 131)
     text_field(fix, 55)
     side, size = _decoded_side(fix), _positive(fix, 38)
@@ -419,6 +424,9 @@ def _quote_request(fix: FixMessage) -> QuoteRequest | QuoteAsk:
 
 
 def _quote_reply(fix: FixMessage) -> QuoteReply:
+    if type(fix) is Received and not fix.repeated:
+        with contextlib.suppress(_Unusual):
+            return _own_quote_reply(fix.fields)
     quote_id = text_field(fix, 117)
     quote_req_id = text_field(fix, 131, required=False)
     key = _parsed_key(quote_id) or _parsed_key(quote_req_id) or (-1, 0)
@@ -450,6 +458,77 @@ def _quote_reply(fix: FixMessage) -> QuoteReply:
         None if quote_id == own else quote_id,
         two_sided,
     )
+
+
+class _Unusual(Exception):
+    """Not a message the fast paths below read: the general path reads it (and says what is
+    wrong with it, if anything is)."""
+
+
+def _own_quote_request(fields: dict[bytes, bytes]) -> QuoteRequest:
+    """`_quote_request` for quoterace's own QuoteRequest, well formed and without repeated
+    tags (nearly every one a venue reads), from its fields at once; else _Unusual."""
+    key = _KEY.fullmatch(fields.get(b"131") or b"")
+    symbol, side = fields.get(b"55"), fields.get(b"54")
+    if key is None or symbol is None or side not in (b"1", b"2") or not _TEXT.fullmatch(symbol):
+        raise _Unusual
+    size = _real(fields.get(b"38"), 0.0)
+    if not size > 0:
+        raise _Unusual
+    return QuoteRequest(
+        int(key[1]),
+        _real(fields.get(b"5007"), 0.0),
+        1 if side == b"1" else -1,
+        size,
+        int(key[2]),
+        _real(fields.get(b"5008"), math.nan),
+        _at_least_zero(fields.get(b"5001")),
+    )
+
+
+def _own_quote_reply(fields: dict[bytes, bytes]) -> QuoteReply:
+    """`_quote_reply` for quoterace's own Quote (QuoteID and QuoteReqID the same "index:attempt",
+    a Side), well formed and without repeated tags (nearly every one a client reads), from its
+    fields at once; else _Unusual."""
+    quote_id, side = fields.get(b"117"), fields.get(b"54")
+    key = _KEY.fullmatch(quote_id or b"")
+    if key is None or fields.get(b"131") != quote_id or side not in (b"1", b"2"):
+        raise _Unusual
+    price, size = (b"133", b"135") if side == b"1" else (b"132", b"134")
+    venue = fields.get(b"5003")
+    if venue is not None and not _COUNT.fullmatch(venue):
+        raise _Unusual
+    quote = Quote(
+        int(key[1]),
+        0 if venue is None else int(venue),
+        _at_least_zero(fields.get(b"5002")),
+        _real(fields.get(price), None),
+        _real(fields.get(size), math.inf),
+        _real(fields.get(b"5004"), math.nan),
+        _real(fields.get(b"5005"), math.inf),
+        _at_least_zero(fields.get(b"5001")),
+    )
+    return QuoteReply(int(key[2]), 1 if side == b"1" else -1, quote)
+
+
+def _real(value: bytes | None, default: float | None) -> float | None:
+    """A decimal field's value as a finite float, `default` if absent; else _Unusual."""
+    if value is None:
+        return default
+    if not _FLOAT.fullmatch(value):
+        raise _Unusual
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Unusual
+    return number
+
+
+def _at_least_zero(value: bytes | None) -> float:
+    """`_real`, absent meaning 0, and not negative; else _Unusual."""
+    number = _real(value, 0.0)
+    if number < 0:
+        raise _Unusual
+    return number
 
 
 def _order_report(fix: FixMessage) -> OrderReport | OrderPending:
