@@ -464,6 +464,7 @@ def test_a_stream_ending_inside_a_message_is_truncated():
         (b"8=FIX.4.4\x018=", "garbage"),
         (b"8=FIX" + b"x" * 30, "garbage"),
         (b"8=FIX.4.4\x019=x\x01", "BodyLength"),
+        (b"8=FIX.4.4\x019=\x0135=0\x01", "BodyLength"),  # empty: not a header to wait on
         (b"8=FIX.4.4\x019=05\x0135=0\x0110=000\x01", "BodyLength"),
         (b"8=FIX.4.4\x019=5\x0135=0\x0110=999\x01", "checksum mismatch"),
         (b"8=FIX.4.4\x019=4\x0135=0\x0110=000\x01", "CheckSum field"),
@@ -477,6 +478,15 @@ def test_bad_framing_is_named(data, error):
         return
     with pytest.raises(FixError, match=error):
         reader.feed(data)
+
+
+def test_an_empty_body_length_is_refused_before_anything_more_is_held():
+    """Else the reader would wait on it for ever, holding whatever the peer sends next."""
+    reader = FixReader()
+    with pytest.raises(FixError, match="bad BodyLength"):
+        for _ in range(10):
+            reader.feed(b"8=FIX.4.4\x019=\x01" + b"58=x\x01" * 1000)
+    assert reader.buffered <= MAX_MESSAGE_BYTES
 
 
 def test_a_checksum_right_for_a_bad_body_still_fails_field_by_field():

@@ -102,8 +102,8 @@ class FixReader:
         # One digit more than the limit has is enough to tell an oversized message.
         end = data.find(b"\x01", start, start + self._digits + 2)
         digits = data[start : start + self._digits + 1] if end < 0 else data[start:end]
-        if not digits:
-            return None
+        if not digits and end < 0:
+            return None  # the stream stops at "9=": wait for its value
         if not digits.isdigit() or digits[0] == _ZERO:
             raise FixError("bad BodyLength")
         if len(digits) > self._digits:
