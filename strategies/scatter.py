@@ -263,8 +263,12 @@ class Scatter:
         nursery = await self._nursery_manager.__aenter__()
         self._nursery = nursery
         quotes = self._quotes = Quotes(nursery, self._request, self._timeout_s)
-        for venue in self._venues:
-            quotes._start(venue, self._request)  # sent at t0 exactly
+        try:
+            for venue in self._venues:
+                quotes._start(venue, self._request)  # sent at t0 exactly
+        except BaseException as error:  # a source's ask_quote: the nursery is closed all the same
+            await self.__aexit__(type(error), error, error.__traceback__)
+            raise
         return quotes
 
     async def __aexit__(
