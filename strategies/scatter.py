@@ -7,7 +7,8 @@
     async with scatter(request, venues, timeout_s=0.005) as quotes:
         everything = await quotes.collect()     # all quotes in by the timeout
 
-`scatter` opens a nursery with one task per venue; `quotes` yields each quote as it arrives, in
+`scatter` opens a nursery with one task per venue (none for a source that delivers its quotes
+itself, `ask_quote`: a network connection); `quotes` yields each quote as it arrives, in
 order of arrival, ties broken by venue index (never by trio's scheduling order). Leaving the
 block, by return, break or exception, cancels every request still outstanding, so no task of the
 race outlives it. Gathering stops at `request.t0 + timeout_s`; a quote arriving exactly then
