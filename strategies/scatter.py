@@ -7,7 +7,8 @@
     async with scatter(request, venues, timeout_s=0.005) as quotes:
         everything = await quotes.collect()     # all quotes in by the timeout
 
-`scatter` opens a nursery with one task per venue; `quotes` yields each quote as it arrives, in
+`scatter` opens a nursery with one task per venue (none for a source that delivers its quotes
+itself, `ask_quote`: a network connection); `quotes` yields each quote as it arrives, in
 order of arrival, ties broken by venue index (never by trio's scheduling order). Leaving the
 block, by return, break or exception, cancels every request still outstanding, so no task of the
 race outlives it. Gathering stops at `request.t0 + timeout_s`; a quote arriving exactly then
@@ -45,12 +46,24 @@ class QuoteSource(Protocol):
     is this source's `index`) once it has arrived, with no checkpoint between waking at its
     arrival time and returning: quotes due at the same instant as a timeout must be delivered
     in the batch that wakes them.
+
+    A source may also have `ask_quote(request, deliver) -> Pending`: send the request now and call
+    `deliver(quote)` when the quote comes, from whatever task reads it (a connection's reader),
+    without a checkpoint. A scatter then starts no task for it, and cancels its Pending when it
+    ends; without it, a task per request awaits `quote`.
     """
 
     index: int
     name: str
 
     async def quote(self, request: QuoteRequest) -> Quote: ...
+
+
+class Pending(Protocol):
+    """A request sent to a source that delivers its quote itself (`ask_quote`)."""
+
+    def cancel(self) -> None:
+        """Stop waiting: nothing is delivered from now on (harmless once delivered)."""
 
 
 class LastEvent:
@@ -89,6 +102,7 @@ class Quotes:
         "_elapsed_s",
         "_expected",
         "_nursery",
+        "_pending",
         "_ready",
         "_request",
         "_taken",
@@ -111,6 +125,7 @@ class Quotes:
         self._waiter: trio.lowlevel.Task | None = None
         self._wanted = 1
         self._elapsed_s = 0.0  # exact time of the last event seen, after the request
+        self._pending: list[Pending] = []  # requests sent to sources that deliver themselves
 
     @property
     def timed_out(self) -> bool:
@@ -127,10 +142,15 @@ class Quotes:
 
     def _start(self, venue: QuoteSource, request: QuoteRequest) -> None:
         self._expected += 1
-        self._nursery.start_soon(_ask, venue, request, self)
+        ask_quote = getattr(venue, "ask_quote", None)
+        if ask_quote is None:
+            self._nursery.start_soon(_ask, venue, request, self)
+        else:  # no task: the source delivers itself (see QuoteSource)
+            self._pending.append(ask_quote(request, self.deliver))
 
     def deliver(self, quote: Quote) -> None:
-        """Called by a venue's task when its quote arrives."""
+        """Called with each quote as it arrives: by its venue's task, or by a source that
+        delivers itself (`ask_quote`)."""
         self._arrived.append(quote)
         if self._waiter is not None and len(self._arrived) >= self._wanted:
             trio.lowlevel.reschedule(self._waiter)
@@ -230,7 +250,7 @@ def _arrival_order(quote: Quote) -> tuple[float, int]:
 class Scatter:
     """Async context manager returned by `scatter`."""
 
-    __slots__ = ("_nursery", "_nursery_manager", "_request", "_timeout_s", "_venues")
+    __slots__ = ("_nursery", "_nursery_manager", "_quotes", "_request", "_timeout_s", "_venues")
 
     def __init__(
         self, request: QuoteRequest, venues: Sequence[QuoteSource], timeout_s: float
@@ -243,9 +263,13 @@ class Scatter:
         self._nursery_manager = trio.open_nursery()
         nursery = await self._nursery_manager.__aenter__()
         self._nursery = nursery
-        quotes = Quotes(nursery, self._request, self._timeout_s)
-        for venue in self._venues:
-            quotes._start(venue, self._request)  # sent at t0 exactly
+        quotes = self._quotes = Quotes(nursery, self._request, self._timeout_s)
+        try:
+            for venue in self._venues:
+                quotes._start(venue, self._request)  # sent at t0 exactly
+        except BaseException as error:  # a source's ask_quote: the nursery is closed all the same
+            await self.__aexit__(type(error), error, error.__traceback__)
+            raise
         return quotes
 
     async def __aexit__(
@@ -254,6 +278,8 @@ class Scatter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
+        for pending in self._quotes._pending:
+            pending.cancel()
         self._nursery.cancel_scope.cancel()
         try:
             return await self._nursery_manager.__aexit__(exc_type, exc, tb)

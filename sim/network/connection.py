@@ -30,7 +30,7 @@ import dataclasses
 import itertools
 import math
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -104,7 +104,7 @@ class VenueConnection:
         self.requests = 0
         self.failure: str | None = None
         self._link: Link | None = None
-        self._quotes: dict[tuple[int, int], _Reply] = {}
+        self._quotes: dict[tuple[int, int], PendingQuote] = {}  # sent, not yet answered
         self._orders: dict[str, _Reply] = {}
         self._order_ids = itertools.count(1)
         # (request, attempt) -> the venue's own QuoteID, when it is not "request:attempt"
@@ -162,35 +162,33 @@ class VenueConnection:
         if self._link is not None:
             self._link.logout()
 
+    def ask_quote(self, request: QuoteRequest, deliver: Callable[[Quote], None]) -> PendingQuote:
+        """Send `request`; `deliver` gets its quote as it is read, in the session's reader task
+        (never, if the venue refuses it, gives a quote no order can take, or fails). No task
+        waits for it: a race gathering quotes (strategies.scatter) is handed each one directly,
+        instead of a task per venue woken to hand it on and cancelled when the race moves on.
+        `PendingQuote.cancel` stops waiting, and tells the venue so."""
+        self.requests += 1
+        pending = PendingQuote(self, request, deliver)
+        if self.failure is not None:
+            pending.done = True  # never answers
+            return pending
+        self._quotes[pending.key] = pending
+        pending.sent = trio.current_time()  # before: a local venue counts from the SendingTime
+        self._send(request)
+        return pending
+
     async def quote(self, request: QuoteRequest) -> Quote:
         """Ask for a quote; wait for it (never, if the venue refuses or fails). Cancelled,
         tell the venue so."""
-        self.requests += 1
-        if self.failure is not None:
-            await trio.sleep_forever()
-        key = (request.index, request.attempt)
-        reply = self._quotes[key] = _Reply()
-        sent = trio.current_time()  # before: a local venue counts from the SendingTime
-        self._send(request)
+        reply = _Reply()
+        pending = self.ask_quote(request, reply.set)
         try:
-            answer = await reply.wait()
+            quote = await reply.wait()
         except trio.Cancelled:
-            if self.failure is None and not reply.done:
-                self._cancel_soon(key)
+            pending.cancel()
             raise
-        finally:
-            del self._quotes[key]
-        if isinstance(answer, QuoteReply):
-            answer = _on_side(answer, request.side)
-        # refused (QuoteRequestReject), a quote no order can take (no price, nothing to
-        # trade, the other side: the venue passes), or the venue failed: no quote from it
-        usable = isinstance(answer, QuoteReply) and _answers(answer, request)
-        if not usable or self.failure is not None:
-            await trio.sleep_forever()
-        measured = trio.current_time() - sent
-        return answer.quote._replace(
-            venue=self.index, latency_s=measured, sent_after_s=request.sent_after_s
-        )
+        return quote
 
     async def order(
         self, quote: Quote, request: QuoteRequest, decided_after_s: float
@@ -247,13 +245,19 @@ class VenueConnection:
         match message:
             case QuoteReply(quote=quote, quote_id=quote_id):
                 key = (quote.request, message.attempt)
-                reply = self._quotes.get(key)
-                if reply is not None and quote_id is not None:  # the venue's own: kept
-                    self._quote_ids[key] = quote_id
-                    if len(self._quote_ids) > MAX_QUOTE_IDS:
-                        self._quote_ids.popitem(last=False)
+                pending = self._quotes.pop(key, None)
+                if pending is not None:
+                    if quote_id is not None:  # the venue's own: kept for an order
+                        self._quote_ids[key] = quote_id
+                        if len(self._quote_ids) > MAX_QUOTE_IDS:
+                            self._quote_ids.popitem(last=False)
+                    pending.answer(message)
+                return
             case QuoteRequestReject(request=request, attempt=attempt):
-                reply = self._quotes.get((request, attempt))
+                pending = self._quotes.pop((request, attempt), None)
+                if pending is not None:  # refused: no quote from this venue
+                    pending.done = True
+                return
             case OrderReport(cl_ord_id=cl_ord_id):
                 reply = self._orders.get(cl_ord_id)
             case OrderPending() | QuoteCancel():
@@ -277,7 +281,10 @@ class VenueConnection:
         answer everyone waiting with nothing."""
         if self.failure is None and not self._closed:
             self.failure = why
-        for reply in (*self._quotes.values(), *self._orders.values()):
+        for pending in self._quotes.values():
+            pending.done = True  # never answered
+        self._quotes.clear()
+        for reply in self._orders.values():
             reply.set(None)
 
 
@@ -297,6 +304,49 @@ def _answers(reply: QuoteReply, request: QuoteRequest) -> bool:
     quote = reply.quote
     priced = quote.price is not None and math.isfinite(quote.price)
     return reply.side == request.side and priced and quote.size > 0
+
+
+class PendingQuote:
+    """One quote request sent on a connection, until answered or given up: `done` once it
+    can deliver nothing more."""
+
+    __slots__ = ("_connection", "_deliver", "done", "key", "request", "sent")
+
+    def __init__(
+        self,
+        connection: VenueConnection,
+        request: QuoteRequest,
+        deliver: Callable[[Quote], None],
+    ) -> None:
+        self._connection = connection
+        self._deliver = deliver
+        self.request = request
+        self.key = (request.index, request.attempt)
+        self.sent = 0.0  # when it was sent, in trio time
+        self.done = False
+
+    def answer(self, reply: QuoteReply) -> None:
+        """The venue's `reply`: delivered, with the latency measured here, if an order can
+        take it (its side, a price and something to trade); else no quote from this venue."""
+        self.done = True
+        connection, request = self._connection, self.request
+        reply = _on_side(reply, request.side)
+        if connection.failure is None and _answers(reply, request):
+            measured = trio.current_time() - self.sent
+            self._deliver(
+                reply.quote._replace(
+                    venue=connection.index, latency_s=measured, sent_after_s=request.sent_after_s
+                )
+            )
+
+    def cancel(self) -> None:
+        """Stop waiting; the venue hears a QuoteCancel once the race has moved on."""
+        if not self.done:
+            self.done = True
+            connection = self._connection
+            del connection._quotes[self.key]
+            if connection.failure is None:
+                connection._cancel_soon(self.key)
 
 
 class Cancels:

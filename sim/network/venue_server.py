@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -105,5 +106,8 @@ def serve(
                     nursery.cancel_scope.cancel()
                     break
 
+    # the servers' draws and market out of full collections, which would stop every venue
+    # (sim.network.run.frozen_heap)
+    gc.freeze()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop serving, quietly
         trio.run(main, clock=clock)

@@ -34,6 +34,7 @@ from sim.network.connection import Address, VenueConnection, connected
 from sim.network.launch import READY
 from sim.network.run import Network
 from sim.network.venue_server import venue_server
+from strategies import FirstWins
 from venues import timerfd
 from venues.fix import FixReader, Heartbeat, Limits, Logon, QuoteReply, Session, decode, encode
 from venues.messages import Quote, QuoteRequest
@@ -539,6 +540,45 @@ async def test_a_request_given_up_on_is_cancelled_at_the_venue(nursery) -> None:
             await venue.quote(QuoteRequest(0, trio.current_time()))
         quote = await venue.quote(QuoteRequest(1, trio.current_time()))
     assert 0.2 < quote.latency_s < 0.3
+
+
+async def test_a_race_over_connections_cancels_the_requests_it_leaves(nursery) -> None:
+    """first_wins over a connection to a 1 ms venue and one to a queue (200 ms of service,
+    cancel propagation): the near quote wins, and the request left at the queue is cancelled
+    there when the race ends (the connection hands quotes to the race itself, with no task to
+    cancel), so the queue's server is freed long before its 200 ms."""
+    scenario = parse(
+        {
+            "venues": [
+                {"name": "near", "latency": {"dist": "constant", "ms": 1.0}},
+                {
+                    "name": "queue",
+                    "latency": {"dist": "constant", "ms": 1.0},
+                    "service": {"dist": "constant", "ms": 200.0},
+                    "capacity": 1,
+                    "cancel_propagation": True,
+                },
+            ],
+            "strategies": [{"kind": "first_wins"}],
+        },
+        default_name="two",
+    ).with_overrides(requests=1)
+    servers = [venue_server(scenario, name) for name in ("near", "queue")]
+    ports = [await nursery.start(server.serve) for server in servers]
+    addresses = [Address(n, "127.0.0.1", p) for n, p in zip(("near", "queue"), ports, strict=True)]
+    async with connected(addresses) as venues:
+        quote = await FirstWins(timeout_ms=5000.0).decide(
+            QuoteRequest(0, trio.current_time()), venues
+        )
+        queue = servers[1].venue.servers
+        for _ in range(500):  # until the queue has no request in service: at most 5 s
+            if queue.started and queue._busy == 0:
+                break
+            await trio.sleep(0.01)
+    assert quote.venue == 0
+    assert venues[1]._quotes == {}
+    assert queue.started == 1 and queue._busy == 0
+    assert queue.busy_s < 0.2  # dropped before its service was done
 
 
 async def test_a_peer_that_never_finishes_its_logon_is_dropped(nursery) -> None:

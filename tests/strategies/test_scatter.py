@@ -123,3 +123,24 @@ async def test_scatter_to_no_venue_ends_at_once(autojump_clock):
     with trio.fail_after(1):
         async with scatter(request, [], timeout_s=math.inf) as quotes:
             assert await quotes.collect() == []
+
+
+class Unsendable:
+    """A source that delivers its own quotes (`ask_quote`), whose request cannot be sent."""
+
+    index, name = 1, "unsendable"
+
+    def ask_quote(self, request: QuoteRequest, deliver: object) -> None:
+        raise ValueError("cannot be encoded")
+
+
+async def test_a_request_a_source_cannot_send_fails_the_scatter_cleanly(autojump_clock):
+    """The error comes out as itself, the other venues' requests are cancelled, and trio goes
+    on (the scatter's nursery is closed, not left open)."""
+    vs = venues(1.0)
+    request = QuoteRequest(0, trio.current_time())
+    with pytest.raises(ValueError, match="cannot be encoded"):
+        async with scatter(request, [*vs, Unsendable()], timeout_s=math.inf):
+            pass
+    await trio.sleep(1.0)
+    assert [v.live for v in vs] == [0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import re
 from unittest import mock
 
@@ -33,6 +34,7 @@ from venues.fix import (
     SequenceReset,
     Session,
     TestRequest,
+    codec,
     decode,
     encode,
 )
@@ -464,6 +466,7 @@ def test_a_stream_ending_inside_a_message_is_truncated():
         (b"8=FIX.4.4\x018=", "garbage"),
         (b"8=FIX" + b"x" * 30, "garbage"),
         (b"8=FIX.4.4\x019=x\x01", "BodyLength"),
+        (b"8=FIX.4.4\x019=\x0135=0\x01", "BodyLength"),  # empty: not a header to wait on
         (b"8=FIX.4.4\x019=05\x0135=0\x0110=000\x01", "BodyLength"),
         (b"8=FIX.4.4\x019=5\x0135=0\x0110=999\x01", "checksum mismatch"),
         (b"8=FIX.4.4\x019=4\x0135=0\x0110=000\x01", "CheckSum field"),
@@ -477,6 +480,15 @@ def test_bad_framing_is_named(data, error):
         return
     with pytest.raises(FixError, match=error):
         reader.feed(data)
+
+
+def test_an_empty_body_length_is_refused_before_anything_more_is_held():
+    """Else the reader would wait on it for ever, holding whatever the peer sends next."""
+    reader = FixReader()
+    with pytest.raises(FixError, match="bad BodyLength"):
+        for _ in range(10):
+            reader.feed(b"8=FIX.4.4\x019=\x01" + b"58=x\x01" * 1000)
+    assert reader.buffered <= MAX_MESSAGE_BYTES
 
 
 def test_a_checksum_right_for_a_bad_body_still_fails_field_by_field():
@@ -590,3 +602,57 @@ def test_a_message_encode_built_then_changed_goes_out_changed():
     fix.append_pair(1, "ACCT")
     data = Session("C", "V").encode(fix)
     assert data.endswith(b"\x0158=why\x011=ACCT\x01" + data[-7:]) and b"\x01131=3:0\x01" in data
+
+
+# Values of a QuoteRequest's or Quote's fields, well formed or not, for the fast decode.
+_numbers = [b"1", b"0", b"-0", b"2.5", b"-0.5", b"1e5", b".5", b"5.", b"+1", b"01", b"1" * 400]
+_QUOTE_FIELDS = {
+    b"131": [b"0:0", b"3:1", b"01:0", b"1:01", b"a:b", b"18446744073709551616:0"],
+    b"117": [b"0:0", b"3:1", b"01:0", b"own"],
+    b"55": [b"\xff", b"A" * 257],
+    b"54": [b"1", b"2", b"3", b" 1"],
+    b"5003": [b"0", b"3", b"-1", b"01", b"1.0"],
+    **{tag: _numbers for tag in (b"38", b"132", b"133", b"134", b"135", b"5001", b"5002")},
+    **{tag: _numbers for tag in (b"5004", b"5005", b"5007", b"5008", b"5009")},
+}
+_REQUEST = [b"131=3:1", b"146=1", b"55=QUOTERACE", b"54=2", b"38=2.5", b"5001=0.5", b"5007=9.5"]
+_QUOTE = [b"131=3:1", b"117=3:1", b"55=QUOTERACE", b"54=1", b"133=99.5", b"135=2", b"5003=1"]
+
+
+def quote_bodies() -> list[bytes]:
+    """quoterace's own QuoteRequest and Quote, and each with one field left out, or one value
+    changed (to another well formed or not; QuoteID and QuoteReqID alike or not), or a field
+    repeated; its fields in an order shuffled (fixed seed)."""
+    shuffle = random.Random(14).shuffle
+    bodies = []
+    for kind, base in ((b"R", _REQUEST), (b"S", _QUOTE)):
+        variants = [base, *(base[:n] + base[n + 1 :] for n in range(len(base)))]
+        variants += [[*base, field] for field in base]  # repeated
+        for tag, values in _QUOTE_FIELDS.items():
+            kept = [f for f in base if not f.startswith(tag + b"=")]
+            variants += [[*kept, tag + b"=" + value] for value in values]
+            if tag == b"131":  # both ids alike
+                kept = [f for f in kept if not f.startswith(b"117=")]
+                variants += [[*kept, b"131=" + value, b"117=" + value] for value in values]
+        for fields in variants:
+            fields = list(fields)
+            shuffle(fields)
+            bodies.append(b"\x01".join([b"35=" + kind, *fields]))
+    return bodies
+
+
+def _decoded(fix: FixMessage) -> str:
+    try:
+        return repr(decode(fix))  # repr: NaN equals NaN
+    except FixError as error:
+        return f"FixError: {error.reason}"
+
+
+def test_the_fast_decode_of_quotes_reads_what_the_general_one_does():
+    messages = [_message(body) for body in quote_bodies()]
+    fast = [_decoded(fix) for fix in messages]
+    unusual = mock.Mock(side_effect=codec._Unusual)
+    with mock.patch.multiple(codec, _own_quote_request=unusual, _own_quote_reply=unusual):
+        general = [_decoded(fix) for fix in messages]
+    assert fast == general
+    assert sum(not g.startswith("FixError") for g in general) > 100  # not all refused

@@ -385,6 +385,8 @@ def report(seen: Load, latencies_ms: np.ndarray, slow_dropped_s: float) -> str:
     burst = (sent_at_s >= BURSTS_AT_S) & (sent_at_s < BURSTS_AT_S + 0.5)
 
     def percentiles(ms: np.ndarray) -> str:
+        if not len(ms):  # none asked then: the event loop stalled through it (a busy machine)
+            return "none"
         p = np.percentile(ms, [50, 90, 99, 99.9])
         return f"p50 {p[0]:.2f} ms, p90 {p[1]:.2f}, p99 {p[2]:.2f}, p99.9 {p[3]:.2f}"
 

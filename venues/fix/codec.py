@@ -42,6 +42,7 @@ expiry, no price).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -78,6 +79,7 @@ _INT = re.compile(rb"0|-?[1-9][0-9]{0,17}")
 _FLOAT = re.compile(rb"-?[0-9]{1,400}(\.[0-9]{1,400})?")
 _KEY = re.compile(rb"(0|[1-9][0-9]{0,17}):(0|[1-9][0-9]{0,8})")
 _TEXT = re.compile(rb"[\x20-\x7e]{1,256}")  # every message then fits in MAX_MESSAGE_BYTES
+_COUNT = re.compile(rb"0|[1-9][0-9]{0,17}")
 
 # FIX's OrdRejReason for each of quoterace's reject reasons: too late to enter, broker/exchange
 # option (last look is the venue's option), order exceeds limit.
@@ -153,6 +155,16 @@ class Outgoing(FixMessage):
         may have changed)."""
         return None if self._text is None else "".join(self._text).encode()
 
+    def append_text(self, text: str) -> None:
+        """Fields "tag=value<SOH>..." as on the wire, made at once by `encode` (checked
+        values: printable ASCII, no SOH)."""
+        if self._text is None:
+            for field in text.split("\x01")[:-1]:
+                tag, _, value = field.partition("=")
+                super().append_pair(int(tag), value)
+            return
+        self._text.append(text)
+
     def append_pair(self, tag: int, value: object, header: bool = False) -> None:
         """Field `tag` (an int) = `value` (str, int or ASCII bytes; None: no field)."""
         if value is None:
@@ -221,27 +233,33 @@ def _application_fields(fix: FixMessage, message: Message, extras: bool) -> None
     add = fix.append_pair
     match message:
         case QuoteRequest():
-            _instrument(fix, _key(message.index, message.attempt), message.side, message.size)
+            key = _key(message.index, message.attempt)
+            text = f"131={key}\x01146=1\x0155={SYMBOL}\x0154={_side(message.side)}\x01"
+            text += f"38={_number(message.size)}\x01"
             if extras:
-                add(5001, _number(message.sent_after_s))
-                add(5007, _number(message.t0))
-                add(5008, None if math.isnan(message.mid) else _number(message.mid))
+                text += f"5001={_number(message.sent_after_s)}\x015007={_number(message.t0)}\x01"
+                if not math.isnan(message.mid):
+                    text += f"5008={_number(message.mid)}\x01"
+            fix.append_text(text)
         case QuoteAsk(quote_req_id=quote_req_id, side=side, size=size):
             _instrument(fix, checked_text(quote_req_id, "QuoteReqID"), side, size)
         case QuoteReply(attempt=attempt, side=side, quote=quote):
-            add(131, _id(message.quote_req_id, quote.request, attempt, "QuoteReqID"))
-            add(117, _id(message.quote_id, quote.request, attempt, "QuoteID"))
-            add(55, SYMBOL)
-            add(54, _side(side))
-            price, size = (133, 135) if side == 1 else (132, 134)
-            add(price, None if quote.price is None else _number(quote.price))
-            add(size, None if quote.size == math.inf else _number(quote.size))
+            req_id = _id(message.quote_req_id, quote.request, attempt, "QuoteReqID")
+            quote_id = _id(message.quote_id, quote.request, attempt, "QuoteID")
+            text = f"131={req_id}\x01117={quote_id}\x0155={SYMBOL}\x0154={_side(side)}\x01"
+            price, size = ("133", "135") if side == 1 else ("132", "134")
+            if quote.price is not None:
+                text += f"{price}={_number(quote.price)}\x01"
+            if quote.size != math.inf:
+                text += f"{size}={_number(quote.size)}\x01"
             if extras:
-                add(5001, _number(quote.sent_after_s))
-                add(5002, _number(quote.latency_s))
-                add(5003, _nonnegative(quote.venue, "VenueIndex"))
-                add(5004, None if math.isnan(quote.priced_at) else _number(quote.priced_at))
-                add(5005, None if quote.expires_at == math.inf else _number(quote.expires_at))
+                text += f"5001={_number(quote.sent_after_s)}\x015002={_number(quote.latency_s)}\x01"
+                text += f"5003={_nonnegative(quote.venue, 'VenueIndex')}\x01"
+                if not math.isnan(quote.priced_at):
+                    text += f"5004={_number(quote.priced_at)}\x01"
+                if quote.expires_at != math.inf:
+                    text += f"5005={_number(quote.expires_at)}\x01"
+            fix.append_text(text)
         case QuoteRequestReject(request=request, attempt=attempt, reason=reason):
             add(131, _id(message.quote_req_id, request, attempt, "QuoteReqID"))
             add(658, 3 if reason.startswith(TOO_MANY) else 99)
@@ -252,20 +270,16 @@ def _application_fields(fix: FixMessage, message: Message, extras: bool) -> None
             add(38, None if message.size is None else _number(message.size))
         case QuoteCancel(request=request, attempt=attempt):
             key = _id(message.quote_req_id, request, attempt, "QuoteReqID")
-            add(131, key)
-            add(117, key)  # no quote came (else there is nothing to cancel): the request's id
-            add(298, 1)  # cancel for symbol(s)
-            add(295, 1)
-            add(55, SYMBOL)
+            # QuoteID: no quote came (else there is nothing to cancel), so the request's id;
+            # QuoteCancelType 1: cancel for symbol(s)
+            fix.append_text(f"131={key}\x01117={key}\x01298=1\x01295=1\x0155={SYMBOL}\x01")
         case NewOrderSingle():
-            add(11, checked_text(message.cl_ord_id, "ClOrdID"))
-            add(117, _id(message.quote_id, message.request, message.attempt, "QuoteID"))
-            add(40, "D")
-            add(55, SYMBOL)
-            add(54, _side(message.side))
-            add(38, _number(message.size))
-            add(44, _number(message.price))
-            add(60, utc_timestamp())
+            cl_ord_id = checked_text(message.cl_ord_id, "ClOrdID")
+            quote_id = _id(message.quote_id, message.request, message.attempt, "QuoteID")
+            text = f"11={cl_ord_id}\x01117={quote_id}\x0140=D\x0155={SYMBOL}\x01"
+            text += f"54={_side(message.side)}\x0138={_number(message.size)}\x01"
+            text += f"44={_number(message.price)}\x0160={utc_timestamp().decode()}\x01"
+            fix.append_text(text)
         case OrderReport(cl_ord_id=cl_ord_id, report=report):
             _report_fields(fix, message, checked_text(cl_ord_id, "ClOrdID"), report, extras)
 
@@ -283,31 +297,25 @@ def _instrument(fix: FixMessage, quote_req_id: str, side: int, size: float) -> N
 def _report_fields(
     fix: FixMessage, message: OrderReport, cl_ord_id: str, report: ExecutionReport, extras: bool
 ) -> None:
-    add, filled = fix.append_pair, report.reason is None
-    add(37, _id(message.order_id, report.request, message.attempt, "OrderID"))
-    add(17, cl_ord_id if message.exec_id is None else checked_text(message.exec_id, "ExecID"))
-    add(11, cl_ord_id)
-    add(150, "F" if filled else "8")
-    add(39, "2" if filled else "8")
-    add(55, SYMBOL)
-    add(54, _side(message.side))
+    filled = report.reason is None
+    order_id = _id(message.order_id, report.request, message.attempt, "OrderID")
+    exec_id = cl_ord_id if message.exec_id is None else checked_text(message.exec_id, "ExecID")
     size, price = _number(message.size), _number(report.price)
-    add(38, size)
-    add(40, "D")
-    add(44, price)
-    add(14, size if filled else 0)
-    add(151, 0)
-    add(6, price if filled else 0)
+    text = f"37={order_id}\x0117={exec_id}\x0111={cl_ord_id}\x01"
+    text += "150=F\x0139=2\x01" if filled else "150=8\x0139=8\x01"
+    text += f"55={SYMBOL}\x0154={_side(message.side)}\x0138={size}\x0140=D\x0144={price}\x01"
     if filled:
-        add(31, price)
-        add(32, size)
+        text += f"14={size}\x01151=0\x016={price}\x0131={price}\x0132={size}\x01"
     else:
-        add(103, ORD_REJ_REASON.get(report.reason, OTHER))
-        add(58, checked_text(report.reason, "Text"))
-    add(60, utc_timestamp())
+        reason = ORD_REJ_REASON.get(report.reason, OTHER)
+        text += (
+            f"14=0\x01151=0\x016=0\x01103={reason}\x0158={checked_text(report.reason, 'Text')}\x01"
+        )
+    text += f"60={utc_timestamp().decode()}\x01"
     if extras:
-        add(5003, _nonnegative(report.venue, "VenueIndex"))
-        add(5006, _number(report.round_trip_s))
+        text += f"5003={_nonnegative(report.venue, 'VenueIndex')}\x01"
+        text += f"5006={_number(report.round_trip_s)}\x01"
+    fix.append_text(text)
 
 
 def decode(fix: FixMessage) -> Message:
@@ -395,6 +403,9 @@ def _session_message(fix: FixMessage, kind: bytes) -> Message | None:
 
 def _quote_request(fix: FixMessage) -> QuoteRequest | QuoteAsk:
     """quoterace's own QuoteRequest (QuoteReqID "index:attempt"), or a standard client's."""
+    if type(fix) is Received and not fix.repeated:
+        with contextlib.suppress(_Unusual):
+            return _own_quote_request(fix.fields)
     quote_req_id = text_field(fix, 131)
     text_field(fix, 55)
     side, size = _decoded_side(fix), _positive(fix, 38)
@@ -413,6 +424,9 @@ def _quote_request(fix: FixMessage) -> QuoteRequest | QuoteAsk:
 
 
 def _quote_reply(fix: FixMessage) -> QuoteReply:
+    if type(fix) is Received and not fix.repeated:
+        with contextlib.suppress(_Unusual):
+            return _own_quote_reply(fix.fields)
     quote_id = text_field(fix, 117)
     quote_req_id = text_field(fix, 131, required=False)
     key = _parsed_key(quote_id) or _parsed_key(quote_req_id) or (-1, 0)
@@ -444,6 +458,77 @@ def _quote_reply(fix: FixMessage) -> QuoteReply:
         None if quote_id == own else quote_id,
         two_sided,
     )
+
+
+class _Unusual(Exception):
+    """Not a message the fast paths below read: the general path reads it (and says what is
+    wrong with it, if anything is)."""
+
+
+def _own_quote_request(fields: dict[bytes, bytes]) -> QuoteRequest:
+    """`_quote_request` for quoterace's own QuoteRequest, well formed and without repeated
+    tags (nearly every one a venue reads), from its fields at once; else _Unusual."""
+    key = _KEY.fullmatch(fields.get(b"131") or b"")
+    symbol, side = fields.get(b"55"), fields.get(b"54")
+    if key is None or symbol is None or side not in (b"1", b"2") or not _TEXT.fullmatch(symbol):
+        raise _Unusual
+    size = _real(fields.get(b"38"), 0.0)
+    if not size > 0:
+        raise _Unusual
+    return QuoteRequest(
+        int(key[1]),
+        _real(fields.get(b"5007"), 0.0),
+        1 if side == b"1" else -1,
+        size,
+        int(key[2]),
+        _real(fields.get(b"5008"), math.nan),
+        _at_least_zero(fields.get(b"5001")),
+    )
+
+
+def _own_quote_reply(fields: dict[bytes, bytes]) -> QuoteReply:
+    """`_quote_reply` for quoterace's own Quote (QuoteID and QuoteReqID the same "index:attempt",
+    a Side), well formed and without repeated tags (nearly every one a client reads), from its
+    fields at once; else _Unusual."""
+    quote_id, side = fields.get(b"117"), fields.get(b"54")
+    key = _KEY.fullmatch(quote_id or b"")
+    if key is None or fields.get(b"131") != quote_id or side not in (b"1", b"2"):
+        raise _Unusual
+    price, size = (b"133", b"135") if side == b"1" else (b"132", b"134")
+    venue = fields.get(b"5003")
+    if venue is not None and not _COUNT.fullmatch(venue):
+        raise _Unusual
+    quote = Quote(
+        int(key[1]),
+        0 if venue is None else int(venue),
+        _at_least_zero(fields.get(b"5002")),
+        _real(fields.get(price), None),
+        _real(fields.get(size), math.inf),
+        _real(fields.get(b"5004"), math.nan),
+        _real(fields.get(b"5005"), math.inf),
+        _at_least_zero(fields.get(b"5001")),
+    )
+    return QuoteReply(int(key[2]), 1 if side == b"1" else -1, quote)
+
+
+def _real(value: bytes | None, default: float | None) -> float | None:
+    """A decimal field's value as a finite float, `default` if absent; else _Unusual."""
+    if value is None:
+        return default
+    if not _FLOAT.fullmatch(value):
+        raise _Unusual
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Unusual
+    return number
+
+
+def _at_least_zero(value: bytes | None) -> float:
+    """`_real`, absent meaning 0, and not negative; else _Unusual."""
+    number = _real(value, 0.0)
+    if number < 0:
+        raise _Unusual
+    return number
 
 
 def _order_report(fix: FixMessage) -> OrderReport | OrderPending:

@@ -29,10 +29,9 @@ _FRAMING = (b"8", b"9", b"10", b"35")  # BeginString, BodyLength, CheckSum, MsgT
 _BEGIN_STRING = BEGIN_STRING.encode()
 _OTHER_FIX = b"8=FIX"  # another BeginString (FIX.4.2, FIXT.1.1): named, so a Logout can say so
 _SENDER = re.compile(rb"\x0149=([\x20-\x7e]{1,64})\x01")
-# A body as `_message` checks it, field by field: MsgType first, then tag=value fields with
-# tags of 1 to _TAG_DIGITS digits and no framing tag among them; and its fields, once it is.
-_BODY = re.compile(rb"35=[^\x01]+(?:\x01(?!(?:8|9|10|35)=)[1-9][0-9]{0,8}=[^\x01]+)*")
-_FIELD = re.compile(rb"([^\x01=]+)=([^\x01]+)")
+# A field of a body, where one begins (after SOH, or at the start): a tag of 1 to _TAG_DIGITS
+# digits, "=", and a value up to the next SOH; what does not begin so is not found at all.
+_FIELDS = re.compile(rb"(?<![^\x01])([1-9][0-9]{0,8})=([^\x01]+)")
 
 
 class WrongBeginString(FixError):
@@ -60,7 +59,7 @@ class FixReader:
             raise ValueError(f"max_size: {max_size} is too small for any message")
         self.max_size = max_size
         self._digits = len(str(max_size))  # a longer BodyLength is too long anyway
-        self._buffer = bytearray()
+        self._buffer = b""  # the start of a message not yet whole
 
     @property
     def buffered(self) -> int:
@@ -68,17 +67,21 @@ class FixReader:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[Received]:
-        """The messages completed by `data`, in order."""
-        messages = []
-        view = memoryview(data)
-        while view:
-            # After the messages are taken out the buffer holds less than one message, which
-            # is never more than max_size: so there is always room here.
-            room = self.max_size - len(self._buffer)
-            self._buffer += view[:room]
-            view = view[room:]
-            while (message := self._next()) is not None:
-                messages.append(message)
+        """The messages completed by `data`, in order. They are framed where they lie in
+        `data` (joined to the start of one held from before, if any): what is left over, less
+        than one message (so never more than max_size), is held for the next feed."""
+        if self._buffer:
+            data, self._buffer = self._buffer + data, b""
+        elif type(data) is not bytes:
+            data = bytes(data)
+        messages, at, end = [], 0, len(data)
+        while at < end:
+            size = self._size(data, at)
+            if size is None or at + size > end:
+                self._buffer = data[at:]
+                break
+            messages.append(self._framed(data, at, at + size))
+            at += size
         return messages
 
     def close(self) -> None:
@@ -86,42 +89,46 @@ class FixReader:
         if self._buffer:
             raise FixError(f"truncated: the stream ended {len(self._buffer)} bytes into a message")
 
-    def _next(self) -> Received | None:
-        """Take the first message out of the buffer, if whole."""
-        buffer, start = self._buffer, len(_PREFIX)
-        if buffer[:start] != _PREFIX[: len(buffer)]:
-            _not_fix_4_4(buffer)
+    def _size(self, data: bytes, at: int) -> int | None:
+        """The size of the message that begins at `data[at]`, from its BodyLength; None if
+        its header is not whole yet. FixError for a header that is wrong already, or too
+        large a message."""
+        start = at + len(_PREFIX)
+        if not data.startswith(_PREFIX, at):
+            head = data[at:start]
+            if head != _PREFIX[: len(head)]:
+                _not_fix_4_4(data[at : at + self.max_size])
             return None  # perhaps another version: wait for its BeginString's end
-        if len(buffer) <= start:
-            return None
         # One digit more than the limit has is enough to tell an oversized message.
-        end = buffer.find(SOH, start, start + self._digits + 2)
-        digits = buffer[start : start + self._digits + 1] if end < 0 else buffer[start:end]
-        if not digits.isdigit() or digits[0] == ord("0"):
+        end = data.find(b"\x01", start, start + self._digits + 2)
+        digits = data[start : start + self._digits + 1] if end < 0 else data[start:end]
+        if not digits and end < 0:
+            return None  # the stream stops at "9=": wait for its value
+        if not digits.isdigit() or digits[0] == _ZERO:
             raise FixError("bad BodyLength")
         if len(digits) > self._digits:
             raise FixError(f"oversized: BodyLength has more digits than {self.max_size}")
         if end < 0:
             return None
-        body_end = end + 1 + int(digits)
-        size = body_end + _TRAILER
+        size = end + 1 + int(digits) + _TRAILER - at
         if size > self.max_size:
             raise FixError(f"oversized: {size} bytes, more than the limit of {self.max_size}")
-        if len(buffer) < size:
-            return None
-        trailer = buffer[body_end:size]
+        return size
+
+    def _framed(self, data: bytes, at: int, end: int) -> Received:
+        """The whole message `data[at:end]`, its trailer and body checked."""
+        body_end = end - _TRAILER
+        trailer = data[body_end:end]
         if trailer[:3] != b"10=" or not trailer[3:6].isdigit() or trailer[6] != SOH:
             raise FixError("bad CheckSum field, or BodyLength wrong")
-        if int(trailer[3:6]) != sum(buffer[:body_end]) % 256:
+        if int(trailer[3:6]) != sum(data[at:body_end]) % 256:
             raise FixError("checksum mismatch")
-        if buffer[body_end - 1] != SOH:
+        if data[body_end - 1] != SOH:
             raise FixError("BodyLength wrong: the body does not end with a field")
-        message = _message(bytes(buffer[end + 1 : body_end - 1]))
-        del buffer[:size]
-        return message
+        return _message(data[data.index(b"\x01", at + len(_PREFIX)) + 1 : body_end - 1])
 
 
-def _not_fix_4_4(buffer: bytearray) -> None:
+def _not_fix_4_4(buffer: bytes) -> None:
     """A buffer that does not begin as FIX.4.4 does: WrongBeginString once another version's
     BeginString is whole, FixError for anything else that is not the start of one."""
     end = buffer.find(SOH, 0, 24)
@@ -167,10 +174,17 @@ def _message(body: bytes) -> Received:
     """The message of a framed body (fields without the final SOH), checked field by field.
     Its pairs are set at once: simplefix's `append_pair` converts each tag and value again,
     which costs more than the framing (this runs for every message a venue or client reads).
-    A well-formed body (nearly all) is checked and split by regular expressions at once; any
-    other is gone through field by field, to say what is wrong with it."""
-    if _BODY.fullmatch(body):
-        return Received([(b"8", _BEGIN_STRING), *_FIELD.findall(body)])
+    A well-formed body (nearly all) is split by one regular expression, which finds a field
+    only where one begins and is whole: as many as there are fields, MsgType first, and no
+    framing tag among the rest, and every field was one. Any other body is gone through field
+    by field, to say what is wrong with it."""
+    pairs = _FIELDS.findall(body)
+    if len(pairs) == body.count(b"\x01") + 1 and pairs[0][0] == b"35":
+        message = Received([(b"8", _BEGIN_STRING), *pairs])
+        fields, repeated = message.fields, message.repeated
+        framing = b"9" in fields or b"10" in fields
+        if not framing and not (repeated and (b"8" in repeated or b"35" in repeated)):
+            return message
     return _checked(body)
 
 

@@ -100,6 +100,7 @@ class Session:
         self.received = 0  # of the last one received (the next expected is one more)
         self.gap: tuple[int, int] | None = None  # MsgSeqNums skipped by the last check
         self._head: tuple[str, bytes] | None = None  # (target, its header up to MsgSeqNum's value)
+        self._comp_ids: tuple[str, bytes | None, bytes] | None = None  # (target, its, ours)
 
     def encode(self, message: FixMessage, gap_fill_at: int | None = None) -> bytes:
         """`message` on the wire, with the next sequence number and the time now; with
@@ -124,13 +125,15 @@ class Session:
         with ResetSeqNumFlag (141=Y) starts the peer's numbers again at 1; a SequenceReset-
         Reset (4, 123=N) is not checked, since it sets them (`reset_to`). The first
         message, from a peer not known yet, names it."""
-        sender = text_field(message, 49)
-        if self.target is None:
-            self.target = sender
-        elif sender != self.target:
-            raise FixError("SenderCompID is not the peer's")
-        if text_field(message, 56) != self.sender:
-            raise FixError("TargetCompID is not ours")
+        fields = getattr(message, "fields", None)  # a Received's index
+        if fields is None or not self._from_peer(fields) or message.repeated:
+            sender = text_field(message, 49)
+            if self.target is None:
+                self.target = sender
+            elif sender != self.target:
+                raise FixError("SenderCompID is not the peer's")
+            if text_field(message, 56) != self.sender:
+                raise FixError("TargetCompID is not ours")
         text_field(message, 52)
         seq, kind, self.gap = int_field(message, 34), message.message_type, None
         if kind == b"A" and message.get(141) == b"Y":
@@ -146,6 +149,20 @@ class Session:
             self.gap = (expected, seq - 1)
         self.received = seq
         return True
+
+    def _from_peer(self, fields: dict[bytes, bytes]) -> bool:
+        """Whether a message's CompIDs are exactly the peer's and ours, as bytes (the usual
+        case, checked without reading them as text)."""
+        if self._comp_ids is None or self._comp_ids[0] != self.target:
+            if self.target is None:
+                return False
+            try:  # a target FIX cannot carry: never the peer's (text_field says why)
+                peer = checked_text(self.target, "SenderCompID").encode()
+            except ValueError:
+                peer = None
+            self._comp_ids = self.target, peer, self.sender.encode()
+        _, peer, us = self._comp_ids
+        return peer is not None and fields.get(b"49") == peer and fields.get(b"56") == us
 
     def reset_to(self, new_seq: int) -> bool:
         """A SequenceReset: the peer's next MsgSeqNum is `new_seq`. False (nothing changed)
