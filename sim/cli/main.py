@@ -53,5 +53,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
-        print("quoterace: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
+    except SystemError as e:
+        if not _by_ctrl_c(e):
+            raise
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    print("quoterace: interrupted", file=sys.stderr)
+    return 130
+
+
+def _by_ctrl_c(error: BaseException | None) -> bool:
+    """Whether `error` was caused by Ctrl-C: numba, handing a compiled scan's arrays back in
+    the main thread as the KeyboardInterrupt comes, raises a SystemError chained to it."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False

@@ -189,3 +189,33 @@ def test_every_bench_option_has_help(capsys: pytest.CaptureFixture[str]) -> None
     text = " ".join(capsys.readouterr().out.split())
     for option in ("--requests REQUESTS", "--rounds ROUNDS", "--out OUT", "--no-network"):
         assert re.search(rf"{option} \w", text), option  # followed by its help text
+
+
+def test_ctrl_c_while_numba_boxes_a_scans_results_is_an_interruption(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C as a compiled scan in the calling thread hands back its arrays (a summary on a
+    market that moves) reaches Python as numba's SystemError caused by the KeyboardInterrupt:
+    still one line and exit status 130, no traceback."""
+    from sim.cli import run as run_command
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise SystemError("CPUDispatcher(served) returned a result with an exception") from e
+
+    monkeypatch.setattr(run_command, "run_summary", interrupted)
+    assert main(["run", "overload", "--engine", "fast", "--requests", "30", "--quiet"]) == 130
+    assert capsys.readouterr().err == "quoterace: interrupted\n"
+
+
+def test_a_system_error_of_its_own_is_not_an_interruption(monkeypatch) -> None:
+    from sim.cli import run as run_command
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise SystemError("a bug")
+
+    monkeypatch.setattr(run_command, "run_summary", broken)
+    with pytest.raises(SystemError, match="a bug"):
+        main(["run", "overload", "--engine", "fast", "--requests", "30", "--quiet"])
