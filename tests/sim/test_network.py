@@ -494,7 +494,9 @@ def test_a_venue_that_misbehaves_within_fix_is_failed_not_waited_for(
     monkeypatch.setattr(connection, "ORDER_TIMEOUT_S", 0.5)
     # long enough for the venue started here to log on on a loaded machine; the trickling
     # venue's Logon would take 5 s
-    monkeypatch.setattr(connection, "CONNECT_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(connection, "CONNECT_TIMEOUT_S", 4.0)
+    # a second for a race: near's 1 ms quote late by a loaded machine's stall is still a quote
+    scenario_file.write_text(SCENARIO.replace("= 200.0", "= 1000.0"), encoding="utf-8")
     fake = FakeFixVenue(mode)
     try:
         network = Network({"far": ("127.0.0.1", fake.port)})
