@@ -295,7 +295,7 @@ class Prepared:
         the quotes a race that waits for k took, sim.engines.scan.Scanned)."""
         if requests is None:
             return [self._block(slice(a, b), queued, took) for a, b in self.bounds]
-        return [self._block(requests[a:b], queued) for a, b in _bounds(requests.size)]
+        return [self._block(requests[a:b], queued, took) for a, b in _bounds(requests.size)]
 
 
 def _retry_blocks(draws: Draws, attempt: int, rows, start, side, mid, recorded) -> list[_Block]:
