@@ -301,10 +301,10 @@ def _served(
     window, budget, hedges, alpha = 1, 0.0, 0, 0.0
     picks = np.zeros((n, 0, 2), dtype=np.int64)
     fills = np.zeros((count, 0), dtype=bool)
-    kind, want = scan_kernels.FIRST_WINS, 1
-    if type(strategy) is not FirstWins and gathers(strategy, count) is not None:
+    kind, want, waits = scan_kernels.FIRST_WINS, 1, gathers(strategy, count)
+    if waits is not None and type(strategy) is not FirstWins:
         # its own rule chooses among the quotes taken, even one (split: for what it holds)
-        kind, want = scan_kernels.FIRST_K, gathers(strategy, count)
+        kind, want = scan_kernels.FIRST_K, waits
     elif strategy.kind == "hedged":
         kind = scan_kernels.HEDGED
         order, fixed = _order(strategy, names, count), _fixed_delay(strategy)
