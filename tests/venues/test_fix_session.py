@@ -301,6 +301,39 @@ async def test_the_client_reports_the_venues_logout_text_whatever_its_number(nur
     )
 
 
+async def test_the_client_keeps_the_session_rules_as_the_venue_does(nursery):
+    """quoterace's client (the initiator) runs the same session layer: a venue's PossDup
+    duplicate is ignored, its ResendRequest gets a gap fill, its SequenceReset is honoured, a
+    gap is asked for, and a MsgSeqNum too low without PossDupFlag ends the session with a
+    Logout naming it, which is also why the venue failed."""
+    venue, connection, _ = await scripted(nursery)
+    await venue.send(Logon(1, reset=True), Heartbeat())  # the venue's 1 and 2
+    dup = venue.session.encode(encode(TestRequest("dup")), gap_fill_at=2)  # 43=Y, 122
+    await venue.stream.send_all(dup)
+    await venue.send(TestRequest("after dup"))  # 3
+    beat = await venue.receive()
+    assert (beat.message_type, beat.get(112)) == (b"0", b"after dup")  # nothing for "dup"
+    await venue.send(ResendRequest(1, 0))  # 4
+    fill = await venue.receive()
+    assert header(fill) == (b"4", b"1", b"Y", True)
+    assert (fill.get(123), fill.get(36)) == (b"Y", b"3")  # Logon and Heartbeat sent: next 3
+    await venue.send(SequenceReset(10))  # a gap fill at 5: the next is 10
+    venue.session.sent = 9
+    await venue.send(TestRequest("after fill"))
+    assert (await venue.receive()).get(112) == b"after fill"
+    venue.session.sent = 12  # 11 and 12 skipped: acted on, the gap asked for
+    await venue.send(TestRequest("gap"))
+    assert (await venue.receive()).get(112) == b"gap"
+    asked = await venue.receive()
+    assert (asked.message_type, asked.get(7), asked.get(16)) == (b"2", b"11", b"12")
+    venue.session.sent = 5  # too low, no PossDupFlag
+    await venue.send(Heartbeat())
+    logout = await venue.receive()
+    why = "MsgSeqNum too low, expecting 14 but received 6"
+    assert (logout.message_type, logout.get(58)) == (b"5", why.encode())
+    assert connection.failure == f"protocol error: {why}"
+
+
 async def test_the_client_orders_a_venues_own_quote_id_and_takes_its_reject(nursery):
     venue, connection, _ = await scripted(nursery)
     await venue.send(Logon(1, reset=True))
