@@ -281,6 +281,8 @@ class ThreadVenue:
 
 
 ONE_VENUE = {
+    # a mid of 17 significant digits: QuickFIX writes an order's price with 15 (see `_trade`)
+    "market": {"mid": 100.0 + 1 / 3},
     "venues": [{"name": "fast", "latency": {"dist": "constant", "ms": 1.0}, "spread_bps": 2.0}],
     "strategies": [{"kind": "first_wins"}],
 }
@@ -369,7 +371,9 @@ def _trade(app: Recorder) -> None:
     send(quote_request("QR-1"), app.session_id)
     first = app.wait_for("S", lambda r: field(r, 131) == "QR-1")
     assert field(first, 117) == "0:0"  # the venue's QuoteID: the draws it used
-    send(new_order(first, "ORD-1"), app.session_id)
+    order = new_order(first, "ORD-1")
+    assert order.getField(44) != field(first, 133)  # 15 digits: not the quote's price as sent
+    send(order, app.session_id)
     filled = app.wait_for("8", lambda r: field(r, 11) == "ORD-1")
     assert (field(filled, 150), field(filled, 39)) == ("F", "2")
     send(new_order(first, "ORD-2"), app.session_id)  # the quote is used: expired
