@@ -177,6 +177,26 @@ def test_the_cli_says_so_once_on_stderr_and_in_the_json(tmp_path, capsys):
     assert status in (0, EXIT_NOTHING_DECIDED)  # every race may have timed out
 
 
+def test_a_network_run_that_falls_behind_says_so_with_its_lag(tmp_path, capsys):
+    """Network mode (issue 14: it collapsed silently): 300 requests scheduled within 0.3 ms,
+    raced over TCP; starting them takes the client's loop far longer than a tenth of the 10 ms
+    timeout, and the run says so once on stderr and in the JSON, with each request's lag."""
+    text = FALLS_BEHIND.replace("requests = 2000", "requests = 300")
+    path = write_toml(tmp_path, "behind.toml", text)
+    status = main(["run", str(path), "--network", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if "schedule lag" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("quoterace: warning: behind: first_wins: started requests late")
+    summary = json.loads(out)
+    assert summary["transport"] == "fix-tcp"
+    first = summary["strategies"]["first_wins"]
+    assert first["schedule_lag_ms"]["p99"] > LAG_SHARE * 10.0
+    assert first["started_rate_per_s"] < first["scheduled_rate_per_s"] == 1000000
+    assert [w["kind"] for w in summary["warnings"]].count("schedule_lag") == 1
+    assert status in (0, EXIT_NOTHING_DECIDED)
+
+
 def test_a_run_that_decided_nothing_exits_with_its_status(tmp_path, capsys):
     """A venue that never answers: every race ends with no quote; the run says so once and
     exits EXIT_NOTHING_DECIDED."""
