@@ -21,7 +21,9 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import platform
 import socket
+import sys
 import sysconfig
 import threading
 import time
@@ -53,8 +55,14 @@ from venues.fix import (
 )
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
-fix = pytest.importorskip("quickfix")
-fix44 = pytest.importorskip("quickfix44")
+# Where the test extra installs the quickfix-py wheel (pyproject.toml's marker), QuickFIX must
+# be there: a skip would hide, in CI's summary line, that these tests never ran.
+if sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info < (3, 13):
+    import quickfix as fix
+    import quickfix44 as fix44
+else:
+    fix = pytest.importorskip("quickfix")
+    fix44 = pytest.importorskip("quickfix44")
 
 DICTIONARY = Path(sysconfig.get_path("data"), "share", "quickfix", "FIX44.xml")
 SOH = "\x01"
