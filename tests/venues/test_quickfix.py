@@ -108,6 +108,10 @@ def _messages() -> dict[str, tuple[str, str, object]]:
             *venue,
             QuoteRequestReject(-1, 0, "already in flight", "QR-1", 1, 1.0),
         ),
+        "venue QuoteRequestReject, no side or size": (
+            *venue,
+            QuoteRequestReject(0, 0, "a quote needs Side (54) 1 or 2 and OrderQty (38)", "R", 0),
+        ),
         "venue ExecutionReport, fill": (*venue, OrderReport("1", 0, 1, 1.0, fill, "1")),
         "venue ExecutionReport, expired": (
             *venue,

@@ -17,7 +17,9 @@ decoding never requires them. Fields, by message ([extras] only then):
     R  QuoteRequest        131 QuoteReqID, 146=1 {55 Symbol, 54 Side, 38 OrderQty};
                            [5001 SentAfterS, 5007 T0, 5008 Mid (when known)]. quoterace's
                            client names it "index:attempt"; any other text is a standard
-                           client's (QuoteAsk), whose draws the venue picks
+                           client's (QuoteAsk), whose draws the venue picks. Without 54 or 38,
+                           or for a Side not 1 or 2 (standard all the same): a QuoteAsk on
+                           side 0, which the venue refuses (AG, without 54 and 38)
     S  Quote               131, 117 QuoteID ("index:attempt", the draws quoted), 55, 54,
                            133 OfferPx and 135 OfferSize for a buy (132 BidPx, 134 BidSize for
                            a sell); [5001, 5002 LatencyS, 5003 VenueIndex, 5004 PricedAt,
@@ -266,7 +268,7 @@ def _application_fields(fix: FixMessage, message: Message, extras: bool) -> None
             add(58, checked_text(reason, "Text"))
             add(146, 1)
             add(55, SYMBOL)
-            add(54, _side(message.side))
+            add(54, None if message.side == 0 else _side(message.side))
             add(38, None if message.size is None else _number(message.size))
         case QuoteCancel(request=request, attempt=attempt):
             key = _id(message.quote_req_id, request, attempt, "QuoteReqID")
@@ -408,6 +410,9 @@ def _quote_request(fix: FixMessage) -> QuoteRequest | QuoteAsk:
             return _own_quote_request(fix.fields)
     quote_req_id = text_field(fix, 131)
     text_field(fix, 55)
+    side = fix.get(54)
+    if side in _OTHER_SIDES or side is None or fix.get(38) is None:
+        return QuoteAsk(quote_req_id, 0, math.nan)  # standard, but not one side for a size
     side, size = _decoded_side(fix), _positive(fix, 38)
     key = _parsed_key(quote_req_id)
     if key is None:
@@ -688,6 +693,10 @@ def _nonnegative_optional(fix: FixMessage, tag: int) -> float:
 def _id(text: str | None, request: int, attempt: int, name: str) -> str:
     """A peer's own id `text`, or (None) quoterace's "request:attempt"."""
     return _key(request, attempt) if text is None else checked_text(text, name)
+
+
+# FIX 4.4's Sides other than buy (1) and sell (2): a request for one is standard, and refused
+_OTHER_SIDES = frozenset(b"3456789ABCDEFG"[i : i + 1] for i in range(14))
 
 
 def _decoded_side(fix: FixMessage) -> int:

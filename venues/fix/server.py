@@ -8,7 +8,9 @@ show it. Clients share the venue: its servers, and so its queue and capacity, ar
 A standard client's QuoteRequest (any QuoteReqID, not quoterace's "index:attempt") is served
 from the drawn requests in turn, per connection: its n-th (from 0) gets the draws of request
 n mod `requests`, attempt 0, and its Quote's QuoteID names them ("n:0"), which its order then
-quotes back. Its QuoteCancel is matched by QuoteReqID (131), else QuoteID (117); an unknown one
+quotes back. One without Side or OrderQty, or for a Side other than buy or sell (standard FIX 4.4
+all the same: a two-way RFQ, say), is refused with a QuoteRequestReject saying so (ONE_SIDE) and
+takes no draws. Its QuoteCancel is matched by QuoteReqID (131), else QuoteID (117); an unknown one
 is ignored. An order whose side, or price (within the precision it was written to: see
 `_tolerance`), is not its quote's is rejected with that reason (an ExecutionReport, 103=99),
 never a closed session.
@@ -103,6 +105,9 @@ NETWORKS = ("simulated", "real")
 FORGET_EVERY_S = 60.0
 # An order's price matches its quote's within this at least (see _tolerance): quotes go out
 # exactly (repr), QuickFIX writes a double back with 15 significant digits.
+# A standard QuoteRequest without Side or OrderQty, or for another Side (FIX 4.4 allows both):
+# refused with this reason, since a venue here quotes one side for a size
+ONE_SIDE = "a quote needs Side (54) 1 or 2 and OrderQty (38)"
 PRICE_TOLERANCE = 1e-8
 MIN_DECIMALS = 4  # the precision an order's price is taken to have at least (see _tolerance)
 
@@ -278,6 +283,8 @@ class _Connection:
         match message:
             case QuoteRequest():
                 self._quote_request(message)
+            case QuoteAsk(quote_req_id=quote_req_id, side=0):
+                self.link.send(QuoteRequestReject(0, 0, ONE_SIDE, quote_req_id, 0, None))
             case QuoteAsk(quote_req_id=quote_req_id, side=side, size=size):
                 index = self.server.draws_for(self.asked)
                 self.asked += 1
