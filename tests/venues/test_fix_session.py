@@ -239,6 +239,36 @@ async def test_an_order_is_matched_to_its_quotes_price_within_the_precision(serv
     assert (await order(replies[4], beyond)).get(58) == b"price does not match quote"
 
 
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ([(40, "2"), (117, "0:0"), (38, "1"), (44, "100")], "OrdType (40) must be D"),
+        ([(40, "D"), (38, "1"), (44, "100")], "QuoteID (117) required"),
+        ([(40, "D"), (117, "0:0"), (38, "1")], "Price (44) required"),
+        ([(40, "D"), (117, "0:0"), (152, "100"), (44, "100")], "OrderQty (38) required"),
+    ],
+)
+async def test_a_standard_order_for_no_quote_is_rejected_not_logged_out(serve, fields, reason):
+    """FIX 4.4 allows a limit order, and a NewOrderSingle without QuoteID, Price or OrderQty
+    (CashOrderQty instead): a venue that fills orders for its quotes rejects such an order
+    with an ExecutionReport saying why, and the session goes on."""
+    client = await connect(await serve(make_server()), extras=False)
+    await client.send(QuoteAsk("QR-0", 1, 1.0))
+    await client.receive()  # a quote for "0:0", held: the order is still not for it
+    fix = FixMessage()
+    fix.append_pair(8, "FIX.4.4", header=True)
+    fix.append_pair(35, "D", header=True)
+    for tag, value in [(11, "ORD-9"), (55, "EURUSD"), (54, "1"), (60, "20260101-00:00:00"),
+                       *fields]:  # fmt: skip
+        fix.append_pair(tag, value)
+    await client.send_raw(client.session.encode(fix))
+    report = await raw(client)
+    assert [report.get(t) for t in (35, 11, 150, 39, 103)] == [b"8", b"ORD-9", b"8", b"8", b"99"]
+    assert report.get(58).decode().startswith(reason)
+    await client.send(TestRequest("still"))
+    assert await client.receive() == Heartbeat("still")
+
+
 async def test_execution_reports_have_unique_exec_ids(serve):
     client = await connect(await serve(make_server()))
     ids = []

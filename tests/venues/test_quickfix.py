@@ -19,6 +19,7 @@ seconds and hold on a busy machine.
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import os
 import platform
@@ -116,6 +117,18 @@ def _messages() -> dict[str, tuple[str, str, object]]:
         "venue ExecutionReport, expired": (
             *venue,
             OrderReport("1", 0, 1, 1.0, ExecutionReport(7, 0, 100.0, "expired", 0.0), "2", "NONE"),
+        ),
+        "venue ExecutionReport, an order for no quote, without size or price": (
+            *venue,
+            OrderReport(
+                "1",
+                0,
+                1,
+                math.nan,
+                ExecutionReport(0, 0, math.nan, "Price (44) required: an order for a quote", 0.0),
+                "3",
+                "NONE",
+            ),
         ),
         "venue ExecutionReport, price mismatch": (
             *venue,

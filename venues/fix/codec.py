@@ -29,7 +29,9 @@ decoding never requires them. Fields, by message ([extras] only then):
     Z  QuoteCancel         131, 117 (the request's id: no quote came), 298 QuoteCancelType=1,
                            295=1 {55}; a venue matches it by 131, else 117
     D  NewOrderSingle      11 ClOrdID, 117 QuoteID, 40 OrdType=D (previously quoted), 55, 54,
-                           38, 44 Price, 60 TransactTime
+                           38, 44 Price, 60 TransactTime. Standard, but another OrdType or
+                           without 117, 44 or 38: decoded with `refused` saying why (the
+                           venue rejects it; its report then without the 38 or 44 not given)
     8  ExecutionReport     37 OrderID (the QuoteID), 17 ExecID (unique per report), 11,
                            150 ExecType / 39 OrdStatus (F / 2 filled, 8 / 8 rejected), 55, 54,
                            38, 40, 44, 14 CumQty, 151 LeavesQty, 6 AvgPx, 31 LastPx / 32 LastQty
@@ -302,10 +304,13 @@ def _report_fields(
     filled = report.reason is None
     order_id = _id(message.order_id, report.request, message.attempt, "OrderID")
     exec_id = cl_ord_id if message.exec_id is None else checked_text(message.exec_id, "ExecID")
-    size, price = _number(message.size), _number(report.price)
+    size, price = _number_or_none(message.size), _number_or_none(report.price)
     text = f"37={order_id}\x0117={exec_id}\x0111={cl_ord_id}\x01"
     text += "150=F\x0139=2\x01" if filled else "150=8\x0139=8\x01"
-    text += f"55={SYMBOL}\x0154={_side(message.side)}\x0138={size}\x0140=D\x0144={price}\x01"
+    text += f"55={SYMBOL}\x0154={_side(message.side)}\x01"
+    text += "40=D\x01" if size is None else f"38={size}\x0140=D\x01"
+    if price is not None:  # else: rejected, an order that gave none (see NewOrderSingle.refused)
+        text += f"44={price}\x01"
     if filled:
         text += f"14={size}\x01151=0\x016={price}\x0131={price}\x0132={size}\x01"
     else:
@@ -349,15 +354,19 @@ def decode(fix: FixMessage) -> Message:
             return QuoteCancel(*key)
         return QuoteCancel(*(key or (-1, 0)), quote_req_id)
     if kind == b"D":
-        if fix.get(40) != b"D":
-            raise FixError("OrdType (40) must be D (previously quoted)")
+        cl_ord_id = text_field(fix, 11)
         text_field(fix, 55)
+        side = _decoded_side(fix)
+        refused = _unquoted(fix)
+        if refused is not None:
+            size, price = _optional(fix, 38, math.nan), _optional(fix, 44, math.nan)
+            return NewOrderSingle(cl_ord_id, -1, 0, side, size, price, refused=refused)
         quote_id = text_field(fix, 117)
         key = _parsed_key(quote_id)
         return NewOrderSingle(
-            text_field(fix, 11),
+            cl_ord_id,
             *(key or (-1, 0)),
-            _decoded_side(fix),
+            side,
             _positive(fix, 38),
             _float(fix, 44),
             None if key else quote_id,
@@ -699,11 +708,35 @@ def _id(text: str | None, request: int, attempt: int, name: str) -> str:
 _OTHER_SIDES = frozenset(b"3456789ABCDEFG"[i : i + 1] for i in range(14))
 
 
+def _unquoted(fix: FixMessage) -> str | None:
+    """Why a standard NewOrderSingle is no order for a quote, to reject it for (None if it
+    is one): another OrdType, or no QuoteID, Price or OrderQty (FIX 4.4 requires none of them).
+    An OrdType FIX does not have is malformed: FixError."""
+    kind = _value(fix, 40)
+    if kind != b"D":
+        if kind not in _ORD_TYPES:
+            raise FixError("OrdType (40) must be D (previously quoted)")
+        return "OrdType (40) must be D (previously quoted)"
+    for tag, name in ((117, "QuoteID"), (44, "Price"), (38, "OrderQty")):
+        if fix.get(tag) is None:
+            return f"{name} ({tag}) required: an order for a quote"
+    return None
+
+
+# FIX 4.4's OrdTypes: an order of another is standard, and rejected (only D is served)
+_ORD_TYPES = frozenset(t.encode() for t in "123456789ABCDEFGHIJKLMNOPQ")
+
+
 def _decoded_side(fix: FixMessage) -> int:
     side = _value(fix, 54)
     if side not in (b"1", b"2"):
         raise FixError("Side (54) must be 1 (buy) or 2 (sell)")
     return 1 if side == b"1" else -1
+
+
+def _number_or_none(x: float) -> str | None:
+    """`_number(x)`, or None for NaN: a value a standard peer did not give."""
+    return None if math.isnan(x) else _number(x)
 
 
 def _number(x: float) -> str:

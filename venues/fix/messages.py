@@ -138,6 +138,10 @@ class NewOrderSingle:
     quote_id: str | None = None
     # decimals of the price as it came on the wire (not part of the order's value)
     price_decimals: int | None = field(default=None, compare=False)
+    # a standard order that is no order for a quote (another OrdType; no QuoteID, Price or
+    # OrderQty, which FIX 4.4 allows): why the venue rejects it (its size or price then NaN
+    # where absent)
+    refused: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

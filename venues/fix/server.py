@@ -13,7 +13,8 @@ all the same: a two-way RFQ, say), is refused with a QuoteRequestReject saying s
 takes no draws. Its QuoteCancel is matched by QuoteReqID (131), else QuoteID (117); an unknown one
 is ignored. An order whose side, or price (within the precision it was written to: see
 `_tolerance`), is not its quote's is rejected with that reason (an ExecutionReport, 103=99),
-never a closed session.
+never a closed session; so is a standard order that is none for a quote (another OrdType, no
+QuoteID, Price or OrderQty: NewOrderSingle.refused).
 
 Which latency the server applies is its `network` parameter:
 
@@ -383,6 +384,9 @@ class _Connection:
         "expired" for a quote never given, already ordered, forgotten, or older than
         Limits.quote_life_s; a side or price not the quote's (within `_tolerance`) with
         that reason."""
+        if order.refused is not None:  # standard, but no order for a quote
+            self._reject(order, order.refused)
+            return
         held = self.quotes.pop((order.request, order.attempt), None)
         if held is None or trio.current_time() - held[1].priced_at > self.limits.quote_life_s:
             self._reject(order, "expired")
