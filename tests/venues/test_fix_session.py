@@ -179,24 +179,33 @@ async def test_a_standard_quote_request_gets_the_next_draws_and_its_own_id_back(
 
 @pytest.mark.parametrize(
     "instrument",
-    [[(55, "EURUSD")], [(55, "EURUSD"), (38, "1")], [(55, "EURUSD"), (54, "7"), (38, "1")]],
+    [
+        [(146, "1"), (55, "EURUSD")],
+        [(146, "1"), (55, "EURUSD"), (38, "1")],
+        [(146, "1"), (55, "EURUSD"), (54, "7"), (38, "1")],
+        [(146, "2"), (55, "EURUSD"), (54, "1"), (38, "1"), (55, "GBPUSD"), (54, "1"), (38, "1")],
+    ],
 )
 async def test_a_standard_request_without_a_side_or_size_is_refused_not_logged_out(
     serve, instrument
 ):
     """FIX 4.4 makes Side and OrderQty optional in a QuoteRequest (a two-way RFQ, a size left
-    to the venue) and has sides beyond buy and sell: a venue that quotes one side for a size
-    refuses such a request with a QuoteRequestReject saying why, and the session goes on."""
+    to the venue), has sides beyond buy and sell, and several instruments in one: a venue
+    that quotes one side of one instrument for a size refuses such a request with a
+    QuoteRequestReject saying why, and the session goes on."""
     client = await connect(await serve(make_server()), extras=False)
     fix = FixMessage()
     fix.append_pair(8, "FIX.4.4", header=True)
     fix.append_pair(35, "R", header=True)
-    for tag, value in [(131, "RFQ-1"), (146, "1"), *instrument]:
+    for tag, value in [(131, "RFQ-1"), *instrument]:
         fix.append_pair(tag, value)
     await client.send_raw(client.session.encode(fix))
     refused = await raw(client)
     assert (refused.message_type, refused.get(131)) == (b"AG", b"RFQ-1")
-    assert refused.get(58) == b"a quote needs Side (54) 1 or 2 and OrderQty (38)"
+    assert (
+        refused.get(58)
+        == b"a quote needs one instrument (146=1), Side (54) 1 or 2 and OrderQty (38)"
+    )
     assert refused.get(54) is None and refused.get(38) is None  # nothing to echo
     await client.send(QuoteAsk("QR-0", 1, 1.0))  # the draws are still the first request's
     reply = await client.receive()

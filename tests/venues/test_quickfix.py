@@ -54,6 +54,7 @@ from venues.fix import (
     TestRequest,
     encode,
 )
+from venues.fix.server import ONE_SIDE
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 
 # Where the test extra installs the quickfix-py wheel (pyproject.toml's marker), QuickFIX must
@@ -111,7 +112,7 @@ def _messages() -> dict[str, tuple[str, str, object]]:
         ),
         "venue QuoteRequestReject, no side or size": (
             *venue,
-            QuoteRequestReject(0, 0, "a quote needs Side (54) 1 or 2 and OrderQty (38)", "R", 0),
+            QuoteRequestReject(0, 0, ONE_SIDE, "R", 0),
         ),
         "venue ExecutionReport, fill": (*venue, OrderReport("1", 0, 1, 1.0, fill, "1")),
         "venue ExecutionReport, expired": (

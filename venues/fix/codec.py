@@ -17,9 +17,10 @@ decoding never requires them. Fields, by message ([extras] only then):
     R  QuoteRequest        131 QuoteReqID, 146=1 {55 Symbol, 54 Side, 38 OrderQty};
                            [5001 SentAfterS, 5007 T0, 5008 Mid (when known)]. quoterace's
                            client names it "index:attempt"; any other text is a standard
-                           client's (QuoteAsk), whose draws the venue picks. Without 54 or 38,
-                           or for a Side not 1 or 2 (standard all the same): a QuoteAsk on
-                           side 0, which the venue refuses (AG, without 54 and 38)
+                           client's (QuoteAsk), whose draws the venue picks. For several
+                           instruments, without 54 or 38, or for a Side not 1 or 2 (standard
+                           all the same): a QuoteAsk on side 0, which the venue refuses (AG,
+                           without 54 and 38)
     S  Quote               131, 117 QuoteID ("index:attempt", the draws quoted), 55, 54,
                            133 OfferPx and 135 OfferSize for a buy (132 BidPx, 134 BidSize for
                            a sell); [5001, 5002 LatencyS, 5003 VenueIndex, 5004 PricedAt,
@@ -418,6 +419,8 @@ def _quote_request(fix: FixMessage) -> QuoteRequest | QuoteAsk:
         with contextlib.suppress(_Unusual):
             return _own_quote_request(fix.fields)
     quote_req_id = text_field(fix, 131)
+    if fix.get(146) not in (None, b"1"):  # several instruments: standard, and refused
+        return QuoteAsk(quote_req_id, 0, math.nan)
     text_field(fix, 55)
     side = fix.get(54)
     if side in _OTHER_SIDES or side is None or fix.get(38) is None:

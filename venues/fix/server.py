@@ -8,13 +8,13 @@ show it. Clients share the venue: its servers, and so its queue and capacity, ar
 A standard client's QuoteRequest (any QuoteReqID, not quoterace's "index:attempt") is served
 from the drawn requests in turn, per connection: its n-th (from 0) gets the draws of request
 n mod `requests`, attempt 0, and its Quote's QuoteID names them ("n:0"), which its order then
-quotes back. One without Side or OrderQty, or for a Side other than buy or sell (standard FIX 4.4
-all the same: a two-way RFQ, say), is refused with a QuoteRequestReject saying so (ONE_SIDE) and
-takes no draws. Its QuoteCancel is matched by QuoteReqID (131), else QuoteID (117); an unknown one
-is ignored. An order whose side, or price (within the precision it was written to: see
-`_tolerance`), is not its quote's is rejected with that reason (an ExecutionReport, 103=99),
-never a closed session; so is a standard order that is none for a quote (another OrdType, no
-QuoteID, Price or OrderQty: NewOrderSingle.refused).
+quotes back. One for several instruments, without Side or OrderQty, or for a Side other than buy
+or sell (standard FIX 4.4 all the same: a two-way RFQ, say), is refused with a
+QuoteRequestReject saying so (ONE_SIDE) and takes no draws. Its QuoteCancel is matched by
+QuoteReqID (131), else QuoteID (117); an unknown one is ignored. An order whose side, or price
+(within the precision it was written to: see `_tolerance`), is not its quote's is rejected with
+that reason (an ExecutionReport, 103=99), never a closed session; so is a standard order that is
+none for a quote (another OrdType, no QuoteID, Price or OrderQty: NewOrderSingle.refused).
 
 Which latency the server applies is its `network` parameter:
 
@@ -106,9 +106,10 @@ NETWORKS = ("simulated", "real")
 FORGET_EVERY_S = 60.0
 # An order's price matches its quote's within this at least (see _tolerance): quotes go out
 # exactly (repr), QuickFIX writes a double back with 15 significant digits.
-# A standard QuoteRequest without Side or OrderQty, or for another Side (FIX 4.4 allows both):
-# refused with this reason, since a venue here quotes one side for a size
-ONE_SIDE = "a quote needs Side (54) 1 or 2 and OrderQty (38)"
+# A standard QuoteRequest for several instruments, without Side or OrderQty, or for another
+# Side (FIX 4.4 allows each): refused with this reason, since a venue here quotes one side of
+# one instrument for a size
+ONE_SIDE = "a quote needs one instrument (146=1), Side (54) 1 or 2 and OrderQty (38)"
 PRICE_TOLERANCE = 1e-8
 MIN_DECIMALS = 4  # the precision an order's price is taken to have at least (see _tolerance)
 
