@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim.cli.arguments import count, seed
 from sim.cli.network import add_network_options, network_of
@@ -16,10 +17,11 @@ from sim.measure.strategy_runs import ENGINES
 from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
 from sim.model.settings import parse_setting, read_source
-from sim.network.run import Network
 from sim.report.atomic import summary_json, summary_json_line, write_atomic
-from sim.report.console import print_tables
 from sim.report.progress import RunProgress
+
+if TYPE_CHECKING:
+    from sim.network.run import Network
 
 DEFAULT = "default"  # the scenario run and compare take when none is named
 BARE_OUT = object()  # `--out` given without a folder: RESULTS/<scenario>/
@@ -152,6 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:  # JSON Lines for several: one compact document per line
             sys.stdout.write((summary_json_line if args.all else summary_json)(summary))
         else:
+            from sim.report.console import print_tables  # rich: not for --json
+
             print_tables(summary)
         warn(summary)  # after the tables, where they are seen
         if written:
