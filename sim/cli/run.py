@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.cli.arguments import count, seed
+from sim.cli.compiled import load_numba
 from sim.cli.network import add_network_options, network_of
 from sim.cli.writing import RESULTS, writing
+from sim.engines.fast import compiled
 from sim.measure.run import RunResult, run
 from sim.measure.run import summary as run_summary
-from sim.measure.strategy_runs import ENGINES
+from sim.measure.strategy_runs import ENGINES, choose_engine
 from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
 from sim.model.settings import parse_setting, read_source
@@ -241,6 +243,8 @@ def run_one(
     scenario: Scenario, args: argparse.Namespace, network: Network | None = None
 ) -> RunResult:
     """`scenario` run, with a progress bar on stderr unless --quiet; over `network` if given."""
+    if network is None:
+        _compiled_first(scenario, args.engine)
     with _progress(scenario, args) as progress:
         return run(scenario, progress=progress.advance, engine=args.engine, network=network)
 
@@ -248,8 +252,15 @@ def run_one(
 def _summary_one(scenario: Scenario, args: argparse.Namespace) -> dict:
     """`scenario`'s summary alone, nothing per request kept (sim.summary), with a progress bar
     on stderr unless --quiet."""
+    _compiled_first(scenario, args.engine)
     with _progress(scenario, args) as progress:
         return run_summary(scenario, progress=progress.advance, engine=args.engine)
+
+
+def _compiled_first(scenario: Scenario, engine: str) -> None:
+    """numba loaded (sim.cli.compiled) if the run of `scenario` on `engine` will use it."""
+    if choose_engine(engine, scenario) == "fast" and compiled(scenario):
+        load_numba()
 
 
 def _progress(scenario: Scenario, args: argparse.Namespace) -> RunProgress:

@@ -81,6 +81,16 @@ def array_rule(strategy: object) -> Callable[[QuoteArrays], Decisions] | None:
     return strategy.decide_arrays
 
 
+def compiled(scenario) -> bool:
+    """Whether the fast engine runs compiled scans (numba) for `scenario`: through venue
+    servers, in a closed loop, or for a strategy that learns within the run."""
+    return (
+        scenario.arrivals.closed
+        or any(v.service is not None for v in scenario.venues)
+        or any(needs_scan(entry.strategy) for entry in scenario.strategies)
+    )
+
+
 def unsupported(scenario) -> str | None:
     """Why `scenario` needs the trio engine, or None when the fast engine can run it."""
     if scenario.clock != "virtual":

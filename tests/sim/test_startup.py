@@ -60,3 +60,37 @@ def test_the_lazy_names_are_the_modules_own() -> None:
         venues.nothing  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         sim.nothing  # noqa: B018
+
+
+LOAD = """
+import sys
+{before}
+from sim.cli.compiled import PROBED, load_numba
+load_numba()
+loaded = sorted(n for n in PROBED if n in sys.modules)
+print(loaded, sys.modules.get("numba") is not None, file=sys.stderr)
+import scipy.linalg, yaml  # importable again
+"""
+
+
+@pytest.mark.parametrize(("before", "seen"), [("", "[] True"), ("import yaml", "['yaml'] True")])
+def test_numba_is_loaded_without_its_probes_which_stay_importable(before: str, seen: str) -> None:
+    pytest.importorskip("scipy")
+    pytest.importorskip("yaml")
+    code = LOAD.format(before=before)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == seen
+
+
+def test_a_run_loads_numba_only_where_it_runs_compiled_scans() -> None:
+    from sim.engines.fast import compiled
+    from sim.model.scenario import load
+
+    assert compiled(load("overload")) and compiled(load("hedging"))
+    assert compiled(load("coordinated-omission"))
+    assert not compiled(load("default"))
+    code = PROBE.format(args="'run', '--requests', '30', '--json', '--quiet'", names="('numba',)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "[]"
