@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING
 from sim.cli.arguments import count, port, seed
 from sim.model.errors import ScenarioError
 from sim.model.scenario import load
-from venues.wall_clock import TIMERS, precise_timers
 
 if TYPE_CHECKING:
     from sim.network.connection import Address
     from sim.network.run import Network
 
-# network mode (sim.network, venues.fix) is imported once a command uses it: a run in process
-# parses these options without loading FIX servers and connections. So the latencies servers
-# apply (venues.fix.NETWORKS) are named here too (tests/sim/test_startup.py holds them equal).
+# network mode (sim.network, venues.fix) and the wall clock (venues.wall_clock) are imported
+# once a command uses them: a run in process parses these options without loading FIX servers,
+# connections or trio. So the latencies servers apply (venues.fix.NETWORKS) and the timers
+# (venues.wall_clock.TIMERS) are named here too (tests/sim/test_startup.py holds them equal).
 NETWORKS = ("simulated", "real")
+TIMERS = ("timerfd", "spin", "epoll")
 
 _ADDRESS = re.compile(
     r"([^=]+)=([^/+]+):([0-9]{1,5})(?:/([\x21-\x2a\x2c-\x2e\x30-\x7e]{1,64}))?"
@@ -113,6 +114,8 @@ def network_of(args: argparse.Namespace) -> Network | None:
 
 def _check_timers(timers: str | None) -> None:
     """ScenarioError for timers this system does not have (a timerfd, not on Linux)."""
+    from venues.wall_clock import precise_timers
+
     if timers == "timerfd" != precise_timers():
         raise ScenarioError("--timers", "this system has no timerfd (use 'spin')")
 

@@ -1,6 +1,7 @@
-"""What a run in process loads: nothing of network mode, the trio engine's tasks or the console's
-tables (rich) when it prints JSON. Those are imported on first use, so that a fast run starts
-sooner; these tests fail if an import at the top of a module brings them back."""
+"""What a run in process loads: nothing of network mode, trio (the trio engine's tasks) or the
+console's tables (rich) when it prints JSON, and numba only for compiled scans. Those are
+imported on first use, so that a fast run starts sooner; these tests fail if an import at the
+top of a module brings them back."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import venues
 from sim.cli import network as cli_network
 
 # modules a quiet JSON run on the fast engine has no use for
-NOT_LOADED = ("venues.fix", "sim.network", "sim.engines.trio", "rich", "sim.report.console")
+NOT_LOADED = ("venues.fix", "sim.network", "sim.engines.trio", "trio", "rich", "sim.report.console")
 
 PROBE = """
 import sys
