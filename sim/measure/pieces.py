@@ -17,11 +17,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import functools
 import math
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ from sim.engines.exact_sum import EXACT_UNITS, exactly
 from sim.engines.fast import Prepared, chained, resumed, resumes, run_fast, run_fast_legs
 from sim.engines.queues import Served, venue_load
 from sim.engines.records import Records
-from sim.engines.scan import Carried, Scanned, needs_scan
+from sim.engines.scan import Carried, needs_scan
 from sim.measure.exact_percentiles import ExactPercentiles
 from sim.measure.histograms import Corrected
 from sim.measure.quality import arrival_touches, oracle_prices
@@ -77,17 +76,15 @@ def in_pieces(
 
     def add_up(draws: Draws, outcomes: list) -> None:
         """A chunk's groups' records added up, in the groups' order, once decided."""
-        for outcome in outcomes:  # a lane's: the future of its settler's future
-            for name, records in (outcome.result().result() if lanes else outcome).items():
+        for outcome in outcomes:
+            for name, records in (outcome.result() if lanes else outcome).items():
                 totals[name] = _run_totals(totals.get(name), records)
         if progress is not None:
             for name in by_name:
                 progress(f"{scenario.name}: {name}", draws.requests)
 
     with contextlib.ExitStack() as stack:
-        threads = [_lane(stack, f"{i}") for i in range(len(resumed) if lanes else 0)]
-        for i, r in enumerate(resumed if lanes else ()):  # each group's scans run ahead
-            r.settler = _lane(stack, f"{i}_settle")
+        threads = [_lane(stack, i) for i in range(len(resumed) if lanes else 0)]
         for draws in _drawn_ahead(scenario, mid, CHUNK):
             if not lanes:  # the groups are all done with the chunk before
                 earliest = [r.earliest() for r in resumed]
@@ -132,10 +129,10 @@ def in_pieces(
     return {n: (tallies[n], totals[n]) for n in tallies}, loops
 
 
-def _lane(stack: contextlib.ExitStack, name: str) -> ThreadPoolExecutor:
-    """A thread that does one group's work (its scans, or settling what they decided) in
-    order, ended with `stack` (what it has not begun is dropped: a group failed)."""
-    lane = ThreadPoolExecutor(1, thread_name_prefix=f"pieces_{name}")
+def _lane(stack: contextlib.ExitStack, i: int) -> ThreadPoolExecutor:
+    """A thread that decides one group's chunks in order, ended with `stack` (what it has
+    not begun is dropped: a group failed)."""
+    lane = ThreadPoolExecutor(1, thread_name_prefix=f"pieces_{i}")
     stack.callback(lane.shutdown, cancel_futures=True)
     return lane
 
@@ -209,8 +206,6 @@ class _Resumed:
         self.kept = {e.name: _Kept(tallies[e.name], len(scenario.venues)) for e in entries}
         self.clients = scenario.arrivals.clients if scenario.arrivals.closed else None
         self.loops = {e.name: _Loop(scenario) for e in entries} if self.clients else {}
-        # where the races scanned are settled and added up, if not where they are scanned
-        self.settler: ThreadPoolExecutor | None = None
 
     def earliest(self) -> float:
         """The first arrival not yet decided (infinity: none); in a closed loop, the first of
@@ -223,45 +218,32 @@ class _Resumed:
 
     def decide(
         self, draws: Draws, mids: np.ndarray, oracle: np.ndarray, drawn: int
-    ) -> dict[str, Records] | Future[dict[str, Records]]:
+    ) -> dict[str, Records]:
         """Decide what `draws` (a chunk, with the mids and oracle prices at its arrivals)
         lets decide, and add up each chunk whose requests are all decided: per strategy the
         run-level records of the requests decided (none: no strategy). `drawn`: requests
-        drawn so far. With a `settler`, the scans are made here and the races they decided
-        settled and added up there, in order, while the next chunk is scanned: the future
-        of those records."""
+        drawn so far."""
         for kept in self.kept.values():
             kept.chunks.append((draws.side, mids, oracle))
         last = drawn == self.scenario.requests
-        settles = []
+        decided: dict[str, Records] = {}
         for a in range(0, draws.requests, STEP):
             piece = draws.rows(slice(a, a + STEP))
             self.waiting = piece if self.waiting is None else self.waiting.then(piece)
             end = last and a + STEP >= draws.requests
             if not end and self.waiting.requests < self.patience:
                 continue  # scanned already without an idle instant: wait for twice as many
-            settle = self._scan(pause=not end)
-            if settle is not None:
-                settles.append(settle)
+            for name, records in self._scan(pause=not end):
+                decided[name] = _run_totals(decided.get(name), records)
+        for kept in self.kept.values():
+            kept.add_up()
+        return decided
 
-        def settled() -> dict[str, Records]:
-            decided: dict[str, Records] = {}
-            for settle in settles:
-                for name, records in settle():
-                    decided[name] = _run_totals(decided.get(name), records)
-            for kept in self.kept.values():
-                kept.add_up()
-            return decided
-
-        return settled() if self.settler is None else self.settler.submit(settled)
-
-    def _scan(self, pause: bool) -> Callable[[], list[tuple[str, Records]]] | None:
-        """The waiting requests decided up to the last idle instant (all, unless `pause`):
-        what is carried to the next scan kept, and the settling of the requests it decided
-        (`_settle`) to be done, None if it decided none. A scan that finds none decides
-        nothing, and the next waits for twice as many, so that a queue that never empties is
-        scanned a bounded number of times over (each scan starts from the first waiting
-        request)."""
+    def _scan(self, pause: bool) -> Iterator[tuple[str, Records]]:
+        """The waiting requests decided up to the last idle instant (all, unless `pause`).
+        A scan that finds none decides nothing, and the next waits for twice as many, so that
+        a queue that never empties is scanned a bounded number of times over (each scan
+        starts from the first waiting request)."""
         s, waiting = self.scenario, self.waiting
         scanned = resumed(
             waiting,
@@ -277,22 +259,15 @@ class _Resumed:
         cut = scanned.arrival_s.size
         self.patience = 0 if cut else 2 * waiting.requests
         if cut == 0:
-            return None
+            return
         if pause:
             self.carried = scanned.carried
         head, self.waiting = waiting.rows(slice(0, cut)), waiting.rows(slice(cut, None))
         if scanned.queued is not None:
             self.served = scanned.queued.servers
-        return functools.partial(self._settle, head, scanned)
-
-    def _settle(self, head: Draws, scanned: Scanned) -> list[tuple[str, Records]]:
-        """The requests `head` that `scanned` decided, settled by each strategy of the group
-        and kept to add up: per strategy its records."""
-        s = self.scenario
         # the group's strategies race the same requests: one Prepared for all (an open loop's;
         # a closed loop's starts are the scan's, which run_fast_legs times them by)
         prepared = None if self.clients else Prepared(head, self.mid, s.venues)
-        settled = []
         for entry in self.entries:
             itself = entry.strategy is self.scan_as
             records, legs = run_fast_legs(
@@ -314,8 +289,7 @@ class _Resumed:
                 at = mids, oracle_prices(head, s.venues, mids, s.order.size, touches)
                 self.loops[entry.name].decided(records)
             self.kept[entry.name].decided(records, legs, head, at)
-            settled.append((entry.name, records))
-        return settled
+            yield entry.name, records
 
     def load(self, name: str, records: Records) -> Records:
         """`records` (strategy `name`'s, added up) with the venues' load over the whole run,
