@@ -548,6 +548,7 @@ def run_fast_legs(
     clients: int | None = None,
     scanned: Scanned | None = None,
     queued: Queued | None = None,
+    venue_load: bool = True,
 ) -> tuple[Records, np.ndarray]:
     """Every request of `draws` decided by `strategy` (one with an `array_rule`, or one that
     learns within the run: sim.engines.scan decides those, keyed by `seed` as trio's are), as
@@ -561,8 +562,10 @@ def run_fast_legs(
     scan's decisions of these very requests, made already (a run decided a chunk at a time,
     sim.measure.run.summary), for an open loop; `queued`, for a rule over arrays, their
     quotes through the venues' servers, where no race moves the queues (no cancel
-    propagation: sim.engines.queues.Queued). Returns the Records and the first attempt's
-    legs, (leg x request) the venue each ordered from (-1: none).
+    propagation: sim.engines.queues.Queued). Without `venue_load`, the Records leave the
+    venues' load out (as without servers), for a caller that makes it for a whole run
+    (sim.measure.pieces). Returns the Records and the first attempt's legs, (leg x request)
+    the venue each ordered from (-1: none).
 
     Threads must not extend the market path, so it is made in this thread as far as each
     phase reaches, as the trio engine would reach it: first to the timeout after the last
@@ -636,7 +639,7 @@ def run_fast_legs(
     span_s = float(s.ends.max()) if n else 0.0
     load = {}
     legs = first_legs if first_legs is not None else np.full((1, n), -1)
-    if queues is not None:
+    if queues is not None and venue_load:
         load = queues.load(queued, queues.used(legs), span_s)
     records = _records(
         draws,

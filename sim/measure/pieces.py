@@ -281,6 +281,7 @@ class _Resumed:
                 seed=s.seed,
                 scanned=scanned if itself else None,
                 queued=None if itself else scanned.queued,
+                venue_load=False,  # the whole run's, made by `load`
             )
             at = None
             if self.clients:  # the mids and oracle prices at its arrivals, known now
