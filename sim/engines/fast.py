@@ -835,7 +835,27 @@ def _if_taken(
 ) -> np.ndarray:
     """(venue x request) whether venue v would fill request i's order for `size` had the
     request taken v's quote as it arrived (asked at once): last look and depth judged as
-    `run_fast` judges the orders a rule decides."""
+    `run_fast` judges the orders a rule decides (`_depth_only` where only depth can reject)."""
+    c = _constants(venues)
+    if not c.last_look.any() and np.isinf(c.ttl_s).all():
+        return _depth_only(prepared, venues, size)
+    return _judged_fills(prepared, venues, mid, size, timeout)
+
+
+def _depth_only(prepared: Prepared, venues: tuple[VenueSpec, ...], size: float) -> np.ndarray:
+    """`_if_taken` where no venue has last look or a quote time to live: only depth rejects,
+    so each verdict is whether the order's size is within what its venue quotes for it
+    (`_judge`'s, venue v's where it answered, else the first venue's, as an order to no
+    venue reads it), without pricing or judging an order."""
+    _, available = _walk(venues, float(size))
+    fills = ~(float(size) > available)
+    return np.where(prepared.answers, fills[:, None], fills[0])
+
+
+def _judged_fills(
+    prepared: Prepared, venues: tuple[VenueSpec, ...], mid: MidPath, size: float, timeout: float
+) -> np.ndarray:
+    """`_if_taken`, each venue's order priced and judged as `run_fast` judges it."""
     fills = []
     for v in range(len(venues)):
         parts = []
