@@ -9,12 +9,24 @@ the venues as FIX servers over TCP (network mode). `sim.sweep(scenario, {key: [v
 runs a grid of settings, as `quoterace sweep` does, into a pandas DataFrame.
 """
 
+from typing import Any
+
 from sim.engines.records import OUTCOMES
 from sim.measure.run import RunResult, StrategyResult, run, summary
 from sim.measure.sweep import sweep
 from sim.model.errors import ScenarioError
 from sim.model.scenario import NamedStrategy, Scenario, load
-from sim.network.run import Network
+
+
+def __getattr__(name: str) -> Any:
+    """`Network`, imported on first use: network mode's FIX client and servers are loaded by
+    the runs that race venues over TCP, not by every import of sim."""
+    if name == "Network":
+        from sim.network.run import Network
+
+        return Network
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+
 
 __all__ = [
     "OUTCOMES",

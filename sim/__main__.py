@@ -1,7 +1,5 @@
 """`python -m sim` is the `quoterace` command."""
 
-import sys
+from sim.cli.main import command
 
-from sim.cli.main import main
-
-sys.exit(main())
+command()

@@ -22,11 +22,12 @@ import math
 from collections.abc import Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Protocol
-
-import trio
+from typing import TYPE_CHECKING, Protocol
 
 from venues.messages import Quote, QuoteRequest
+
+if TYPE_CHECKING:  # trio is imported where it runs: the fast engine never loads it
+    import trio
 
 # Clock arithmetic is off from an exact event time by an ulp of engine time; more than this and
 # the clock saw a different event.
@@ -134,6 +135,8 @@ class Quotes:
 
     def ask(self, venue: QuoteSource) -> None:
         """Send the request to `venue` too, now; its quote joins the others."""
+        import trio
+
         request = self._request
         sent = exact_or_clock(self._elapsed_s, trio.current_time() - request.t0)
         if sent:
@@ -151,6 +154,8 @@ class Quotes:
     def deliver(self, quote: Quote) -> None:
         """Called with each quote as it arrives: by its venue's task, or by a source that
         delivers itself (`ask_quote`)."""
+        import trio
+
         self._arrived.append(quote)
         if self._waiter is not None and len(self._arrived) >= self._wanted:
             trio.lowlevel.reschedule(self._waiter)
@@ -188,6 +193,8 @@ class Quotes:
         """Take delivered quotes into `_ready`, first waiting until `wanted` have been
         delivered, every venue has answered, or `until_s` after the request (default: the
         timeout). False when that time has passed."""
+        import trio
+
         until_s = self._timeout_s if until_s is None else until_s
         until = self._deadline if until_s == self._timeout_s else self._request.t0 + until_s
         wanted = min(wanted, self._expected - self._taken)
@@ -211,6 +218,8 @@ class Quotes:
         return not passed
 
     def _abort(self, raise_cancel: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        import trio
+
         self._waiter = None
         return trio.lowlevel.Abort.SUCCEEDED
 
@@ -260,6 +269,8 @@ class Scatter:
         self._timeout_s = timeout_s
 
     async def __aenter__(self) -> Quotes:
+        import trio
+
         self._nursery_manager = trio.open_nursery()
         nursery = await self._nursery_manager.__aenter__()
         self._nursery = nursery

@@ -4,13 +4,29 @@ their messages, and (network mode) a venue served over FIX (venues.fix).
 Knows nothing of strategies or of the simulator that drives it.
 """
 
-from venues.fix import FixError, FixReader, Limits, VenueServer
+from typing import Any
+
 from venues.last_look import REJECT_REASONS, LastLook, adverse_move_bps, judge
 from venues.latency import DISTRIBUTIONS, Component, Latency, sample_ms, sample_s
 from venues.messages import ExecutionReport, Quote, QuoteRequest
 from venues.pricing import Ladder, Level, quote_price
 from venues.venue import Venue, VenueDraws, VenueSpec
-from venues.wall_clock import TIMERS, WallClock, precise_timers
+
+
+def __getattr__(name: str) -> Any:
+    """The FIX server's and the wall clock's names, imported on first use: they are network
+    mode's and the wall clock's (trio's I/O, timerfd), which a run in virtual time never
+    loads."""
+    if name in ("FixError", "FixReader", "Limits", "VenueServer"):
+        from venues import fix
+
+        return getattr(fix, name)
+    if name in ("TIMERS", "WallClock", "precise_timers"):
+        from venues import wall_clock
+
+        return getattr(wall_clock, name)
+    raise AttributeError(f"module 'venues' has no attribute {name!r}")
+
 
 __all__ = [
     "DISTRIBUTIONS",

@@ -24,8 +24,10 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
-import trio
+if TYPE_CHECKING:  # trio is imported where it runs: the fast engine never loads it
+    import trio
 
 
 class Job:
@@ -95,6 +97,8 @@ class Servers:
         """Queue a request arriving at `arrive`, `outbound` seconds after it was sent, that
         needs `service` seconds; return its job once its service starts (`job.start`). A caller
         cancelled meanwhile cancels the request (`cancel`)."""
+        import trio
+
         self._sent += 1
         job = Job(max(arrive, self._handled), outbound, service, (request, attempt, self._sent))
         self._push(self._arrivals, job.arrive, job)
@@ -115,12 +119,15 @@ class Servers:
     def cancel(self, job: Job) -> None:
         """The client stopped waiting for `job` now. With cancel propagation, the venue hears
         of it after the outbound half of the latency and drops the request if not done."""
+        import trio
+
         if self.cancel_propagation and math.isnan(job.spent):
             heard = max(trio.current_time() + job.outbound, self._handled)
             self._push(self._cancels, heard, job)
 
     async def run(self) -> None:
         """Handle events as their times come; runs until cancelled."""
+        import trio
         from trio.testing import wait_all_tasks_blocked  # loads pytest, if installed
 
         while True:
@@ -145,6 +152,8 @@ class Servers:
 
     def _advance(self, now: float) -> None:
         """Handle every event up to `now`, instant by instant."""
+        import trio
+
         self._handled = now
         while (t := self._next_time()) <= now and t < math.inf:
             while self._completions and self._completions[0][0] <= t:

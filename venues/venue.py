@@ -6,8 +6,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import trio
-
 from venues.last_look import LastLook, judge, rounded_move_bps
 from venues.latency import Latency, whole_ns
 from venues.messages import ExecutionReport, Quote, QuoteRequest
@@ -150,6 +148,8 @@ class Venue:
 
     async def quote(self, request: QuoteRequest) -> Quote:
         """Answer `request` after its drawn latency, or never if this venue fails it."""
+        import trio
+
         self.requests += 1
         a, i = request.attempt, request.index
         if not self._draws.answers[a][i]:
@@ -179,6 +179,8 @@ class Venue:
         longer to arrive than its drawn latency, or an alarm set at `due_at`), without a task
         or a timer; None (nothing counted) if it must be waited for: due later, through the
         servers, or never."""
+        import trio
+
         due = self.due_at(request)
         if due is None or due > trio.current_time():
             return None
@@ -188,6 +190,8 @@ class Venue:
 
     async def _served(self, request: QuoteRequest, latency: float) -> Quote:
         """`quote` through the venue's servers: queue wait and service add to `latency`."""
+        import trio
+
         a, i, sent, half = request.attempt, request.index, request.sent_after_s, 0.5 * latency
         service = self._draws.service_s[a][i]
         job = await self.servers.serve(request.t0 + sent + half, half, service, i, a)
@@ -246,6 +250,8 @@ class Venue:
         """Fill or reject an order for `quote`, sent `decided_after_s` after `request.t0`
         (exactly: the engine knows it from the draws); answer after the round trip, counted
         from `sent_at` (a server's view of when a client sent it; default: now)."""
+        import trio
+
         report = self.judge(quote, request, decided_after_s)
         if sent_at is None:
             await trio.sleep(report.round_trip_s)

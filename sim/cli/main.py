@@ -8,6 +8,7 @@ handlers import what only they need (plotting, sweeps, the benchmark), so `quote
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -58,6 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _by_ctrl_c(e):
             raise
         return _interrupted()
+
+
+def command() -> NoReturn:
+    """The `quoterace` console script (and `python -m sim`): `main`, then exit. What the run
+    made stays until the process ends, which frees it all at once: frozen first, the
+    interpreter's last collections do not walk it (a tenth of a second with numba loaded)."""
+    status = main()
+    gc.freeze()
+    sys.exit(status)
 
 
 def _interrupted() -> int:

@@ -7,15 +7,22 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from sim.cli.arguments import count, port, seed
 from sim.model.errors import ScenarioError
 from sim.model.scenario import load
-from sim.network.connection import SENDER, Address
-from sim.network.run import Network, check_epoch
-from sim.network.venue_server import serve, venue_servers
-from venues.fix import NETWORKS
-from venues.wall_clock import TIMERS, precise_timers
+
+if TYPE_CHECKING:
+    from sim.network.connection import Address
+    from sim.network.run import Network
+
+# network mode (sim.network, venues.fix) and the wall clock (venues.wall_clock) are imported
+# once a command uses them: a run in process parses these options without loading FIX servers,
+# connections or trio. So the latencies servers apply (venues.fix.NETWORKS) and the timers
+# (venues.wall_clock.TIMERS) are named here too (tests/sim/test_startup.py holds them equal).
+NETWORKS = ("simulated", "real")
+TIMERS = ("timerfd", "spin", "epoll")
 
 _ADDRESS = re.compile(
     r"([^=]+)=([^/+]+):([0-9]{1,5})(?:/([\x21-\x2a\x2c-\x2e\x30-\x7e]{1,64}))?"
@@ -31,6 +38,8 @@ def _address(text: str) -> tuple[str, Address]:
     match = _ADDRESS.fullmatch(text)
     if match is None or not 0 < int(match[3]) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not {_FORM} (a port 1-65535)")
+    from sim.network.connection import SENDER, Address
+
     host, port, target, sender = match[2].strip("[]"), int(match[3]), match[4], match[5]
     return match[1], Address(match[1], host, port, target, sender or SENDER, bool(match[6]))
 
@@ -95,6 +104,8 @@ def network_of(args: argparse.Namespace) -> Network | None:
     remote = dict(args.venues or ())
     if len(remote) < len(args.venues or ()):
         raise ScenarioError("--venue", "a venue given twice")
+    from sim.network.run import Network
+
     # local servers load the scenario file themselves, with the run's requests and seed
     _check_timers(args.timers)
     scenario = args.scenario or "default"  # run and compare's default
@@ -103,6 +114,8 @@ def network_of(args: argparse.Namespace) -> Network | None:
 
 def _check_timers(timers: str | None) -> None:
     """ScenarioError for timers this system does not have (a timerfd, not on Linux)."""
+    from venues.wall_clock import precise_timers
+
     if timers == "timerfd" != precise_timers():
         raise ScenarioError("--timers", "this system has no timerfd (use 'spin')")
 
@@ -145,6 +158,9 @@ def serve_venue(args: argparse.Namespace) -> int:
         raise ScenarioError("--venue", "a venue given twice")
     if args.port and args.port + len(names) - 1 > 65535:
         raise ScenarioError("--port", f"{len(names)} venues from {args.port} run past 65535")
+    from sim.network.run import check_epoch
+    from sim.network.venue_server import serve, venue_servers
+
     scenario = load(args.scenario).with_overrides(seed=args.seed, requests=args.requests)
     if args.epoch is not None:
         check_epoch(args.epoch)

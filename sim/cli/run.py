@@ -6,20 +6,24 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim.cli.arguments import count, seed
+from sim.cli.compiled import load_numba
 from sim.cli.network import add_network_options, network_of
 from sim.cli.writing import RESULTS, writing
+from sim.engines.fast import compiled
 from sim.measure.run import RunResult, run
 from sim.measure.run import summary as run_summary
-from sim.measure.strategy_runs import ENGINES
+from sim.measure.strategy_runs import ENGINES, choose_engine
 from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
 from sim.model.settings import parse_setting, read_source
-from sim.network.run import Network
 from sim.report.atomic import summary_json, summary_json_line, write_atomic
-from sim.report.console import print_tables
 from sim.report.progress import RunProgress
+
+if TYPE_CHECKING:
+    from sim.network.run import Network
 
 DEFAULT = "default"  # the scenario run and compare take when none is named
 BARE_OUT = object()  # `--out` given without a folder: RESULTS/<scenario>/
@@ -152,6 +156,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:  # JSON Lines for several: one compact document per line
             sys.stdout.write((summary_json_line if args.all else summary_json)(summary))
         else:
+            from sim.report.console import print_tables  # rich: not for --json
+
             print_tables(summary)
         warn(summary)  # after the tables, where they are seen
         if written:
@@ -237,6 +243,8 @@ def run_one(
     scenario: Scenario, args: argparse.Namespace, network: Network | None = None
 ) -> RunResult:
     """`scenario` run, with a progress bar on stderr unless --quiet; over `network` if given."""
+    if network is None:
+        _compiled_first(scenario, args.engine)
     with _progress(scenario, args) as progress:
         return run(scenario, progress=progress.advance, engine=args.engine, network=network)
 
@@ -244,8 +252,15 @@ def run_one(
 def _summary_one(scenario: Scenario, args: argparse.Namespace) -> dict:
     """`scenario`'s summary alone, nothing per request kept (sim.summary), with a progress bar
     on stderr unless --quiet."""
+    _compiled_first(scenario, args.engine)
     with _progress(scenario, args) as progress:
         return run_summary(scenario, progress=progress.advance, engine=args.engine)
+
+
+def _compiled_first(scenario: Scenario, engine: str) -> None:
+    """numba loaded (sim.cli.compiled) if the run of `scenario` on `engine` will use it."""
+    if choose_engine(engine, scenario) == "fast" and compiled(scenario):
+        load_numba()
 
 
 def _progress(scenario: Scenario, args: argparse.Namespace) -> RunProgress:

@@ -81,6 +81,16 @@ def array_rule(strategy: object) -> Callable[[QuoteArrays], Decisions] | None:
     return strategy.decide_arrays
 
 
+def compiled(scenario) -> bool:
+    """Whether the fast engine runs compiled scans (numba) for `scenario`: through venue
+    servers, in a closed loop, or for a strategy that learns within the run."""
+    return (
+        scenario.arrivals.closed
+        or any(v.service is not None for v in scenario.venues)
+        or any(needs_scan(entry.strategy) for entry in scenario.strategies)
+    )
+
+
 def unsupported(scenario) -> str | None:
     """Why `scenario` needs the trio engine, or None when the fast engine can run it."""
     if scenario.clock != "virtual":
@@ -538,6 +548,7 @@ def run_fast_legs(
     clients: int | None = None,
     scanned: Scanned | None = None,
     queued: Queued | None = None,
+    venue_load: bool = True,
 ) -> tuple[Records, np.ndarray]:
     """Every request of `draws` decided by `strategy` (one with an `array_rule`, or one that
     learns within the run: sim.engines.scan decides those, keyed by `seed` as trio's are), as
@@ -551,8 +562,10 @@ def run_fast_legs(
     scan's decisions of these very requests, made already (a run decided a chunk at a time,
     sim.measure.run.summary), for an open loop; `queued`, for a rule over arrays, their
     quotes through the venues' servers, where no race moves the queues (no cancel
-    propagation: sim.engines.queues.Queued). Returns the Records and the first attempt's
-    legs, (leg x request) the venue each ordered from (-1: none).
+    propagation: sim.engines.queues.Queued). Without `venue_load`, the Records leave the
+    venues' load out (as without servers), for a caller that makes it for a whole run
+    (sim.measure.pieces). Returns the Records and the first attempt's legs, (leg x request)
+    the venue each ordered from (-1: none).
 
     Threads must not extend the market path, so it is made in this thread as far as each
     phase reaches, as the trio engine would reach it: first to the timeout after the last
@@ -626,7 +639,7 @@ def run_fast_legs(
     span_s = float(s.ends.max()) if n else 0.0
     load = {}
     legs = first_legs if first_legs is not None else np.full((1, n), -1)
-    if queues is not None:
+    if queues is not None and venue_load:
         load = queues.load(queued, queues.used(legs), span_s)
     records = _records(
         draws,
@@ -822,7 +835,27 @@ def _if_taken(
 ) -> np.ndarray:
     """(venue x request) whether venue v would fill request i's order for `size` had the
     request taken v's quote as it arrived (asked at once): last look and depth judged as
-    `run_fast` judges the orders a rule decides."""
+    `run_fast` judges the orders a rule decides (`_depth_only` where only depth can reject)."""
+    c = _constants(venues)
+    if not c.last_look.any() and np.isinf(c.ttl_s).all():
+        return _depth_only(prepared, venues, size)
+    return _judged_fills(prepared, venues, mid, size, timeout)
+
+
+def _depth_only(prepared: Prepared, venues: tuple[VenueSpec, ...], size: float) -> np.ndarray:
+    """`_if_taken` where no venue has last look or a quote time to live: only depth rejects,
+    so each verdict is whether the order's size is within what its venue quotes for it
+    (`_judge`'s, venue v's where it answered, else the first venue's, as an order to no
+    venue reads it), without pricing or judging an order."""
+    _, available = _walk(venues, float(size))
+    fills = ~(float(size) > available)
+    return np.where(prepared.answers, fills[:, None], fills[0])
+
+
+def _judged_fills(
+    prepared: Prepared, venues: tuple[VenueSpec, ...], mid: MidPath, size: float, timeout: float
+) -> np.ndarray:
+    """`_if_taken`, each venue's order priced and judged as `run_fast` judges it."""
     fills = []
     for v in range(len(venues)):
         parts = []

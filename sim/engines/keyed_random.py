@@ -291,7 +291,7 @@ def adaptive_draws(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # the scans beside it run in other threads meanwhile
 def _adaptive_picks(prefix, suffix, first, count, explore, out):
     """`out` (request, pick, 2): adaptive's draws for requests first, first + 1, ..."""
     key = np.empty(128, dtype=np.uint8)

@@ -265,6 +265,9 @@ class _Resumed:
         head, self.waiting = waiting.rows(slice(0, cut)), waiting.rows(slice(cut, None))
         if scanned.queued is not None:
             self.served = scanned.queued.servers
+        # the group's strategies race the same requests: one Prepared for all (an open loop's;
+        # a closed loop's starts are the scan's, which run_fast_legs times them by)
+        prepared = None if self.clients else Prepared(head, self.mid, s.venues)
         for entry in self.entries:
             itself = entry.strategy is self.scan_as
             records, legs = run_fast_legs(
@@ -273,10 +276,12 @@ class _Resumed:
                 venues=s.venues,
                 mid=self.mid,
                 order_size=s.order.size,
+                prepared=prepared,
                 max_retries=entry.max_retries,
                 seed=s.seed,
                 scanned=scanned if itself else None,
                 queued=None if itself else scanned.queued,
+                venue_load=False,  # the whole run's, made by `load`
             )
             at = None
             if self.clients:  # the mids and oracle prices at its arrivals, known now

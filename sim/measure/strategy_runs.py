@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sim.engines.fast import Prepared, run_fast, unsupported
 from sim.engines.records import Records
-from sim.engines.trio import Remote, run_trio
 from sim.model.draws import Draws
 from sim.model.errors import ScenarioError
 from sim.model.market import MidPath
 from sim.model.scenario import NamedStrategy, Scenario
+
+if TYPE_CHECKING:
+    from sim.engines.trio import Remote
 
 
 def fast_records(
@@ -50,6 +53,8 @@ def trio_records(
 ) -> Records:
     """One strategy's run on the trio engine; `remote`: its venues in network mode
     (sim.network.run)."""
+    from sim.engines.trio import run_trio  # trio's tasks: a fast run never loads them
+
     try:
         return run_trio(
             draws,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+if TYPE_CHECKING:  # rich is imported once a bar may show: a quiet run never loads it
+    from rich.console import Console
+    from rich.progress import Progress
 
 SHOW_AFTER_S = 1.0
 
@@ -23,8 +25,12 @@ class RunProgress:
     """
 
     def __init__(self, total: int, enabled: bool, console: Console | None = None) -> None:
-        self._console = console or Console(stderr=True)
-        self._enabled = enabled and self._console.is_terminal
+        if enabled and console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        self._console = console
+        self._enabled = enabled and console.is_terminal
         self._total = total
         self._done = 0
         self._started = time.monotonic()
@@ -51,6 +57,14 @@ class RunProgress:
         if self._bar is None:
             if time.monotonic() - self._started < SHOW_AFTER_S:
                 return
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             self._bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
