@@ -216,7 +216,7 @@ def _remember(recent, ordered, head, size, window, value):
     return head, size + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _percentile(ordered, size, q):
     """hedged's delay: the q-th percentile of the `size` latencies in `ordered` (numpy's
     "higher"), NaN before strategies.hedged.WARM_UP of them."""
@@ -723,7 +723,7 @@ def served(
     )  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _take(i, want, timed_out, timeout, got, sent, quote_latency, line, took, best, best_v):
     """FIRST_K's request i takes the first `want` quotes delivered to it, by (arrival after
     the request, venue), into `took` (at its timeout only those that arrived by it, as
