@@ -477,12 +477,12 @@ def served(
 
     # the events, (time, _key(what, a, b)): a heap in `heap_t`, `heap_k` (`_push`, `_pop`)
     # arrays that never grow (numba would count references to them at each event), room for
-    # every event the scan pushes: a start a request; an ask (one event each: to the venue,
-    # or its quote), its start and end of service, its quote's wake-up and a cancel: six a
-    # venue asked at most; a deadline at the start and at each hedge (and the slack checked
-    # below). Only the pages that the heap reaches are ever touched.
+    # every event the scan pushes (`_push` raises past it): a start a request; per venue asked
+    # its arrival (or its quote, without servers), end of service, quote, the quote's wake-up
+    # and a cancel, five at most (six counted); a deadline at the start and at each hedge (one
+    # spare). Only the pages that the heap reaches are ever touched.
     asks = max(count, order.size)
-    room = 2 * count + 4 + clients + n * (1 + 6 * asks + hedges_max + 2)
+    room = clients + n * (1 + 6 * asks + hedges_max + 2)
     heap_t, heap_k, heap_n = np.empty(room), np.empty(room, dtype=np.int64), 0
     ledger = [(0.0, 0, 0.0)]  # hedged's events: (time, what, value)
     ledger.pop()
@@ -503,8 +503,6 @@ def served(
     first_timer, timers_set = 0, 0
     now = -np.inf
     while True:
-        if heap_n + 2 * count + 4 > heap_t.size:  # never, by the count of pushes above
-            raise RuntimeError("served: more events pending than counted")
         while first_timer < timers_set and not racing[timers[first_timer]]:
             first_timer += 1  # its race has ended: it would do nothing
         timed = first_timer < timers_set
@@ -832,7 +830,10 @@ def _earlier(t, k, u, m):
 @njit(cache=True, nogil=True, inline="always")
 def _push(times, keys, size, t, k):
     """`served`'s events, a binary min-heap by (time, key) of `size` in `times` and `keys`,
-    with (t, k) in (there is room). Returns the new size."""
+    with (t, k) in. Returns the new size. Raises rather than write past the arrays (numba
+    does not check bounds): never, by `served`'s count of the pushes a request can make."""
+    if size == times.size:
+        raise RuntimeError("served: more events pending than counted")
     j = size
     while j > 0:
         up = (j - 1) >> 1

@@ -4,6 +4,7 @@ the (time, key) tuples sort, ties and equal events included."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numba import njit
 
 from sim.engines import scan_kernels
@@ -50,3 +51,13 @@ def test_the_heap_pops_as_heapq_does() -> None:
         assert list(zip(got_t.tolist(), got_k.tolist(), strict=True)) == _reference(
             times, keys, pops
         )
+
+
+def test_a_push_past_the_arrays_raises() -> None:
+    """numba checks no bounds: a heap that is full refuses the next event."""
+    times, keys = np.empty(2), np.empty(2, dtype=np.int64)
+    size = scan_kernels._push(times, keys, 0, 1.0, 5)
+    size = scan_kernels._push(times, keys, size, 0.5, 7)
+    assert size == 2 and times[0] == 0.5
+    with pytest.raises(RuntimeError, match="more events pending than counted"):
+        scan_kernels._push(times, keys, size, 0.25, 1)
