@@ -216,7 +216,7 @@ def _remember(recent, ordered, head, size, window, value):
     return head, size + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _percentile(ordered, size, q):
     """hedged's delay: the q-th percentile of the `size` latencies in `ordered` (numpy's
     "higher"), NaN before strategies.hedged.WARM_UP of them."""
@@ -475,19 +475,26 @@ def served(
     left = np.empty(count, dtype=np.int64)
     chosen = np.empty(picks.shape[1], dtype=np.int64)
 
-    events = [(0.0, 0)]  # (time, _key(what, a, b))
-    events.pop()
+    # the events, (time, _key(what, a, b)): a heap in `heap_t`, `heap_k` (`_push`, `_pop`)
+    # arrays that never grow (numba would count references to them at each event), room for
+    # every event the scan pushes (`_push` raises past it): a start a request; per venue asked
+    # its arrival (or its quote, without servers), end of service, quote, the quote's wake-up
+    # and a cancel, five at most (six counted); a deadline at the start and at each hedge (one
+    # spare). Only the pages that the heap reaches are ever touched.
+    asks = max(count, order.size)
+    room = clients + n * (1 + 6 * asks + hedges_max + 2)
+    heap_t, heap_k, heap_n = np.empty(room), np.empty(room, dtype=np.int64), 0
     ledger = [(0.0, 0, 0.0)]  # hedged's events: (time, what, value)
     ledger.pop()
     pending = [(0.0, 0, 0, 0.0)]  # adaptive's: (time, venue, what, value)
     pending.pop()
     if clients == 0:
         if n:
-            heapq.heappush(events, (t0_open[0], _key(START, 0, 0)))
+            heap_n = _push(heap_t, heap_k, heap_n, t0_open[0], _key(START, 0, 0))
     else:
         for i in range(min(clients, n)):
             next_start[i] = starts_in[i]
-            heapq.heappush(events, (starts_in[i], _key(START, i, 0)))
+            heap_n = _push(heap_t, heap_k, heap_n, starts_in[i], _key(START, i, 0))
     # an open loop's timeouts but hedged's, each a race's start plus the same timeout, come in
     # the order the races start: a queue beside the heap of the other events (the timers of
     # races that ended long before would fill it), its head skipped once its race has ended
@@ -499,27 +506,28 @@ def served(
         while first_timer < timers_set and not racing[timers[first_timer]]:
             first_timer += 1  # its race has ended: it would do nothing
         timed = first_timer < timers_set
-        timer = (np.inf, 0)
+        timer, timer_key = np.inf, 0
         if timed:
-            timer = (deadline[timers[first_timer]], _key(TIMER, timers[first_timer], 0))
-        if (not events or events[0][0] > now) and (not timed or timer[0] > now):
+            timer, timer_key = deadline[timers[first_timer]], _key(TIMER, timers[first_timer], 0)
+        if (not heap_n or heap_t[0] > now) and (not timed or timer > now):
             for v in range(count):  # the instant is over but for the venues' starts
                 if touched[v]:
                     touched[v] = False
-                    if busy[v] >= capacity[v] or head[v] < 0:
-                        continue  # no server free, or nothing queued: none starts
-                    opened -= _starts(
-                        v, now, events, job, behind, head, tail, busy, capacity, arrived_at,
-                        started_at, service, latency, sent, t0, quote_latency, priced_at,
-                        priced_after, waited_s, started, busy_s, last, racing,
-                    )  # fmt: skip
-            if not events and not timed:
+                    if busy[v] < capacity[v] and head[v] >= 0:  # a server free, a job queued
+                        done, heap_n = _starts(
+                            v, now, heap_t, heap_k, heap_n, job, behind, head, tail, busy,
+                            capacity, arrived_at, started_at, service, latency, sent, t0,
+                            quote_latency, priced_at, priced_after, waited_s, started, busy_s,
+                            last, racing,
+                        )  # fmt: skip
+                        opened -= done
+            if not heap_n and not timed:
                 break
-        if timed and (not events or timer < events[0]):
-            now, key = timer
+        if timed and (not heap_n or _earlier(timer, timer_key, heap_t[0], heap_k[0])):
+            now, key = timer, timer_key
             first_timer += 1
         else:
-            now, key = heapq.heappop(events)
+            now, key, heap_n = _pop(heap_t, heap_k, heap_n)
         what, a, b = key >> 60, (key >> 30) & MASK, key & MASK
         if what >= COMPLETE:  # a venue's event: a, b the venue and the request
             touched[a] = True
@@ -572,29 +580,49 @@ def served(
             begun, top = begun + 1, max(top, i)
             racing_now += 1
             if clients == 0 and i + 1 < n:
-                heapq.heappush(events, (t0_open[i + 1], _key(START, i + 1, 0)))
+                heap_n = _push(heap_t, heap_k, heap_n, t0_open[i + 1], _key(START, i + 1, 0))
             if kind == HEDGED:
                 heapq.heappush(ledger, (now, REQUEST, 0.0))
                 delay[i] = fixed if fixed >= 0.0 else _percentile(ordered, size, q)
                 hedges[i] = hedges_max if delay[i] == delay[i] else 0
-                _ask(order[0], i, 0.0, now, events, t0, latency, answers, has_servers, sent,
-                     job, arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
+                heap_n = _ask(
+                    order[0], i, 0.0, now, heap_t, heap_k, heap_n, t0, latency, answers,
+                    has_servers, sent, job, arrived_at, asked, quote_latency, priced_at,
+                    priced_after,
+                )  # fmt: skip
                 opened += job[order[0], i] == QUEUED
-                _next_deadline(i, 1, hedges, delay, timeout, t0, step, deadline, until, events)
+                heap_n = _next_deadline(
+                    i, 1, hedges, delay, timeout, t0, step, deadline, until, heap_t, heap_k, heap_n
+                )
             else:
                 if kind == ADAPTIVE:
                     _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
                 for k in range(chosen.size if kind == ADAPTIVE else count):
                     v = chosen[k] if kind == ADAPTIVE else k
-                    _ask(v, i, 0.0, now, events, t0, latency, answers, has_servers, sent, job,
-                         arrived_at, asked, quote_latency, priced_at, priced_after)  # fmt: skip
+                    heap_n = _ask(
+                        v, i, 0.0, now, heap_t, heap_k, heap_n, t0, latency, answers, has_servers,
+                        sent, job, arrived_at, asked, quote_latency, priced_at, priced_after,
+                    )  # fmt: skip
                     opened += job[v, i] == QUEUED
                 if queued_timers:
                     until[i], deadline[i] = timeout, t0[i] + timeout
                     timers[timers_set] = i
                     timers_set += 1
                 else:
-                    _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until, events)
+                    heap_n = _next_deadline(
+                        i,
+                        0,
+                        hedges,
+                        delay,
+                        timeout,
+                        t0,
+                        step,
+                        deadline,
+                        until,
+                        heap_t,
+                        heap_k,
+                        heap_n,
+                    )
             continue
         if not racing[i]:
             continue  # the race has ended: what comes for it now is never seen
@@ -602,14 +630,14 @@ def served(
             got[b, i] = True
             delivered[i] += 1
             if delivered[i] >= awaited and now < deadline[i]:
-                heapq.heappush(events, (now, _key(WAKE, i, 0)))
+                heap_n = _push(heap_t, heap_k, heap_n, now, _key(WAKE, i, 0))
             continue
         if what == DELIVER:  # venue b's quote reaches the client
             arrival = sent[b, i] + quote_latency[b, i]
             if arrival < best[i] or (arrival == best[i] and b < best_v[i]):
                 best[i], best_v[i] = arrival, b
             if now < deadline[i]:
-                heapq.heappush(events, (now, _key(WAKE, i, 0)))
+                heap_n = _push(heap_t, heap_k, heap_n, now, _key(WAKE, i, 0))
             continue
         if what == TIMER and b != step[i]:
             continue  # a deadline the race has moved on from
@@ -629,14 +657,28 @@ def served(
                     s = hedges[i] + 1  # no token: wait for a quote until the timeout
                 else:
                     heapq.heappush(ledger, (now, HEDGE, 0.0))
-                    _ask(order[s], i, s * delay[i], now, events, t0, latency, answers,
-                         has_servers, sent, job, arrived_at, asked, quote_latency, priced_at,
-                         priced_after)  # fmt: skip
+                    heap_n = _ask(
+                        order[s], i, s * delay[i], now, heap_t, heap_k, heap_n, t0, latency,
+                        answers, has_servers, sent, job, arrived_at, asked, quote_latency,
+                        priced_at, priced_after,
+                    )  # fmt: skip
                     opened += job[order[s], i] == QUEUED
                     s += 1
                 if best_v[i] < 0:
-                    _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until,
-                                   events)  # fmt: skip
+                    heap_n = _next_deadline(
+                        i,
+                        s,
+                        hedges,
+                        delay,
+                        timeout,
+                        t0,
+                        step,
+                        deadline,
+                        until,
+                        heap_t,
+                        heap_k,
+                        heap_n,
+                    )
                     continue
             # else a quote delivered at the deadline, an ulp late after the request: taken now
         racing[i] = False
@@ -646,7 +688,8 @@ def served(
             if v != w and propagates[v] and (job[v, i] == QUEUED or job[v, i] == SERVING):
                 if kind == FIRST_K and got[v, i]:
                     continue  # its task has delivered: nothing to cancel
-                heapq.heappush(events, (now + 0.5 * latency[v, i], _key(CANCEL, v, i)))
+                at = now + 0.5 * latency[v, i]
+                heap_n = _push(heap_t, heap_k, heap_n, at, _key(CANCEL, v, i))
         ended = now
         if w >= 0:
             winner[i], decided[i], took_at[i], sent_won[i] = w, best[i], now, sent[w, i]
@@ -670,7 +713,7 @@ def served(
         if clients and i + clients < n:
             j = i + clients
             next_start[j % clients] = ended + think[j]
-            heapq.heappush(events, (next_start[j % clients], _key(START, j, 0)))
+            heap_n = _push(heap_t, heap_k, heap_n, next_start[j % clients], _key(START, j, 0))
     return (
         t0, winner, decided, took_at, sent_won, asked, quote_latency, priced_at, priced_after,
         busy_s, waited_s, started, last, folded[:logged], idle, idle_counts, idle_learned,
@@ -678,7 +721,7 @@ def served(
     )  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _take(i, want, timed_out, timeout, got, sent, quote_latency, line, took, best, best_v):
     """FIRST_K's request i takes the first `want` quotes delivered to it, by (arrival after
     the request, venue), into `took` (at its timeout only those that arrived by it, as
@@ -700,8 +743,8 @@ def _take(i, want, timed_out, timeout, got, sent, quote_latency, line, took, bes
         best[i], best_v[i] = sent[v, i] + quote_latency[v, i], v
 
 
-@njit(cache=True, nogil=True)
-def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, events):
+@njit(cache=True, nogil=True, inline="always")
+def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, times, keys, size):
     """Request i waits for a quote until its s-th hedge (from 1), or past its hedges until
     the timeout, as strategies.scatter counts deadlines: t0 + their time after it."""
     until[i] = timeout
@@ -709,13 +752,13 @@ def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, even
         until[i] = min(timeout, s * delay[i])
     step[i] = s
     deadline[i] = t0[i] + until[i]
-    heapq.heappush(events, (deadline[i], _key(TIMER, i, s)))
+    return _push(times, keys, size, deadline[i], _key(TIMER, i, s))
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _ask(
-    v, i, s, now, events, t0, latency, answers, has_servers, sent, job, arrived_at, asked,
-    quote_latency, priced_at, priced_after,
+    v, i, s, now, times, keys, size, t0, latency, answers, has_servers, sent, job, arrived_at,
+    asked, quote_latency, priced_at, priced_after,
 ):  # fmt: skip
     """Request i asks venue v, `s` after it (at `now`): through its servers, the request
     reaches the venue a half later (venues.venue); else the quote comes back at
@@ -723,31 +766,30 @@ def _ask(
     asked[v] += 1
     sent[v, i] = s
     if not answers[v, i]:
-        return
+        return size
     half = 0.5 * latency[v, i]
     if has_servers[v]:
         job[v, i] = QUEUED
         arrived_at[v, i] = (t0[i] + s) + half
-        heapq.heappush(events, (arrived_at[v, i], _key(ARRIVE, v, i)))
-        return
+        return _push(times, keys, size, arrived_at[v, i], _key(ARRIVE, v, i))
     quote_latency[v, i] = latency[v, i]
     priced_at[v, i] = (t0[i] + s) + half
     priced_after[v, i] = half
-    heapq.heappush(events, (max(t0[i] + (s + latency[v, i]), now), _key(DELIVER, i, v)))
+    return _push(times, keys, size, max(t0[i] + (s + latency[v, i]), now), _key(DELIVER, i, v))
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _starts(
-    v, now, events, job, behind, head, tail, busy, capacity, arrived_at, started_at, service,
-    latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s, last,
-    racing,
+    v, now, times, keys, size, job, behind, head, tail, busy, capacity, arrived_at, started_at,
+    service, latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s,
+    last, racing,
 ):  # fmt: skip
     """Venue v's free servers take requests from its queue head at `now`; each one's quote
     will reach its client at (t0 + sent) + total (venues.venue), priced when service ends (an
     event only while its race is `racing`: an ended race never sees it).
     A service that ends in the instant it starts frees its server for the next at once, as
     trio's dispatcher handles the instant's completions again before any client runs.
-    Returns how many of those there were (jobs done as they started)."""
+    Returns how many of those there were (jobs done as they started) and the events' count."""
     done = 0
     while busy[v] < capacity[v] and head[v] >= 0:
         i = head[v]
@@ -762,7 +804,7 @@ def _starts(
         waited_s[v] += now - arrived_at[v, i]
         started[v] += 1
         if now + service[v, i] > now:
-            heapq.heappush(events, (now + service[v, i], _key(COMPLETE, v, i)))
+            size = _push(times, keys, size, now + service[v, i], _key(COMPLETE, v, i))
         else:
             job[v, i] = DONE
             done += 1
@@ -774,5 +816,51 @@ def _starts(
         priced_at[v, i] = now + service[v, i]
         priced_after[v, i] = total - 0.5 * latency[v, i]
         if racing[i]:  # else its race has ended, and would never see it
-            heapq.heappush(events, (max((t0[i] + sent[v, i]) + total, now), _key(DELIVER, i, v)))
-    return done
+            at = max((t0[i] + sent[v, i]) + total, now)
+            size = _push(times, keys, size, at, _key(DELIVER, i, v))
+    return done, size
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _earlier(t, k, u, m):
+    """Whether event (t, k) comes before (u, m), as the tuples compare."""
+    return t < u if t != u else k < m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _push(times, keys, size, t, k):
+    """`served`'s events, a binary min-heap by (time, key) of `size` in `times` and `keys`,
+    with (t, k) in. Returns the new size. Raises rather than write past the arrays (numba
+    does not check bounds): never, by `served`'s count of the pushes a request can make."""
+    if size == times.size:
+        raise RuntimeError("served: more events pending than counted")
+    j = size
+    while j > 0:
+        up = (j - 1) >> 1
+        if not _earlier(t, k, times[up], keys[up]):
+            break
+        times[j], keys[j] = times[up], keys[up]
+        j = up
+    times[j], keys[j] = t, k
+    return size + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pop(times, keys, size):
+    """The first of `served`'s events (`_push`) taken out: (time, key, size left)."""
+    t, k = times[0], keys[0]
+    size -= 1
+    last_t, last_k = times[size], keys[size]
+    j = 0
+    while True:
+        down = 2 * j + 1
+        if down >= size:
+            break
+        if down + 1 < size and _earlier(times[down + 1], keys[down + 1], times[down], keys[down]):
+            down += 1
+        if not _earlier(times[down], keys[down], last_t, last_k):
+            break
+        times[j], keys[j] = times[down], keys[down]
+        j = down
+    times[j], keys[j] = last_t, last_k
+    return t, k, size

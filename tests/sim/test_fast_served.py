@@ -254,3 +254,35 @@ def test_a_hedge_through_servers_ends_when_trio_clock_says() -> None:
     assert fast.venue_requests[1] > 0  # hedged to b
     assert trio.span_s == fast.span_s
     same_load_and_summary(scenario)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"kind": "hedged", "hedge_delay_ms": 0.0, "max_attempts": 10, "budget": 10.0},
+        {"kind": "first_k", "k": 10},
+        {"kind": "adaptive", "fanout": 10},
+    ],
+)
+def test_the_most_events_a_request_can_make_fit_the_scan(strategy) -> None:
+    """Ten venues with unlimited servers (some instant, some failing, half propagating
+    cancels), every request asking all of them in one instant: the most events the scan's
+    heap holds at once (scan_kernels.served counts its room from them)."""
+    venues = []
+    for j in range(10):
+        latency = [INSTANT, CONSTANT, {"dist": "exponential", "mean_ms": 0.5}][j % 3]
+        venue = {"name": f"v{j}", "latency": latency, "fail_prob": 0.3 if j % 5 == 4 else 0.0}
+        if j % 4 != 3:
+            service = [INSTANT, CONSTANT, {"dist": "exponential", "mean_ms": 0.5}][j % 4]
+            venue |= {"service": service, "cancel_propagation": j % 2 == 0}
+        venues.append(venue)
+    scenario = parse(
+        {
+            "arrivals": {"process": "uniform", "rate_per_s": 1e20},
+            "venues": venues,
+            "strategies": [strategy],
+        },
+        default_name="burst",
+    ).with_overrides(requests=120)
+    assert unsupported(scenario) is None
+    agree_with_load(scenario)
