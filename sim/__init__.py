@@ -28,6 +28,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sim' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The module's names, the ones imported on first use among them."""
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
     "OUTCOMES",
     "NamedStrategy",

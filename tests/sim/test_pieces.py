@@ -18,6 +18,7 @@ from sim.measure.run import run, summary
 from sim.model.market import MarketSpec
 from sim.model.scenario import load
 from sim.report.atomic import summary_json
+from venues.pricing import Level
 
 # overload's groups: the rules over arrays on one first_wins scan, hedged, adaptive
 GROUPS = 3
@@ -88,3 +89,26 @@ def test_a_group_that_fails_fails_the_summary(monkeypatch, scans) -> None:
     with pytest.raises(RuntimeError, match="hedged failed"):
         summary(load("overload").with_overrides(requests=300), engine="fast")
     assert not [t for t in threading.enumerate() if t.name.startswith("pieces")]
+
+
+@pytest.mark.parametrize("fanout", [2, 4])
+def test_a_group_sharing_servers_and_depth_sums_up_as_the_run(scans, fanout: int) -> None:
+    """Shallow depth (adaptive's verdicts read from it alone) and adaptive asking several of
+    the servers' venues: each group's strategies share one Prepared and the venues' load is
+    the whole run's, not each piece's added up."""
+    scenario = load("overload").with_overrides(requests=700)
+    shallow = (Level(size=1.0, spread_bps=1.0), Level(size=0.4, spread_bps=2.0))
+    venues = [dataclasses.replace(scenario.venues[0], depth=shallow), *scenario.venues[1:]]
+    strategies = [
+        dataclasses.replace(e, strategy=dataclasses.replace(e.strategy, fanout=fanout))
+        if e.strategy.kind == "adaptive"
+        else e
+        for e in scenario.strategies
+    ]
+    order = dataclasses.replace(scenario.order, size=1.5)
+    same(
+        dataclasses.replace(
+            scenario, venues=tuple(venues), strategies=tuple(strategies), order=order
+        )
+    )
+    assert len(scans) > 5

@@ -61,6 +61,8 @@ def test_the_lazy_names_are_the_modules_own() -> None:
         venues.nothing  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         sim.nothing  # noqa: B018
+    assert {"Network", "run"} <= set(dir(sim))
+    assert {"VenueServer", "WallClock", "TIMERS", "Venue"} <= set(dir(venues))
 
 
 LOAD = """
@@ -82,6 +84,19 @@ def test_numba_is_loaded_without_its_probes_which_stay_importable(before: str, s
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == seen
+
+
+def test_numba_reads_its_config_file_where_there_is_one(tmp_path) -> None:
+    """yaml is not hidden where the working directory has a numba config file: numba decides
+    once, as it starts, whether it can read it (else it warns at each compile and ignores it)."""
+    pytest.importorskip("yaml")
+    (tmp_path / ".numba_config.yaml").write_text("num_threads: 1\n")
+    code = LOAD.format(before="") + "from numba.core import config\nassert config._HAVE_YAML\n"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "['yaml'] True"
 
 
 def test_a_run_loads_numba_only_where_it_runs_compiled_scans() -> None:
