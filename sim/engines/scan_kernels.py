@@ -610,19 +610,9 @@ def served(
                     timers_set += 1
                 else:
                     heap_n = _next_deadline(
-                        i,
-                        0,
-                        hedges,
-                        delay,
-                        timeout,
-                        t0,
-                        step,
-                        deadline,
-                        until,
-                        heap_t,
-                        heap_k,
+                        i, 0, hedges, delay, timeout, t0, step, deadline, until, heap_t, heap_k,
                         heap_n,
-                    )
+                    )  # fmt: skip
             continue
         if not racing[i]:
             continue  # the race has ended: what comes for it now is never seen
@@ -666,19 +656,9 @@ def served(
                     s += 1
                 if best_v[i] < 0:
                     heap_n = _next_deadline(
-                        i,
-                        s,
-                        hedges,
-                        delay,
-                        timeout,
-                        t0,
-                        step,
-                        deadline,
-                        until,
-                        heap_t,
-                        heap_k,
+                        i, s, hedges, delay, timeout, t0, step, deadline, until, heap_t, heap_k,
                         heap_n,
-                    )
+                    )  # fmt: skip
                     continue
             # else a quote delivered at the deadline, an ulp late after the request: taken now
         racing[i] = False
