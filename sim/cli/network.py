@@ -60,7 +60,7 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--network",
         action="store_true",
-        help="serve each venue from its own process on 127.0.0.1 and race them over TCP",
+        help="serve every venue from one process on 127.0.0.1, a port each, and race them over TCP",
     )
     group.add_argument(
         "--venue",
