@@ -32,20 +32,16 @@ SLACK = 64  # cancelled alarms kept in the heap beyond the live ones before it i
 class Alarm:
     """One callback due at a time; `cancel` stops it (harmless once it has run)."""
 
-    __slots__ = ("_alarms", "action", "when")
+    __slots__ = ("_alarms", "action")
 
-    def __init__(self, alarms: Alarms, when: float, action: Callable[[], None]) -> None:
+    def __init__(self, alarms: Alarms, action: Callable[[], None]) -> None:
         self._alarms = alarms
-        self.when = when
         self.action: Callable[[], None] | None = action
 
     def cancel(self) -> None:
         if self.action is not None:
             self.action = None
-            alarms = self._alarms
-            alarms._live -= 1
-            if alarms._timer is not None and self.when == alarms._armed:
-                alarms._rearm()
+            self._alarms._live -= 1
 
 
 class Alarms:
@@ -64,7 +60,7 @@ class Alarms:
 
     def at(self, when: float, action: Callable[[], None]) -> Alarm:
         """Call `action` at trio time `when` (at once, in the alarms' task, if it is past)."""
-        alarm = Alarm(self, when, action)
+        alarm = Alarm(self, action)
         if self._heap and when < self._heap[0][0] and self._sleep is not None:
             self._sleep.deadline = when
         if when < self._armed and self._timer is not None:
@@ -78,18 +74,6 @@ class Alarms:
             self._running = True
             self._start_soon(self._run)
         return alarm
-
-    def _rearm(self) -> None:
-        """The alarm the timerfd is armed for was cancelled: arm it for the next live one
-        (never, if none is left) rather than wake the task for nothing. A venue's QuoteCancels
-        cancel most of its alarms (first_wins gives up four venues of five): one system call
-        each, against a wake-up of the task (the event loop's, and a read of the timerfd)."""
-        heap = self._heap
-        while heap and heap[0][2].action is None:
-            heapq.heappop(heap)
-        when = heap[0][0] if heap else math.inf
-        if when != self._armed:
-            self._arm(when)
 
     def _arm(self, when: float) -> None:
         fd, clock = self._timer
