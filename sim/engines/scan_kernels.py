@@ -228,15 +228,17 @@ def _percentile(ordered, size, q):
 @njit(cache=True, nogil=True)
 def _replace(ordered, size, old, value):
     """Sorted `ordered[:size]` with one `old` taken out and `value` put in, moving only the
-    values between the two."""
+    values between the two, found by bisection (a window of latencies holds hundreds)."""
     k = np.searchsorted(ordered[:size], old)
-    while k + 1 < size and ordered[k + 1] < value:
-        ordered[k] = ordered[k + 1]
-        k += 1
-    while k > 0 and ordered[k - 1] > value:
-        ordered[k] = ordered[k - 1]
-        k -= 1
-    ordered[k] = value
+    j = np.searchsorted(ordered[:size], value)
+    if j > k:  # the values after old's place and before value's move down one
+        for m in range(k, j - 1):
+            ordered[m] = ordered[m + 1]
+        ordered[j - 1] = value
+    else:  # those from value's place up to old's move up one
+        for m in range(k, j, -1):
+            ordered[m] = ordered[m - 1]
+        ordered[j] = value
 
 
 @njit(cache=True, nogil=True)
@@ -628,7 +630,8 @@ def served(
                         at = max(t0[i] + latency[v, i], now)
                         heap_n = _push(heap_t, heap_k, heap_n, at, _key(DELIVER, i, v))
             if kind == HEDGED:
-                at = _next_deadline(i, 1, hedges, delay, timeout, t0, step, deadline, until)
+                step[i], until[i] = 1, _until(1, hedges[i], delay[i], timeout)
+                deadline[i] = at = t0[i] + until[i]
                 heap_n = _push(heap_t, heap_k, heap_n, at, _key(TIMER, i, 1))
             else:
                 if queued_timers:
@@ -636,7 +639,8 @@ def served(
                     timers[timers_set] = i
                     timers_set += 1
                 else:
-                    at = _next_deadline(i, 0, hedges, delay, timeout, t0, step, deadline, until)
+                    step[i], until[i] = 0, _until(0, hedges[i], delay[i], timeout)
+                    deadline[i] = at = t0[i] + until[i]
                     heap_n = _push(heap_t, heap_k, heap_n, at, _key(TIMER, i, 0))
             continue
         if not racing[i]:
@@ -681,7 +685,8 @@ def served(
                     opened += job[order[s], i] == QUEUED
                     s += 1
                 if best_v[i] < 0:
-                    at = _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until)
+                    step[i], until[i] = s, _until(s, hedges[i], delay[i], timeout)
+                    deadline[i] = at = t0[i] + until[i]
                     heap_n = _push(heap_t, heap_k, heap_n, at, _key(TIMER, i, s))
                     continue
             # else a quote delivered at the deadline, an ulp late after the request: taken now
@@ -748,16 +753,13 @@ def _take(i, want, timed_out, timeout, got, sent, quote_latency, line, took, bes
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until):
-    """Request i waits for a quote until its s-th hedge (from 1), or past its hedges until
-    the timeout, as strategies.scatter counts deadlines: t0 + their time after it, returned
-    (its TIMER's time)."""
-    until[i] = timeout
-    if 1 <= s <= hedges[i]:
-        until[i] = min(timeout, s * delay[i])
-    step[i] = s
-    deadline[i] = t0[i] + until[i]
-    return deadline[i]
+def _until(s, hedges, delay, timeout):
+    """How long after its start a race waits for a quote until its s-th hedge (from 1) of
+    `hedges`, `delay` apart, or past its hedges until the timeout, as strategies.scatter
+    counts deadlines (its TIMER's at its start plus that)."""
+    if 1 <= s <= hedges:
+        return min(timeout, s * delay)
+    return timeout
 
 
 @njit(cache=True, nogil=True, inline="always")
