@@ -228,16 +228,18 @@ def _percentile(ordered, size, q):
 @njit(cache=True, nogil=True)
 def _replace(ordered, size, old, value):
     """Sorted `ordered[:size]` with one `old` taken out and `value` put in, moving only the
-    values between the two, found by bisection (a window of latencies holds hundreds)."""
+    values between the two, found by bisection (a window of latencies holds hundreds), and
+    moved by unsigned index (numba would check every signed one for a negative)."""
     k = np.searchsorted(ordered[:size], old)
     j = np.searchsorted(ordered[:size], value)
+    one = np.uint64(1)
     if j > k:  # the values after old's place and before value's move down one
-        for m in range(k, j - 1):
-            ordered[m] = ordered[m + 1]
+        for m in range(np.uint64(k), np.uint64(j) - one):
+            ordered[m] = ordered[m + one]
         ordered[j - 1] = value
     else:  # those from value's place up to old's move up one
-        for m in range(k, j, -1):
-            ordered[m] = ordered[m - 1]
+        for m in range(np.uint64(k), np.uint64(j), -1):
+            ordered[m] = ordered[m - one]
         ordered[j] = value
 
 
