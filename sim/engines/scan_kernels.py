@@ -329,16 +329,16 @@ def _fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
     while pending and pending[0][0] < t:
         _, v, what, value = heapq.heappop(pending)
         if what == FILL:
-            _ewma(fill, has_fill, v, value, alpha)
+            fill[v], has_fill[v] = _ewma(fill[v], has_fill[v], value, alpha), True
         else:
-            _ewma(seen, has_seen, v, value, alpha)
+            seen[v], has_seen[v] = _ewma(seen[v], has_seen[v], value, alpha), True
 
 
-@njit(cache=True, nogil=True)
-def _ewma(table, has, v, value, alpha):
-    """adaptive's running average of venue v's `table` (latency or fill) with `value` in."""
-    table[v] = value if not has[v] else table[v] + alpha * (value - table[v])
-    has[v] = True
+@njit(cache=True, nogil=True, inline="always")
+def _ewma(average, has, value, alpha):
+    """adaptive's running `average` (of a venue's latency or fill, if it `has` one) with
+    `value` in."""
+    return value if not has else average + alpha * (value - average)
 
 
 @njit(cache=True, nogil=True)
