@@ -801,9 +801,9 @@ def _push(times, keys, size, t, k):
     does not check bounds): never, by `served`'s count of the pushes a request can make."""
     if size == times.size:
         raise RuntimeError("served: more events pending than counted")
-    j = size
+    one, j = np.uint64(1), np.uint64(size)
     while j > 0:
-        up = (j - 1) >> 1
+        up = (j - one) >> one
         if not _earlier(t, k, times[up], keys[up]):
             break
         times[j], keys[j] = times[up], keys[up]
@@ -818,13 +818,15 @@ def _pop(times, keys, size):
     t, k = times[0], keys[0]
     size -= 1
     last_t, last_k = times[size], keys[size]
-    j = 0
+    one, j, left = np.uint64(1), np.uint64(0), np.uint64(size)
     while True:
-        down = 2 * j + 1
-        if down >= size:
+        down = (j << one) + one
+        if down >= left:
             break
-        if down + 1 < size and _earlier(times[down + 1], keys[down + 1], times[down], keys[down]):
-            down += 1
+        if down + one < left and _earlier(
+            times[down + one], keys[down + one], times[down], keys[down]
+        ):
+            down += one
         if not _earlier(times[down], keys[down], last_t, last_k):
             break
         times[j], keys[j] = times[down], keys[down]
