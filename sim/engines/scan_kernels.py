@@ -525,8 +525,9 @@ def served(
                         if job[v, i] != QUEUED:
                             continue  # dropped while queued
                         # its quote will reach its client at (t0 + sent) + total (venues.venue),
-                        # priced when service ends (written out here, as in `_ask` below: an
-                        # inlined helper's arrays cost numba an atomic reference count each)
+                        # priced when service ends (written out here, as the first asks below
+                        # are: an inlined helper's arrays cost numba an atomic reference count
+                        # each)
                         job[v, i] = SERVING
                         busy[v] += 1
                         started_at[v, i] = now
@@ -535,7 +536,8 @@ def served(
                         if now + service[v, i] > now:
                             at, key = now + service[v, i], _key(COMPLETE, v, i)
                             heap_n = _push(heap_t, heap_k, heap_n, at, key)
-                        else:  # ends as it starts: its server is free for the next at once
+                        else:  # ends as it starts: its server is free for the next at once,
+                            # as trio's dispatcher handles the instant's completions again
                             job[v, i] = DONE
                             opened -= 1
                             busy[v] -= 1
