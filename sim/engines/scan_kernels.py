@@ -228,15 +228,19 @@ def _percentile(ordered, size, q):
 @njit(cache=True, nogil=True)
 def _replace(ordered, size, old, value):
     """Sorted `ordered[:size]` with one `old` taken out and `value` put in, moving only the
-    values between the two."""
+    values between the two, found by bisection (a window of latencies holds hundreds), and
+    moved by unsigned index (numba would check every signed one for a negative)."""
     k = np.searchsorted(ordered[:size], old)
-    while k + 1 < size and ordered[k + 1] < value:
-        ordered[k] = ordered[k + 1]
-        k += 1
-    while k > 0 and ordered[k - 1] > value:
-        ordered[k] = ordered[k - 1]
-        k -= 1
-    ordered[k] = value
+    j = np.searchsorted(ordered[:size], value)
+    one = np.uint64(1)
+    if j > k:  # the values after old's place and before value's move down one
+        for m in range(np.uint64(k), np.uint64(j) - one):
+            ordered[m] = ordered[m + one]
+        ordered[j - 1] = value
+    else:  # those from value's place up to old's move up one
+        for m in range(np.uint64(k), np.uint64(j), -1):
+            ordered[m] = ordered[m - one]
+        ordered[j] = value
 
 
 @njit(cache=True, nogil=True)
@@ -325,16 +329,16 @@ def _fold_stats(pending, t, seen, has_seen, fill, has_fill, alpha):
     while pending and pending[0][0] < t:
         _, v, what, value = heapq.heappop(pending)
         if what == FILL:
-            _ewma(fill, has_fill, v, value, alpha)
+            fill[v], has_fill[v] = _ewma(fill[v], has_fill[v], value, alpha), True
         else:
-            _ewma(seen, has_seen, v, value, alpha)
+            seen[v], has_seen[v] = _ewma(seen[v], has_seen[v], value, alpha), True
 
 
-@njit(cache=True, nogil=True)
-def _ewma(table, has, v, value, alpha):
-    """adaptive's running average of venue v's `table` (latency or fill) with `value` in."""
-    table[v] = value if not has[v] else table[v] + alpha * (value - table[v])
-    has[v] = True
+@njit(cache=True, nogil=True, inline="always")
+def _ewma(average, has, value, alpha):
+    """adaptive's running `average` (of a venue's latency or fill, if it `has` one) with
+    `value` in."""
+    return value if not has else average + alpha * (value - average)
 
 
 @njit(cache=True, nogil=True)
@@ -513,14 +517,39 @@ def served(
             for v in range(count):  # the instant is over but for the venues' starts
                 if touched[v]:
                     touched[v] = False
-                    if busy[v] < capacity[v] and head[v] >= 0:  # a server free, a job queued
-                        done, heap_n = _starts(
-                            v, now, heap_t, heap_k, heap_n, job, behind, head, tail, busy,
-                            capacity, arrived_at, started_at, service, latency, sent, t0,
-                            quote_latency, priced_at, priced_after, waited_s, started, busy_s,
-                            last, racing,
-                        )  # fmt: skip
-                        opened -= done
+                    while busy[v] < capacity[v] and head[v] >= 0:  # a server free, a job queued
+                        i = head[v]
+                        head[v] = behind[v, i]
+                        if head[v] < 0:
+                            tail[v] = -1
+                        if job[v, i] != QUEUED:
+                            continue  # dropped while queued
+                        # its quote will reach its client at (t0 + sent) + total (venues.venue),
+                        # priced when service ends (written out here, as the first asks below
+                        # are: an inlined helper's arrays cost numba an atomic reference count
+                        # each)
+                        job[v, i] = SERVING
+                        busy[v] += 1
+                        started_at[v, i] = now
+                        waited_s[v] += now - arrived_at[v, i]
+                        started[v] += 1
+                        if now + service[v, i] > now:
+                            at, key = now + service[v, i], _key(COMPLETE, v, i)
+                            heap_n = _push(heap_t, heap_k, heap_n, at, key)
+                        else:  # ends as it starts: its server is free for the next at once,
+                            # as trio's dispatcher handles the instant's completions again
+                            job[v, i] = DONE
+                            opened -= 1
+                            busy[v] -= 1
+                            last[v] = max(last[v], now)
+                            busy_s[v] += service[v, i]
+                        total = (latency[v, i] + (now - arrived_at[v, i])) + service[v, i]
+                        quote_latency[v, i] = total
+                        priced_at[v, i] = now + service[v, i]
+                        priced_after[v, i] = total - 0.5 * latency[v, i]
+                        if racing[i]:  # else its race has ended, and would never see it
+                            at = max((t0[i] + sent[v, i]) + total, now)
+                            heap_n = _push(heap_t, heap_k, heap_n, at, _key(DELIVER, i, v))
             if not heap_n and not timed:
                 break
         if timed and (not heap_n or _earlier(timer, timer_key, heap_t[0], heap_k[0])):
@@ -585,34 +614,38 @@ def served(
                 heapq.heappush(ledger, (now, REQUEST, 0.0))
                 delay[i] = fixed if fixed >= 0.0 else _percentile(ordered, size, q)
                 hedges[i] = hedges_max if delay[i] == delay[i] else 0
-                heap_n = _ask(
-                    order[0], i, 0.0, now, heap_t, heap_k, heap_n, t0, latency, answers,
-                    has_servers, sent, job, arrived_at, asked, quote_latency, priced_at,
-                    priced_after,
-                )  # fmt: skip
-                opened += job[order[0], i] == QUEUED
-                heap_n = _next_deadline(
-                    i, 1, hedges, delay, timeout, t0, step, deadline, until, heap_t, heap_k, heap_n
-                )
+            elif kind == ADAPTIVE:
+                _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
+            # the venues asked at once (hedged: its first), as `_ask` asks them
+            for k in range(1 if kind == HEDGED else chosen.size if kind == ADAPTIVE else count):
+                v = order[0] if kind == HEDGED else chosen[k] if kind == ADAPTIVE else k
+                asked[v] += 1
+                sent[v, i] = 0.0
+                if answers[v, i]:
+                    half = 0.5 * latency[v, i]
+                    if has_servers[v]:
+                        job[v, i] = QUEUED
+                        opened += 1
+                        arrived_at[v, i] = t0[i] + half
+                        heap_n = _push(heap_t, heap_k, heap_n, arrived_at[v, i], _key(ARRIVE, v, i))
+                    else:
+                        quote_latency[v, i] = latency[v, i]
+                        priced_at[v, i], priced_after[v, i] = t0[i] + half, half
+                        at = max(t0[i] + latency[v, i], now)
+                        heap_n = _push(heap_t, heap_k, heap_n, at, _key(DELIVER, i, v))
+            if kind == HEDGED:
+                step[i], until[i] = 1, _until(1, hedges[i], delay[i], timeout)
+                deadline[i] = at = t0[i] + until[i]
+                heap_n = _push(heap_t, heap_k, heap_n, at, _key(TIMER, i, 1))
             else:
-                if kind == ADAPTIVE:
-                    _choose(picks[i], left, seen, has_seen, fill, has_fill, chosen)
-                for k in range(chosen.size if kind == ADAPTIVE else count):
-                    v = chosen[k] if kind == ADAPTIVE else k
-                    heap_n = _ask(
-                        v, i, 0.0, now, heap_t, heap_k, heap_n, t0, latency, answers, has_servers,
-                        sent, job, arrived_at, asked, quote_latency, priced_at, priced_after,
-                    )  # fmt: skip
-                    opened += job[v, i] == QUEUED
                 if queued_timers:
                     until[i], deadline[i] = timeout, t0[i] + timeout
                     timers[timers_set] = i
                     timers_set += 1
                 else:
-                    heap_n = _next_deadline(
-                        i, 0, hedges, delay, timeout, t0, step, deadline, until, heap_t, heap_k,
-                        heap_n,
-                    )  # fmt: skip
+                    step[i], until[i] = 0, _until(0, hedges[i], delay[i], timeout)
+                    deadline[i] = at = t0[i] + until[i]
+                    heap_n = _push(heap_t, heap_k, heap_n, at, _key(TIMER, i, 0))
             continue
         if not racing[i]:
             continue  # the race has ended: what comes for it now is never seen
@@ -647,18 +680,18 @@ def served(
                     s = hedges[i] + 1  # no token: wait for a quote until the timeout
                 else:
                     heapq.heappush(ledger, (now, HEDGE, 0.0))
-                    heap_n = _ask(
-                        order[s], i, s * delay[i], now, heap_t, heap_k, heap_n, t0, latency,
-                        answers, has_servers, sent, job, arrived_at, asked, quote_latency,
-                        priced_at, priced_after,
+                    at, ask = _ask(
+                        order[s], i, s * delay[i], now, t0, latency, answers, has_servers, sent,
+                        job, arrived_at, asked, quote_latency, priced_at, priced_after,
                     )  # fmt: skip
+                    if ask >= 0:
+                        heap_n = _push(heap_t, heap_k, heap_n, at, ask)
                     opened += job[order[s], i] == QUEUED
                     s += 1
                 if best_v[i] < 0:
-                    heap_n = _next_deadline(
-                        i, s, hedges, delay, timeout, t0, step, deadline, until, heap_t, heap_k,
-                        heap_n,
-                    )  # fmt: skip
+                    step[i], until[i] = s, _until(s, hedges[i], delay[i], timeout)
+                    deadline[i] = at = t0[i] + until[i]
+                    heap_n = _push(heap_t, heap_k, heap_n, at, _key(TIMER, i, s))
                     continue
             # else a quote delivered at the deadline, an ulp late after the request: taken now
         racing[i] = False
@@ -724,81 +757,37 @@ def _take(i, want, timed_out, timeout, got, sent, quote_latency, line, took, bes
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _next_deadline(i, s, hedges, delay, timeout, t0, step, deadline, until, times, keys, size):
-    """Request i waits for a quote until its s-th hedge (from 1), or past its hedges until
-    the timeout, as strategies.scatter counts deadlines: t0 + their time after it."""
-    until[i] = timeout
-    if 1 <= s <= hedges[i]:
-        until[i] = min(timeout, s * delay[i])
-    step[i] = s
-    deadline[i] = t0[i] + until[i]
-    return _push(times, keys, size, deadline[i], _key(TIMER, i, s))
+def _until(s, hedges, delay, timeout):
+    """How long after its start a race waits for a quote until its s-th hedge (from 1) of
+    `hedges`, `delay` apart, or past its hedges until the timeout, as strategies.scatter
+    counts deadlines (its TIMER's at its start plus that)."""
+    if 1 <= s <= hedges:
+        return min(timeout, s * delay)
+    return timeout
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _ask(
-    v, i, s, now, times, keys, size, t0, latency, answers, has_servers, sent, job, arrived_at,
-    asked, quote_latency, priced_at, priced_after,
+    v, i, s, now, t0, latency, answers, has_servers, sent, job, arrived_at, asked, quote_latency,
+    priced_at, priced_after,
 ):  # fmt: skip
     """Request i asks venue v, `s` after it (at `now`): through its servers, the request
     reaches the venue a half later (venues.venue); else the quote comes back at
-    t0 + (s + latency), priced halfway."""
+    t0 + (s + latency), priced halfway. Returns the event that follows, (time, key), its key
+    -1 for none (a venue that does not answer)."""
     asked[v] += 1
     sent[v, i] = s
     if not answers[v, i]:
-        return size
+        return 0.0, -1
     half = 0.5 * latency[v, i]
     if has_servers[v]:
         job[v, i] = QUEUED
         arrived_at[v, i] = (t0[i] + s) + half
-        return _push(times, keys, size, arrived_at[v, i], _key(ARRIVE, v, i))
+        return arrived_at[v, i], _key(ARRIVE, v, i)
     quote_latency[v, i] = latency[v, i]
     priced_at[v, i] = (t0[i] + s) + half
     priced_after[v, i] = half
-    return _push(times, keys, size, max(t0[i] + (s + latency[v, i]), now), _key(DELIVER, i, v))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _starts(
-    v, now, times, keys, size, job, behind, head, tail, busy, capacity, arrived_at, started_at,
-    service, latency, sent, t0, quote_latency, priced_at, priced_after, waited_s, started, busy_s,
-    last, racing,
-):  # fmt: skip
-    """Venue v's free servers take requests from its queue head at `now`; each one's quote
-    will reach its client at (t0 + sent) + total (venues.venue), priced when service ends (an
-    event only while its race is `racing`: an ended race never sees it).
-    A service that ends in the instant it starts frees its server for the next at once, as
-    trio's dispatcher handles the instant's completions again before any client runs.
-    Returns how many of those there were (jobs done as they started) and the events' count."""
-    done = 0
-    while busy[v] < capacity[v] and head[v] >= 0:
-        i = head[v]
-        head[v] = behind[v, i]
-        if head[v] < 0:
-            tail[v] = -1
-        if job[v, i] != QUEUED:
-            continue  # dropped while queued
-        job[v, i] = SERVING
-        busy[v] += 1
-        started_at[v, i] = now
-        waited_s[v] += now - arrived_at[v, i]
-        started[v] += 1
-        if now + service[v, i] > now:
-            size = _push(times, keys, size, now + service[v, i], _key(COMPLETE, v, i))
-        else:
-            job[v, i] = DONE
-            done += 1
-            busy[v] -= 1
-            last[v] = max(last[v], now)
-            busy_s[v] += service[v, i]
-        total = (latency[v, i] + (now - arrived_at[v, i])) + service[v, i]
-        quote_latency[v, i] = total
-        priced_at[v, i] = now + service[v, i]
-        priced_after[v, i] = total - 0.5 * latency[v, i]
-        if racing[i]:  # else its race has ended, and would never see it
-            at = max((t0[i] + sent[v, i]) + total, now)
-            size = _push(times, keys, size, at, _key(DELIVER, i, v))
-    return done, size
+    return max(t0[i] + (s + latency[v, i]), now), _key(DELIVER, i, v)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -814,9 +803,9 @@ def _push(times, keys, size, t, k):
     does not check bounds): never, by `served`'s count of the pushes a request can make."""
     if size == times.size:
         raise RuntimeError("served: more events pending than counted")
-    j = size
+    one, j = np.uint64(1), np.uint64(size)
     while j > 0:
-        up = (j - 1) >> 1
+        up = (j - one) >> one
         if not _earlier(t, k, times[up], keys[up]):
             break
         times[j], keys[j] = times[up], keys[up]
@@ -831,13 +820,15 @@ def _pop(times, keys, size):
     t, k = times[0], keys[0]
     size -= 1
     last_t, last_k = times[size], keys[size]
-    j = 0
+    one, j, left = np.uint64(1), np.uint64(0), np.uint64(size)
     while True:
-        down = 2 * j + 1
-        if down >= size:
+        down = (j << one) + one
+        if down >= left:
             break
-        if down + 1 < size and _earlier(times[down + 1], keys[down + 1], times[down], keys[down]):
-            down += 1
+        if down + one < left and _earlier(
+            times[down + one], keys[down + one], times[down], keys[down]
+        ):
+            down += one
         if not _earlier(times[down], keys[down], last_t, last_k):
             break
         times[j], keys[j] = times[down], keys[down]

@@ -131,6 +131,28 @@ def test_closed_loops_the_scan_cannot_cut_are_decided_at_once(cuts, servers, kin
     assert not cuts
 
 
+def test_services_that_end_as_they_start_leave_their_venues_idle(cuts) -> None:
+    """Zero service times: each job is done in the instant it starts (never a completion
+    event), and counted off the venue's open jobs then, so that the scan still finds idle
+    instants to cut at."""
+    zero = {"dist": "constant", "ms": 0.0}
+    scenario = parse(
+        {
+            "scenario": {"seed": 4, "requests": 600},
+            "arrivals": {"process": "poisson", "rate_per_s": 500.0},
+            "venues": [
+                {"name": name, "latency": {"dist": "constant", "ms": ms}}
+                | {"service": zero, "capacity": 1}
+                for name, ms in [("a", 0.5), ("b", 0.2)]
+            ],
+            "strategies": [{"kind": "hedged", "hedge_delay_ms": 0.3, "budget": 10.0}],
+        },
+        default_name="instant",
+    )
+    same(scenario)
+    assert cuts["cut"] > 3
+
+
 def _without_servers(scenario):
     venues = tuple(dataclasses.replace(v, service=None, capacity=None) for v in scenario.venues)
     return dataclasses.replace(scenario, venues=venues)
