@@ -251,10 +251,14 @@ def run_one(
 
 def _summary_one(scenario: Scenario, args: argparse.Namespace) -> dict:
     """`scenario`'s summary alone, nothing per request kept (sim.summary), with a progress bar
-    on stderr unless --quiet."""
-    _compiled_first(scenario, args.engine)
+    on stderr unless --quiet. numba is loaded while the first requests are drawn."""
     with _progress(scenario, args) as progress:
-        return run_summary(scenario, progress=progress.advance, engine=args.engine)
+        return run_summary(
+            scenario,
+            progress=progress.advance,
+            engine=args.engine,
+            while_drawing=lambda: _compiled_first(scenario, args.engine),
+        )
 
 
 def _compiled_first(scenario: Scenario, engine: str) -> None:

@@ -47,12 +47,16 @@ Groups = list[tuple[list[NamedStrategy], object]]
 
 
 def in_pieces(
-    scenario: Scenario, groups: Groups, progress: Callable[[str, int], None] | None
+    scenario: Scenario,
+    groups: Groups,
+    progress: Callable[[str, int], None] | None,
+    while_drawing: Callable[[], None] | None = None,
 ) -> tuple[dict[str, tuple[Tally, Records]], dict[str, dict[str, Any]] | None]:
     """Every strategy of `scenario` (an open loop's, or a closed loop's: `resuming` gave its
     `groups`) decided in pieces: per strategy its tally and its run-level records added up,
     and a closed loop's corrected figures per strategy (`_Loop.summary`; None for an open
-    loop). `progress(label, n)` hears of each chunk's requests as `run`'s does."""
+    loop). `progress(label, n)` hears of each chunk's requests as `run`'s does;
+    `while_drawing()` is called while the first chunk is drawn, before any is decided."""
     served = any(v.service is not None for v in scenario.venues)
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
@@ -85,7 +89,7 @@ def in_pieces(
 
     with contextlib.ExitStack() as stack:
         threads = [_lane(stack, i) for i in range(len(resumed) if lanes else 0)]
-        for draws in _drawn_ahead(scenario, mid, CHUNK):
+        for draws in _drawn_ahead(scenario, mid, CHUNK, while_drawing):
             if not lanes:  # the groups are all done with the chunk before
                 earliest = [r.earliest() for r in resumed]
                 earliest += [c.earliest() for c in chains.values()]
@@ -470,11 +474,14 @@ def _rows(records: Records, rows: slice) -> Records:
     return dataclasses.replace(records, **fields)
 
 
-def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]:
+def _drawn_ahead(
+    scenario: Scenario, mid: MidPath, size: int, meanwhile: Callable[[], None] | None = None
+) -> Iterator[Draws]:
     """`draw_chunks(scenario, size)`, each chunk drawn in a background thread while the one
     before is decided, and its market path made in another, as far as its quotes reach (the
     strategies' longest timeout after its last arrival; lookups beyond make the rest): the
-    work a fast run leaves to one core, spread over both. Draws are keyed, so nothing moves."""
+    work a fast run leaves to one core, spread over both. Draws are keyed, so nothing moves.
+    `meanwhile()` is called in this thread while the first chunk is drawn."""
     reach = max(entry.strategy.timeout_ms for entry in scenario.strategies) * 1e-3
     chunks = draw_chunks(scenario, size)
 
@@ -486,6 +493,8 @@ def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]
 
     with ThreadPoolExecutor(1, thread_name_prefix="draws") as pool:
         ahead = pool.submit(next_chunk)
+        if meanwhile is not None:
+            meanwhile()
         while (draws := ahead.result()) is not None:
             ahead = pool.submit(next_chunk)
             yield draws

@@ -213,6 +213,7 @@ def summary(
     requests: int | None = None,
     progress: Callable[[str, int], None] | None = None,
     engine: str = "auto",
+    while_drawing: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """`run(...).summary`, byte for byte, without keeping per-request records or draws.
 
@@ -221,13 +222,16 @@ def summary(
     says how much). Where they cannot be (learning the scan cannot resume, rules over arrays
     the scan does not serve (deadline, threshold) through servers that propagate cancels, a
     closed loop but through servers) and on the trio engine this is `run(...).summary`.
-    Arguments as for `run`.
+    Arguments as for `run`; `while_drawing()`, if given, is called once before any request
+    is decided, while the first are drawn in pieces (the CLI loads numba meanwhile).
     """
     scenario = _scenario(scenario, strategies, seed, requests)
     groups = resuming(scenario) if choose_engine(engine, scenario) == "fast" else None
     if groups is None:
+        if while_drawing is not None:
+            while_drawing()
         return run(scenario, progress=progress, engine=engine).summary
-    decided, loops = in_pieces(scenario, groups, progress)
+    decided, loops = in_pieces(scenario, groups, progress, while_drawing)
     return summarize(scenario, decided, "fast", loops=loops)
 
 
