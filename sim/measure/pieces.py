@@ -446,13 +446,12 @@ class _Kept:
         have = sum(p.decision_s.size for p in self.pieces)
         while self.chunks and have >= self.chunks[0][0].size:
             side, mids, oracle = self.chunks.pop(0)
-            joined = _joined(self.pieces)
             k = side.size
+            chunk, self.pieces = _split(self.pieces, k)
             if mids is None:
                 mids, oracle = (np.concatenate(x) for x in zip(*self.at, strict=True))
-                self.at = [(mids[k:], oracle[k:])]
-            self.tally.add(joined, side, mids[:k], oracle[:k], slice(0, k))
-            self.pieces = [_rows(joined, slice(k, None))]
+                self.at = [(mids[k:].copy(), oracle[k:].copy())]  # not views of the whole
+            self.tally.add(_joined(chunk), side, mids[:k], oracle[:k])
             have -= k
 
 
@@ -466,6 +465,26 @@ def _joined(pieces: list[Records]) -> Records:
     ones are the last piece's)."""
     fields = {n: np.concatenate([getattr(p, n) for p in pieces]) for n in PER_REQUEST}
     return dataclasses.replace(pieces[-1], **fields)
+
+
+def _split(pieces: list[Records], k: int) -> tuple[list[Records], list[Records]]:
+    """Records of consecutive requests, as the first `k` requests' and the rest's: only
+    the piece that straddles the cut is sliced (a view of that piece alone), so that what
+    is joined is the first k requests', and what is kept no more than the pieces after."""
+    first: list[Records] = []
+    rest: list[Records] = []
+    n = 0
+    for piece in pieces:
+        size = piece.decision_s.size
+        if n >= k:
+            rest.append(piece)
+        elif n + size <= k:
+            first.append(piece)
+        else:
+            first.append(_rows(piece, slice(0, k - n)))
+            rest.append(_rows(piece, slice(k - n, None)))
+        n += size
+    return first, rest
 
 
 def _rows(records: Records, rows: slice) -> Records:
