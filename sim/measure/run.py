@@ -213,7 +213,6 @@ def summary(
     requests: int | None = None,
     progress: Callable[[str, int], None] | None = None,
     engine: str = "auto",
-    while_drawing: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """`run(...).summary`, byte for byte, without keeping per-request records or draws.
 
@@ -222,10 +221,22 @@ def summary(
     says how much). Where they cannot be (learning the scan cannot resume, rules over arrays
     the scan does not serve (deadline, threshold) through servers that propagate cancels, a
     closed loop but through servers) and on the trio engine this is `run(...).summary`.
-    Arguments as for `run`; `while_drawing()`, if given, is called once before any request
-    is decided, while the first are drawn in pieces (the CLI loads numba meanwhile).
+    Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
+    return scenario_summary(scenario, progress=progress, engine=engine)
+
+
+def scenario_summary(
+    scenario: Scenario,
+    *,
+    progress: Callable[[str, int], None] | None = None,
+    engine: str = "auto",
+    while_drawing: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """`summary` of a Scenario as given; `while_drawing()`, if given, is called once before
+    any request is decided, while the first are drawn where they are drawn in pieces (the
+    CLI loads numba meanwhile): not part of `sim.summary`, which takes `run`'s arguments."""
     groups = resuming(scenario) if choose_engine(engine, scenario) == "fast" else None
     if groups is None:
         if while_drawing is not None:

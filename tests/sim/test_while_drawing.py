@@ -1,14 +1,18 @@
-"""`summary(..., while_drawing=f)` calls f once, before any request is decided, while the first
-chunk is drawn in its background thread (the CLI loads numba then); the summary is the same.
+"""`scenario_summary(..., while_drawing=f)` calls f once, before any request is decided, while
+the first chunk is drawn in its background thread (the CLI loads numba then); the summary is
+the same.
 The drawing waits at a barrier until f has run, so that the test fails unless the two overlap
-(a barrier never met breaks after its timeout: no timing is measured)."""
+(a barrier never met breaks after its timeout: no timing is measured). The hook is the CLI's:
+`sim.summary` takes `sim.run`'s arguments, as documented, and no more."""
 
 from __future__ import annotations
 
+import inspect
 import threading
 
+import sim
 import sim.measure.pieces as pieces_module
-from sim.measure.run import summary
+from sim.measure.run import scenario_summary, summary
 from sim.model.scenario import load
 
 
@@ -31,7 +35,8 @@ def test_the_first_chunk_is_drawn_while_the_callback_runs(monkeypatch) -> None:
 
     monkeypatch.setattr(pieces_module, "draw_chunks", waiting)
     progress = lambda label, n: decided.append(n)  # noqa: E731
-    assert summary(scenario, engine="fast", progress=progress, while_drawing=meanwhile) == plain
+    got = scenario_summary(scenario, engine="fast", progress=progress, while_drawing=meanwhile)
+    assert got == plain
     assert calls == [0]  # once, before any request was decided
     assert sum(decided) == scenario.requests * len(scenario.strategies)
 
@@ -39,6 +44,12 @@ def test_the_first_chunk_is_drawn_while_the_callback_runs(monkeypatch) -> None:
 def test_a_summary_decided_at_once_calls_it_first() -> None:
     scenario = load("default").with_overrides(requests=50)  # trio: not in pieces
     calls: list[str] = []
-    got = summary(scenario, engine="trio", while_drawing=lambda: calls.append("called"))
+    got = scenario_summary(scenario, engine="trio", while_drawing=lambda: calls.append("called"))
     assert calls == ["called"]
     assert got == summary(scenario, engine="trio")
+
+
+def test_the_public_summary_takes_runs_arguments_but_network() -> None:
+    run_parameters = dict(inspect.signature(sim.run).parameters)
+    del run_parameters["network"]
+    assert dict(inspect.signature(sim.summary).parameters) == run_parameters
