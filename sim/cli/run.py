@@ -13,8 +13,7 @@ from sim.cli.compiled import load_numba
 from sim.cli.network import add_network_options, network_of
 from sim.cli.writing import RESULTS, writing
 from sim.engines.fast import compiled
-from sim.measure.run import RunResult, run
-from sim.measure.run import summary as run_summary
+from sim.measure.run import RunResult, run, scenario_summary
 from sim.measure.strategy_runs import ENGINES, choose_engine
 from sim.model.errors import ScenarioError
 from sim.model.scenario import CLOCKS, Scenario, bundled, load
@@ -251,10 +250,14 @@ def run_one(
 
 def _summary_one(scenario: Scenario, args: argparse.Namespace) -> dict:
     """`scenario`'s summary alone, nothing per request kept (sim.summary), with a progress bar
-    on stderr unless --quiet."""
-    _compiled_first(scenario, args.engine)
+    on stderr unless --quiet. numba is loaded while the first requests are drawn."""
     with _progress(scenario, args) as progress:
-        return run_summary(scenario, progress=progress.advance, engine=args.engine)
+        return scenario_summary(
+            scenario,
+            progress=progress.advance,
+            engine=args.engine,
+            while_drawing=lambda: _compiled_first(scenario, args.engine),
+        )
 
 
 def _compiled_first(scenario: Scenario, engine: str) -> None:

@@ -206,10 +206,29 @@ class Latencies:
 def _ms(histogram: HdrHistogram, max_s: float, mean_s: float) -> dict[str, float]:
     """The percentiles of `histogram`, none above the exact max, with the max and the mean."""
     exact_max_ns = max_s * 1e9
-    at = histogram.get_percentile_to_value_dict(list(PERCENTILES.values()))
+    at = percentile_values(histogram, list(PERCENTILES.values()))
     ns = [min(at[p], exact_max_ns) for p in PERCENTILES.values()]
     ns += [exact_max_ns, mean_s * 1e9]
     return {key: round(v / 1e6, 6) for key, v in zip(LATENCY_KEYS, ns, strict=True)}
+
+
+def percentile_values(histogram: HdrHistogram, percentiles: list[float]) -> dict[float, int]:
+    """`histogram.get_percentile_to_value_dict(percentiles)` (percentiles of 0 to 100), with
+    numpy: the first index whose running count reaches each percentile's target, found by
+    one search of the running counts instead of hdrh's loop over every index in Python."""
+    h = histogram
+    running = np.cumsum(np.ctypeslib.as_array(h.counts)[: h.counts_len])
+    at = {}
+    for percentile in sorted(set(percentiles)):
+        index = int(np.searchsorted(running, h.get_target_count_at_percentile(percentile)))
+        if index == running.size:  # not reached: hdrh leaves it and those above out
+            break
+        value = h.get_value_from_index(index)
+        if percentile:
+            at[percentile] = h.get_highest_equivalent_value(value)
+        else:
+            at[percentile] = h.get_lowest_equivalent_value(value)
+    return at
 
 
 def write_percentiles(histogram: HdrHistogram, out: IO[str]) -> None:

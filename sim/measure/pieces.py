@@ -47,12 +47,16 @@ Groups = list[tuple[list[NamedStrategy], object]]
 
 
 def in_pieces(
-    scenario: Scenario, groups: Groups, progress: Callable[[str, int], None] | None
+    scenario: Scenario,
+    groups: Groups,
+    progress: Callable[[str, int], None] | None,
+    while_drawing: Callable[[], None] | None = None,
 ) -> tuple[dict[str, tuple[Tally, Records]], dict[str, dict[str, Any]] | None]:
     """Every strategy of `scenario` (an open loop's, or a closed loop's: `resuming` gave its
     `groups`) decided in pieces: per strategy its tally and its run-level records added up,
     and a closed loop's corrected figures per strategy (`_Loop.summary`; None for an open
-    loop). `progress(label, n)` hears of each chunk's requests as `run`'s does."""
+    loop). `progress(label, n)` hears of each chunk's requests as `run`'s does;
+    `while_drawing()` is called while the first chunk is drawn, before any is decided."""
     served = any(v.service is not None for v in scenario.venues)
     mid = scenario.mid_path()
     tallies = {entry.name: Tally(len(scenario.venues)) for entry in scenario.strategies}
@@ -85,7 +89,7 @@ def in_pieces(
 
     with contextlib.ExitStack() as stack:
         threads = [_lane(stack, i) for i in range(len(resumed) if lanes else 0)]
-        for draws in _drawn_ahead(scenario, mid, CHUNK):
+        for draws in _drawn_ahead(scenario, mid, CHUNK, while_drawing):
             if not lanes:  # the groups are all done with the chunk before
                 earliest = [r.earliest() for r in resumed]
                 earliest += [c.earliest() for c in chains.values()]
@@ -442,13 +446,12 @@ class _Kept:
         have = sum(p.decision_s.size for p in self.pieces)
         while self.chunks and have >= self.chunks[0][0].size:
             side, mids, oracle = self.chunks.pop(0)
-            joined = _joined(self.pieces)
             k = side.size
+            chunk, self.pieces = _split(self.pieces, k)
             if mids is None:
                 mids, oracle = (np.concatenate(x) for x in zip(*self.at, strict=True))
-                self.at = [(mids[k:], oracle[k:])]
-            self.tally.add(joined, side, mids[:k], oracle[:k], slice(0, k))
-            self.pieces = [_rows(joined, slice(k, None))]
+                self.at = [(mids[k:].copy(), oracle[k:].copy())]  # not views of the whole
+            self.tally.add(_joined(chunk), side, mids[:k], oracle[:k])
             have -= k
 
 
@@ -464,17 +467,40 @@ def _joined(pieces: list[Records]) -> Records:
     return dataclasses.replace(pieces[-1], **fields)
 
 
+def _split(pieces: list[Records], k: int) -> tuple[list[Records], list[Records]]:
+    """Records of consecutive requests, as the first `k` requests' and the rest's: only
+    the piece that straddles the cut is sliced (a view of that piece alone), so that what
+    is joined is the first k requests', and what is kept no more than the pieces after."""
+    first: list[Records] = []
+    rest: list[Records] = []
+    n = 0
+    for piece in pieces:
+        size = piece.decision_s.size
+        if n >= k:
+            rest.append(piece)
+        elif n + size <= k:
+            first.append(piece)
+        else:
+            first.append(_rows(piece, slice(0, k - n)))
+            rest.append(_rows(piece, slice(k - n, None)))
+        n += size
+    return first, rest
+
+
 def _rows(records: Records, rows: slice) -> Records:
     """The per-request fields of `records` for `rows` alone."""
     fields = {n: getattr(records, n)[rows] for n in PER_REQUEST}
     return dataclasses.replace(records, **fields)
 
 
-def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]:
+def _drawn_ahead(
+    scenario: Scenario, mid: MidPath, size: int, meanwhile: Callable[[], None] | None = None
+) -> Iterator[Draws]:
     """`draw_chunks(scenario, size)`, each chunk drawn in a background thread while the one
     before is decided, and its market path made in another, as far as its quotes reach (the
     strategies' longest timeout after its last arrival; lookups beyond make the rest): the
-    work a fast run leaves to one core, spread over both. Draws are keyed, so nothing moves."""
+    work a fast run leaves to one core, spread over both. Draws are keyed, so nothing moves.
+    `meanwhile()` is called in this thread while the first chunk is drawn."""
     reach = max(entry.strategy.timeout_ms for entry in scenario.strategies) * 1e-3
     chunks = draw_chunks(scenario, size)
 
@@ -486,6 +512,8 @@ def _drawn_ahead(scenario: Scenario, mid: MidPath, size: int) -> Iterator[Draws]
 
     with ThreadPoolExecutor(1, thread_name_prefix="draws") as pool:
         ahead = pool.submit(next_chunk)
+        if meanwhile is not None:
+            meanwhile()
         while (draws := ahead.result()) is not None:
             ahead = pool.submit(next_chunk)
             yield draws

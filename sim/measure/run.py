@@ -224,10 +224,25 @@ def summary(
     Arguments as for `run`.
     """
     scenario = _scenario(scenario, strategies, seed, requests)
+    return scenario_summary(scenario, progress=progress, engine=engine)
+
+
+def scenario_summary(
+    scenario: Scenario,
+    *,
+    progress: Callable[[str, int], None] | None = None,
+    engine: str = "auto",
+    while_drawing: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """`summary` of a Scenario as given; `while_drawing()`, if given, is called once before
+    any request is decided, while the first are drawn where they are drawn in pieces (the
+    CLI loads numba meanwhile): not part of `sim.summary`, which takes `run`'s arguments."""
     groups = resuming(scenario) if choose_engine(engine, scenario) == "fast" else None
     if groups is None:
+        if while_drawing is not None:
+            while_drawing()
         return run(scenario, progress=progress, engine=engine).summary
-    decided, loops = in_pieces(scenario, groups, progress)
+    decided, loops = in_pieces(scenario, groups, progress, while_drawing)
     return summarize(scenario, decided, "fast", loops=loops)
 
 

@@ -205,7 +205,7 @@ def test_ctrl_c_while_numba_boxes_a_scans_results_is_an_interruption(
         except KeyboardInterrupt as e:
             raise SystemError("CPUDispatcher(served) returned a result with an exception") from e
 
-    monkeypatch.setattr(run_command, "run_summary", interrupted)
+    monkeypatch.setattr(run_command, "scenario_summary", interrupted)
     assert main(["run", "overload", "--engine", "fast", "--requests", "30", "--quiet"]) == 130
     assert capsys.readouterr().err == "quoterace: interrupted\n"
 
@@ -216,7 +216,7 @@ def test_a_system_error_of_its_own_is_not_an_interruption(monkeypatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise SystemError("a bug")
 
-    monkeypatch.setattr(run_command, "run_summary", broken)
+    monkeypatch.setattr(run_command, "scenario_summary", broken)
     with pytest.raises(SystemError, match="a bug"):
         main(["run", "overload", "--engine", "fast", "--requests", "30", "--quiet"])
 

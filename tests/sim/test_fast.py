@@ -26,7 +26,7 @@ from sim.cli.main import main
 from sim.engines import fast
 from sim.engines.fast import unsupported
 from sim.engines.records import OUTCOMES
-from sim.measure.histograms import HIGHEST_NS, record_all
+from sim.measure.histograms import HIGHEST_NS, percentile_values, record_all
 from sim.measure.run import run
 from sim.model.draws import draw
 from sim.model.market import MidPath
@@ -493,6 +493,20 @@ def test_vectorized_histogram_fill_equals_recording_one_by_one(seed) -> None:
     assert one_by_one.record_value(beyond)
     record_all(at_once, np.array([beyond]))
     assert list(at_once.counts) == list(one_by_one.counts)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_vectorized_percentiles_equal_hdrhs_own(seed) -> None:
+    rng = np.random.default_rng(seed)
+    histogram = HdrHistogram(1, HIGHEST_NS, 3)
+    percentiles = [99.99, 0.0, 50.0, 90.0, 99.0, 99.9, 100.0, 50.0, 33.3]
+    empty = histogram.get_percentile_to_value_dict(percentiles)
+    assert percentile_values(histogram, percentiles) == empty == {}
+    for size in (1, 7, 5_000):
+        values = np.rint(rng.lognormal(13, 3, size)).clip(0, HIGHEST_NS).astype(np.int64)
+        record_all(histogram, values)
+        expected = histogram.get_percentile_to_value_dict(percentiles)
+        assert percentile_values(histogram, percentiles) == expected
 
 
 def test_vectorized_mid_lookup_equals_the_scalar_one() -> None:
