@@ -708,7 +708,7 @@ def _id(text: str | None, request: int, attempt: int, name: str) -> str:
 
 
 # FIX 4.4's Sides other than buy (1) and sell (2): a request for one is standard, and refused
-_OTHER_SIDES = frozenset(b"3456789ABCDEFG"[i : i + 1] for i in range(14))
+_OTHER_SIDES = frozenset(bytes([c]) for c in b"3456789ABCDEFG")
 
 
 def _unquoted(fix: FixMessage) -> str | None:
@@ -717,9 +717,10 @@ def _unquoted(fix: FixMessage) -> str | None:
     An OrdType FIX does not have is malformed: FixError."""
     kind = _value(fix, 40)
     if kind != b"D":
+        why = "OrdType (40) must be D (previously quoted)"
         if kind not in _ORD_TYPES:
-            raise FixError("OrdType (40) must be D (previously quoted)")
-        return "OrdType (40) must be D (previously quoted)"
+            raise FixError(why)
+        return why
     for tag, name in ((117, "QuoteID"), (44, "Price"), (38, "OrderQty")):
         if fix.get(tag) is None:
             return f"{name} ({tag}) required: an order for a quote"
@@ -727,7 +728,7 @@ def _unquoted(fix: FixMessage) -> str | None:
 
 
 # FIX 4.4's OrdTypes: an order of another is standard, and rejected (only D is served)
-_ORD_TYPES = frozenset(t.encode() for t in "123456789ABCDEFGHIJKLMNOPQ")
+_ORD_TYPES = frozenset(bytes([c]) for c in b"123456789ABCDEFGHIJKLMNOPQ")
 
 
 def _decoded_side(fix: FixMessage) -> int:
